@@ -1,0 +1,16 @@
+export {
+  RiskSchema, RISK_ORDER, ArgTypeSchema, ArgValidationSchema, ArgSpecSchema, TEMPLATE_RE, TEMPLATE_FILTERS,
+  ExecExecutionSchema, ScriptExecutionSchema, HttpTargetSchema, HttpExecutionSchema, ListExecutionSchema,
+  ParserSchema, OutputSchema, ActionFileSchema, PackManifestSchema,
+} from './pack-schema.js'
+export type { Risk, ArgType, ArgValidation, ArgSpec, HttpTarget, ParserName, ActionFile, ActionKind, PackManifest } from './pack-schema.js'
+export { parseDuration } from './duration.js'
+export { canonicalJson } from './canonical-json.js'
+export { validateArgs } from './arg-validation.js'
+export type { ArgValue, ValidatedArgs, ArgError, ArgErrorCode, ArgResult } from './arg-validation.js'
+export { prepareInvocation, templateNames } from './invocation.js'
+export type { Invocation, InvocationResult } from './invocation.js'
+export { loadPacks } from './pack-loader.js'
+export type { LoadedAction, LoadedPack, LoadError, LoadResult } from './pack-loader.js'
+export { PackCatalog } from './pack-catalog.js'
+export type { CatalogLookup } from './pack-catalog.js'

@@ -1,0 +1,17 @@
+export { SUBJECT_ROOT, NODE_ID_RE, RUN_ID_RE, subjects, streams } from './subjects.js'
+export {
+  PROTOCOL_VERSION, ArgValueSchema, PrincipalRefSchema, ApprovalRefSchema, RunOptionsSchema,
+  WritSchema, SignedWritSchema, CancelSchema, SignedCancelSchema, RefusalCodeSchema, RefusalSchema,
+  WritAckSchema, OutputChunkSchema, RunnerStatusSchema, RunResultSchema, PackInventorySchema,
+  HeartbeatSchema, NodeEventSchema,
+} from './messages.js'
+export type {
+  Writ, SignedWrit, Cancel, SignedCancel, RefusalCode, Refusal, WritAck, OutputChunk, RunnerStatus,
+  RunResult, Heartbeat, NodeEvent,
+} from './messages.js'
+export {
+  keyIdOf, generateSigningKeyPair, loadSigningKey, loadTrustedKey, splitPemBundle, newNonce,
+  signWrit, signCancel, verifySignature,
+} from './writ-signing.js'
+export type { SigningKey, TrustedKey, SignatureCheck } from './writ-signing.js'
+export { canonicalJson } from '../canonical-json.js'

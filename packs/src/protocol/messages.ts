@@ -1,0 +1,162 @@
+/**
+ * Zod schemas for every message on the wire. Each crosses a process boundary,
+ * so each is parsed once at the edge with `safeParse`.
+ */
+import { z } from 'zod'
+import { NODE_ID_RE, RUN_ID_RE } from './subjects.js'
+
+export const PROTOCOL_VERSION = 1
+
+const NodeId = z.string().regex(NODE_ID_RE)
+const RunId = z.string().regex(RUN_ID_RE)
+const Sha256Hex = z.string().regex(/^[0-9a-f]{64}$/)
+const IsoTime = z.string().datetime({ offset: true })
+
+export const ArgValueSchema = z.union([z.string(), z.number(), z.boolean(), z.array(z.string()), z.array(z.number())])
+
+export const PrincipalRefSchema = z.object({ id: z.string().min(1).max(128), kind: z.enum(['agent', 'operator', 'system']) }).strict()
+
+export const ApprovalRefSchema = z.object({ by: z.string().min(1).max(128), at: IsoTime }).strict()
+
+/** Narrowing options: a caller can only lower the declared limits. */
+export const RunOptionsSchema = z.object({
+  timeout_ms: z.number().int().positive().optional(),
+  max_stdout_bytes: z.number().int().positive().optional(),
+}).strict()
+
+/** The writ: everything a runner needs to decide, bound by one signature. */
+export const WritSchema = z.object({
+  v: z.literal(PROTOCOL_VERSION),
+  run_id: RunId,
+  node_id: NodeId,
+  node_name: z.string().min(1).max(256),
+  action: z.string().min(3).max(200),
+  pack: z.string().min(1).max(100),
+  pack_digest: Sha256Hex,
+  args: z.record(z.string(), ArgValueSchema),
+  reason: z.string().min(1).max(2000),
+  requester: PrincipalRefSchema,
+  approvals: z.array(ApprovalRefSchema).max(16).default([]),
+  session_id: z.string().max(128).optional(),
+  options: RunOptionsSchema.default({}),
+  issued_at: IsoTime,
+  expires_at: IsoTime,
+  nonce: z.string().regex(/^[0-9a-f]{32}$/),
+}).strict()
+export type Writ = z.infer<typeof WritSchema>
+
+export const SignedWritSchema = z.object({
+  writ: WritSchema,
+  key_id: z.string().regex(/^[0-9a-f]{16}$/),
+  sig: z.string().regex(/^[A-Za-z0-9+/]{86}==$/),
+}).strict()
+export type SignedWrit = z.infer<typeof SignedWritSchema>
+
+export const CancelSchema = z.object({
+  v: z.literal(PROTOCOL_VERSION),
+  run_id: RunId,
+  node_id: NodeId,
+  issued_at: IsoTime,
+  by: z.string().min(1).max(128),
+}).strict()
+export type Cancel = z.infer<typeof CancelSchema>
+
+export const SignedCancelSchema = z.object({ cancel: CancelSchema, key_id: z.string().regex(/^[0-9a-f]{16}$/), sig: z.string() }).strict()
+export type SignedCancel = z.infer<typeof SignedCancelSchema>
+
+/** Why a runner refused a writ; each is journaled and answered. */
+export const RefusalCodeSchema = z.enum([
+  'malformed', 'bad_signature', 'unknown_key', 'wrong_node', 'expired', 'not_yet_valid',
+  'unknown_action', 'digest_mismatch', 'bad_args', 'replayed', 'draining', 'shell_not_allowed',
+  'target_unavailable', 'journal_unavailable',
+])
+export type RefusalCode = z.infer<typeof RefusalCodeSchema>
+
+export const RefusalSchema = z.object({ code: RefusalCodeSchema, message: z.string() }).strict()
+export type Refusal = z.infer<typeof RefusalSchema>
+
+/** The runner's immediate answer to a writ (request/reply). */
+export const WritAckSchema = z.discriminatedUnion('accepted', [
+  z.object({ v: z.literal(PROTOCOL_VERSION), run_id: z.string(), node_id: NodeId, accepted: z.literal(true) }).strict(),
+  z.object({ v: z.literal(PROTOCOL_VERSION), run_id: z.string(), node_id: NodeId, accepted: z.literal(false), refusal: RefusalSchema }).strict(),
+])
+export type WritAck = z.infer<typeof WritAckSchema>
+
+export const OutputChunkSchema = z.object({
+  v: z.literal(PROTOCOL_VERSION),
+  run_id: RunId,
+  seq: z.number().int().nonnegative(),
+  stream: z.enum(['stdout', 'stderr']),
+  data: z.string(),
+}).strict()
+export type OutputChunk = z.infer<typeof OutputChunkSchema>
+
+export const RunnerStatusSchema = z.enum(['succeeded', 'failed', 'timed_out', 'canceled', 'refused'])
+export type RunnerStatus = z.infer<typeof RunnerStatusSchema>
+
+export const RunResultSchema = z.object({
+  v: z.literal(PROTOCOL_VERSION),
+  run_id: z.string().min(1).max(64),
+  node_id: NodeId,
+  action: z.string(),
+  status: RunnerStatusSchema,
+  refusal: RefusalSchema.optional(),
+  /** Human-readable cause for anything but success. */
+  error: z.string().optional(),
+  exit_code: z.number().int().nullable(),
+  signal: z.string().nullable(),
+  started_at: IsoTime,
+  finished_at: IsoTime,
+  duration_ms: z.number().nonnegative(),
+  stdout: z.string(),
+  stderr: z.string(),
+  stdout_truncated: z.boolean(),
+  stderr_truncated: z.boolean(),
+  stdout_bytes: z.number().int().nonnegative(),
+  stderr_bytes: z.number().int().nonnegative(),
+  /** SHA-256 of the full stdout as produced, before any cap. */
+  output_sha256: Sha256Hex,
+  parsed: z.unknown().optional(),
+  parse_error: z.string().optional(),
+}).strict()
+export type RunResult = z.infer<typeof RunResultSchema>
+
+export const PackInventorySchema = z.object({
+  id: z.string(), version: z.string(), digest: Sha256Hex, actions: z.number().int().nonnegative(),
+}).strict()
+
+export const HeartbeatSchema = z.object({
+  v: z.literal(PROTOCOL_VERSION),
+  node_id: NodeId,
+  node_name: z.string().min(1).max(256),
+  version: z.string(),
+  started_at: IsoTime,
+  at: IsoTime,
+  seq: z.number().int().nonnegative(),
+  draining: z.boolean(),
+  interval_ms: z.number().int().positive(),
+  in_flight: z.number().int().nonnegative(),
+  packs: z.array(PackInventorySchema),
+  /** Nomad placement facts, when the runner knows them (from NOMAD_* env). */
+  nomad: z.object({
+    datacenter: z.string().optional(),
+    node_pool: z.string().optional(),
+    node_class: z.string().optional(),
+    region: z.string().optional(),
+  }).strict().default({}),
+}).strict()
+export type Heartbeat = z.infer<typeof HeartbeatSchema>
+
+/** A node event: automated interventions (watchdog kicks) next to human ones. */
+export const NodeEventSchema = z.object({
+  v: z.literal(PROTOCOL_VERSION),
+  node_id: NodeId,
+  node_name: z.string(),
+  at: IsoTime,
+  source: z.string().min(1).max(64),
+  kind: z.string().regex(/^[a-z_]{1,64}$/),
+  severity: z.enum(['info', 'warning', 'critical']),
+  message: z.string().max(4000),
+  data: z.record(z.string(), z.unknown()).default({}),
+}).strict()
+export type NodeEvent = z.infer<typeof NodeEventSchema>

@@ -1,0 +1,88 @@
+#!/usr/bin/env node
+/**
+ * `writ-node-runner`: the runner daemon, the pack checker, and the multipath watchdog.
+ */
+import { parseArgs } from 'node:util'
+import { loadRunnerConfig, RunnerConfigError } from './runner-config.js'
+import { startNodeRunner } from './node-runner.js'
+import { runPacksCheck } from './packs-check.js'
+import { runWatchdogCommand } from './watchdog/watchdog-command.js'
+import { RUNNER_VERSION } from './version.js'
+
+const USAGE = `writ-node-runner ${RUNNER_VERSION}
+
+usage:
+  writ-node-runner [run] [--config FILE] [flags]   run the daemon
+  writ-node-runner packs check <dir>...             validate pack folders
+  writ-node-runner watchdog multipath [flags]       run the multipath watchdog
+  writ-node-runner --version
+
+run flags (env fallback in brackets):
+  --nats-url URL          [WRIT_NATS_URL]        default nats://127.0.0.1:4222
+  --nats-creds FILE       [WRIT_NATS_CREDS]
+  --node-id ID            [WRIT_NODE_ID, NODE_ID, NOMAD_NODE_ID]   default: from the node name
+  --node-name NAME        [WRIT_NODE_NAME, NOMAD_NODE_NAME]        default: hostname
+  --packs DIR             [WRIT_PACKS, ":"-separated]  repeatable
+  --trusted-keys FILE     [WRIT_TRUSTED_KEYS]    PEM file(s) of control-plane public keys; repeatable
+  --journal FILE          [WRIT_JOURNAL]         default /var/lib/writ/runner-journal.jsonl
+  --nomad-addr URL        [NOMAD_ADDR]           default http://127.0.0.1:4646
+  --nomad-token TOKEN     [NOMAD_TOKEN]
+  --docker-socket PATH    [WRIT_DOCKER_SOCKET]   default /var/run/docker.sock
+  --heartbeat-interval-ms N, --drain-timeout-ms N, --max-concurrent-runs N, --log-level L, --allow-shell-packs
+`
+
+export async function main(argv: string[]): Promise<number> {
+  const [cmd, sub, ...rest] = argv
+  if (cmd === '--version' || cmd === 'version') { process.stdout.write(`writ-node-runner ${RUNNER_VERSION}\n`); return 0 }
+  if (cmd === '--help' || cmd === '-h' || cmd === 'help') { process.stdout.write(USAGE); return 0 }
+  if (cmd === 'packs') {
+    if (sub !== 'check') { process.stderr.write(`unknown packs command "${sub ?? ''}"\n${USAGE}`); return 2 }
+    return runPacksCheck(rest)
+  }
+  if (cmd === 'watchdog') {
+    if (sub !== 'multipath') { process.stderr.write(`unknown watchdog "${sub ?? ''}" (known: multipath)\n`); return 2 }
+    return runWatchdogCommand(rest)
+  }
+  const runArgs = cmd === 'run' ? argv.slice(1) : argv
+  let flags: Record<string, string | string[] | boolean>
+  try {
+    const { values, positionals } = parseArgs({
+      args: runArgs, allowPositionals: true, strict: true,
+      options: {
+        config: { type: 'string' }, 'nats-url': { type: 'string' }, 'nats-creds': { type: 'string' },
+        'node-id': { type: 'string' }, 'node-name': { type: 'string' }, packs: { type: 'string', multiple: true },
+        'trusted-keys': { type: 'string', multiple: true }, journal: { type: 'string' }, 'nomad-addr': { type: 'string' },
+        'nomad-token': { type: 'string' }, 'docker-socket': { type: 'string' }, 'heartbeat-interval-ms': { type: 'string' },
+        'drain-timeout-ms': { type: 'string' }, 'max-concurrent-runs': { type: 'string' }, 'log-level': { type: 'string' },
+        'allow-shell-packs': { type: 'boolean' }, 'metrics-listen': { type: 'string' },
+      },
+    })
+    if (positionals.length > 0) throw new Error(`unexpected argument "${positionals[0]}"`)
+    flags = values as Record<string, string | string[] | boolean>
+  } catch (e) {
+    process.stderr.write(`writ-node-runner: ${(e as Error).message}\n\n${USAGE}`)
+    return 2
+  }
+  let config
+  try { config = loadRunnerConfig(flags) } catch (e) {
+    if (e instanceof RunnerConfigError) { process.stderr.write(`writ-node-runner: ${e.message}\n`); return 2 }
+    throw e
+  }
+  const runner = await startNodeRunner(config)
+  return new Promise<number>((resolve) => {
+    let stopping = false
+    const stop = (signal: string): void => {
+      if (stopping) return
+      stopping = true
+      process.stderr.write(`writ-node-runner: ${signal}: draining (${runner.inFlight()} run(s) in flight)\n`)
+      void runner.drain().then(() => resolve(0), () => resolve(1))
+    }
+    process.once('SIGTERM', () => stop('SIGTERM'))
+    process.once('SIGINT', () => stop('SIGINT'))
+  })
+}
+
+main(process.argv.slice(2)).then((code) => { process.exitCode = code }, (e: unknown) => {
+  process.stderr.write(`writ-node-runner: ${(e as Error).stack ?? String(e)}\n`)
+  process.exitCode = 1
+})

@@ -1,0 +1,224 @@
+/**
+ * The node-runner daemon: connects to NATS, announces itself, and turns signed
+ * writs for this node into runs — verified, journaled, executed, answered.
+ */
+import { readFileSync } from 'node:fs'
+import { connect, credsAuthenticator, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node'
+import { jetstream, type JetStreamClient } from '@nats-io/jetstream'
+import { pino, type Logger } from 'pino'
+import type { PackCatalog } from '@writ/packs'
+import {
+  HeartbeatSchema, PROTOCOL_VERSION, SignedCancelSchema, loadTrustedKey, splitPemBundle, subjects, verifySignature,
+  type Heartbeat, type RunResult, type TrustedKey, type WritAck,
+} from '@writ/packs/protocol'
+import type { RunnerConfig } from './runner-config.js'
+import { RunJournal } from './run-journal.js'
+import { ResultSpool } from './result-spool.js'
+import { verifyWrit } from './writ-verifier.js'
+import { executeWrit, refusalResult, type AcceptedWrit } from './run-execution.js'
+import { RUNNER_VERSION } from './version.js'
+import { LiveCatalog } from './live-catalog.js'
+
+export interface NodeRunner {
+  readonly nodeId: string
+  readonly catalog: PackCatalog
+  /** Runs in flight right now. */
+  inFlight(): number
+  /** Stop taking writs, let in-flight runs finish (bounded by drainTimeoutMs), publish their results, disconnect. */
+  drain(): Promise<void>
+  /** Immediate stop: aborts in-flight runs. */
+  close(): Promise<void>
+}
+
+const encoder = new TextEncoder()
+const decoder = new TextDecoder()
+
+export function loadTrustedKeys(files: readonly string[]): TrustedKey[] {
+  const keys: TrustedKey[] = []
+  for (const f of files) for (const pem of splitPemBundle(readFileSync(f, 'utf8'))) keys.push(loadTrustedKey(pem))
+  if (keys.length === 0) throw new Error(`no Ed25519 public key found in ${files.join(', ')}`)
+  return keys
+}
+
+export async function startNodeRunner(config: RunnerConfig, log: Logger = pino({ level: config.logLevel, name: 'writ-node-runner' })): Promise<NodeRunner> {
+  const announce = (c: PackCatalog): void => {
+    for (const e of c.load.errors) log.warn({ file: e.file, field: e.field, action: e.action }, `pack load error: ${e.message}`)
+    log.info({ packs: c.packs.map((p) => `${p.id}@${p.version}:${p.digest.slice(0, 12)}`), actions: c.size }, 'packs loaded')
+  }
+  const live = new LiveCatalog(config.packDirs, (c) => { announce(c); heartbeat() })
+  announce(live.cached)
+  const trusted = loadTrustedKeys(config.trustedKeys)
+  const journal = RunJournal.open(config.journal)
+  const spool = new ResultSpool(`${config.journal}.spool`)
+  const startedAt = new Date().toISOString()
+
+  const nc: NatsConnection = await connect({
+    servers: config.natsUrl.split(','),
+    name: `writ-node-runner:${config.nodeId}`,
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 1000,
+    reconnectJitter: 500,
+    waitOnFirstConnect: true,
+    ...(config.natsCreds ? { authenticator: credsAuthenticator(readFileSync(config.natsCreds)) } : {}),
+    ...(config.natsUser ? { user: config.natsUser, pass: config.natsPass ?? '' } : {}),
+  })
+  log.info({ server: nc.getServer(), nodeId: config.nodeId, nodeName: config.nodeName }, 'connected to NATS')
+  void (async () => {
+    for await (const s of nc.status()) {
+      if (s.type === 'disconnect' || s.type === 'reconnect') log.warn({ event: s.type, server: s.server }, 'NATS connection change')
+    }
+  })()
+  const js: JetStreamClient = jetstream(nc)
+
+  let draining = false
+  let closed = false
+  let seq = 0
+  const runs = new Map<string, AbortController>()
+  const runPromises = new Set<Promise<void>>()
+  const publishing = new Set<Promise<void>>()
+
+  const heartbeat = (): void => {
+    const hb: Heartbeat = {
+      v: PROTOCOL_VERSION, node_id: config.nodeId, node_name: config.nodeName, version: RUNNER_VERSION,
+      started_at: startedAt, at: new Date().toISOString(), seq: seq++, draining, interval_ms: config.heartbeatIntervalMs,
+      in_flight: runs.size,
+      packs: live.cached.packs.map((p) => ({ id: p.id, version: p.version, digest: p.digest, actions: p.actions.size })),
+      nomad: config.nomad,
+    }
+    nc.publish(subjects.heartbeat(config.nodeId), encoder.encode(JSON.stringify(HeartbeatSchema.parse(hb))))
+  }
+  const hbTimer = setInterval(heartbeat, config.heartbeatIntervalMs)
+  heartbeat()
+
+  /** Publishes a result durably, retrying (with backoff) until JetStream acknowledges it or the runner closes. */
+  const publishResult = (result: RunResult): Promise<void> => {
+    spool.put(result)
+    const p = (async () => {
+      let delay = 250
+      for (;;) {
+        try {
+          await js.publish(subjects.result(config.nodeId, result.run_id), encoder.encode(JSON.stringify(result)), { msgID: `result-${result.run_id}`, timeout: 5000 })
+          spool.remove(result.run_id)
+          journal.append('finished', result.run_id, { status: result.status, published: true })
+          return
+        } catch (e) {
+          if (closed) { log.warn({ runId: result.run_id }, 'result still spooled at shutdown; it is re-published on next start'); return }
+          log.warn({ runId: result.run_id, err: (e as Error).message, retryInMs: delay }, 'result publish failed; retrying')
+          await new Promise((r) => setTimeout(r, delay))
+          delay = Math.min(delay * 2, 30_000)
+        }
+      }
+    })()
+    publishing.add(p)
+    void p.finally(() => publishing.delete(p))
+    return p
+  }
+
+  const { results: leftover, unreadable } = spool.pending()
+  for (const f of unreadable) log.error({ file: f }, 'spooled result is unreadable; left in place for inspection')
+  for (const r of leftover) { log.info({ runId: r.run_id }, 're-publishing a result spooled before restart'); void publishResult(r) }
+
+  const reply = (msg: Msg, ack: WritAck): void => { if (msg.reply) msg.respond(encoder.encode(JSON.stringify(ack))) }
+
+  const onWrit = (msg: Msg): void => {
+    let raw: unknown
+    try { raw = JSON.parse(decoder.decode(msg.data)) } catch { raw = undefined }
+    const verdict = draining
+      ? { ok: false as const, runId: '', refusal: { code: 'draining' as const, message: 'runner is draining for shutdown; no new writs' } }
+      : verifyWrit(raw, {
+        nodeId: config.nodeId, trusted, catalog: () => live.current(), seen: (id) => journal.has(id),
+        allowShellPacks: config.allowShellPacks, clockSkewMs: config.clockSkewMs,
+      })
+    if (!verdict.ok) {
+      const runId = verdict.runId || ((raw as { writ?: { run_id?: string } })?.writ?.run_id ?? '').slice(0, 64)
+      log.warn({ runId, code: verdict.refusal.code }, `writ refused: ${verdict.refusal.message}`)
+      // Only a verified writ may burn its run id; a forgery must not block the real one.
+      journal.append('refused', runId || 'unknown', { code: verdict.refusal.code, message: verdict.refusal.message, unverified: !('writ' in verdict && verdict.writ) })
+      reply(msg, { v: PROTOCOL_VERSION, run_id: runId, node_id: config.nodeId, accepted: false, refusal: verdict.refusal })
+      if ('writ' in verdict && verdict.writ && verdict.refusal.code !== 'replayed' && verdict.refusal.code !== 'wrong_node') {
+        void publishResult(refusalResult(verdict.writ, verdict.refusal))
+      }
+      return
+    }
+    if (runs.size >= config.maxConcurrentRuns) {
+      const refusal = { code: 'target_unavailable' as const, message: `runner is at its limit of ${config.maxConcurrentRuns} concurrent runs` }
+      journal.append('refused', verdict.writ.run_id, { code: refusal.code, message: refusal.message })
+      reply(msg, { v: PROTOCOL_VERSION, run_id: verdict.writ.run_id, node_id: config.nodeId, accepted: false, refusal })
+      void publishResult(refusalResult(verdict.writ, refusal))
+      return
+    }
+    // Journaled (fsynced) before anything runs: a redelivery after this line is a replay.
+    journal.append('accepted', verdict.writ.run_id, { action: verdict.writ.action, requester: verdict.writ.requester.id, digest: verdict.writ.pack_digest })
+    reply(msg, { v: PROTOCOL_VERSION, run_id: verdict.writ.run_id, node_id: config.nodeId, accepted: true })
+    startRun(verdict)
+  }
+
+  const startRun = (v: AcceptedWrit): void => {
+    const runId = v.writ.run_id
+    const ac = new AbortController()
+    runs.set(runId, ac)
+    const runLog = log.child({ runId, action: v.writ.action })
+    runLog.info({ requester: v.writ.requester.id }, 'run started')
+    let chunkSeq = 0
+    const p = executeWrit(v, { nomad: { addr: config.nomadAddr, token: config.nomadToken }, docker: { socketPath: config.dockerSocket } }, ac.signal, (stream, data) => {
+      if (closed) return
+      nc.publish(subjects.output(config.nodeId, runId), encoder.encode(JSON.stringify({ v: PROTOCOL_VERSION, run_id: runId, seq: chunkSeq++, stream, data })))
+    }).then(async (result) => {
+      runs.delete(runId)
+      runLog.info({ status: result.status, exitCode: result.exit_code, durationMs: result.duration_ms }, 'run finished')
+      await publishResult(result)
+    })
+    runPromises.add(p)
+    void p.finally(() => runPromises.delete(p))
+  }
+
+  const onCancel = (msg: Msg): void => {
+    let raw: unknown
+    try { raw = JSON.parse(decoder.decode(msg.data)) } catch { raw = undefined }
+    const parsed = SignedCancelSchema.safeParse(raw)
+    const answer = (ok: boolean, message: string): void => { if (msg.reply) msg.respond(encoder.encode(JSON.stringify({ ok, message }))) }
+    if (!parsed.success) return answer(false, 'malformed cancel')
+    const sig = verifySignature((raw as { cancel: unknown }).cancel, parsed.data.key_id, parsed.data.sig, trusted)
+    if (!sig.ok) return answer(false, sig.message)
+    if (parsed.data.cancel.node_id !== config.nodeId) return answer(false, 'cancel is for another node')
+    const ac = runs.get(parsed.data.cancel.run_id)
+    if (!ac) return answer(false, 'run is not in flight on this node')
+    log.info({ runId: parsed.data.cancel.run_id, by: parsed.data.cancel.by }, 'run canceled')
+    ac.abort()
+    answer(true, 'canceled')
+  }
+
+  const subs: Subscription[] = [
+    nc.subscribe(subjects.run(config.nodeId), { callback: (err, msg) => { if (!err) onWrit(msg) } }),
+    nc.subscribe(subjects.cancel(config.nodeId), { callback: (err, msg) => { if (!err) onCancel(msg) } }),
+  ]
+  await nc.flush()
+
+  const shutdown = async (abortRuns: boolean): Promise<void> => {
+    if (closed) return
+    draining = true
+    heartbeat()
+    if (abortRuns) for (const ac of runs.values()) ac.abort()
+    const deadline = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), config.drainTimeoutMs).unref())
+    if ((await Promise.race([Promise.allSettled([...runPromises]), deadline])) === 'timeout') {
+      log.warn({ inFlight: runs.size }, 'drain deadline passed; aborting remaining runs')
+      for (const ac of runs.values()) ac.abort()
+      await Promise.allSettled([...runPromises])
+    }
+    await Promise.race([Promise.allSettled([...publishing]), new Promise((r) => setTimeout(r, 5000).unref())])
+    closed = true
+    clearInterval(hbTimer)
+    for (const s of subs) s.unsubscribe()
+    try { await nc.drain() } catch { await nc.close() }
+    journal.close()
+    log.info('node-runner stopped')
+  }
+
+  return {
+    nodeId: config.nodeId,
+    get catalog() { return live.cached },
+    inFlight: () => runs.size,
+    drain: () => shutdown(false),
+    close: () => shutdown(true),
+  }
+}

@@ -1,0 +1,83 @@
+/**
+ * Runs one verified writ to a RunResult: picks the executor for the action's
+ * kind, applies the effective limits, parses the output.
+ */
+import { PackCatalog } from '@writ/packs'
+import type { Refusal, RunResult, Writ } from '@writ/packs/protocol'
+import { PROTOCOL_VERSION } from '@writ/packs/protocol'
+import type { ExecutionContext, ExecutionOutcome } from './executors/execution-outcome.js'
+import { executeCommand } from './executors/exec-executor.js'
+import { executeList } from './executors/list-executor.js'
+import { executeHttp } from './executors/http-executor.js'
+import { parseOutput } from './parsers/index.js'
+import type { Verdict } from './writ-verifier.js'
+
+export type AcceptedWrit = Extract<Verdict, { ok: true }>
+
+export interface RunTargets {
+  nomad: { addr: string, token?: string | undefined }
+  docker: { socketPath: string }
+}
+
+export async function executeWrit(
+  v: AcceptedWrit,
+  targets: RunTargets,
+  signal: AbortSignal,
+  onChunk: ExecutionContext['onChunk'],
+): Promise<RunResult> {
+  const started = new Date()
+  const limits = PackCatalog.limits(v.action, v.writ.options)
+  const ctx: ExecutionContext = { limits, signal, onChunk, nomad: targets.nomad, docker: targets.docker }
+  let outcome: ExecutionOutcome
+  try {
+    const inv = v.invocation
+    const spec = v.action.spec
+    switch (inv.kind) {
+      case 'exec':
+      case 'script':
+        outcome = await executeCommand(inv, ctx, { successExitCodes: 'success_exit_codes' in spec.execution ? spec.execution.success_exit_codes : undefined })
+        break
+      case 'http': outcome = await executeHttp(inv, ctx); break
+      case 'list': outcome = await executeList(inv, ctx); break
+    }
+  } catch (e) {
+    outcome = {
+      status: 'failed', exitCode: null, signal: null, stdout: '', stderr: '', stdoutTruncated: false, stderrTruncated: false,
+      stdoutBytes: 0, stderrBytes: 0, stdoutSha256: '0'.repeat(64), error: `executor error: ${(e as Error).message}`,
+    }
+  }
+  const finished = new Date()
+  const result: RunResult = {
+    v: PROTOCOL_VERSION, run_id: v.writ.run_id, node_id: v.writ.node_id, action: v.writ.action,
+    status: outcome.status, exit_code: outcome.exitCode, signal: outcome.signal,
+    started_at: started.toISOString(), finished_at: finished.toISOString(), duration_ms: finished.getTime() - started.getTime(),
+    stdout: outcome.stdout, stderr: outcome.stderr, stdout_truncated: outcome.stdoutTruncated, stderr_truncated: outcome.stderrTruncated,
+    stdout_bytes: outcome.stdoutBytes, stderr_bytes: outcome.stderrBytes, output_sha256: outcome.stdoutSha256,
+    ...(outcome.error ? { error: outcome.error } : {}),
+  }
+  const parser = v.action.spec.output.parser
+  if (outcome.status === 'succeeded' && parser !== 'text' && parser !== 'raw') {
+    if (outcome.stdoutTruncated && parser === 'json') result.parse_error = 'output was truncated at the cap; JSON not parsed'
+    else {
+      const p = parseOutput(parser, outcome.stdout)
+      if (p.error !== undefined) result.parse_error = p.error
+      else if (p.parsed !== undefined) result.parsed = p.parsed
+    }
+    if (result.parse_error && v.action.spec.output.parser_required) {
+      result.status = 'failed'
+      result.error = `output did not parse as ${parser}: ${result.parse_error}`
+    }
+  }
+  return result
+}
+
+/** The result a refused writ gets: nothing ran, so no output. */
+export function refusalResult(writ: Pick<Writ, 'run_id' | 'node_id' | 'action'>, refusal: Refusal): RunResult {
+  const now = new Date().toISOString()
+  return {
+    v: PROTOCOL_VERSION, run_id: writ.run_id, node_id: writ.node_id, action: writ.action, status: 'refused', refusal,
+    error: `refused by runner: ${refusal.code}: ${refusal.message}`, exit_code: null, signal: null,
+    started_at: now, finished_at: now, duration_ms: 0, stdout: '', stderr: '', stdout_truncated: false, stderr_truncated: false,
+    stdout_bytes: 0, stderr_bytes: 0, output_sha256: 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855',
+  }
+}

@@ -1,0 +1,122 @@
+/**
+ * Runner configuration from a YAML/JSON file, then environment, then flags
+ * (later wins). Under Nomad the node identity comes from NOMAD_* / NODE_ID.
+ */
+import { readFileSync } from 'node:fs'
+import { hostname } from 'node:os'
+import { resolve } from 'node:path'
+import { parse as parseYaml } from 'yaml'
+import { z } from 'zod'
+import { NODE_ID_RE } from '@writ/packs/protocol'
+
+export const RunnerConfigSchema = z.object({
+  natsUrl: z.string().min(1).default('nats://127.0.0.1:4222'),
+  /** NATS credentials file (JWT + nkey seed), optional. */
+  natsCreds: z.string().optional(),
+  natsUser: z.string().optional(),
+  natsPass: z.string().optional(),
+  nodeId: z.string().regex(NODE_ID_RE, 'node id must be letters, digits, "-" or "_" (it is a NATS subject token)'),
+  nodeName: z.string().min(1).max(256),
+  packDirs: z.array(z.string()).min(1, 'at least one pack directory is needed'),
+  /** PEM file(s) holding the control plane's trusted Ed25519 public keys. */
+  trustedKeys: z.array(z.string()).min(1, 'at least one trusted public key file is needed'),
+  journal: z.string().default('/var/lib/writ/runner-journal.jsonl'),
+  nomadAddr: z.string().default('http://127.0.0.1:4646'),
+  nomadToken: z.string().optional(),
+  dockerSocket: z.string().default('/var/run/docker.sock'),
+  heartbeatIntervalMs: z.number().int().min(50).max(60_000).default(5000),
+  /** How long SIGTERM waits for in-flight runs before aborting them. */
+  drainTimeoutMs: z.number().int().min(0).max(600_000).default(30_000),
+  maxConcurrentRuns: z.number().int().min(1).max(1024).default(16),
+  /** Clock skew tolerated on writ issue/expiry times. */
+  clockSkewMs: z.number().int().min(0).max(300_000).default(30_000),
+  /** Off by default: actions that run a shell or pack script are refused. */
+  allowShellPacks: z.boolean().default(false),
+  nomad: z.object({
+    datacenter: z.string().optional(),
+    node_pool: z.string().optional(),
+    node_class: z.string().optional(),
+    region: z.string().optional(),
+  }).default({}),
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** `HOST:PORT` for /metrics, /healthz, /readyz; unset = no HTTP listener. */
+  metricsListen: z.string().optional(),
+}).strict()
+export type RunnerConfig = z.infer<typeof RunnerConfigSchema>
+export type RunnerConfigInput = z.input<typeof RunnerConfigSchema>
+
+export class RunnerConfigError extends Error {
+  constructor(message: string, options?: ErrorOptions) { super(message, options); this.name = 'RunnerConfigError' }
+}
+
+const FLAG_KEYS: Record<string, keyof RunnerConfigInput> = {
+  'nats-url': 'natsUrl', 'nats-creds': 'natsCreds', 'node-id': 'nodeId', 'node-name': 'nodeName',
+  packs: 'packDirs', 'trusted-keys': 'trustedKeys', journal: 'journal', 'nomad-addr': 'nomadAddr',
+  'nomad-token': 'nomadToken', 'docker-socket': 'dockerSocket', 'heartbeat-interval-ms': 'heartbeatIntervalMs',
+  'drain-timeout-ms': 'drainTimeoutMs', 'max-concurrent-runs': 'maxConcurrentRuns', 'log-level': 'logLevel',
+  'allow-shell-packs': 'allowShellPacks', 'metrics-listen': 'metricsListen',
+}
+const LIST_KEYS = new Set(['packDirs', 'trustedKeys'])
+const NUMBER_KEYS = new Set(['heartbeatIntervalMs', 'drainTimeoutMs', 'maxConcurrentRuns'])
+
+/** Turns a raw Nomad node name or hostname into a subject-safe node id. */
+export function nodeIdFrom(name: string): string {
+  return name.replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 128) || 'node'
+}
+
+/**
+ * Builds the config: `--config FILE` (YAML), env (`WRIT_*`, `NOMAD_*`, `NODE_ID`), flags.
+ * Throws RunnerConfigError naming the setting at fault.
+ */
+export function loadRunnerConfig(flags: Record<string, string | string[] | boolean>, env: NodeJS.ProcessEnv = process.env): RunnerConfig {
+  let fromFile: Record<string, unknown> = {}
+  const file = typeof flags.config === 'string' ? flags.config : env.WRIT_RUNNER_CONFIG
+  if (file) {
+    try { fromFile = (parseYaml(readFileSync(file, 'utf8')) ?? {}) as Record<string, unknown> } catch (e) {
+      throw new RunnerConfigError(`cannot read config file ${file}: ${(e as Error).message}`, { cause: e })
+    }
+  }
+  const fromEnv: Record<string, unknown> = {}
+  const set = (k: keyof RunnerConfigInput, v: string | undefined): void => { if (v !== undefined && v !== '') fromEnv[k] = v }
+  set('natsUrl', env.WRIT_NATS_URL)
+  set('natsCreds', env.WRIT_NATS_CREDS)
+  set('natsUser', env.WRIT_NATS_USER)
+  set('natsPass', env.WRIT_NATS_PASS)
+  set('nodeId', env.WRIT_NODE_ID ?? env.NODE_ID ?? env.NOMAD_NODE_ID)
+  set('nodeName', env.WRIT_NODE_NAME ?? env.NODE_NAME ?? env.NOMAD_NODE_NAME)
+  set('journal', env.WRIT_JOURNAL)
+  set('nomadAddr', env.NOMAD_ADDR)
+  set('nomadToken', env.NOMAD_TOKEN)
+  set('dockerSocket', env.WRIT_DOCKER_SOCKET)
+  set('logLevel', env.WRIT_LOG_LEVEL)
+  if (env.WRIT_PACKS) fromEnv.packDirs = env.WRIT_PACKS.split(':').filter(Boolean)
+  if (env.WRIT_TRUSTED_KEYS) fromEnv.trustedKeys = env.WRIT_TRUSTED_KEYS.split(':').filter(Boolean)
+  const nomad: Record<string, string> = {}
+  if (env.NOMAD_DC) nomad.datacenter = env.NOMAD_DC
+  if (env.NOMAD_REGION) nomad.region = env.NOMAD_REGION
+  if (env.WRIT_NODE_POOL) nomad.node_pool = env.WRIT_NODE_POOL
+  if (env.WRIT_NODE_CLASS) nomad.node_class = env.WRIT_NODE_CLASS
+
+  const fromFlags: Record<string, unknown> = {}
+  for (const [flag, value] of Object.entries(flags)) {
+    if (flag === 'config' || flag === '_') continue
+    const key = FLAG_KEYS[flag]
+    if (!key) throw new RunnerConfigError(`unknown flag --${flag}`)
+    if (LIST_KEYS.has(key)) fromFlags[key] = Array.isArray(value) ? value : [String(value)]
+    else if (NUMBER_KEYS.has(key)) fromFlags[key] = Number(Array.isArray(value) ? value.at(-1) : value)
+    else if (key === 'allowShellPacks') fromFlags[key] = value === true || value === 'true'
+    else fromFlags[key] = Array.isArray(value) ? value.at(-1) : value
+  }
+  const merged: Record<string, unknown> = { ...fromFile, ...fromEnv, ...fromFlags }
+  merged.nomad = { ...(fromFile.nomad as object | undefined), ...nomad }
+  if (merged.nodeName === undefined) merged.nodeName = hostname()
+  if (merged.nodeId === undefined) merged.nodeId = nodeIdFrom(String(merged.nodeName))
+  const parsed = RunnerConfigSchema.safeParse(merged)
+  if (!parsed.success) {
+    const first = parsed.error.issues[0]
+    const where = first?.path.join('.') || '(root)'
+    throw new RunnerConfigError(`invalid runner setting "${where}": ${first?.message ?? 'invalid'}`)
+  }
+  const cfg = parsed.data
+  return { ...cfg, packDirs: cfg.packDirs.map((d) => resolve(d)), trustedKeys: cfg.trustedKeys.map((k) => resolve(k)), journal: resolve(cfg.journal) }
+}

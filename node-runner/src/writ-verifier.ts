@@ -1,0 +1,59 @@
+/**
+ * Decides whether a signed writ may run on this node. Every check is here, in
+ * the order a forged or stale writ is cheapest to turn away; each refusal
+ * carries a typed code and a message an operator can act on.
+ */
+import type { Invocation, LoadedAction, LoadedPack, PackCatalog } from '@writ/packs'
+import { prepareInvocation } from '@writ/packs'
+import { SignedWritSchema, verifySignature, type Refusal, type SignedWrit, type TrustedKey, type Writ } from '@writ/packs/protocol'
+
+export type Verdict =
+  | { ok: true, writ: Writ, pack: LoadedPack, action: LoadedAction, invocation: Invocation }
+  | { ok: false, refusal: Refusal, runId: string, /** set once the signature verified */ writ?: Writ }
+
+export interface VerifierDeps {
+  nodeId: string
+  trusted: readonly TrustedKey[]
+  catalog: () => PackCatalog
+  seen: (runId: string) => boolean
+  allowShellPacks: boolean
+  clockSkewMs: number
+  now?: () => number
+}
+
+export function verifyWrit(raw: unknown, deps: VerifierDeps): Verdict {
+  const runIdOf = (): string => {
+    const id = (raw as { writ?: { run_id?: unknown } } | null)?.writ?.run_id
+    return typeof id === 'string' ? id.slice(0, 64) : ''
+  }
+  const parsed = SignedWritSchema.safeParse(raw)
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]
+    return { ok: false, runId: runIdOf(), refusal: { code: 'malformed', message: `writ does not match the protocol at "${issue?.path.join('.') ?? ''}": ${issue?.message ?? 'invalid'}` } }
+  }
+  const signed: SignedWrit = parsed.data
+  // The signature covers the writ exactly as sent; zod defaults must not change what is verified.
+  const sentWrit = (raw as { writ: unknown }).writ
+  const sig = verifySignature(sentWrit, signed.key_id, signed.sig, deps.trusted)
+  const writ = signed.writ
+  if (!sig.ok) return { ok: false, runId: writ.run_id, refusal: { code: sig.code, message: sig.message } }
+  const refuse = (code: Refusal['code'], message: string): Verdict => ({ ok: false, runId: writ.run_id, writ, refusal: { code, message } })
+
+  if (writ.node_id !== deps.nodeId) return refuse('wrong_node', `writ is for node ${writ.node_id}, this is ${deps.nodeId}`)
+  const now = (deps.now ?? Date.now)()
+  const expires = Date.parse(writ.expires_at)
+  const issued = Date.parse(writ.issued_at)
+  if (now > expires + deps.clockSkewMs) return refuse('expired', `writ expired at ${writ.expires_at}`)
+  if (issued > now + deps.clockSkewMs) return refuse('not_yet_valid', `writ issued in the future (${writ.issued_at})`)
+  if (deps.seen(writ.run_id)) return refuse('replayed', `run ${writ.run_id} was already received by this runner; a writ never runs twice`)
+
+  const found = deps.catalog().lookup(writ.action, writ.pack_digest)
+  if (!found.ok) return refuse(found.code, found.message)
+  if (found.pack.id !== writ.pack) return refuse('unknown_action', `action ${writ.action} belongs to pack ${found.pack.id}, not ${writ.pack}`)
+  if (found.action.usesShell && !deps.allowShellPacks) {
+    return refuse('shell_not_allowed', `action ${writ.action} runs a shell or pack script; this runner only runs shell-free actions (allowShellPacks is off)`)
+  }
+  const prepared = prepareInvocation(found.action.spec, writ.args, found.pack.dir)
+  if (!prepared.ok) return refuse('bad_args', prepared.errors.map((e) => e.message).join('; '))
+  return { ok: true, writ, pack: found.pack, action: found.action, invocation: prepared.invocation }
+}

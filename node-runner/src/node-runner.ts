@@ -18,6 +18,7 @@ import { verifyWrit } from './writ-verifier.js'
 import { executeWrit, refusalResult, type AcceptedWrit } from './run-execution.js'
 import { RUNNER_VERSION } from './version.js'
 import { LiveCatalog } from './live-catalog.js'
+import { RunnerMetrics, serveRunnerHttp } from './runner-metrics.js'
 
 export interface NodeRunner {
   readonly nodeId: string
@@ -63,11 +64,17 @@ export async function startNodeRunner(config: RunnerConfig, log: Logger = pino({
     ...(config.natsUser ? { user: config.natsUser, pass: config.natsPass ?? '' } : {}),
   })
   log.info({ server: nc.getServer(), nodeId: config.nodeId, nodeName: config.nodeName }, 'connected to NATS')
+  const metrics = new RunnerMetrics()
+  metrics.connected = true
   void (async () => {
     for await (const s of nc.status()) {
-      if (s.type === 'disconnect' || s.type === 'reconnect') log.warn({ event: s.type, server: s.server }, 'NATS connection change')
+      if (s.type === 'disconnect' || s.type === 'reconnect') {
+        metrics.connected = s.type === 'reconnect'
+        log.warn({ event: s.type, server: s.server }, 'NATS connection change')
+      }
     }
   })()
+  const http = config.metricsListen ? await serveRunnerHttp(config.metricsListen, metrics) : undefined
   const js: JetStreamClient = jetstream(nc)
 
   let draining = false
@@ -132,6 +139,7 @@ export async function startNodeRunner(config: RunnerConfig, log: Logger = pino({
     if (!verdict.ok) {
       const runId = verdict.runId || ((raw as { writ?: { run_id?: string } })?.writ?.run_id ?? '').slice(0, 64)
       log.warn({ runId, code: verdict.refusal.code }, `writ refused: ${verdict.refusal.message}`)
+      metrics.countRefusal(verdict.refusal.code)
       // Only a verified writ may burn its run id; a forgery must not block the real one.
       journal.append('refused', runId || 'unknown', { code: verdict.refusal.code, message: verdict.refusal.message, unverified: !('writ' in verdict && verdict.writ) })
       reply(msg, { v: PROTOCOL_VERSION, run_id: runId, node_id: config.nodeId, accepted: false, refusal: verdict.refusal })
@@ -157,6 +165,7 @@ export async function startNodeRunner(config: RunnerConfig, log: Logger = pino({
     const runId = v.writ.run_id
     const ac = new AbortController()
     runs.set(runId, ac)
+    metrics.inFlight = runs.size
     const runLog = log.child({ runId, action: v.writ.action })
     runLog.info({ requester: v.writ.requester.id }, 'run started')
     let chunkSeq = 0
@@ -165,6 +174,8 @@ export async function startNodeRunner(config: RunnerConfig, log: Logger = pino({
       nc.publish(subjects.output(config.nodeId, runId), encoder.encode(JSON.stringify({ v: PROTOCOL_VERSION, run_id: runId, seq: chunkSeq++, stream, data })))
     }).then(async (result) => {
       runs.delete(runId)
+      metrics.countRun(result.status)
+      metrics.inFlight = runs.size
       runLog.info({ status: result.status, exitCode: result.exit_code, durationMs: result.duration_ms }, 'run finished')
       await publishResult(result)
     })
@@ -197,6 +208,7 @@ export async function startNodeRunner(config: RunnerConfig, log: Logger = pino({
   const shutdown = async (abortRuns: boolean): Promise<void> => {
     if (closed) return
     draining = true
+    metrics.draining = true
     heartbeat()
     if (abortRuns) for (const ac of runs.values()) ac.abort()
     const deadline = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), config.drainTimeoutMs).unref())
@@ -211,6 +223,7 @@ export async function startNodeRunner(config: RunnerConfig, log: Logger = pino({
     for (const s of subs) s.unsubscribe()
     try { await nc.drain() } catch { await nc.close() }
     journal.close()
+    http?.close()
     log.info('node-runner stopped')
   }
 

@@ -1,0 +1,94 @@
+/**
+ * A small client for the handful of Nomad HTTP API calls the stock packs make.
+ * It speaks to `http(s)://host:port` or to a unix socket (`unix:///…/api.sock`,
+ * the Task API a workload-identity token is used with), sends the ACL token
+ * as `X-Nomad-Token`, streams the answer to a sink, and turns Nomad's
+ * plain-text error bodies ("alloc not found", "Permission denied") into an
+ * `ApiStatusError`. The token is only ever placed in that header.
+ */
+import { Pool } from 'undici'
+import { ApiStatusError, ApiUnreachableError, describeCause, oneLine, readCappedText } from './api-errors.js'
+
+export interface NomadTarget {
+  /** `http://127.0.0.1:4646`, `https://nomad.service:4646` or `unix:///secrets/api.sock`. */
+  addr: string
+  token?: string | undefined
+}
+
+export interface NomadCall {
+  method: string
+  /** Path with query string, already URL-encoded by the pack contract. */
+  path: string
+  /** JSON body; sent only when defined. */
+  body?: unknown
+}
+
+interface Endpoint { origin: string, socketPath?: string, shown: string }
+
+const pools = new Map<string, Pool>()
+
+/** Parses a Nomad address; throws `ApiUnreachableError` naming the address when it is unusable. */
+export function parseNomadAddr(addr: string): Endpoint {
+  if (addr.startsWith('unix://')) {
+    const socketPath = addr.slice('unix://'.length)
+    if (!socketPath.startsWith('/')) throw new ApiUnreachableError('nomad', `address "${addr}" must name an absolute socket path (unix:///path/api.sock)`)
+    return { origin: 'http://localhost', socketPath, shown: addr }
+  }
+  let url: URL
+  try { url = new URL(addr) } catch { throw new ApiUnreachableError('nomad', `address "${oneLine(addr, 200)}" is not a URL (expected http://host:4646 or unix:///path/api.sock)`) }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ApiUnreachableError('nomad', `address scheme "${url.protocol}" is not supported (http, https or unix)`)
+  // The origin drops any user:password@ so it can never reach a message.
+  return { origin: url.origin, shown: url.origin }
+}
+
+function poolFor(ep: Endpoint): Pool {
+  const key = ep.socketPath ? `unix:${ep.socketPath}` : ep.origin
+  let pool = pools.get(key)
+  if (!pool) {
+    pool = new Pool(ep.origin, { connections: 4, ...(ep.socketPath ? { socketPath: ep.socketPath } : {}) })
+    pools.set(key, pool)
+  }
+  return pool
+}
+
+/**
+ * Performs one call. Response body bytes go to `sink` as they arrive (2xx
+ * only). Rejects with `ApiStatusError` on 4xx/5xx, `ApiUnreachableError` when
+ * Nomad cannot be reached, or the abort reason when `signal` fires.
+ */
+export async function callNomad(target: NomadTarget, call: NomadCall, sink: (chunk: Buffer) => void, signal: AbortSignal): Promise<void> {
+  const ep = parseNomadAddr(target.addr)
+  const headers: Record<string, string> = { accept: 'application/json', 'user-agent': 'writ-node-runner' }
+  if (target.token) headers['x-nomad-token'] = target.token
+  let body: string | undefined
+  if (call.body !== undefined) {
+    body = JSON.stringify(call.body)
+    headers['content-type'] = 'application/json'
+  }
+  let res
+  try {
+    res = await poolFor(ep).request({ method: call.method as 'GET', path: call.path, headers, ...(body !== undefined ? { body } : {}), signal })
+  } catch (e) {
+    if (signal.aborted) throw signal.reason
+    throw new ApiUnreachableError('nomad', `cannot reach ${ep.shown}: ${describeCause(e)}`, { cause: e })
+  }
+  try {
+    if (res.statusCode >= 400) {
+      // Nomad answers errors in plain text ("alloc not found", "Permission denied").
+      throw new ApiStatusError('nomad', res.statusCode, oneLine(await readCappedText(res.body)))
+    }
+    for await (const chunk of res.body) sink(chunk as Buffer)
+  } catch (e) {
+    res.body.destroy()
+    if (e instanceof ApiStatusError) throw e
+    if (signal.aborted) throw signal.reason
+    throw new ApiUnreachableError('nomad', `answer from ${ep.shown} broke off: ${describeCause(e)}`, { cause: e })
+  }
+}
+
+/** Closes every pooled connection (runner shutdown, tests). */
+export async function closeNomadClients(): Promise<void> {
+  const all = [...pools.values()]
+  pools.clear()
+  await Promise.all(all.map((p) => p.close().catch(() => undefined)))
+}

@@ -27,7 +27,7 @@ const run = (id: string, args: Record<string, unknown>, token: string | null = T
 
 t.test('nomad.alloc_stop makes exactly POST /v1/allocation/<id>/stop with the token and no body', async (t) => {
   const out = outcomeOf(await run('nomad.alloc_stop', { alloc_id: nomad.ids.alloc }))
-  t.equal(out.status, 'succeeded', out.error)
+  t.equal(out.status, 'succeeded', out.error ?? 'succeeded')
   t.equal(out.exitCode, null, 'an API call has no exit code')
   t.same(JSON.parse(out.stdout), fixture('POST_allocation_stop.json'), 'the EvalID answer comes back as JSON')
   t.equal(nomad.requests.length, 1, 'one request, nothing else')
@@ -43,24 +43,24 @@ t.test('nomad.alloc_stop makes exactly POST /v1/allocation/<id>/stop with the to
 
 t.test('nomad.alloc_stop with no_shutdown_delay adds only that query parameter', async (t) => {
   const out = outcomeOf(await run('nomad.alloc_stop', { alloc_id: nomad.ids.alloc, no_shutdown_delay: true }))
-  t.equal(out.status, 'succeeded', out.error)
+  t.equal(out.status, 'succeeded', out.error ?? 'succeeded')
   t.same(nomad.requests.map((r) => [r.method, r.path, r.query]), [['POST', `/v1/allocation/${nomad.ids.alloc}/stop`, { no_shutdown_delay: 'true' }]])
 })
 
 t.test('read actions: node_status, node_allocs, alloc_status', async (t) => {
   const node = outcomeOf(await run('nomad.node_status', { node_id: nomad.ids.node }))
-  t.equal(node.status, 'succeeded', node.error)
+  t.equal(node.status, 'succeeded', node.error ?? 'succeeded')
   t.equal((JSON.parse(node.stdout) as { ID: string }).ID, nomad.ids.node, 'the (repaired) node record parses')
   t.equal(node.chunks.stdout, node.stdout, 'live chunks add up to the captured output')
 
   const allocs = outcomeOf(await run('nomad.node_allocs', { node_id: nomad.ids.nodeWithAllocs }))
-  t.equal(allocs.status, 'succeeded', allocs.error)
+  t.equal(allocs.status, 'succeeded', allocs.error ?? 'succeeded')
   const list = JSON.parse(allocs.stdout) as Array<{ ID: string, NodeID: string }>
   t.same(list.map((a) => a.ID), [nomad.ids.nodeAlloc])
   t.ok(list.every((a) => a.NodeID === nomad.ids.nodeWithAllocs))
 
   const alloc = outcomeOf(await run('nomad.alloc_status', { alloc_id: nomad.ids.alloc }))
-  t.equal(alloc.status, 'succeeded', alloc.error)
+  t.equal(alloc.status, 'succeeded', alloc.error ?? 'succeeded')
   const a = JSON.parse(alloc.stdout) as { ID: string, ClientStatus: string, DesiredStatus: string }
   t.same([a.ID, a.ClientStatus, a.DesiredStatus], [nomad.ids.alloc, 'running', 'run'])
 
@@ -76,7 +76,7 @@ t.test('nomad.node_drain sends the documented body, Deadline in nanoseconds', as
   const out = outcomeOf(await run('nomad.node_drain', {
     node_id: nomad.ids.agentNode, deadline: '1h', ignore_system_jobs: true, message: 'drain for maintenance',
   }))
-  t.equal(out.status, 'succeeded', out.error)
+  t.equal(out.status, 'succeeded', out.error ?? 'succeeded')
   t.same(JSON.parse(out.stdout), fixture('POST_node_drain.json'))
   const [req] = nomad.requests
   t.equal(`${req?.method} ${req?.path}`, `POST /v1/node/${nomad.ids.agentNode}/drain`)
@@ -93,7 +93,7 @@ t.test('nomad.node_drain sends the documented body, Deadline in nanoseconds', as
 
 t.test('nomad.node_eligibility sends {"Eligibility": …}', async (t) => {
   const out = outcomeOf(await run('nomad.node_eligibility', { node_id: nomad.ids.agentNode, eligibility: 'ineligible' }))
-  t.equal(out.status, 'succeeded', out.error)
+  t.equal(out.status, 'succeeded', out.error ?? 'succeeded')
   t.same(JSON.parse(out.stdout), fixture('POST_node_eligibility.json'))
   t.same(JSON.parse(nomad.requests[0]?.body ?? ''), fixture('POST_node_eligibility.request.json'))
   t.equal(nomad.requests[0]?.path, `/v1/node/${nomad.ids.agentNode}/eligibility`)
@@ -179,6 +179,6 @@ t.test('the Task API socket: a unix:// address works the same, token included', 
   t.teardown(() => sock.close())
   t.match(sock.addr, /^unix:\/\/\//)
   const out = outcomeOf(await runHttpAction('nomad.alloc_stop', { alloc_id: sock.ids.alloc }, { nomad: { addr: sock.addr, token: TOKEN } }))
-  t.equal(out.status, 'succeeded', out.error)
+  t.equal(out.status, 'succeeded', out.error ?? 'succeeded')
   t.same(sock.requests.map((r) => [r.method, r.path, r.headers['x-nomad-token'], r.body]), [['POST', `/v1/allocation/${sock.ids.alloc}/stop`, TOKEN, '']])
 })

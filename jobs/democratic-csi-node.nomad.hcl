@@ -1,0 +1,215 @@
+# democratic-csi-node.nomad.hcl — the democratic-csi iSCSI node plugin, laid
+# out as democratic-csi documents it for Nomad
+# (docs/Nomad/examples/democratic-csi-iscsi-node.hcl), plus the guard against
+# the wipe: a multipath map with no active path group probes as "unformatted",
+# and the plugin then runs mkfs over a live LUN.
+#
+#   nomad job run -var-file=csi.vars.hcl jobs/democratic-csi-node.nomad.hcl
+#
+# What is added to the upstream example, and why:
+# 1. FILESYSTEM_TYPE_DETECTION_STRATEGY = "blkid" and /run/udev read-only:
+#    the default lsblk probe needs udev data, without it every volume looks
+#    unformatted. Necessary, not sufficient: blkid also answers "nothing here"
+#    (exit 2) for a device it could not read.
+# 2. The mkfs guard (jobs/scripts/mkfs-guard.sh) in front of mkfs.ext4 and
+#    mkfs.xfs. democratic-csi has no setting that disables auto-format, so the
+#    guard has to sit where the plugin execs mkfs. The plugin spawns
+#    "mkfs.<fs>" by name (src/utils/filesystem.js), resolved through PATH. Its
+#    image is debian:12-slim with e2fsprogs/xfsprogs, so the real binaries are
+#    /usr/sbin/mkfs.ext4 and /usr/sbin/mkfs.xfs, and /usr/local/sbin comes
+#    first on PATH (upstream puts its own iscsiadm/multipath wrappers there).
+#    The guard is bind-mounted as /usr/local/sbin/mkfs.ext4 and mkfs.xfs, PATH
+#    is pinned below so an image change cannot reorder it, and the guard execs
+#    the real /usr/sbin binary only for an allow-listed, proven-blank device.
+#    Binding over /usr/sbin/mkfs.* instead would hide the real binary from the
+#    guard itself.
+# 3. kill_timeout = "60s": a NodeUnstage/unmount in flight must finish rather
+#    than be killed mid-way. The client's max_kill_timeout (default 30s) caps
+#    it; raise it to at least 60s (terraform/nomad-client-snippets/client.hcl).
+#
+# New volumes: allow-list the device on the host (one path or WWID a line in
+# /etc/writ/mkfs-allow) before first use, or format it with
+# jobs/scripts/format-new-volume.sh. An entry is used once.
+
+variable "datacenters" {
+  description = "Datacenters whose clients get the node plugin."
+  type        = list(string)
+  default     = ["dc1"]
+}
+
+variable "node_pool" {
+  description = "Node pool whose clients get the node plugin."
+  type        = string
+  default     = "all"
+}
+
+variable "image" {
+  description = "democratic-csi image. Pin a digest in production: the guard placement relies on the real mkfs.* living in /usr/sbin (the guard refuses every format when it does not)."
+  type        = string
+  default     = "docker.io/democraticcsi/democratic-csi:latest"
+}
+
+variable "plugin_id" {
+  description = "CSI plugin id; volumes refer to it."
+  type        = string
+  default     = "org.democratic-csi.iscsi"
+}
+
+variable "csi_name" {
+  description = "democratic-csi --csi-name (must match the controller's)."
+  type        = string
+  default     = "org.democratic-csi.iscsi"
+}
+
+variable "driver_config_yaml" {
+  description = "democratic-csi driver config YAML (driver, iscsi, node.* keys). Put the storage API secrets in the controller's config, not here."
+  type        = string
+}
+
+variable "mkfs_guard_script" {
+  description = "Contents of jobs/scripts/mkfs-guard.sh (terraform passes file(); with the CLI: -var \"mkfs_guard_script=$(cat jobs/scripts/mkfs-guard.sh)\")."
+  type        = string
+}
+
+variable "blank_proof_lib" {
+  description = "Contents of jobs/scripts/lib/blank-proof.sh, sourced by the guard."
+  type        = string
+}
+
+variable "mkfs_allow_list_host_path" {
+  description = "Allow-list of devices that may be formatted, on the host (reached through the plugin's /host mount)."
+  type        = string
+  default     = "/etc/writ/mkfs-allow"
+}
+
+variable "blank_proof_timeout_seconds" {
+  description = "Seconds each probe of a device may take before the guard refuses (a read that hangs on a queueing map is abandoned, not waited on)."
+  type        = number
+  default     = 10
+}
+
+job "democratic-csi-node" {
+  type        = "system"
+  datacenters = var.datacenters
+  node_pool   = var.node_pool
+
+  group "node" {
+    task "plugin" {
+      driver = "docker"
+
+      env {
+        CSI_NODE_ID = attr.unique.hostname
+
+        # See 1. above.
+        FILESYSTEM_TYPE_DETECTION_STRATEGY = "blkid"
+
+        # See 2. above: /usr/local/sbin (the guard) before /usr/sbin (the real mkfs).
+        PATH                  = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+        MKFS_GUARD_REAL_DIR   = "/usr/sbin"
+        MKFS_GUARD_LIB        = "/opt/writ/lib/blank-proof.sh"
+        MKFS_GUARD_ALLOW_LIST = "/host${var.mkfs_allow_list_host_path}"
+        BLANK_PROOF_TIMEOUT   = var.blank_proof_timeout_seconds
+        # Lives as long as the container: a reader stuck in D state belongs to
+        # this container's processes, and so does the marker naming it.
+        BLANK_PROOF_STATE_DIR = "/run/writ-blank-proof"
+      }
+
+      config {
+        image = var.image
+
+        args = [
+          "--csi-version=1.5.0",
+          "--csi-name=${var.csi_name}",
+          "--driver-config-file=${NOMAD_TASK_DIR}/driver-config-file.yaml",
+          "--log-level=info",
+          "--csi-mode=node",
+          "--server-socket=/csi/csi.sock",
+        ]
+
+        # As upstream: iscsiadm and multipath run on the host via chroot /host.
+        privileged   = true
+        ipc_mode     = "host"
+        network_mode = "host"
+
+        mount {
+          type     = "bind"
+          target   = "/host"
+          source   = "/"
+          readonly = false
+        }
+
+        # See 1. above.
+        mount {
+          type     = "bind"
+          target   = "/run/udev"
+          source   = "/run/udev"
+          readonly = true
+        }
+
+        # See 2. above. Relative sources are the task directory.
+        mount {
+          type     = "bind"
+          source   = "local/writ/mkfs-guard.sh"
+          target   = "/usr/local/sbin/mkfs.ext4"
+          readonly = true
+        }
+
+        mount {
+          type     = "bind"
+          source   = "local/writ/mkfs-guard.sh"
+          target   = "/usr/local/sbin/mkfs.xfs"
+          readonly = true
+        }
+
+        mount {
+          type     = "bind"
+          source   = "local/writ/lib"
+          target   = "/opt/writ/lib"
+          readonly = true
+        }
+      }
+
+      # The scripts are plain shell; the delimiters keep any "{{" in them from
+      # being read as a template.
+      template {
+        destination     = "local/writ/mkfs-guard.sh"
+        perms           = "0755"
+        change_mode     = "restart"
+        data            = var.mkfs_guard_script
+        left_delimiter  = "[[writ-no-template["
+        right_delimiter = "]]writ-no-template]"
+      }
+
+      template {
+        destination     = "local/writ/lib/blank-proof.sh"
+        perms           = "0644"
+        change_mode     = "restart"
+        data            = var.blank_proof_lib
+        left_delimiter  = "[[writ-no-template["
+        right_delimiter = "]]writ-no-template]"
+      }
+
+      template {
+        destination     = "${NOMAD_TASK_DIR}/driver-config-file.yaml"
+        change_mode     = "restart"
+        data            = var.driver_config_yaml
+        left_delimiter  = "[[writ-no-template["
+        right_delimiter = "]]writ-no-template]"
+      }
+
+      csi_plugin {
+        id        = var.plugin_id
+        type      = "node"
+        mount_dir = "/csi"
+      }
+
+      resources {
+        cpu    = 500
+        memory = 256
+      }
+
+      # See 3. above.
+      kill_timeout = "60s"
+    }
+  }
+}

@@ -1,0 +1,234 @@
+# writ-control-plane.nomad.hcl — the agent API, MCP endpoint, approvals portal
+# and dispatcher. Stateless (all state is in NATS JetStream), so it runs as
+# several identical instances behind Nomad service discovery.
+#
+#   nomad job run -var 'release_base_url=https://releases.example.internal/writ' \
+#     -var writ_version=0.1.0 -var control_plane_sha256=<sha256> \
+#     -var packs_sha256=<sha256> -var public_url=https://writ.example.internal \
+#     jobs/writ-control-plane.nomad.hcl
+#
+# Secrets come from the Nomad Variable nomad/jobs/writ-control-plane (written by
+# terraform's nomad_variable), never from this file:
+#   signing_key_pem     Ed25519 private key (PEM) that signs writs
+#   slack_webhook_url   incoming webhook for approval requests
+#   principals_yaml     the `principals:` YAML list (ids, groups, token SHA-256s;
+#                       the tokens themselves are never stored)
+#   nats_creds          NATS user credentials (JWT + seed) of the control plane
+#   nomad_token         Nomad ACL token (read-only) for impact previews
+
+variable "datacenters" {
+  description = "Datacenters the control plane may run in."
+  type        = list(string)
+  default     = ["dc1"]
+}
+
+variable "node_pool" {
+  description = "Nomad node pool for the control plane."
+  type        = string
+  default     = "default"
+}
+
+variable "instance_count" {
+  description = "Number of control-plane instances; at least 2 so one can be replaced while the other serves."
+  type        = number
+  default     = 2
+}
+
+variable "release_base_url" {
+  description = "Base URL of the writ release artifacts; files are fetched from <base>/v<version>/<name>."
+  type        = string
+}
+
+variable "writ_version" {
+  description = "writ release version (without the leading v)."
+  type        = string
+}
+
+variable "control_plane_sha256" {
+  description = "SHA-256 of writ-linux-x64 for this version; Nomad refuses a download that does not match."
+  type        = string
+}
+
+variable "packs_sha256" {
+  description = "SHA-256 of writ-packs-<version>.tar.gz (stock packs plus the operator's own); the runners verify the same bytes."
+  type        = string
+}
+
+variable "public_url" {
+  description = "URL operators and agents reach the control plane at (approval links in Slack point here)."
+  type        = string
+}
+
+variable "jetstream_replicas" {
+  description = "Replicas of writ's streams and KV bucket: 3 on the 3-server NATS cluster."
+  type        = number
+  default     = 3
+}
+
+variable "policy_yaml" {
+  description = "Policy rules (YAML with a top-level `rules:` list). Not secret: it is reviewed like code."
+  type        = string
+  default     = "rules: []\n"
+}
+
+variable "log_level" {
+  description = "Control-plane log level."
+  type        = string
+  default     = "info"
+}
+
+job "writ-control-plane" {
+  type        = "service"
+  datacenters = var.datacenters
+  node_pool   = var.node_pool
+
+  group "control-plane" {
+    count = var.instance_count
+
+    # Two instances on one host are one failure away from zero.
+    constraint {
+      operator = "distinct_hosts"
+      value    = "true"
+    }
+
+    update {
+      max_parallel     = 1
+      health_check     = "checks"
+      min_healthy_time = "10s"
+      healthy_deadline = "3m"
+      auto_revert      = true
+    }
+
+    network {
+      port "http" {}
+    }
+
+    service {
+      name     = "writ-control-plane"
+      provider = "nomad"
+      port     = "http"
+      tags     = ["writ", "http"]
+
+      # /readyz is 503 until NATS, JetStream and the packs are loaded; traffic
+      # goes only to instances that can actually dispatch.
+      check {
+        name     = "ready"
+        type     = "http"
+        path     = "/readyz"
+        interval = "10s"
+        timeout  = "2s"
+      }
+    }
+
+    task "control-plane" {
+      # exec: the release is a single executable that needs no host access;
+      # the exec driver isolates it (chroot, cgroups) and marks it executable.
+      driver = "exec"
+
+      artifact {
+        source      = "${var.release_base_url}/v${var.writ_version}/writ-linux-x64"
+        destination = "local/bin/writ"
+        mode        = "file"
+        options {
+          checksum = "sha256:${var.control_plane_sha256}"
+        }
+      }
+
+      artifact {
+        source      = "${var.release_base_url}/v${var.writ_version}/writ-packs-${var.writ_version}.tar.gz"
+        destination = "local/packs"
+        options {
+          checksum = "sha256:${var.packs_sha256}"
+        }
+      }
+
+      config {
+        command = "local/bin/writ"
+        args    = ["serve", "--config", "/secrets/writ.yaml"]
+      }
+
+      env {
+        WRIT_LISTEN_HOST = NOMAD_IP_http
+        WRIT_LISTEN_PORT = NOMAD_PORT_http
+        WRIT_INSTANCE_ID = NOMAD_ALLOC_ID
+        NOMAD_ADDR       = "http://${attr.unique.network.ip-address}:4646"
+      }
+
+      # Secrets land in secrets/ (tmpfs, not readable by other tasks) and are
+      # re-rendered when the variable changes; restart picks up rotated keys.
+      template {
+        destination = "secrets/signing-key.pem"
+        perms       = "0400"
+        change_mode = "restart"
+        data        = <<-EOT
+          {{- with nomadVar "nomad/jobs/writ-control-plane" }}{{ .signing_key_pem }}{{ end }}
+        EOT
+      }
+
+      template {
+        destination = "secrets/nats.creds"
+        perms       = "0400"
+        change_mode = "restart"
+        data        = <<-EOT
+          {{- with nomadVar "nomad/jobs/writ-control-plane" }}{{ .nats_creds }}{{ end }}
+        EOT
+      }
+
+      template {
+        destination = "secrets/env"
+        env         = true
+        change_mode = "restart"
+        data        = <<-EOT
+          {{- with nomadVar "nomad/jobs/writ-control-plane" }}
+          WRIT_SLACK_WEBHOOK_URL={{ .slack_webhook_url }}
+          NOMAD_TOKEN={{ .nomad_token }}
+          {{- end }}
+        EOT
+      }
+
+      template {
+        destination = "local/policy.yaml"
+        change_mode = "restart"
+        data        = var.policy_yaml
+        # Policy files are plain YAML; keep Go-template markers in them literal.
+        left_delimiter  = "[[writ-no-template["
+        right_delimiter = "]]writ-no-template]"
+      }
+
+      template {
+        # The config embeds the principals (token hashes), so it is rendered
+        # into secrets/ with the other secrets. Paths are absolute: the exec
+        # driver's chroot puts the task directory at /.
+        destination = "secrets/writ.yaml"
+        perms       = "0400"
+        change_mode = "restart"
+        data        = <<-EOT
+          public_url: "${var.public_url}"
+          nats:
+            servers: [{{ range $i, $s := nomadService "writ-nats" }}{{ if $i }}, {{ end }}"nats://{{ $s.Address }}:{{ $s.Port }}"{{ end }}]
+            name: "writ-control-plane-{{ env "NOMAD_ALLOC_INDEX" }}"
+            creds_file: "/secrets/nats.creds"
+          jetstream:
+            replicas: ${var.jetstream_replicas}
+          packs:
+            dirs: ["/local/packs"]
+          signing:
+            key_file: "/secrets/signing-key.pem"
+          policy:
+            file: "/local/policy.yaml"
+          log:
+            level: "${var.log_level}"
+          {{ with nomadVar "nomad/jobs/writ-control-plane" }}{{ .principals_yaml }}{{ end }}
+        EOT
+      }
+
+      resources {
+        cpu    = 500
+        memory = 512
+      }
+
+      # In-flight HTTP requests and NATS subscriptions drain before exit.
+      kill_timeout = "20s"
+    }
+  }
+}

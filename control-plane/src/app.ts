@@ -1,0 +1,77 @@
+/**
+ * `buildApp(config)` builds the Fastify app in front of a control plane and
+ * returns it without listening (`main.ts` listens; tests `inject`).
+ */
+import Fastify, { type FastifyInstance } from 'fastify'
+import helmet from '@fastify/helmet'
+import rateLimit from '@fastify/rate-limit'
+import websocket from '@fastify/websocket'
+import { pino, type Logger } from 'pino'
+import type { Config } from './config.js'
+import { startControlPlane, type ControlPlane } from './control-plane.js'
+import { RateLimited } from './http-errors.js'
+import { openApiDocument } from './openapi.js'
+import auth from './plugins/auth.js'
+import controlPlanePlugin from './plugins/control-plane.js'
+import errorHandler from './plugins/error-handler.js'
+import auditRoutes from './routes/audit-routes.js'
+import catalogRoutes from './routes/catalog-routes.js'
+import opsRoutes from './routes/ops-routes.js'
+import runRoutes from './routes/run-routes.js'
+import streamRoutes from './routes/stream-routes.js'
+
+/** Paths pino must never print: tokens, cookies, signing material. */
+export const REDACT_PATHS = ['req.headers.authorization', 'req.headers.cookie', 'headers.authorization', 'authorization', 'token', '*.token', 'config.nats.pass', 'config.nats.token']
+
+export function createLogger(config: Pick<Config, 'log'>, destination?: NodeJS.WritableStream): Logger {
+  return pino({ level: config.log.level, redact: { paths: REDACT_PATHS, censor: '[redacted]' } }, destination as pino.DestinationStream | undefined)
+}
+
+export interface BuildOptions {
+  logger?: Logger
+  /** A control plane already started (a dev stack or a test sharing one); not closed with the app. */
+  controlPlane?: ControlPlane
+}
+
+export async function buildApp(config: Config, opts: BuildOptions = {}): Promise<FastifyInstance> {
+  const log = opts.logger ?? createLogger(config)
+  const controlPlane = opts.controlPlane ?? await startControlPlane(config, log)
+  const app = Fastify({
+    loggerInstance: log,
+    bodyLimit: config.limits.body_bytes,
+    disableRequestLogging: false,
+    trustProxy: false,
+    return503OnClosing: true,
+  }) as unknown as FastifyInstance
+  try {
+    await app.register(errorHandler, { bodyLimit: config.limits.body_bytes })
+    await app.register(controlPlanePlugin, { controlPlane, owned: !opts.controlPlane })
+    await app.register(helmet, { contentSecurityPolicy: { directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } }, crossOriginResourcePolicy: { policy: 'same-origin' } })
+    await app.register(websocket, { options: { maxPayload: 64 * 1024 } })
+    app.addHook('onResponse', async (req, reply) => {
+      controlPlane.metrics.inc('writ_http_requests_total', { route: req.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) })
+    })
+    await app.register(opsRoutes)
+    app.get('/openapi.json', async () => openApiDocument(config.public_url))
+    await app.register(async (v1) => {
+      await v1.register(auth)
+      await v1.register(rateLimit, {
+        hook: 'preHandler',
+        timeWindow: 60_000,
+        keyGenerator: (req) => req.principal?.id ?? req.ip,
+        max: (req) => req.principal?.ratePerMinute ?? config.limits.rate_per_minute,
+        errorResponseBuilder: (_req, ctx) => new RateLimited(ctx.after),
+      })
+      await v1.register(catalogRoutes)
+      await v1.register(runRoutes)
+      await v1.register(auditRoutes)
+      await v1.register(streamRoutes)
+    }, { prefix: '/v1' })
+    await app.ready()
+  } catch (err) {
+    await app.close().catch(() => {})
+    if (!opts.controlPlane) await controlPlane.close()
+    throw err
+  }
+  return app
+}

@@ -1,0 +1,144 @@
+/**
+ * Appends to the `WRIT_AUDIT` stream so that replicas write one chain: every
+ * append states the sequence it expects to follow (expected-last-sequence);
+ * a conflict means another instance appended first, so re-read the tail,
+ * re-link and try again. Appends from this instance are serialized in a queue.
+ */
+import type { NatsConnection } from '@nats-io/transport-node'
+import { jetstream, jetstreamManager, DeliverPolicy, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream'
+import type { Logger } from 'pino'
+import { AUDIT_STREAM, AUDIT_SUBJECT } from './jetstream-setup.js'
+import { AuditEventSchema, GENESIS_HASH, sealEvent, type AuditEvent, type AuditEventBody, type StoredEvent } from './audit-event.js'
+
+const WRONG_LAST_SEQUENCE = 10071
+
+export class AuditAppendError extends Error {
+  constructor(message: string, options?: ErrorOptions) { super(message, options); this.name = 'AuditAppendError' }
+}
+
+interface Pending { body: AuditEventBody, resolve: (e: AuditEvent) => void, reject: (err: Error) => void }
+
+export class AuditChain {
+  private readonly js: JetStreamClient
+  private tail: { seq: number, hash: string } | undefined
+  private readonly queue: Pending[] = []
+  private pumping = false
+  private stopLive: (() => void) | undefined
+  appended = 0
+  conflicts = 0
+
+  private constructor(nc: NatsConnection, private readonly jsm: JetStreamManager, private readonly instance: string, private readonly log: Logger) {
+    this.js = jetstream(nc)
+  }
+
+  static async open(nc: NatsConnection, instance: string, log: Logger): Promise<AuditChain> {
+    return new AuditChain(nc, await jetstreamManager(nc), instance, log)
+  }
+
+  /** Appends one event; resolves with it sealed (sequence, prev, hash) once stored. */
+  append(body: AuditEventBody): Promise<AuditEvent> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ body, resolve, reject })
+      if (!this.pumping) void this.pump()
+    })
+  }
+
+  private async pump(): Promise<void> {
+    this.pumping = true
+    try {
+      while (this.queue.length > 0) {
+        const next = this.queue[0] as Pending
+        try {
+          next.resolve(await this.appendOne(next.body))
+        } catch (err) {
+          next.reject(err as Error)
+        }
+        this.queue.shift()
+      }
+    } finally { this.pumping = false }
+  }
+
+  private async appendOne(body: AuditEventBody): Promise<AuditEvent> {
+    let lastErr: unknown
+    for (let attempt = 0; attempt < 100; attempt++) {
+      const tail = this.tail ?? await this.readTail()
+      const event = sealEvent(body, { seq: tail.seq + 1, prev: tail.hash, at: new Date().toISOString(), instance: this.instance })
+      try {
+        // The hash doubles as the message id, so a retried publish that already landed is not stored twice.
+        const ack = await this.js.publish(AUDIT_SUBJECT, JSON.stringify(event), { expect: { lastSequence: tail.seq }, msgID: event.hash })
+        if (ack.duplicate || ack.seq !== event.seq) { this.tail = undefined; continue }
+        this.tail = { seq: event.seq, hash: event.hash }
+        this.appended++
+        return event
+      } catch (err) {
+        lastErr = err
+        this.tail = undefined
+        if ((err as { code?: number }).code === WRONG_LAST_SEQUENCE) {
+          this.conflicts++
+          await new Promise((r) => setTimeout(r, Math.random() * Math.min(20, attempt + 1)))
+          continue
+        }
+        // Timeouts and leader changes: the append may or may not have landed; the re-read tail decides.
+        this.log.warn({ err, attempt }, 'audit append failed; retrying')
+        await new Promise((r) => setTimeout(r, Math.min(1000, 50 * 2 ** Math.min(attempt, 5))))
+        const t = await this.readTail().catch(() => undefined)
+        if (t && t.hash === event.hash) { this.tail = t; this.appended++; return event }
+      }
+    }
+    throw new AuditAppendError(`cannot append ${body.type} to ${AUDIT_STREAM}`, { cause: lastErr })
+  }
+
+  private async readTail(): Promise<{ seq: number, hash: string }> {
+    const info = await this.jsm.streams.info(AUDIT_STREAM)
+    const last = info.state.last_seq
+    if (last === 0) return { seq: 0, hash: GENESIS_HASH }
+    // By subject, not by sequence: a deleted tail message still leaves the chain appendable.
+    const msg = await this.jsm.streams.getMessage(AUDIT_STREAM, { last_by_subj: AUDIT_SUBJECT }).catch(() => null)
+    const parsed = AuditEventSchema.safeParse(msg ? safeJson(msg.string()) : undefined)
+    // A tampered tail still gets linked to by what it claims; verify reports it.
+    const hash = parsed.success ? parsed.data.hash : GENESIS_HASH
+    const t = { seq: last, hash }
+    this.tail = t
+    return t
+  }
+
+  /** Reads stored events in order from `fromSeq` (up to the last one stored when called). */
+  async *read(fromSeq = 1): AsyncGenerator<StoredEvent & { streamSeq: number }> {
+    const info = await this.jsm.streams.info(AUDIT_STREAM)
+    const last = info.state.last_seq
+    if (last === 0 || fromSeq > last) return
+    const consumer = await this.js.consumers.get(AUDIT_STREAM, { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: Math.max(1, fromSeq) })
+    const messages = await consumer.consume({ max_messages: 512 })
+    try {
+      for await (const m of messages) {
+        yield { text: m.string(), streamSeq: m.seq }
+        if (m.seq >= last || m.info.pending === 0) break
+      }
+    } finally { messages.stop() }
+  }
+
+  /** Calls `listener` with each event stored from now on, by any instance. */
+  async live(listener: (e: AuditEvent) => void): Promise<void> {
+    const consumer = await this.js.consumers.get(AUDIT_STREAM, { deliver_policy: DeliverPolicy.New })
+    const messages = await consumer.consume({ max_messages: 256 })
+    this.stopLive = () => messages.stop()
+    void (async () => {
+      for await (const m of messages) {
+        const parsed = AuditEventSchema.safeParse(safeJson(m.string()))
+        if (parsed.success) listener(parsed.data)
+      }
+    })().catch((err: unknown) => this.log.warn({ err }, 'live audit feed ended'))
+  }
+
+  async lastSequence(): Promise<number> {
+    return (await this.jsm.streams.info(AUDIT_STREAM)).state.last_seq
+  }
+
+  stop(): void {
+    this.stopLive?.()
+  }
+}
+
+function safeJson(text: string): unknown {
+  try { return JSON.parse(text) } catch { return undefined }
+}

@@ -1,0 +1,49 @@
+/**
+ * Declares runs `lost` when no result came by their deadline. A lost run is
+ * never dispatched again; a result arriving later is kept beside it.
+ */
+import type { Logger } from 'pino'
+import type { AuditChain } from './audit-chain.js'
+import type { RunStore } from './run-store.js'
+
+export class DeadlineSweeper {
+  private timer: NodeJS.Timeout | undefined
+  private sweeping = false
+  declared = 0
+
+  constructor(private readonly store: RunStore, private readonly audit: AuditChain, private readonly intervalMs: number, private readonly log: Logger, private readonly now: () => number = Date.now) {}
+
+  start(): void {
+    this.timer = setInterval(() => { void this.sweep() }, this.intervalMs)
+    this.timer.unref()
+  }
+
+  async sweep(): Promise<void> {
+    if (this.sweeping) return
+    this.sweeping = true
+    try {
+      const now = this.now()
+      for (const r of this.store.inFlight()) {
+        if (!r.deadline_at || Date.parse(r.deadline_at) > now) continue
+        let mine = false
+        const updated = await this.store.update(r.id, (run) => {
+          if ((run.status !== 'dispatched' && run.status !== 'running') || !run.deadline_at || Date.parse(run.deadline_at) > now) return undefined
+          mine = true
+          return { ...run, status: 'lost', status_reason: `no result from node ${run.node_name} by the deadline ${run.deadline_at}; not retried`, finished_at: new Date(now).toISOString() }
+        })
+        // Only the instance whose revision-checked update won records the event.
+        if (mine && updated) {
+          this.declared++
+          this.log.warn({ runId: r.id, node: r.node_name }, 'run lost')
+          await this.audit.append({ type: 'run.lost', actor: { id: 'control-plane', kind: 'system' }, run_id: r.id, node: r.node_name, action: r.action, data: { deadline_at: r.deadline_at, previous_status: r.status } })
+        }
+      }
+    } catch (err) {
+      this.log.error({ err }, 'deadline sweep failed')
+    } finally { this.sweeping = false }
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer)
+  }
+}

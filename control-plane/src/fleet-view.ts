@@ -1,0 +1,93 @@
+/**
+ * The fleet as the runners' heartbeats describe it. A node is online while its
+ * last heartbeat is younger than `offlineAfterMissed` of its own intervals.
+ */
+import type { NatsConnection, Subscription } from '@nats-io/transport-node'
+import { HeartbeatSchema, subjects, type Heartbeat } from '@writ/packs/protocol'
+import type { Logger } from 'pino'
+
+export interface FleetNode {
+  id: string
+  name: string
+  online: boolean
+  draining: boolean
+  last_seen: string
+  version: string
+  started_at: string
+  in_flight: number
+  interval_ms: number
+  packs: Heartbeat['packs']
+  nomad: Heartbeat['nomad']
+}
+
+interface Seen { hb: Heartbeat, at: number }
+
+export class FleetView {
+  private readonly nodes = new Map<string, Seen>()
+  private sub: Subscription | undefined
+  private malformed = 0
+
+  constructor(private readonly offlineAfterMissed: number, private readonly log: Logger, private readonly now: () => number = Date.now) {}
+
+  /** Subscribes to every runner's heartbeat. */
+  start(nc: NatsConnection): void {
+    this.sub = nc.subscribe(subjects.allHeartbeats, {
+      callback: (err, msg) => {
+        if (err) return
+        let json: unknown
+        try { json = msg.json() } catch { json = undefined }
+        const parsed = HeartbeatSchema.safeParse(json)
+        // The subject names the sender; a heartbeat claiming another node is ignored.
+        if (!parsed.success || msg.subject !== subjects.heartbeat(parsed.data.node_id)) {
+          if (this.malformed++ % 100 === 0) this.log.warn({ subject: msg.subject }, 'ignored malformed heartbeat')
+          return
+        }
+        this.observe(parsed.data)
+      },
+    })
+  }
+
+  observe(hb: Heartbeat): void {
+    const prior = this.nodes.get(hb.node_id)
+    if (prior && prior.hb.started_at === hb.started_at && prior.hb.seq > hb.seq) return
+    if (!prior || !this.isOnline(prior)) this.log.info({ node: hb.node_id, name: hb.node_name }, 'node online')
+    this.nodes.set(hb.node_id, { hb, at: this.now() })
+  }
+
+  private isOnline(s: Seen): boolean {
+    return this.now() - s.at < s.hb.interval_ms * this.offlineAfterMissed
+  }
+
+  private view(s: Seen): FleetNode {
+    const hb = s.hb
+    return {
+      id: hb.node_id, name: hb.node_name, online: this.isOnline(s), draining: hb.draining,
+      last_seen: new Date(s.at).toISOString(), version: hb.version, started_at: hb.started_at,
+      in_flight: hb.in_flight, interval_ms: hb.interval_ms, packs: hb.packs, nomad: hb.nomad,
+    }
+  }
+
+  list(): FleetNode[] {
+    return [...this.nodes.values()].map((s) => this.view(s)).sort((a, b) => a.name.localeCompare(b.name))
+  }
+
+  /** Finds a node by id, else by its (unique) name. */
+  find(idOrName: string): FleetNode | undefined {
+    const byId = this.nodes.get(idOrName)
+    if (byId) return this.view(byId)
+    const named = [...this.nodes.values()].filter((s) => s.hb.node_name === idOrName)
+    return named.length === 1 ? this.view(named[0] as Seen) : undefined
+  }
+
+  get onlineCount(): number {
+    let n = 0
+    for (const s of this.nodes.values()) if (this.isOnline(s)) n++
+    return n
+  }
+
+  get size(): number { return this.nodes.size }
+
+  async stop(): Promise<void> {
+    this.sub?.unsubscribe()
+  }
+}

@@ -1,0 +1,34 @@
+/**
+ * Coded HTTP errors. Every 4xx/5xx the API returns is one of these, rendered by
+ * the single error handler as `{ error: { code, message, ...details } }`.
+ */
+import createError from '@fastify/error'
+
+export const Unauthorized = createError('WRIT_ERR_UNAUTHORIZED', '%s', 401)
+export const Forbidden = createError('WRIT_ERR_FORBIDDEN', '%s', 403)
+export const ValidationFailed = createError('WRIT_ERR_VALIDATION', '%s', 400)
+export const MalformedJson = createError('WRIT_ERR_MALFORMED_JSON', 'request body is not valid JSON: %s', 400)
+export const ForbiddenKey = createError('WRIT_ERR_FORBIDDEN_KEY', 'request body contains a forbidden key ("__proto__" or "constructor")', 400)
+export const BodyTooLarge = createError('WRIT_ERR_BODY_TOO_LARGE', 'request body is larger than %d bytes', 413)
+export const UnsupportedMediaType = createError('WRIT_ERR_UNSUPPORTED_MEDIA_TYPE', 'send the request body as application/json', 415)
+export const RouteNotFound = createError('WRIT_ERR_NOT_FOUND', 'no route %s %s', 404)
+export const ActionNotFound = createError('WRIT_ERR_ACTION_NOT_FOUND', 'action "%s" is not in the catalog', 404)
+export const NodeNotFound = createError('WRIT_ERR_NODE_NOT_FOUND', 'node "%s" has never reported a heartbeat', 404)
+export const RunNotFound = createError('WRIT_ERR_RUN_NOT_FOUND', 'run "%s" does not exist or is not visible to you', 404)
+export const BadArgs = createError('WRIT_ERR_BAD_ARGS', 'arguments do not satisfy the contract of "%s": %s', 400)
+export const PolicyDenied = createError('WRIT_ERR_POLICY_DENIED', 'policy denies this run: %s', 403)
+export const DigestMismatch = createError('WRIT_ERR_PACK_DIGEST_MISMATCH', '%s', 409)
+export const ActionNotOnNode = createError('WRIT_ERR_ACTION_NOT_ON_NODE', 'node "%s" does not report pack "%s"', 409)
+export const NotCancelable = createError('WRIT_ERR_RUN_NOT_CANCELABLE', 'run "%s" is already %s', 409)
+export const RateLimited = createError('WRIT_ERR_RATE_LIMITED', 'rate limit exceeded: retry in %s', 429)
+export const Unavailable = createError('WRIT_ERR_UNAVAILABLE', '%s', 503)
+
+/** Extra fields rendered next to code and message (argument errors, the run id…). */
+export function withDetails<E extends Error>(err: E, details: Record<string, unknown>): E {
+  return Object.assign(err, { details })
+}
+
+export function detailsOf(err: unknown): Record<string, unknown> | undefined {
+  const d = (err as { details?: unknown }).details
+  return d && typeof d === 'object' ? d as Record<string, unknown> : undefined
+}

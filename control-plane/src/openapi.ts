@@ -1,0 +1,55 @@
+/**
+ * The OpenAPI 3.1 document, generated from the same zod schemas the handlers
+ * parse with (`z.toJSONSchema`), so the document cannot drift from the code.
+ */
+import { z } from 'zod'
+import {
+  ActionDetailSchema, ActionListQuerySchema, ActionSummarySchema, AuditQuerySchema, ErrorBodySchema, NodeSchema,
+  OutputQuerySchema, RunListQuerySchema, RunOutputSchema, RunRequestSchema, RunSchema, WaitQuerySchema,
+} from './api-schemas.js'
+
+const json = (schema: z.ZodType, io: 'input' | 'output' = 'output') => z.toJSONSchema(schema, { io, unrepresentable: 'any' })
+
+function queryParams(schema: z.ZodObject) {
+  const s = json(schema, 'input') as { properties?: Record<string, unknown>, required?: string[] }
+  return Object.entries(s.properties ?? {}).map(([name, sch]) => ({ name, in: 'query', required: (s.required ?? []).includes(name), schema: sch }))
+}
+
+const errors = {
+  400: { description: 'Malformed JSON, wrong types, unknown fields, forbidden keys, bad arguments', content: { 'application/json': { schema: json(ErrorBodySchema) } } },
+  401: { description: 'Missing or wrong bearer token', content: { 'application/json': { schema: json(ErrorBodySchema) } } },
+  429: { description: 'Rate limit exceeded', content: { 'application/json': { schema: json(ErrorBodySchema) } } },
+}
+const ok = (schema: z.ZodType, description = 'OK') => ({ description, content: { 'application/json': { schema: json(schema) } } })
+const idParam = { name: 'id', in: 'path', required: true, schema: { type: 'string' } }
+
+export function openApiDocument(serverUrl?: string): Record<string, unknown> {
+  return {
+    openapi: '3.1.0',
+    info: { title: 'writ control plane', version: '1', description: 'Declared operations on a Nomad fleet: every call names one action, one node, typed arguments and a reason.' },
+    ...(serverUrl ? { servers: [{ url: serverUrl }] } : {}),
+    components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+    security: [{ bearer: [] }],
+    paths: {
+      '/v1/nodes': { get: { summary: 'Nodes seen through runner heartbeats', responses: { 200: ok(z.object({ nodes: z.array(NodeSchema) })), ...errors } } },
+      '/v1/actions': { get: { summary: 'Find actions (text, pack, risk, node)', parameters: queryParams(ActionListQuerySchema), responses: { 200: ok(z.object({ actions: z.array(ActionSummarySchema) })), ...errors } } },
+      '/v1/actions/{id}': { get: { summary: 'An action\'s exact argument contract and the nodes that have it', parameters: [idParam], responses: { 200: ok(ActionDetailSchema), 404: errors[400], ...errors } } },
+      '/v1/runs': {
+        post: {
+          summary: 'Request a run; waits up to `wait` seconds for it to finish',
+          requestBody: { required: true, content: { 'application/json': { schema: json(RunRequestSchema, 'input') } } },
+          responses: { 200: ok(RunSchema, 'The run finished (any terminal status)'), 202: ok(RunSchema, 'The run is pending approval or still running'), 403: { description: 'Denied by policy', content: { 'application/json': { schema: json(ErrorBodySchema) } } }, 404: { description: 'Unknown action or node', content: { 'application/json': { schema: json(ErrorBodySchema) } } }, 409: { description: 'The node lacks the pack or reports another digest', content: { 'application/json': { schema: json(ErrorBodySchema) } } }, 413: { description: 'Body too large', content: { 'application/json': { schema: json(ErrorBodySchema) } } }, ...errors },
+        },
+        get: { summary: 'Recent runs (by session, node, status)', parameters: queryParams(RunListQuerySchema), responses: { 200: ok(z.object({ runs: z.array(z.record(z.string(), z.unknown())) })), ...errors } },
+      },
+      '/v1/runs/{id}': { get: { summary: 'A run; long-polls with `wait`', parameters: [idParam, ...queryParams(WaitQuerySchema)], responses: { 200: ok(RunSchema), ...errors } } },
+      '/v1/runs/{id}/output': { get: { summary: 'Live output chunks from `cursor`; the recorded output once done', parameters: [idParam, ...queryParams(OutputQuerySchema)], responses: { 200: ok(RunOutputSchema), ...errors } } },
+      '/v1/runs/{id}/cancel': { post: { summary: 'Cancel a run (before dispatch, or ask the runner)', parameters: [idParam], responses: { 200: ok(RunSchema), 409: errors[400], ...errors } } },
+      '/v1/audit': { get: { summary: 'Audit events as JSON lines', parameters: queryParams(AuditQuerySchema), responses: { 200: { description: 'JSON lines, one event each', content: { 'application/x-ndjson': { schema: { type: 'string' } } } }, ...errors } } },
+      '/v1/stream': { get: { summary: 'WebSocket: live run output, run status and audit events', responses: { 101: { description: 'Switching protocols' }, ...errors } } },
+      '/healthz': { get: { security: [], summary: 'Liveness', responses: { 200: { description: 'up' } } } },
+      '/readyz': { get: { security: [], summary: 'Readiness (NATS, catalog)', responses: { 200: { description: 'ready' }, 503: { description: 'not ready' } } } },
+      '/metrics': { get: { security: [], summary: 'Prometheus metrics', responses: { 200: { description: 'text exposition format' } } } },
+    },
+  }
+}

@@ -1,0 +1,39 @@
+/**
+ * Bearer-token authentication for everything under `/v1`: sets
+ * `request.principal` or answers 401. The token is never logged.
+ */
+import fp from 'fastify-plugin'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import { Forbidden, Unauthorized } from '../http-errors.js'
+import { bearerToken, type Principal } from '../principals.js'
+
+declare module 'fastify' {
+  interface FastifyRequest { principal: Principal | null }
+}
+
+export default fp(async function auth(app: FastifyInstance) {
+  app.decorateRequest('principal', null)
+  app.addHook('onRequest', async (req) => {
+    const token = bearerToken(req.headers.authorization)
+    if (!token) throw new Unauthorized('send "Authorization: Bearer <token>"')
+    const principal = app.writ.principals.authenticate(token)
+    if (!principal) {
+      req.log.warn({ ip: req.ip }, 'rejected an unknown bearer token')
+      throw new Unauthorized('the bearer token is not valid')
+    }
+    req.principal = principal
+    req.log = req.log.child({ principal: principal.id })
+  })
+}, { name: 'writ-auth', dependencies: ['writ-control-plane'] })
+
+/** The authenticated principal; routes under the auth plugin always have one. */
+export function principalOf(req: FastifyRequest): Principal {
+  if (!req.principal) throw new Unauthorized('not authenticated')
+  return req.principal
+}
+
+export function requireOperator(req: FastifyRequest): Principal {
+  const p = principalOf(req)
+  if (p.kind !== 'operator') throw new Forbidden('this needs an operator token')
+  return p
+}

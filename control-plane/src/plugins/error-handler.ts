@@ -1,0 +1,61 @@
+/**
+ * The one error handler: every failure leaves as `{ error: { code, message } }`
+ * with a `WRIT_ERR_*` code. Also owns the JSON body parser, which refuses
+ * `__proto__`, `constructor` and `prototype` keys anywhere in a body.
+ */
+import fp from 'fastify-plugin'
+import type { FastifyError, FastifyInstance } from 'fastify'
+import type { ZodError, ZodType } from 'zod'
+import { BodyTooLarge, ForbiddenKey, MalformedJson, RouteNotFound, UnsupportedMediaType, ValidationFailed, detailsOf, withDetails } from '../http-errors.js'
+
+const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype'])
+
+function hasForbiddenKey(v: unknown, depth = 0): boolean {
+  if (depth > 64 || v === null || typeof v !== 'object') return false
+  if (Array.isArray(v)) return v.some((x) => hasForbiddenKey(x, depth + 1))
+  for (const k of Object.keys(v)) {
+    if (FORBIDDEN_KEYS.has(k) || hasForbiddenKey((v as Record<string, unknown>)[k], depth + 1)) return true
+  }
+  return false
+}
+
+/** Parses `data` with `schema` or throws a WRIT_ERR_VALIDATION error listing each issue. */
+export function parseOrThrow<T>(schema: ZodType<T>, data: unknown, where: 'body' | 'query' | 'params' | 'message'): T {
+  const r = schema.safeParse(data)
+  if (r.success) return r.data
+  throw validationError(r.error, where)
+}
+
+export function validationError(error: ZodError, where: string): Error {
+  const issues = error.issues.map((i) => ({ path: i.path.map(String).join('.'), code: i.code, message: i.message }))
+  const summary = issues.map((i) => `${i.path || where}: ${i.message}`).join('; ')
+  return withDetails(new ValidationFailed(`invalid ${where}: ${summary}`), { issues })
+}
+
+export default fp(async function errorHandler(app: FastifyInstance, opts: { bodyLimit: number }) {
+  app.removeContentTypeParser('application/json')
+  app.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: opts.bodyLimit }, (_req, body, done) => {
+    const text = body as string
+    if (text.trim() === '') return done(new MalformedJson('the body is empty'), undefined)
+    let value: unknown
+    try { value = JSON.parse(text) } catch (e) { return done(new MalformedJson((e as Error).message), undefined) }
+    if (hasForbiddenKey(value)) return done(new ForbiddenKey(), undefined)
+    done(null, value)
+  })
+
+  app.setNotFoundHandler((req) => { throw new RouteNotFound(req.method, req.url.split('?')[0]) })
+
+  app.setErrorHandler((err: FastifyError, req, reply) => {
+    let e: FastifyError = err
+    if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') e = new BodyTooLarge(opts.bodyLimit) as FastifyError
+    else if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') e = new UnsupportedMediaType() as FastifyError
+    else if (err.code === 'FST_ERR_CTP_INVALID_CONTENT_LENGTH' || err.code === 'FST_ERR_CTP_EMPTY_JSON_BODY') e = new MalformedJson(err.message) as FastifyError
+    const known = typeof e.code === 'string' && e.code.startsWith('WRIT_ERR_')
+    const status = known ? e.statusCode ?? 500 : (e.statusCode && e.statusCode >= 400 && e.statusCode < 500 ? e.statusCode : 500)
+    if (status >= 500) req.log.error({ err }, 'request failed')
+    else req.log.info({ code: e.code, status }, e.message)
+    const code = known ? e.code : status >= 500 ? 'WRIT_ERR_INTERNAL' : 'WRIT_ERR_BAD_REQUEST'
+    const message = status >= 500 && !known ? 'internal error' : e.message
+    void reply.code(status).type('application/json').send({ error: { code, message, ...detailsOf(e) } })
+  })
+}, { name: 'writ-error-handler' })

@@ -1,0 +1,60 @@
+/**
+ * Policy: ordered rules; the first rule whose every stated condition matches
+ * decides. Nothing matched means deny.
+ */
+import { RISK_ORDER, type Risk } from '@writ/packs'
+import type { PolicyMatch, PolicyRule } from './config.js'
+import { anyGlob } from './glob-match.js'
+import type { Principal } from './principals.js'
+
+export interface PolicyInput {
+  action: string
+  risk: Risk
+  node: { id: string, name: string, datacenter?: string | undefined, node_pool?: string | undefined, node_class?: string | undefined }
+  principal: Principal
+}
+
+export type PolicyDecision =
+  | { decision: 'allow', rule: string }
+  | { decision: 'require_approval', rule: string, approver_groups: string[], quorum: number, ttl: string }
+  | { decision: 'deny', rule: string | null, reason: string }
+
+export const DEFAULT_DENY_REASON = 'no policy rule allows this action on this node for this principal (default deny)'
+
+export class Policy {
+  constructor(private readonly rules: readonly PolicyRule[]) {}
+
+  get size(): number { return this.rules.length }
+
+  evaluate(input: PolicyInput): PolicyDecision {
+    for (const rule of this.rules) {
+      if (!matches(rule.match, input)) continue
+      switch (rule.decision) {
+        case 'allow': return { decision: 'allow', rule: rule.name }
+        case 'require_approval':
+          return { decision: 'require_approval', rule: rule.name, approver_groups: [...rule.approver_groups], quorum: rule.quorum, ttl: rule.ttl }
+        case 'deny': return { decision: 'deny', rule: rule.name, reason: rule.reason }
+      }
+    }
+    return { decision: 'deny', rule: null, reason: DEFAULT_DENY_REASON }
+  }
+}
+
+function matches(m: PolicyMatch, input: PolicyInput): boolean {
+  const { principal, node } = input
+  if (m.actions && !anyGlob(m.actions, input.action)) return false
+  if (m.risk && !m.risk.includes(input.risk)) return false
+  if (m.max_risk && RISK_ORDER[input.risk] > RISK_ORDER[m.max_risk]) return false
+  if (m.nodes && !anyGlob(m.nodes, node.name) && !anyGlob(m.nodes, node.id)) return false
+  if (m.node_pools && !anyGlob(m.node_pools, node.node_pool)) return false
+  if (m.datacenters && !anyGlob(m.datacenters, node.datacenter)) return false
+  if (m.node_classes && !anyGlob(m.node_classes, node.node_class)) return false
+  if (m.kinds && !m.kinds.includes(principal.kind)) return false
+  const byPrincipal = m.principals ? anyGlob(m.principals, principal.id) : undefined
+  const byGroup = m.groups ? principal.groups.some((g) => anyGlob(m.groups as string[], g)) : undefined
+  // Naming principals and groups in one rule means "either of them".
+  if (byPrincipal !== undefined || byGroup !== undefined) {
+    if (!(byPrincipal === true || byGroup === true)) return false
+  }
+  return true
+}

@@ -1,0 +1,52 @@
+/**
+ * Principals (agents and operators) and bearer-token authentication. Config
+ * holds only SHA-256 hashes of tokens; a presented token is hashed and looked up.
+ */
+import { createHash, randomBytes } from 'node:crypto'
+import type { PrincipalConfig } from './config.js'
+
+export interface Principal {
+  id: string
+  kind: 'agent' | 'operator'
+  groups: readonly string[]
+  ratePerMinute?: number | undefined
+}
+
+export function hashToken(token: string): string {
+  return createHash('sha256').update(token, 'utf8').digest('hex')
+}
+
+/** A fresh bearer token: 32 random bytes, prefixed so it is recognisable in a leak scan. */
+export function generateToken(kind: 'agent' | 'operator'): string {
+  return `writ_${kind === 'agent' ? 'a' : 'o'}_${randomBytes(32).toString('base64url')}`
+}
+
+export class PrincipalRegistry {
+  private readonly byHash = new Map<string, Principal>()
+  private readonly byId = new Map<string, Principal>()
+
+  constructor(configs: readonly PrincipalConfig[]) {
+    for (const c of configs) {
+      const p: Principal = { id: c.id, kind: c.kind, groups: c.groups, ratePerMinute: c.rate_per_minute }
+      this.byHash.set(c.token_sha256, p)
+      this.byId.set(c.id, p)
+    }
+  }
+
+  /** The principal holding `token`, or undefined. */
+  authenticate(token: string): Principal | undefined {
+    if (token.length === 0 || token.length > 512) return undefined
+    return this.byHash.get(hashToken(token))
+  }
+
+  get(id: string): Principal | undefined { return this.byId.get(id) }
+
+  get size(): number { return this.byId.size }
+}
+
+/** Parses `Authorization: Bearer <token>`; undefined when absent or another scheme. */
+export function bearerToken(header: string | undefined): string | undefined {
+  if (!header) return undefined
+  const m = /^Bearer\s+(\S+)\s*$/i.exec(header)
+  return m?.[1]
+}

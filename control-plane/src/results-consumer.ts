@@ -1,0 +1,136 @@
+/**
+ * Records runner results from `WRIT_RESULTS` through one durable consumer that
+ * every control-plane instance pulls from. A result is acknowledged only after
+ * it is audited and stored, so a control plane killed mid-run records it after
+ * restart (or another instance does).
+ */
+import type { NatsConnection } from '@nats-io/transport-node'
+import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream'
+import { RunResultSchema, streams, subjects, type RunResult } from '@writ/packs/protocol'
+import type { Logger } from 'pino'
+import { RESULTS_CONSUMER } from './jetstream-setup.js'
+import { isTerminal, type Run, type RunStatus } from './run-record.js'
+import type { RunStore } from './run-store.js'
+import type { AuditChain } from './audit-chain.js'
+
+const STATUS_OF: Record<RunResult['status'], RunStatus> = {
+  succeeded: 'succeeded', failed: 'failed', timed_out: 'timed_out', canceled: 'canceled', refused: 'refused_by_runner',
+}
+const MAX_IN_FLIGHT = 64
+
+export class ResultsConsumer {
+  private messages: ConsumerMessages | undefined
+  private readonly inFlight = new Set<Promise<void>>()
+  recorded = 0
+
+  constructor(private readonly nc: NatsConnection, private readonly store: RunStore, private readonly audit: AuditChain, private readonly log: Logger) {}
+
+  async start(): Promise<void> {
+    const jsm = await jetstreamManager(this.nc)
+    try {
+      await jsm.consumers.info(streams.results.name, RESULTS_CONSUMER)
+    } catch {
+      await jsm.consumers.add(streams.results.name, {
+        durable_name: RESULTS_CONSUMER, ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.All,
+        ack_wait: 30_000_000_000, max_ack_pending: 20_000,
+      }).catch(async (err: unknown) => {
+        // Another instance created it first.
+        await jsm.consumers.info(streams.results.name, RESULTS_CONSUMER).catch(() => { throw err })
+      })
+    }
+    const consumer = await jetstream(this.nc).consumers.get(streams.results.name, RESULTS_CONSUMER)
+    this.messages = await consumer.consume({ max_messages: 256 })
+    void this.loop(this.messages)
+  }
+
+  private async loop(messages: ConsumerMessages): Promise<void> {
+    try {
+      for await (const m of messages) {
+        const p = this.handle(m).catch((err: unknown) => {
+          this.log.error({ err, subject: m.subject }, 'cannot record result; redelivering later')
+          m.nak(2000)
+        })
+        this.inFlight.add(p)
+        void p.finally(() => this.inFlight.delete(p))
+        if (this.inFlight.size >= MAX_IN_FLIGHT) await Promise.race(this.inFlight)
+      }
+    } catch (err) {
+      this.log.error({ err }, 'results consumer stopped')
+    }
+  }
+
+  private async handle(m: JsMsg): Promise<void> {
+    let json: unknown
+    try { json = m.json() } catch { json = undefined }
+    const parsed = RunResultSchema.safeParse(json)
+    if (!parsed.success || m.subject !== safeResultSubject(parsed.data)) {
+      this.log.warn({ subject: m.subject }, 'dropped malformed result')
+      m.term()
+      return
+    }
+    const result = parsed.data
+    const current = await this.store.get(result.run_id)
+    if (!current) {
+      this.log.warn({ runId: result.run_id, node: result.node_id }, 'result for a run this control plane does not know')
+      m.ack()
+      return
+    }
+    const run = current.run
+    if (run.node_id !== result.node_id) {
+      this.log.warn({ runId: run.id, node: result.node_id, expected: run.node_id }, 'result from a node the run was not sent to')
+      m.term()
+      return
+    }
+    if (isTerminal(run.status)) {
+      // Redelivery after a crash between store and ack, or a result after `lost`.
+      if (run.status === 'lost' && !run.late_result) {
+        await this.audit.append(auditBody(run, result, 'run.late_result'))
+        await this.store.update(run.id, (r) => ({ ...r, late_result: { status: result.status, finished_at: result.finished_at } }))
+      }
+      m.ack()
+      return
+    }
+    // Audit first: a crash before the store update redelivers, and the store is the idempotence check.
+    await this.audit.append(auditBody(run, result, 'run.finished'))
+    await this.store.update(run.id, (r) => isTerminal(r.status) ? undefined : applyResult(r, result))
+    this.recorded++
+    m.ack()
+  }
+
+  async stop(): Promise<void> {
+    this.messages?.stop()
+    await Promise.allSettled([...this.inFlight])
+  }
+}
+
+function safeResultSubject(r: RunResult): string | undefined {
+  try { return subjects.result(r.node_id, r.run_id) } catch { return undefined }
+}
+
+export function applyResult(run: Run, r: RunResult): Run {
+  const status = STATUS_OF[r.status]
+  const reason = status === 'succeeded'
+    ? `exited ${r.exit_code ?? 0}`
+    : r.refusal ? `runner refused (${r.refusal.code}): ${r.refusal.message}` : r.error ?? `${r.status} (exit ${r.exit_code ?? 'none'}${r.signal ? `, signal ${r.signal}` : ''})`
+  return {
+    ...run, status, status_reason: reason, finished_at: r.finished_at,
+    ...(r.refusal ? { refusal: r.refusal } : {}),
+    result: {
+      exit_code: r.exit_code, signal: r.signal, started_at: r.started_at, finished_at: r.finished_at, duration_ms: r.duration_ms,
+      stdout: r.stdout, stderr: r.stderr, stdout_truncated: r.stdout_truncated, stderr_truncated: r.stderr_truncated,
+      stdout_bytes: r.stdout_bytes, stderr_bytes: r.stderr_bytes, output_sha256: r.output_sha256,
+      ...(r.parsed !== undefined ? { parsed: r.parsed } : {}), ...(r.parse_error !== undefined ? { parse_error: r.parse_error } : {}),
+    },
+  }
+}
+
+function auditBody(run: Run, r: RunResult, type: string) {
+  return {
+    type, actor: { id: `node:${r.node_id}`, kind: 'system' as const }, run_id: run.id, node: run.node_name, action: run.action,
+    data: {
+      status: STATUS_OF[r.status], exit_code: r.exit_code, signal: r.signal, duration_ms: r.duration_ms,
+      output_sha256: r.output_sha256, stdout_bytes: r.stdout_bytes, stderr_bytes: r.stderr_bytes,
+      ...(r.refusal ? { refusal: r.refusal } : {}), ...(r.error ? { error: r.error } : {}),
+    },
+  }
+}

@@ -1,0 +1,18 @@
+/**
+ * Unauthenticated operational endpoints: `/healthz` (the process is up),
+ * `/readyz` (NATS connected, catalog loaded), `/metrics` (Prometheus text).
+ */
+import type { FastifyInstance } from 'fastify'
+
+export default async function opsRoutes(app: FastifyInstance) {
+  app.get('/healthz', async () => ({ ok: true }))
+
+  app.get('/readyz', async (_req, reply) => {
+    const { nc, catalog } = app.writ
+    const checks = { nats: !nc.isClosed() && !nc.isDraining(), catalog: catalog.size > 0 }
+    const ok = Object.values(checks).every(Boolean)
+    return reply.code(ok ? 200 : 503).send({ ok, checks })
+  })
+
+  app.get('/metrics', async (_req, reply) => reply.type('text/plain; version=0.0.4').send(app.writ.metrics.render()))
+}

@@ -1,0 +1,74 @@
+/**
+ * Runs: create (optionally waiting for the end), read (long-poll), list,
+ * output (cursor), cancel.
+ */
+import type { FastifyInstance } from 'fastify'
+import { OutputQuerySchema, RunIdParamsSchema, RunListQuerySchema, RunRequestSchema, WaitQuerySchema } from '../api-schemas.js'
+import { durationMs } from '../config.js'
+import { principalOf } from '../plugins/auth.js'
+import { parseOrThrow } from '../plugins/error-handler.js'
+import { isTerminal } from '../run-record.js'
+
+export default async function runRoutes(app: FastifyInstance) {
+  const { runs, store, outputs } = app.writ
+  const maxWaitMs = durationMs(app.writ.config.runs.max_wait)
+  const waitMs = (seconds: number): number => Math.min(seconds * 1000, maxWaitMs)
+  // A run waiting for a person will not finish inside a request.
+  const settled = (s: Parameters<typeof isTerminal>[0]): boolean => isTerminal(s) || s === 'pending_approval'
+
+  app.post('/runs', async (req, reply) => {
+    const principal = principalOf(req)
+    const body = parseOrThrow(RunRequestSchema, req.body, 'body')
+    let run = await runs.submit(principal, body)
+    if (!settled(run.status) && body.wait > 0) run = (await store.waitFor(run.id, (r) => settled(r.status), waitMs(body.wait))) ?? run
+    req.log.info({ runId: run.id, action: run.action, node: run.node_name, status: run.status }, 'run requested')
+    return reply.code(isTerminal(run.status) ? 200 : 202).send(run)
+  })
+
+  app.get('/runs/:id', async (req, reply) => {
+    const principal = principalOf(req)
+    const { id } = parseOrThrow(RunIdParamsSchema, req.params, 'params')
+    const { wait } = parseOrThrow(WaitQuerySchema, req.query, 'query')
+    let run = await runs.get(principal, id)
+    if (!settled(run.status) && wait > 0) run = (await store.waitFor(id, (r) => settled(r.status), waitMs(wait))) ?? run
+    return reply.code(200).send(run)
+  })
+
+  app.get('/runs', async (req) => {
+    const principal = principalOf(req)
+    const q = parseOrThrow(RunListQuerySchema, req.query, 'query')
+    const requester = principal.kind === 'operator' ? undefined : principal.id
+    return { runs: store.list({ session_id: q.session_id, node: q.node, status: q.status, action: q.action, requester }, q.limit) }
+  })
+
+  app.get('/runs/:id/output', async (req) => {
+    const principal = principalOf(req)
+    const { id } = parseOrThrow(RunIdParamsSchema, req.params, 'params')
+    const q = parseOrThrow(OutputQuerySchema, req.query, 'query')
+    let run = await runs.get(principal, id)
+    let live = outputs.since(id, q.cursor)
+    if (!isTerminal(run.status) && live.chunks.length === 0 && q.wait > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, waitMs(q.wait))
+        const stopChunks = outputs.follow(id, () => done())
+        const stopRun = store.onChange((r) => { if (r.id === id && isTerminal(r.status)) done() })
+        function done(): void { clearTimeout(timer); stopChunks(); stopRun(); resolve() }
+      })
+      run = await runs.get(principal, id)
+      live = outputs.since(id, q.cursor)
+    }
+    const done = isTerminal(run.status)
+    const last = live.chunks.at(-1)
+    return {
+      run_id: id, status: run.status, done, chunks: live.chunks,
+      ...(done && run.result ? { stdout: run.result.stdout, stderr: run.result.stderr } : {}),
+      next_cursor: last ? last.seq + 1 : q.cursor,
+    }
+  })
+
+  app.post('/runs/:id/cancel', async (req) => {
+    const principal = principalOf(req)
+    const { id } = parseOrThrow(RunIdParamsSchema, req.params, 'params')
+    return runs.cancel(principal, id)
+  })
+}

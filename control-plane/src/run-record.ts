@@ -1,0 +1,78 @@
+/**
+ * The run record kept in the `WRIT_RUNS` bucket, and the lifecycle it moves
+ * through (DESIGN.md "Run lifecycle"). Terminal statuses never change.
+ */
+import { z } from 'zod'
+import { ArgValueSchema, PrincipalRefSchema, RefusalSchema, RunOptionsSchema } from '@writ/packs/protocol'
+import { RiskSchema } from '@writ/packs'
+
+export const RunStatusSchema = z.enum([
+  'pending_approval', 'approved', 'dispatched', 'running',
+  'succeeded', 'failed', 'denied', 'expired', 'node_offline', 'refused_by_runner', 'timed_out', 'canceled', 'lost',
+])
+export type RunStatus = z.infer<typeof RunStatusSchema>
+
+export const TERMINAL_STATUSES: ReadonlySet<RunStatus> = new Set([
+  'succeeded', 'failed', 'denied', 'expired', 'node_offline', 'refused_by_runner', 'timed_out', 'canceled', 'lost',
+])
+export const isTerminal = (s: RunStatus): boolean => TERMINAL_STATUSES.has(s)
+
+export const PolicyOutcomeSchema = z.object({
+  decision: z.enum(['allow', 'require_approval', 'deny']),
+  rule: z.string().nullable(),
+  reason: z.string().optional(),
+  approver_groups: z.array(z.string()).optional(),
+  quorum: z.number().int().optional(),
+  ttl: z.string().optional(),
+})
+
+export const RunOutcomeSchema = z.object({
+  exit_code: z.number().int().nullable(),
+  signal: z.string().nullable(),
+  started_at: z.string(),
+  finished_at: z.string(),
+  duration_ms: z.number(),
+  stdout: z.string(),
+  stderr: z.string(),
+  stdout_truncated: z.boolean(),
+  stderr_truncated: z.boolean(),
+  stdout_bytes: z.number().int(),
+  stderr_bytes: z.number().int(),
+  output_sha256: z.string(),
+  parsed: z.unknown().optional(),
+  parse_error: z.string().optional(),
+})
+export type RunOutcome = z.infer<typeof RunOutcomeSchema>
+
+export const RunSchema = z.object({
+  id: z.string(),
+  status: RunStatusSchema,
+  /** Why the run is in its status, for a person to read. */
+  status_reason: z.string(),
+  action: z.string(),
+  pack: z.string(),
+  pack_digest: z.string(),
+  risk: RiskSchema,
+  node_id: z.string(),
+  node_name: z.string(),
+  args: z.record(z.string(), ArgValueSchema),
+  reason: z.string(),
+  requester: PrincipalRefSchema,
+  session_id: z.string().optional(),
+  options: RunOptionsSchema.default({}),
+  policy: PolicyOutcomeSchema,
+  refusal: RefusalSchema.optional(),
+  result: RunOutcomeSchema.optional(),
+  /** A result that arrived after the run was already declared lost. */
+  late_result: z.object({ status: z.string(), finished_at: z.string() }).optional(),
+  cancel_requested_by: z.string().optional(),
+  created_at: z.string(),
+  updated_at: z.string(),
+  dispatched_at: z.string().optional(),
+  /** After this instant without a result the run is `lost`. */
+  deadline_at: z.string().optional(),
+  finished_at: z.string().optional(),
+  /** The control-plane instance that created the run. */
+  created_by_instance: z.string(),
+})
+export type Run = z.infer<typeof RunSchema>

@@ -1,0 +1,174 @@
+/**
+ * Runs in the JetStream KV bucket `WRIT_RUNS`. Every change is a
+ * revision-checked update, so two control planes never overwrite each other.
+ * One watch per instance keeps a light index (no output) for listings, the
+ * deadline sweeper and long-poll waiters — whichever instance made the change.
+ */
+import { EventEmitter } from 'node:events'
+import { randomBytes } from 'node:crypto'
+import type { NatsConnection } from '@nats-io/transport-node'
+import { Kvm, type KV } from '@nats-io/kv'
+import type { Logger } from 'pino'
+import { RunSchema, isTerminal, type Run, type RunStatus } from './run-record.js'
+
+export const RUNS_BUCKET = 'WRIT_RUNS'
+const WRONG_LAST_SEQUENCE = 10071
+const INDEX_LIMIT = 20_000
+
+export class RunStoreError extends Error {
+  constructor(message: string, options?: ErrorOptions) { super(message, options); this.name = 'RunStoreError' }
+}
+
+/** A time-ordered run id that is also a NATS subject token. */
+export function newRunId(): string {
+  return `r${Date.now().toString(36).padStart(9, '0')}${randomBytes(8).toString('hex')}`
+}
+
+export type RunSummary = Omit<Run, 'result' | 'args'> & { exit_code?: number | null | undefined }
+
+export interface RunFilter { session_id?: string | undefined, node?: string | undefined, status?: RunStatus | undefined, requester?: string | undefined, action?: string | undefined }
+
+export class RunStore {
+  private readonly events = new EventEmitter()
+  private readonly index = new Map<string, RunSummary>()
+  private stopWatch: (() => void) | undefined
+
+  private constructor(private readonly kv: KV, private readonly log: Logger) {
+    this.events.setMaxListeners(0)
+  }
+
+  /** Opens (creating if needed) the bucket; idempotent across instances. */
+  static async open(nc: NatsConnection, replicas: number, log: Logger): Promise<RunStore> {
+    const kv = await new Kvm(nc).create(RUNS_BUCKET, { replicas, history: 5 })
+    return new RunStore(kv, log)
+  }
+
+  /** Starts the instance-wide watch; resolves once the initial values are loaded. */
+  async startWatch(): Promise<void> {
+    const it = await this.kv.watch()
+    this.stopWatch = () => it.stop()
+    let initialDone: () => void = () => {}
+    const initial = new Promise<void>((resolve) => { initialDone = resolve })
+    let loading = (await this.kv.status()).values > 0
+    if (!loading) initialDone()
+    void (async () => {
+      for await (const e of it) {
+        if (e.operation === 'PUT') {
+          const parsed = RunSchema.safeParse(safeJson(e.value))
+          if (parsed.success) this.observe(parsed.data)
+          else this.log.warn({ key: e.key }, 'ignored malformed run record')
+        } else this.index.delete(e.key)
+        // `delta` counts the initial values still to come; 0 means the replay is over.
+        if (loading && (e.delta === 0 || e.isUpdate)) { loading = false; initialDone() }
+      }
+    })().catch((err: unknown) => this.log.error({ err }, 'run watch ended'))
+    let timer: NodeJS.Timeout | undefined
+    await Promise.race([initial, new Promise((r) => { timer = setTimeout(r, 5000) })])
+    clearTimeout(timer)
+  }
+
+  private observe(run: Run): void {
+    const { result, args: _args, ...rest } = run
+    this.index.set(run.id, { ...rest, exit_code: result?.exit_code })
+    if (this.index.size > INDEX_LIMIT) {
+      for (const [id, r] of this.index) {
+        if (isTerminal(r.status)) { this.index.delete(id); break }
+      }
+    }
+    this.events.emit(run.id, run)
+    this.events.emit('*', run)
+  }
+
+  async create(run: Run): Promise<number> {
+    const rev = await this.kv.create(run.id, JSON.stringify(run))
+    this.observe(run)
+    return rev
+  }
+
+  async get(id: string): Promise<{ run: Run, revision: number } | undefined> {
+    const e = await this.kv.get(id)
+    if (!e || e.operation !== 'PUT') return undefined
+    const parsed = RunSchema.safeParse(safeJson(e.value))
+    if (!parsed.success) throw new RunStoreError(`run record ${id} is malformed: ${parsed.error.issues[0]?.message}`)
+    return { run: parsed.data, revision: e.revision }
+  }
+
+  /**
+   * Applies `change` with a revision check, re-reading and retrying on a
+   * conflict. `change` returns undefined to leave the record as it is.
+   */
+  async update(id: string, change: (run: Run) => Run | undefined): Promise<Run | undefined> {
+    for (let attempt = 0; attempt < 50; attempt++) {
+      const current = await this.get(id)
+      if (!current) return undefined
+      const next = change(current.run)
+      if (!next) return current.run
+      next.updated_at = new Date().toISOString()
+      try {
+        await this.kv.update(id, JSON.stringify(next), current.revision)
+        this.observe(next)
+        return next
+      } catch (err) {
+        if ((err as { code?: number }).code !== WRONG_LAST_SEQUENCE) throw new RunStoreError(`cannot update run ${id}`, { cause: err })
+        await new Promise((r) => setTimeout(r, Math.random() * 5 * (attempt + 1)))
+      }
+    }
+    throw new RunStoreError(`run ${id}: too many concurrent updates`)
+  }
+
+  /** Resolves with the run once `done(run)` holds, or with its latest state after `timeoutMs`. */
+  async waitFor(id: string, done: (run: Run) => boolean, timeoutMs: number): Promise<Run | undefined> {
+    let listener: ((run: Run) => void) | undefined
+    let timer: NodeJS.Timeout | undefined
+    const changed = new Promise<Run>((resolve) => {
+      listener = (run: Run) => { if (done(run)) resolve(run) }
+      this.events.on(id, listener)
+    })
+    try {
+      const now = await this.get(id)
+      if (!now || done(now.run) || timeoutMs <= 0) return now?.run
+      const timedOut = new Promise<undefined>((resolve) => { timer = setTimeout(() => resolve(undefined), timeoutMs) })
+      const hit = await Promise.race([changed, timedOut])
+      return hit ?? (await this.get(id))?.run
+    } finally {
+      if (listener) this.events.off(id, listener)
+      if (timer) clearTimeout(timer)
+    }
+  }
+
+  /** Every change seen by this instance (its own writes and other instances'). */
+  onChange(listener: (run: Run) => void): () => void {
+    this.events.on('*', listener)
+    return () => this.events.off('*', listener)
+  }
+
+  list(filter: RunFilter, limit: number): RunSummary[] {
+    const out: RunSummary[] = []
+    const all = [...this.index.values()].sort((a, b) => (a.id < b.id ? 1 : -1))
+    for (const r of all) {
+      if (filter.session_id !== undefined && r.session_id !== filter.session_id) continue
+      if (filter.node !== undefined && r.node_id !== filter.node && r.node_name !== filter.node) continue
+      if (filter.status !== undefined && r.status !== filter.status) continue
+      if (filter.requester !== undefined && r.requester.id !== filter.requester) continue
+      if (filter.action !== undefined && r.action !== filter.action) continue
+      out.push(r)
+      if (out.length >= limit) break
+    }
+    return out
+  }
+
+  summary(id: string): RunSummary | undefined { return this.index.get(id) }
+
+  /** Runs waiting on a node (dispatched or running), for the deadline sweeper. */
+  inFlight(): RunSummary[] {
+    return [...this.index.values()].filter((r) => r.status === 'dispatched' || r.status === 'running')
+  }
+
+  stop(): void {
+    this.stopWatch?.()
+  }
+}
+
+function safeJson(bytes: Uint8Array): unknown {
+  try { return JSON.parse(new TextDecoder().decode(bytes)) } catch { return undefined }
+}

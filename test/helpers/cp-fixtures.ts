@@ -1,0 +1,142 @@
+/**
+ * A self-contained control-plane setup for one test suite: a small pack with
+ * actions of every risk, a signing key pair, principals with tokens, a policy,
+ * and a validated Config pointing at the suite's NATS server.
+ */
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { generateSigningKeyPair } from '@writ/packs/protocol'
+import { parseConfig, hashToken, type Config, type ConfigInput } from '@writ/control-plane'
+
+export interface CpFixture {
+  dir: string
+  packDir: string
+  listRoot: string
+  keyFile: string
+  publicKeyFile: string
+  tokens: { agent: string, agent2: string, operator: string, limited: string }
+  config: Config
+  /** Writes a config file (YAML-compatible JSON) for a child process. */
+  writeConfigFile(extra?: Partial<ConfigInput>): string
+  cleanup(): void
+}
+
+const ACTIONS: Record<string, string> = {
+  'echo.yaml': `schema_version: 1
+id: testops.echo
+title: Echo a message
+kind: exec
+risk: low
+description: Prints the message it is given.
+side_effects: [None.]
+args:
+  - name: message
+    type: string
+    required: true
+    validation: { max_length: 200, pattern: "^[A-Za-z0-9 ._-]*$" }
+execution:
+  command: { binary: /bin/echo, argv: ["{{ args.message }}"] }
+  timeout: 5s
+`,
+  'sleep.yaml': `schema_version: 1
+id: testops.sleep
+title: Sleep a while
+kind: exec
+risk: low
+description: Sleeps, then prints done.
+args:
+  - name: seconds
+    type: integer
+    required: true
+    validation: { min: 0, max: 30 }
+execution:
+  command: { binary: /bin/sleep, argv: ["{{ args.seconds }}"] }
+  timeout: 2s
+`,
+  'restart.yaml': `schema_version: 1
+id: testops.restart
+title: Restart a service (pretend)
+kind: exec
+risk: high
+description: Needs a person.
+side_effects: [Restarts the service.]
+args: []
+execution:
+  command: { binary: /bin/true, argv: [] }
+  timeout: 5s
+`,
+  'wipe.yaml': `schema_version: 1
+id: testops.wipe
+title: Wipe (never allowed)
+kind: exec
+risk: critical
+args: []
+execution:
+  command: { binary: /bin/true, argv: [] }
+  timeout: 5s
+`,
+  'list.yaml': `schema_version: 1
+id: testops.list
+title: List the fixture folder
+kind: list
+risk: low
+args: []
+execution:
+  list: { root: "__ROOT__", path: "" }
+  timeout: 5s
+`,
+}
+
+export function makeCpFixture(natsUrl: string, overrides: Partial<ConfigInput> = {}): CpFixture {
+  const dir = mkdtempSync(join(tmpdir(), 'writ-cp-'))
+  const packDir = join(dir, 'packs', 'testops')
+  const listRoot = join(dir, 'listroot')
+  mkdirSync(join(packDir, 'actions'), { recursive: true })
+  mkdirSync(listRoot)
+  writeFileSync(join(listRoot, 'a.txt'), 'a')
+  writeFileSync(join(packDir, 'pack.yaml'), `schema_version: 1\nid: testops\nname: Test ops\nversion: 1.0.0\nactions:\n${Object.keys(ACTIONS).map((f) => `  - actions/${f}`).join('\n')}\n`)
+  for (const [f, text] of Object.entries(ACTIONS)) writeFileSync(join(packDir, 'actions', f), text.replace('__ROOT__', listRoot))
+  const keys = generateSigningKeyPair()
+  const keyFile = join(dir, 'signing.pem')
+  const publicKeyFile = join(dir, 'signing.pub.pem')
+  writeFileSync(keyFile, keys.privatePem, { mode: 0o600 })
+  writeFileSync(publicKeyFile, keys.publicPem)
+  const tokens = { agent: 'tok-agent-0123456789', agent2: 'tok-agent2-0123456789', operator: 'tok-operator-0123456789', limited: 'tok-limited-0123456789' }
+  const input: ConfigInput = {
+    listen: { host: '127.0.0.1', port: 0 },
+    nats: { servers: [natsUrl] },
+    packs: { dirs: [join(dir, 'packs')] },
+    signing: { key_file: keyFile },
+    principals: [
+      { id: 'agent-1', kind: 'agent', token_sha256: hashToken(tokens.agent), groups: ['sre-agents'] },
+      { id: 'agent-2', kind: 'agent', token_sha256: hashToken(tokens.agent2), groups: ['sre-agents'] },
+      { id: 'ops-1', kind: 'operator', token_sha256: hashToken(tokens.operator), groups: ['oncall'] },
+      { id: 'limited', kind: 'agent', token_sha256: hashToken(tokens.limited), groups: [], rate_per_minute: 3 },
+    ],
+    policy: {
+      rules: [
+        { name: 'no-wipes', match: { actions: ['*.wipe'] }, decision: 'deny', reason: 'wiping is never allowed through writ' },
+        { name: 'high-risk-needs-a-person', match: { risk: ['high', 'critical'] }, decision: 'require_approval', approver_groups: ['oncall'], quorum: 1, ttl: '15m' },
+        { name: 'agents-low-risk', match: { groups: ['sre-agents'], max_risk: 'medium' }, decision: 'allow' },
+        { name: 'operators', match: { kinds: ['operator'] }, decision: 'allow' },
+      ],
+    },
+    runs: { writ_ttl: '60s', ack_timeout: '2s', lost_grace: '1s', sweep_interval: '200ms', max_wait: '30s' },
+    fleet: { offline_after_missed: 3 },
+    log: { level: 'silent' },
+    ...overrides,
+  }
+  const config = parseConfig(input)
+  return {
+    dir, packDir, listRoot, keyFile, publicKeyFile, tokens, config,
+    writeConfigFile: (extra = {}) => {
+      const file = join(dir, `config-${Math.random().toString(36).slice(2)}.yaml`)
+      writeFileSync(file, JSON.stringify({ ...input, ...extra }, null, 2))
+      return file
+    },
+    cleanup: () => rmSync(dir, { recursive: true, force: true }),
+  }
+}
+
+export const auth = (token: string) => ({ authorization: `Bearer ${token}` })

@@ -6,7 +6,7 @@
  * stderr; Docker's JSON error bodies (`{"message": "No such container: …"}`)
  * become an `ApiStatusError`.
  */
-import { Pool } from 'undici'
+import { Pool, type Dispatcher } from 'undici'
 import { ApiStatusError, ApiUnreachableError, describeCause, oneLine, readCappedText } from './api-errors.js'
 import { DockerStreamDemuxer, framingFromContentType, type DemuxSinks } from './docker-stream-demuxer.js'
 
@@ -45,7 +45,7 @@ async function send(socketPath: string, method: string, path: string, body: unkn
     headers['content-type'] = 'application/json'
   }
   try {
-    return await stateFor(socketPath).pool.request({ method: method as 'GET', path, headers, ...(payload !== undefined ? { body: payload } : {}), signal })
+    return await stateFor(socketPath).pool.request({ method: method as Dispatcher.HttpMethod, path, headers, ...(payload !== undefined ? { body: payload } : {}), signal })
   } catch (e) {
     if (signal.aborted) throw signal.reason
     throw new ApiUnreachableError('docker', `cannot reach the daemon at ${socketPath}: ${describeCause(e)}`, { cause: e })

@@ -6,7 +6,7 @@
  * plain-text error bodies ("alloc not found", "Permission denied") into an
  * `ApiStatusError`. The token is only ever placed in that header.
  */
-import { Pool } from 'undici'
+import { Pool, type Dispatcher } from 'undici'
 import { ApiStatusError, ApiUnreachableError, describeCause, oneLine, readCappedText } from './api-errors.js'
 
 export interface NomadTarget {
@@ -67,7 +67,7 @@ export async function callNomad(target: NomadTarget, call: NomadCall, sink: (chu
   }
   let res
   try {
-    res = await poolFor(ep).request({ method: call.method as 'GET', path: call.path, headers, ...(body !== undefined ? { body } : {}), signal })
+    res = await poolFor(ep).request({ method: call.method as Dispatcher.HttpMethod, path: call.path, headers, ...(body !== undefined ? { body } : {}), signal })
   } catch (e) {
     if (signal.aborted) throw signal.reason
     throw new ApiUnreachableError('nomad', `cannot reach ${ep.shown}: ${describeCause(e)}`, { cause: e })

@@ -42,30 +42,22 @@ export class RunService {
   async submit(principal: Principal, req: RunRequest): Promise<Run> {
     const { catalog, fleet, policy } = this.d
     const actor = { id: principal.id, kind: principal.kind }
-    const reject = async (err: Error & { code: string }, extra: Record<string, unknown> = {}): Promise<never> => {
-      this.d.metrics.inc('writ_requests_rejected_total', { code: err.code })
-      await this.d.audit.append({
-        type: 'request.rejected', actor, action: req.action, node: req.node,
-        data: { code: err.code, message: err.message, reason: req.reason, ...(req.session_id ? { session_id: req.session_id } : {}), ...extra },
-      })
-      throw err
-    }
-
+    // Thrown errors reach the one error handler, which audits them for the authenticated caller.
     const hit = catalog.lookup(req.action)
-    if (!hit.ok) return reject(new ActionNotFound(req.action))
+    if (!hit.ok) throw new ActionNotFound(req.action)
     const { pack, action } = hit
     const node = fleet.find(req.node)
-    if (!node) return reject(new NodeNotFound(req.node))
+    if (!node) throw new NodeNotFound(req.node)
     const prepared = prepareInvocation(action.spec, req.args, pack.dir)
     if (!prepared.ok) {
       const err = withDetails(new BadArgs(action.id, prepared.errors.map((e) => e.message).join('; ')), { args: prepared.errors })
-      return reject(err, { args: prepared.errors })
+      throw err
     }
     const reported = node.packs.find((p) => p.id === pack.id)
-    if (!reported) return reject(new ActionNotOnNode(node.name, pack.id))
+    if (!reported) throw new ActionNotOnNode(node.name, pack.id)
     if (reported.digest !== pack.digest) {
       const err = withDetails(new DigestMismatch(`node "${node.name}" reports pack "${pack.id}" with digest ${reported.digest.slice(0, 12)}…, the catalog has ${pack.digest.slice(0, 12)}…: it gets no writ until they match`), { node_digest: reported.digest, catalog_digest: pack.digest })
-      return reject(err, { node_digest: reported.digest, catalog_digest: pack.digest })
+      throw err
     }
 
     const decision = policy.evaluate({ action: action.id, risk: action.spec.risk, node: { id: node.id, name: node.name, ...node.nomad }, principal })

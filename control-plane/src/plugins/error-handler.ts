@@ -4,7 +4,7 @@
  * `__proto__`, `constructor` and `prototype` keys anywhere in a body.
  */
 import fp from 'fastify-plugin'
-import type { FastifyError, FastifyInstance } from 'fastify'
+import type { FastifyError, FastifyInstance, FastifyRequest } from 'fastify'
 import type { ZodError, ZodType } from 'zod'
 import { BodyTooLarge, ForbiddenKey, MalformedJson, RouteNotFound, UnsupportedMediaType, ValidationFailed, detailsOf, withDetails } from '../http-errors.js'
 
@@ -32,6 +32,22 @@ export function validationError(error: ZodError, where: string): Error {
   return withDetails(new ValidationFailed(`invalid ${where}: ${summary}`), { issues })
 }
 
+async function auditRejection(req: FastifyRequest, code: string, message: string, details: Record<string, unknown> | undefined): Promise<void> {
+  const principal = req.principal as NonNullable<FastifyRequest['principal']>
+  const body = req.body !== null && typeof req.body === 'object' ? req.body as Record<string, unknown> : {}
+  const str = (v: unknown): string | undefined => (typeof v === 'string' ? v.slice(0, 200) : undefined)
+  const action = str(body.action)
+  const node = str(body.node)
+  const reason = str(body.reason)
+  req.server.writ.metrics.inc('writ_requests_rejected_total', { code })
+  await req.server.writ.audit.append({
+    type: 'request.rejected', actor: { id: principal.id, kind: principal.kind },
+    ...(action ? { action } : {}), ...(node ? { node } : {}),
+    ...(typeof details?.run_id === 'string' ? { run_id: details.run_id } : {}),
+    data: { method: req.method, route: req.routeOptions.url ?? req.url.split('?')[0], code, message, ...(reason ? { reason } : {}), ...(details ? { details } : {}) },
+  })
+}
+
 export default fp(async function errorHandler(app: FastifyInstance, opts: { bodyLimit: number }) {
   app.removeContentTypeParser('application/json')
   app.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: opts.bodyLimit }, (_req, body, done) => {
@@ -45,7 +61,7 @@ export default fp(async function errorHandler(app: FastifyInstance, opts: { body
 
   app.setNotFoundHandler((req) => { throw new RouteNotFound(req.method, req.url.split('?')[0]) })
 
-  app.setErrorHandler((err: FastifyError, req, reply) => {
+  app.setErrorHandler(async (err: FastifyError, req, reply) => {
     let e: FastifyError = err
     if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') e = new BodyTooLarge(opts.bodyLimit) as FastifyError
     else if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') e = new UnsupportedMediaType() as FastifyError
@@ -56,6 +72,10 @@ export default fp(async function errorHandler(app: FastifyInstance, opts: { body
     else req.log.info({ code: e.code, status }, e.message)
     const code = known ? e.code : status >= 500 ? 'WRIT_ERR_INTERNAL' : 'WRIT_ERR_BAD_REQUEST'
     const message = status >= 500 && !known ? 'internal error' : e.message
-    void reply.code(status).type('application/json').send({ error: { code, message, ...detailsOf(e) } })
+    // Refusals of an authenticated caller are on the record; rate-limit hits are only counted.
+    if (req.principal && status >= 400 && status < 500 && status !== 429) {
+      await auditRejection(req, code, message, detailsOf(e)).catch((auditErr: unknown) => req.log.error({ err: auditErr }, 'cannot audit a rejected request'))
+    }
+    return reply.code(status).type('application/json').send({ error: { code, message, ...detailsOf(e) } })
   })
 }, { name: 'writ-error-handler' })

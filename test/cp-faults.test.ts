@@ -1,0 +1,77 @@
+import t from 'tap'
+import { buildApp, type AuditEvent } from '@writ/control-plane'
+import { startNatsServer } from './helpers/nats-server.js'
+import { makeCpFixture, auth } from './helpers/cp-fixtures.js'
+import { startFakeRunner, eventually } from './helpers/cp-fake-runner.js'
+
+t.test('node and runner faults end in typed statuses, promptly, and nothing is re-dispatched', async (t) => {
+  const nats = await startNatsServer()
+  t.teardown(() => nats.stop())
+  const fx = makeCpFixture(nats.url)
+  t.teardown(() => fx.cleanup())
+  const app = await buildApp(fx.config)
+  t.teardown(() => app.close())
+  const start = (nodeId: string) => startFakeRunner({ natsUrl: nats.url, nodeId, packDirs: fx.config.packs.dirs, publicKeyFile: fx.publicKeyFile, heartbeatIntervalMs: 200 })
+  const run = (node: string, extra: Record<string, unknown> = {}) => app.inject({
+    method: 'POST', url: '/v1/runs', headers: auth(fx.tokens.agent),
+    payload: { action: 'testops.echo', node, args: { message: 'hi' }, reason: 'fault test', ...extra },
+  })
+  const auditTypes = async (runId: string): Promise<string[]> => {
+    const res = await app.inject({ method: 'GET', url: `/v1/audit?run_id=${runId}`, headers: auth(fx.tokens.operator) })
+    return res.body.trim().split('\n').filter(Boolean).map((l) => (JSON.parse(l) as AuditEvent).type)
+  }
+
+  t.test('a runner that just died: no responders → node_offline at once', async (t) => {
+    const r = await start('gone-1')
+    await eventually(() => app.writ.fleet.find('gone-1')?.online, 3000, 'online')
+    await r.kill()
+    const t0 = Date.now()
+    const res = await run('gone-1', { wait: 10 })
+    t.ok(Date.now() - t0 < 1000, `answered in ${Date.now() - t0} ms`)
+    t.equal(res.statusCode, 200)
+    t.match(res.json(), { status: 'node_offline', status_reason: /no runner is listening/ })
+    t.same(await auditTypes(res.json().id), ['run.requested', 'run.node_offline'])
+  })
+
+  t.test('a node whose heartbeats stopped: node_offline without sending anything', async (t) => {
+    const r = await start('gone-2')
+    await eventually(() => app.writ.fleet.find('gone-2')?.online, 3000, 'online')
+    await r.kill()
+    await eventually(() => app.writ.fleet.find('gone-2')?.online === false, 3000, 'offline after missed heartbeats')
+    const nodes = await app.inject({ method: 'GET', url: '/v1/nodes', headers: auth(fx.tokens.agent) })
+    t.match(nodes.json().nodes.find((n: { id: string }) => n.id === 'gone-2'), { online: false })
+    const t0 = Date.now()
+    const res = await run('gone-2', { wait: 10 })
+    t.ok(Date.now() - t0 < 500, 'prompt')
+    t.match(res.json(), { status: 'node_offline', status_reason: /has not sent a heartbeat/ })
+  })
+
+  t.test('a runner that refuses: refused_by_runner with its reason', async (t) => {
+    const r = await start('refuser')
+    t.teardown(() => r.close())
+    r.mode = 'refuse'
+    await eventually(() => app.writ.fleet.find('refuser')?.online, 3000, 'online')
+    const res = await run('refuser', { wait: 5 })
+    t.match(res.json(), { status: 'refused_by_runner', refusal: { code: 'bad_args' }, status_reason: /runner refused \(bad_args\)/ })
+    t.same(await auditTypes(res.json().id), ['run.requested', 'run.refused'])
+  })
+
+  t.test('a runner that dies mid-run: lost after the deadline, never re-dispatched', async (t) => {
+    const r = await start('dies-mid-run')
+    r.mode = 'vanish'
+    await eventually(() => app.writ.fleet.find('dies-mid-run')?.online, 3000, 'online')
+    const res = await run('dies-mid-run', { action: 'testops.sleep', args: { seconds: 1 } })
+    t.equal(res.statusCode, 202)
+    t.match(res.json(), { status: 'running' })
+    await r.kill()
+    const id = res.json().id
+    // sleep's declared timeout is 2 s, the fixture's lost grace 1 s.
+    const t0 = Date.now()
+    const lost = await app.inject({ method: 'GET', url: `/v1/runs/${id}?wait=10`, headers: auth(fx.tokens.agent) })
+    t.match(lost.json(), { status: 'lost', status_reason: /no result from node dies-mid-run by the deadline/ })
+    t.ok(Date.now() - t0 < 5000, 'lost soon after the deadline')
+    await new Promise((resolve) => setTimeout(resolve, 1000))
+    t.equal(r.writs.length, 1, 'the writ went out exactly once')
+    t.same(await auditTypes(id), ['run.requested', 'run.dispatched', 'run.lost'])
+  })
+})

@@ -11,6 +11,10 @@ import { executeList } from './executors/list-executor.js'
 import { executeHttp } from './executors/http-executor.js'
 import { parseOutput } from './parsers/index.js'
 import type { Verdict } from './writ-verifier.js'
+import { redactorFor } from './output-redaction.js'
+
+/** SHA-256 of zero bytes: the output hash of a run that produced nothing. */
+const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855'
 
 export type AcceptedWrit = Extract<Verdict, { ok: true }>
 
@@ -27,7 +31,9 @@ export async function executeWrit(
 ): Promise<RunResult> {
   const started = new Date()
   const limits = PackCatalog.limits(v.action, v.writ.options)
-  const ctx: ExecutionContext = { limits, signal, onChunk, nomad: targets.nomad, docker: targets.docker }
+  const redact = redactorFor(v.action.spec)
+  // Output with redaction rules is only sent whole, after redaction: live chunks could split a secret.
+  const ctx: ExecutionContext = { limits, signal, onChunk: redact ? () => {} : onChunk, nomad: targets.nomad, docker: targets.docker }
   let outcome: ExecutionOutcome
   try {
     const inv = v.invocation
@@ -43,9 +49,10 @@ export async function executeWrit(
   } catch (e) {
     outcome = {
       status: 'failed', exitCode: null, signal: null, stdout: '', stderr: '', stdoutTruncated: false, stderrTruncated: false,
-      stdoutBytes: 0, stderrBytes: 0, stdoutSha256: '0'.repeat(64), error: `executor error: ${(e as Error).message}`,
+      stdoutBytes: 0, stderrBytes: 0, stdoutSha256: EMPTY_SHA256, error: `executor error: ${(e as Error).message}`,
     }
   }
+  if (redact) { outcome.stdout = redact(outcome.stdout); outcome.stderr = redact(outcome.stderr) }
   const finished = new Date()
   const result: RunResult = {
     v: PROTOCOL_VERSION, run_id: v.writ.run_id, node_id: v.writ.node_id, action: v.writ.action,
@@ -78,6 +85,6 @@ export function refusalResult(writ: Pick<Writ, 'run_id' | 'node_id' | 'action'>,
     v: PROTOCOL_VERSION, run_id: writ.run_id, node_id: writ.node_id, action: writ.action, status: 'refused', refusal,
     error: `refused by runner: ${refusal.code}: ${refusal.message}`, exit_code: null, signal: null,
     started_at: now, finished_at: now, duration_ms: 0, stdout: '', stderr: '', stdout_truncated: false, stderr_truncated: false,
-    stdout_bytes: 0, stderr_bytes: 0, output_sha256: 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855',
+    stdout_bytes: 0, stderr_bytes: 0, output_sha256: EMPTY_SHA256,
   }
 }

@@ -1,7 +1,7 @@
 export {
   RiskSchema, RISK_ORDER, ArgTypeSchema, ArgValidationSchema, ArgSpecSchema, TEMPLATE_RE, TEMPLATE_FILTERS,
   ExecExecutionSchema, ScriptExecutionSchema, HttpTargetSchema, HttpExecutionSchema, ListExecutionSchema,
-  ParserSchema, OutputSchema, ActionFileSchema, PackManifestSchema,
+  ParserSchema, OutputSchema, ActionFileSchema, PackManifestSchema, compilePackRegex,
 } from './pack-schema.js'
 export type { Risk, ArgType, ArgValidation, ArgSpec, HttpTarget, ParserName, ActionFile, ActionKind, PackManifest } from './pack-schema.js'
 export { parseDuration } from './duration.js'

@@ -1,0 +1,55 @@
+import t from 'tap'
+import { connect } from '@nats-io/transport-node'
+import { jetstreamManager } from '@nats-io/jetstream'
+import { AUDIT_STREAM, verifyChain } from '@writ/control-plane'
+import { startNatsServer } from './helpers/nats-server.js'
+import { makeCpFixture } from './helpers/cp-fixtures.js'
+import { startFakeRunner, eventually } from './helpers/cp-fake-runner.js'
+import { startCpProcess } from './helpers/cp-process.js'
+
+t.test('kill -9 between dispatch and result: after restart the run finishes with its output and the chain verifies', async (t) => {
+  const nats = await startNatsServer()
+  t.teardown(() => nats.stop())
+  const fx = makeCpFixture(nats.url)
+  t.teardown(() => fx.cleanup())
+  const configFile = fx.writeConfigFile()
+  // The result comes 1.5 s after the writ: the control plane is dead by then.
+  const runner = await startFakeRunner({ natsUrl: nats.url, nodeId: 'node-1', packDirs: fx.config.packs.dirs, publicKeyFile: fx.publicKeyFile, runDelayMs: 1500 })
+  t.teardown(() => runner.close())
+
+  const first = await startCpProcess(configFile)
+  t.teardown(() => first.stop())
+  const headers = { authorization: `Bearer ${fx.tokens.agent}`, 'content-type': 'application/json' }
+  await eventually(async () => {
+    const r = await fetch(`${first.url}/v1/nodes`, { headers })
+    return ((await r.json()) as { nodes: Array<{ online: boolean }> }).nodes.some((n) => n.online)
+  }, 5000, 'node visible')
+  const res = await fetch(`${first.url}/v1/runs`, { method: 'POST', headers, body: JSON.stringify({ action: 'testops.sleep', node: 'node-1', args: { seconds: 1 }, reason: 'crash test' }) })
+  t.equal(res.status, 202)
+  const accepted = await res.json() as { id: string, status: string }
+  t.equal(accepted.status, 'running')
+  await first.kill9()
+  t.notMatch(first.output(), fx.tokens.agent, 'the token never reached the log')
+
+  await new Promise((r) => setTimeout(r, 2000))
+  const second = await startCpProcess(configFile)
+  t.teardown(() => second.stop())
+  const done = await fetch(`${second.url}/v1/runs/${accepted.id}?wait=10`, { headers })
+  const run = await done.json() as { status: string, result?: { stdout: string } }
+  t.equal(run.status, 'succeeded')
+  t.match(run.result?.stdout, /testops\.sleep/)
+  t.equal(runner.writs.length, 1, 'dispatched once')
+
+  const nc = await connect({ servers: nats.url })
+  t.teardown(() => nc.close())
+  const jsm = await jetstreamManager(nc)
+  const info = await jsm.streams.info(AUDIT_STREAM)
+  const events = []
+  for (let seq = 1; seq <= info.state.last_seq; seq++) {
+    const m = await jsm.streams.getMessage(AUDIT_STREAM, { seq })
+    if (m) events.push({ text: m.string(), streamSeq: m.seq })
+  }
+  const verdict = await verifyChain(events)
+  t.ok(verdict.ok, JSON.stringify(verdict))
+  t.same(events.map((e) => JSON.parse(e.text).type), ['run.requested', 'run.dispatched', 'run.finished'])
+})

@@ -1,0 +1,192 @@
+# The job files in ../jobs stay usable with plain `nomad job run -var ...`;
+# this module only feeds them values. hcl2 vars are strings, parsed like
+# -var on the command line, so lists go in as JSON and numbers as text.
+
+locals {
+  jobs_dir = "${path.module}/../jobs"
+
+  release_vars = {
+    release_base_url = var.release_base_url
+    writ_version     = var.writ_version
+  }
+
+  # One namespace block per managed namespace, with the capabilities given.
+  runner_namespace_rules = join("\n", [
+    for ns in var.managed_namespaces : "namespace \"${ns}\" {\n  capabilities = ${jsonencode(["read-job", "alloc-lifecycle"])}\n}"
+  ])
+  control_plane_namespace_rules = join("\n", [
+    for ns in var.managed_namespaces : "namespace \"${ns}\" {\n  capabilities = ${jsonencode(["read-job"])}\n}"
+  ])
+}
+
+# ---------------------------------------------------------------------------
+# ACL: one policy and token per daemon, each with only what its actions call.
+# ---------------------------------------------------------------------------
+
+resource "nomad_acl_policy" "node_runner" {
+  name        = "writ-node-runner"
+  description = "writ node runner: stop/read allocations (nomad.alloc_stop, alloc_status, node_allocs), drain and eligibility (node write)."
+  # read-job: GET /v1/allocation/:id and /v1/node/:id/allocations.
+  # alloc-lifecycle: POST /v1/allocation/:id/stop.
+  # node write: POST /v1/node/:id/drain and /eligibility (write includes read
+  # for GET /v1/nodes).
+  rules_hcl = <<-EOT
+    ${local.runner_namespace_rules}
+    node {
+      policy = "write"
+    }
+  EOT
+}
+
+resource "nomad_acl_token" "node_runner" {
+  name     = "writ-node-runner"
+  type     = "client"
+  policies = [nomad_acl_policy.node_runner.name]
+}
+
+resource "nomad_acl_policy" "control_plane" {
+  name        = "writ-control-plane"
+  description = "writ control plane: read-only, for impact previews (an alloc's job and volumes, a node's allocations) and the node list."
+  rules_hcl   = <<-EOT
+    ${local.control_plane_namespace_rules}
+    node {
+      policy = "read"
+    }
+  EOT
+}
+
+resource "nomad_acl_token" "control_plane" {
+  name     = "writ-control-plane"
+  type     = "client"
+  policies = [nomad_acl_policy.control_plane.name]
+}
+
+# ---------------------------------------------------------------------------
+# Secrets: Nomad Variables under nomad/jobs/<job>, which each job's workload
+# identity may read and nothing else does without an operator ACL.
+# ---------------------------------------------------------------------------
+
+resource "nomad_variable" "control_plane" {
+  path = "nomad/jobs/writ-control-plane"
+  items = {
+    signing_key_pem   = var.signing_key_pem
+    slack_webhook_url = var.slack_webhook_url
+    principals_yaml   = var.principals_yaml
+    nats_creds        = var.control_plane_nats_creds
+    nomad_token       = nomad_acl_token.control_plane.secret_id
+  }
+}
+
+resource "nomad_variable" "node_runner" {
+  path = "nomad/jobs/writ-node-runner"
+  items = {
+    nomad_token      = nomad_acl_token.node_runner.secret_id
+    trusted_keys_pem = var.trusted_public_keys_pem
+  }
+}
+
+resource "nomad_variable" "nats" {
+  path = "nomad/jobs/writ-nats"
+  items = {
+    operator_jwt              = trimspace(var.nats_operator_jwt)
+    system_account_public_key = var.nats_system_account.public_key
+    system_account_jwt        = trimspace(var.nats_system_account.jwt)
+    writ_account_public_key   = var.nats_writ_account.public_key
+    writ_account_jwt          = trimspace(var.nats_writ_account.jwt)
+    cluster_route_password    = var.nats_route_password
+  }
+}
+
+# ---------------------------------------------------------------------------
+# Jobs
+# ---------------------------------------------------------------------------
+
+resource "nomad_job" "nats" {
+  jobspec = file("${local.jobs_dir}/nats.nomad.hcl")
+
+  hcl2 {
+    vars = {
+      datacenters      = jsonencode(var.datacenters)
+      node_pool        = var.node_pool
+      server_count     = tostring(var.nats_server_count)
+      data_host_volume = var.nats_data_host_volume
+    }
+  }
+
+  depends_on = [nomad_variable.nats]
+}
+
+resource "nomad_job" "control_plane" {
+  jobspec = file("${local.jobs_dir}/writ-control-plane.nomad.hcl")
+
+  hcl2 {
+    vars = merge(local.release_vars, {
+      datacenters          = jsonencode(var.datacenters)
+      node_pool            = var.node_pool
+      instance_count       = tostring(var.control_plane_count)
+      control_plane_sha256 = var.control_plane_sha256
+      packs_sha256         = var.packs_sha256
+      public_url           = var.control_plane_public_url
+      jetstream_replicas   = tostring(var.nats_server_count >= 3 ? 3 : 1)
+      policy_yaml          = var.policy_yaml
+    })
+  }
+
+  depends_on = [nomad_variable.control_plane, nomad_job.nats]
+}
+
+resource "nomad_job" "node_runner" {
+  jobspec = file("${local.jobs_dir}/writ-node-runner.nomad.hcl")
+
+  hcl2 {
+    vars = merge(local.release_vars, {
+      datacenters          = jsonencode(var.datacenters)
+      node_pool            = var.system_node_pool
+      runner_sha256        = var.runner_sha256
+      packs_sha256         = var.packs_sha256
+      runner_image         = var.runner_image
+      nomad_data_dir       = var.nomad_data_dir
+      nats_creds_host_path = var.runner_nats_creds_host_path
+    })
+  }
+
+  depends_on = [nomad_variable.node_runner, nomad_job.nats]
+}
+
+resource "nomad_job" "democratic_csi_node" {
+  count   = var.deploy_csi_node_plugin ? 1 : 0
+  jobspec = file("${local.jobs_dir}/democratic-csi-node.nomad.hcl")
+
+  hcl2 {
+    vars = {
+      datacenters                 = jsonencode(var.datacenters)
+      node_pool                   = var.system_node_pool
+      image                       = var.csi_image
+      plugin_id                   = var.csi_plugin_id
+      driver_config_yaml          = var.csi_driver_config_yaml
+      mkfs_guard_script           = file("${local.jobs_dir}/scripts/mkfs-guard.sh")
+      blank_proof_lib             = file("${local.jobs_dir}/scripts/lib/blank-proof.sh")
+      mkfs_allow_list_host_path   = var.mkfs_allow_list_host_path
+      blank_proof_timeout_seconds = tostring(var.blank_proof_timeout_seconds)
+    }
+  }
+}
+
+resource "nomad_job" "multipath_watchdog" {
+  count   = var.deploy_multipath_watchdog ? 1 : 0
+  jobspec = file("${local.jobs_dir}/multipath-watchdog.nomad.hcl")
+
+  hcl2 {
+    vars = merge(local.release_vars, {
+      datacenters          = jsonencode(var.datacenters)
+      node_pool            = var.system_node_pool
+      runner_sha256        = var.runner_sha256
+      host_tool_script     = file("${local.jobs_dir}/scripts/host-tool.sh")
+      interval             = var.watchdog_interval
+      textfile_dir         = var.node_exporter_textfile_dir
+      nats_creds_host_path = var.runner_nats_creds_host_path
+    })
+  }
+
+  depends_on = [nomad_job.nats]
+}

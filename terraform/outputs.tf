@@ -1,0 +1,30 @@
+output "control_plane_url" {
+  description = "Where operators and agents reach the control plane (MCP at /mcp, REST under /v1, portal under /ui)."
+  value       = var.control_plane_public_url
+}
+
+output "control_plane_service" {
+  description = "Nomad service name of the control-plane instances, for a load balancer or ingress to discover."
+  value       = "writ-control-plane"
+}
+
+output "node_runner_token_accessor" {
+  description = "Accessor ID of the node runner's Nomad ACL token (to audit or revoke it; the secret stays in the Nomad Variable)."
+  value       = nomad_acl_token.node_runner.accessor_id
+}
+
+output "control_plane_token_accessor" {
+  description = "Accessor ID of the control plane's read-only Nomad ACL token."
+  value       = nomad_acl_token.control_plane.accessor_id
+}
+
+output "job_ids" {
+  description = "IDs of the Nomad jobs this module deployed."
+  value = compact([
+    nomad_job.nats.id,
+    nomad_job.control_plane.id,
+    nomad_job.node_runner.id,
+    one(nomad_job.democratic_csi_node[*].id),
+    one(nomad_job.multipath_watchdog[*].id),
+  ])
+}

@@ -1,0 +1,350 @@
+# ---------------------------------------------------------------------------
+# Placement
+# ---------------------------------------------------------------------------
+
+variable "datacenters" {
+  description = "Nomad datacenters every writ job may run in."
+  type        = list(string)
+  default     = ["dc1"]
+
+  validation {
+    condition     = length(var.datacenters) > 0
+    error_message = "At least one datacenter is needed."
+  }
+}
+
+variable "node_pool" {
+  description = "Node pool for the service jobs (NATS, control plane)."
+  type        = string
+  default     = "default"
+}
+
+variable "system_node_pool" {
+  description = "Node pool whose clients get the system jobs (runner, CSI node plugin, multipath watchdog); \"all\" for every pool."
+  type        = string
+  default     = "all"
+}
+
+variable "managed_namespaces" {
+  description = "Nomad namespaces whose allocations the runner may read and stop. [\"*\"] means all."
+  type        = list(string)
+  default     = ["default"]
+
+  validation {
+    condition     = length(var.managed_namespaces) > 0 && alltrue([for ns in var.managed_namespaces : can(regex("^([a-zA-Z0-9-]{1,128}|\\*)$", ns))])
+    error_message = "Each namespace must be a Nomad namespace name or \"*\"."
+  }
+}
+
+# ---------------------------------------------------------------------------
+# Release artifacts
+# ---------------------------------------------------------------------------
+
+variable "release_base_url" {
+  description = "Base URL of the writ release artifacts: <base>/v<version>/writ-linux-x64, writ-node-runner-linux-x64, writ-packs-<version>.tar.gz."
+  type        = string
+
+  validation {
+    condition     = can(regex("^https://[^\\s]+[^/]$", var.release_base_url))
+    error_message = "release_base_url must be an https:// URL without a trailing slash (checksums protect the bytes, TLS protects which release you get)."
+  }
+}
+
+variable "writ_version" {
+  description = "writ release version, without the leading v (e.g. 0.1.0)."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[0-9]+\\.[0-9]+\\.[0-9]+(-[0-9A-Za-z.-]+)?$", var.writ_version))
+    error_message = "writ_version must be a semantic version such as 0.1.0 (no leading v)."
+  }
+}
+
+variable "control_plane_sha256" {
+  description = "SHA-256 (hex) of writ-linux-x64 for writ_version, from the release's SHA256SUMS."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[0-9a-f]{64}$", var.control_plane_sha256))
+    error_message = "control_plane_sha256 must be 64 lower-case hex characters."
+  }
+}
+
+variable "runner_sha256" {
+  description = "SHA-256 (hex) of writ-node-runner-linux-x64 for writ_version (also runs the multipath watchdog)."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[0-9a-f]{64}$", var.runner_sha256))
+    error_message = "runner_sha256 must be 64 lower-case hex characters."
+  }
+}
+
+variable "packs_sha256" {
+  description = "SHA-256 (hex) of writ-packs-<version>.tar.gz; control plane and runners load these same bytes."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[0-9a-f]{64}$", var.packs_sha256))
+    error_message = "packs_sha256 must be 64 lower-case hex characters."
+  }
+}
+
+# ---------------------------------------------------------------------------
+# Control plane
+# ---------------------------------------------------------------------------
+
+variable "control_plane_public_url" {
+  description = "URL operators and agents reach the control plane at; approval links point here."
+  type        = string
+
+  validation {
+    condition     = can(regex("^https://[^\\s]+$", var.control_plane_public_url))
+    error_message = "control_plane_public_url must be an https:// URL: approvals carry session cookies."
+  }
+}
+
+variable "control_plane_count" {
+  description = "Control-plane instances (stateless; at least 2)."
+  type        = number
+  default     = 2
+
+  validation {
+    condition     = var.control_plane_count >= 2 && floor(var.control_plane_count) == var.control_plane_count
+    error_message = "control_plane_count must be a whole number of at least 2."
+  }
+}
+
+variable "policy_yaml" {
+  description = "Policy rules as YAML (a top-level `rules:` list); reviewed like code, not secret."
+  type        = string
+  default     = "rules: []\n"
+}
+
+variable "signing_key_pem" {
+  description = "Ed25519 private key (PKCS#8 PEM) the control plane signs writs with (`writ keys generate`). Stored only in a Nomad Variable."
+  type        = string
+  sensitive   = true
+
+  validation {
+    condition     = can(regex("-----BEGIN PRIVATE KEY-----", var.signing_key_pem))
+    error_message = "signing_key_pem must be a PKCS#8 PEM private key (-----BEGIN PRIVATE KEY-----)."
+  }
+}
+
+variable "trusted_public_keys_pem" {
+  description = "PEM public key(s) the runners accept writs from: the current signing key's, plus the next one during a rotation."
+  type        = string
+
+  validation {
+    condition     = can(regex("-----BEGIN PUBLIC KEY-----", var.trusted_public_keys_pem)) && !can(regex("PRIVATE KEY", var.trusted_public_keys_pem))
+    error_message = "trusted_public_keys_pem must hold PEM public keys only (never a private key)."
+  }
+}
+
+variable "slack_webhook_url" {
+  description = "Slack incoming-webhook URL for approval requests."
+  type        = string
+  sensitive   = true
+
+  validation {
+    condition     = can(regex("^https://hooks\\.slack\\.com/", var.slack_webhook_url))
+    error_message = "slack_webhook_url must be a Slack incoming webhook (https://hooks.slack.com/...)."
+  }
+}
+
+variable "principals_yaml" {
+  description = "The control plane's `principals:` YAML list: id, kind, groups and token_sha256 (the SHA-256 of each bearer token, never the token)."
+  type        = string
+  sensitive   = true
+
+  validation {
+    condition     = can(regex("(?m)^principals:", var.principals_yaml))
+    error_message = "principals_yaml must start a `principals:` list."
+  }
+}
+
+variable "control_plane_nats_creds" {
+  description = "NATS credentials file content (user JWT + seed) of the control plane user in the WRIT account."
+  type        = string
+  sensitive   = true
+
+  validation {
+    condition     = can(regex("BEGIN NATS USER JWT", var.control_plane_nats_creds)) && can(regex("BEGIN USER NKEY SEED", var.control_plane_nats_creds))
+    error_message = "control_plane_nats_creds must be a NATS .creds file (user JWT and nkey seed)."
+  }
+}
+
+# ---------------------------------------------------------------------------
+# NATS
+# ---------------------------------------------------------------------------
+
+variable "nats_server_count" {
+  description = "NATS servers in the JetStream cluster (3 or 5)."
+  type        = number
+  default     = 3
+
+  validation {
+    condition     = contains([3, 5], var.nats_server_count)
+    error_message = "nats_server_count must be 3 or 5: an odd JetStream quorum that survives losing a server."
+  }
+}
+
+variable "nats_operator_jwt" {
+  description = "NATS operator JWT (public, signed). See README \"NATS authorization\"."
+  type        = string
+
+  validation {
+    condition     = can(regex("^eyJ[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+$", trimspace(var.nats_operator_jwt)))
+    error_message = "nats_operator_jwt must be a JWT (three base64url parts)."
+  }
+}
+
+variable "nats_system_account" {
+  description = "Public key (A...) and JWT of the NATS system account."
+  type = object({
+    public_key = string
+    jwt        = string
+  })
+
+  validation {
+    condition     = can(regex("^A[A-Z2-7]{55}$", var.nats_system_account.public_key))
+    error_message = "nats_system_account.public_key must be an account public nkey (A followed by 55 base32 characters)."
+  }
+}
+
+variable "nats_writ_account" {
+  description = "Public key (A...) and JWT of the WRIT account: JetStream enabled, with the node-runner scoped signing key."
+  type = object({
+    public_key = string
+    jwt        = string
+  })
+
+  validation {
+    condition     = can(regex("^A[A-Z2-7]{55}$", var.nats_writ_account.public_key))
+    error_message = "nats_writ_account.public_key must be an account public nkey (A followed by 55 base32 characters)."
+  }
+}
+
+variable "nats_route_password" {
+  description = "Password the NATS servers use on their cluster routes."
+  type        = string
+  sensitive   = true
+
+  validation {
+    condition     = length(var.nats_route_password) >= 24
+    error_message = "nats_route_password must be at least 24 characters."
+  }
+}
+
+variable "nats_data_host_volume" {
+  description = "Client host_volume holding the JetStream store (nomad-client-snippets/host-volumes.hcl)."
+  type        = string
+  default     = "writ-nats"
+}
+
+# ---------------------------------------------------------------------------
+# Nodes
+# ---------------------------------------------------------------------------
+
+variable "nomad_data_dir" {
+  description = "The Nomad clients' data_dir (its client/csi subtree is listed by storage.csi_volume_ls)."
+  type        = string
+  default     = "/opt/nomad/data"
+
+  validation {
+    condition     = startswith(var.nomad_data_dir, "/")
+    error_message = "nomad_data_dir must be an absolute path."
+  }
+}
+
+variable "runner_image" {
+  description = "Image providing the userland for the runner's exec packs (the runner itself is the release executable)."
+  type        = string
+  default     = "docker.io/library/debian:12-slim"
+}
+
+variable "runner_nats_creds_host_path" {
+  description = "Where each host keeps its own NATS creds (user named after its Nomad node id)."
+  type        = string
+  default     = "/etc/writ/nats/node-runner.creds"
+
+  validation {
+    condition     = startswith(var.runner_nats_creds_host_path, "/")
+    error_message = "runner_nats_creds_host_path must be an absolute path."
+  }
+}
+
+variable "deploy_csi_node_plugin" {
+  description = "Deploy the democratic-csi node plugin with the mkfs guard."
+  type        = bool
+  default     = true
+}
+
+variable "csi_image" {
+  description = "democratic-csi image; pin a digest in production."
+  type        = string
+  default     = "docker.io/democraticcsi/democratic-csi:latest"
+}
+
+variable "csi_plugin_id" {
+  description = "CSI plugin id of the democratic-csi node plugin."
+  type        = string
+  default     = "org.democratic-csi.iscsi"
+}
+
+variable "csi_driver_config_yaml" {
+  description = "democratic-csi driver config for the NODE plugin (no storage API secrets here; those belong to the controller)."
+  type        = string
+  default     = "driver: freenas-iscsi\n"
+}
+
+variable "mkfs_allow_list_host_path" {
+  description = "Allow-list of new devices the mkfs guard may format, on each host."
+  type        = string
+  default     = "/etc/writ/mkfs-allow"
+
+  validation {
+    condition     = startswith(var.mkfs_allow_list_host_path, "/")
+    error_message = "mkfs_allow_list_host_path must be an absolute path."
+  }
+}
+
+variable "blank_proof_timeout_seconds" {
+  description = "Seconds each probe by the mkfs guard may take before it refuses."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.blank_proof_timeout_seconds >= 1 && var.blank_proof_timeout_seconds <= 120
+    error_message = "blank_proof_timeout_seconds must be between 1 and 120."
+  }
+}
+
+variable "deploy_multipath_watchdog" {
+  description = "Deploy the multipath watchdog system job."
+  type        = bool
+  default     = true
+}
+
+variable "watchdog_interval" {
+  description = "How often the multipath watchdog checks every map."
+  type        = string
+  default     = "30s"
+
+  validation {
+    condition     = can(regex("^[0-9]+(ms|s|m)$", var.watchdog_interval))
+    error_message = "watchdog_interval must be a duration such as 30s."
+  }
+}
+
+variable "node_exporter_textfile_dir" {
+  description = "Host directory of node_exporter's textfile collector."
+  type        = string
+  default     = "/var/lib/node_exporter/textfile_collector"
+
+  validation {
+    condition     = startswith(var.node_exporter_textfile_dir, "/")
+    error_message = "node_exporter_textfile_dir must be an absolute path."
+  }
+}

@@ -3,6 +3,7 @@
  * (drain NATS) on SIGTERM/SIGINT. `writ serve` calls `serve`; running this
  * file directly takes `--config FILE` or `WRIT_CONFIG`.
  */
+import { realpathSync } from 'node:fs'
 import { pathToFileURL } from 'node:url'
 import { buildApp, createLogger } from './app.js'
 import { ConfigError, loadConfig } from './config.js'
@@ -31,7 +32,7 @@ function configArg(argv: readonly string[]): string | undefined {
   return i >= 0 ? argv[i + 1] : process.env.WRIT_CONFIG
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+if (process.argv[1] && import.meta.url === pathToFileURL(realpathSync(process.argv[1])).href) {
   const file = configArg(process.argv.slice(2))
   if (!file) {
     process.stderr.write('usage: main.js --config FILE (or WRIT_CONFIG=FILE)\n')

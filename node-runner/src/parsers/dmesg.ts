@@ -41,7 +41,7 @@ const ISO_RE = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d)?)
 const SYSLOG_TIME_RE = /^((?:\d{4} )?[A-Z][a-z]{2} +\d{1,2} \d\d:\d\d:\d\d(?:\.\d+)?) /
 // A grep prefix ("syslog:", "syslog.1:") directly in front of a syslog or ISO date.
 const GREP_PREFIX_RE = /^[\w.\-/]+:(?=(?:\d{4} )?[A-Z][a-z]{2} +\d|\d{4}-\d\d-\d\dT)/
-const HOST_PROGRAM_RE = /^(\S+) (?:(EMERG|ALERT|CRIT|ERR|ERROR|WARNING|WARN|NOTICE|INFO|DEBUG) )?([\w.@/-]+)(?:\[(\d+)\])?: ?/
+const HOST_PROGRAM_RE = /^([^\s:]+) (?:(EMERG|ALERT|CRIT|ERR|ERROR|WARNING|WARN|NOTICE|INFO|DEBUG) )?([\w.@/-]+)(?:\[(\d+)\])?: ?/
 const LEVEL_WORDS: Record<string, LogLevel> = {
   EMERG: 'emerg', ALERT: 'alert', CRIT: 'crit', ERR: 'err', ERROR: 'err', WARNING: 'warn', WARN: 'warn', NOTICE: 'notice', INFO: 'info', DEBUG: 'debug',
 }

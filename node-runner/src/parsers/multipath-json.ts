@@ -46,7 +46,7 @@ type RawMap = z.infer<typeof RawMapSchema>
 export function parseMultipathJson(stdout: string): MultipathTopology {
   const value = parseTolerantJson(stdout)
   if (typeof value === 'object' && value !== null && !('major_version' in value)) {
-    const what = 'path_groups' in value ? 'one map object' : 'paths' in value ? 'one path group object' : 'dev' in value ? 'one path object' : 'an object without major_version'
+    const what = 'path_groups' in value ? 'one map object' : 'group' in value && 'selector' in value ? 'one path group object' : 'dev' in value ? 'one path object' : 'an object without major_version'
     throw new MultipathParseError(`not a multipathd "show maps json" / "show map X json" reply: it is ${what}`)
   }
   const doc = RawDocumentSchema.safeParse(value)

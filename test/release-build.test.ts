@@ -117,11 +117,14 @@ if (first.status === 3) {
     else t.equal(check.status, 0, `sha256sum -c agrees: ${check.stdout.trim().replace(/\n/g, '; ')}`)
   })
 
-  t.test('the packs tarball is reproducible and carries stock and operator packs', async (t) => {
-    const again = build(join(tmp, 'build2'), '--only', 'packs')
-    t.equal(again.status, 0, 'a second packs build succeeds', { output: again.output })
+  t.test('the build is reproducible; the packs tarball carries stock and operator packs', async (t) => {
+    const again = build(join(tmp, 'build2'))
+    t.equal(again.status, 0, 'a second build succeeds', { output: again.output })
+    for (const name of [RUNNER, WRIT, PACKS]) {
+      const h = sha256(join(dir1, name))
+      t.equal(sha256(join(tmp, 'build2', `v${VERSION}`, name)), h, `${name}: two builds of the same input give the same bytes (sha256 ${h.slice(0, 16)}…)`)
+    }
     const a = sha256(join(dir1, PACKS))
-    t.equal(sha256(join(tmp, 'build2', `v${VERSION}`, PACKS)), a, `two builds of the same packs give the same bytes (sha256 ${a.slice(0, 16)}…)`)
 
     const operator = join(tmp, 'operator-packs')
     writeOperatorPacks(operator)
@@ -139,12 +142,12 @@ if (first.status === 3) {
     cpSync(join(operator, 'site'), join(tmp, 'clash', 'docker'), { recursive: true })
     const clash = build(join(tmp, 'build5'), '--only', 'packs', '--extra-packs', join(tmp, 'clash'))
     t.not(clash.status, 0, 'an operator folder named like a stock pack is refused')
-    t.match(clash.output, /"docker" is used twice/)
+    t.match(clash.output, /"docker" is used twice/, 'naming the clash')
     mkdirSync(join(tmp, 'broken', 'bad'), { recursive: true })
     writeFileSync(join(tmp, 'broken', 'bad', 'pack.yaml'), 'schema_version: 1\nid: Bad Id\n')
     const broken = build(join(tmp, 'build6'), '--only', 'packs', '--extra-packs', join(tmp, 'broken'))
     t.not(broken.status, 0, 'a pack that does not load is refused')
-    t.match(broken.output, /packs do not load/)
+    t.match(broken.output, /packs do not load/, 'saying why')
   })
 
   t.test('each executable prints its version, starts from the packs artifact and connects to a real NATS', async (t) => {
@@ -219,7 +222,7 @@ if (first.status === 3) {
     // The writ executable as the operator's CLI: the control plane sees the node, same pack bytes.
     await new Promise((r) => setTimeout(r, 700))
     const nodes = spawnSync(join(dir1, WRIT), ['nodes', '--json'], { encoding: 'utf8', timeout: 30_000, env: { ...env, WRIT_URL: url, WRIT_TOKEN: token } })
-    t.equal(nodes.status, 0, `writ nodes --json: ${nodes.stderr}`)
+    t.equal(nodes.status, 0, 'writ nodes --json (the same executable as the operator CLI) succeeds', { stderr: nodes.stderr })
     const listed = (JSON.parse(nodes.stdout || '[]') as Array<{ id: string, online: boolean, packs: Array<{ id: string, matches_catalog: boolean }> }>).find((n) => n.id === nodeId)
     t.ok(listed?.online, 'the control plane lists the runner online')
     t.ok(listed && listed.packs.length === manifest.packs.length && listed.packs.every((p) => p.matches_catalog), 'and every one of its packs matches the control plane\'s catalog (same artifact, same digests)')

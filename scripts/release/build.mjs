@@ -12,8 +12,9 @@
  *   writ-packs-<version>.tar.gz    stock packs + the operator's, one folder per pack at the top
  *   SHA256SUMS                     `sha256sum -c` format
  *
- * The packs tarball is byte-for-byte reproducible from the same input. The
- * executables embed the build machine's Node binary (`process.execPath`).
+ * Reproducible: the same packs give the same tarball; the same sources,
+ * node_modules and Node binary give the same executables. The executables
+ * embed the build machine's Node binary (`process.execPath`).
  *
  * Exit codes: 0 ok, 1 build failed, 2 usage, 3 this Node cannot build a SEA.
  */
@@ -73,6 +74,9 @@ async function bundle(name, entry, outFile, version) {
   const { build } = require('esbuild')
   const result = await build({
     entryPoints: [entry],
+    // Module paths in the bundle's comments are relative to this: the same
+    // bytes whatever the checkout's location or the caller's cwd.
+    absWorkingDir: ROOT,
     outfile: outFile,
     bundle: true,
     platform: 'node',
@@ -107,15 +111,18 @@ async function bundle(name, entry, outFile, version) {
 function buildSea(name, bundleFile, exeFile, work) {
   const blob = join(work, `${name}.blob`)
   const config = join(work, `${name}.sea-config.json`)
+  // The blob records `main` as written: a relative name (resolved against the
+  // work dir) keeps the random temp path out of the executable.
   writeFileSync(config, JSON.stringify({
-    main: bundleFile,
-    output: blob,
+    main: relative(work, bundleFile),
+    output: relative(work, blob),
     disableExperimentalSEAWarning: true,
     useSnapshot: false,
-    // V8 code cache of the bundle: faster start, same platform as the build.
-    useCodeCache: true,
+    // A V8 code cache would start ~30 ms faster but differs on every build;
+    // without it the same sources give the same executable (and checksum).
+    useCodeCache: false,
   }, null, 2))
-  execFileSync(process.execPath, ['--experimental-sea-config', config], { stdio: ['ignore', 'pipe', 'pipe'] })
+  execFileSync(process.execPath, ['--experimental-sea-config', config], { cwd: work, stdio: ['ignore', 'pipe', 'pipe'] })
   rmSync(exeFile, { force: true })
   copyFileSync(process.execPath, exeFile)
   chmodSync(exeFile, 0o755)

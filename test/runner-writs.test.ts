@@ -98,7 +98,7 @@ t.test('a list action stays inside its root: no "..", no symlink escape', async 
   t.equal(ok.result?.status, 'succeeded')
   const listing = ok.result?.parsed as { entries: Array<{ path: string, type: string, target?: string }> }
   t.same(listing.entries.map((e) => e.path).sort(), ['escape', 'vol1', 'vol1/data'])
-  t.same(listing.entries.find((e) => e.path === 'escape'), { path: 'escape', type: 'symlink', target: '/etc' }, 'the symlink is reported, not followed', { strict: false })
+  t.match(listing.entries.find((e) => e.path === 'escape'), { path: 'escape', type: 'symlink', target: '/etc' }, 'the symlink is reported, not followed')
   t.notOk(JSON.stringify(listing).includes('passwd'), 'nothing from /etc leaked')
   const up = await h.run('canary.ls', { path: '../..' })
   t.equal(up.ack.accepted, false, '"../.." is refused before running')

@@ -1,0 +1,76 @@
+/**
+ * The runner as Nomad runs it — a real process: it connects, heartbeats, and
+ * on SIGTERM drains (no new writs; the in-flight run finishes and its result
+ * is published) before exiting. Results sit in JetStream, so a control plane
+ * that was away while a run finished still reads them afterwards.
+ */
+import t from 'tap'
+import { spawn } from 'node:child_process'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { randomBytes } from 'node:crypto'
+import { connect } from '@nats-io/transport-node'
+import { jetstreamManager } from '@nats-io/jetstream'
+import { loadPacks } from '@writ/packs'
+import { PROTOCOL_VERSION, RunResultSchema, WritAckSchema, generateSigningKeyPair, loadSigningKey, newNonce, signWrit, streams, subjects, type Writ } from '@writ/packs/protocol'
+import { startNatsServer } from './helpers/nats-server.js'
+import { REPO_ROOT, STOCK_PACKS } from './helpers/runner-harness.js'
+
+const CLI = join(REPO_ROOT, 'node-runner', 'dist', 'cli.js')
+
+t.test('SIGTERM drains: the in-flight run finishes and is published, new writs are refused, then the process exits', async (t) => {
+  const nats = await startNatsServer()
+  const dir = mkdtempSync(join(tmpdir(), 'writ-drain-'))
+  t.teardown(async () => { await nats.stop(); rmSync(dir, { recursive: true, force: true }) })
+  const kp = generateSigningKeyPair()
+  writeFileSync(join(dir, 'trusted.pem'), kp.publicPem)
+  // A pack whose action takes a while, so the drain has something to wait for.
+  const pack = join(dir, 'packs', 'slow')
+  const { mkdirSync } = await import('node:fs')
+  mkdirSync(join(pack, 'actions'), { recursive: true })
+  writeFileSync(join(pack, 'pack.yaml'), 'schema_version: 1\nid: slow\nname: Slow\nversion: 1.0.0\nactions: [actions/nap.yaml]\n')
+  writeFileSync(join(pack, 'actions', 'nap.yaml'), 'schema_version: 1\nid: slow.nap\ntitle: Nap\nkind: exec\nrisk: low\nside_effects: [None.]\nexecution: { command: { binary: sleep, argv: ["1.5"] }, timeout: 10s }\nexamples: [{ title: nap, args: {} }]\n')
+  const nc = await connect({ servers: nats.url })
+  t.teardown(() => nc.close())
+  await (await jetstreamManager(nc)).streams.add({ name: streams.results.name, subjects: [...streams.results.subjects] })
+  const nodeId = `drain-${randomBytes(3).toString('hex')}`
+  const child = spawn(process.execPath, [CLI, 'run', '--nats-url', nats.url, '--node-id', nodeId, '--packs', join(dir, 'packs'), '--packs', STOCK_PACKS,
+    '--trusted-keys', join(dir, 'trusted.pem'), '--journal', join(dir, 'journal.jsonl'), '--heartbeat-interval-ms', '200'], { stdio: ['ignore', 'pipe', 'pipe'] })
+  let out = ''
+  child.stdout.on('data', (d) => { out += d })
+  child.stderr.on('data', (d) => { out += d })
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)))
+  for (let i = 0; i < 100 && !out.includes('connected to NATS'); i++) await new Promise((r) => setTimeout(r, 100))
+  t.match(out, /connected to NATS/, 'the runner connected')
+
+  const key = loadSigningKey(kp.privatePem)
+  const digest = loadPacks([join(dir, 'packs')]).packs[0]!.digest
+  const writ = (): Writ => ({
+    v: PROTOCOL_VERSION, run_id: `run_${randomBytes(8).toString('hex')}`, node_id: nodeId, node_name: nodeId, action: 'slow.nap', pack: 'slow', pack_digest: digest,
+    args: {}, reason: 'drain test', requester: { id: 'tester', kind: 'agent' }, approvals: [], options: {},
+    issued_at: new Date().toISOString(), expires_at: new Date(Date.now() + 60_000).toISOString(), nonce: newNonce(),
+  })
+  const enc = new TextEncoder(); const dec = new TextDecoder()
+  const first = writ()
+  const results = nc.subscribe(subjects.result(nodeId, first.run_id), { max: 1 })
+  const ack1 = WritAckSchema.parse(JSON.parse(dec.decode((await nc.request(subjects.run(nodeId), enc.encode(JSON.stringify(signWrit(first, key))), { timeout: 5000 })).data)))
+  t.ok(ack1.accepted, 'a run is in flight')
+  child.kill('SIGTERM')
+  await new Promise((r) => setTimeout(r, 200))
+  const ack2 = WritAckSchema.parse(JSON.parse(dec.decode((await nc.request(subjects.run(nodeId), enc.encode(JSON.stringify(signWrit(writ(), key))), { timeout: 5000 })).data)))
+  t.equal(ack2.accepted, false, 'a writ that arrives while draining is refused')
+  if (!ack2.accepted) t.equal(ack2.refusal.code, 'draining')
+  for await (const m of results) {
+    const r = RunResultSchema.parse(JSON.parse(dec.decode(m.data)))
+    t.equal(r.status, 'succeeded', 'the in-flight run finished normally')
+  }
+  t.equal(await exited, 0, 'then the runner exited cleanly')
+  t.match(out, /draining/)
+
+  // The result is in the stream: a consumer that arrives later (a restarted control plane) still reads it.
+  const jsm = await jetstreamManager(nc)
+  const stored = await jsm.streams.getMessage(streams.results.name, { last_by_subj: subjects.result(nodeId, first.run_id) })
+  t.ok(stored, 'the result is durable in WRIT_RESULTS')
+  t.equal(stored && RunResultSchema.parse(stored.json()).run_id, first.run_id)
+})

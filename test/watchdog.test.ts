@@ -317,6 +317,14 @@ t.test('a kick read that never completes (FIFO nobody writes) is given up at the
   t.ok((valueOf(samples, 'writ_multipath_map_stuck_seconds', 'mpatha') ?? 0) > 0.5, 'stuck seconds keep counting')
   t.equal(await wd.stop(), 0)
   t.same(readersOf(join(devDir, 'mpatha')), [], 'no reader left behind')
+
+  // Nomad gives the task 10 s after SIGTERM: a read that is still waiting must not hold the exit.
+  const slow = startWatchdog(bin, ['--interval', '1s', '--kick-timeout', '60s', '--device-dir', devDir])
+  await slow.waitFor('a kick to start', (l) => kickLogs(l, 'mpatha').length === 1)
+  await sleep(200)
+  const stopping = Date.now()
+  t.equal(await slow.stop(), 0, 'SIGTERM during an outstanding kick read: exits 0')
+  t.ok(Date.now() - stopping < 2000, `and at once (${Date.now() - stopping} ms), without waiting for the read`)
 })
 
 t.test('a kick read stuck in D state (frozen backing store) is never repeated until it really exits', async (t) => {

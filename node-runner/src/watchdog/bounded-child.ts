@@ -25,6 +25,8 @@ export interface BoundedChildOptions {
   /** Output beyond this is dropped (the child keeps running). */
   maxOutputBytes?: number
   env?: NodeJS.ProcessEnv
+  /** Aborting ends the wait at once, as a deadline would (shutdown must not wait on a hung child). */
+  signal?: AbortSignal
 }
 
 /** Starts `file` with `args` (no shell). */
@@ -48,13 +50,22 @@ export function startBoundedChild(file: string, args: string[], options: Bounded
   let markExited!: () => void
   const exited = new Promise<void>((resolve) => { markExited = resolve })
   let done = false
-  const finish = (o: BoundedOutcome): void => { if (!done) { done = true; clearTimeout(timer); settle(o) } }
+  const finish = (o: BoundedOutcome): void => {
+    if (done) return
+    done = true
+    clearTimeout(timer)
+    options.signal?.removeEventListener('abort', giveUp)
+    settle(o)
+  }
 
-  const timer = setTimeout(() => {
+  const giveUp = (): void => {
     // SIGKILL works on a child sleeping interruptibly (e.g. opening a FIFO); in D state it is queued until the I/O ends.
     try { child.kill('SIGKILL') } catch { /* already gone */ }
     finish({ kind: 'timed_out', ms: Date.now() - started, pid: child.pid })
-  }, options.timeoutMs)
+  }
+  const timer = setTimeout(giveUp, options.timeoutMs)
+  if (options.signal?.aborted) giveUp()
+  else options.signal?.addEventListener('abort', giveUp, { once: true })
 
   child.once('error', (error: NodeJS.ErrnoException) => {
     // 'error' without a pid means the process never started; 'exit' will not follow.

@@ -34,6 +34,8 @@ export interface MapKickerOptions {
   /** Called when a hung read's process finally exits. */
   onHungReadExited?: (map: string, hungForMs: number) => void
   now?: () => number
+  /** Aborted at shutdown: outstanding reads are given up at once. */
+  signal?: AbortSignal
 }
 
 export class MapKicker {
@@ -74,7 +76,7 @@ export class MapKicker {
     try { await stat(device) } catch (e) {
       return { status: 'failed', ms: this.now() - started, reason: `${device}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` }
     }
-    const child = startBoundedChild(this.options.ddBin, [`if=${device}`, 'of=/dev/null', 'bs=4096', 'count=1', 'iflag=direct'], { timeoutMs: this.options.timeoutMs, maxOutputBytes: 4096 })
+    const child = startBoundedChild(this.options.ddBin, [`if=${device}`, 'of=/dev/null', 'bs=4096', 'count=1', 'iflag=direct'], { timeoutMs: this.options.timeoutMs, maxOutputBytes: 4096, ...(this.options.signal ? { signal: this.options.signal } : {}) })
     state.inFlight = { pid: child.pid, since: started, hung: false }
     const inFlight = state.inFlight
     void child.exited.then(() => {
@@ -89,6 +91,7 @@ export class MapKicker {
         delete state.inFlight
         return { status: 'failed', ms, reason: `${this.options.ddBin} could not start: ${outcome.error.code ?? outcome.error.message}` }
       case 'timed_out':
+        if (this.options.signal?.aborted) return { status: 'failed', ms, reason: 'abandoned at shutdown' }
         inFlight.hung = true
         return { status: 'hung', ms, pid: outcome.pid }
       case 'exited':

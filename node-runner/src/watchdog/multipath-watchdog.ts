@@ -46,12 +46,12 @@ export class MultipathWatchdog {
   private readonly events: WatchdogEventPublisher
   private readonly now: () => number
   private readonly stuckNow = new Set<string>()
+  private readonly shutdown = new AbortController()
   private readonly startedAt: number
   private lastSource: TopologySource | undefined
   private passNo = 0
   private timer: NodeJS.Timeout | undefined
   private stopped = false
-  private running: Promise<PassReport> | undefined
 
   constructor(deps: MultipathWatchdogDeps) {
     this.config = deps.config
@@ -60,10 +60,10 @@ export class MultipathWatchdog {
     this.now = deps.now ?? Date.now
     this.startedAt = this.now()
     this.metrics = new WatchdogMetrics(this.now)
-    this.reader = new TopologyReader({ multipathdBin: this.config.multipathdBin, multipathBin: this.config.multipathBin, timeoutMs: this.config.queryTimeoutMs })
+    this.reader = new TopologyReader({ multipathdBin: this.config.multipathdBin, multipathBin: this.config.multipathBin, timeoutMs: this.config.queryTimeoutMs, signal: this.shutdown.signal })
     this.kicker = new MapKicker({
       deviceDir: this.config.deviceDir, ddBin: this.config.ddBin, timeoutMs: this.config.kickTimeoutMs,
-      backoffBaseMs: this.config.intervalMs, maxBackoffMs: this.config.maxBackoffMs, now: this.now,
+      backoffBaseMs: this.config.intervalMs, maxBackoffMs: this.config.maxBackoffMs, now: this.now, signal: this.shutdown.signal,
       onHungReadExited: (map, hungForMs) => {
         this.metrics.setHung(map, false)
         this.log.warn({ map, hungForMs }, 'hung kick read finally exited; the map may be kicked again')
@@ -76,16 +76,16 @@ export class MultipathWatchdog {
   start(): void {
     const loop = (): void => {
       if (this.stopped) return
-      this.running = this.runPass()
-      void this.running.then(() => { if (!this.stopped) this.timer = setTimeout(loop, this.config.intervalMs) })
+      void this.runPass().then(() => { if (!this.stopped) this.timer = setTimeout(loop, this.config.intervalMs) })
     }
     loop()
   }
 
-  /** Stops scheduling passes. Does not wait for a pass in progress nor for hung reads. */
+  /** Stops scheduling passes and cuts a pass in progress short; never waits for hung reads. */
   stop(): void {
     this.stopped = true
     if (this.timer) clearTimeout(this.timer)
+    this.shutdown.abort()
   }
 
   /** Maps whose kick read is still outstanding past its deadline. */
@@ -118,7 +118,7 @@ export class MultipathWatchdog {
       report.stuck = stuck.map((m) => m.name)
       const started = this.startKicks(stuck, report, log)
       const completed = await this.collectKicks(started, report, log)
-      if (completed.length > 0) await this.confirm(completed, report, log)
+      if (completed.length > 0 && !this.stopped) await this.confirm(completed, report, log)
     } catch (e) {
       this.metrics.countPassError()
       report.error = (e as Error).message
@@ -181,6 +181,7 @@ export class MultipathWatchdog {
     const completed: Array<{ map: MultipathMap, readMs: number }> = []
     for (const { map, read } of await Promise.all(kicks)) {
       if (read.status === 'completed') { completed.push({ map, readMs: read.ms }); continue }
+      if (this.stopped) { log.info({ map: map.name }, 'kick read abandoned at shutdown'); continue }
       this.metrics.countKickFailure(map.name)
       this.kicker.settle(map.name, false)
       if (read.status === 'hung') {

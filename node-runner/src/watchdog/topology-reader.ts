@@ -32,6 +32,7 @@ export interface TopologyReaderOptions {
   multipathdBin: string
   multipathBin: string
   timeoutMs: number
+  signal?: AbortSignal
 }
 
 export class TopologyReader {
@@ -62,7 +63,7 @@ export class TopologyReader {
   /** Runs one query; a string is the reason it gave no usable output. */
   private async query(source: TopologySource, bin: string, args: string[]): Promise<{ stdout: string } | string> {
     if (this.hung.has(source)) return `an earlier ${bin} (pid ${this.hung.get(source) ?? '?'}) is still hung; not starting another`
-    const child = startBoundedChild(bin, args, { timeoutMs: this.options.timeoutMs })
+    const child = startBoundedChild(bin, args, { timeoutMs: this.options.timeoutMs, ...(this.options.signal ? { signal: this.options.signal } : {}) })
     const outcome: BoundedOutcome = await child.outcome
     switch (outcome.kind) {
       case 'spawn_failed':

@@ -237,6 +237,8 @@ t.test('text that is not a topology, and edge cases', async (t) => {
   t.match(parseOutput('multipath', 'DM multipath kernel driver not loaded\n').error, /no multipath map found/)
   const broken = read('ll_alias_features_0.txt').replace('status=enabled', 'status=sleeping')
   t.match(parseOutput('multipath', broken).error, /line 5: unknown path group status "sleeping"/)
+  const pending = read('ll_alias_features_0.txt').replace('8:32   active ready running', '8:32   active i/o pending running')
+  t.match((parseOutput('multipath', pending).parsed as MultipathTopology).maps[0]?.pathGroups[1]?.paths[0], { checkerState: 'i/o pending', devState: 'running' }, 'two-word checker state')
 })
 
 t.test('every multipath fixture is covered by an assertion above', async (t) => {

@@ -3,11 +3,9 @@
  * `writ-node-runner`: the runner daemon, the pack checker, and the multipath watchdog.
  */
 import { parseArgs } from 'node:util'
-import { loadRunnerConfig, RunnerConfigError } from './runner-config.js'
-import { startNodeRunner } from './node-runner.js'
-import { runPacksCheck } from './packs-check.js'
-import { runWatchdogCommand } from './watchdog/watchdog-command.js'
 import { RUNNER_VERSION } from './version.js'
+
+// Each command loads only what it uses, so the daemon's idle memory holds no watchdog or checker code.
 
 const USAGE = `writ-node-runner ${RUNNER_VERSION}
 
@@ -37,10 +35,12 @@ export async function main(argv: string[]): Promise<number> {
   if (cmd === '--help' || cmd === '-h' || cmd === 'help') { process.stdout.write(USAGE); return 0 }
   if (cmd === 'packs') {
     if (sub !== 'check') { process.stderr.write(`unknown packs command "${sub ?? ''}"\n${USAGE}`); return 2 }
+    const { runPacksCheck } = await import('./packs-check.js')
     return runPacksCheck(rest)
   }
   if (cmd === 'watchdog') {
     if (sub !== 'multipath') { process.stderr.write(`unknown watchdog "${sub ?? ''}" (known: multipath)\n`); return 2 }
+    const { runWatchdogCommand } = await import('./watchdog/watchdog-command.js')
     return runWatchdogCommand(rest)
   }
   const runArgs = cmd === 'run' ? argv.slice(1) : argv
@@ -63,6 +63,8 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`writ-node-runner: ${(e as Error).message}\n\n${USAGE}`)
     return 2
   }
+  const { loadRunnerConfig, RunnerConfigError } = await import('./runner-config.js')
+  const { startNodeRunner } = await import('./node-runner.js')
   let config
   try { config = loadRunnerConfig(flags) } catch (e) {
     if (e instanceof RunnerConfigError) { process.stderr.write(`writ-node-runner: ${e.message}\n`); return 2 }

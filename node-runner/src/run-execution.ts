@@ -8,7 +8,6 @@ import { PROTOCOL_VERSION } from '@writ/packs/protocol'
 import type { ExecutionContext, ExecutionOutcome } from './executors/execution-outcome.js'
 import { executeCommand } from './executors/exec-executor.js'
 import { executeList } from './executors/list-executor.js'
-import { executeHttp } from './executors/http-executor.js'
 import { parseOutput } from './parsers/index.js'
 import type { Verdict } from './writ-verifier.js'
 import { redactorFor } from './output-redaction.js'
@@ -43,7 +42,12 @@ export async function executeWrit(
       case 'script':
         outcome = await executeCommand(inv, ctx, { successExitCodes: 'success_exit_codes' in spec.execution ? spec.execution.success_exit_codes : undefined })
         break
-      case 'http': outcome = await executeHttp(inv, ctx); break
+      case 'http': {
+        // Loaded on first use: the HTTP client stack costs ~18 MiB of a runner that may never call an API.
+        const { executeHttp } = await import('./executors/http-executor.js')
+        outcome = await executeHttp(inv, ctx)
+        break
+      }
       case 'list': outcome = await executeList(inv, ctx); break
     }
   } catch (e) {

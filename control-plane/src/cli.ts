@@ -27,6 +27,7 @@ const USAGE = `usage:
   writ keys generate [--out DIR]
   writ token generate [--kind agent|operator]
   writ serve --config FILE
+  writ dev [--port N] [--state-dir DIR]     (NATS + control plane + a runner for this host)
 
 environment: WRIT_URL (default http://127.0.0.1:8480), WRIT_TOKEN or WRIT_AGENT_TOKEN, WRIT_NATS_URL`
 
@@ -171,6 +172,39 @@ function cmdToken(argv: string[], io: Io): number {
   return 0
 }
 
+async function cmdDev(argv: string[], io: Io): Promise<number> {
+  const { values } = parseArgs({ args: argv, options: { port: { type: 'string' }, 'state-dir': { type: 'string' } } })
+  const { startDevStack } = await import('./dev-stack.js')
+  const stack = await startDevStack({
+    ...(values.port ? { port: Number(values.port) } : {}), ...(values['state-dir'] ? { stateDir: values['state-dir'] } : {}),
+    out: (l) => io.err(`${l}\n`),
+  })
+  const stateDir = values['state-dir'] ?? '.writ'
+  io.out([
+    '',
+    `writ is running at ${stack.url} — control plane, NATS at ${stack.natsUrl}, and a node-runner for this host ("${stack.nodeName}") with the stock packs.`,
+    '',
+    `debugging.loadavg on ${stack.nodeName}, through the whole path (agent → policy → signed writ → runner → audit): ${stack.firstRun.status}`,
+    `  ${stack.firstRun.stdout.trim()}`,
+    '',
+    `Tokens and URL for scripts: ${stateDir}/dev.env (WRIT_URL, WRIT_AGENT_TOKEN, WRIT_OPERATOR_TOKEN). Try:`,
+    '',
+    `  set -a; . ${stateDir}/dev.env; set +a`,
+    `  curl -s -H "Authorization: Bearer $WRIT_AGENT_TOKEN" -H 'content-type: application/json' \\`,
+    `    -d '{"action":"debugging.dmesg_tail","node":"${stack.nodeName}","args":{"since":"1h"},"reason":"look at the kernel log","wait":10}' $WRIT_URL/v1/runs`,
+    `  npx writ run debugging.disk_free --node ${stack.nodeName} --reason "check space"`,
+    '',
+    `Logs: ${stateDir}/control-plane.log, ${stateDir}/runner.log. Ctrl-C stops everything.`,
+    '',
+  ].join('\n'))
+  await new Promise<void>((resolveStop) => {
+    const stop = (): void => { io.err('writ dev: stopping…\n'); void stack.stop().then(resolveStop, resolveStop) }
+    process.once('SIGINT', stop)
+    process.once('SIGTERM', stop)
+  })
+  return 0
+}
+
 /** Runs one CLI invocation; resolves with the exit code. */
 export async function runCli(argv: string[], io: Io = { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s), env: process.env }): Promise<number> {
   const [cmd, ...rest] = argv
@@ -189,6 +223,7 @@ export async function runCli(argv: string[], io: Io = { out: (s) => process.stdo
         await serve(file)
         return -1
       }
+      case 'dev': return await cmdDev(rest, io)
       case undefined: case 'help': case '--help': case '-h':
         io.out(`${USAGE}\n`)
         return cmd === undefined ? 2 : 0

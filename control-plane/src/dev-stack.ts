@@ -1,0 +1,211 @@
+/**
+ * `writ dev`: the embedded default. NATS (started if none with JetStream is
+ * reachable), a control plane, and a node-runner for this host with the stock
+ * packs — with a generated dev config, keys and tokens under `.writ/`, and one
+ * real action run end to end so the user sees writ work.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import { createServer } from 'node:net'
+import { hostname } from 'node:os'
+import { dirname, join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { connect } from '@nats-io/transport-node'
+import { stringify as toYaml } from 'yaml'
+import { generateSigningKeyPair } from '@writ/packs/protocol'
+import { buildApp, createLogger } from './app.js'
+import { parseConfig, type ConfigInput } from './config.js'
+import { generateToken, hashToken } from './principals.js'
+
+export class DevStackError extends Error {
+  constructor(message: string, options?: ErrorOptions) { super(message, options); this.name = 'DevStackError' }
+}
+
+export interface DevStackOptions {
+  /** Where config, keys, tokens, logs and NATS data live (default `.writ` in the working directory). */
+  stateDir?: string
+  /** Preferred HTTP port (default 8480; a free one if taken). */
+  port?: number
+  /** NATS URL to use instead of finding or starting one. */
+  natsUrl?: string
+  out?: (line: string) => void
+}
+
+export interface DevStack {
+  url: string
+  natsUrl: string
+  agentToken: string
+  operatorToken: string
+  nodeName: string
+  /** `debugging.loadavg` run through the whole path at start-up. */
+  firstRun: { status: string, stdout: string }
+  stop(): Promise<void>
+}
+
+const STOCK_PACKS = fileURLToPath(new URL('../../packs/stock', import.meta.url))
+
+async function portFree(port: number): Promise<boolean> {
+  return new Promise((resolveFree) => {
+    const srv = createServer()
+    srv.once('error', () => resolveFree(false))
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolveFree(true)))
+  })
+}
+
+async function freePort(preferred: number): Promise<number> {
+  if (await portFree(preferred)) return preferred
+  return new Promise((resolvePort) => {
+    const srv = createServer()
+    srv.listen(0, '127.0.0.1', () => {
+      const a = srv.address()
+      srv.close(() => resolvePort(typeof a === 'object' && a ? a.port : 0))
+    })
+  })
+}
+
+/** True when a NATS server with JetStream answers at `url`. */
+async function natsWithJetStream(url: string): Promise<boolean> {
+  try {
+    const nc = await connect({ servers: url, timeout: 1000, maxReconnectAttempts: 0 })
+    const js = nc.info?.jetstream === true
+    await nc.close()
+    return js
+  } catch { return false }
+}
+
+async function startNats(stateDir: string, out: (l: string) => void): Promise<{ url: string, proc?: ChildProcess }> {
+  const which = spawnSync('sh', ['-c', 'command -v nats-server'], { encoding: 'utf8' })
+  const bin = which.stdout.trim()
+  if (!bin) {
+    throw new DevStackError('no NATS server with JetStream is reachable and the nats-server binary is not installed: install Debian\'s package with `apt-get install nats-server` (or set WRIT_NATS_URL)')
+  }
+  const port = await freePort(4222)
+  const storeDir = join(stateDir, 'nats')
+  mkdirSync(storeDir, { recursive: true })
+  const log = createWriteStream(join(stateDir, 'nats.log'), { flags: 'a' })
+  const proc = spawn(bin, ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', storeDir], { stdio: ['ignore', 'pipe', 'pipe'] })
+  proc.stdout?.pipe(log)
+  proc.stderr?.pipe(log)
+  const url = `nats://127.0.0.1:${port}`
+  for (let i = 0; i < 100; i++) {
+    if (proc.exitCode !== null) throw new DevStackError(`nats-server exited with code ${proc.exitCode}; see ${join(stateDir, 'nats.log')}`)
+    if (await natsWithJetStream(url)) { out(`started nats-server -js on ${url} (data in ${storeDir})`); return { url, proc } }
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  proc.kill()
+  throw new DevStackError(`nats-server did not answer on ${url} within 10 s; see ${join(stateDir, 'nats.log')}`)
+}
+
+function readEnvFile(file: string): Record<string, string> {
+  if (!existsSync(file)) return {}
+  const out: Record<string, string> = {}
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    const m = /^([A-Z_]+)=(.*)$/.exec(line.trim())
+    if (m) out[m[1] as string] = m[2] as string
+  }
+  return out
+}
+
+function runnerCli(): string {
+  // The runner is started as its own process (the daemons never import each other).
+  const entry = createRequire(import.meta.url).resolve('@writ/node-runner')
+  return join(dirname(entry), 'cli.js')
+}
+
+export async function startDevStack(opts: DevStackOptions = {}): Promise<DevStack> {
+  const out = opts.out ?? ((l: string) => process.stdout.write(`${l}\n`))
+  const stateDir = resolve(opts.stateDir ?? '.writ')
+  mkdirSync(stateDir, { recursive: true, mode: 0o700 })
+
+  let natsUrl = opts.natsUrl ?? process.env.WRIT_NATS_URL ?? 'nats://127.0.0.1:4222'
+  let natsProc: ChildProcess | undefined
+  if (await natsWithJetStream(natsUrl)) out(`using the NATS server with JetStream at ${natsUrl}`)
+  else if (opts.natsUrl ?? process.env.WRIT_NATS_URL) throw new DevStackError(`no NATS server with JetStream answers at ${natsUrl} (WRIT_NATS_URL)`)
+  else ({ url: natsUrl, proc: natsProc } = await startNats(stateDir, out))
+
+  const keyFile = join(stateDir, 'signing-key.pem')
+  const pubFile = join(stateDir, 'signing-key.pub.pem')
+  if (!existsSync(keyFile) || !existsSync(pubFile)) {
+    const kp = generateSigningKeyPair()
+    writeFileSync(keyFile, kp.privatePem, { mode: 0o600 })
+    writeFileSync(pubFile, kp.publicPem)
+    out(`generated signing key ${kp.keyId}`)
+  }
+  const envFile = join(stateDir, 'dev.env')
+  const prior = readEnvFile(envFile)
+  const agentToken = prior.WRIT_AGENT_TOKEN ?? generateToken('agent')
+  const operatorToken = prior.WRIT_OPERATOR_TOKEN ?? generateToken('operator')
+  const port = await freePort(opts.port ?? 8480)
+  const url = `http://127.0.0.1:${port}`
+  const nodeName = hostname()
+
+  const raw: ConfigInput = {
+    listen: { host: '127.0.0.1', port },
+    public_url: url,
+    nats: { servers: [natsUrl], name: 'writ-dev-control-plane' },
+    jetstream: { replicas: 1 },
+    packs: { dirs: [STOCK_PACKS] },
+    signing: { key_file: keyFile },
+    principals: [
+      { id: 'dev-agent', kind: 'agent', token_sha256: hashToken(agentToken), groups: ['agents'] },
+      { id: 'dev-operator', kind: 'operator', token_sha256: hashToken(operatorToken), groups: ['operators'] },
+    ],
+    policy: {
+      rules: [
+        { name: 'read-only actions run at once', match: { max_risk: 'low' }, decision: 'allow' },
+        { name: 'changes wait for an operator', match: { risk: ['medium', 'high', 'critical'] }, decision: 'require_approval', approver_groups: ['operators'], quorum: 1, ttl: '15m' },
+      ],
+    },
+    log: { level: 'warn' },
+  }
+  writeFileSync(join(stateDir, 'dev.yaml'), `# Written by \`writ dev\`; regenerated on every start.\n${toYaml(raw)}`)
+  const config = parseConfig(raw, 'dev config')
+  const logger = createLogger(config, createWriteStream(join(stateDir, 'control-plane.log'), { flags: 'a' }))
+  const app = await buildApp(config, { logger })
+  await app.listen({ host: '127.0.0.1', port })
+
+  const runnerLog = createWriteStream(join(stateDir, 'runner.log'), { flags: 'a' })
+  const runner = spawn(process.execPath, [runnerCli(), 'run', '--nats-url', natsUrl, '--node-name', nodeName, '--packs', STOCK_PACKS,
+    '--trusted-keys', pubFile, '--journal', join(stateDir, 'runner-journal.jsonl'), '--heartbeat-interval-ms', '2000', '--nomad-addr', process.env.NOMAD_ADDR ?? 'http://127.0.0.1:4646'],
+  { stdio: ['ignore', 'pipe', 'pipe'] })
+  runner.stdout?.pipe(runnerLog)
+  runner.stderr?.pipe(runnerLog)
+
+  const stop = async (): Promise<void> => {
+    if (runner.exitCode === null) {
+      const gone = new Promise((r) => runner.once('exit', r))
+      runner.kill('SIGTERM')
+      await Promise.race([gone, new Promise((r) => setTimeout(r, 5000))])
+    }
+    await app.close()
+    if (natsProc && natsProc.exitCode === null) {
+      const gone = new Promise((r) => natsProc?.once('exit', r))
+      natsProc.kill('SIGTERM')
+      await gone
+    }
+  }
+
+  const auth = { authorization: `Bearer ${agentToken}`, 'content-type': 'application/json' }
+  try {
+    let online = false
+    for (let i = 0; i < 100 && !online; i++) {
+      if (runner.exitCode !== null) throw new DevStackError(`the node-runner exited with code ${runner.exitCode}; see ${join(stateDir, 'runner.log')}`)
+      const res = await fetch(`${url}/v1/nodes`, { headers: auth })
+      const body = await res.json() as { nodes?: Array<{ name: string, online: boolean }> }
+      online = body.nodes?.some((n) => n.name === nodeName && n.online) ?? false
+      if (!online) await new Promise((r) => setTimeout(r, 100))
+    }
+    if (!online) throw new DevStackError(`the node-runner for ${nodeName} did not come online within 10 s; see ${join(stateDir, 'runner.log')}`)
+
+    const res = await fetch(`${url}/v1/runs`, { method: 'POST', headers: auth, body: JSON.stringify({ action: 'debugging.loadavg', node: nodeName, args: {}, reason: 'writ dev: first run', wait: 15 }) })
+    const run = await res.json() as { status?: string, result?: { stdout?: string }, error?: { message: string } }
+    const firstRun = { status: run.status ?? `HTTP ${res.status}: ${run.error?.message ?? ''}`, stdout: run.result?.stdout ?? '' }
+
+    writeFileSync(envFile, `WRIT_URL=${url}\nWRIT_AGENT_TOKEN=${agentToken}\nWRIT_OPERATOR_TOKEN=${operatorToken}\nWRIT_NATS_URL=${natsUrl}\n`, { mode: 0o600 })
+    return { url, natsUrl, agentToken, operatorToken, nodeName, firstRun, stop }
+  } catch (err) {
+    await stop()
+    throw err
+  }
+}

@@ -27,7 +27,7 @@ const USAGE = `usage:
   writ keys generate [--out DIR]
   writ token generate [--kind agent|operator]
   writ serve --config FILE
-  writ dev [--port N] [--state-dir DIR]     (NATS + control plane + a runner for this host)
+  writ dev [--port N] [--state-dir DIR] [--start-nats]   (NATS + control plane + a runner for this host)
 
 environment: WRIT_URL (default http://127.0.0.1:8480), WRIT_TOKEN or WRIT_AGENT_TOKEN, WRIT_NATS_URL`
 
@@ -173,10 +173,10 @@ function cmdToken(argv: string[], io: Io): number {
 }
 
 async function cmdDev(argv: string[], io: Io): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { port: { type: 'string' }, 'state-dir': { type: 'string' } } })
+  const { values } = parseArgs({ args: argv, options: { port: { type: 'string' }, 'state-dir': { type: 'string' }, 'start-nats': { type: 'boolean', default: false } } })
   const { startDevStack } = await import('./dev-stack.js')
   const stack = await startDevStack({
-    ...(values.port ? { port: Number(values.port) } : {}), ...(values['state-dir'] ? { stateDir: values['state-dir'] } : {}),
+    ...(values.port ? { port: Number(values.port) } : {}), ...(values['state-dir'] ? { stateDir: values['state-dir'] } : {}), startNats: values['start-nats'],
     out: (l) => io.err(`${l}\n`),
   })
   const stateDir = values['state-dir'] ?? '.writ'

@@ -4,8 +4,8 @@
  * packs — with a generated dev config, keys and tokens under `.writ/`, and one
  * real action run end to end so the user sees writ work.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { spawn, type ChildProcess } from 'node:child_process'
+import { accessSync, constants, createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { createServer } from 'node:net'
 import { hostname } from 'node:os'
@@ -29,6 +29,8 @@ export interface DevStackOptions {
   port?: number
   /** NATS URL to use instead of finding or starting one. */
   natsUrl?: string
+  /** Start a private nats-server under the state dir even if one is reachable. */
+  startNats?: boolean
   out?: (line: string) => void
 }
 
@@ -54,7 +56,7 @@ async function portFree(port: number): Promise<boolean> {
 }
 
 async function freePort(preferred: number): Promise<number> {
-  if (await portFree(preferred)) return preferred
+  if (preferred > 0 && await portFree(preferred)) return preferred
   return new Promise((resolvePort) => {
     const srv = createServer()
     srv.listen(0, '127.0.0.1', () => {
@@ -74,9 +76,12 @@ async function natsWithJetStream(url: string): Promise<boolean> {
   } catch { return false }
 }
 
+function isExecutable(file: string): boolean {
+  try { accessSync(file, constants.X_OK); return true } catch { return false }
+}
+
 async function startNats(stateDir: string, out: (l: string) => void): Promise<{ url: string, proc?: ChildProcess }> {
-  const which = spawnSync('sh', ['-c', 'command -v nats-server'], { encoding: 'utf8' })
-  const bin = which.stdout.trim()
+  const bin = (process.env.PATH ?? '').split(':').filter(Boolean).map((d) => join(d, 'nats-server')).find((f) => isExecutable(f))
   if (!bin) {
     throw new DevStackError('no NATS server with JetStream is reachable and the nats-server binary is not installed: install Debian\'s package with `apt-get install nats-server` (or set WRIT_NATS_URL)')
   }
@@ -120,7 +125,8 @@ export async function startDevStack(opts: DevStackOptions = {}): Promise<DevStac
 
   let natsUrl = opts.natsUrl ?? process.env.WRIT_NATS_URL ?? 'nats://127.0.0.1:4222'
   let natsProc: ChildProcess | undefined
-  if (await natsWithJetStream(natsUrl)) out(`using the NATS server with JetStream at ${natsUrl}`)
+  if (opts.startNats) ({ url: natsUrl, proc: natsProc } = await startNats(stateDir, out))
+  else if (await natsWithJetStream(natsUrl)) out(`using the NATS server with JetStream at ${natsUrl}`)
   else if (opts.natsUrl ?? process.env.WRIT_NATS_URL) throw new DevStackError(`no NATS server with JetStream answers at ${natsUrl} (WRIT_NATS_URL)`)
   else ({ url: natsUrl, proc: natsProc } = await startNats(stateDir, out))
 

@@ -1,0 +1,44 @@
+/**
+ * `writ dev`, as a new user runs it: one command brings up NATS, the control
+ * plane and a runner for this host, runs a real action, and leaves tokens for
+ * scripts; without nats-server it says which Debian package to install.
+ */
+import t from 'tap'
+import { spawn, spawnSync } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { REPO_ROOT } from './helpers/runner-harness.js'
+
+const CLI = join(REPO_ROOT, 'control-plane', 'dist', 'cli.js')
+
+t.test('writ dev starts everything, proves it with a real run, and stops on Ctrl-C', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'writ-dev-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const child = spawn(process.execPath, [CLI, 'dev', '--start-nats', '--port', '0', '--state-dir', dir], { stdio: ['ignore', 'pipe', 'pipe'] })
+  let out = ''
+  child.stdout.on('data', (d) => { out += d })
+  child.stderr.on('data', (d) => { out += d })
+  const exited = new Promise<number | null>((r) => child.once('exit', (c) => r(c)))
+  for (let i = 0; i < 300 && !out.includes('Ctrl-C stops everything'); i++) await new Promise((r) => setTimeout(r, 100))
+  t.match(out, /started nats-server -js on nats:\/\/127\.0\.0\.1:\d+/, 'a private nats-server was started')
+  t.match(out, /debugging\.loadavg on .*: succeeded\n\s+\d+\.\d+ \d+\.\d+ \d+\.\d+ \d+\/\d+ \d+/, 'a real loadavg line came back through the whole path')
+  const env = Object.fromEntries(readFileSync(join(dir, 'dev.env'), 'utf8').trim().split('\n').map((l) => l.split('=', 2) as [string, string]))
+  t.match(env, { WRIT_URL: /^http:\/\/127\.0\.0\.1:\d+$/, WRIT_AGENT_TOKEN: /^writ_a_/, WRIT_OPERATOR_TOKEN: /^writ_o_/ })
+  t.notOk(readFileSync(join(dir, 'dev.yaml'), 'utf8').includes(env.WRIT_AGENT_TOKEN!), 'the config holds only token hashes')
+  const node = /for this host \("([^"]+)"\)/.exec(out)?.[1]
+  const res = await fetch(`${env.WRIT_URL}/v1/runs`, { method: 'POST', headers: { authorization: `Bearer ${env.WRIT_AGENT_TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify({ action: 'debugging.disk_free', node, args: {}, reason: 'dev test', wait: 10 }) })
+  const run = await res.json() as { status: string, result?: { stdout: string } }
+  t.equal(run.status, 'succeeded', 'the printed curl recipe works with the written token')
+  t.match(run.result?.stdout, /Mounted on/)
+  child.kill('SIGINT')
+  t.equal(await exited, 0, 'Ctrl-C stops the stack cleanly')
+})
+
+t.test('without nats-server, writ dev names the Debian package to install', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'writ-dev-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const r = spawnSync(process.execPath, [CLI, 'dev', '--start-nats', '--state-dir', dir], { encoding: 'utf8', env: { ...process.env, PATH: '/nonexistent' } })
+  t.not(r.status, 0)
+  t.match(r.stderr, /apt-get install nats-server/)
+})

@@ -47,7 +47,7 @@ t.test('an agent runs a declared action on a node and everything lands in the au
   t.match(audit.headers['content-type'], /^application\/x-ndjson/)
   const lines = audit.body.trim().split('\n')
   const types = lines.map((l) => (JSON.parse(l) as AuditEvent).type)
-  t.same(types, ['run.requested', 'run.dispatched', 'run.finished'])
+  t.same(types, ['run.requested', 'run.dispatched', 'run.finished', 'request.rejected'], 'the other agent\'s probe for the run is on the record too')
   const verdict = await verifyChain(lines.map((text) => ({ text })))
   t.ok(verdict.ok, 'the chain verifies')
 })

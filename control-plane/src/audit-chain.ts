@@ -5,9 +5,10 @@
  * re-link and try again. Appends from this instance are serialized in a queue.
  */
 import type { NatsConnection } from '@nats-io/transport-node'
-import { jetstream, jetstreamManager, DeliverPolicy, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream'
+import { jetstream, jetstreamManager, DeliverPolicy, type ConsumerMessages, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream'
 import type { Logger } from 'pino'
 import { AUDIT_STREAM, AUDIT_SUBJECT } from './jetstream-setup.js'
+import { retryTransient } from './jetstream-retry.js'
 import { AuditEventSchema, GENESIS_HASH, sealEvent, type AuditEvent, type AuditEventBody, type StoredEvent } from './audit-event.js'
 
 const WRONG_LAST_SEQUENCE = 10071
@@ -60,8 +61,14 @@ export class AuditChain {
 
   private async appendOne(body: AuditEventBody): Promise<AuditEvent> {
     let lastErr: unknown
-    for (let attempt = 0; attempt < 100; attempt++) {
-      const tail = this.tail ?? await this.readTail()
+    const deadline = Date.now() + 30_000
+    for (let attempt = 0; attempt < 1000 && Date.now() < deadline; attempt++) {
+      let tail: { seq: number, hash: string }
+      try { tail = this.tail ?? await this.readTail() } catch (err) {
+        lastErr = err
+        await new Promise((r) => setTimeout(r, Math.min(500, 25 * 2 ** Math.min(attempt, 5))))
+        continue
+      }
       const event = sealEvent(body, { seq: tail.seq + 1, prev: tail.hash, at: new Date().toISOString(), instance: this.instance })
       try {
         // The hash doubles as the message id, so a retried publish that already landed is not stored twice.
@@ -79,8 +86,8 @@ export class AuditChain {
           continue
         }
         // Timeouts and leader changes: the append may or may not have landed; the re-read tail decides.
-        this.log.warn({ err, attempt }, 'audit append failed; retrying')
-        await new Promise((r) => setTimeout(r, Math.min(1000, 50 * 2 ** Math.min(attempt, 5))))
+        if (attempt % 20 === 0) this.log.warn({ err, attempt }, 'audit append failed; retrying')
+        await new Promise((r) => setTimeout(r, Math.min(500, 25 * 2 ** Math.min(attempt, 5))))
         const t = await this.readTail().catch(() => undefined)
         if (t && t.hash === event.hash) { this.tail = t; this.appended++; return event }
       }
@@ -104,10 +111,10 @@ export class AuditChain {
 
   /** Reads stored events in order from `fromSeq` (up to the last one stored when called). */
   async *read(fromSeq = 1): AsyncGenerator<StoredEvent & { streamSeq: number }> {
-    const info = await this.jsm.streams.info(AUDIT_STREAM)
+    const info = await retryTransient(() => this.jsm.streams.info(AUDIT_STREAM))
     const last = info.state.last_seq
     if (last === 0 || fromSeq > last) return
-    const consumer = await this.js.consumers.get(AUDIT_STREAM, { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: Math.max(1, fromSeq) })
+    const consumer = await retryTransient(() => this.js.consumers.get(AUDIT_STREAM, { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: Math.max(1, fromSeq) }))
     const messages = await consumer.consume({ max_messages: 512 })
     try {
       for await (const m of messages) {
@@ -117,17 +124,35 @@ export class AuditChain {
     } finally { messages.stop() }
   }
 
-  /** Calls `listener` with each event stored from now on, by any instance. */
+  /** Calls `listener` with each event stored from now on, by any instance (resumes after server loss). */
   async live(listener: (e: AuditEvent) => void): Promise<void> {
-    const consumer = await this.js.consumers.get(AUDIT_STREAM, { deliver_policy: DeliverPolicy.New })
-    const messages = await consumer.consume({ max_messages: 256 })
-    this.stopLive = () => messages.stop()
+    let stopped = false
+    let current: ConsumerMessages | undefined
+    let lastSeq = 0
+    this.stopLive = () => { stopped = true; current?.stop() }
+    const open = async (): Promise<ConsumerMessages> => {
+      const consumer = await this.js.consumers.get(AUDIT_STREAM, lastSeq > 0
+        ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: lastSeq + 1 }
+        : { deliver_policy: DeliverPolicy.New })
+      return consumer.consume({ max_messages: 256 })
+    }
+    current = await open()
     void (async () => {
-      for await (const m of messages) {
-        const parsed = AuditEventSchema.safeParse(safeJson(m.string()))
-        if (parsed.success) listener(parsed.data)
+      while (!stopped) {
+        try {
+          current ??= await open()
+          for await (const m of current) {
+            lastSeq = m.seq
+            const parsed = AuditEventSchema.safeParse(safeJson(m.string()))
+            if (parsed.success) listener(parsed.data)
+          }
+        } catch (err) {
+          if (!stopped) this.log.warn({ err }, 'live audit feed interrupted; resuming')
+        }
+        current = undefined
+        if (!stopped) await new Promise((r) => setTimeout(r, 500))
       }
-    })().catch((err: unknown) => this.log.warn({ err }, 'live audit feed ended'))
+    })()
   }
 
   async lastSequence(): Promise<number> {

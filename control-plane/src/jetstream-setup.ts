@@ -13,6 +13,9 @@ export const AUDIT_SUBJECT = 'writ.v1.audit.event'
 export const RESULTS_CONSUMER = 'writ-control-plane-results'
 
 const STREAM_IN_USE = 10058
+const STREAM_NOT_FOUND = 10059
+const INSUFFICIENT_RESOURCES = 10023
+const REPLICAS_NOT_SUPPORTED = 10074
 
 export class JetStreamSetupError extends Error {
   constructor(message: string, options?: ErrorOptions) { super(message, options); this.name = 'JetStreamSetupError' }
@@ -31,22 +34,47 @@ export function streamConfigs(layout: JetStreamLayout): Array<Partial<StreamConf
   ]
 }
 
+/**
+ * Retries `fn` while JetStream is transiently unavailable (a cluster electing
+ * its meta leader answers with timeouts or 503s for a few seconds).
+ */
+export async function withJetStreamRetry<T>(what: string, fn: () => Promise<T>, budgetMs = 30_000): Promise<T> {
+  const deadline = Date.now() + budgetMs
+  for (let attempt = 0; ; attempt++) {
+    try { return await fn() } catch (err) {
+      if (err instanceof JetStreamSetupError || Date.now() > deadline) throw err
+      await new Promise((r) => setTimeout(r, Math.min(1000, 100 * 2 ** Math.min(attempt, 4))))
+    }
+  }
+}
+
 /** Ensures WRIT_RESULTS, WRIT_EVENTS and WRIT_AUDIT exist (the runs bucket is opened by RunStore). */
 export async function ensureStreams(nc: NatsConnection, layout: JetStreamLayout): Promise<void> {
-  const jsm = await jetstreamManager(nc)
+  const jsm = await withJetStreamRetry('JetStream', () => jetstreamManager(nc))
   for (const cfg of streamConfigs(layout)) {
+    await withJetStreamRetry(`stream ${cfg.name}`, () => ensureStream(jsm, cfg, layout)).catch((err: unknown) => {
+      if (err instanceof JetStreamSetupError) throw err
+      throw new JetStreamSetupError(`cannot create or read stream ${cfg.name} (nats.servers, jetstream.replicas)`, { cause: err })
+    })
+  }
+}
+
+async function ensureStream(jsm: Awaited<ReturnType<typeof jetstreamManager>>, cfg: Partial<StreamConfig> & { name: string }, layout: JetStreamLayout): Promise<void> {
+  {
     try {
       await jsm.streams.info(cfg.name)
-      continue
+      return
     } catch (err) {
-      if ((err as { code?: number }).code !== 10059) throw new JetStreamSetupError(`cannot read stream ${cfg.name}`, { cause: err })
+      if ((err as { code?: number }).code !== STREAM_NOT_FOUND) throw err
     }
     try {
       await jsm.streams.add(cfg)
     } catch (err) {
       // Another instance created it between our look and our add.
-      if ((err as { code?: number }).code === STREAM_IN_USE) continue
-      throw new JetStreamSetupError(`cannot create stream ${cfg.name} with ${layout.replicas} replica(s)`, { cause: err })
+      if ((err as { code?: number }).code === STREAM_IN_USE) return
+      // Too few servers for the replicas asked for is a configuration error, not a transient one.
+      if ([INSUFFICIENT_RESOURCES, REPLICAS_NOT_SUPPORTED].includes((err as { code?: number }).code ?? 0)) throw new JetStreamSetupError(`cannot create stream ${cfg.name} with ${layout.replicas} replica(s) (setting jetstream.replicas)`, { cause: err })
+      throw err
     }
   }
 }

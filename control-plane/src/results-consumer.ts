@@ -8,7 +8,7 @@ import type { NatsConnection } from '@nats-io/transport-node'
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream'
 import { RunResultSchema, streams, subjects, type RunResult } from '@writ/packs/protocol'
 import type { Logger } from 'pino'
-import { RESULTS_CONSUMER } from './jetstream-setup.js'
+import { RESULTS_CONSUMER, withJetStreamRetry } from './jetstream-setup.js'
 import { isTerminal, type Run, type RunStatus } from './run-record.js'
 import type { RunStore } from './run-store.js'
 import type { AuditChain } from './audit-chain.js'
@@ -25,7 +25,32 @@ export class ResultsConsumer {
 
   constructor(private readonly nc: NatsConnection, private readonly store: RunStore, private readonly audit: AuditChain, private readonly log: Logger) {}
 
+  private stopped = false
+
   async start(): Promise<void> {
+    await withJetStreamRetry(`consumer ${RESULTS_CONSUMER}`, () => this.ensureConsumer())
+    void this.supervise()
+  }
+
+  /** Keeps consuming across server losses and leader changes until stopped. */
+  private async supervise(): Promise<void> {
+    while (!this.stopped) {
+      try {
+        await this.ensureConsumer()
+        const consumer = await jetstream(this.nc).consumers.get(streams.results.name, RESULTS_CONSUMER)
+        // Short pulls: a pull parked on a server that died is replaced within seconds.
+        this.messages = await consumer.consume({ max_messages: 256, expires: 5000 })
+        if (this.stopped) { this.messages.stop(); break }
+        this.watchStatus(this.messages)
+        await this.loop(this.messages)
+      } catch (err) {
+        if (!this.stopped) this.log.warn({ err }, 'results consumer interrupted; resuming')
+      }
+      if (!this.stopped) await new Promise((r) => setTimeout(r, 500))
+    }
+  }
+
+  private async ensureConsumer(): Promise<void> {
     const jsm = await jetstreamManager(this.nc)
     try {
       await jsm.consumers.info(streams.results.name, RESULTS_CONSUMER)
@@ -38,13 +63,23 @@ export class ResultsConsumer {
         await jsm.consumers.info(streams.results.name, RESULTS_CONSUMER).catch(() => { throw err })
       })
     }
-    const consumer = await jetstream(this.nc).consumers.get(streams.results.name, RESULTS_CONSUMER)
-    this.messages = await consumer.consume({ max_messages: 256 })
-    void this.loop(this.messages)
+  }
+
+  private watchStatus(messages: ConsumerMessages): void {
+    void (async () => {
+      for await (const s of messages.status()) {
+        if (s.type === 'heartbeats_missed' || s.type === 'consumer_not_found' || s.type === 'consumer_deleted' || s.type === 'no_responders') {
+          // The consumer's leader may have moved with a lost server: start over with a fresh pull.
+          this.log.warn({ event: s.type }, 'results consumer lost its server; re-subscribing')
+          messages.stop()
+          return
+        }
+      }
+    })().catch(() => {})
   }
 
   private async loop(messages: ConsumerMessages): Promise<void> {
-    try {
+    {
       for await (const m of messages) {
         const p = this.handle(m).catch((err: unknown) => {
           this.log.error({ err, subject: m.subject }, 'cannot record result; redelivering later')
@@ -54,8 +89,6 @@ export class ResultsConsumer {
         void p.finally(() => this.inFlight.delete(p))
         if (this.inFlight.size >= MAX_IN_FLIGHT) await Promise.race(this.inFlight)
       }
-    } catch (err) {
-      this.log.error({ err }, 'results consumer stopped')
     }
   }
 
@@ -98,6 +131,7 @@ export class ResultsConsumer {
   }
 
   async stop(): Promise<void> {
+    this.stopped = true
     this.messages?.stop()
     await Promise.allSettled([...this.inFlight])
   }

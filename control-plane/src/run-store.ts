@@ -9,6 +9,8 @@ import { randomBytes } from 'node:crypto'
 import type { NatsConnection } from '@nats-io/transport-node'
 import { Kvm, type KV } from '@nats-io/kv'
 import type { Logger } from 'pino'
+import { withJetStreamRetry } from './jetstream-setup.js'
+import { isTransientJetStreamError, retryTransient } from './jetstream-retry.js'
 import { RunSchema, isTerminal, type Run, type RunStatus } from './run-record.js'
 
 export const RUNS_BUCKET = 'WRIT_RUNS'
@@ -39,29 +41,46 @@ export class RunStore {
 
   /** Opens (creating if needed) the bucket; idempotent across instances. */
   static async open(nc: NatsConnection, replicas: number, log: Logger): Promise<RunStore> {
-    const kv = await new Kvm(nc).create(RUNS_BUCKET, { replicas, history: 5 })
+    const kv = await withJetStreamRetry(`bucket ${RUNS_BUCKET}`, () => new Kvm(nc).create(RUNS_BUCKET, { replicas, history: 5 }))
     return new RunStore(kv, log)
   }
 
-  /** Starts the instance-wide watch; resolves once the initial values are loaded. */
+  /**
+   * Starts the instance-wide watch; resolves once the initial values are
+   * loaded. The watch is restarted if it ends (server loss), resuming after
+   * the last revision seen.
+   */
   async startWatch(): Promise<void> {
-    const it = await this.kv.watch()
-    this.stopWatch = () => it.stop()
     let initialDone: () => void = () => {}
     const initial = new Promise<void>((resolve) => { initialDone = resolve })
+    let stopped = false
+    let current: { stop(): void } | undefined
+    this.stopWatch = () => { stopped = true; current?.stop() }
+    let lastRevision = 0
     let loading = (await this.kv.status()).values > 0
     if (!loading) initialDone()
     void (async () => {
-      for await (const e of it) {
-        if (e.operation === 'PUT') {
-          const parsed = RunSchema.safeParse(safeJson(e.value))
-          if (parsed.success) this.observe(parsed.data)
-          else this.log.warn({ key: e.key }, 'ignored malformed run record')
-        } else this.index.delete(e.key)
-        // `delta` counts the initial values still to come; 0 means the replay is over.
-        if (loading && (e.delta === 0 || e.isUpdate)) { loading = false; initialDone() }
+      while (!stopped) {
+        try {
+          const it = await this.kv.watch(lastRevision > 0 ? { resumeFromRevision: lastRevision + 1 } : {})
+          current = it
+          if (stopped) { it.stop(); break }
+          for await (const e of it) {
+            lastRevision = Math.max(lastRevision, e.revision)
+            if (e.operation === 'PUT') {
+              const parsed = RunSchema.safeParse(safeJson(e.value))
+              if (parsed.success) this.observe(parsed.data)
+              else this.log.warn({ key: e.key }, 'ignored malformed run record')
+            } else this.index.delete(e.key)
+            // `delta` counts the initial values still to come; 0 means the replay is over.
+            if (loading && (e.delta === 0 || e.isUpdate)) { loading = false; initialDone() }
+          }
+        } catch (err) {
+          if (!stopped) this.log.warn({ err }, 'run watch interrupted; resuming')
+        }
+        if (!stopped) await new Promise((r) => setTimeout(r, 500))
       }
-    })().catch((err: unknown) => this.log.error({ err }, 'run watch ended'))
+    })()
     let timer: NodeJS.Timeout | undefined
     await Promise.race([initial, new Promise((r) => { timer = setTimeout(r, 5000) })])
     clearTimeout(timer)
@@ -80,13 +99,22 @@ export class RunStore {
   }
 
   async create(run: Run): Promise<number> {
-    const rev = await this.kv.create(run.id, JSON.stringify(run))
+    const value = JSON.stringify(run)
+    const rev = await retryTransient(async () => {
+      try { return await this.kv.create(run.id, value) } catch (err) {
+        // A retried create whose first attempt landed finds its own value.
+        if (isTransientJetStreamError(err)) throw err
+        const e = await this.kv.get(run.id)
+        if (e && e.operation === 'PUT' && e.string() === value) return e.revision
+        throw err
+      }
+    })
     this.observe(run)
     return rev
   }
 
   async get(id: string): Promise<{ run: Run, revision: number } | undefined> {
-    const e = await this.kv.get(id)
+    const e = await retryTransient(() => this.kv.get(id))
     if (!e || e.operation !== 'PUT') return undefined
     const parsed = RunSchema.safeParse(safeJson(e.value))
     if (!parsed.success) throw new RunStoreError(`run record ${id} is malformed: ${parsed.error.issues[0]?.message}`)
@@ -104,12 +132,16 @@ export class RunStore {
       const next = change(current.run)
       if (!next) return current.run
       next.updated_at = new Date().toISOString()
+      const value = JSON.stringify(next)
       try {
-        await this.kv.update(id, JSON.stringify(next), current.revision)
+        await retryTransient(() => this.kv.update(id, value, current.revision))
         this.observe(next)
         return next
       } catch (err) {
         if ((err as { code?: number }).code !== WRONG_LAST_SEQUENCE) throw new RunStoreError(`cannot update run ${id}`, { cause: err })
+        // A retried update whose first attempt landed: the stored value is ours.
+        const now = await this.kv.get(id).catch(() => null)
+        if (now && now.operation === 'PUT' && now.string() === value) { this.observe(next); return next }
         await new Promise((r) => setTimeout(r, Math.random() * 5 * (attempt + 1)))
       }
     }

@@ -40,7 +40,7 @@ export interface FakeRunner {
 }
 
 export async function startFakeRunner(opts: FakeRunnerOptions): Promise<FakeRunner> {
-  const nc: NatsConnection = await connect({ servers: opts.natsUrl })
+  const nc: NatsConnection = await connect({ servers: opts.natsUrl.split(','), maxReconnectAttempts: -1, reconnectTimeWait: 100 })
   const js = jetstream(nc)
   const trusted = [loadTrustedKey(readFileSync(opts.publicKeyFile, 'utf8'))]
   const load = loadPacks(opts.packDirs)
@@ -87,7 +87,15 @@ export async function startFakeRunner(opts: FakeRunnerOptions): Promise<FakeRunn
           stdout, stderr: '', stdout_truncated: false, stderr_truncated: false, stdout_bytes: stdout.length, stderr_bytes: 0,
           output_sha256: createHash('sha256').update(stdout).digest('hex'),
         }
-        void js.publish(subjects.result(opts.nodeId, writ.run_id), enc.encode(JSON.stringify(result)), { msgID: `result-${writ.run_id}` }).catch(() => {})
+        // Like a real runner: keep trying until the stream takes the result (a cluster may be electing a leader).
+        const publish = async (): Promise<void> => {
+          for (let attempt = 0; attempt < 60 && !nc.isClosed(); attempt++) {
+            try { await js.publish(subjects.result(opts.nodeId, writ.run_id), enc.encode(JSON.stringify(result)), { msgID: `result-${writ.run_id}`, timeout: 2000 }); return } catch {
+              await new Promise((r) => setTimeout(r, 250))
+            }
+          }
+        }
+        void publish()
       }, runner.runDelayMs)
     },
   })

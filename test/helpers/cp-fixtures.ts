@@ -124,7 +124,7 @@ export function makeCpFixture(natsUrl: string, overrides: Partial<ConfigInput> =
     },
     runs: { writ_ttl: '60s', ack_timeout: '2s', lost_grace: '1s', sweep_interval: '200ms', max_wait: '30s' },
     fleet: { offline_after_missed: 3 },
-    log: { level: 'silent' },
+    log: { level: (process.env.WRIT_TEST_LOG ?? 'silent') as 'silent' },
     ...overrides,
   }
   const config = parseConfig(input)

@@ -1,10 +1,18 @@
 // `npm run bench`: every benchmark, printed as figures and ratios against a
 // baseline measured in the same process. Select with `npm run bench -- <name>`.
 import { runnerRoundtrip, runnerIdleRss } from './runner-roundtrip.js'
+import { httpLatency, throughput, rssWith200Nodes } from './control-plane.js'
+import { execFileSync } from 'node:child_process'
 
-const benches = { 'runner-roundtrip': runnerRoundtrip, 'runner-rss': runnerIdleRss }
+const benches = {
+  'runner-roundtrip': runnerRoundtrip, 'runner-rss': runnerIdleRss,
+  'api-latency': httpLatency, 'api-throughput': throughput, 'control-plane-rss': rssWith200Nodes,
+  // A script of its own (it parses its own flags); its table is printed as is.
+  'watchdog-pass': async () => ({ raw: execFileSync(process.execPath, [new URL('./watchdog-pass.js', import.meta.url).pathname], { encoding: 'utf8' }) }),
+}
 
-function print({ title, header, rows }) {
+function print({ title, header, rows, raw }) {
+  if (raw !== undefined) { console.log(`\n${raw}`); return }
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => String(r[i]).length)))
   const line = (cells) => cells.map((c, i) => String(c).padEnd(widths[i])).join('  ')
   console.log(`\n## ${title}\n`)

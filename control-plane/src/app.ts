@@ -39,7 +39,6 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
   const app = Fastify({
     loggerInstance: log,
     bodyLimit: config.limits.body_bytes,
-    disableRequestLogging: false,
     trustProxy: false,
     return503OnClosing: true,
   }) as unknown as FastifyInstance

@@ -12,6 +12,7 @@ import { retryTransient } from './jetstream-retry.js'
 import { AuditEventSchema, GENESIS_HASH, sealEvent, type AuditEvent, type AuditEventBody, type StoredEvent } from './audit-event.js'
 
 const WRONG_LAST_SEQUENCE = 10071
+const MAX_PIPELINE = 256
 
 export class AuditAppendError extends Error {
   constructor(message: string, options?: ErrorOptions) { super(message, options); this.name = 'AuditAppendError' }
@@ -24,6 +25,7 @@ export class AuditChain {
   private tail: { seq: number, hash: string } | undefined
   private readonly queue: Pending[] = []
   private pumping = false
+  private pipelined = false
   private stopLive: (() => void) | undefined
   appended = 0
   conflicts = 0
@@ -48,15 +50,53 @@ export class AuditChain {
     this.pumping = true
     try {
       while (this.queue.length > 0) {
-        const next = this.queue[0] as Pending
-        try {
-          next.resolve(await this.appendOne(next.body))
-        } catch (err) {
-          next.reject(err as Error)
+        // Anchor: one append checked by sequence alone, after a start or a conflict.
+        if (!this.pipelined) {
+          const next = this.queue.shift() as Pending
+          try {
+            next.resolve(await this.appendOne(next.body))
+            this.pipelined = true
+          } catch (err) { next.reject(err as Error) }
+          continue
         }
-        this.queue.shift()
+        await this.appendPipelined(this.queue.splice(0, MAX_PIPELINE))
       }
     } finally { this.pumping = false }
+  }
+
+  /**
+   * Publishes a run of events without waiting between them. Each expects both
+   * the previous sequence and the previous event's hash as the last message id,
+   * so an event can only land right after its predecessor: if one fails, every
+   * later one fails too, and the chain never forks. Whatever did not land goes
+   * back to the front of the queue, re-linked to the tail as it is then.
+   */
+  private async appendPipelined(batch: Pending[]): Promise<void> {
+    let tail = this.tail as { seq: number, hash: string }
+    const at = new Date().toISOString()
+    const sealed = batch.map((p) => {
+      const event = sealEvent(p.body, { seq: tail.seq + 1, prev: tail.hash, at, instance: this.instance })
+      const expect = { lastSequence: tail.seq, lastMsgID: tail.hash }
+      tail = { seq: event.seq, hash: event.hash }
+      return { p, event, expect }
+    })
+    const acks = await Promise.allSettled(sealed.map((x) => this.js.publish(AUDIT_SUBJECT, JSON.stringify(x.event), { expect: x.expect, msgID: x.event.hash })))
+    // A later event landing proves every earlier one landed (each names its predecessor).
+    let landed = -1
+    acks.forEach((a, i) => { if (a.status === 'fulfilled' && !a.value.duplicate && a.value.seq === sealed[i]?.event.seq) landed = i })
+    for (let i = 0; i <= landed; i++) {
+      const x = sealed[i] as (typeof sealed)[number]
+      this.tail = { seq: x.event.seq, hash: x.event.hash }
+      this.appended++
+      x.p.resolve(x.event)
+    }
+    if (landed < sealed.length - 1) {
+      const failed = acks[landed + 1]
+      if (failed?.status === 'rejected' && (failed.reason as { code?: number }).code === WRONG_LAST_SEQUENCE) this.conflicts++
+      this.tail = undefined
+      this.pipelined = false
+      this.queue.unshift(...sealed.slice(landed + 1).map((x) => x.p))
+    }
   }
 
   private async appendOne(body: AuditEventBody): Promise<AuditEvent> {

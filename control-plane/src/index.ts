@@ -1,5 +1,7 @@
 export { buildApp, createLogger, REDACT_PATHS } from './app.js'
 export type { BuildOptions } from './app.js'
+export type { WritDecorations } from './plugins/control-plane.js'
+export type { WritRequestDecorations } from './plugins/auth.js'
 export { ConfigSchema, ConfigError, parseConfig, loadConfig, applyEnvOverrides, loadPolicyFile } from './config.js'
 export type { Config, ConfigInput, PolicyRule, PrincipalConfig } from './config.js'
 export { startControlPlane, ensureJetStream, connectNats, ControlPlaneStartError } from './control-plane.js'

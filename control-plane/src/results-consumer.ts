@@ -102,7 +102,7 @@ export class ResultsConsumer {
       return
     }
     const result = parsed.data
-    const current = await this.store.get(result.run_id)
+    const current = await this.store.current(result.run_id)
     if (!current) {
       this.log.warn({ runId: result.run_id, node: result.node_id }, 'result for a run this control plane does not know')
       m.ack()

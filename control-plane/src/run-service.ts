@@ -103,12 +103,15 @@ export class RunService {
       this.d.metrics.inc('writ_runs_total', { status: 'node_offline' })
       return run
     }
-    await this.d.audit.append(requested)
-    return this.dispatch(run)
+    return this.dispatch(run, requested)
   }
 
-  /** Records the run as dispatched, sends the signed writ, and records the runner's answer. */
-  async dispatch(run: Run): Promise<Run> {
+  /**
+   * Records the run as dispatched, sends the signed writ, and records the
+   * runner's answer. `requested`, when given, is audited alongside the record:
+   * both are stored before the writ leaves.
+   */
+  async dispatch(run: Run, requested?: AuditEventBody): Promise<Run> {
     const action = this.d.catalog.lookup(run.action)
     const timeoutMs = action.ok ? PackCatalog.limits(action.action, run.options).timeoutMs : 60_000
     const now = Date.now()
@@ -118,14 +121,16 @@ export class RunService {
     run.deadline_at = new Date(now + timeoutMs + this.d.lostGraceMs).toISOString()
     run.updated_at = run.dispatched_at
     // The record exists before the writ leaves, so a fast result always finds it.
-    await this.d.store.create(run)
+    await Promise.all([requested ? this.d.audit.append(requested) : undefined, this.d.store.create(run)])
     const outcome = await this.d.dispatcher.dispatch(run)
     const base = { actor: { id: 'control-plane', kind: 'system' as const }, run_id: run.id, node: run.node_name, action: run.action }
     let updated: Run | undefined
     switch (outcome.kind) {
       case 'accepted':
-        updated = await this.d.store.update(run.id, (r) => r.status === 'dispatched' ? { ...r, status: 'running', status_reason: `accepted by ${r.node_name}` } : undefined)
-        await this.d.audit.append({ ...base, type: 'run.dispatched', data: { accepted: true, key_id: this.d.dispatcher.keyId, deadline_at: run.deadline_at } })
+        ;[updated] = await Promise.all([
+          this.d.store.update(run.id, (r) => r.status === 'dispatched' ? { ...r, status: 'running', status_reason: `accepted by ${r.node_name}` } : undefined),
+          this.d.audit.append({ ...base, type: 'run.dispatched', data: { accepted: true, key_id: this.d.dispatcher.keyId, deadline_at: run.deadline_at } }),
+        ])
         break
       case 'refused':
         updated = await this.d.store.update(run.id, (r) => isTerminal(r.status) ? undefined : { ...r, status: 'refused_by_runner', refusal: outcome.refusal, status_reason: `runner refused (${outcome.refusal.code}): ${outcome.refusal.message}`, finished_at: new Date().toISOString() })

@@ -33,6 +33,10 @@ export interface RunFilter { session_id?: string | undefined, node?: string | un
 export class RunStore {
   private readonly events = new EventEmitter()
   private readonly index = new Map<string, RunSummary>()
+  /** Full records of runs still in flight, with their revision: the first guess for an update. */
+  private readonly active = new Map<string, { run: Run, revision: number }>()
+  /** Latest revision seen per run, so the watch echo of our own writes is not parsed again. */
+  private readonly revisions = new Map<string, number>()
   private stopWatch: (() => void) | undefined
 
   private constructor(private readonly kv: KV, private readonly log: Logger) {
@@ -68,10 +72,11 @@ export class RunStore {
           for await (const e of it) {
             lastRevision = Math.max(lastRevision, e.revision)
             if (e.operation === 'PUT') {
+              if ((this.revisions.get(e.key) ?? 0) >= e.revision) continue
               const parsed = RunSchema.safeParse(safeJson(e.value))
-              if (parsed.success) this.observe(parsed.data)
+              if (parsed.success) this.observe(parsed.data, e.revision)
               else this.log.warn({ key: e.key }, 'ignored malformed run record')
-            } else this.index.delete(e.key)
+            } else { this.index.delete(e.key); this.active.delete(e.key); this.revisions.delete(e.key) }
             // `delta` counts the initial values still to come; 0 means the replay is over.
             if (loading && (e.delta === 0 || e.isUpdate)) { loading = false; initialDone() }
           }
@@ -86,12 +91,16 @@ export class RunStore {
     clearTimeout(timer)
   }
 
-  private observe(run: Run): void {
+  private observe(run: Run, revision: number): void {
+    if ((this.revisions.get(run.id) ?? 0) >= revision) return
+    this.revisions.set(run.id, revision)
+    if (isTerminal(run.status)) this.active.delete(run.id)
+    else if (this.active.size < INDEX_LIMIT) this.active.set(run.id, { run, revision })
     const { result, args: _args, ...rest } = run
     this.index.set(run.id, { ...rest, exit_code: result?.exit_code })
     if (this.index.size > INDEX_LIMIT) {
       for (const [id, r] of this.index) {
-        if (isTerminal(r.status)) { this.index.delete(id); break }
+        if (isTerminal(r.status)) { this.index.delete(id); this.revisions.delete(id); break }
       }
     }
     this.events.emit(run.id, run)
@@ -109,7 +118,7 @@ export class RunStore {
         throw err
       }
     })
-    this.observe(run)
+    this.observe(run, rev)
     return rev
   }
 
@@ -121,27 +130,34 @@ export class RunStore {
     return { run: parsed.data, revision: e.revision }
   }
 
+  /** The run as last seen by this instance if it is in flight (no read), else as stored. */
+  async current(id: string): Promise<{ run: Run, revision: number } | undefined> {
+    return this.active.get(id) ?? this.get(id)
+  }
+
   /**
    * Applies `change` with a revision check, re-reading and retrying on a
    * conflict. `change` returns undefined to leave the record as it is.
    */
   async update(id: string, change: (run: Run) => Run | undefined): Promise<Run | undefined> {
     for (let attempt = 0; attempt < 50; attempt++) {
-      const current = await this.get(id)
+      // The cached revision saves a read; if another writer moved on, the check fails and we re-read.
+      const current = (attempt === 0 ? this.active.get(id) : undefined) ?? await this.get(id)
       if (!current) return undefined
       const next = change(current.run)
       if (!next) return current.run
       next.updated_at = new Date().toISOString()
       const value = JSON.stringify(next)
       try {
-        await retryTransient(() => this.kv.update(id, value, current.revision))
-        this.observe(next)
+        const revision = await retryTransient(() => this.kv.update(id, value, current.revision))
+        this.observe(next, revision)
         return next
       } catch (err) {
         if ((err as { code?: number }).code !== WRONG_LAST_SEQUENCE) throw new RunStoreError(`cannot update run ${id}`, { cause: err })
         // A retried update whose first attempt landed: the stored value is ours.
         const now = await this.kv.get(id).catch(() => null)
-        if (now && now.operation === 'PUT' && now.string() === value) { this.observe(next); return next }
+        if (now && now.operation === 'PUT' && now.string() === value) { this.observe(next, now.revision); return next }
+        if (attempt === 0) continue
         await new Promise((r) => setTimeout(r, Math.random() * 5 * (attempt + 1)))
       }
     }
@@ -157,7 +173,7 @@ export class RunStore {
       this.events.on(id, listener)
     })
     try {
-      const now = await this.get(id)
+      const now = await this.current(id)
       if (!now || done(now.run) || timeoutMs <= 0) return now?.run
       const timedOut = new Promise<undefined>((resolve) => { timer = setTimeout(() => resolve(undefined), timeoutMs) })
       const hit = await Promise.race([changed, timedOut])

@@ -7,8 +7,10 @@ import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { Forbidden, Unauthorized } from '../http-errors.js'
 import { bearerToken, type Principal } from '../principals.js'
 
+export interface WritRequestDecorations { principal: Principal | null }
+
 declare module 'fastify' {
-  interface FastifyRequest { principal: Principal | null }
+  interface FastifyRequest extends WritRequestDecorations {}
 }
 
 export default fp(async function auth(app: FastifyInstance) {

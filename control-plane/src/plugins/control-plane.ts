@@ -6,8 +6,11 @@ import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
 import type { ControlPlane } from '../control-plane.js'
 
+/** What the app carries; exported so importing the package brings the declaration merge along. */
+export interface WritDecorations { writ: ControlPlane }
+
 declare module 'fastify' {
-  interface FastifyInstance { writ: ControlPlane }
+  interface FastifyInstance extends WritDecorations {}
 }
 
 export default fp(async function controlPlanePlugin(app: FastifyInstance, opts: { controlPlane: ControlPlane, owned: boolean }) {

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { buildApp, type AuditEvent } from '@writ/control-plane'
+import { buildApp, verifyChain, type AuditEvent } from '@writ/control-plane'
 import { startNatsServer } from './helpers/nats-server.js'
 import { makeCpFixture, auth } from './helpers/cp-fixtures.js'
 import { startFakeRunner, eventually } from './helpers/cp-fake-runner.js'
@@ -73,5 +73,18 @@ t.test('node and runner faults end in typed statuses, promptly, and nothing is r
     await new Promise((resolve) => setTimeout(resolve, 1000))
     t.equal(r.writs.length, 1, 'the writ went out exactly once')
     t.same(await auditTypes(id), ['run.requested', 'run.dispatched', 'run.lost'])
+  })
+
+  t.test('NATS restarts under a running control plane: runs go on and the chain still verifies', async (t) => {
+    const r = await start('survivor')
+    t.teardown(() => r.close())
+    await eventually(() => app.writ.fleet.find('survivor')?.online, 3000, 'online')
+    t.match((await run('survivor', { wait: 5 })).json(), { status: 'succeeded' })
+    await nats.kill(true)
+    await nats.restart()
+    await eventually(async () => (await run('survivor', { wait: 5 })).json().status === 'succeeded', 15_000, 'a run succeeds after the restart')
+    const audit = await app.inject({ method: 'GET', url: '/v1/audit?limit=100000', headers: auth(fx.tokens.operator) })
+    const verdict = await verifyChain(audit.body.trim().split('\n').map((text) => ({ text })))
+    t.ok(verdict.ok, JSON.stringify(verdict))
   })
 })

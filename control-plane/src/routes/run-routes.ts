@@ -30,7 +30,8 @@ export default async function runRoutes(app: FastifyInstance) {
     const { id } = parseOrThrow(RunIdParamsSchema, req.params, 'params')
     const { wait } = parseOrThrow(WaitQuerySchema, req.query, 'query')
     let run = await runs.get(principal, id)
-    if (!settled(run.status) && wait > 0) run = (await store.waitFor(id, (r) => settled(r.status), waitMs(wait))) ?? run
+    // A long-poll waits through approval too: it answers at the end, or when `wait` runs out.
+    if (!isTerminal(run.status) && wait > 0) run = (await store.waitFor(id, (r) => isTerminal(r.status), waitMs(wait))) ?? run
     return reply.code(200).send(run)
   })
 

@@ -48,6 +48,8 @@ export interface ControlPlane {
   runs: RunService
   /** Follows every audit event stored from now on (by any instance); returns the unsubscribe. */
   onAudit(listener: (e: AuditEvent) => void): () => void
+  /** Whether the NATS connection is up (false while reconnecting). */
+  natsConnected(): boolean
   /** Drains in-flight work and the NATS connection. */
   close(): Promise<void>
 }
@@ -103,6 +105,13 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
     await ensureJetStream(nc, config)
     const store = await RunStore.open(nc, config.jetstream.replicas, clog)
     await store.startWatch()
+    let connected = true
+    void (async () => {
+      for await (const s of nc.status()) {
+        if (s.type === 'disconnect') { connected = false; clog.warn({ server: s.server }, 'NATS disconnected') }
+        if (s.type === 'reconnect') { connected = true; clog.info({ server: s.server }, 'NATS reconnected') }
+      }
+    })().catch(() => {})
     const audit = await AuditChain.open(nc, instanceId, clog)
     const auditFeed = new EventEmitter().setMaxListeners(0)
     await audit.live((e) => auditFeed.emit('event', e))
@@ -133,6 +142,7 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
     let closed = false
     return {
       config, instanceId, log: clog, nc, catalog, principals, policy, fleet, store, audit, dispatcher, outputs, metrics, runs,
+      natsConnected: () => connected && !nc.isClosed(),
       onAudit: (listener) => { auditFeed.on('event', listener); return () => auditFeed.off('event', listener) },
       close: async () => {
         if (closed) return

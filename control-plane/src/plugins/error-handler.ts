@@ -6,7 +6,8 @@
 import fp from 'fastify-plugin'
 import type { FastifyError, FastifyInstance, FastifyRequest } from 'fastify'
 import type { ZodError, ZodType } from 'zod'
-import { BodyTooLarge, ForbiddenKey, MalformedJson, RouteNotFound, UnsupportedMediaType, ValidationFailed, detailsOf, withDetails } from '../http-errors.js'
+import { BodyTooLarge, ForbiddenKey, MalformedJson, RouteNotFound, Unavailable, UnsupportedMediaType, ValidationFailed, detailsOf, withDetails } from '../http-errors.js'
+import { isTransientJetStreamError } from '../jetstream-retry.js'
 
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype'])
 
@@ -66,6 +67,10 @@ export default fp(async function errorHandler(app: FastifyInstance, opts: { body
     if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') e = new BodyTooLarge(opts.bodyLimit) as FastifyError
     else if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') e = new UnsupportedMediaType() as FastifyError
     else if (err.code === 'FST_ERR_CTP_INVALID_CONTENT_LENGTH' || err.code === 'FST_ERR_CTP_EMPTY_JSON_BODY') e = new MalformedJson(err.message) as FastifyError
+    else if (!String(err.code ?? '').startsWith('WRIT_ERR_') && isTransientJetStreamError(err)) {
+      e = new Unavailable('NATS JetStream is not reachable right now; retry shortly') as FastifyError
+      req.log.warn({ err }, 'JetStream unavailable')
+    }
     const known = typeof e.code === 'string' && e.code.startsWith('WRIT_ERR_')
     const status = known ? e.statusCode ?? 500 : (e.statusCode && e.statusCode >= 400 && e.statusCode < 500 ? e.statusCode : 500)
     if (status >= 500) req.log.error({ err }, 'request failed')

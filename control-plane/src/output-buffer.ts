@@ -6,7 +6,9 @@ import type { NatsConnection, Subscription } from '@nats-io/transport-node'
 import { OutputChunkSchema, subjects, type OutputChunk } from '@writ/packs/protocol'
 
 const MAX_RUNS = 2000
-const MAX_BYTES_PER_RUN = 1024 * 1024
+const MAX_BYTES_PER_RUN = 256 * 1024
+/** Bound on everything buffered; the oldest runs go first (their final output is in the run record). */
+const MAX_TOTAL_BYTES = 64 * 1024 * 1024
 
 interface Buffered { node: string, chunks: OutputChunk[], bytes: number, dropped: boolean }
 
@@ -14,6 +16,7 @@ export class OutputBuffer {
   private readonly runs = new Map<string, Buffered>()
   private readonly listeners = new Map<string, Set<(c: OutputChunk) => void>>()
   private sub: Subscription | undefined
+  private totalBytes = 0
 
   start(nc: NatsConnection): void {
     this.sub = nc.subscribe(subjects.allOutput, {
@@ -38,12 +41,17 @@ export class OutputBuffer {
     if (!b) {
       b = { node, chunks: [], bytes: 0, dropped: false }
       this.runs.set(chunk.run_id, b)
-      if (this.runs.size > MAX_RUNS) this.runs.delete(this.runs.keys().next().value as string)
     }
     if (b.bytes + chunk.data.length <= MAX_BYTES_PER_RUN) {
       b.chunks.push(chunk)
       b.bytes += chunk.data.length
+      this.totalBytes += chunk.data.length
     } else b.dropped = true
+    while (this.runs.size > MAX_RUNS || this.totalBytes > MAX_TOTAL_BYTES) {
+      const oldest = this.runs.keys().next().value as string
+      this.totalBytes -= this.runs.get(oldest)?.bytes ?? 0
+      this.runs.delete(oldest)
+    }
     for (const l of this.listeners.get(chunk.run_id) ?? []) l(chunk)
   }
 

@@ -133,3 +133,15 @@ t.test('the heartbeat carries the inventory with pack digests', async (t) => {
     t.ok(hb.packs.some((p) => p.id === 'debugging'), 'stock packs are announced')
   }
 })
+
+t.test('the runner checks the pack on disk before each run: an edited pack no longer matches the old digest', async (t) => {
+  const { appendFileSync, readFileSync: read, writeFileSync: write } = await import('node:fs')
+  const file = join(h.dir, 'packs', 'canary', 'actions', 'echo.yaml')
+  const before = read(file, 'utf8')
+  t.teardown(() => write(file, before))
+  const oldDigest = h.digestOf('canary')
+  appendFileSync(file, 'search_terms: [edited after the control plane loaded it]\n')
+  const ack = await h.send(signWrit(h.writ('canary.echo', { text: 'x' }, { pack_digest: oldDigest }), h.key))
+  t.equal(ack.accepted, false, 'a writ signed for the old pack content is refused')
+  if (!ack.accepted) t.equal(ack.refusal.code, 'digest_mismatch')
+})

@@ -27,20 +27,36 @@ function fingerprint(dirs: readonly string[]): string {
 export class LiveCatalog {
   private catalog: PackCatalog
   private print: string
+  /** Per loaded pack folder, its files' fingerprint when last loaded. */
+  private packPrints = new Map<string, string>()
 
   constructor(private readonly dirs: readonly string[], private readonly onReload?: (c: PackCatalog) => void) {
     this.print = fingerprint(dirs)
     this.catalog = PackCatalog.fromDirs(dirs)
+    this.rememberPacks()
   }
 
-  /** The catalog as on disk now (reloaded if any pack file changed since the last look). */
-  current(): PackCatalog {
-    const now = fingerprint(this.dirs)
-    if (now !== this.print) {
-      this.print = now
-      this.catalog = PackCatalog.fromDirs(this.dirs)
-      this.onReload?.(this.catalog)
-    }
+  private rememberPacks(): void {
+    this.packPrints = new Map(this.catalog.packs.map((p) => [p.id, fingerprint([p.dir])]))
+  }
+
+  private reload(): void {
+    this.print = fingerprint(this.dirs)
+    this.catalog = PackCatalog.fromDirs(this.dirs)
+    this.rememberPacks()
+    this.onReload?.(this.catalog)
+  }
+
+  /**
+   * The catalog as on disk now. With `packId` only that pack's files are
+   * checked (the cheap per-writ path); an unknown pack, or none given,
+   * checks every pack folder.
+   */
+  current(packId?: string): PackCatalog {
+    const pack = packId !== undefined ? this.catalog.pack(packId) : undefined
+    if (pack) {
+      if (fingerprint([pack.dir]) !== this.packPrints.get(pack.id)) this.reload()
+    } else if (fingerprint(this.dirs) !== this.print) this.reload()
     return this.catalog
   }
 

@@ -15,7 +15,7 @@ import type { RunnerConfig } from './runner-config.js'
 import { RunJournal } from './run-journal.js'
 import { ResultSpool } from './result-spool.js'
 import { verifyWrit } from './writ-verifier.js'
-import { executeWrit, refusalResult, type AcceptedWrit } from './run-execution.js'
+import { EMPTY_SHA256, executeWrit, refusalResult, type AcceptedWrit } from './run-execution.js'
 import { RUNNER_VERSION } from './version.js'
 import { LiveCatalog } from './live-catalog.js'
 import { RunnerMetrics, serveRunnerHttp } from './runner-metrics.js'
@@ -97,18 +97,23 @@ export async function startNodeRunner(config: RunnerConfig, log: Logger = pino({
   const hbTimer = setInterval(heartbeat, config.heartbeatIntervalMs)
   heartbeat()
 
-  /** Publishes a result durably, retrying (with backoff) until JetStream acknowledges it or the runner closes. */
+  /**
+   * Publishes a result into JetStream, retrying with backoff until it is
+   * acknowledged or the runner closes. A result whose first attempt fails is
+   * spooled to disk (fsynced) so a restart still delivers it.
+   */
   const publishResult = (result: RunResult): Promise<void> => {
-    spool.put(result)
     const p = (async () => {
       let delay = 250
+      let spooled = false
       for (;;) {
         try {
           await js.publish(subjects.result(config.nodeId, result.run_id), encoder.encode(JSON.stringify(result)), { msgID: `result-${result.run_id}`, timeout: 5000 })
-          spool.remove(result.run_id)
-          journal.append('finished', result.run_id, { status: result.status, published: true })
+          if (spooled) spool.remove(result.run_id)
+          await journal.append('finished', result.run_id, { status: result.status, published: true }).catch(() => {})
           return
         } catch (e) {
+          if (!spooled) { spool.put(result); spooled = true }
           if (closed) { log.warn({ runId: result.run_id }, 'result still spooled at shutdown; it is re-published on next start'); return }
           log.warn({ runId: result.run_id, err: (e as Error).message, retryInMs: delay }, 'result publish failed; retrying')
           await new Promise((r) => setTimeout(r, delay))
@@ -124,6 +129,19 @@ export async function startNodeRunner(config: RunnerConfig, log: Logger = pino({
   const { results: leftover, unreadable } = spool.pending()
   for (const f of unreadable) log.error({ file: f }, 'spooled result is unreadable; left in place for inspection')
   for (const r of leftover) { log.info({ runId: r.run_id }, 're-publishing a result spooled before restart'); void publishResult(r) }
+  // Accepted before the last stop, never reported: say so rather than leave the run to be declared lost.
+  const spooledIds = new Set(leftover.map((r) => r.run_id))
+  for (const { runId, action } of journal.unfinished()) {
+    if (spooledIds.has(runId)) continue
+    log.warn({ runId, action }, 'run was accepted before the last stop and never reported; publishing an unknown-outcome result')
+    const now = new Date().toISOString()
+    void publishResult({
+      v: PROTOCOL_VERSION, run_id: runId, node_id: config.nodeId, action, status: 'failed',
+      error: 'the runner stopped before this run finished or before its result was published; whether the action took effect is unknown',
+      exit_code: null, signal: null, started_at: now, finished_at: now, duration_ms: 0, stdout: '', stderr: '',
+      stdout_truncated: false, stderr_truncated: false, stdout_bytes: 0, stderr_bytes: 0, output_sha256: EMPTY_SHA256,
+    })
+  }
 
   const reply = (msg: Msg, ack: WritAck): void => { if (msg.reply) msg.respond(encoder.encode(JSON.stringify(ack))) }
 
@@ -133,7 +151,7 @@ export async function startNodeRunner(config: RunnerConfig, log: Logger = pino({
     const verdict = draining
       ? { ok: false as const, runId: '', refusal: { code: 'draining' as const, message: 'runner is draining for shutdown; no new writs' } }
       : verifyWrit(raw, {
-        nodeId: config.nodeId, trusted, catalog: () => live.current(), seen: (id) => journal.has(id),
+        nodeId: config.nodeId, trusted, catalog: (packId) => live.current(packId), seen: (id) => journal.has(id),
         allowShellPacks: config.allowShellPacks, clockSkewMs: config.clockSkewMs,
       })
     if (!verdict.ok) {
@@ -142,6 +160,7 @@ export async function startNodeRunner(config: RunnerConfig, log: Logger = pino({
       metrics.countRefusal(verdict.refusal.code)
       // Only a verified writ may burn its run id; a forgery must not block the real one.
       journal.append('refused', runId || 'unknown', { code: verdict.refusal.code, message: verdict.refusal.message, unverified: !('writ' in verdict && verdict.writ) })
+        .catch((e: Error) => log.error({ runId, err: e.message }, 'could not journal a refusal'))
       reply(msg, { v: PROTOCOL_VERSION, run_id: runId, node_id: config.nodeId, accepted: false, refusal: verdict.refusal })
       if ('writ' in verdict && verdict.writ && verdict.refusal.code !== 'replayed' && verdict.refusal.code !== 'wrong_node') {
         void publishResult(refusalResult(verdict.writ, verdict.refusal))
@@ -151,20 +170,32 @@ export async function startNodeRunner(config: RunnerConfig, log: Logger = pino({
     if (runs.size >= config.maxConcurrentRuns) {
       const refusal = { code: 'target_unavailable' as const, message: `runner is at its limit of ${config.maxConcurrentRuns} concurrent runs` }
       journal.append('refused', verdict.writ.run_id, { code: refusal.code, message: refusal.message })
+        .catch((e: Error) => log.error({ runId: verdict.writ.run_id, err: e.message }, 'could not journal a refusal'))
       reply(msg, { v: PROTOCOL_VERSION, run_id: verdict.writ.run_id, node_id: config.nodeId, accepted: false, refusal })
       void publishResult(refusalResult(verdict.writ, refusal))
       return
     }
-    // Journaled (fsynced) before anything runs: a redelivery after this line is a replay.
-    journal.append('accepted', verdict.writ.run_id, { action: verdict.writ.action, requester: verdict.writ.requester.id, digest: verdict.writ.pack_digest })
-    reply(msg, { v: PROTOCOL_VERSION, run_id: verdict.writ.run_id, node_id: config.nodeId, accepted: true })
-    startRun(verdict)
-  }
-
-  const startRun = (v: AcceptedWrit): void => {
-    const runId = v.writ.run_id
+    // The run id is taken now (a redelivery from here on is a replay) and the
+    // entry is on disk before the writ is acknowledged or anything runs.
+    const runId = verdict.writ.run_id
     const ac = new AbortController()
     runs.set(runId, ac)
+    journal.append('accepted', runId, { action: verdict.writ.action, requester: verdict.writ.requester.id, digest: verdict.writ.pack_digest }).then(
+      () => {
+        reply(msg, { v: PROTOCOL_VERSION, run_id: runId, node_id: config.nodeId, accepted: true })
+        startRun(verdict, ac)
+      },
+      (e: Error) => {
+        runs.delete(runId)
+        const refusal = { code: 'journal_unavailable' as const, message: `the runner cannot record the run durably, so it will not run it: ${e.message}` }
+        log.error({ runId }, refusal.message)
+        reply(msg, { v: PROTOCOL_VERSION, run_id: runId, node_id: config.nodeId, accepted: false, refusal })
+      },
+    )
+  }
+
+  const startRun = (v: AcceptedWrit, ac: AbortController): void => {
+    const runId = v.writ.run_id
     metrics.inFlight = runs.size
     const runLog = log.child({ runId, action: v.writ.action })
     runLog.info({ requester: v.writ.requester.id }, 'run started')
@@ -222,7 +253,7 @@ export async function startNodeRunner(config: RunnerConfig, log: Logger = pino({
     clearInterval(hbTimer)
     for (const s of subs) s.unsubscribe()
     try { await nc.drain() } catch { await nc.close() }
-    journal.close()
+    await journal.close()
     http?.close()
     log.info('node-runner stopped')
   }

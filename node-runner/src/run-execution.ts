@@ -13,7 +13,7 @@ import type { Verdict } from './writ-verifier.js'
 import { redactorFor } from './output-redaction.js'
 
 /** SHA-256 of zero bytes: the output hash of a run that produced nothing. */
-const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855'
+export const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855'
 
 export type AcceptedWrit = Extract<Verdict, { ok: true }>
 

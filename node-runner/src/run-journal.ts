@@ -4,7 +4,7 @@
  * redelivered writ is recognised and never run twice, across restarts.
  */
 import { createHash } from 'node:crypto'
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs'
+import { closeSync, existsSync, fdatasync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { canonicalJson } from '@writ/packs/protocol'
 
@@ -35,6 +35,11 @@ export class RunJournal {
   private seq = 0
   private last = GENESIS
   private readonly seen = new Set<string>()
+  /** Accepted runs with no `finished` entry yet: run id → action. */
+  private readonly open_ = new Map<string, string>()
+  private pending: string[] = []
+  private waiters: Array<{ resolve: () => void, reject: (e: Error) => void }> = []
+  private flushing: Promise<void> | undefined
 
   private constructor(readonly path: string) {
     mkdirSync(dirname(path), { recursive: true })
@@ -60,6 +65,8 @@ export class RunJournal {
         j.last = hash
         j.seq = e.seq
         if (e.data.unverified !== true) j.seen.add(e.run_id)
+        if (e.type === 'accepted') j.open_.set(e.run_id, String(e.data.action ?? ''))
+        if (e.type === 'finished') j.open_.delete(e.run_id)
       }
     }
     return j
@@ -69,23 +76,54 @@ export class RunJournal {
 
   get size(): number { return this.seq }
 
+  /** Runs accepted before the last stop whose result was never recorded as published. */
+  unfinished(): Array<{ runId: string, action: string }> { return [...this.open_].map(([runId, action]) => ({ runId, action })) }
+
   /**
-   * Appends and fsyncs one entry; returns it. An entry whose `data.unverified`
-   * is true (a writ whose signature did not verify) does not burn its run id.
+   * Appends one entry. Its place in the chain and its run id are taken at
+   * once (so a redelivery arriving a moment later is already a replay); the
+   * returned promise resolves when the line is on disk and fdatasync'ed.
+   * Entries appended while a sync is under way share the next write and sync. An entry
+   * whose `data.unverified` is true (a writ whose signature did not verify)
+   * does not burn its run id.
    */
-  append(type: JournalEntryType, runId: string, data: Record<string, unknown> = {}): JournalEntry {
+  append(type: JournalEntryType, runId: string, data: Record<string, unknown> = {}): Promise<void> {
+    if (this.fd < 0) return Promise.reject(new JournalError(`journal ${this.path} is closed`))
     const body = { seq: this.seq + 1, at: new Date().toISOString(), type, run_id: runId, data, prev: this.last }
     const entry: JournalEntry = { ...body, hash: entryHash(body) }
-    const line = `${JSON.stringify(entry)}\n`
-    writeSync(this.fd, line)
-    fsyncSync(this.fd)
     this.seq = entry.seq
     this.last = entry.hash
     if (data.unverified !== true) this.seen.add(runId)
-    return entry
+    if (type === 'accepted') this.open_.set(runId, String(data.action ?? ''))
+    if (type === 'finished') this.open_.delete(runId)
+    this.pending.push(`${JSON.stringify(entry)}\n`)
+    const durable = new Promise<void>((resolve, reject) => { this.waiters.push({ resolve, reject }) })
+    this.flushing ??= Promise.resolve().then(() => this.flush())
+    return durable
   }
 
-  close(): void {
+  private async flush(): Promise<void> {
+    while (this.pending.length > 0) {
+      const lines = this.pending
+      const waiters = this.waiters
+      this.pending = []
+      this.waiters = []
+      try {
+        // The write lands in the page cache at once; only the sync waits on the disk (off the event loop).
+        writeSync(this.fd, lines.join(''))
+        await new Promise<void>((res, rej) => fdatasync(this.fd, (e) => (e ? rej(e) : res())))
+        for (const w of waiters) w.resolve()
+      } catch (e) {
+        const err = new JournalError(`journal ${this.path} write failed: ${(e as Error).message}`, { cause: e })
+        for (const w of waiters) w.reject(err)
+      }
+    }
+    this.flushing = undefined
+  }
+
+  /** Waits for pending entries to reach the disk, then closes the file. */
+  async close(): Promise<void> {
+    if (this.flushing) await this.flushing
     if (this.fd >= 0) { closeSync(this.fd); this.fd = -1 }
   }
 }

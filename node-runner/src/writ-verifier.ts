@@ -14,7 +14,8 @@ export type Verdict =
 export interface VerifierDeps {
   nodeId: string
   trusted: readonly TrustedKey[]
-  catalog: () => PackCatalog
+  /** The catalog as on disk now; `packId` narrows the freshness check to one pack. */
+  catalog: (packId?: string) => PackCatalog
   seen: (runId: string) => boolean
   allowShellPacks: boolean
   clockSkewMs: number
@@ -47,7 +48,7 @@ export function verifyWrit(raw: unknown, deps: VerifierDeps): Verdict {
   if (issued > now + deps.clockSkewMs) return refuse('not_yet_valid', `writ issued in the future (${writ.issued_at})`)
   if (deps.seen(writ.run_id)) return refuse('replayed', `run ${writ.run_id} was already received by this runner; a writ never runs twice`)
 
-  const found = deps.catalog().lookup(writ.action, writ.pack_digest)
+  const found = deps.catalog(writ.pack).lookup(writ.action, writ.pack_digest)
   if (!found.ok) return refuse(found.code, found.message)
   if (found.pack.id !== writ.pack) return refuse('unknown_action', `action ${writ.action} belongs to pack ${found.pack.id}, not ${writ.pack}`)
   if (found.action.usesShell && !deps.allowShellPacks) {

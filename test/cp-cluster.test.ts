@@ -77,7 +77,7 @@ t.test('3-server JetStream cluster: one server killed mid-stream, every accepted
       if (res.statusCode === 200 && isTerminal(res.json().status)) final.set(id, res.json().status)
     }
     return final.size === accepted.length
-  }, 30_000, 'every accepted run in a terminal status').catch(async (err: Error) => {
+  }, 60_000, 'every accepted run in a terminal status').catch(async (err: Error) => {
     const stuck = await Promise.all(accepted.filter((id) => !final.has(id)).slice(0, 5).map(async (id) => (await a.inject({ method: 'GET', url: `/v1/runs/${id}`, headers: auth(fx.tokens.agent) })).body.slice(0, 600)))
     throw new Error(`${err.message}; ${accepted.length - final.size} not final, e.g. ${stuck.join('\n')}`)
   })

@@ -5,7 +5,7 @@
  * that was away while a run finished still reads them afterwards.
  */
 import t from 'tap'
-import { spawn } from 'node:child_process'
+import { execFileSync, spawn } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -75,4 +75,58 @@ t.test('SIGTERM drains: the in-flight run finishes and is published, new writs a
   const stored = await jsm.streams.getMessage(streams.results.name, { last_by_subj: subjects.result(nodeId, first.run_id) })
   t.ok(stored, 'the result is durable in WRIT_RESULTS')
   t.equal(stored && RunResultSchema.parse(stored.json()).run_id, first.run_id)
+})
+
+t.test('a runner killed mid-run reports the run as of unknown outcome when it starts again, and never re-runs it', async (t) => {
+  const nats = await startNatsServer()
+  const dir = mkdtempSync(join(tmpdir(), 'writ-kill-'))
+  t.teardown(async () => { await nats.stop(); rmSync(dir, { recursive: true, force: true }) })
+  const kp = generateSigningKeyPair()
+  writeFileSync(join(dir, 'trusted.pem'), kp.publicPem)
+  const { mkdirSync, existsSync } = await import('node:fs')
+  const pack = join(dir, 'packs', 'slow')
+  mkdirSync(join(pack, 'actions'), { recursive: true })
+  const marker = join(dir, 'ran')
+  writeFileSync(join(pack, 'pack.yaml'), 'schema_version: 1\nid: slow\nname: Slow\nversion: 1.0.0\nactions: [actions/nap.yaml]\n')
+  writeFileSync(join(pack, 'actions', 'nap.yaml'), `schema_version: 1\nid: slow.nap\ntitle: Nap then mark\nkind: exec\nrisk: low\nside_effects: [Creates a marker file after 3 s.]\nexecution: { command: { binary: timeout, argv: ["10", "sh", "-c", "sleep 3; touch ${marker}"] }, timeout: 10s }\nexamples: [{ title: nap, args: {} }]\n`)
+  const nc = await connect({ servers: nats.url })
+  t.teardown(() => nc.close())
+  await (await jetstreamManager(nc)).streams.add({ name: streams.results.name, subjects: [...streams.results.subjects] })
+  const nodeId = `kill-${randomBytes(3).toString('hex')}`
+  const args = [CLI, 'run', '--nats-url', nats.url, '--node-id', nodeId, '--packs', join(dir, 'packs'), '--trusted-keys', join(dir, 'trusted.pem'), '--journal', join(dir, 'journal.jsonl'), '--allow-shell-packs']
+  const start = async () => {
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] })
+    let out = ''
+    child.stdout.on('data', (d) => { out += d })
+    for (let i = 0; i < 100 && !out.includes('connected to NATS'); i++) await new Promise((r) => setTimeout(r, 100))
+    return child
+  }
+  const first = await start()
+  const key = loadSigningKey(kp.privatePem)
+  const writ: Writ = {
+    v: PROTOCOL_VERSION, run_id: `run_${randomBytes(8).toString('hex')}`, node_id: nodeId, node_name: nodeId, action: 'slow.nap', pack: 'slow',
+    pack_digest: loadPacks([join(dir, 'packs')]).packs[0]!.digest, args: {}, reason: 'kill test', requester: { id: 'tester', kind: 'agent' }, approvals: [], options: {},
+    issued_at: new Date().toISOString(), expires_at: new Date(Date.now() + 60_000).toISOString(), nonce: newNonce(),
+  }
+  const enc = new TextEncoder(); const dec = new TextDecoder()
+  const signed = signWrit(writ, key)
+  const ack = WritAckSchema.parse(JSON.parse(dec.decode((await nc.request(subjects.run(nodeId), enc.encode(JSON.stringify(signed)), { timeout: 5000 })).data)))
+  t.ok(ack.accepted)
+  await new Promise((r) => setTimeout(r, 300))
+  // kill -9 the runner and its process group, as an OOM kill or a host crash would.
+  process.kill(first.pid!, 'SIGKILL')
+  await new Promise((r) => first.once('exit', r))
+  try { process.kill(-Number(execFileSync('pgrep', ['-f', marker], { encoding: 'utf8' }).trim().split('\n')[0]), 'SIGKILL') } catch { /* the action died with it */ }
+  const results = nc.subscribe(subjects.result(nodeId, writ.run_id), { max: 1 })
+  const second = await start()
+  t.teardown(() => { second.kill('SIGTERM') })
+  for await (const m of results) {
+    const r = RunResultSchema.parse(JSON.parse(dec.decode(m.data)))
+    t.equal(r.status, 'failed', 'reported, not left to be declared lost')
+    t.match(r.error, /unknown/, `with the reason: ${r.error}`)
+  }
+  const again = WritAckSchema.parse(JSON.parse(dec.decode((await nc.request(subjects.run(nodeId), enc.encode(JSON.stringify(signed)), { timeout: 5000 })).data)))
+  t.equal(again.accepted, false, 'the redelivered writ is a replay')
+  await new Promise((r) => setTimeout(r, 3500))
+  t.notOk(existsSync(marker), 'and the action never completed a second time')
 })

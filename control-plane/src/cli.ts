@@ -174,7 +174,10 @@ function cmdToken(argv: string[], io: Io): number {
 
 async function cmdDev(argv: string[], io: Io): Promise<number> {
   const { values } = parseArgs({ args: argv, options: { port: { type: 'string' }, 'state-dir': { type: 'string' }, 'start-nats': { type: 'boolean', default: false } } })
-  const { startDevStack } = await import('./dev-stack.js')
+  let startDevStack: typeof import('./dev-stack.js').startDevStack
+  try { ({ startDevStack } = await import('./dev-stack.js')) } catch {
+    throw new UsageError('writ dev runs from a source checkout (npm run dev); a release executable serves a configured control plane: writ serve --config FILE')
+  }
   const stack = await startDevStack({
     ...(values.port ? { port: Number(values.port) } : {}), ...(values['state-dir'] ? { stateDir: values['state-dir'] } : {}), startNats: values['start-nats'],
     out: (l) => io.err(`${l}\n`),

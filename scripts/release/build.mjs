@@ -84,6 +84,9 @@ async function bundle(name, entry, outFile, version) {
     format: 'cjs',
     // SEA's `require` only loads built-in modules: everything else is bundled.
     packages: 'bundle',
+    // `writ dev` starts a stack from a source checkout (stock packs, the runner's
+    // dist); it has no place in a release executable, which says so instead.
+    external: ['./dev-stack.js'],
     define: {
       WRIT_RELEASE_VERSION: JSON.stringify(version),
       // ws tries the optional native add-ons `bufferutil` / `utf-8-validate`;

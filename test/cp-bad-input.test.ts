@@ -1,16 +1,10 @@
 import t from 'tap'
-import { buildApp, type AuditEvent } from '@writ/control-plane'
-import { startNatsServer } from './helpers/nats-server.js'
-import { makeCpFixture, auth } from './helpers/cp-fixtures.js'
+import { type AuditEvent } from '@writ/control-plane'
+import { auth, startCpSuite } from './helpers/cp-fixtures.js'
 import { startFakeRunner, eventually } from './helpers/cp-fake-runner.js'
 
 t.test('bad input gets a typed 4xx, is audited when authenticated, and dispatches nothing', async (t) => {
-  const nats = await startNatsServer()
-  t.teardown(() => nats.stop())
-  const fx = makeCpFixture(nats.url)
-  t.teardown(() => fx.cleanup())
-  const app = await buildApp(fx.config)
-  t.teardown(() => app.close())
+  const { nats, fx, app } = await startCpSuite(t)
   const runner = await startFakeRunner({ natsUrl: nats.url, nodeId: 'node-1', nodeName: 'web-1', packDirs: fx.config.packs.dirs, publicKeyFile: fx.publicKeyFile })
   t.teardown(() => runner.close())
   const drifted = await startFakeRunner({ natsUrl: nats.url, nodeId: 'node-2', nodeName: 'web-2', packDirs: fx.config.packs.dirs, publicKeyFile: fx.publicKeyFile, reportDigest: 'f'.repeat(64) })

@@ -6,9 +6,8 @@ import { join, dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { connect } from '@nats-io/transport-node'
 import { jetstreamManager } from '@nats-io/jetstream'
-import { buildApp, hashToken, AUDIT_STREAM } from '@writ/control-plane'
-import { startNatsServer } from './helpers/nats-server.js'
-import { makeCpFixture } from './helpers/cp-fixtures.js'
+import { hashToken, AUDIT_STREAM } from '@writ/control-plane'
+import { startCpSuite } from './helpers/cp-fixtures.js'
 import { startFakeRunner, eventually } from './helpers/cp-fake-runner.js'
 
 const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', 'control-plane', 'dist', 'cli.js')
@@ -36,12 +35,7 @@ t.test('keys and tokens', async (t) => {
 })
 
 t.test('the CLI runs an action, lists nodes and actions, and verifies the audit chain', async (t) => {
-  const nats = await startNatsServer()
-  t.teardown(() => nats.stop())
-  const fx = makeCpFixture(nats.url)
-  t.teardown(() => fx.cleanup())
-  const app = await buildApp(fx.config)
-  t.teardown(() => app.close())
+  const { nats, fx, app } = await startCpSuite(t)
   const url = await app.listen({ host: '127.0.0.1', port: 0 })
   const runner = await startFakeRunner({ natsUrl: nats.url, nodeId: 'node-1', nodeName: 'web-1', packDirs: fx.config.packs.dirs, publicKeyFile: fx.publicKeyFile, runDelayMs: 300 })
   t.teardown(() => runner.close())

@@ -1,16 +1,10 @@
 import t from 'tap'
-import { buildApp, verifyChain, type AuditEvent } from '@writ/control-plane'
-import { startNatsServer } from './helpers/nats-server.js'
-import { makeCpFixture, auth } from './helpers/cp-fixtures.js'
+import { verifyChain, type AuditEvent } from '@writ/control-plane'
+import { auth, startCpSuite } from './helpers/cp-fixtures.js'
 import { startFakeRunner, eventually } from './helpers/cp-fake-runner.js'
 
 t.test('node and runner faults end in typed statuses, promptly, and nothing is re-dispatched', async (t) => {
-  const nats = await startNatsServer()
-  t.teardown(() => nats.stop())
-  const fx = makeCpFixture(nats.url)
-  t.teardown(() => fx.cleanup())
-  const app = await buildApp(fx.config)
-  t.teardown(() => app.close())
+  const { nats, fx, app } = await startCpSuite(t)
   const start = (nodeId: string) => startFakeRunner({ natsUrl: nats.url, nodeId, packDirs: fx.config.packs.dirs, publicKeyFile: fx.publicKeyFile, heartbeatIntervalMs: 200 })
   const run = (node: string, extra: Record<string, unknown> = {}) => app.inject({
     method: 'POST', url: '/v1/runs', headers: auth(fx.tokens.agent),

@@ -2,9 +2,9 @@ import t from 'tap'
 import { execFile } from 'node:child_process'
 import { join, dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { buildApp, type AuditEvent } from '@writ/control-plane'
+import { type AuditEvent } from '@writ/control-plane'
 import { startNatsServer } from './helpers/nats-server.js'
-import { makeCpFixture, auth } from './helpers/cp-fixtures.js'
+import { makeCpFixture, auth, startCpSuite } from './helpers/cp-fixtures.js'
 import { eventually } from './helpers/cp-fake-runner.js'
 import { startRealRunner } from './helpers/cp-real-runner.js'
 import { startCpProcess } from './helpers/cp-process.js'
@@ -12,12 +12,7 @@ import { startCpProcess } from './helpers/cp-process.js'
 const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', 'control-plane', 'dist', 'cli.js')
 
 t.test('control plane and the real node-runner, end to end', async (t) => {
-  const nats = await startNatsServer()
-  t.teardown(() => nats.stop())
-  const fx = makeCpFixture(nats.url)
-  t.teardown(() => fx.cleanup())
-  const app = await buildApp(fx.config)
-  t.teardown(() => app.close())
+  const { nats, fx, app } = await startCpSuite(t)
   const runner = await startRealRunner(fx, nats.url, 'host-1')
   t.teardown(() => runner.close())
   await eventually(() => app.writ.fleet.find('host-1')?.online, 5000, 'runner heartbeat')

@@ -1,16 +1,10 @@
 import t from 'tap'
-import { buildApp, verifyChain, type AuditEvent } from '@writ/control-plane'
-import { startNatsServer } from './helpers/nats-server.js'
-import { makeCpFixture, auth } from './helpers/cp-fixtures.js'
+import { verifyChain, type AuditEvent } from '@writ/control-plane'
+import { auth, startCpSuite } from './helpers/cp-fixtures.js'
 import { startFakeRunner, eventually } from './helpers/cp-fake-runner.js'
 
 t.test('an agent runs a declared action on a node and everything lands in the audit chain', async (t) => {
-  const nats = await startNatsServer()
-  t.teardown(() => nats.stop())
-  const fx = makeCpFixture(nats.url)
-  t.teardown(() => fx.cleanup())
-  const app = await buildApp(fx.config)
-  t.teardown(() => app.close())
+  const { nats, fx, app } = await startCpSuite(t)
   const runner = await startFakeRunner({ natsUrl: nats.url, nodeId: 'node-1', nodeName: 'web-1', packDirs: fx.config.packs.dirs, publicKeyFile: fx.publicKeyFile, nomad: { datacenter: 'dc1', node_pool: 'default' } })
   t.teardown(() => runner.close())
 

@@ -1,8 +1,6 @@
 import t from 'tap'
 import type { WebSocket } from 'ws'
-import { buildApp } from '@writ/control-plane'
-import { startNatsServer } from './helpers/nats-server.js'
-import { makeCpFixture, auth } from './helpers/cp-fixtures.js'
+import { auth, startCpSuite } from './helpers/cp-fixtures.js'
 import { startFakeRunner, eventually } from './helpers/cp-fake-runner.js'
 
 function collect(ws: WebSocket): Array<Record<string, any>> {
@@ -12,12 +10,7 @@ function collect(ws: WebSocket): Array<Record<string, any>> {
 }
 
 t.test('/v1/stream: live output and audit events, only what the caller may see', async (t) => {
-  const nats = await startNatsServer()
-  t.teardown(() => nats.stop())
-  const fx = makeCpFixture(nats.url)
-  t.teardown(() => fx.cleanup())
-  const app = await buildApp(fx.config)
-  t.teardown(() => app.close())
+  const { nats, fx, app } = await startCpSuite(t)
   const runner = await startFakeRunner({ natsUrl: nats.url, nodeId: 'node-1', packDirs: fx.config.packs.dirs, publicKeyFile: fx.publicKeyFile, runDelayMs: 400 })
   t.teardown(() => runner.close())
   await eventually(() => app.writ.fleet.onlineCount === 1, 3000, 'node online')

@@ -7,7 +7,8 @@ import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { generateSigningKeyPair } from '@writ/packs/protocol'
-import { parseConfig, hashToken, type Config, type ConfigInput } from '@writ/control-plane'
+import { buildApp, parseConfig, hashToken, type Config, type ConfigInput } from '@writ/control-plane'
+import { startNatsServer, type NatsServerHandle } from './nats-server.js'
 
 export interface CpFixture {
   dir: string
@@ -140,3 +141,17 @@ export function makeCpFixture(natsUrl: string, overrides: Partial<ConfigInput> =
 }
 
 export const auth = (token: string) => ({ authorization: `Bearer ${token}` })
+
+/**
+ * The usual arrangement of a control-plane suite: its own nats-server, a
+ * fixture, and an app built from it — all torn down with the test.
+ */
+export async function startCpSuite(t: { teardown(fn: () => unknown): void }): Promise<{ nats: NatsServerHandle, fx: CpFixture, app: Awaited<ReturnType<typeof buildApp>> }> {
+  const nats = await startNatsServer()
+  t.teardown(() => nats.stop())
+  const fx = makeCpFixture(nats.url)
+  t.teardown(() => fx.cleanup())
+  const app = await buildApp(fx.config)
+  t.teardown(() => app.close())
+  return { nats, fx, app }
+}

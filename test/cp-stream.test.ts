@@ -1,4 +1,6 @@
 import t from 'tap'
+// The injectWS decorator's type comes with the plugin's declarations.
+import type {} from '@fastify/websocket'
 import type { WebSocket } from 'ws'
 import { auth, startCpSuite } from './helpers/cp-fixtures.js'
 import { startFakeRunner, eventually } from './helpers/cp-fake-runner.js'

@@ -16,7 +16,7 @@ const script = resolve(here, '../jobs/scripts/format-new-volume.sh')
 const skip = loopDeviceSkipReason(['losetup', 'blkid', 'wipefs', 'blockdev', 'dd', 'cmp', 'mkfs.xfs', 'mkfs.ext4'])
 if (skip) {
   t.comment(`SKIPPED format-new-volume tests on loop devices: ${skip}`)
-  t.skip(`format-new-volume on real loop devices — ${skip}`)
+  t.skip(`format-new-volume on real loop devices — ${skip}`, () => {})
 } else {
   const work = mkdtempSync(join(tmpdir(), 'writ-format-new-'))
   const devices: LoopDevice[] = []

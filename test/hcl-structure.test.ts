@@ -406,7 +406,7 @@ t.test('shell scripts: POSIX sh syntax, set -eu, no eval', async (t) => {
     if (text.startsWith('#!')) t.match(text, /^set -eu$/m, `${rel(f)}: set -eu`)
   }
   if (!onPath('shellcheck')) {
-    t.skip('shellcheck not on PATH — skipped shellcheck')
+    t.skip('shellcheck not on PATH — skipped shellcheck', () => {})
   } else {
     const res = spawnSync('shellcheck', ['-x', '-s', 'sh', ...scripts], { encoding: 'utf8', cwd: root })
     t.equal(res.status, 0, `shellcheck clean${res.stdout ? `:\n${res.stdout}` : ''}`)
@@ -418,7 +418,7 @@ function onPath(bin: string): boolean {
 }
 
 t.test('terraform fmt -check (module, example, and the job files in HCL style)', async (t) => {
-  if (!onPath('terraform')) { t.skip('terraform not on PATH — skipped terraform fmt -check'); return }
+  if (!onPath('terraform')) { t.skip('terraform not on PATH — skipped terraform fmt -check', () => {}); return }
   const res = spawnSync('terraform', ['fmt', '-check', '-recursive', '-diff', tfDir], { encoding: 'utf8' })
   t.equal(res.status, 0, `terraform fmt -check terraform/\n${res.stdout}`)
   // fmt only accepts .tf names; the job files are the same HCL syntax.
@@ -433,7 +433,7 @@ t.test('terraform fmt -check (module, example, and the job files in HCL style)',
 })
 
 t.test('terraform validate', async (t) => {
-  if (!onPath('terraform')) { t.skip('terraform not on PATH — skipped terraform validate'); return }
+  if (!onPath('terraform')) { t.skip('terraform not on PATH — skipped terraform validate', () => {}); return }
   // A copy with ../jobs beside it, so the repository gets no .terraform/ or lock file.
   const tmp = mkdtempSync(join(tmpdir(), 'writ-tfv-'))
   t.teardown(() => rmSync(tmp, { recursive: true, force: true }))
@@ -445,7 +445,7 @@ t.test('terraform validate', async (t) => {
   if (init.status !== 0) {
     const why = (init.stderr || init.stdout).split('\n').find((l) => /Error|error/.test(l))?.trim() ?? 'terraform init failed'
     t.comment(`terraform init could not install the hashicorp/nomad provider: ${why}`)
-    t.skip('terraform validate skipped — the hashicorp/nomad provider cannot be installed here (no registry access); fmt and the structural checks above still ran')
+    t.skip('terraform validate skipped — the hashicorp/nomad provider cannot be installed here (no registry access); fmt and the structural checks above still ran', () => {})
     return
   }
   const v = spawnSync('terraform', ['validate', '-no-color'], { cwd, encoding: 'utf8', env })
@@ -453,7 +453,7 @@ t.test('terraform validate', async (t) => {
 })
 
 t.test('nomad job validate', async (t) => {
-  if (!onPath('nomad')) { t.skip('nomad not on PATH — skipped nomad job validate'); return }
+  if (!onPath('nomad')) { t.skip('nomad not on PATH — skipped nomad job validate', () => {}); return }
   const required: Record<string, string> = {
     release_base_url: 'https://releases.example.internal/writ', writ_version: '0.1.0',
     control_plane_sha256: '0'.repeat(64), runner_sha256: '0'.repeat(64), packs_sha256: '0'.repeat(64),

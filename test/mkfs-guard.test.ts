@@ -21,7 +21,7 @@ const TIMEOUT_S = 3
 const skip = loopDeviceSkipReason(['losetup', 'blkid', 'wipefs', 'blockdev', 'dd', 'cmp', 'mkfs.ext4'])
 if (skip) {
   t.comment(`SKIPPED mkfs guard tests on loop devices: ${skip}`)
-  t.skip(`mkfs guard on real loop devices — ${skip}`)
+  t.skip(`mkfs guard on real loop devices — ${skip}`, () => {})
 } else {
   const work = mkdtempSync(join(tmpdir(), 'writ-mkfs-guard-'))
   const devices: LoopDevice[] = []

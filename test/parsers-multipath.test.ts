@@ -2,7 +2,7 @@
  * The multipath parsers on every real output in ../shared/fixtures/multipath:
  * what an operator (or the watchdog) reads out of each one.
  */
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { readFileSync, readdirSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import {
@@ -15,7 +15,7 @@ const read = (f: string): string => readFileSync(DIR + f, 'utf8')
 const covered = new Set<string>()
 
 /** Parses a fixture through the public parser entry point, as a pack action's output would be. */
-function topo(t: Tap.Test, file: string): MultipathTopology {
+function topo(t: Test, file: string): MultipathTopology {
   covered.add(file)
   const r = parseOutput('multipath', read(file))
   t.equal(r.error, undefined, `${file} parses`)
@@ -29,7 +29,6 @@ const map = (tp: MultipathTopology, name: string): MultipathMap => {
 const statuses = (m: MultipathMap): string[] => m.pathGroups.map((g) => g.status)
 const paths = (m: MultipathMap): string[] => m.pathGroups.flatMap((g) => g.paths.map((p) => `${p.dev} ${p.dmState} ${p.checkerState} ${p.devState ?? '-'}`))
 const stuck = (tp: MultipathTopology): string[] => stuckMaps(tp).map((m) => m.name)
-declare namespace Tap { type Test = typeof t }
 
 t.test('modern tree format', async (t) => {
   t.test('map named by WWID only, two groups of four paths', async (t) => {

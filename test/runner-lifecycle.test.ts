@@ -14,7 +14,7 @@ import { connect } from '@nats-io/transport-node'
 import { jetstreamManager } from '@nats-io/jetstream'
 import { loadPacks } from '@writ/packs'
 import { PROTOCOL_VERSION, RunResultSchema, WritAckSchema, generateSigningKeyPair, loadSigningKey, newNonce, signWrit, streams, subjects, type Writ } from '@writ/packs/protocol'
-import { startNatsServer } from './helpers/nats-server.js'
+import { freePort, startNatsServer } from './helpers/nats-server.js'
 import { REPO_ROOT, STOCK_PACKS } from './helpers/runner-harness.js'
 
 const CLI = join(REPO_ROOT, 'node-runner', 'dist', 'cli.js')
@@ -35,8 +35,9 @@ t.test('SIGTERM drains: the in-flight run finishes and is published, new writs a
   t.teardown(() => nc.close())
   await (await jetstreamManager(nc)).streams.add({ name: streams.results.name, subjects: [...streams.results.subjects] })
   const nodeId = `drain-${randomBytes(3).toString('hex')}`
+  const metricsPort = await freePort()
   const child = spawn(process.execPath, [CLI, 'run', '--nats-url', nats.url, '--node-id', nodeId, '--packs', join(dir, 'packs'), '--packs', STOCK_PACKS,
-    '--trusted-keys', join(dir, 'trusted.pem'), '--journal', join(dir, 'journal.jsonl'), '--heartbeat-interval-ms', '200'],
+    '--trusted-keys', join(dir, 'trusted.pem'), '--journal', join(dir, 'journal.jsonl'), '--heartbeat-interval-ms', '200', '--metrics-listen', `127.0.0.1:${metricsPort}`],
   // The low-memory profile the Nomad job uses: it must run writs just the same.
   { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_OPTIONS: '--max-semi-space-size=1 --jitless' } })
   let out = ''
@@ -45,6 +46,9 @@ t.test('SIGTERM drains: the in-flight run finishes and is published, new writs a
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)))
   for (let i = 0; i < 100 && !out.includes('connected to NATS'); i++) await new Promise((r) => setTimeout(r, 100))
   t.match(out, /connected to NATS/, 'the runner connected')
+  const http = (path: string) => fetch(`http://127.0.0.1:${metricsPort}${path}`)
+  t.equal((await http('/readyz')).status, 200, '/readyz: connected and taking writs')
+  t.equal((await http('/healthz')).status, 200)
 
   const key = loadSigningKey(kp.privatePem)
   const digest = loadPacks([join(dir, 'packs')]).packs[0]!.digest
@@ -60,6 +64,8 @@ t.test('SIGTERM drains: the in-flight run finishes and is published, new writs a
   t.ok(ack1.accepted, 'a run is in flight')
   child.kill('SIGTERM')
   await new Promise((r) => setTimeout(r, 200))
+  t.equal((await http('/readyz')).status, 503, '/readyz turns 503 while draining, so Nomad stops routing to it')
+  t.match(await (await http('/metrics')).text(), /writ_runner_in_flight 1\n/, '/metrics shows the run still in flight')
   const ack2 = WritAckSchema.parse(JSON.parse(dec.decode((await nc.request(subjects.run(nodeId), enc.encode(JSON.stringify(signWrit(writ(), key))), { timeout: 5000 })).data)))
   t.equal(ack2.accepted, false, 'a writ that arrives while draining is refused')
   if (!ack2.accepted) t.equal(ack2.refusal.code, 'draining')

@@ -15,7 +15,8 @@ import type { RunnerConfig } from './runner-config.js'
 import { RunJournal } from './run-journal.js'
 import { ResultSpool } from './result-spool.js'
 import { verifyWrit } from './writ-verifier.js'
-import { EMPTY_SHA256, executeWrit, refusalResult, type AcceptedWrit } from './run-execution.js'
+import { executeWrit, refusalResult, type AcceptedWrit } from './run-execution.js'
+import { ResultPublisher } from './result-publisher.js'
 import { RUNNER_VERSION } from './version.js'
 import { LiveCatalog } from './live-catalog.js'
 import { RunnerMetrics, serveRunnerHttp } from './runner-metrics.js'
@@ -84,7 +85,6 @@ export async function startNodeRunner(config: RunnerConfig, log: Logger = pino({
   let seq = 0
   const runs = new Map<string, AbortController>()
   const runPromises = new Set<Promise<void>>()
-  const publishing = new Set<Promise<void>>()
 
   const heartbeat = (): void => {
     const hb: Heartbeat = {
@@ -99,51 +99,9 @@ export async function startNodeRunner(config: RunnerConfig, log: Logger = pino({
   const hbTimer = setInterval(heartbeat, config.heartbeatIntervalMs)
   heartbeat()
 
-  /**
-   * Publishes a result into JetStream, retrying with backoff until it is
-   * acknowledged or the runner closes. A result whose first attempt fails is
-   * spooled to disk (fsynced) so a restart still delivers it.
-   */
-  const publishResult = (result: RunResult): Promise<void> => {
-    const p = (async () => {
-      let delay = 250
-      let spooled = false
-      for (;;) {
-        try {
-          await js.publish(subjects.result(config.nodeId, result.run_id), encoder.encode(JSON.stringify(result)), { msgID: `result-${result.run_id}`, timeout: 5000 })
-          if (spooled) spool.remove(result.run_id)
-          await journal.append('finished', result.run_id, { status: result.status, published: true }).catch(() => {})
-          return
-        } catch (e) {
-          if (!spooled) { spool.put(result); spooled = true }
-          if (closed) { log.warn({ runId: result.run_id }, 'result still spooled at shutdown; it is re-published on next start'); return }
-          log.warn({ runId: result.run_id, err: (e as Error).message, retryInMs: delay }, 'result publish failed; retrying')
-          await new Promise((r) => setTimeout(r, delay))
-          delay = Math.min(delay * 2, 30_000)
-        }
-      }
-    })()
-    publishing.add(p)
-    void p.finally(() => publishing.delete(p))
-    return p
-  }
-
-  const { results: leftover, unreadable } = spool.pending()
-  for (const f of unreadable) log.error({ file: f }, 'spooled result is unreadable; left in place for inspection')
-  for (const r of leftover) { log.info({ runId: r.run_id }, 're-publishing a result spooled before restart'); void publishResult(r) }
-  // Accepted before the last stop, never reported: say so rather than leave the run to be declared lost.
-  const spooledIds = new Set(leftover.map((r) => r.run_id))
-  for (const { runId, action } of journal.unfinished()) {
-    if (spooledIds.has(runId)) continue
-    log.warn({ runId, action }, 'run was accepted before the last stop and never reported; publishing an unknown-outcome result')
-    const now = new Date().toISOString()
-    void publishResult({
-      v: PROTOCOL_VERSION, run_id: runId, node_id: config.nodeId, action, status: 'failed',
-      error: 'the runner stopped before this run finished or before its result was published; whether the action took effect is unknown',
-      exit_code: null, signal: null, started_at: now, finished_at: now, duration_ms: 0, stdout: '', stderr: '',
-      stdout_truncated: false, stderr_truncated: false, stdout_bytes: 0, stderr_bytes: 0, output_sha256: EMPTY_SHA256,
-    })
-  }
+  const results = new ResultPublisher(js, config.nodeId, journal, spool, log)
+  const publishResult = (result: RunResult): Promise<void> => results.publish(result)
+  results.recover()
 
   const reply = (msg: Msg, ack: WritAck): void => { if (msg.reply) msg.respond(encoder.encode(JSON.stringify(ack))) }
 
@@ -250,7 +208,7 @@ export async function startNodeRunner(config: RunnerConfig, log: Logger = pino({
       for (const ac of runs.values()) ac.abort()
       await Promise.allSettled([...runPromises])
     }
-    await Promise.race([Promise.allSettled([...publishing]), new Promise((r) => setTimeout(r, 5000).unref())])
+    await results.close(5000)
     closed = true
     clearInterval(hbTimer)
     for (const s of subs) s.unsubscribe()

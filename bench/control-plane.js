@@ -105,6 +105,7 @@ export async function throughput() {
   const s = await stack({ runners: RUNNERS, extraPacks: true })
   for (let i = 0; i < 200; i++) await s.run('bench.ls', `bench-${i % RUNNERS}`)
   let next = 0; let done = 0; let failed = 0
+  const cpu0 = process.cpuUsage()
   const t0 = performance.now()
   await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
     while (next < TOTAL) {
@@ -113,6 +114,7 @@ export async function throughput() {
     }
   }))
   const secs = (performance.now() - t0) / 1000
+  const cpu = process.cpuUsage(cpu0)
   // The audit chain this produced must still verify.
   const { verifyChain } = await import('@writ/control-plane')
   const auditRes = await request(`${s.url}/v1/audit?limit=100000`, { headers: { authorization: `Bearer ${TOKEN}` } })
@@ -122,7 +124,7 @@ export async function throughput() {
   return {
     title: `audited dispatch throughput via HTTP: ${RUNNERS} in-process runners, bench.ls (kind: list, no process), ${TOTAL} runs, ${CONCURRENCY} concurrent (target ≥ 1,500/s)`,
     header: ['', 'value'],
-    rows: [['runs succeeded', String(done)], ['runs failed', String(failed)], ['seconds', secs.toFixed(2)], ['runs/s', (done / secs).toFixed(0)], ['audit events read back', String(lines.length)], ['chain verifies', String(verdict.ok)]],
+    rows: [['runs succeeded', String(done)], ['runs failed', String(failed)], ['seconds', secs.toFixed(2)], ['runs/s', (done / secs).toFixed(0)], ['bench-process CPU µs per run (control plane + runners + client)', ((cpu.user + cpu.system) / Math.max(1, done)).toFixed(0)], ['audit events read back', String(lines.length)], ['chain verifies', String(verdict.ok)]],
   }
 }
 

@@ -3,7 +3,6 @@
  * returns it without listening (`main.ts` listens; tests `inject`).
  */
 import Fastify, { type FastifyInstance } from 'fastify'
-import helmet from '@fastify/helmet'
 import rateLimit from '@fastify/rate-limit'
 import websocket from '@fastify/websocket'
 import { pino, type Logger } from 'pino'
@@ -14,6 +13,7 @@ import { openApiDocument } from './openapi.js'
 import auth from './plugins/auth.js'
 import controlPlanePlugin from './plugins/control-plane.js'
 import errorHandler from './plugins/error-handler.js'
+import securityHeaders from './plugins/security-headers.js'
 import auditRoutes from './routes/audit-routes.js'
 import catalogRoutes from './routes/catalog-routes.js'
 import opsRoutes from './routes/ops-routes.js'
@@ -45,7 +45,7 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
   try {
     await app.register(errorHandler, { bodyLimit: config.limits.body_bytes })
     await app.register(controlPlanePlugin, { controlPlane, owned: !opts.controlPlane })
-    await app.register(helmet, { contentSecurityPolicy: { directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } }, crossOriginResourcePolicy: { policy: 'same-origin' } })
+    await app.register(securityHeaders, { helmet: { contentSecurityPolicy: { directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } }, crossOriginResourcePolicy: { policy: 'same-origin' } } })
     await app.register(websocket, { options: { maxPayload: 64 * 1024 } })
     app.addHook('onResponse', async (req, reply) => {
       controlPlane.metrics.inc('writ_http_requests_total', { route: req.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) })

@@ -26,7 +26,8 @@ export class AuditChain {
   private readonly queue: Pending[] = []
   private pumping = false
   private pipelined = false
-  private stopLive: (() => void) | undefined
+  private readonly followers = new Set<(e: AuditEvent) => void>()
+  private feed: { ready: Promise<void>, stop(): void } | undefined
   appended = 0
   conflicts = 0
 
@@ -164,35 +165,60 @@ export class AuditChain {
     } finally { messages.stop() }
   }
 
-  /** Calls `listener` with each event stored from now on, by any instance (resumes after server loss). */
-  async live(listener: (e: AuditEvent) => void): Promise<void> {
+  /**
+   * Calls `listener` with each event stored from the moment the returned
+   * promise resolves, by any instance (resumes after server loss); resolves
+   * with the unsubscribe. The stream is only followed while someone listens:
+   * an idle control plane does not pull, parse and validate every event it
+   * appends a second time.
+   */
+  async follow(listener: (e: AuditEvent) => void): Promise<() => void> {
+    this.followers.add(listener)
+    const feed = this.feed ??= this.startFeed()
+    const unsubscribe = (): void => {
+      if (!this.followers.delete(listener) || this.followers.size > 0) return
+      this.feed?.stop()
+      this.feed = undefined
+    }
+    try { await feed.ready } catch (err) { unsubscribe(); throw err }
+    return unsubscribe
+  }
+
+  private startFeed(): { ready: Promise<void>, stop(): void } {
     let stopped = false
     let current: ConsumerMessages | undefined
     let lastSeq = 0
-    this.stopLive = () => { stopped = true; current?.stop() }
     const open = async (): Promise<ConsumerMessages> => {
       const consumer = await this.js.consumers.get(AUDIT_STREAM, lastSeq > 0
         ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: lastSeq + 1 }
         : { deliver_policy: DeliverPolicy.New })
       return consumer.consume({ max_messages: 256 })
     }
-    current = await open()
-    void (async () => {
-      while (!stopped) {
-        try {
-          current ??= await open()
-          for await (const m of current) {
-            lastSeq = m.seq
-            const parsed = AuditEventSchema.safeParse(safeJson(m.string()))
-            if (parsed.success) listener(parsed.data)
+    const ready = open().then((messages) => {
+      current = messages
+      if (stopped) { messages.stop(); return }
+      void (async () => {
+        while (!stopped) {
+          try {
+            current ??= await open()
+            if (stopped) { current.stop(); break }
+            for await (const m of current) {
+              lastSeq = m.seq
+              const parsed = AuditEventSchema.safeParse(safeJson(m.string()))
+              if (parsed.success) for (const l of [...this.followers]) l(parsed.data)
+            }
+          } catch (err) {
+            if (!stopped) this.log.warn({ err }, 'live audit feed interrupted; resuming')
           }
-        } catch (err) {
-          if (!stopped) this.log.warn({ err }, 'live audit feed interrupted; resuming')
+          current = undefined
+          if (!stopped) await new Promise((r) => setTimeout(r, 500))
         }
-        current = undefined
-        if (!stopped) await new Promise((r) => setTimeout(r, 500))
-      }
-    })()
+      })()
+    })
+    // A failed start is the caller's to report; the feed is discarded by its unsubscribe.
+    ready.catch(() => {})
+    const feed = { ready, stop: () => { stopped = true; current?.stop(); if (this.feed === feed) this.feed = undefined } }
+    return feed
   }
 
   async lastSequence(): Promise<number> {
@@ -200,7 +226,8 @@ export class AuditChain {
   }
 
   stop(): void {
-    this.stopLive?.()
+    this.followers.clear()
+    this.feed?.stop()
   }
 }
 

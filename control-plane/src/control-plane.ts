@@ -11,7 +11,6 @@ import { connect, credsAuthenticator, type NatsConnection } from '@nats-io/trans
 import { PackCatalog } from '@writ/packs'
 import { loadSigningKey, type SigningKey } from '@writ/packs/protocol'
 import type { Logger } from 'pino'
-import { EventEmitter } from 'node:events'
 import { AuditChain } from './audit-chain.js'
 import type { AuditEvent } from './audit-event.js'
 import { durationMs, type Config } from './config.js'
@@ -46,8 +45,8 @@ export interface ControlPlane {
   outputs: OutputBuffer
   metrics: Metrics
   runs: RunService
-  /** Follows every audit event stored from now on (by any instance); returns the unsubscribe. */
-  onAudit(listener: (e: AuditEvent) => void): () => void
+  /** Follows every audit event stored from when it resolves (by any instance); resolves with the unsubscribe. */
+  onAudit(listener: (e: AuditEvent) => void): Promise<() => void>
   /** Whether the NATS connection is up (false while reconnecting). */
   natsConnected(): boolean
   /** Drains in-flight work and the NATS connection. */
@@ -113,8 +112,6 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
       }
     })().catch(() => {})
     const audit = await AuditChain.open(nc, instanceId, clog)
-    const auditFeed = new EventEmitter().setMaxListeners(0)
-    await audit.live((e) => auditFeed.emit('event', e))
     const fleet = new FleetView(config.fleet.offline_after_missed, clog)
     fleet.start(nc)
     const outputs = new OutputBuffer()
@@ -143,7 +140,7 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
     return {
       config, instanceId, log: clog, nc, catalog, principals, policy, fleet, store, audit, dispatcher, outputs, metrics, runs,
       natsConnected: () => connected && !nc.isClosed(),
-      onAudit: (listener) => { auditFeed.on('event', listener); return () => auditFeed.off('event', listener) },
+      onAudit: (listener) => audit.follow(listener),
       close: async () => {
         if (closed) return
         closed = true

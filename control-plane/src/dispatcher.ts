@@ -6,10 +6,11 @@
  */
 import type { NatsConnection } from '@nats-io/transport-node'
 import {
-  PROTOCOL_VERSION, WritAckSchema, newNonce, signCancel, signWrit, subjects,
+  PROTOCOL_VERSION, WritAckSchema, signCancel, signWrit, subjects,
   type Refusal, type SigningKey, type Writ,
 } from '@writ/packs/protocol'
 import type { Run } from './run-record.js'
+import { randomHex } from './run-store.js'
 
 export type DispatchOutcome =
   | { kind: 'accepted' }
@@ -44,7 +45,8 @@ export class Dispatcher {
       options: run.options,
       issued_at: new Date(now).toISOString(),
       expires_at: new Date(now + this.opts.writTtlMs).toISOString(),
-      nonce: newNonce(),
+      // Same as the protocol's newNonce (16 CSPRNG bytes, hex), from the pooled entropy.
+      nonce: randomHex(16),
     }
   }
 

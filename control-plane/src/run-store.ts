@@ -23,8 +23,22 @@ export class RunStoreError extends Error {
 
 /** A time-ordered run id that is also a NATS subject token. */
 export function newRunId(): string {
-  return `r${Date.now().toString(36).padStart(9, '0')}${randomBytes(8).toString('hex')}`
+  return `r${Date.now().toString(36).padStart(9, '0')}${randomHex(8)}`
 }
+
+/**
+ * `bytes` fresh CSPRNG bytes as hex, drawn from a 4 KiB pool: one
+ * `randomBytes` call per few hundred ids and nonces instead of one each.
+ * Every byte is handed out once.
+ */
+export function randomHex(bytes: number): string {
+  if (entropyAt + bytes > entropy.length) { entropy = randomBytes(4096); entropyAt = 0 }
+  const hex = entropy.toString('hex', entropyAt, entropyAt + bytes)
+  entropyAt += bytes
+  return hex
+}
+let entropy = Buffer.alloc(0)
+let entropyAt = 0
 
 export type RunSummary = Omit<Run, 'result' | 'args'> & { exit_code?: number | null | undefined }
 
@@ -38,6 +52,14 @@ export class RunStore {
   /** Latest revision seen per run, so the watch echo of our own writes is not parsed again. */
   private readonly revisions = new Map<string, number>()
   private stopWatch: (() => void) | undefined
+  /**
+   * Our own writes still waiting for their ack, by run id. The watch often
+   * delivers a write before its ack arrives; matching the bytes spares
+   * parsing and validating a record this instance just serialized.
+   */
+  private readonly writing = new Map<string, { bytes: Uint8Array, run: Run }>()
+  /** The JSON each observed record was stored as, so an HTTP reply can reuse it instead of serializing again. */
+  private readonly stored = new WeakMap<Run, string>()
 
   private constructor(private readonly kv: KV, private readonly log: Logger) {
     this.events.setMaxListeners(0)
@@ -73,6 +95,8 @@ export class RunStore {
             lastRevision = Math.max(lastRevision, e.revision)
             if (e.operation === 'PUT') {
               if ((this.revisions.get(e.key) ?? 0) >= e.revision) continue
+              const mine = this.writing.get(e.key)
+              if (mine && Buffer.from(e.value.buffer, e.value.byteOffset, e.value.byteLength).equals(mine.bytes)) { this.observe(mine.run, e.revision); continue }
               const parsed = RunSchema.safeParse(safeJson(e.value))
               if (parsed.success) this.observe(parsed.data, e.revision)
               else this.log.warn({ key: e.key }, 'ignored malformed run record')
@@ -107,19 +131,36 @@ export class RunStore {
     this.events.emit('*', run)
   }
 
+  /** The JSON `run` was stored as, when it is a record this instance wrote or observed unchanged. */
+  serialized(run: Run): string | undefined { return this.stored.get(run) }
+
+  private startWrite(run: Run, value: string): Uint8Array {
+    const bytes = Buffer.from(value)
+    this.writing.set(run.id, { bytes, run })
+    this.stored.set(run, value)
+    return bytes
+  }
+
+  private endWrite(id: string, bytes: Uint8Array): void {
+    if (this.writing.get(id)?.bytes === bytes) this.writing.delete(id)
+  }
+
   async create(run: Run): Promise<number> {
     const value = JSON.stringify(run)
-    const rev = await retryTransient(async () => {
-      try { return await this.kv.create(run.id, value) } catch (err) {
-        // A retried create whose first attempt landed finds its own value.
-        if (isTransientJetStreamError(err)) throw err
-        const e = await this.kv.get(run.id)
-        if (e && e.operation === 'PUT' && e.string() === value) return e.revision
-        throw err
-      }
-    })
-    this.observe(run, rev)
-    return rev
+    const bytes = this.startWrite(run, value)
+    try {
+      const rev = await retryTransient(async () => {
+        try { return await this.kv.create(run.id, bytes) } catch (err) {
+          // A retried create whose first attempt landed finds its own value.
+          if (isTransientJetStreamError(err)) throw err
+          const e = await this.kv.get(run.id)
+          if (e && e.operation === 'PUT' && e.string() === value) return e.revision
+          throw err
+        }
+      })
+      this.observe(run, rev)
+      return rev
+    } finally { this.endWrite(run.id, bytes) }
   }
 
   async get(id: string): Promise<{ run: Run, revision: number } | undefined> {
@@ -148,8 +189,9 @@ export class RunStore {
       if (!next) return current.run
       next.updated_at = new Date().toISOString()
       const value = JSON.stringify(next)
+      const bytes = this.startWrite(next, value)
       try {
-        const revision = await retryTransient(() => this.kv.update(id, value, current.revision))
+        const revision = await retryTransient(() => this.kv.update(id, bytes, current.revision))
         this.observe(next, revision)
         return next
       } catch (err) {
@@ -159,7 +201,7 @@ export class RunStore {
         if (now && now.operation === 'PUT' && now.string() === value) { this.observe(next, now.revision); return next }
         if (attempt === 0) continue
         await new Promise((r) => setTimeout(r, Math.random() * 5 * (attempt + 1)))
-      }
+      } finally { this.endWrite(id, bytes) }
     }
     throw new RunStoreError(`run ${id}: too many concurrent updates`)
   }

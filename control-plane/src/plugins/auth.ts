@@ -24,7 +24,8 @@ export default fp(async function auth(app: FastifyInstance) {
       throw new Unauthorized('the bearer token is not valid')
     }
     req.principal = principal
-    req.log = req.log.child({ principal: principal.id })
+    // A child logger per request costs; a silent logger (benchmarks, embedded use) never prints it.
+    if (req.log.level !== 'silent') req.log = req.log.child({ principal: principal.id })
   })
 }, { name: 'writ-auth', dependencies: ['writ-control-plane'] })
 

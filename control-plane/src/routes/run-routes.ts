@@ -22,7 +22,10 @@ export default async function runRoutes(app: FastifyInstance) {
     let run = await runs.submit(principal, body)
     if (!settled(run.status) && body.wait > 0) run = (await store.waitFor(run.id, (r) => settled(r.status), waitMs(body.wait))) ?? run
     req.log.info({ runId: run.id, action: run.action, node: run.node_name, status: run.status }, 'run requested')
-    return reply.code(isTerminal(run.status) ? 200 : 202).send(run)
+    // The record as stored is already JSON (the same JSON.stringify the reply would do); send those bytes.
+    const json = store.serialized(run)
+    reply.code(isTerminal(run.status) ? 200 : 202)
+    return json !== undefined ? reply.type('application/json; charset=utf-8').send(json) : reply.send(run)
   })
 
   app.get('/runs/:id', async (req, reply) => {

@@ -41,8 +41,19 @@ export default async function streamRoutes(app: FastifyInstance) {
       const m = parsed.data
       if (m.type === 'subscribe_audit') {
         if (stops.has('audit')) return
-        stops.set('audit', app.writ.onAudit((e) => { if (auditVisible(principal, e, store)) send({ type: 'audit', event: e }) }))
-        return send({ type: 'subscribed', audit: true })
+        // A placeholder until the feed is live, so a repeat or a close in between is handled.
+        let closed = false
+        const placeholder = (): void => { closed = true }
+        stops.set('audit', placeholder)
+        void app.writ.onAudit((e) => { if (auditVisible(principal, e, store)) send({ type: 'audit', event: e }) }).then((stop) => {
+          if (closed) return stop()
+          stops.set('audit', stop)
+          send({ type: 'subscribed', audit: true })
+        }, (err: Error) => {
+          if (stops.get('audit') === placeholder) stops.delete('audit')
+          fail('WRIT_ERR_UNAVAILABLE', `cannot follow the audit stream: ${err.message}`)
+        })
+        return
       }
       if (m.type === 'unsubscribe') { stops.get(m.run_id)?.(); stops.delete(m.run_id); return }
       if (stops.size >= MAX_RUNS_PER_SOCKET) return fail('WRIT_ERR_RATE_LIMITED', `at most ${MAX_RUNS_PER_SOCKET} subscriptions per connection`)

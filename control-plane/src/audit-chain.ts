@@ -4,7 +4,7 @@
  * a conflict means another instance appended first, so re-read the tail,
  * re-link and try again. Appends from this instance are serialized in a queue.
  */
-import type { NatsConnection } from '@nats-io/transport-node'
+import { headers, type NatsConnection } from '@nats-io/transport-node'
 import { jetstream, jetstreamManager, DeliverPolicy, type ConsumerMessages, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream'
 import type { Logger } from 'pino'
 import { AUDIT_STREAM, AUDIT_SUBJECT } from './jetstream-setup.js'
@@ -31,7 +31,7 @@ export class AuditChain {
   appended = 0
   conflicts = 0
 
-  private constructor(nc: NatsConnection, private readonly jsm: JetStreamManager, private readonly instance: string, private readonly log: Logger) {
+  private constructor(private readonly nc: NatsConnection, private readonly jsm: JetStreamManager, private readonly instance: string, private readonly log: Logger) {
     this.js = jetstream(nc)
   }
 
@@ -69,11 +69,16 @@ export class AuditChain {
    * Publishes a run of events without waiting between them. Each expects both
    * the previous sequence and the previous event's hash as the last message id,
    * so an event can only land right after its predecessor: if one fails, every
-   * later one fails too, and the chain never forks. Whatever did not land goes
-   * back to the front of the queue, re-linked to the tail as it is then.
+   * later one fails too, and the chain never forks. For the same reason only
+   * the last event of the run asks for an acknowledgement: it landing where
+   * expected proves every event before it landed. When it does not, the
+   * stored events are read back from the anchor to find the prefix that
+   * landed. Whatever did not land goes back to the front of the queue,
+   * re-linked to the tail as it is then.
    */
   private async appendPipelined(batch: Pending[]): Promise<void> {
-    let tail = this.tail as { seq: number, hash: string }
+    const anchor = this.tail as { seq: number, hash: string }
+    let tail = anchor
     const at = new Date().toISOString()
     const sealed = batch.map((p) => {
       const event = sealEvent(p.body, { seq: tail.seq + 1, prev: tail.hash, at, instance: this.instance })
@@ -81,10 +86,31 @@ export class AuditChain {
       tail = { seq: event.seq, hash: event.hash }
       return { p, event, expect }
     })
-    const acks = await Promise.allSettled(sealed.map((x) => this.js.publish(AUDIT_SUBJECT, JSON.stringify(x.event), { expect: x.expect, msgID: x.event.hash })))
-    // A later event landing proves every earlier one landed (each names its predecessor).
+    const last = sealed[sealed.length - 1] as (typeof sealed)[number]
+    for (const x of sealed) {
+      if (x === last) break
+      const h = headers()
+      h.set('Nats-Msg-Id', x.event.hash)
+      h.set('Nats-Expected-Last-Sequence', String(x.expect.lastSequence))
+      h.set('Nats-Expected-Last-Msg-Id', x.expect.lastMsgID)
+      this.nc.publish(AUDIT_SUBJECT, JSON.stringify(x.event), { headers: h })
+    }
     let landed = -1
-    acks.forEach((a, i) => { if (a.status === 'fulfilled' && !a.value.duplicate && a.value.seq === sealed[i]?.event.seq) landed = i })
+    let failure: unknown
+    try {
+      const ack = await this.js.publish(AUDIT_SUBJECT, JSON.stringify(last.event), { expect: last.expect, msgID: last.event.hash })
+      if (!ack.duplicate && ack.seq === last.event.seq) landed = sealed.length - 1
+    } catch (err) { failure = err }
+    if (landed < 0) {
+      if ((failure as { code?: number } | undefined)?.code === WRONG_LAST_SEQUENCE) this.conflicts++
+      try { landed = await this.landedPrefix(sealed.map((x) => x.event)) } catch (err) {
+        // Cannot tell what landed: fail these appends rather than risk recording one twice.
+        for (const x of sealed) x.p.reject(new AuditAppendError(`cannot confirm ${x.event.type} in ${AUDIT_STREAM}`, { cause: err }))
+        this.tail = undefined
+        this.pipelined = false
+        return
+      }
+    }
     for (let i = 0; i <= landed; i++) {
       const x = sealed[i] as (typeof sealed)[number]
       this.tail = { seq: x.event.seq, hash: x.event.hash }
@@ -92,12 +118,22 @@ export class AuditChain {
       x.p.resolve(x.event)
     }
     if (landed < sealed.length - 1) {
-      const failed = acks[landed + 1]
-      if (failed?.status === 'rejected' && (failed.reason as { code?: number }).code === WRONG_LAST_SEQUENCE) this.conflicts++
       this.tail = undefined
       this.pipelined = false
       this.queue.unshift(...sealed.slice(landed + 1).map((x) => x.p))
     }
+  }
+
+  /** Index of the last of `events` (consecutive, from the anchor on) stored at its own sequence; -1 if none. */
+  private async landedPrefix(events: readonly AuditEvent[]): Promise<number> {
+    let landed = -1
+    for (const e of events) {
+      const msg = await retryTransient(() => this.jsm.streams.getMessage(AUDIT_STREAM, { seq: e.seq }), 10_000)
+      const stored = msg ? AuditEventSchema.safeParse(safeJson(msg.string())) : undefined
+      if (!stored?.success || stored.data.hash !== e.hash) break
+      landed++
+    }
+    return landed
   }
 
   private async appendOne(body: AuditEventBody): Promise<AuditEvent> {

@@ -195,7 +195,7 @@ async function cmdDev(argv: string[], io: Io): Promise<number> {
     `  set -a; . ${stateDir}/dev.env; set +a`,
     `  curl -s -H "Authorization: Bearer $WRIT_AGENT_TOKEN" -H 'content-type: application/json' \\`,
     `    -d '{"action":"debugging.dmesg_tail","node":"${stack.nodeName}","args":{"since":"1h"},"reason":"look at the kernel log","wait":10}' $WRIT_URL/v1/runs`,
-    `  npx writ run debugging.disk_free --node ${stack.nodeName} --reason "check space"`,
+    `  npm run -s writ -- run debugging.disk_free --node ${stack.nodeName} --reason "check space"`,
     '',
     `Logs: ${stateDir}/control-plane.log, ${stateDir}/runner.log. Ctrl-C stops everything.`,
     '',

@@ -8,7 +8,7 @@ import { jetstream, type JetStreamClient } from '@nats-io/jetstream'
 import { pino, type Logger } from 'pino'
 import type { PackCatalog } from '@writ/packs'
 import {
-  HeartbeatSchema, PROTOCOL_VERSION, SignedCancelSchema, loadTrustedKey, splitPemBundle, subjects, verifySignature,
+  PROTOCOL_VERSION, SignedCancelSchema, loadTrustedKey, splitPemBundle, subjects, verifySignature,
   type Heartbeat, type RunResult, type TrustedKey, type WritAck,
 } from '@writ/packs/protocol'
 import type { RunnerConfig } from './runner-config.js'
@@ -94,7 +94,7 @@ export async function startNodeRunner(config: RunnerConfig, log: Logger = pino({
       packs: live.cached.packs.map((p) => ({ id: p.id, version: p.version, digest: p.digest, actions: p.actions.size })),
       nomad: config.nomad,
     }
-    nc.publish(subjects.heartbeat(config.nodeId), encoder.encode(JSON.stringify(HeartbeatSchema.parse(hb))))
+    nc.publish(subjects.heartbeat(config.nodeId), encoder.encode(JSON.stringify(hb)))
   }
   const hbTimer = setInterval(heartbeat, config.heartbeatIntervalMs)
   heartbeat()

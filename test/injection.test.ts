@@ -5,7 +5,6 @@
  * never a new element, a shell, another binary, or another URL path.
  */
 import t from 'tap'
-import { join } from 'node:path'
 import { PackCatalog, prepareInvocation, type ArgSpec } from '@writ/packs'
 import { STOCK_PACKS } from './helpers/runner-harness.js'
 
@@ -70,5 +69,4 @@ t.test('storage.csi_volume_ls refuses ".." and absolute paths', async (t) => {
     const r = prepareInvocation(hit.action.spec, { path: p }, hit.pack.dir)
     t.equal(r.ok, false, `"${p}" refused`)
   }
-  t.equal(join('/opt', 'x'), '/opt/x')
 })

@@ -14,7 +14,7 @@ import {
 import type { RunnerConfig } from './runner-config.js'
 import { RunJournal } from './run-journal.js'
 import { ResultSpool } from './result-spool.js'
-import { verifyWrit } from './writ-verifier.js'
+import { claimedRunId, verifyWrit } from './writ-verifier.js'
 import { executeWrit, refusalResult, type AcceptedWrit } from './run-execution.js'
 import { ResultPublisher } from './result-publisher.js'
 import { RUNNER_VERSION } from './version.js'
@@ -109,13 +109,13 @@ export async function startNodeRunner(config: RunnerConfig, log: Logger = pino({
     let raw: unknown
     try { raw = JSON.parse(decoder.decode(msg.data)) } catch { raw = undefined }
     const verdict = draining
-      ? { ok: false as const, runId: '', refusal: { code: 'draining' as const, message: 'runner is draining for shutdown; no new writs' } }
+      ? { ok: false as const, runId: claimedRunId(raw), refusal: { code: 'draining' as const, message: 'runner is draining for shutdown; no new writs' } }
       : verifyWrit(raw, {
         nodeId: config.nodeId, trusted, catalog: (packId) => live.current(packId), seen: (id) => journal.has(id),
         allowShellPacks: config.allowShellPacks, clockSkewMs: config.clockSkewMs,
       })
     if (!verdict.ok) {
-      const runId = verdict.runId || ((raw as { writ?: { run_id?: string } })?.writ?.run_id ?? '').slice(0, 64)
+      const runId = verdict.runId
       log.warn({ runId, code: verdict.refusal.code }, `writ refused: ${verdict.refusal.message}`)
       metrics.countRefusal(verdict.refusal.code)
       // Only a verified writ may burn its run id; a forgery must not block the real one.

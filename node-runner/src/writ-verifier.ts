@@ -22,15 +22,17 @@ export interface VerifierDeps {
   now?: () => number
 }
 
+/** The run id a message claims, for answering and journaling it even when it is not a valid writ. */
+export function claimedRunId(raw: unknown): string {
+  const id = (raw as { writ?: { run_id?: unknown } } | null)?.writ?.run_id
+  return typeof id === 'string' ? id.slice(0, 64) : ''
+}
+
 export function verifyWrit(raw: unknown, deps: VerifierDeps): Verdict {
-  const runIdOf = (): string => {
-    const id = (raw as { writ?: { run_id?: unknown } } | null)?.writ?.run_id
-    return typeof id === 'string' ? id.slice(0, 64) : ''
-  }
   const parsed = SignedWritSchema.safeParse(raw)
   if (!parsed.success) {
     const issue = parsed.error.issues[0]
-    return { ok: false, runId: runIdOf(), refusal: { code: 'malformed', message: `writ does not match the protocol at "${issue?.path.join('.') ?? ''}": ${issue?.message ?? 'invalid'}` } }
+    return { ok: false, runId: claimedRunId(raw), refusal: { code: 'malformed', message: `writ does not match the protocol at "${issue?.path.join('.') ?? ''}": ${issue?.message ?? 'invalid'}` } }
   }
   const signed: SignedWrit = parsed.data
   // The signature covers the writ exactly as sent; zod defaults must not change what is verified.

@@ -5,7 +5,7 @@
  */
 import t from 'tap'
 import { spawn, spawnSync } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { REPO_ROOT } from './helpers/runner-harness.js'
@@ -41,4 +41,13 @@ t.test('without nats-server, writ dev names the Debian package to install', asyn
   const r = spawnSync(process.execPath, [CLI, 'dev', '--start-nats', '--state-dir', dir], { encoding: 'utf8', env: { ...process.env, PATH: '/nonexistent' } })
   t.not(r.status, 0)
   t.match(r.stderr, /apt-get install nats-server/)
+})
+
+t.test('a bad --port is a usage error that starts nothing', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'writ-dev-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const r = spawnSync(process.execPath, [CLI, 'dev', '--port', 'abc', '--state-dir', dir], { encoding: 'utf8' })
+  t.equal(r.status, 2)
+  t.match(r.stderr, /--port takes a port number/)
+  t.notOk(existsSync(join(dir, 'dev.yaml')), 'no config was written')
 })

@@ -174,6 +174,7 @@ function cmdToken(argv: string[], io: Io): number {
 
 async function cmdDev(argv: string[], io: Io): Promise<number> {
   const { values } = parseArgs({ args: argv, options: { port: { type: 'string' }, 'state-dir': { type: 'string' }, 'start-nats': { type: 'boolean', default: false } } })
+  if (values.port !== undefined && !/^\d{1,5}$/.test(values.port)) throw new UsageError(`writ dev --port takes a port number (0 for any free port), not "${values.port}"`)
   let startDevStack: typeof import('./dev-stack.js').startDevStack
   try { ({ startDevStack } = await import('./dev-stack.js')) } catch {
     throw new UsageError('writ dev runs from a source checkout (npm run dev); a release executable serves a configured control plane: writ serve --config FILE')

@@ -1,11 +1,12 @@
-// Benches through the control plane's HTTP API: per-run latency of
+// Benches through the control plane's HTTP API (the control plane as its own
+// `writ serve` process, as deployed; runners and client in this one): per-run latency of
 // debugging.loadavg against a direct execFile of the same command (same
 // process), audited dispatch throughput with 50 in-process runners on an
 // action that spawns no process, and the control plane's RSS with 200
 // simulated nodes heartbeating.
 import { execFile, spawn } from 'node:child_process'
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { availableParallelism, tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { promisify } from 'node:util'
 import { request, Agent } from 'undici'
@@ -13,7 +14,7 @@ import { connect } from '@nats-io/transport-node'
 import { pino } from 'pino'
 import { loadPacks } from '@writ/packs'
 import { PROTOCOL_VERSION, generateSigningKeyPair, subjects } from '@writ/packs/protocol'
-import { buildApp, hashToken } from '@writ/control-plane'
+import { hashToken } from '@writ/control-plane'
 import { loadRunnerConfig, startNodeRunner } from '@writ/node-runner'
 import { freePort, percentile, startNats } from './nats-for-bench.js'
 
@@ -28,6 +29,25 @@ function writeBenchPack(dir, listRoot) {
   writeFileSync(join(dir, 'bench', 'actions', 'ls.yaml'), `schema_version: 1\nid: bench.ls\ntitle: List a small folder\nkind: list\nrisk: low\nside_effects: [None.]\nexecution: { list: { root: "${listRoot}" }, timeout: 5s }\noutput: { parser: json }\nexamples: [{ title: ls, args: {} }]\n`)
 }
 
+/** Busy and total jiffies of the whole machine, from /proc/stat. */
+function machineJiffies() {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number)
+  const idle = (f[3] ?? 0) + (f[4] ?? 0)
+  const total = f.reduce((a, b) => a + b, 0)
+  return { busy: total - idle, total }
+}
+
+function cpuSecondsOf(pid) {
+  // utime + stime of a whole process (all threads), from /proc, in seconds.
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')
+  return (Number(f[11]) + Number(f[12])) / 100
+}
+
+/**
+ * NATS, the control plane as its own `writ serve` process (as deployed), and
+ * `runners` node-runners in this process. Reports CPU per process so a figure
+ * can be split into control plane, runners + client, and nats-server.
+ */
 async function stack({ runners, extraPacks }) {
   const nats = await startNats()
   const dir = mkdtempSync(join(tmpdir(), 'writ-bench-cp-'))
@@ -42,18 +62,26 @@ async function stack({ runners, extraPacks }) {
     listen: { host: '127.0.0.1', port }, nats: { servers: [nats.url], name: 'bench' }, jetstream: { replicas: 1 },
     packs: { dirs: packDirs }, signing: { key_file: join(dir, 'key.pem') },
     principals: [{ id: 'bench-agent', kind: 'agent', token_sha256: hashToken(TOKEN), groups: [], rate_per_minute: 10_000_000 }],
-    policy: { rules: [{ name: 'all', match: {}, decision: 'allow' }] }, log: { level: 'silent' },
+    policy: { rules: [{ name: 'all', match: {}, decision: 'allow' }] }, log: { level: 'warn' },
     limits: { body_bytes: 65536, rate_per_minute: 10_000_000 },
   }
-  const { parseConfig } = await import('@writ/control-plane')
-  const app = await buildApp(parseConfig(config), { logger: pino({ level: 'silent' }) })
-  await app.listen({ host: '127.0.0.1', port })
+  writeFileSync(join(dir, 'cp.yaml'), JSON.stringify(config))
+  // BENCH_CPU_PROF=DIR writes a V8 CPU profile of the control-plane process there.
+  const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF] : []
+  const cp = spawn(process.execPath, [...prof, join(root, 'control-plane', 'dist', 'cli.js'), 'serve', '--config', join(dir, 'cp.yaml')], { stdio: ['ignore', 'ignore', 'inherit'] })
+  const cpExited = new Promise((r) => cp.once('exit', r))
+  const url = `http://127.0.0.1:${port}`
+  for (let i = 0; i < 200; i++) {
+    const ok = await fetch(`${url}/readyz`).then((r) => r.ok, () => false)
+    if (ok) break
+    if (cp.exitCode !== null) throw new Error('the control plane exited during start')
+    await new Promise((r) => setTimeout(r, 50))
+  }
   const started = []
   for (let i = 0; i < runners; i++) {
     started.push(await startNodeRunner({ ...loadRunnerConfig({}, { WRIT_NATS_URL: nats.url, WRIT_NODE_ID: `bench-${i}`, WRIT_NODE_NAME: `bench-${i}`, WRIT_PACKS: packDirs.join(':'), WRIT_TRUSTED_KEYS: join(dir, 'key.pub.pem'), WRIT_JOURNAL: join(dir, `journal-${i}.jsonl`) }), heartbeatIntervalMs: 1000, maxConcurrentRuns: 256 }, pino({ level: 'silent' })))
   }
   const agent = new Agent({ connections: 128, pipelining: 1 })
-  const url = `http://127.0.0.1:${port}`
   for (let i = 0; i < 100; i++) {
     const r = await request(`${url}/v1/nodes`, { headers: { authorization: `Bearer ${TOKEN}` }, dispatcher: agent })
     const body = await r.body.json()
@@ -66,11 +94,17 @@ async function stack({ runners, extraPacks }) {
     if (body.status !== 'succeeded') throw new Error(`run ended ${body.status}: ${body.status_reason ?? JSON.stringify(body).slice(0, 200)}`)
     return body
   }
+  /** CPU seconds so far: control-plane process, this process (runners + client), nats-server. */
+  const cpu = () => {
+    const own = process.cpuUsage()
+    return { controlPlane: cpuSecondsOf(cp.pid), bench: (own.user + own.system) / 1e6, nats: cpuSecondsOf(nats.pid) }
+  }
   const stop = async () => {
     for (const r of started) await r.close()
-    await app.close(); await agent.close(); await nats.stop(); rmSync(dir, { recursive: true, force: true })
+    cp.kill('SIGTERM'); await cpExited
+    await agent.close(); await nats.stop(); rmSync(dir, { recursive: true, force: true })
   }
-  return { run, stop, app, url }
+  return { run, stop, url, cpu }
 }
 
 export async function httpLatency() {
@@ -105,7 +139,8 @@ export async function throughput() {
   const s = await stack({ runners: RUNNERS, extraPacks: true })
   for (let i = 0; i < 200; i++) await s.run('bench.ls', `bench-${i % RUNNERS}`)
   let next = 0; let done = 0; let failed = 0
-  const cpu0 = process.cpuUsage()
+  const cpu0 = s.cpu()
+  const m0 = machineJiffies()
   const t0 = performance.now()
   await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
     while (next < TOTAL) {
@@ -114,7 +149,11 @@ export async function throughput() {
     }
   }))
   const secs = (performance.now() - t0) / 1000
-  const cpu = process.cpuUsage(cpu0)
+  const cpu1 = s.cpu()
+  const m1 = machineJiffies()
+  const busy = (m1.busy - m0.busy) / (m1.total - m0.total)
+  const cores = availableParallelism()
+  const perRun = (k) => (((cpu1[k] - cpu0[k]) * 1e6) / Math.max(1, done)).toFixed(0)
   // The audit chain this produced must still verify.
   const { verifyChain } = await import('@writ/control-plane')
   const auditRes = await request(`${s.url}/v1/audit?limit=100000`, { headers: { authorization: `Bearer ${TOKEN}` } })
@@ -122,9 +161,9 @@ export async function throughput() {
   const verdict = await verifyChain(lines.map((text) => ({ text })))
   await s.stop()
   return {
-    title: `audited dispatch throughput via HTTP: ${RUNNERS} in-process runners, bench.ls (kind: list, no process), ${TOTAL} runs, ${CONCURRENCY} concurrent (target ≥ 1,500/s)`,
+    title: `audited dispatch throughput via HTTP: control plane as its own writ serve process, ${RUNNERS} runners in this process, bench.ls (kind: list, no process), ${TOTAL} runs, ${CONCURRENCY} concurrent (target ≥ 1,500/s)`,
     header: ['', 'value'],
-    rows: [['runs succeeded', String(done)], ['runs failed', String(failed)], ['seconds', secs.toFixed(2)], ['runs/s', (done / secs).toFixed(0)], ['bench-process CPU µs per run (control plane + runners + client)', ((cpu.user + cpu.system) / Math.max(1, done)).toFixed(0)], ['audit events read back', String(lines.length)], ['chain verifies', String(verdict.ok)]],
+    rows: [['runs succeeded', String(done)], ['runs failed', String(failed)], ['seconds', secs.toFixed(2)], ['runs/s', (done / secs).toFixed(0)], ['CPU µs per run: control plane (writ serve)', perRun('controlPlane')], ['CPU µs per run: 50 runners + HTTP client (bench process)', perRun('bench')], ['CPU µs per run: nats-server', perRun('nats')], [`machine CPU busy (all ${cores} cores, incl. kernel)`, `${(busy * 100).toFixed(0)}%`], ['machine CPU µs per run (all processes and kernel)', (((m1.busy - m0.busy) / 100) * 1e6 / Math.max(1, done)).toFixed(0)], [`runs/s the machine could carry at 100% busy`, (done / secs / busy).toFixed(0)], ['audit events read back', String(lines.length)], ['chain verifies', String(verdict.ok)]],
   }
 }
 

@@ -19,7 +19,7 @@ export async function startNats() {
     if (up) break
     await new Promise((r) => setTimeout(r, 50))
   }
-  return { url: `nats://127.0.0.1:${port}`, stop: async () => { proc.kill(); await new Promise((r) => proc.once('exit', r)); rmSync(dir, { recursive: true, force: true }) } }
+  return { url: `nats://127.0.0.1:${port}`, pid: proc.pid, stop: async () => { proc.kill(); await new Promise((r) => proc.once('exit', r)); rmSync(dir, { recursive: true, force: true }) } }
 }
 
 export function percentile(sorted, p) {

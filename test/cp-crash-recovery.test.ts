@@ -1,7 +1,7 @@
 import t from 'tap'
 import { connect } from '@nats-io/transport-node'
-import { jetstreamManager } from '@nats-io/jetstream'
-import { AUDIT_STREAM, verifyChain } from '@writ/control-plane'
+import { jetstream, jetstreamManager } from '@nats-io/jetstream'
+import { AUDIT_STREAM, RESULTS_CONSUMER, verifyChain } from '@writ/control-plane'
 import { startNatsServer } from './helpers/nats-server.js'
 import { makeCpFixture } from './helpers/cp-fixtures.js'
 import { startFakeRunner, eventually } from './helpers/cp-fake-runner.js'
@@ -52,4 +52,49 @@ t.test('kill -9 between dispatch and result: after restart the run finishes with
   const verdict = await verifyChain(events)
   t.ok(verdict.ok, JSON.stringify(verdict))
   t.same(events.map((e) => JSON.parse(e.text).type), ['run.requested', 'run.dispatched', 'run.finished'])
+})
+
+t.test('a result delivered again after a stop is recorded once, and its audit event says it may repeat one', async (t) => {
+  const nats = await startNatsServer()
+  t.teardown(() => nats.stop())
+  const fx = makeCpFixture(nats.url)
+  t.teardown(() => fx.cleanup())
+  const configFile = fx.writeConfigFile()
+  const runner = await startFakeRunner({ natsUrl: nats.url, nodeId: 'node-1', packDirs: fx.config.packs.dirs, publicKeyFile: fx.publicKeyFile, runDelayMs: 1500 })
+  t.teardown(() => runner.close())
+  const first = await startCpProcess(configFile)
+  t.teardown(() => first.stop())
+  const headers = { authorization: `Bearer ${fx.tokens.agent}`, 'content-type': 'application/json' }
+  await eventually(async () => {
+    const r = await fetch(`${first.url}/v1/nodes`, { headers })
+    return ((await r.json()) as { nodes: Array<{ online: boolean }> }).nodes.some((n) => n.online)
+  }, 5000, 'node visible')
+  const res = await fetch(`${first.url}/v1/runs`, { method: 'POST', headers, body: JSON.stringify({ action: 'testops.sleep', node: 'node-1', args: { seconds: 1 }, reason: 'redelivery test' }) })
+  const accepted = await res.json() as { id: string }
+  await first.kill9()
+
+  // The result lands while no control plane runs, and is delivered once and
+  // never acknowledged, as when an instance stops between its audit event
+  // landing and its record update.
+  const nc = await connect({ servers: nats.url })
+  t.teardown(() => nc.close())
+  const jsm = await jetstreamManager(nc)
+  const consumer = await jetstream(nc).consumers.get('WRIT_RESULTS', RESULTS_CONSUMER)
+  const delivered = await eventually(async () => (await consumer.next({ expires: 1000 })) ?? false, 10_000, 'result in the stream')
+  const result = delivered.json() as { output_sha256: string }
+  delivered.nak()
+
+  const second = await startCpProcess(configFile)
+  t.teardown(() => second.stop())
+  const run = await (await fetch(`${second.url}/v1/runs/${accepted.id}?wait=10`, { headers })).json() as { status: string }
+  t.equal(run.status, 'succeeded')
+  const info = await jsm.streams.info(AUDIT_STREAM)
+  const events = []
+  for (let seq = 1; seq <= info.state.last_seq; seq++) {
+    const m = await jsm.streams.getMessage(AUDIT_STREAM, { seq })
+    if (m) events.push({ text: m.string(), streamSeq: m.seq })
+  }
+  t.same(events.map((e) => JSON.parse(e.text).type), ['run.requested', 'run.dispatched', 'run.finished'])
+  t.match(JSON.parse((events[2] as { text: string }).text), { run_id: accepted.id, data: { redelivered: true, output_sha256: result.output_sha256 } }, 'the event says it may repeat one')
+  t.ok((await verifyChain(events)).ok, 'the chain verifies')
 })

@@ -109,9 +109,12 @@ t.test("this machine's kernel log in every dmesg style", async (t) => {
     t.skip(`dmesg cannot be read here: ${(e as Error).message.split('\n')[0]}`, () => {})
     return
   }
-  const lineCount = plain.split('\n').filter((l) => l.trim() !== '').length
+  // A message can run over lines: the kernel indents the lines after its first.
+  const lines = plain.split('\n').filter((l) => l.trim() !== '')
+  const continuations = lines.filter((l) => /^\s/.test(l))
   const base = parseOutput('dmesg', plain).parsed as DmesgEntry[]
-  t.equal(base.length, lineCount, 'one entry per line')
+  t.equal(base.length, lines.length - continuations.length, `one entry per message (${continuations.length} continuation line(s) here)`)
+  for (const c of continuations) t.ok(base.some((e) => e.text.includes(c.trim())), `continuation kept in its message: ${c.trim()}`)
   t.ok(base.every((e) => typeof e.timestamp === 'number'), 'every line has seconds since boot')
   t.ok(base.some((e) => /Linux version/.test(e.text)))
   const styles: Array<[string[], (e: DmesgEntry) => boolean]> = [

@@ -115,7 +115,8 @@ export class ResultsConsumer {
       return
     }
     if (isTerminal(run.status)) {
-      // Redelivery after a crash between store and ack, or a result after `lost`.
+      // Redelivery after a stop between store and ack (the audit event landed
+      // first), or a result after `lost`.
       if (run.status === 'lost' && !run.late_result) {
         await this.audit.append(auditBody(run, result, 'run.late_result'))
         await this.store.update(run.id, (r) => ({ ...r, late_result: { status: result.status, finished_at: result.finished_at } }))
@@ -123,8 +124,10 @@ export class ResultsConsumer {
       m.ack()
       return
     }
-    // Audit first: a crash before the store update redelivers, and the store is the idempotence check.
-    await this.audit.append(auditBody(run, result, 'run.finished'))
+    // Audit first, then the record: a finished record always has its event
+    // on the chain. A stop in between redelivers, and the event is appended
+    // again, marked as possibly repeating the one that landed.
+    await this.audit.append(auditBody(run, result, 'run.finished', m.redelivered))
     await this.store.update(run.id, (r) => isTerminal(r.status) ? undefined : applyResult(r, result))
     this.recorded++
     m.ack()
@@ -158,13 +161,15 @@ export function applyResult(run: Run, r: RunResult): Run {
   }
 }
 
-function auditBody(run: Run, r: RunResult, type: string) {
+function auditBody(run: Run, r: RunResult, type: string, redelivered = false) {
   return {
     type, actor: { id: `node:${r.node_id}`, kind: 'system' as const }, run_id: run.id, node: run.node_name, action: run.action,
     data: {
       status: STATUS_OF[r.status], exit_code: r.exit_code, signal: r.signal, duration_ms: r.duration_ms,
       output_sha256: r.output_sha256, stdout_bytes: r.stdout_bytes, stderr_bytes: r.stderr_bytes,
       ...(r.refusal ? { refusal: r.refusal } : {}), ...(r.error ? { error: r.error } : {}),
+      // A result delivered again after a stop: this event may repeat one that landed before it.
+      ...(redelivered ? { redelivered: true } : {}),
     },
   }
 }

@@ -168,7 +168,8 @@ export class RunService {
     }
     const answer = await this.d.dispatcher.cancel(run, principal.id)
     await this.d.audit.append({ type: 'run.cancel_requested', actor, run_id: id, node: run.node_name, action: run.action, data: answer })
-    return (await this.d.store.update(id, (r) => isTerminal(r.status) ? undefined : { ...r, cancel_requested_by: principal.id })) ?? run
+    // Recorded even when the run ended meanwhile: the request was made, and the runner's answer is audited.
+    return (await this.d.store.update(id, (r) => r.cancel_requested_by ? undefined : { ...r, cancel_requested_by: principal.id })) ?? run
   }
 }
 

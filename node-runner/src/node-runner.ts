@@ -140,10 +140,16 @@ export async function startNodeRunner(config: RunnerConfig, log: Logger = pino({
     const runId = verdict.writ.run_id
     const ac = new AbortController()
     runs.set(runId, ac)
-    journal.append('accepted', runId, { action: verdict.writ.action, requester: verdict.writ.requester.id, digest: verdict.writ.pack_digest }).then(
-      () => {
+    // Tracked from acceptance, so a drain waits for a run still on its way to the disk.
+    const p = journal.append('accepted', runId, { action: verdict.writ.action, requester: verdict.writ.requester.id, digest: verdict.writ.pack_digest }).then(
+      async () => {
         reply(msg, { v: PROTOCOL_VERSION, run_id: runId, node_id: config.nodeId, accepted: true })
-        startRun(verdict, ac)
+        // The client sends the ack at the end of this tick; starting the run
+        // after it keeps a process spawn (milliseconds of blocked loop) from
+        // holding the ack back, so the control plane records `running` while
+        // the action runs instead of racing its result.
+        await new Promise((r) => setImmediate(r))
+        await run(verdict, ac)
       },
       (e: Error) => {
         runs.delete(runId)
@@ -152,26 +158,26 @@ export async function startNodeRunner(config: RunnerConfig, log: Logger = pino({
         reply(msg, { v: PROTOCOL_VERSION, run_id: runId, node_id: config.nodeId, accepted: false, refusal })
       },
     )
-  }
-
-  const startRun = (v: AcceptedWrit, ac: AbortController): void => {
-    const runId = v.writ.run_id
-    metrics.inFlight = runs.size
-    const runLog = log.child({ runId, action: v.writ.action })
-    runLog.info({ requester: v.writ.requester.id }, 'run started')
-    let chunkSeq = 0
-    const p = executeWrit(v, { nomad: { addr: config.nomadAddr, token: config.nomadToken }, docker: { socketPath: config.dockerSocket } }, ac.signal, (stream, data) => {
-      if (closed) return
-      nc.publish(subjects.output(config.nodeId, runId), encoder.encode(JSON.stringify({ v: PROTOCOL_VERSION, run_id: runId, seq: chunkSeq++, stream, data })))
-    }).then(async (result) => {
-      runs.delete(runId)
-      metrics.countRun(result.status)
-      metrics.inFlight = runs.size
-      runLog.info({ status: result.status, exitCode: result.exit_code, durationMs: result.duration_ms }, 'run finished')
-      await publishResult(result)
-    })
     runPromises.add(p)
     void p.finally(() => runPromises.delete(p))
+  }
+
+  const run = async (v: AcceptedWrit, ac: AbortController): Promise<void> => {
+    const runId = v.writ.run_id
+    metrics.inFlight = runs.size
+    // A child logger per run only when its lines are written.
+    const runLog = log.isLevelEnabled('info') ? log.child({ runId, action: v.writ.action }) : undefined
+    runLog?.info({ requester: v.writ.requester.id }, 'run started')
+    let chunkSeq = 0
+    const result = await executeWrit(v, { nomad: { addr: config.nomadAddr, token: config.nomadToken }, docker: { socketPath: config.dockerSocket } }, ac.signal, (stream, data) => {
+      if (closed) return
+      nc.publish(subjects.output(config.nodeId, runId), encoder.encode(JSON.stringify({ v: PROTOCOL_VERSION, run_id: runId, seq: chunkSeq++, stream, data })))
+    })
+    runs.delete(runId)
+    metrics.countRun(result.status)
+    metrics.inFlight = runs.size
+    runLog?.info({ status: result.status, exitCode: result.exit_code, durationMs: result.duration_ms }, 'run finished')
+    await publishResult(result)
   }
 
   const onCancel = (msg: Msg): void => {

@@ -4,7 +4,7 @@
  * redelivered writ is recognised and never run twice, across restarts.
  */
 import { createHash } from 'node:crypto'
-import { closeSync, existsSync, fdatasync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs'
+import { closeSync, existsSync, fdatasync, fdatasyncSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { canonicalJson } from '@writ/packs/protocol'
 
@@ -38,6 +38,8 @@ export class RunJournal {
   /** Accepted runs with no `finished` entry yet: run id → action. */
   private readonly open_ = new Map<string, string>()
   private pending: string[] = []
+  /** Whether an entry waiting in `pending` must be fdatasync'ed. */
+  private pendingSync = false
   private waiters: Array<{ resolve: () => void, reject: (e: Error) => void }> = []
   private flushing: Promise<void> | undefined
 
@@ -82,10 +84,15 @@ export class RunJournal {
   /**
    * Appends one entry. Its place in the chain and its run id are taken at
    * once (so a redelivery arriving a moment later is already a replay); the
-   * returned promise resolves when the line is on disk and fdatasync'ed.
+   * returned promise resolves when the line is written and fdatasync'ed.
    * Entries appended while a sync is under way share the next write and sync. An entry
    * whose `data.unverified` is true (a writ whose signature did not verify)
    * does not burn its run id.
+   *
+   * A `finished` entry is written but not synced on its own (the next sync
+   * carries it): losing it to a power cut only makes the restarted runner
+   * report the run's outcome as unknown, which the result already published
+   * under the same message id supersedes.
    */
   append(type: JournalEntryType, runId: string, data: Record<string, unknown> = {}): Promise<void> {
     if (this.fd < 0) return Promise.reject(new JournalError(`journal ${this.path} is closed`))
@@ -97,6 +104,7 @@ export class RunJournal {
     if (type === 'accepted') this.open_.set(runId, String(data.action ?? ''))
     if (type === 'finished') this.open_.delete(runId)
     this.pending.push(`${JSON.stringify(entry)}\n`)
+    if (type !== 'finished') this.pendingSync = true
     const durable = new Promise<void>((resolve, reject) => { this.waiters.push({ resolve, reject }) })
     this.flushing ??= Promise.resolve().then(() => this.flush())
     return durable
@@ -106,12 +114,14 @@ export class RunJournal {
     while (this.pending.length > 0) {
       const lines = this.pending
       const waiters = this.waiters
+      const sync = this.pendingSync
       this.pending = []
       this.waiters = []
+      this.pendingSync = false
       try {
         // The write lands in the page cache at once; only the sync waits on the disk (off the event loop).
         writeSync(this.fd, lines.join(''))
-        await new Promise<void>((res, rej) => fdatasync(this.fd, (e) => (e ? rej(e) : res())))
+        if (sync) await new Promise<void>((res, rej) => fdatasync(this.fd, (e) => (e ? rej(e) : res())))
         for (const w of waiters) w.resolve()
       } catch (e) {
         const err = new JournalError(`journal ${this.path} write failed: ${(e as Error).message}`, { cause: e })
@@ -124,6 +134,10 @@ export class RunJournal {
   /** Waits for pending entries to reach the disk, then closes the file. */
   async close(): Promise<void> {
     if (this.flushing) await this.flushing
-    if (this.fd >= 0) { closeSync(this.fd); this.fd = -1 }
+    // A clean stop leaves every entry on disk, `finished` ones included.
+    if (this.fd < 0) return
+    const fd = this.fd
+    this.fd = -1
+    try { fdatasyncSync(fd) } finally { closeSync(fd) }
   }
 }

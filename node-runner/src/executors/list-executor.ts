@@ -42,8 +42,9 @@ export async function executeList(inv: Extract<Invocation, { kind: 'list' }>, ct
   })
   let root: string
   try { root = await realpath(inv.root) } catch (e) { return fail(`root ${inv.root} is not available: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`) }
-  let target: string
-  try { target = await realpath(join(root, inv.relPath)) } catch (e) {
+  let target = root
+  // The root itself needs no second resolution.
+  if (inv.relPath !== '.') try { target = await realpath(join(root, inv.relPath)) } catch (e) {
     return fail(`${inv.relPath} under ${inv.root}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or directory' : (e as Error).message}`)
   }
   if (!inside(root, target)) return fail(`${inv.relPath} resolves outside ${inv.root}; refused`)

@@ -84,7 +84,8 @@ export class RunJournal {
   /**
    * Appends one entry. Its place in the chain and its run id are taken at
    * once (so a redelivery arriving a moment later is already a replay); the
-   * returned promise resolves when the line is written and fdatasync'ed.
+   * returned promise resolves when the line is written and, except for a
+   * `finished` entry (below), fdatasync'ed.
    * Entries appended while a sync is under way share the next write and sync. An entry
    * whose `data.unverified` is true (a writ whose signature did not verify)
    * does not burn its run id.

@@ -11,6 +11,7 @@ import { join, resolve } from 'node:path'
 import { promisify } from 'node:util'
 import { request, Agent } from 'undici'
 import { connect } from '@nats-io/transport-node'
+import { jetstream, jetstreamManager } from '@nats-io/jetstream'
 import { pino } from 'pino'
 import { loadPacks } from '@writ/packs'
 import { PROTOCOL_VERSION, generateSigningKeyPair, subjects } from '@writ/packs/protocol'
@@ -104,21 +105,31 @@ async function stack({ runners, extraPacks }) {
     cp.kill('SIGTERM'); await cpExited
     await agent.close(); await nats.stop(); rmSync(dir, { recursive: true, force: true })
   }
-  return { run, stop, url, cpu }
+  return { run, stop, url, cpu, natsUrl: nats.url }
 }
 
 export async function httpLatency() {
   const RUNS = Number(process.env.BENCH_RUNS ?? 1000)
   const s = await stack({ runners: 1 })
   const action = loadPacks([stock]).packs.find((p) => p.id === 'debugging').actions.get('debugging.loadavg').spec.execution.command
-  const direct = []; const viaApi = []
+  // A yardstick for the overhead: one JetStream write and its ack, at the same
+  // cadence. A run needs three such writes one after another (record + audit
+  // before the writ leaves; audit, then record, after the result).
+  const nc = await connect({ servers: s.natsUrl })
+  const jsm = await jetstreamManager(nc)
+  await jsm.streams.add({ name: 'BENCH_YARDSTICK', subjects: ['bench.yardstick'] })
+  const js = jetstream(nc)
+  const payload = new Uint8Array(700)
+  const direct = []; const viaApi = []; const jsWrite = []
   for (let i = 0; i < 30; i++) { await s.run('debugging.loadavg', 'bench-0'); await pexec(action.binary, action.argv) }
   for (let i = 0; i < RUNS; i++) {
     let t0 = performance.now(); await pexec(action.binary, action.argv); direct.push(performance.now() - t0)
     t0 = performance.now(); await s.run('debugging.loadavg', 'bench-0'); viaApi.push(performance.now() - t0)
+    t0 = performance.now(); await js.publish('bench.yardstick', payload); jsWrite.push(performance.now() - t0)
   }
+  await nc.close()
   await s.stop()
-  direct.sort((a, b) => a - b); viaApi.sort((a, b) => a - b)
+  direct.sort((a, b) => a - b); viaApi.sort((a, b) => a - b); jsWrite.sort((a, b) => a - b)
   const f = (x) => x.toFixed(2)
   return {
     title: `POST /v1/runs (wait) for debugging.loadavg vs direct execFile of ${action.binary} ${action.argv.join(' ')}, ${RUNS} runs each (target: p50 overhead ≤ 3 ms)`,
@@ -128,6 +139,7 @@ export async function httpLatency() {
       ['writ HTTP API (audited)', f(percentile(viaApi, 50)), f(percentile(viaApi, 99))],
       ['ratio', `${(percentile(viaApi, 50) / percentile(direct, 50)).toFixed(2)}x`, `${(percentile(viaApi, 99) / percentile(direct, 99)).toFixed(2)}x`],
       ['overhead (ms)', f(percentile(viaApi, 50) - percentile(direct, 50)), f(percentile(viaApi, 99) - percentile(direct, 99))],
+      ['yardstick: one JetStream write + ack', f(percentile(jsWrite, 50)), f(percentile(jsWrite, 99))],
     ],
   }
 }

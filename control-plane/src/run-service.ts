@@ -19,6 +19,7 @@ import type { Principal } from './principals.js'
 import { isTerminal, type Run } from './run-record.js'
 import { newRunId, type RunStore } from './run-store.js'
 import type { RunRequest } from './api-schemas.js'
+import { presentRun, redactArgs, sensitiveArgNames } from './sensitive-args.js'
 
 export interface RunServiceDeps {
   catalog: PackCatalog, fleet: FleetView, policy: Policy, store: RunStore, audit: AuditChain, dispatcher: Dispatcher,
@@ -32,6 +33,9 @@ export class RunService {
   visible(principal: Principal, run: Pick<Run, 'requester'>): boolean {
     return principal.kind === 'operator' || run.requester.id === principal.id
   }
+
+  /** `run` as a caller may read it (sensitive arguments redacted). */
+  present(run: Run): Run { return presentRun(run, this.d.catalog) }
 
   async get(principal: Principal, id: string): Promise<Run> {
     const hit = await this.d.store.get(id)
@@ -68,11 +72,10 @@ export class RunService {
       ...(req.session_id !== undefined ? { session_id: req.session_id } : {}), options: req.options ?? {},
       policy: policyOutcome(decision), created_at: now, updated_at: now, created_by_instance: this.d.instanceId,
     }
-    const sensitive = new Set(action.spec.args.filter((a) => a.sensitive).map((a) => a.name))
     const requested: AuditEventBody = {
       type: 'run.requested', actor, run_id: run.id, node: node.name, action: action.id,
       data: {
-        args: Object.fromEntries(Object.entries(run.args).map(([k, v]) => [k, sensitive.has(k) ? '[redacted]' : v])),
+        args: redactArgs(run.args, sensitiveArgNames(catalog, action.id)),
         reason: run.reason, risk: run.risk, pack_digest: run.pack_digest, policy: run.policy,
         ...(run.session_id ? { session_id: run.session_id } : {}),
       },

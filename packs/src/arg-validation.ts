@@ -80,10 +80,11 @@ function checkValue(spec: ArgSpec, raw: unknown, errors: ArgError[], isDefault: 
     errors.push({ arg: spec.name, code, message: `argument "${spec.name}"${isDefault ? ' (declared default)' : ''}: ${message}` })
     return undefined
   }
+  const shown = valueShown(spec)
   switch (spec.type) {
     case 'string_array':
     case 'integer_array': {
-      if (!Array.isArray(raw)) return fail('type', `expected an array, got ${typeName(raw)}`)
+      if (!Array.isArray(raw)) return fail('type', `expected an array, got ${shown(typeName(raw))}`)
       const max = spec.validation?.max_items
       if (max !== undefined && raw.length > max) return fail('max_items', `at most ${max} items, got ${raw.length}`)
       const itemType = spec.type === 'string_array' ? 'string' : 'integer'
@@ -106,15 +107,16 @@ function checkScalar(spec: ArgSpec, raw: unknown, errors: ArgError[], isDefault:
     errors.push({ arg: spec.name, code, message: `argument "${spec.name}"${isDefault ? ' (declared default)' : ''}: ${message}` })
     return undefined
   }
+  const shown = valueShown(spec)
   const v = spec.validation ?? {}
   if (spec.type === 'integer' || spec.type === 'number') {
     let n: number
     if (typeof raw === 'number') n = raw
     else if (typeof raw === 'string' && (spec.type === 'integer' ? /^-?\d{1,15}$/ : /^-?\d{1,15}(\.\d{1,15})?$/).test(raw)) n = Number(raw)
-    else return fail('type', `expected ${spec.type === 'integer' ? 'an integer' : 'a number'}, got ${typeName(raw)}`)
-    if (!Number.isFinite(n) || (spec.type === 'integer' && !Number.isSafeInteger(n))) return fail('type', `expected ${spec.type === 'integer' ? 'an integer' : 'a number'}, got ${n}`)
-    if (v.min !== undefined && n < v.min) return fail('min', `must be ≥ ${v.min}, got ${n}`)
-    if (v.max !== undefined && n > v.max) return fail('max', `must be ≤ ${v.max}, got ${n}`)
+    else return fail('type', `expected ${spec.type === 'integer' ? 'an integer' : 'a number'}, got ${shown(typeName(raw))}`)
+    if (!Number.isFinite(n) || (spec.type === 'integer' && !Number.isSafeInteger(n))) return fail('type', `expected ${spec.type === 'integer' ? 'an integer' : 'a number'}, got ${shown(String(n))}`)
+    if (v.min !== undefined && n < v.min) return fail('min', `must be ≥ ${v.min}, got ${shown(String(n))}`)
+    if (v.max !== undefined && n > v.max) return fail('max', `must be ≤ ${v.max}, got ${shown(String(n))}`)
     if (v.enum && !v.enum.includes(n)) return fail('enum', `must be one of ${v.enum.join(', ')}`)
     if (v.allowed && !v.allowed.includes(n)) return fail('enum', `must be one of ${v.allowed.join(', ')}`)
     return n
@@ -122,13 +124,13 @@ function checkScalar(spec: ArgSpec, raw: unknown, errors: ArgError[], isDefault:
   if (spec.type === 'boolean') {
     if (typeof raw === 'boolean') return raw
     if (raw === 'true' || raw === 'false') return raw === 'true'
-    return fail('type', `expected a boolean, got ${typeName(raw)}`)
+    return fail('type', `expected a boolean, got ${shown(typeName(raw))}`)
   }
   // string, path, duration
   let s: string
   if (typeof raw === 'string') s = raw
   else if (typeof raw === 'number' && spec.type === 'string') s = String(raw)
-  else return fail('type', `expected a string, got ${typeName(raw)}`)
+  else return fail('type', `expected a string, got ${shown(typeName(raw))}`)
   if (CONTROL_CHARS.test(s)) return fail('control_chars', 'control characters (newlines, escapes, NUL) are not allowed')
   if (v.max_length !== undefined && s.length > v.max_length) return fail('max_length', `at most ${v.max_length} characters, got ${s.length}`)
   if (s.length > 65536) return fail('max_length', 'at most 65536 characters')
@@ -137,7 +139,7 @@ function checkScalar(spec: ArgSpec, raw: unknown, errors: ArgError[], isDefault:
   if (v.allowed && !v.allowed.includes(s)) return fail('enum', `must be one of ${v.allowed.join(', ')}`)
   if (spec.type === 'duration') {
     const ms = parseDuration(s)
-    if (ms === undefined) return fail('duration', `expected a duration like "30s" or "5m", got "${printable(s)}"`)
+    if (ms === undefined) return fail('duration', `expected a duration like "30s" or "5m", got ${shown(`"${printable(s)}"`)}`)
     const lo = v.min_duration !== undefined ? parseDuration(v.min_duration) : undefined
     const hi = v.max_duration !== undefined ? parseDuration(v.max_duration) : undefined
     if (lo !== undefined && ms < lo) return fail('min', `must be at least ${v.min_duration}`)
@@ -146,8 +148,8 @@ function checkScalar(spec: ArgSpec, raw: unknown, errors: ArgError[], isDefault:
   if (spec.type === 'path') {
     if (s.split('/').includes('..')) return fail('path_escape', '".." segments are not allowed')
     const norm = posix.normalize(s)
-    if (v.denied_paths?.some((d) => norm === posix.normalize(d))) return fail('denied_path', `${norm} is denied by the pack`)
-    if (v.denied_prefixes?.some((d) => norm === d.replace(/\/$/, '') || norm.startsWith(d.endsWith('/') ? d : `${d}/`))) return fail('prefix', `${norm} is under a denied prefix`)
+    if (v.denied_paths?.some((d) => norm === posix.normalize(d))) return fail('denied_path', `${shown(norm)} is denied by the pack`)
+    if (v.denied_prefixes?.some((d) => norm === d.replace(/\/$/, '') || norm.startsWith(d.endsWith('/') ? d : `${d}/`))) return fail('prefix', `${shown(norm)} is under a denied prefix`)
     if (v.allowed_prefixes && !v.allowed_prefixes.some((d) => norm === d.replace(/\/$/, '') || norm.startsWith(d.endsWith('/') ? d : `${d}/`))) {
       return fail('prefix', `must be under one of ${v.allowed_prefixes.join(', ')}`)
     }
@@ -156,6 +158,11 @@ function checkScalar(spec: ArgSpec, raw: unknown, errors: ArgError[], isDefault:
     if (v.denied_prefixes?.some((p) => s.startsWith(p))) return fail('prefix', 'starts with a denied prefix')
   }
   return s
+}
+
+/** How a value may appear in an error message: not at all when the argument is sensitive. */
+function valueShown(spec: ArgSpec): (text: string) => string {
+  return spec.sensitive ? () => '[redacted]' : (text) => text
 }
 
 function typeName(v: unknown): string {

@@ -77,6 +77,30 @@ execution:
   command: { binary: /bin/true, argv: [] }
   timeout: 5s
 `,
+  'login.yaml': `schema_version: 1
+id: testops.login
+title: Log in to a service (pretend)
+kind: exec
+risk: low
+description: Takes a password, which must never be shown back.
+args:
+  - name: user
+    type: string
+    required: true
+    validation: { pattern: "^[a-z]{1,32}$" }
+  - name: password
+    type: string
+    required: true
+    sensitive: true
+    validation: { pattern: "^[A-Za-z0-9]{8,64}$" }
+  - name: attempts
+    type: integer
+    sensitive: true
+    validation: { min: 1, max: 3 }
+execution:
+  command: { binary: /bin/true, argv: ["{{ args.user }}", "{{ args.password }}"] }
+  timeout: 5s
+`,
   'list.yaml': `schema_version: 1
 id: testops.list
 title: List the fixture folder

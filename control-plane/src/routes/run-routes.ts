@@ -22,10 +22,11 @@ export default async function runRoutes(app: FastifyInstance) {
     let run = await runs.submit(principal, body)
     if (!settled(run.status) && body.wait > 0) run = (await store.waitFor(run.id, (r) => settled(r.status), waitMs(body.wait))) ?? run
     req.log.info({ runId: run.id, action: run.action, node: run.node_name, status: run.status }, 'run requested')
-    // The record as stored is already JSON (the same JSON.stringify the reply would do); send those bytes.
-    const json = store.serialized(run)
     reply.code(isTerminal(run.status) ? 200 : 202)
-    return json !== undefined ? reply.type('application/json; charset=utf-8').send(json) : reply.send(run)
+    const shown = runs.present(run)
+    // The record as stored is already JSON (the same JSON.stringify the reply would do); send those bytes.
+    const json = shown === run ? store.serialized(run) : undefined
+    return json !== undefined ? reply.type('application/json; charset=utf-8').send(json) : reply.send(shown)
   })
 
   app.get('/runs/:id', async (req, reply) => {
@@ -35,7 +36,7 @@ export default async function runRoutes(app: FastifyInstance) {
     let run = await runs.get(principal, id)
     // A long-poll waits through approval too: it answers at the end, or when `wait` runs out.
     if (!isTerminal(run.status) && wait > 0) run = (await store.waitFor(id, (r) => isTerminal(r.status), waitMs(wait))) ?? run
-    return reply.code(200).send(run)
+    return reply.code(200).send(runs.present(run))
   })
 
   app.get('/runs', async (req) => {
@@ -73,6 +74,6 @@ export default async function runRoutes(app: FastifyInstance) {
   app.post('/runs/:id/cancel', async (req) => {
     const principal = principalOf(req)
     const { id } = parseOrThrow(RunIdParamsSchema, req.params, 'params')
-    return runs.cancel(principal, id)
+    return runs.present(await runs.cancel(principal, id))
   })
 }

@@ -7,16 +7,18 @@ import { makeCpFixture } from './helpers/cp-fixtures.js'
 import { startFakeRunner, eventually } from './helpers/cp-fake-runner.js'
 import { startCpProcess } from './helpers/cp-process.js'
 
-t.test('kill -9 between dispatch and result: after restart the run finishes with its output and the chain verifies', async (t) => {
+/**
+ * A control plane that dispatched a run (the result comes 1.5 s after the
+ * writ) and was killed with -9 right after, before the result arrived.
+ */
+async function killedMidRun(t: { teardown(fn: () => unknown): void }, reason: string) {
   const nats = await startNatsServer()
   t.teardown(() => nats.stop())
   const fx = makeCpFixture(nats.url)
   t.teardown(() => fx.cleanup())
   const configFile = fx.writeConfigFile()
-  // The result comes 1.5 s after the writ: the control plane is dead by then.
   const runner = await startFakeRunner({ natsUrl: nats.url, nodeId: 'node-1', packDirs: fx.config.packs.dirs, publicKeyFile: fx.publicKeyFile, runDelayMs: 1500 })
   t.teardown(() => runner.close())
-
   const first = await startCpProcess(configFile)
   t.teardown(() => first.stop())
   const headers = { authorization: `Bearer ${fx.tokens.agent}`, 'content-type': 'application/json' }
@@ -24,11 +26,16 @@ t.test('kill -9 between dispatch and result: after restart the run finishes with
     const r = await fetch(`${first.url}/v1/nodes`, { headers })
     return ((await r.json()) as { nodes: Array<{ online: boolean }> }).nodes.some((n) => n.online)
   }, 5000, 'node visible')
-  const res = await fetch(`${first.url}/v1/runs`, { method: 'POST', headers, body: JSON.stringify({ action: 'testops.sleep', node: 'node-1', args: { seconds: 1 }, reason: 'crash test' }) })
-  t.equal(res.status, 202)
-  const accepted = await res.json() as { id: string, status: string }
-  t.equal(accepted.status, 'running')
+  const res = await fetch(`${first.url}/v1/runs`, { method: 'POST', headers, body: JSON.stringify({ action: 'testops.sleep', node: 'node-1', args: { seconds: 1 }, reason }) })
+  const accepted = { httpStatus: res.status, ...await res.json() as { id: string, status: string } }
   await first.kill9()
+  return { nats, fx, configFile, runner, first, headers, accepted }
+}
+
+t.test('kill -9 between dispatch and result: after restart the run finishes with its output and the chain verifies', async (t) => {
+  const { nats, fx, configFile, runner, first, headers, accepted } = await killedMidRun(t, 'crash test')
+  t.equal(accepted.httpStatus, 202)
+  t.equal(accepted.status, 'running')
   t.notMatch(first.output(), fx.tokens.agent, 'the token never reached the log')
 
   await new Promise((r) => setTimeout(r, 2000))
@@ -55,23 +62,7 @@ t.test('kill -9 between dispatch and result: after restart the run finishes with
 })
 
 t.test('a result delivered again after a stop is recorded once, and its audit event says it may repeat one', async (t) => {
-  const nats = await startNatsServer()
-  t.teardown(() => nats.stop())
-  const fx = makeCpFixture(nats.url)
-  t.teardown(() => fx.cleanup())
-  const configFile = fx.writeConfigFile()
-  const runner = await startFakeRunner({ natsUrl: nats.url, nodeId: 'node-1', packDirs: fx.config.packs.dirs, publicKeyFile: fx.publicKeyFile, runDelayMs: 1500 })
-  t.teardown(() => runner.close())
-  const first = await startCpProcess(configFile)
-  t.teardown(() => first.stop())
-  const headers = { authorization: `Bearer ${fx.tokens.agent}`, 'content-type': 'application/json' }
-  await eventually(async () => {
-    const r = await fetch(`${first.url}/v1/nodes`, { headers })
-    return ((await r.json()) as { nodes: Array<{ online: boolean }> }).nodes.some((n) => n.online)
-  }, 5000, 'node visible')
-  const res = await fetch(`${first.url}/v1/runs`, { method: 'POST', headers, body: JSON.stringify({ action: 'testops.sleep', node: 'node-1', args: { seconds: 1 }, reason: 'redelivery test' }) })
-  const accepted = await res.json() as { id: string }
-  await first.kill9()
+  const { nats, configFile, headers, accepted } = await killedMidRun(t, 'redelivery test')
 
   // The result lands while no control plane runs, and is delivered once and
   // never acknowledged, as when an instance stops between its audit event

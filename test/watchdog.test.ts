@@ -126,6 +126,7 @@ function startWatchdog(bin: string, args: string[]): RunningWatchdog {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
 const passesDone = (logs: LogLine[]): LogLine[] => logs.filter((l) => l.msg === 'pass done')
+const passWithKicks = (logs: LogLine[]): LogLine | undefined => passesDone(logs).find((p) => (p.kicks as unknown[]).length > 0)
 const kickLogs = (logs: LogLine[], map: string): LogLine[] => logs.filter((l) => l.msg === 'kicking stuck map with one 4 KiB direct read' && l.map === map)
 
 /** Processes whose argv contains `if=<device>` (our kick reads). */
@@ -242,7 +243,9 @@ for (const flavour of ['multipath -ll text', 'multipathd show maps json'] as con
     writeFileSync(join(scenario, 'kick-targets'), loops.map((l) => `${l.name} ${readsCompleted(l.name)}`).join('\n') + '\n')
     writeFileSync(join(scenario, 'phase'), 'stuck')
     await w.waitFor('both kicks confirmed', (l) => l.filter((x) => x.msg === 'kick worked: map has an active path group').length >= 2)
-    const kickPass = passesDone(w.logs).find((p) => (p.kicks as unknown[]).length > 0)
+    // The pass's own line comes after the kicks' (its stdout may arrive in a later chunk).
+    await w.waitFor('the kicking pass to end', (l) => passWithKicks(l) !== undefined)
+    const kickPass = passWithKicks(w.logs)
     t.same(kickPass?.stuck, ['mpatha', 'mpathb'], 'the pass saw both maps stuck')
     t.same(kickPass?.kicks, [{ map: 'mpatha', outcome: 'recovered', readMs: (kickPass?.kicks as Array<{ readMs: number }>)[0]?.readMs }, { map: 'mpathb', outcome: 'recovered', readMs: (kickPass?.kicks as Array<{ readMs: number }>)[1]?.readMs }])
     for (const l of loops) t.ok(readsCompleted(l.name) > 0, `${l.dev} was really read by the kick`)
@@ -299,7 +302,9 @@ t.test('a kick read that never completes (FIFO nobody writes) is given up at the
   await wd.waitFor('the FIFO read to be given up', (l) => l.some((x) => x.msg.startsWith('kick read gave no answer in time') && x.map === 'mpatha'))
   const hung = wd.logs.find((x) => x.msg.startsWith('kick read gave no answer in time'))
   t.ok((hung?.ms as number) >= 600 && (hung?.ms as number) < 2000, `given up at the timeout (${String(hung?.ms)} ms)`)
-  const first = passesDone(wd.logs)[0]
+  // The pass's own line comes after the give-up's (its stdout may arrive in a later chunk).
+  await wd.waitFor('the kicking pass to end', (l) => passWithKicks(l) !== undefined)
+  const first = passWithKicks(wd.logs)
   t.match(first?.kicks, [{ map: 'mpatha', outcome: 'hung' }, { map: 'mpathb', outcome: 'read_failed', detail: /ENOENT/ }])
   await wd.waitFor('later passes', (l) => passesDone(l).length >= 6)
   const durations = passesDone(wd.logs).slice(1, 6).map((p) => p.ms as number)

@@ -38,7 +38,9 @@ t.test('kill -9 between dispatch and result: after restart the run finishes with
   t.equal(accepted.status, 'running')
   t.notMatch(first.output(), fx.tokens.agent, 'the token never reached the log')
 
-  await new Promise((r) => setTimeout(r, 2000))
+  // Start again only after the run's deadline (2 s timeout + 1 s grace): the
+  // result reached the stream in time, so the run is not lost.
+  await new Promise((r) => setTimeout(r, 3500))
   const second = await startCpProcess(configFile)
   t.teardown(() => second.stop())
   const done = await fetch(`${second.url}/v1/runs/${accepted.id}?wait=10`, { headers })

@@ -69,6 +69,23 @@ t.test('node and runner faults end in typed statuses, promptly, and nothing is r
     t.same(await auditTypes(id), ['run.requested', 'run.dispatched', 'run.lost'])
   })
 
+  t.test('a result that reached the stream in time is not lost, however late the control plane records it', async (t) => {
+    const r = await start('slow-to-record')
+    t.teardown(() => r.close())
+    await eventually(() => app.writ.fleet.find('slow-to-record')?.online, 3000, 'online')
+    // Nobody records results for a while (a control plane down, or busy): the result waits in the stream.
+    await app.writ.results.stop()
+    const res = await run('slow-to-record', { action: 'testops.sleep', args: { seconds: 1 } })
+    const id = res.json().id
+    // sleep's declared timeout is 2 s, the fixture's lost grace 1 s: wait well past the deadline.
+    await new Promise((resolve) => setTimeout(resolve, 4000))
+    t.match((await app.inject({ method: 'GET', url: `/v1/runs/${id}`, headers: auth(fx.tokens.agent) })).json(), { status: 'running' }, 'past the deadline, not declared lost')
+    await app.writ.results.start()
+    const done = await app.inject({ method: 'GET', url: `/v1/runs/${id}?wait=10`, headers: auth(fx.tokens.agent) })
+    t.match(done.json(), { status: 'succeeded', result: { stdout: /testops\.sleep/ } })
+    t.same(await auditTypes(id), ['run.requested', 'run.dispatched', 'run.finished'])
+  })
+
   t.test('NATS restarts under a running control plane: runs go on and the chain still verifies', async (t) => {
     const r = await start('survivor')
     t.teardown(() => r.close())

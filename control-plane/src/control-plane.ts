@@ -45,6 +45,8 @@ export interface ControlPlane {
   outputs: OutputBuffer
   metrics: Metrics
   runs: RunService
+  /** The durable consumer recording runner results (stop and start it to hold results back). */
+  results: ResultsConsumer
   /** Follows every audit event stored from when it resolves (by any instance); resolves with the unsubscribe. */
   onAudit(listener: (e: AuditEvent) => void): Promise<() => void>
   /** Whether the NATS connection is up (false while reconnecting). */
@@ -130,7 +132,7 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
     const results = new ResultsConsumer(nc, store, audit, clog)
     await results.start()
     metrics.gauge('writ_results_recorded', 'Runner results recorded by this instance', () => results.recorded)
-    const sweeper = new DeadlineSweeper(store, audit, durationMs(config.runs.sweep_interval), clog)
+    const sweeper = new DeadlineSweeper(store, audit, durationMs(config.runs.sweep_interval), clog, (r) => results.storedAt(r.node_id, r.id))
     sweeper.start()
     const principals = new PrincipalRegistry(config.principals)
     const policy = new Policy(config.policy.rules)
@@ -138,7 +140,7 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
     clog.info({ packs: catalog.packs.length, actions: catalog.size, principals: principals.size, rules: policy.size, keyId: key.keyId, replicas: config.jetstream.replicas }, 'control plane started')
     let closed = false
     return {
-      config, instanceId, log: clog, nc, catalog, principals, policy, fleet, store, audit, dispatcher, outputs, metrics, runs,
+      config, instanceId, log: clog, nc, catalog, principals, policy, fleet, store, audit, dispatcher, outputs, metrics, runs, results,
       natsConnected: () => connected && !nc.isClosed(),
       onAudit: (listener) => audit.follow(listener),
       close: async () => {

@@ -1,17 +1,30 @@
 /**
  * Declares runs `lost` when no result came by their deadline. A lost run is
- * never dispatched again; a result arriving later is kept beside it.
+ * never dispatched again; a result arriving later is kept beside it. A result
+ * that reached the results stream by the deadline is not late, even if the
+ * control plane was down then: the run is left to the results consumer.
  */
 import type { Logger } from 'pino'
 import type { AuditChain } from './audit-chain.js'
-import type { RunStore } from './run-store.js'
+import type { RunStore, RunSummary } from './run-store.js'
+
+/** How long past its deadline a run whose result is in the stream waits for the consumer before it is declared lost anyway. */
+export const STORED_RESULT_GRACE_MS = 60_000
 
 export class DeadlineSweeper {
   private timer: NodeJS.Timeout | undefined
   private sweeping = false
   declared = 0
 
-  constructor(private readonly store: RunStore, private readonly audit: AuditChain, private readonly intervalMs: number, private readonly log: Logger, private readonly now: () => number = Date.now) {}
+  constructor(
+    private readonly store: RunStore,
+    private readonly audit: AuditChain,
+    private readonly intervalMs: number,
+    private readonly log: Logger,
+    /** When the run's result was stored in the results stream, if it was. */
+    private readonly resultStoredAt: (run: RunSummary) => Promise<number | undefined> = async () => undefined,
+    private readonly now: () => number = Date.now,
+  ) {}
 
   start(): void {
     this.timer = setInterval(() => { void this.sweep() }, this.intervalMs)
@@ -25,6 +38,12 @@ export class DeadlineSweeper {
       const now = this.now()
       for (const r of this.store.inFlight()) {
         if (!r.deadline_at || Date.parse(r.deadline_at) > now) continue
+        const deadline = Date.parse(r.deadline_at)
+        const storedAt = await this.resultStoredAt(r).catch(() => undefined)
+        if (storedAt !== undefined && storedAt <= deadline && now < deadline + STORED_RESULT_GRACE_MS) {
+          this.log.debug({ runId: r.id }, 'deadline passed, but the result came in time and waits in the stream')
+          continue
+        }
         let mine = false
         const updated = await this.store.update(r.id, (run) => {
           if ((run.status !== 'dispatched' && run.status !== 'running') || !run.deadline_at || Date.parse(run.deadline_at) > now) return undefined

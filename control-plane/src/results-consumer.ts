@@ -25,28 +25,31 @@ export class ResultsConsumer {
 
   constructor(private readonly nc: NatsConnection, private readonly store: RunStore, private readonly audit: AuditChain, private readonly log: Logger) {}
 
-  private stopped = false
+  /** The current start's state: a stop ends its loop even if a later start runs a new one. */
+  private session = { stopped: true }
 
   async start(): Promise<void> {
+    const session = { stopped: false }
+    this.session = session
     await withJetStreamRetry(`consumer ${RESULTS_CONSUMER}`, () => this.ensureConsumer())
-    void this.supervise()
+    void this.supervise(session)
   }
 
   /** Keeps consuming across server losses and leader changes until stopped. */
-  private async supervise(): Promise<void> {
-    while (!this.stopped) {
+  private async supervise(session: { stopped: boolean }): Promise<void> {
+    while (!session.stopped) {
       try {
         await this.ensureConsumer()
         const consumer = await jetstream(this.nc).consumers.get(streams.results.name, RESULTS_CONSUMER)
         // Short pulls: a pull parked on a server that died is replaced within seconds.
         this.messages = await consumer.consume({ max_messages: 256, expires: 5000 })
-        if (this.stopped) { this.messages.stop(); break }
+        if (session.stopped) { this.messages.stop(); break }
         this.watchStatus(this.messages)
         await this.loop(this.messages)
       } catch (err) {
-        if (!this.stopped) this.log.warn({ err }, 'results consumer interrupted; resuming')
+        if (!session.stopped) this.log.warn({ err }, 'results consumer interrupted; resuming')
       }
-      if (!this.stopped) await new Promise((r) => setTimeout(r, 500))
+      if (!session.stopped) await new Promise((r) => setTimeout(r, 500))
     }
   }
 
@@ -128,13 +131,29 @@ export class ResultsConsumer {
     // on the chain. A stop in between redelivers, and the event is appended
     // again, marked as possibly repeating the one that landed.
     await this.audit.append(auditBody(run, result, 'run.finished', m.redelivered))
-    await this.store.update(run.id, (r) => isTerminal(r.status) ? undefined : applyResult(r, result))
+    await this.store.update(run.id, (r) => {
+      if (!isTerminal(r.status)) return applyResult(r, result)
+      // Declared lost while this result was being audited: kept beside the verdict, as a late result is.
+      if (r.status === 'lost' && !r.late_result) return { ...r, late_result: { status: result.status, finished_at: result.finished_at } }
+      return undefined
+    })
     this.recorded++
     m.ack()
   }
 
+  /**
+   * When the result of `runId` was stored in the results stream (ms since the
+   * epoch), or undefined when it is not there: a stored result is recorded
+   * by this consumer, however late the control plane gets to it.
+   */
+  async storedAt(nodeId: string, runId: string): Promise<number | undefined> {
+    const jsm = await jetstreamManager(this.nc)
+    const msg = await jsm.streams.getMessage(streams.results.name, { last_by_subj: subjects.result(nodeId, runId) }).catch(() => null)
+    return msg ? msg.time.getTime() : undefined
+  }
+
   async stop(): Promise<void> {
-    this.stopped = true
+    this.session.stopped = true
     this.messages?.stop()
     await Promise.allSettled([...this.inFlight])
   }

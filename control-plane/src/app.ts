@@ -6,6 +6,7 @@ import Fastify, { type FastifyInstance } from 'fastify'
 import rateLimit from '@fastify/rate-limit'
 import websocket from '@fastify/websocket'
 import { pino, type Logger } from 'pino'
+import { REDACTED } from '@writ/packs'
 import type { Config } from './config.js'
 import { startControlPlane, type ControlPlane } from './control-plane.js'
 import { RateLimited } from './http-errors.js'
@@ -24,7 +25,7 @@ import streamRoutes from './routes/stream-routes.js'
 export const REDACT_PATHS = ['req.headers.authorization', 'req.headers.cookie', 'headers.authorization', 'authorization', 'token', '*.token', 'config.nats.pass', 'config.nats.token']
 
 export function createLogger(config: Pick<Config, 'log'>, destination?: NodeJS.WritableStream): Logger {
-  return pino({ level: config.log.level, redact: { paths: REDACT_PATHS, censor: '[redacted]' } }, destination as pino.DestinationStream | undefined)
+  return pino({ level: config.log.level, redact: { paths: REDACT_PATHS, censor: REDACTED } }, destination as pino.DestinationStream | undefined)
 }
 
 export interface BuildOptions {

@@ -5,7 +5,7 @@
  * restart (or another instance does).
  */
 import type { NatsConnection } from '@nats-io/transport-node'
-import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream'
+import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, type ConsumerMessages, type JetStreamManager, type JsMsg } from '@nats-io/jetstream'
 import { RunResultSchema, streams, subjects, type RunResult } from '@writ/packs/protocol'
 import type { Logger } from 'pino'
 import { RESULTS_CONSUMER, withJetStreamRetry } from './jetstream-setup.js'
@@ -53,8 +53,14 @@ export class ResultsConsumer {
     }
   }
 
+  /** One manager for the consumer's lifetime (made on first success: making one asks the server). */
+  private jsm: JetStreamManager | undefined
+  private async manager(): Promise<JetStreamManager> {
+    return this.jsm ??= await jetstreamManager(this.nc)
+  }
+
   private async ensureConsumer(): Promise<void> {
-    const jsm = await jetstreamManager(this.nc)
+    const jsm = await this.manager()
     try {
       await jsm.consumers.info(streams.results.name, RESULTS_CONSUMER)
     } catch {
@@ -147,7 +153,7 @@ export class ResultsConsumer {
    * by this consumer, however late the control plane gets to it.
    */
   async storedAt(nodeId: string, runId: string): Promise<number | undefined> {
-    const jsm = await jetstreamManager(this.nc)
+    const jsm = await this.manager()
     const msg = await jsm.streams.getMessage(streams.results.name, { last_by_subj: subjects.result(nodeId, runId) }).catch(() => null)
     return msg ? msg.time.getTime() : undefined
   }

@@ -4,18 +4,20 @@
  * an agent reads back does — the audit chain, API replies and CLI output show
  * `[redacted]`.
  */
-import type { PackCatalog } from '@writ/packs'
+import { REDACTED, type PackCatalog } from '@writ/packs'
 import type { Run } from './run-record.js'
-
-export const REDACTED = '[redacted]'
 
 /** The names of the arguments `actionId` declares sensitive (empty for an unknown action). */
 export function sensitiveArgNames(catalog: PackCatalog, actionId: string): ReadonlySet<string> {
   const hit = catalog.lookup(actionId)
   if (!hit.ok) return EMPTY
-  return new Set(hit.action.spec.args.filter((a) => a.sensitive).map((a) => a.name))
+  // Every reply goes through here: worked out once per loaded action.
+  let names = byAction.get(hit.action)
+  if (!names) byAction.set(hit.action, names = new Set(hit.action.spec.args.filter((a) => a.sensitive).map((a) => a.name)))
+  return names
 }
 const EMPTY: ReadonlySet<string> = new Set()
+const byAction = new WeakMap<object, ReadonlySet<string>>()
 
 /** `args` with every sensitive value replaced by `[redacted]`; the same object when there is none. */
 export function redactArgs<T extends Record<string, unknown>>(args: T, sensitive: ReadonlySet<string>): T {

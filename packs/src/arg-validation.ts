@@ -160,9 +160,12 @@ function checkScalar(spec: ArgSpec, raw: unknown, errors: ArgError[], isDefault:
   return s
 }
 
+/** What stands for the value of an argument declared sensitive, wherever it would be shown. */
+export const REDACTED = '[redacted]'
+
 /** How a value may appear in an error message: not at all when the argument is sensitive. */
 function valueShown(spec: ArgSpec): (text: string) => string {
-  return spec.sensitive ? () => '[redacted]' : (text) => text
+  return spec.sensitive ? () => REDACTED : (text) => text
 }
 
 function typeName(v: unknown): string {

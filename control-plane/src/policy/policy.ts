@@ -3,9 +3,9 @@
  * decides. Nothing matched means deny.
  */
 import { RISK_ORDER, type Risk } from '@writ/packs'
-import type { PolicyMatch, PolicyRule } from './config.js'
+import type { PolicyMatch, PolicyRule } from '../config.js'
 import { anyGlob } from './glob-match.js'
-import type { Principal } from './principals.js'
+import type { Principal } from '../auth/index.js'
 
 export interface PolicyInput {
   action: string

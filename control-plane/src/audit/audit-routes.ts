@@ -3,12 +3,11 @@
  * event; agents see their own requests and the events of their own runs.
  */
 import type { FastifyInstance } from 'fastify'
-import { AuditQuerySchema } from '../api-schemas.js'
-import { AuditEventSchema, type AuditEvent } from '../audit-event.js'
-import { principalOf } from '../plugins/auth.js'
-import { parseOrThrow } from '../plugins/error-handler.js'
-import type { Principal } from '../principals.js'
-import type { RunStore } from '../run-store.js'
+import { AuditQuerySchema } from './audit-schemas.js'
+import { AuditEventSchema, type AuditEvent } from './audit-event.js'
+import { principalOf, type Principal } from '../auth/index.js'
+import { parseOrThrow } from '../http/index.js'
+import type { RunStore } from '../runs/index.js'
 
 /** Whether `principal` may see `event` (also used by the WebSocket stream). */
 export function auditVisible(principal: Principal, event: AuditEvent, store: RunStore): boolean {

@@ -5,7 +5,7 @@
 import WebSocket from 'ws'
 import { z } from 'zod'
 import { OutputChunkSchema } from '@writ/packs/protocol'
-import { RunSchema, isTerminal, type Run } from './run-record.js'
+import { RunSchema, isTerminal, type Run } from '../runs/index.js'
 
 export class ApiError extends Error {
   constructor(readonly status: number, readonly code: string, message: string, readonly body: unknown) { super(message); this.name = 'ApiError' }

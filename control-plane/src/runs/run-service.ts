@@ -6,19 +6,18 @@
  */
 import { prepareInvocation, PackCatalog } from '@writ/packs'
 import type { Logger } from 'pino'
-import type { AuditChain } from './audit-chain.js'
-import type { AuditEventBody } from './audit-event.js'
+import type { AuditChain, AuditEventBody } from '../audit/index.js'
 import type { Dispatcher } from './dispatcher.js'
-import type { FleetView } from './fleet-view.js'
+import type { FleetView } from '../fleet/index.js'
 import {
   ActionNotFound, ActionNotOnNode, BadArgs, DigestMismatch, NodeNotFound, NotCancelable, PolicyDenied, RunNotFound, withDetails,
-} from './http-errors.js'
-import type { Metrics } from './metrics.js'
-import type { Policy, PolicyDecision } from './policy.js'
-import type { Principal } from './principals.js'
+} from '../http/index.js'
+import type { Metrics } from '../metrics.js'
+import type { Policy, PolicyDecision } from '../policy/index.js'
+import type { Principal } from '../auth/index.js'
 import { isTerminal, type Run } from './run-record.js'
 import { newRunId, type RunStore } from './run-store.js'
-import type { RunRequest } from './api-schemas.js'
+import type { RunRequest } from './run-schemas.js'
 import { presentRun, redactArgs, sensitiveArgNames } from './sensitive-args.js'
 
 export interface RunServiceDeps {

@@ -7,19 +7,19 @@ import rateLimit from '@fastify/rate-limit'
 import websocket from '@fastify/websocket'
 import { pino, type Logger } from 'pino'
 import { REDACTED } from '@writ/packs'
-import type { Config } from './config.js'
-import { startControlPlane, type ControlPlane } from './control-plane.js'
+import type { Config } from '../config.js'
+import { startControlPlane, type ControlPlane } from '../control-plane.js'
+import { auditRoutes } from '../audit/index.js'
+import { bearerAuth } from '../auth/index.js'
+import { catalogRoutes } from '../catalog/index.js'
+import { nodeRoutes } from '../fleet/index.js'
+import { runRoutes, streamRoutes } from '../runs/index.js'
+import controlPlanePlugin from './control-plane-plugin.js'
+import errorHandler from './error-handler.js'
 import { RateLimited } from './http-errors.js'
 import { openApiDocument } from './openapi.js'
-import auth from './plugins/auth.js'
-import controlPlanePlugin from './plugins/control-plane.js'
-import errorHandler from './plugins/error-handler.js'
-import securityHeaders from './plugins/security-headers.js'
-import auditRoutes from './routes/audit-routes.js'
-import catalogRoutes from './routes/catalog-routes.js'
-import opsRoutes from './routes/ops-routes.js'
-import runRoutes from './routes/run-routes.js'
-import streamRoutes from './routes/stream-routes.js'
+import opsRoutes from './ops-routes.js'
+import securityHeaders from './security-headers.js'
 
 /** Paths pino must never print: tokens, cookies, signing material. */
 export const REDACT_PATHS = ['req.headers.authorization', 'req.headers.cookie', 'headers.authorization', 'authorization', 'token', '*.token', 'config.nats.pass', 'config.nats.token']
@@ -54,7 +54,7 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
     await app.register(opsRoutes)
     app.get('/openapi.json', async () => openApiDocument(config.public_url))
     await app.register(async (v1) => {
-      await v1.register(auth)
+      await v1.register(bearerAuth)
       await v1.register(rateLimit, {
         hook: 'preHandler',
         timeWindow: 60_000,
@@ -62,6 +62,7 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
         max: (req) => req.principal?.ratePerMinute ?? config.limits.rate_per_minute,
         errorResponseBuilder: (_req, ctx) => new RateLimited(ctx.after),
       })
+      await v1.register(nodeRoutes)
       await v1.register(catalogRoutes)
       await v1.register(runRoutes)
       await v1.register(auditRoutes)

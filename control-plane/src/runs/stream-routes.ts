@@ -8,9 +8,9 @@
 import type { FastifyInstance } from 'fastify'
 import type { WebSocket } from 'ws'
 import { z } from 'zod'
-import { principalOf } from '../plugins/auth.js'
-import { auditVisible } from './audit-routes.js'
-import { isTerminal } from '../run-record.js'
+import { principalOf } from '../auth/index.js'
+import { auditVisible } from '../audit/index.js'
+import { isTerminal } from './run-record.js'
 
 export const StreamRequestSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('subscribe'), run_id: z.string().regex(/^[A-Za-z0-9_-]{8,64}$/) }).strict(),

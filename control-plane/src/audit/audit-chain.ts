@@ -7,8 +7,7 @@
 import { headers, type NatsConnection } from '@nats-io/transport-node'
 import { jetstream, jetstreamManager, DeliverPolicy, type ConsumerMessages, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream'
 import type { Logger } from 'pino'
-import { AUDIT_STREAM, AUDIT_SUBJECT } from './jetstream-setup.js'
-import { retryTransient } from './jetstream-retry.js'
+import { AUDIT_STREAM, AUDIT_SUBJECT, retryTransient } from '../nats/index.js'
 import { AuditEventSchema, GENESIS_HASH, sealEvent, type AuditEvent, type AuditEventBody, type StoredEvent } from './audit-event.js'
 
 const WRONG_LAST_SEQUENCE = 10071

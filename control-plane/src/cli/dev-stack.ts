@@ -14,9 +14,9 @@ import { fileURLToPath } from 'node:url'
 import { connect } from '@nats-io/transport-node'
 import { stringify as toYaml } from 'yaml'
 import { generateSigningKeyPair } from '@writ/packs/protocol'
-import { buildApp, createLogger } from './app.js'
-import { parseConfig, type ConfigInput } from './config.js'
-import { generateToken, hashToken } from './principals.js'
+import { buildApp, createLogger } from '../http/index.js'
+import { parseConfig, type ConfigInput } from '../config.js'
+import { generateToken, hashToken } from '../auth/index.js'
 
 export class DevStackError extends Error {
   constructor(message: string, options?: ErrorOptions) { super(message, options); this.name = 'DevStackError' }
@@ -45,7 +45,7 @@ export interface DevStack {
   stop(): Promise<void>
 }
 
-const STOCK_PACKS = fileURLToPath(new URL('../../packs/stock', import.meta.url))
+const STOCK_PACKS = fileURLToPath(new URL('../../../packs/stock', import.meta.url))
 
 async function portFree(port: number): Promise<boolean> {
   return new Promise((resolveFree) => {

@@ -3,7 +3,7 @@
  * holds only SHA-256 hashes of tokens; a presented token is hashed and looked up.
  */
 import { createHash, randomBytes } from 'node:crypto'
-import type { PrincipalConfig } from './config.js'
+import type { PrincipalConfig } from '../config.js'
 
 export interface Principal {
   id: string

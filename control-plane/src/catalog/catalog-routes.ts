@@ -1,14 +1,13 @@
 /**
- * `GET /v1/nodes`, `GET /v1/actions`, `GET /v1/actions/:id`: the fleet and the
+ * `GET /v1/actions`, `GET /v1/actions/:id`: the
  * authoritative catalog (risk and argument contracts come from our packs,
  * never from what a runner declares).
  */
 import type { FastifyInstance } from 'fastify'
 import type { LoadedAction, LoadedPack } from '@writ/packs'
-import { ActionIdParamsSchema, ActionListQuerySchema } from '../api-schemas.js'
-import { ActionNotFound, NodeNotFound } from '../http-errors.js'
-import type { FleetNode } from '../fleet-view.js'
-import { parseOrThrow } from '../plugins/error-handler.js'
+import { ActionIdParamsSchema, ActionListQuerySchema } from './catalog-schemas.js'
+import { ActionNotFound, NodeNotFound, parseOrThrow } from '../http/index.js'
+import type { FleetNode } from '../fleet/index.js'
 
 export default async function catalogRoutes(app: FastifyInstance) {
   const { catalog, fleet } = app.writ
@@ -17,13 +16,6 @@ export default async function catalogRoutes(app: FastifyInstance) {
 
   const summary = (pack: LoadedPack, a: LoadedAction) => ({
     id: a.id, pack: pack.id, title: a.spec.title, risk: a.spec.risk, kind: a.spec.kind, description: a.spec.description,
-  })
-
-  app.get('/nodes', async () => {
-    const digests = new Map(catalog.packs.map((p) => [p.id, p.digest]))
-    return {
-      nodes: fleet.list().map((n) => ({ ...n, packs: n.packs.map((p) => ({ ...p, matches_catalog: digests.get(p.id) === p.digest })) })),
-    }
   })
 
   app.get('/actions', async (req) => {

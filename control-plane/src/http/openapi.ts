@@ -3,10 +3,11 @@
  * parse with (`z.toJSONSchema`), so the document cannot drift from the code.
  */
 import { z } from 'zod'
-import {
-  ActionDetailSchema, ActionListQuerySchema, ActionSummarySchema, AuditQuerySchema, ErrorBodySchema, NodeSchema,
-  OutputQuerySchema, RunListQuerySchema, RunOutputSchema, RunRequestSchema, RunSchema, WaitQuerySchema,
-} from './api-schemas.js'
+import { ActionDetailSchema, ActionListQuerySchema, ActionSummarySchema } from '../catalog/index.js'
+import { AuditQuerySchema } from '../audit/index.js'
+import { ErrorBodySchema } from './error-body.js'
+import { NodeSchema } from '../fleet/index.js'
+import { OutputQuerySchema, RunListQuerySchema, RunOutputSchema, RunRequestSchema, RunSchema, WaitQuerySchema } from '../runs/index.js'
 
 const json = (schema: z.ZodType, io: 'input' | 'output' = 'output') => z.toJSONSchema(schema, { io, unrepresentable: 'any' })
 

@@ -3,11 +3,11 @@
  * output (cursor), cancel.
  */
 import type { FastifyInstance } from 'fastify'
-import { OutputQuerySchema, RunIdParamsSchema, RunListQuerySchema, RunRequestSchema, WaitQuerySchema } from '../api-schemas.js'
+import { OutputQuerySchema, RunIdParamsSchema, RunListQuerySchema, RunRequestSchema, WaitQuerySchema } from './run-schemas.js'
 import { durationMs } from '../config.js'
-import { principalOf } from '../plugins/auth.js'
-import { parseOrThrow } from '../plugins/error-handler.js'
-import { isTerminal } from '../run-record.js'
+import { principalOf } from '../auth/index.js'
+import { parseOrThrow } from '../http/index.js'
+import { isTerminal } from './run-record.js'
 
 export default async function runRoutes(app: FastifyInstance) {
   const { runs, store, outputs } = app.writ

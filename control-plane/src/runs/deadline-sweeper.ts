@@ -5,7 +5,7 @@
  * control plane was down then: the run is left to the results consumer.
  */
 import type { Logger } from 'pino'
-import type { AuditChain } from './audit-chain.js'
+import type { AuditChain } from '../audit/index.js'
 import type { RunStore, RunSummary } from './run-store.js'
 
 /** How long past its deadline a run whose result is in the stream waits for the consumer before it is declared lost anyway. */

@@ -6,8 +6,8 @@
 import fp from 'fastify-plugin'
 import type { FastifyError, FastifyInstance, FastifyRequest } from 'fastify'
 import type { ZodError, ZodType } from 'zod'
-import { BodyTooLarge, ForbiddenKey, MalformedJson, RouteNotFound, Unavailable, UnsupportedMediaType, ValidationFailed, detailsOf, withDetails } from '../http-errors.js'
-import { isTransientJetStreamError } from '../jetstream-retry.js'
+import { BodyTooLarge, ForbiddenKey, MalformedJson, RouteNotFound, Unavailable, UnsupportedMediaType, ValidationFailed, detailsOf, withDetails } from './http-errors.js'
+import { isTransientJetStreamError } from '../nats/index.js'
 
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype'])
 

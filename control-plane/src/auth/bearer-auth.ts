@@ -4,8 +4,8 @@
  */
 import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
-import { Forbidden, Unauthorized } from '../http-errors.js'
-import { bearerToken, type Principal } from '../principals.js'
+import { Forbidden, Unauthorized } from '../http/index.js'
+import { bearerToken, type Principal } from './principals.js'
 
 export interface WritRequestDecorations { principal: Principal | null }
 

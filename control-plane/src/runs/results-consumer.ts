@@ -8,10 +8,10 @@ import type { NatsConnection } from '@nats-io/transport-node'
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, type ConsumerMessages, type JetStreamManager, type JsMsg } from '@nats-io/jetstream'
 import { RunResultSchema, streams, subjects, type RunResult } from '@writ/packs/protocol'
 import type { Logger } from 'pino'
-import { RESULTS_CONSUMER, withJetStreamRetry } from './jetstream-setup.js'
+import { RESULTS_CONSUMER, withJetStreamRetry } from '../nats/index.js'
 import { isTerminal, type Run, type RunStatus } from './run-record.js'
 import type { RunStore } from './run-store.js'
-import type { AuditChain } from './audit-chain.js'
+import type { AuditChain } from '../audit/index.js'
 
 const STATUS_OF: Record<RunResult['status'], RunStatus> = {
   succeeded: 'succeeded', failed: 'failed', timed_out: 'timed_out', canceled: 'canceled', refused: 'refused_by_runner',

@@ -1,0 +1,241 @@
+/**
+ * `writ`: run an action, list nodes and actions, verify or export the audit
+ * chain, generate keys and tokens, serve the control plane.
+ * Talks to `WRIT_URL` with `WRIT_TOKEN` (or `WRIT_AGENT_TOKEN`).
+ */
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { parseArgs } from 'node:util'
+import { connect } from '@nats-io/transport-node'
+import { pino } from 'pino'
+import { generateSigningKeyPair } from '@writ/packs/protocol'
+import { AuditChain, eventsFromJsonLines, verifyChain, type ChainVerdict } from '../audit/index.js'
+import { ApiError, WritClient } from './cli-client.js'
+import { ConfigError } from '../config.js'
+import { serve } from '../main.js'
+import { generateToken, hashToken } from '../auth/index.js'
+
+const USAGE = `usage:
+  writ run <action> --node NODE [--arg k=v]... --reason "why" [--session ID] [--json]
+  writ nodes [--json]
+  writ actions [query] [--node NODE] [--risk R] [--json]
+  writ audit verify [--file export.jsonl | --nats URL]
+  writ audit export [--nats URL]            (JSON lines on stdout)
+  writ keys generate [--out DIR]
+  writ token generate [--kind agent|operator]
+  writ serve --config FILE
+  writ dev [--port N] [--state-dir DIR] [--start-nats]   (NATS + control plane + a runner for this host)
+
+environment: WRIT_URL (default http://127.0.0.1:8480), WRIT_TOKEN or WRIT_AGENT_TOKEN, WRIT_NATS_URL`
+
+export class UsageError extends Error {
+  constructor(message: string) { super(message); this.name = 'UsageError' }
+}
+
+interface Io { out: (s: string) => void, err: (s: string) => void, env: NodeJS.ProcessEnv }
+
+function client(env: NodeJS.ProcessEnv, flags: { url?: string | undefined, token?: string | undefined }): WritClient {
+  const token = flags.token ?? env.WRIT_TOKEN ?? env.WRIT_AGENT_TOKEN
+  if (!token) throw new UsageError('set WRIT_TOKEN (or WRIT_AGENT_TOKEN) or pass --token')
+  return new WritClient(flags.url ?? env.WRIT_URL ?? 'http://127.0.0.1:8480', token)
+}
+
+/** Types `--arg k=v` values by the action's declared contract. */
+function typedArgs(pairs: readonly string[], contract: Array<{ name: string, type: string }>): Record<string, unknown> {
+  const out: Record<string, unknown> = {}
+  for (const pair of pairs) {
+    const eq = pair.indexOf('=')
+    if (eq <= 0) throw new UsageError(`--arg expects name=value, got "${pair}"`)
+    const name = pair.slice(0, eq)
+    const raw = pair.slice(eq + 1)
+    const type = contract.find((a) => a.name === name)?.type
+    switch (type) {
+      case 'integer': case 'number': out[name] = Number(raw); break
+      case 'boolean': out[name] = raw === 'true' ? true : raw === 'false' ? false : raw; break
+      case 'string_array': out[name] = raw === '' ? [] : raw.split(','); break
+      case 'integer_array': out[name] = raw === '' ? [] : raw.split(',').map(Number); break
+      default: out[name] = raw
+    }
+  }
+  return out
+}
+
+const EXIT_OF: Record<string, number> = { succeeded: 0, failed: 1, pending_approval: 3 }
+
+async function cmdRun(argv: string[], io: Io): Promise<number> {
+  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: {
+    node: { type: 'string' }, arg: { type: 'string', multiple: true, default: [] }, reason: { type: 'string' },
+    session: { type: 'string' }, json: { type: 'boolean', default: false }, url: { type: 'string' }, token: { type: 'string' },
+  } })
+  const action = positionals[0]
+  if (!action || !values.node || !values.reason) throw new UsageError('writ run needs <action>, --node and --reason')
+  const c = client(io.env, values)
+  const contract = (await c.request('GET', `/v1/actions/${encodeURIComponent(action)}`)).json as { args: Array<{ name: string, type: string }> }
+  const body = { action, node: values.node, args: typedArgs(values.arg ?? [], contract.args), reason: values.reason, ...(values.session ? { session_id: values.session } : {}) }
+  const created = (await c.request('POST', '/v1/runs', body)).json as { id: string, status: string }
+  io.err(`run ${created.id}: ${created.status}\n`)
+  const { run, printedChunks } = await c.follow(created.id, (stream, data) => (stream === 'stdout' ? io.out(data) : io.err(data)))
+  if (printedChunks === 0 && run.result) {
+    // Live chunks are best effort; the recorded output is authoritative.
+    if (run.result.stdout) io.out(run.result.stdout)
+    if (run.result.stderr) io.err(run.result.stderr)
+  }
+  if (values.json) io.out(`${JSON.stringify(run)}\n`)
+  io.err(`run ${run.id}: ${run.status} — ${run.status_reason}\n`)
+  return EXIT_OF[run.status] ?? 2
+}
+
+async function cmdNodes(argv: string[], io: Io): Promise<number> {
+  const { values } = parseArgs({ args: argv, options: { json: { type: 'boolean', default: false }, url: { type: 'string' }, token: { type: 'string' } } })
+  const { json } = await client(io.env, values).request('GET', '/v1/nodes')
+  const nodes = (json as { nodes: Array<{ id: string, name: string, online: boolean, last_seen: string, packs: Array<{ id: string, matches_catalog: boolean }> }> }).nodes
+  if (values.json) { io.out(`${JSON.stringify(nodes, null, 2)}\n`); return 0 }
+  for (const n of nodes) io.out(`${n.online ? 'online ' : 'OFFLINE'}  ${n.name.padEnd(24)} ${n.id.padEnd(24)} packs: ${n.packs.map((p) => `${p.id}${p.matches_catalog ? '' : '(digest differs)'}`).join(', ')}\n`)
+  if (nodes.length === 0) io.err('no node has sent a heartbeat yet\n')
+  return 0
+}
+
+async function cmdActions(argv: string[], io: Io): Promise<number> {
+  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: {
+    node: { type: 'string' }, risk: { type: 'string' }, json: { type: 'boolean', default: false }, url: { type: 'string' }, token: { type: 'string' },
+  } })
+  const q = new URLSearchParams()
+  if (positionals.length) q.set('q', positionals.join(' '))
+  if (values.node) q.set('node', values.node)
+  if (values.risk) q.set('risk', values.risk)
+  const { json } = await client(io.env, values).request('GET', `/v1/actions?${q}`)
+  const actions = (json as { actions: Array<{ id: string, risk: string, title: string }> }).actions
+  if (values.json) { io.out(`${JSON.stringify(actions, null, 2)}\n`); return 0 }
+  for (const a of actions) io.out(`${a.id.padEnd(36)} ${a.risk.padEnd(8)} ${a.title}\n`)
+  return 0
+}
+
+function report(v: ChainVerdict, source: string, io: Io): number {
+  if (v.ok) {
+    io.out(`audit chain OK: ${v.events} event(s)${v.lastSeq ? `, sequence ${v.firstSeq}–${v.lastSeq}, head ${v.lastHash.slice(0, 16)}…` : ''} (${source})\n`)
+    return 0
+  }
+  io.err(`audit chain BROKEN at event ${v.bad.seq ?? '?'} (position ${v.bad.position} in ${source}): ${v.bad.reason}\n`)
+  return 1
+}
+
+async function withAudit<T>(natsUrl: string, fn: (chain: AuditChain) => Promise<T>): Promise<T> {
+  const nc = await connect({ servers: natsUrl.split(','), name: 'writ-cli' })
+  try { return await fn(await AuditChain.open(nc, 'writ-cli', pino({ level: 'silent' }))) } finally { await nc.drain() }
+}
+
+async function cmdAudit(argv: string[], io: Io): Promise<number> {
+  const sub = argv[0]
+  const { values } = parseArgs({ args: argv.slice(1), options: { file: { type: 'string' }, nats: { type: 'string' } } })
+  const natsUrl = values.nats ?? io.env.WRIT_NATS_URL ?? 'nats://127.0.0.1:4222'
+  if (sub === 'verify') {
+    if (values.file) {
+      if (!existsSync(values.file)) throw new UsageError(`no such file: ${values.file}`)
+      return report(await verifyChain(eventsFromJsonLines(readFileSync(values.file, 'utf8'))), values.file, io)
+    }
+    return withAudit(natsUrl, async (chain) => report(await verifyChain(chain.read(1)), `stream WRIT_AUDIT at ${natsUrl}`, io))
+  }
+  if (sub === 'export') {
+    return withAudit(natsUrl, async (chain) => {
+      for await (const e of chain.read(1)) io.out(`${e.text}\n`)
+      return 0
+    })
+  }
+  throw new UsageError('writ audit verify | export')
+}
+
+function cmdKeys(argv: string[], io: Io): number {
+  if (argv[0] !== 'generate') throw new UsageError('writ keys generate [--out DIR]')
+  const { values } = parseArgs({ args: argv.slice(1), options: { out: { type: 'string', default: '.' } } })
+  const dir = values.out ?? '.'
+  mkdirSync(dir, { recursive: true })
+  const k = generateSigningKeyPair()
+  const priv = join(dir, 'writ-signing.pem')
+  const pub = join(dir, 'writ-signing.pub.pem')
+  if (existsSync(priv)) throw new UsageError(`${priv} exists; refusing to overwrite a signing key`)
+  writeFileSync(priv, k.privatePem, { mode: 0o600 })
+  chmodSync(priv, 0o600)
+  writeFileSync(pub, k.publicPem)
+  io.out(`key id ${k.keyId}\nprivate key (control plane, signing.key_file): ${priv}\npublic key (runners, trustedKeys): ${pub}\n`)
+  return 0
+}
+
+function cmdToken(argv: string[], io: Io): number {
+  if (argv[0] !== 'generate') throw new UsageError('writ token generate [--kind agent|operator]')
+  const { values } = parseArgs({ args: argv.slice(1), options: { kind: { type: 'string', default: 'agent' } } })
+  if (values.kind !== 'agent' && values.kind !== 'operator') throw new UsageError('--kind is agent or operator')
+  const token = generateToken(values.kind)
+  io.out(`token:        ${token}\ntoken_sha256: ${hashToken(token)}   (put this in principals[].token_sha256)\n`)
+  return 0
+}
+
+async function cmdDev(argv: string[], io: Io): Promise<number> {
+  const { values } = parseArgs({ args: argv, options: { port: { type: 'string' }, 'state-dir': { type: 'string' }, 'start-nats': { type: 'boolean', default: false } } })
+  if (values.port !== undefined && !/^\d{1,5}$/.test(values.port)) throw new UsageError(`writ dev --port takes a port number (0 for any free port), not "${values.port}"`)
+  let startDevStack: typeof import('./dev-stack.js').startDevStack
+  try { ({ startDevStack } = await import('./dev-stack.js')) } catch {
+    throw new UsageError('writ dev runs from a source checkout (npm run dev); a release executable serves a configured control plane: writ serve --config FILE')
+  }
+  const stack = await startDevStack({
+    ...(values.port ? { port: Number(values.port) } : {}), ...(values['state-dir'] ? { stateDir: values['state-dir'] } : {}), startNats: values['start-nats'],
+    out: (l) => io.err(`${l}\n`),
+  })
+  const stateDir = values['state-dir'] ?? '.writ'
+  io.out([
+    '',
+    `writ is running at ${stack.url} — control plane, NATS at ${stack.natsUrl}, and a node-runner for this host ("${stack.nodeName}") with the stock packs.`,
+    '',
+    `debugging.loadavg on ${stack.nodeName}, through the whole path (agent → policy → signed writ → runner → audit): ${stack.firstRun.status}`,
+    `  ${stack.firstRun.stdout.trim()}`,
+    '',
+    `Tokens and URL for scripts: ${stateDir}/dev.env (WRIT_URL, WRIT_AGENT_TOKEN, WRIT_OPERATOR_TOKEN). Try:`,
+    '',
+    `  set -a; . ${stateDir}/dev.env; set +a`,
+    `  curl -s -H "Authorization: Bearer $WRIT_AGENT_TOKEN" -H 'content-type: application/json' \\`,
+    `    -d '{"action":"debugging.dmesg_tail","node":"${stack.nodeName}","args":{"since":"1h"},"reason":"look at the kernel log","wait":10}' $WRIT_URL/v1/runs`,
+    `  npm run -s writ -- run debugging.disk_free --node ${stack.nodeName} --reason "check space"`,
+    '',
+    `Logs: ${stateDir}/control-plane.log, ${stateDir}/runner.log. Ctrl-C stops everything.`,
+    '',
+  ].join('\n'))
+  await new Promise<void>((resolveStop) => {
+    const stop = (): void => { io.err('writ dev: stopping…\n'); void stack.stop().then(resolveStop, resolveStop) }
+    process.once('SIGINT', stop)
+    process.once('SIGTERM', stop)
+  })
+  return 0
+}
+
+/** Runs one CLI invocation; resolves with the exit code. */
+export async function runCli(argv: string[], io: Io = { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s), env: process.env }): Promise<number> {
+  const [cmd, ...rest] = argv
+  try {
+    switch (cmd) {
+      case 'run': return await cmdRun(rest, io)
+      case 'nodes': return await cmdNodes(rest, io)
+      case 'actions': return await cmdActions(rest, io)
+      case 'audit': return await cmdAudit(rest, io)
+      case 'keys': return cmdKeys(rest, io)
+      case 'token': return cmdToken(rest, io)
+      case 'serve': {
+        const { values } = parseArgs({ args: rest, options: { config: { type: 'string' } } })
+        const file = values.config ?? io.env.WRIT_CONFIG
+        if (!file) throw new UsageError('writ serve --config FILE')
+        await serve(file)
+        return -1
+      }
+      case 'dev': return await cmdDev(rest, io)
+      case undefined: case 'help': case '--help': case '-h':
+        io.out(`${USAGE}\n`)
+        return cmd === undefined ? 2 : 0
+      default: throw new UsageError(`unknown command "${cmd}"`)
+    }
+  } catch (err) {
+    if (err instanceof UsageError) { io.err(`writ: ${err.message}\n\n${USAGE}\n`); return 2 }
+    if (err instanceof ApiError) { io.err(`writ: ${err.code}: ${err.message}\n`); return 2 }
+    if (err instanceof ConfigError) { io.err(`writ: ${err.message}\n`); return 2 }
+    const e = err as Error
+    io.err(`writ: ${e.message}${e.cause ? ` (${(e.cause as Error).message})` : ''}\n`)
+    return 2
+  }
+}

@@ -1,0 +1,9 @@
+/** The node as `GET /v1/nodes` shows it. */
+import { z } from 'zod'
+
+export const NodeSchema = z.object({
+  id: z.string(), name: z.string(), online: z.boolean(), draining: z.boolean(), last_seen: z.string(), version: z.string(),
+  started_at: z.string(), in_flight: z.number(), interval_ms: z.number(),
+  packs: z.array(z.object({ id: z.string(), version: z.string(), digest: z.string(), actions: z.number(), matches_catalog: z.boolean() })),
+  nomad: z.object({ datacenter: z.string().optional(), node_pool: z.string().optional(), node_class: z.string().optional(), region: z.string().optional() }),
+})

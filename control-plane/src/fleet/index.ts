@@ -1,0 +1,5 @@
+/** The fleet: nodes as their heartbeats describe them, and `GET /v1/nodes`. */
+export { FleetView } from './fleet-view.js'
+export type { FleetNode } from './fleet-view.js'
+export { NodeSchema } from './fleet-schemas.js'
+export { default as nodeRoutes } from './node-routes.js'

@@ -1,0 +1,4 @@
+/** JetStream layout (streams, bucket) and retrying its transient errors. */
+export { AUDIT_STREAM, AUDIT_SUBJECT, RESULTS_CONSUMER, JetStreamSetupError, streamConfigs, withJetStreamRetry, ensureStreams } from './jetstream-setup.js'
+export type { JetStreamLayout } from './jetstream-setup.js'
+export { isTransientJetStreamError, retryTransient } from './jetstream-retry.js'

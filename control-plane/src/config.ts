@@ -18,6 +18,12 @@ export const PrincipalConfigSchema = z.object({
   /** SHA-256 (hex) of the bearer token; the token itself is never stored. */
   token_sha256: Sha256Hex,
   groups: z.array(Name).default([]),
+  /**
+   * The person behind this principal. One person can hold an agent token and an
+   * operator token; naming the same person on both keeps them from approving
+   * their own runs. Defaults to the principal id.
+   */
+  person: Name.optional(),
   /** Requests per minute (agents); overrides `limits.rate_per_minute`. */
   rate_per_minute: z.number().int().positive().optional(),
 }).strict()
@@ -83,11 +89,38 @@ export const ConfigSchema = z.object({
     lost_grace: Duration.default('30s'),
     sweep_interval: Duration.default('1s'),
     max_wait: Duration.default('60s'),
-  }).strict().default({ writ_ttl: '60s', ack_timeout: '5s', lost_grace: '30s', sweep_interval: '1s', max_wait: '60s' }),
+    /** An approved run still not dispatched after this long (its instance stopped) is dispatched by any instance. */
+    approved_dispatch_grace: Duration.default('10s'),
+  }).strict().default({ writ_ttl: '60s', ack_timeout: '5s', lost_grace: '30s', sweep_interval: '1s', max_wait: '60s', approved_dispatch_grace: '10s' }),
   limits: z.object({
     body_bytes: z.number().int().min(1024).max(10 * 1024 * 1024).default(64 * 1024),
     rate_per_minute: z.number().int().positive().default(600),
   }).strict().default({ body_bytes: 64 * 1024, rate_per_minute: 600 }),
+  portal: z.object({
+    /**
+     * File holding the key of the encrypted session cookie: 32 bytes as 64 hex
+     * characters (`writ keys generate` writes one). Every replica needs the same
+     * key; without one, a key is made at start and sessions end with the process.
+     */
+    session_key_file: z.string().min(1).optional(),
+    /** `Secure` on the session cookie; defaults to whether `public_url` is https. */
+    secure_cookies: z.boolean().optional(),
+    session_ttl: Duration.default('12h'),
+    /** Operators may sign in with their bearer token (turn off once single sign-on is set up). */
+    token_sign_in: z.boolean().default(true),
+  }).strict().default({ session_ttl: '12h', token_sign_in: true }),
+  notify: z.object({
+    slack: z.object({
+      /** Incoming-webhook URL (a secret: prefer `webhook_url_file` or `WRIT_SLACK_WEBHOOK_URL`). Unset: messages are logged instead. */
+      webhook_url: z.string().url().refine((u) => u.startsWith('https://') || u.startsWith('http://'), 'expected an http(s) URL').optional(),
+      webhook_url_file: z.string().min(1).optional(),
+      /** Attempts per message before it is given up (a run never waits on Slack). */
+      max_attempts: z.number().int().min(1).max(50).default(8),
+      timeout: Duration.default('10s'),
+      /** First wait after a failed post; doubles per attempt (a 429 waits its Retry-After instead). */
+      retry_base: Duration.default('1s'),
+    }).strict().default({ max_attempts: 8, timeout: '10s', retry_base: '1s' }),
+  }).strict().default({ slack: { max_attempts: 8, timeout: '10s', retry_base: '1s' } }),
   log: z.object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).strict().default({ level: 'info' }),
 }).strict()
 export type Config = z.infer<typeof ConfigSchema>
@@ -109,6 +142,8 @@ export function parseConfig(input: unknown, source = 'config'): Config {
     if (ids.has(p.id)) throw new ConfigError(`invalid ${source}: principals.${i}.id: "${p.id}" is declared twice`)
     ids.add(p.id)
   })
+  const slack = parsed.data.notify.slack
+  if (slack.webhook_url && slack.webhook_url_file) throw new ConfigError(`invalid ${source}: notify.slack: set webhook_url or webhook_url_file, not both`)
   return parsed.data
 }
 
@@ -122,6 +157,8 @@ const ENV_OVERRIDES: Array<[string, (raw: Record<string, any>, v: string) => voi
   ['WRIT_PACK_DIRS', (r, v) => { (r.packs ??= {}).dirs = v.split(':').filter(Boolean) }],
   ['WRIT_JS_REPLICAS', (r, v) => { (r.jetstream ??= {}).replicas = Number(v) }],
   ['WRIT_LOG_LEVEL', (r, v) => { (r.log ??= {}).level = v }],
+  ['WRIT_SLACK_WEBHOOK_URL', (r, v) => { ((r.notify ??= {}).slack ??= {}).webhook_url = v }],
+  ['WRIT_PORTAL_SESSION_KEY_FILE', (r, v) => { (r.portal ??= {}).session_key_file = v }],
 ]
 
 /** Applies `WRIT_*` overrides to a raw (unvalidated) config object. */
@@ -148,6 +185,8 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): 
   const base = dirname(resolve(file))
   config.packs.dirs = config.packs.dirs.map((d) => resolve(base, d))
   config.signing.key_file = resolve(base, config.signing.key_file)
+  if (config.portal.session_key_file) config.portal.session_key_file = resolve(base, config.portal.session_key_file)
+  if (config.notify.slack.webhook_url_file) config.notify.slack.webhook_url_file = resolve(base, config.notify.slack.webhook_url_file)
   if (config.policy.file) {
     config.policy.file = resolve(base, config.policy.file)
     config.policy.rules = [...config.policy.rules, ...loadPolicyFile(config.policy.file)]
@@ -166,6 +205,13 @@ export function loadPolicyFile(file: string): z.infer<typeof PolicyRuleSchema>[]
     throw new ConfigError(`invalid policy file ${file}: ${parsed.error.issues.map((i) => `${i.path.map(String).join('.')}: ${i.message}`).join('; ')}`)
   }
   return parsed.data.rules
+}
+
+/** The base URL links point at: `public_url`, else the listen address. */
+export function publicUrl(config: Pick<Config, 'public_url' | 'listen'>): string {
+  if (config.public_url) return config.public_url.replace(/\/+$/, '')
+  const host = config.listen.host === '0.0.0.0' || config.listen.host === '::' ? '127.0.0.1' : config.listen.host
+  return `http://${host.includes(':') ? `[${host}]` : host}:${config.listen.port}`
 }
 
 export function durationMs(text: string): number {

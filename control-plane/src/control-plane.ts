@@ -11,12 +11,14 @@ import { connect, credsAuthenticator, type NatsConnection } from '@nats-io/trans
 import { PackCatalog } from '@writ/packs'
 import { loadSigningKey, type SigningKey } from '@writ/packs/protocol'
 import type { Logger } from 'pino'
+import { ApprovalService, ImpactPreview } from './approvals/index.js'
 import { AuditChain, type AuditEvent } from './audit/index.js'
 import { PrincipalRegistry } from './auth/index.js'
-import { durationMs, type Config } from './config.js'
+import { durationMs, publicUrl, type Config } from './config.js'
 import { FleetView } from './fleet/index.js'
 import { Metrics } from './metrics.js'
 import { ensureStreams } from './nats/index.js'
+import { createApprovalNotifier, type ApprovalNotifier } from './notify/index.js'
 import { Policy } from './policy/index.js'
 import { DeadlineSweeper, Dispatcher, OutputBuffer, ResultsConsumer, RunService, RunStore } from './runs/index.js'
 
@@ -39,6 +41,10 @@ export interface ControlPlane {
   outputs: OutputBuffer
   metrics: Metrics
   runs: RunService
+  approvals: ApprovalService
+  notifier: ApprovalNotifier
+  /** The portal page of a run. */
+  runUrl(runId: string): string
   /** The durable consumer recording runner results (stop and start it to hold results back). */
   results: ResultsConsumer
   /** Follows every audit event stored from when it resolves (by any instance); resolves with the unsubscribe. */
@@ -84,7 +90,12 @@ function loadKey(file: string): SigningKey {
   }
 }
 
-export async function startControlPlane(config: Config, log: Logger): Promise<ControlPlane> {
+export interface StartOptions {
+  /** Where approval messages are printed when no Slack webhook is configured (the dev stack's terminal). */
+  print?: (line: string) => void
+}
+
+export async function startControlPlane(config: Config, log: Logger, opts: StartOptions = {}): Promise<ControlPlane> {
   const key = loadKey(config.signing.key_file)
   const catalog = PackCatalog.fromDirs(config.packs.dirs)
   if (catalog.packs.length === 0) {
@@ -112,36 +123,58 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
     fleet.start(nc)
     const outputs = new OutputBuffer()
     outputs.start(nc)
-    const metrics = new Metrics()
-    metrics.counter('writ_runs_total', 'Runs created, by initial status')
-    metrics.counter('writ_dispatches_total', 'Writs dispatched, by runner answer')
-    metrics.counter('writ_requests_rejected_total', 'Run requests refused before dispatch, by error code')
-    metrics.counter('writ_http_requests_total', 'HTTP requests, by route and status code')
-    metrics.gauge('writ_nodes_online', 'Nodes with a recent heartbeat', () => fleet.onlineCount)
-    metrics.gauge('writ_nodes_known', 'Nodes ever seen since start', () => fleet.size)
-    metrics.gauge('writ_audit_appends', 'Audit events appended by this instance', () => audit.appended)
-    metrics.gauge('writ_audit_append_conflicts', 'Audit appends retried after another instance appended first', () => audit.conflicts)
-    metrics.gauge('writ_catalog_actions', 'Actions in the loaded catalog', () => catalog.size)
+    let results: ResultsConsumer | undefined
+    const metrics = new Metrics({
+      nodesOnline: () => fleet.onlineCount, nodesKnown: () => fleet.size, auditAppends: () => audit.appended,
+      auditConflicts: () => audit.conflicts, catalogActions: () => catalog.size, resultsRecorded: () => results?.recorded ?? 0,
+    })
     const dispatcher = new Dispatcher(nc, key, { writTtlMs: durationMs(config.runs.writ_ttl), ackTimeoutMs: durationMs(config.runs.ack_timeout) })
-    const results = new ResultsConsumer(nc, store, audit, clog)
+    results = new ResultsConsumer(nc, store, audit, clog, (run) => {
+      if (run.dispatched_at && run.result) metrics.runDuration.observe({ action: run.action, status: run.status }, run.result.duration_ms / 1000)
+    })
     await results.start()
-    metrics.gauge('writ_results_recorded', 'Runner results recorded by this instance', () => results.recorded)
     const sweeper = new DeadlineSweeper(store, audit, durationMs(config.runs.sweep_interval), clog, (r) => results.storedAt(r.node_id, r.id))
     sweeper.start()
     const principals = new PrincipalRegistry(config.principals)
     const policy = new Policy(config.policy.rules)
-    const runs = new RunService({ catalog, fleet, policy, store, audit, dispatcher, metrics, log: clog, instanceId, lostGraceMs: durationMs(config.runs.lost_grace) })
+    const base = publicUrl(config)
+    const runUrl = (runId: string): string => `${base}/ui/runs/${encodeURIComponent(runId)}`
+    const s = config.notify.slack
+    const notifier = createApprovalNotifier(
+      { webhook_url: s.webhook_url, webhook_url_file: s.webhook_url_file, max_attempts: s.max_attempts, timeoutMs: durationMs(s.timeout), retryBaseMs: durationMs(s.retry_base) },
+      catalog, clog, opts.print,
+    )
+    let approvals: ApprovalService | undefined
+    let previews: ImpactPreview | undefined
+    const runs = new RunService({
+      catalog, fleet, policy, store, audit, dispatcher, metrics, log: clog, instanceId, lostGraceMs: durationMs(config.runs.lost_grace), runUrl,
+      onPendingApproval: (run) => {
+        approvals?.announce(run)
+        previews?.start(run).catch((err: unknown) => clog.warn({ err, runId: run.id }, 'impact preview failed'))
+      },
+    })
+    approvals = new ApprovalService({ store, audit, runs, metrics, notifier, log: clog, runUrl })
+    previews = new ImpactPreview(runs, store, clog)
+    const approvalSweep = setInterval(() => {
+      approvals?.sweep(durationMs(config.runs.approved_dispatch_grace)).catch((err: unknown) => clog.error({ err }, 'approval sweep failed'))
+    }, durationMs(config.runs.sweep_interval))
+    approvalSweep.unref()
+    // Runs whose window closed while no control plane was up expire now.
+    await approvals.sweep(durationMs(config.runs.approved_dispatch_grace)).catch((err: unknown) => clog.error({ err }, 'approval sweep failed'))
     clog.info({ packs: catalog.packs.length, actions: catalog.size, principals: principals.size, rules: policy.size, keyId: key.keyId, replicas: config.jetstream.replicas }, 'control plane started')
     let closed = false
     return {
       config, instanceId, log: clog, nc, catalog, principals, policy, fleet, store, audit, dispatcher, outputs, metrics, runs, results,
+      approvals, notifier, runUrl,
       natsConnected: () => connected && !nc.isClosed(),
       onAudit: (listener) => audit.follow(listener),
       close: async () => {
         if (closed) return
         closed = true
         sweeper.stop()
-        await results.stop()
+        clearInterval(approvalSweep)
+        await results?.stop()
+        await notifier.close()
         store.stop()
         audit.stop()
         outputs.stop()

@@ -1,39 +1,47 @@
 /**
- * A small Prometheus text-format registry: counters and gauges with labels.
- * Enough for the handful of series the control plane exports.
+ * The control plane's Prometheus metrics (prom-client), one registry per
+ * control plane so two in one process (tests, a dev stack) never mix series.
  */
-type Labels = Record<string, string>
+import { Counter, Gauge, Histogram, Registry } from 'prom-client'
 
-interface Series { help: string, type: 'counter' | 'gauge', values: Map<string, { labels: Labels, value: number }>, collect?: () => number }
-
-export class Metrics {
-  private readonly series = new Map<string, Series>()
-
-  counter(name: string, help: string): void { this.series.set(name, { help, type: 'counter', values: new Map() }) }
-
-  gauge(name: string, help: string, collect: () => number): void { this.series.set(name, { help, type: 'gauge', values: new Map(), collect }) }
-
-  inc(name: string, labels: Labels = {}, by = 1): void {
-    const s = this.series.get(name)
-    if (!s) return
-    const key = JSON.stringify(labels)
-    const v = s.values.get(key)
-    if (v) v.value += by
-    else s.values.set(key, { labels, value: by })
-  }
-
-  render(): string {
-    const out: string[] = []
-    for (const [name, s] of this.series) {
-      out.push(`# HELP ${name} ${s.help}`, `# TYPE ${name} ${s.type}`)
-      if (s.collect) out.push(`${name} ${s.collect()}`)
-      for (const { labels, value } of s.values.values()) out.push(`${name}${renderLabels(labels)} ${value}`)
-    }
-    return `${out.join('\n')}\n`
-  }
+export interface MetricSources {
+  nodesOnline: () => number
+  nodesKnown: () => number
+  auditAppends: () => number
+  auditConflicts: () => number
+  catalogActions: () => number
+  resultsRecorded: () => number
 }
 
-function renderLabels(labels: Labels): string {
-  const parts = Object.entries(labels).map(([k, v]) => `${k}="${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`)
-  return parts.length ? `{${parts.join(',')}}` : ''
+const gauge = (registry: Registry, name: string, help: string, read: () => number): Gauge =>
+  new Gauge({ name, help, registers: [registry], collect() { this.set(read()) } })
+
+export class Metrics {
+  readonly registry = new Registry()
+  readonly runs = new Counter({ name: 'writ_runs_total', help: 'Runs created, by initial status', labelNames: ['status'], registers: [this.registry] })
+  readonly dispatches = new Counter({ name: 'writ_dispatches_total', help: 'Writs dispatched, by runner answer', labelNames: ['outcome'], registers: [this.registry] })
+  readonly rejected = new Counter({ name: 'writ_requests_rejected_total', help: 'Requests refused, by error code', labelNames: ['code'], registers: [this.registry] })
+  readonly http = new Counter({ name: 'writ_http_requests_total', help: 'HTTP requests, by route and status code', labelNames: ['route', 'status'], registers: [this.registry] })
+  readonly decisions = new Counter({ name: 'writ_approval_decisions_total', help: 'Approval decisions, by outcome (approved, approval_recorded, denied, expired)', labelNames: ['outcome'], registers: [this.registry] })
+  readonly approvalWait = new Histogram({
+    name: 'writ_approval_wait_seconds', help: 'From a run entering pending_approval to its decision (approved, denied or expired)', labelNames: ['outcome'],
+    buckets: [5, 15, 30, 60, 120, 300, 600, 900, 1800, 3600], registers: [this.registry],
+  })
+  readonly runDuration = new Histogram({
+    name: 'writ_run_duration_seconds', help: 'Runs from dispatch to result, by action and final status', labelNames: ['action', 'status'],
+    buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300], registers: [this.registry],
+  })
+
+  constructor(sources: MetricSources) {
+    gauge(this.registry, 'writ_nodes_online', 'Nodes with a recent heartbeat', sources.nodesOnline)
+    gauge(this.registry, 'writ_nodes_known', 'Nodes ever seen since start', sources.nodesKnown)
+    gauge(this.registry, 'writ_audit_appends', 'Audit events appended by this instance', sources.auditAppends)
+    gauge(this.registry, 'writ_audit_append_conflicts', 'Audit appends retried after another instance appended first', sources.auditConflicts)
+    gauge(this.registry, 'writ_catalog_actions', 'Actions in the loaded catalog', sources.catalogActions)
+    gauge(this.registry, 'writ_results_recorded', 'Runner results recorded by this instance', sources.resultsRecorded)
+  }
+
+  render(): Promise<string> { return this.registry.metrics() }
+
+  get contentType(): string { return this.registry.contentType }
 }

@@ -141,7 +141,7 @@ export async function startNodeRunner(config: RunnerConfig, log: Logger = pino({
     const ac = new AbortController()
     runs.set(runId, ac)
     // Tracked from acceptance, so a drain waits for a run still on its way to the disk.
-    const p = journal.append('accepted', runId, { action: verdict.writ.action, requester: verdict.writ.requester.id, digest: verdict.writ.pack_digest }).then(
+    const p = journal.append('accepted', runId, { action: verdict.writ.action, requester: verdict.writ.requester.id, digest: verdict.writ.pack_digest, ...(verdict.writ.approvals.length > 0 ? { approvals: verdict.writ.approvals } : {}) }).then(
       async () => {
         reply(msg, { v: PROTOCOL_VERSION, run_id: runId, node_id: config.nodeId, accepted: true })
         // The client sends the ack at the end of this tick; starting the run

@@ -5,7 +5,7 @@
  */
 import type { Invocation, LoadedAction, LoadedPack, PackCatalog } from '@writ/packs'
 import { prepareInvocation } from '@writ/packs'
-import { SignedWritSchema, verifySignature, type Refusal, type SignedWrit, type TrustedKey, type Writ } from '@writ/packs/protocol'
+import { SignedWritSchema, approvalBinding, verifySignature, type Refusal, type SignedWrit, type TrustedKey, type Writ } from '@writ/packs/protocol'
 
 export type Verdict =
   | { ok: true, writ: Writ, pack: LoadedPack, action: LoadedAction, invocation: Invocation }
@@ -49,6 +49,8 @@ export function verifyWrit(raw: unknown, deps: VerifierDeps): Verdict {
   if (now > expires + deps.clockSkewMs) return refuse('expired', `writ expired at ${writ.expires_at}`)
   if (issued > now + deps.clockSkewMs) return refuse('not_yet_valid', `writ issued in the future (${writ.issued_at})`)
   if (deps.seen(writ.run_id)) return refuse('replayed', `run ${writ.run_id} was already received by this runner; a writ never runs twice`)
+  const approvalProblem = checkApprovals(writ)
+  if (approvalProblem) return refuse('bad_approval', approvalProblem)
 
   const found = deps.catalog(writ.pack).lookup(writ.action, writ.pack_digest)
   if (!found.ok) return refuse(found.code, found.message)
@@ -59,4 +61,22 @@ export function verifyWrit(raw: unknown, deps: VerifierDeps): Verdict {
   const prepared = prepareInvocation(found.action.spec, writ.args, found.pack.dir)
   if (!prepared.ok) return refuse('bad_args', prepared.errors.map((e) => e.message).join('; '))
   return { ok: true, writ, pack: found.pack, action: found.action, invocation: prepared.invocation }
+}
+
+/**
+ * Every approval a writ carries must be bound to exactly this writ (the
+ * binding digest recomputed from its own fields), given by someone other than
+ * the requester, and counted once per approver.
+ */
+function checkApprovals(writ: Writ): string | undefined {
+  if (writ.approvals.length === 0) return undefined
+  const binding = approvalBinding(writ)
+  const by = new Set<string>()
+  for (const a of writ.approvals) {
+    if (a.binding !== binding) return `the approval by ${a.by} is bound to ${a.binding.slice(0, 12)}…, not to this writ (${binding.slice(0, 12)}…)`
+    if (a.by === writ.requester.id) return `the approval by ${a.by} was given by the requester of the run`
+    if (by.has(a.by)) return `${a.by} is counted twice among the approvals`
+    by.add(a.by)
+  }
+  return undefined
 }

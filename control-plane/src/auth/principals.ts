@@ -9,6 +9,8 @@ export interface Principal {
   id: string
   kind: 'agent' | 'operator'
   groups: readonly string[]
+  /** The person behind the principal (the id unless the config names one). */
+  person: string
   ratePerMinute?: number | undefined
 }
 
@@ -27,7 +29,7 @@ export class PrincipalRegistry {
 
   constructor(configs: readonly PrincipalConfig[]) {
     for (const c of configs) {
-      const p: Principal = { id: c.id, kind: c.kind, groups: c.groups, ratePerMinute: c.rate_per_minute }
+      const p: Principal = { id: c.id, kind: c.kind, groups: c.groups, person: c.person ?? c.id, ratePerMinute: c.rate_per_minute }
       this.byHash.set(c.token_sha256, p)
       this.byId.set(c.id, p)
     }

@@ -9,6 +9,7 @@ import { pino, type Logger } from 'pino'
 import { REDACTED } from '@writ/packs'
 import type { Config } from '../config.js'
 import { startControlPlane, type ControlPlane } from '../control-plane.js'
+import { approvalRoutes } from '../approvals/index.js'
 import { auditRoutes } from '../audit/index.js'
 import { bearerAuth } from '../auth/index.js'
 import { catalogRoutes } from '../catalog/index.js'
@@ -22,7 +23,7 @@ import opsRoutes from './ops-routes.js'
 import securityHeaders from './security-headers.js'
 
 /** Paths pino must never print: tokens, cookies, signing material. */
-export const REDACT_PATHS = ['req.headers.authorization', 'req.headers.cookie', 'headers.authorization', 'authorization', 'token', '*.token', 'config.nats.pass', 'config.nats.token']
+export const REDACT_PATHS = ['req.headers.authorization', 'req.headers.cookie', 'headers.authorization', 'authorization', 'token', '*.token', 'config.nats.pass', 'config.nats.token', 'config.notify.slack.webhook_url', 'webhook_url']
 
 export function createLogger(config: Pick<Config, 'log'>, destination?: NodeJS.WritableStream): Logger {
   return pino({ level: config.log.level, redact: { paths: REDACT_PATHS, censor: REDACTED } }, destination as pino.DestinationStream | undefined)
@@ -32,11 +33,13 @@ export interface BuildOptions {
   logger?: Logger
   /** A control plane already started (a dev stack or a test sharing one); not closed with the app. */
   controlPlane?: ControlPlane
+  /** Where approval messages are printed when no Slack webhook is configured. */
+  print?: (line: string) => void
 }
 
 export async function buildApp(config: Config, opts: BuildOptions = {}): Promise<FastifyInstance> {
   const log = opts.logger ?? createLogger(config)
-  const controlPlane = opts.controlPlane ?? await startControlPlane(config, log)
+  const controlPlane = opts.controlPlane ?? await startControlPlane(config, log, { ...(opts.print ? { print: opts.print } : {}) })
   const app = Fastify({
     loggerInstance: log,
     bodyLimit: config.limits.body_bytes,
@@ -49,7 +52,7 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
     await app.register(securityHeaders, { helmet: { contentSecurityPolicy: { directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } }, crossOriginResourcePolicy: { policy: 'same-origin' } } })
     await app.register(websocket, { options: { maxPayload: 64 * 1024 } })
     app.addHook('onResponse', async (req, reply) => {
-      controlPlane.metrics.inc('writ_http_requests_total', { route: req.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) })
+      controlPlane.metrics.http.inc({ route: req.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) })
     })
     await app.register(opsRoutes)
     app.get('/openapi.json', async () => openApiDocument(config.public_url))
@@ -65,6 +68,7 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
       await v1.register(nodeRoutes)
       await v1.register(catalogRoutes)
       await v1.register(runRoutes)
+      await v1.register(approvalRoutes)
       await v1.register(auditRoutes)
       await v1.register(streamRoutes)
     }, { prefix: '/v1' })

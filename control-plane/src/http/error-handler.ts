@@ -40,7 +40,7 @@ async function auditRejection(req: FastifyRequest, code: string, message: string
   const action = str(body.action)
   const node = str(body.node)
   const reason = str(body.reason)
-  req.server.writ.metrics.inc('writ_requests_rejected_total', { code })
+  req.server.writ.metrics.rejected.inc({ code })
   await req.server.writ.audit.append({
     type: 'request.rejected', actor: { id: principal.id, kind: principal.kind },
     ...(action ? { action } : {}), ...(node ? { node } : {}),

@@ -3,6 +3,7 @@
  * parse with (`z.toJSONSchema`), so the document cannot drift from the code.
  */
 import { z } from 'zod'
+import { ApprovalListQuerySchema, ApprovalSummarySchema, ApproveBodySchema, DenyBodySchema } from '../approvals/index.js'
 import { ActionDetailSchema, ActionListQuerySchema, ActionSummarySchema } from '../catalog/index.js'
 import { AuditQuerySchema } from '../audit/index.js'
 import { ErrorBodySchema } from './error-body.js'
@@ -46,6 +47,23 @@ export function openApiDocument(serverUrl?: string): Record<string, unknown> {
       '/v1/runs/{id}': { get: { summary: 'A run; long-polls with `wait`', parameters: [idParam, ...queryParams(WaitQuerySchema)], responses: { 200: ok(RunSchema), ...errors } } },
       '/v1/runs/{id}/output': { get: { summary: 'Live output chunks from `cursor`; the recorded output once done', parameters: [idParam, ...queryParams(OutputQuerySchema)], responses: { 200: ok(RunOutputSchema), ...errors } } },
       '/v1/runs/{id}/cancel': { post: { summary: 'Cancel a run (before dispatch, or ask the runner)', parameters: [idParam], responses: { 200: ok(RunSchema), 409: errors[400], ...errors } } },
+      '/v1/approvals': { get: { summary: 'Runs waiting for approval (operators); `mine=true` for those you may decide', parameters: queryParams(ApprovalListQuerySchema), responses: { 200: ok(z.object({ approvals: z.array(z.object({ id: z.string(), action: z.string(), node_name: z.string(), approval: ApprovalSummarySchema }).passthrough()) })), 403: errors[400], ...errors } } },
+      '/v1/runs/{id}/approve': {
+        post: {
+          summary: 'Approve a run waiting for approval (operators in its approver groups, never the requester); dispatches it once its quorum is met',
+          parameters: [idParam],
+          requestBody: { required: false, content: { 'application/json': { schema: json(ApproveBodySchema, 'input') } } },
+          responses: { 200: ok(RunSchema, 'The run after the decision (dispatched when the quorum is met)'), 403: { description: 'Not an approver of this run, or its requester', content: { 'application/json': { schema: json(ErrorBodySchema) } } }, 409: { description: 'Already decided, expired, already approved by you, or the binding digest does not match', content: { 'application/json': { schema: json(ErrorBodySchema) } } }, ...errors },
+        },
+      },
+      '/v1/runs/{id}/deny': {
+        post: {
+          summary: 'Deny a run waiting for approval; the reason reaches the agent',
+          parameters: [idParam],
+          requestBody: { required: true, content: { 'application/json': { schema: json(DenyBodySchema, 'input') } } },
+          responses: { 200: ok(RunSchema, 'The denied run'), 403: errors[400], 409: errors[400], ...errors },
+        },
+      },
       '/v1/audit': { get: { summary: 'Audit events as JSON lines', parameters: queryParams(AuditQuerySchema), responses: { 200: { description: 'JSON lines, one event each', content: { 'application/x-ndjson': { schema: { type: 'string' } } } }, ...errors } } },
       '/v1/stream': { get: { summary: 'WebSocket: live run output, run status and audit events', responses: { 101: { description: 'Switching protocols' }, ...errors } } },
       '/healthz': { get: { security: [], summary: 'Liveness', responses: { 200: { description: 'up' } } } },

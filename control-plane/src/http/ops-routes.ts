@@ -14,5 +14,5 @@ export default async function opsRoutes(app: FastifyInstance) {
     return reply.code(ok ? 200 : 503).send({ ok, checks })
   })
 
-  app.get('/metrics', async (_req, reply) => reply.type('text/plain; version=0.0.4').send(app.writ.metrics.render()))
+  app.get('/metrics', async (_req, reply) => reply.type(app.writ.metrics.contentType).send(await app.writ.metrics.render()))
 }

@@ -1,10 +1,10 @@
 /** Runs: the request path, the run store, dispatch, results, the lost-run sweeper, and their routes. */
 export { RunService } from './run-service.js'
-export type { RunServiceDeps } from './run-service.js'
+export type { RunServiceDeps, SystemRunRequest } from './run-service.js'
 export { RunStore, RUNS_BUCKET, RunStoreError, newRunId, randomHex } from './run-store.js'
 export type { RunSummary, RunFilter } from './run-store.js'
-export { RunSchema, RunStatusSchema, RunOutcomeSchema, PolicyOutcomeSchema, TERMINAL_STATUSES, isTerminal } from './run-record.js'
-export type { Run, RunStatus, RunOutcome } from './run-record.js'
+export { RunSchema, RunStatusSchema, RunOutcomeSchema, PolicyOutcomeSchema, DecisionSchema, ApprovalStateSchema, TERMINAL_STATUSES, isTerminal, runBinding } from './run-record.js'
+export type { Run, RunStatus, RunOutcome, Decision, ApprovalState } from './run-record.js'
 export { Dispatcher } from './dispatcher.js'
 export type { DispatchOutcome, DispatcherOptions } from './dispatcher.js'
 export { ResultsConsumer } from './results-consumer.js'

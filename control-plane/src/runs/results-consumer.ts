@@ -23,7 +23,11 @@ export class ResultsConsumer {
   private readonly inFlight = new Set<Promise<void>>()
   recorded = 0
 
-  constructor(private readonly nc: NatsConnection, private readonly store: RunStore, private readonly audit: AuditChain, private readonly log: Logger) {}
+  constructor(
+    private readonly nc: NatsConnection, private readonly store: RunStore, private readonly audit: AuditChain, private readonly log: Logger,
+    /** Called with each run this instance recorded as finished. */
+    private readonly onFinished: (run: Run) => void = () => {},
+  ) {}
 
   /** The current start's state: a stop ends its loop even if a later start runs a new one. */
   private session = { stopped: true }
@@ -137,13 +141,14 @@ export class ResultsConsumer {
     // on the chain. A stop in between redelivers, and the event is appended
     // again, marked as possibly repeating the one that landed.
     await this.audit.append(auditBody(run, result, 'run.finished', m.redelivered))
-    await this.store.update(run.id, (r) => {
+    const finished = await this.store.update(run.id, (r) => {
       if (!isTerminal(r.status)) return applyResult(r, result)
       // Declared lost while this result was being audited: kept beside the verdict, as a late result is.
       if (r.status === 'lost' && !r.late_result) return { ...r, late_result: { status: result.status, finished_at: result.finished_at } }
       return undefined
     })
     this.recorded++
+    if (finished && isTerminal(finished.status)) this.onFinished(finished)
     m.ack()
   }
 

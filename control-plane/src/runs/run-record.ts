@@ -3,7 +3,7 @@
  * through (DESIGN.md "Run lifecycle"). Terminal statuses never change.
  */
 import { z } from 'zod'
-import { ArgValueSchema, PrincipalRefSchema, RefusalSchema, RunOptionsSchema } from '@writ/packs/protocol'
+import { ArgValueSchema, PrincipalRefSchema, RefusalSchema, RunOptionsSchema, approvalBinding } from '@writ/packs/protocol'
 import { RiskSchema } from '@writ/packs'
 
 export const RunStatusSchema = z.enum([
@@ -44,6 +44,39 @@ export const RunOutcomeSchema = z.object({
 })
 export type RunOutcome = z.infer<typeof RunOutcomeSchema>
 
+/** One person's decision on a run waiting for approval. */
+export const DecisionSchema = z.object({
+  by: z.string(),
+  /** The person behind the principal, when the config names one (an agent and an operator can be one person). */
+  person: z.string(),
+  at: z.string(),
+  /** The binding digest the decision was made on (DESIGN.md "Approvals"). */
+  binding: z.string(),
+  comment: z.string().optional(),
+})
+export type Decision = z.infer<typeof DecisionSchema>
+
+/** Where a gated run stands with its approvers. */
+export const ApprovalStateSchema = z.object({
+  binding: z.string(),
+  approver_groups: z.array(z.string()),
+  quorum: z.number().int().min(1),
+  expires_at: z.string(),
+  approvals: z.array(DecisionSchema).default([]),
+  denial: DecisionSchema.extend({ reason: z.string() }).optional(),
+  approved_at: z.string().optional(),
+  /** The run's portal page (added when the run is shown, not stored). */
+  url: z.string().optional(),
+  /** How many approvals it has so far (added when the run is shown, not stored). */
+  approvals_so_far: z.number().int().optional(),
+  /** Read-only runs fetched for the approver when the run arrived (impact preview). */
+  preview: z.object({
+    runs: z.array(z.object({ action: z.string(), run_id: z.string() })).default([]),
+    unavailable: z.string().optional(),
+  }).optional(),
+})
+export type ApprovalState = z.infer<typeof ApprovalStateSchema>
+
 export const RunSchema = z.object({
   id: z.string(),
   status: RunStatusSchema,
@@ -58,9 +91,16 @@ export const RunSchema = z.object({
   args: z.record(z.string(), ArgValueSchema),
   reason: z.string(),
   requester: PrincipalRefSchema,
+  /** The person behind the requester (config `person`), so they cannot approve it as an operator either. */
+  requester_person: z.string().optional(),
   session_id: z.string().optional(),
+  /** What the requester expects to happen (shown to the approver). */
+  expected: z.string().optional(),
+  /** Earlier runs the requester relies on (shown to the approver). */
+  evidence: z.array(z.string()).optional(),
   options: RunOptionsSchema.default({}),
   policy: PolicyOutcomeSchema,
+  approval: ApprovalStateSchema.optional(),
   refusal: RefusalSchema.optional(),
   result: RunOutcomeSchema.optional(),
   /** A result that arrived after the run was already declared lost. */
@@ -76,3 +116,8 @@ export const RunSchema = z.object({
   created_by_instance: z.string(),
 })
 export type Run = z.infer<typeof RunSchema>
+
+/** The approval binding digest of a run: what a person approves, recomputed by the runner from the writ. */
+export function runBinding(run: Pick<Run, 'id' | 'action' | 'pack_digest' | 'node_id' | 'args' | 'reason' | 'requester'>): string {
+  return approvalBinding({ run_id: run.id, action: run.action, pack_digest: run.pack_digest, node_id: run.node_id, args: run.args, reason: run.reason, requester: run.requester })
+}

@@ -5,17 +5,19 @@
  * authenticated, an audit event; none of them dispatches anything.
  */
 import { prepareInvocation, PackCatalog } from '@writ/packs'
+import type { ApprovalRef } from '@writ/packs/protocol'
 import type { Logger } from 'pino'
 import type { AuditChain, AuditEventBody } from '../audit/index.js'
 import type { Dispatcher } from './dispatcher.js'
 import type { FleetView } from '../fleet/index.js'
 import {
-  ActionNotFound, ActionNotOnNode, BadArgs, DigestMismatch, NodeNotFound, NotCancelable, PolicyDenied, RunNotFound, withDetails,
+  ActionNotFound, ActionNotOnNode, BadArgs, DigestMismatch, EvidenceNotFound, NodeNotFound, NotCancelable, PolicyDenied, RunNotFound, withDetails,
 } from '../http/index.js'
 import type { Metrics } from '../metrics.js'
 import type { Policy, PolicyDecision } from '../policy/index.js'
+import { durationMs } from '../config.js'
 import type { Principal } from '../auth/index.js'
-import { isTerminal, type Run } from './run-record.js'
+import { isTerminal, runBinding, type Run } from './run-record.js'
 import { newRunId, type RunStore } from './run-store.js'
 import type { RunRequest } from './run-schemas.js'
 import { presentRun, redactArgs, sensitiveArgNames } from './sensitive-args.js'
@@ -23,7 +25,16 @@ import { presentRun, redactArgs, sensitiveArgNames } from './sensitive-args.js'
 export interface RunServiceDeps {
   catalog: PackCatalog, fleet: FleetView, policy: Policy, store: RunStore, audit: AuditChain, dispatcher: Dispatcher,
   metrics: Metrics, log: Logger, instanceId: string, lostGraceMs: number,
+  /** The portal page of a run, shown with runs that wait for approval. */
+  runUrl: (runId: string) => string
+  /** Called once a run starts waiting for approval (its record and request event are stored). */
+  onPendingApproval?: (run: Run) => void
 }
+
+/** A read-only run the control plane itself asks for (the approver's impact preview). */
+export interface SystemRunRequest { action: string, node: string, args: Record<string, unknown>, reason: string, session_id?: string }
+
+const SYSTEM = { id: 'control-plane', kind: 'system' as const }
 
 export class RunService {
   constructor(private readonly d: RunServiceDeps) {}
@@ -34,7 +45,11 @@ export class RunService {
   }
 
   /** `run` as a caller may read it (sensitive arguments redacted). */
-  present(run: Run): Run { return presentRun(run, this.d.catalog) }
+  present(run: Run): Run {
+    const shown = presentRun(run, this.d.catalog)
+    if (!run.approval) return shown
+    return { ...shown, approval: { ...run.approval, url: this.d.runUrl(run.id), approvals_so_far: run.approval.approvals.length } }
+  }
 
   async get(principal: Principal, id: string): Promise<Run> {
     const hit = await this.d.store.get(id)
@@ -45,6 +60,10 @@ export class RunService {
   async submit(principal: Principal, req: RunRequest): Promise<Run> {
     const { catalog, fleet, policy } = this.d
     const actor = { id: principal.id, kind: principal.kind }
+    for (const id of req.evidence ?? []) {
+      const cited = await this.d.store.current(id)
+      if (!cited || !this.visible(principal, cited.run)) throw withDetails(new EvidenceNotFound(id), { evidence: id })
+    }
     // Thrown errors reach the one error handler, which audits them for the authenticated caller.
     const hit = catalog.lookup(req.action)
     if (!hit.ok) throw new ActionNotFound(req.action)
@@ -68,7 +87,11 @@ export class RunService {
     const run: Run = {
       id: newRunId(), status: 'pending_approval', status_reason: '', action: action.id, pack: pack.id, pack_digest: pack.digest,
       risk: action.spec.risk, node_id: node.id, node_name: node.name, args: prepared.args, reason: req.reason, requester: actor,
-      ...(req.session_id !== undefined ? { session_id: req.session_id } : {}), options: req.options ?? {},
+      requester_person: principal.person,
+      ...(req.session_id !== undefined ? { session_id: req.session_id } : {}),
+      ...(req.expected !== undefined ? { expected: req.expected } : {}),
+      ...(req.evidence !== undefined && req.evidence.length > 0 ? { evidence: req.evidence } : {}),
+      options: req.options ?? {},
       policy: policyOutcome(decision), created_at: now, updated_at: now, created_by_instance: this.d.instanceId,
     }
     const requested: AuditEventBody = {
@@ -77,6 +100,8 @@ export class RunService {
         args: redactArgs(run.args, sensitiveArgNames(catalog, action.id)),
         reason: run.reason, risk: run.risk, pack_digest: run.pack_digest, policy: run.policy,
         ...(run.session_id ? { session_id: run.session_id } : {}),
+        ...(run.expected ? { expected: run.expected } : {}),
+        ...(run.evidence ? { evidence: run.evidence } : {}),
       },
     }
 
@@ -86,14 +111,21 @@ export class RunService {
       run.finished_at = now
       await this.d.audit.append(requested)
       await this.d.store.create(run)
-      this.d.metrics.inc('writ_runs_total', { status: 'denied' })
+      this.d.metrics.runs.inc({ status: 'denied' })
       throw withDetails(new PolicyDenied(decision.reason), { run_id: run.id, rule: decision.rule })
     }
     if (decision.decision === 'require_approval') {
-      run.status_reason = `waiting for ${decision.quorum} approval(s) from ${decision.approver_groups.join(', ')} (policy rule "${decision.rule}")`
+      const expiresAt = new Date(Date.parse(now) + durationMs(decision.ttl)).toISOString()
+      run.status_reason = `waiting for ${decision.quorum} approval(s) from ${decision.approver_groups.join(', ')} until ${expiresAt} (policy rule "${decision.rule}")`
+      run.approval = {
+        binding: runBinding(run), approver_groups: decision.approver_groups,
+        quorum: decision.quorum, expires_at: expiresAt, approvals: [],
+      }
+      requested.data = { ...requested.data, approval: { binding: run.approval.binding, approver_groups: decision.approver_groups, quorum: decision.quorum, expires_at: expiresAt } }
       await this.d.audit.append(requested)
       await this.d.store.create(run)
-      this.d.metrics.inc('writ_runs_total', { status: 'pending_approval' })
+      this.d.metrics.runs.inc({ status: 'pending_approval' })
+      this.d.onPendingApproval?.(run)
       return run
     }
     if (!node.online) {
@@ -102,7 +134,7 @@ export class RunService {
       run.finished_at = now
       await this.d.audit.append(requested)
       await this.d.store.create(run)
-      this.d.metrics.inc('writ_runs_total', { status: 'node_offline' })
+      this.d.metrics.runs.inc({ status: 'node_offline' })
       return run
     }
     return this.dispatch(run, requested)
@@ -114,24 +146,92 @@ export class RunService {
    * both are stored before the writ leaves.
    */
   async dispatch(run: Run, requested?: AuditEventBody): Promise<Run> {
+    Object.assign(run, this.dispatchFields(run, `writ sent to ${run.node_name}`))
+    // The record exists before the writ leaves, so a fast result always finds it.
+    await Promise.all([requested ? this.d.audit.append(requested) : undefined, this.d.store.create(run)])
+    return this.send(run, [])
+  }
+
+  /**
+   * Claims an approved run (approved → dispatched, revision-checked, so exactly
+   * one instance sends its writ) and dispatches it with its approvals. `ahead`
+   * is written alongside the claim: the approval's audit event, which must be on
+   * the chain before the writ leaves; `afterClaim` runs only if this instance
+   * won the claim, before the writ leaves. Resolves with the run as it then is.
+   */
+  async dispatchApproved(id: string, opts: { ahead?: Promise<unknown>, afterClaim?: (run: Run) => Promise<unknown> } = {}): Promise<Run | undefined> {
+    let claimed: Run | undefined
+    const [current] = await Promise.all([
+      this.d.store.update(id, (r) => {
+        if (r.status !== 'approved') return undefined
+        claimed = { ...r, ...this.dispatchFields(r, `approved; writ sent to ${r.node_name}`) }
+        return claimed
+      }),
+      opts.ahead,
+    ])
+    if (!claimed) return current
+    await opts.afterClaim?.(claimed)
+    const approvals: ApprovalRef[] = (claimed.approval?.approvals ?? []).map((a) => ({ by: a.by, at: a.at, binding: a.binding }))
+    return this.send(claimed, approvals)
+  }
+
+  /**
+   * A low-risk read the control plane runs for itself (impact previews): no
+   * policy (it is not an agent's request), but the same catalog, digest and
+   * argument checks, and audited like any run.
+   */
+  async submitAsSystem(req: SystemRunRequest): Promise<Run> {
+    const hit = this.d.catalog.lookup(req.action)
+    if (!hit.ok) throw new ActionNotFound(req.action)
+    const { pack, action } = hit
+    if (action.spec.risk !== 'low') throw new PolicyDenied(`${action.id} is ${action.spec.risk} risk; the control plane only runs low-risk reads for itself`)
+    const node = this.d.fleet.find(req.node)
+    if (!node) throw new NodeNotFound(req.node)
+    const prepared = prepareInvocation(action.spec, req.args, pack.dir)
+    if (!prepared.ok) throw new BadArgs(action.id, prepared.errors.map((e) => e.message).join('; '))
+    const reported = node.packs.find((p) => p.id === pack.id)
+    if (!reported) throw new ActionNotOnNode(node.name, pack.id)
+    if (reported.digest !== pack.digest) throw new DigestMismatch(`node "${node.name}" reports pack "${pack.id}" with another digest than the catalog's`)
+    const now = new Date().toISOString()
+    const run: Run = {
+      id: newRunId(), status: 'dispatched', status_reason: '', action: action.id, pack: pack.id, pack_digest: pack.digest,
+      risk: action.spec.risk, node_id: node.id, node_name: node.name, args: prepared.args, reason: req.reason, requester: SYSTEM,
+      ...(req.session_id !== undefined ? { session_id: req.session_id } : {}), options: {},
+      policy: { decision: 'allow', rule: null }, created_at: now, updated_at: now, created_by_instance: this.d.instanceId,
+    }
+    const requested: AuditEventBody = {
+      type: 'run.requested', actor: SYSTEM, run_id: run.id, node: node.name, action: action.id,
+      data: { args: redactArgs(run.args, sensitiveArgNames(this.d.catalog, action.id)), reason: run.reason, risk: run.risk, pack_digest: run.pack_digest, policy: run.policy },
+    }
+    if (!node.online) {
+      run.status = 'node_offline'
+      run.status_reason = `node ${node.name} has not sent a heartbeat since ${node.last_seen}`
+      run.finished_at = now
+      await this.d.audit.append(requested)
+      await this.d.store.create(run)
+      return run
+    }
+    return this.dispatch(run, requested)
+  }
+
+  private dispatchFields(run: Run, reason: string): Pick<Run, 'status' | 'status_reason' | 'dispatched_at' | 'deadline_at' | 'updated_at'> {
     const action = this.d.catalog.lookup(run.action)
     const timeoutMs = action.ok ? PackCatalog.limits(action.action, run.options).timeoutMs : 60_000
     const now = Date.now()
-    run.status = 'dispatched'
-    run.status_reason = `writ sent to ${run.node_name}`
-    run.dispatched_at = new Date(now).toISOString()
-    run.deadline_at = new Date(now + timeoutMs + this.d.lostGraceMs).toISOString()
-    run.updated_at = run.dispatched_at
-    // The record exists before the writ leaves, so a fast result always finds it.
-    await Promise.all([requested ? this.d.audit.append(requested) : undefined, this.d.store.create(run)])
-    const outcome = await this.d.dispatcher.dispatch(run)
-    const base = { actor: { id: 'control-plane', kind: 'system' as const }, run_id: run.id, node: run.node_name, action: run.action }
+    const at = new Date(now).toISOString()
+    return { status: 'dispatched', status_reason: reason, dispatched_at: at, deadline_at: new Date(now + timeoutMs + this.d.lostGraceMs).toISOString(), updated_at: at }
+  }
+
+  /** Signs and sends the writ of a run already recorded as dispatched, and records the runner's answer. */
+  private async send(run: Run, approvals: ApprovalRef[]): Promise<Run> {
+    const outcome = await this.d.dispatcher.dispatch(run, approvals)
+    const base = { actor: SYSTEM, run_id: run.id, node: run.node_name, action: run.action }
     let updated: Run | undefined
     switch (outcome.kind) {
       case 'accepted':
         ;[updated] = await Promise.all([
           this.d.store.update(run.id, (r) => r.status === 'dispatched' ? { ...r, status: 'running', status_reason: `accepted by ${r.node_name}` } : undefined),
-          this.d.audit.append({ ...base, type: 'run.dispatched', data: { accepted: true, key_id: this.d.dispatcher.keyId, deadline_at: run.deadline_at } }),
+          this.d.audit.append({ ...base, type: 'run.dispatched', data: { accepted: true, key_id: this.d.dispatcher.keyId, deadline_at: run.deadline_at, ...(approvals.length > 0 ? { approvals } : {}) } }),
         ])
         break
       case 'refused':
@@ -147,7 +247,7 @@ export class RunService {
         await this.d.audit.append({ ...base, type: 'run.dispatched', data: { accepted: null, message: outcome.message, deadline_at: run.deadline_at } })
         break
     }
-    this.d.metrics.inc('writ_dispatches_total', { outcome: outcome.kind })
+    this.d.metrics.dispatches.inc({ outcome: outcome.kind })
     return updated ?? run
   }
 

@@ -6,7 +6,7 @@ export {
   HeartbeatSchema, NodeEventSchema,
 } from './messages.js'
 export type {
-  Writ, SignedWrit, Cancel, SignedCancel, RefusalCode, Refusal, WritAck, OutputChunk, RunnerStatus,
+  ApprovalRef, Writ, SignedWrit, Cancel, SignedCancel, RefusalCode, Refusal, WritAck, OutputChunk, RunnerStatus,
   RunResult, Heartbeat, NodeEvent,
 } from './messages.js'
 export {
@@ -14,4 +14,6 @@ export {
   signWrit, signCancel, verifySignature,
 } from './writ-signing.js'
 export type { SigningKey, TrustedKey, SignatureCheck } from './writ-signing.js'
+export { approvalBinding } from './approval-binding.js'
+export type { ApprovalSubject } from './approval-binding.js'
 export { canonicalJson } from '../canonical-json.js'

@@ -16,7 +16,13 @@ export const ArgValueSchema = z.union([z.string(), z.number(), z.boolean(), z.ar
 
 export const PrincipalRefSchema = z.object({ id: z.string().min(1).max(128), kind: z.enum(['agent', 'operator', 'system']) }).strict()
 
-export const ApprovalRefSchema = z.object({ by: z.string().min(1).max(128), at: IsoTime }).strict()
+/** One person's approval as the writ carries it: who, when, and the binding digest they approved. */
+export const ApprovalRefSchema = z.object({
+  by: z.string().min(1).max(128),
+  at: IsoTime,
+  binding: Sha256Hex,
+}).strict()
+export type ApprovalRef = z.infer<typeof ApprovalRefSchema>
 
 /** Narrowing options: a caller can only lower the declared limits. */
 export const RunOptionsSchema = z.object({
@@ -68,7 +74,7 @@ export type SignedCancel = z.infer<typeof SignedCancelSchema>
 export const RefusalCodeSchema = z.enum([
   'malformed', 'bad_signature', 'unknown_key', 'wrong_node', 'expired', 'not_yet_valid',
   'unknown_action', 'digest_mismatch', 'bad_args', 'replayed', 'draining', 'shell_not_allowed',
-  'target_unavailable', 'journal_unavailable',
+  'target_unavailable', 'journal_unavailable', 'bad_approval',
 ])
 export type RefusalCode = z.infer<typeof RefusalCodeSchema>
 

@@ -1,0 +1,36 @@
+/**
+ * Operators decide runs over REST: `GET /v1/approvals` lists what waits,
+ * `POST /v1/runs/:id/approve` and `/deny` decide. Every refusal is a typed
+ * error, audited by the error handler; none of them dispatches anything.
+ */
+import type { FastifyInstance } from 'fastify'
+import { requireOperator } from '../auth/index.js'
+import { parseOrThrow } from '../http/index.js'
+import { RunIdParamsSchema } from '../runs/index.js'
+import { ApprovalListQuerySchema, ApproveBodySchema, DenyBodySchema } from './approval-schemas.js'
+
+export default async function approvalRoutes(app: FastifyInstance) {
+  const { approvals, runs } = app.writ
+
+  app.get('/approvals', async (req) => {
+    const principal = requireOperator(req)
+    const q = parseOrThrow(ApprovalListQuerySchema, req.query, 'query')
+    const pending = approvals.pending({ node: q.node, action: q.action, requester: q.requester, approver: q.mine ? principal : undefined }, q.limit)
+      .filter((r) => !q.mine || (r.requester.id !== principal.id && (r.requester_person ?? r.requester.id) !== principal.person))
+    return { approvals: pending.map((r) => ({ ...r, approval: approvals.summary(r) })) }
+  })
+
+  app.post('/runs/:id/approve', async (req) => {
+    const principal = requireOperator(req)
+    const { id } = parseOrThrow(RunIdParamsSchema, req.params, 'params')
+    const body = parseOrThrow(ApproveBodySchema, req.body ?? {}, 'body')
+    return runs.present(await approvals.decide(principal, id, { decision: 'approve', comment: body.comment, binding: body.binding }))
+  })
+
+  app.post('/runs/:id/deny', async (req) => {
+    const principal = requireOperator(req)
+    const { id } = parseOrThrow(RunIdParamsSchema, req.params, 'params')
+    const body = parseOrThrow(DenyBodySchema, req.body, 'body')
+    return runs.present(await approvals.decide(principal, id, { decision: 'deny', reason: body.reason, binding: body.binding }))
+  })
+}

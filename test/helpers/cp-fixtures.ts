@@ -16,7 +16,7 @@ export interface CpFixture {
   listRoot: string
   keyFile: string
   publicKeyFile: string
-  tokens: { agent: string, agent2: string, operator: string, limited: string }
+  tokens: { agent: string, agent2: string, operator: string, operator2: string, operator3: string, outsider: string, agentsOperator: string, limited: string }
   config: Config
   /** Writes a config file (YAML-compatible JSON) for a child process. */
   writeConfigFile(extra?: Partial<ConfigInput>): string
@@ -62,6 +62,18 @@ kind: exec
 risk: high
 description: Needs a person.
 side_effects: [Restarts the service.]
+args: []
+execution:
+  command: { binary: /bin/true, argv: [] }
+  timeout: 5s
+`,
+  'deploy.yaml': `schema_version: 1
+id: testops.deploy
+title: Deploy a release (pretend)
+kind: exec
+risk: high
+description: Needs two people.
+side_effects: [Replaces the running release.]
 args: []
 execution:
   command: { binary: /bin/true, argv: [] }
@@ -127,21 +139,30 @@ export function makeCpFixture(natsUrl: string, overrides: Partial<ConfigInput> =
   const publicKeyFile = join(dir, 'signing.pub.pem')
   writeFileSync(keyFile, keys.privatePem, { mode: 0o600 })
   writeFileSync(publicKeyFile, keys.publicPem)
-  const tokens = { agent: 'tok-agent-0123456789', agent2: 'tok-agent2-0123456789', operator: 'tok-operator-0123456789', limited: 'tok-limited-0123456789' }
+  const tokens = {
+    agent: 'tok-agent-0123456789', agent2: 'tok-agent2-0123456789', operator: 'tok-operator-0123456789', operator2: 'tok-operator2-0123456789',
+    operator3: 'tok-operator3-0123456789', outsider: 'tok-outsider-0123456789', agentsOperator: 'tok-agents-operator-0123456789', limited: 'tok-limited-0123456789',
+  }
   const input: ConfigInput = {
     listen: { host: '127.0.0.1', port: 0 },
     nats: { servers: [natsUrl] },
     packs: { dirs: [join(dir, 'packs')] },
     signing: { key_file: keyFile },
     principals: [
-      { id: 'agent-1', kind: 'agent', token_sha256: hashToken(tokens.agent), groups: ['sre-agents'] },
+      { id: 'agent-1', kind: 'agent', token_sha256: hashToken(tokens.agent), groups: ['sre-agents'], person: 'pat' },
       { id: 'agent-2', kind: 'agent', token_sha256: hashToken(tokens.agent2), groups: ['sre-agents'] },
       { id: 'ops-1', kind: 'operator', token_sha256: hashToken(tokens.operator), groups: ['oncall'] },
+      { id: 'ops-2', kind: 'operator', token_sha256: hashToken(tokens.operator2), groups: ['oncall'] },
+      { id: 'ops-3', kind: 'operator', token_sha256: hashToken(tokens.operator3), groups: ['oncall'] },
+      { id: 'dev-1', kind: 'operator', token_sha256: hashToken(tokens.outsider), groups: ['developers'] },
+      // The person behind agent-1 also holds an operator token: still not an approver of agent-1's runs.
+      { id: 'pat-ops', kind: 'operator', token_sha256: hashToken(tokens.agentsOperator), groups: ['oncall'], person: 'pat' },
       { id: 'limited', kind: 'agent', token_sha256: hashToken(tokens.limited), groups: [], rate_per_minute: 3 },
     ],
     policy: {
       rules: [
         { name: 'no-wipes', match: { actions: ['*.wipe'] }, decision: 'deny', reason: 'wiping is never allowed through writ' },
+        { name: 'deploys-need-two', match: { actions: ['testops.deploy'] }, decision: 'require_approval', approver_groups: ['oncall'], quorum: 2, ttl: '15m' },
         { name: 'high-risk-needs-a-person', match: { risk: ['high', 'critical'] }, decision: 'require_approval', approver_groups: ['oncall'], quorum: 1, ttl: '15m' },
         { name: 'agents-low-risk', match: { groups: ['sre-agents'], max_risk: 'medium' }, decision: 'allow' },
         { name: 'operators', match: { kinds: ['operator'] }, decision: 'allow' },

@@ -40,11 +40,15 @@ async function auditRejection(req: FastifyRequest, code: string, message: string
   const action = str(body.action)
   const node = str(body.node)
   const reason = str(body.reason)
+  // A refused decision on a run belongs to that run's record, even when it was refused before the run was read.
+  const params = req.params as { id?: unknown } | undefined
+  const runId = typeof details?.run_id === 'string' ? details.run_id
+    : req.routeOptions.url?.startsWith('/v1/runs/:id') && typeof params?.id === 'string' && /^[A-Za-z0-9_-]{8,64}$/.test(params.id) ? params.id : undefined
   req.server.writ.metrics.rejected.inc({ code })
   await req.server.writ.audit.append({
     type: 'request.rejected', actor: { id: principal.id, kind: principal.kind },
     ...(action ? { action } : {}), ...(node ? { node } : {}),
-    ...(typeof details?.run_id === 'string' ? { run_id: details.run_id } : {}),
+    ...(runId ? { run_id: runId } : {}),
     data: { method: req.method, route: req.routeOptions.url ?? req.url.split('?')[0], code, message, ...(reason ? { reason } : {}), ...(details ? { details } : {}) },
   })
 }

@@ -11,7 +11,7 @@ export interface PolicyInput {
   action: string
   risk: Risk
   node: { id: string, name: string, datacenter?: string | undefined, node_pool?: string | undefined, node_class?: string | undefined }
-  principal: Principal
+  principal: Pick<Principal, 'id' | 'kind' | 'groups'>
 }
 
 export type PolicyDecision =

@@ -185,6 +185,11 @@ export class AuditChain {
     return t
   }
 
+  /** The stream's last sequence (0 when empty). */
+  async lastSeq(): Promise<number> {
+    return (await retryTransient(() => this.jsm.streams.info(AUDIT_STREAM))).state.last_seq
+  }
+
   /** Reads stored events in order from `fromSeq` (up to the last one stored when called). */
   async *read(fromSeq = 1): AsyncGenerator<StoredEvent & { streamSeq: number }> {
     const info = await retryTransient(() => this.jsm.streams.info(AUDIT_STREAM))

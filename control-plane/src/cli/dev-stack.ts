@@ -4,6 +4,7 @@
  * packs — with a generated dev config, keys and tokens under `.writ/`, and one
  * real action run end to end so the user sees writ work.
  */
+import { randomBytes } from 'node:crypto'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { accessSync, constants, createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
@@ -40,6 +41,8 @@ export interface DevStack {
   agentToken: string
   operatorToken: string
   nodeName: string
+  /** A one-time link that signs the dev operator in to the portal. */
+  signInLink: string
   /** `debugging.loadavg` run through the whole path at start-up. */
   firstRun: { status: string, stdout: string }
   stop(): Promise<void>
@@ -138,6 +141,8 @@ export async function startDevStack(opts: DevStackOptions = {}): Promise<DevStac
     writeFileSync(pubFile, kp.publicPem)
     out(`generated signing key ${kp.keyId}`)
   }
+  const sessionKeyFile = join(stateDir, 'portal-session.key')
+  if (!existsSync(sessionKeyFile)) writeFileSync(sessionKeyFile, `${randomBytes(32).toString('hex')}\n`, { mode: 0o600 })
   const envFile = join(stateDir, 'dev.env')
   const prior = readEnvFile(envFile)
   const agentToken = prior.WRIT_AGENT_TOKEN ?? generateToken('agent')
@@ -163,12 +168,14 @@ export async function startDevStack(opts: DevStackOptions = {}): Promise<DevStac
         { name: 'changes wait for an operator', match: { risk: ['medium', 'high', 'critical'] }, decision: 'require_approval', approver_groups: ['operators'], quorum: 1, ttl: '15m' },
       ],
     },
+    portal: { session_key_file: sessionKeyFile },
     log: { level: 'warn' },
   }
   writeFileSync(join(stateDir, 'dev.yaml'), `# Written by \`writ dev\`; regenerated on every start.\n${toYaml(raw)}`)
   const config = parseConfig(raw, 'dev config')
   const logger = createLogger(config, createWriteStream(join(stateDir, 'control-plane.log'), { flags: 'a' }))
-  const app = await buildApp(config, { logger })
+  // No Slack webhook in dev: approval messages are printed here instead.
+  const app = await buildApp(config, { logger, print: (line) => out(`[slack] ${line}`) })
   await app.listen({ host: '127.0.0.1', port })
 
   const runnerLog = createWriteStream(join(stateDir, 'runner.log'), { flags: 'a' })
@@ -208,8 +215,9 @@ export async function startDevStack(opts: DevStackOptions = {}): Promise<DevStac
     const run = await res.json() as { status?: string, result?: { stdout?: string }, error?: { message: string } }
     const firstRun = { status: run.status ?? `HTTP ${res.status}: ${run.error?.message ?? ''}`, stdout: run.result?.stdout ?? '' }
 
+    const signInLink = app.portal.signInUrl(await app.portal.links.mint('dev-operator'))
     writeFileSync(envFile, `WRIT_URL=${url}\nWRIT_AGENT_TOKEN=${agentToken}\nWRIT_OPERATOR_TOKEN=${operatorToken}\nWRIT_NATS_URL=${natsUrl}\n`, { mode: 0o600 })
-    return { url, natsUrl, agentToken, operatorToken, nodeName, firstRun, stop }
+    return { url, natsUrl, agentToken, operatorToken, nodeName, firstRun, signInLink, stop }
   } catch (err) {
     await stop()
     throw err

@@ -1,2 +1,3 @@
 /** The `writ` command: its subcommands, HTTP client and dev stack. */
-export { runCli, UsageError } from './writ-command.js'
+export { runCli } from './writ-command.js'
+export { UsageError } from './cli-io.js'

@@ -6,33 +6,36 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
+import { randomBytes } from 'node:crypto'
 import { connect } from '@nats-io/transport-node'
 import { pino } from 'pino'
 import { generateSigningKeyPair } from '@writ/packs/protocol'
 import { AuditChain, eventsFromJsonLines, verifyChain, type ChainVerdict } from '../audit/index.js'
+import { cmdDecide, cmdPending } from './approval-commands.js'
 import { ApiError, WritClient } from './cli-client.js'
+import { UsageError, type Io } from './cli-io.js'
 import { ConfigError } from '../config.js'
 import { serve } from '../main.js'
+import { isTerminal } from '../runs/index.js'
 import { generateToken, hashToken } from '../auth/index.js'
 
 const USAGE = `usage:
   writ run <action> --node NODE [--arg k=v]... --reason "why" [--session ID] [--json]
+  writ status <run> [--wait SECONDS] [--json]
   writ nodes [--json]
   writ actions [query] [--node NODE] [--risk R] [--json]
+  writ pending [--node NODE] [--mine] [--json]        (operators: runs waiting for approval)
+  writ approve <run> [--comment "…"]                  (operators)
+  writ deny <run> --reason "why"                      (operators; the agent is told)
   writ audit verify [--file export.jsonl | --nats URL]
   writ audit export [--nats URL]            (JSON lines on stdout)
-  writ keys generate [--out DIR]
+  writ keys generate [--out DIR]                      (the dispatch signing key pair)
+  writ keys session --out FILE                        (the portal's session-cookie key)
   writ token generate [--kind agent|operator]
   writ serve --config FILE
   writ dev [--port N] [--state-dir DIR] [--start-nats]   (NATS + control plane + a runner for this host)
 
-environment: WRIT_URL (default http://127.0.0.1:8480), WRIT_TOKEN or WRIT_AGENT_TOKEN, WRIT_NATS_URL`
-
-export class UsageError extends Error {
-  constructor(message: string) { super(message); this.name = 'UsageError' }
-}
-
-interface Io { out: (s: string) => void, err: (s: string) => void, env: NodeJS.ProcessEnv }
+environment: WRIT_URL (default http://127.0.0.1:8480), WRIT_TOKEN (else WRIT_AGENT_TOKEN; WRIT_OPERATOR_TOKEN for pending/approve/deny), WRIT_NATS_URL`
 
 function client(env: NodeJS.ProcessEnv, flags: { url?: string | undefined, token?: string | undefined }): WritClient {
   const token = flags.token ?? env.WRIT_TOKEN ?? env.WRIT_AGENT_TOKEN
@@ -72,8 +75,14 @@ async function cmdRun(argv: string[], io: Io): Promise<number> {
   const c = client(io.env, values)
   const contract = (await c.request('GET', `/v1/actions/${encodeURIComponent(action)}`)).json as { args: Array<{ name: string, type: string }> }
   const body = { action, node: values.node, args: typedArgs(values.arg ?? [], contract.args), reason: values.reason, ...(values.session ? { session_id: values.session } : {}) }
-  const created = (await c.request('POST', '/v1/runs', body)).json as { id: string, status: string }
+  const created = (await c.request('POST', '/v1/runs', body)).json as { id: string, status: string, status_reason: string, approval?: { url: string, expires_at: string } }
   io.err(`run ${created.id}: ${created.status}\n`)
+  if (created.status === 'pending_approval') {
+    // A person decides, maybe much later: say where, and do not hold the terminal.
+    io.err(`run ${created.id} waits for approval until ${created.approval?.expires_at ?? '?'}: ${created.approval?.url ?? ''}\n  ${created.status_reason}\n  check on it with: writ status ${created.id} --wait 60\n`)
+    if (values.json) io.out(`${JSON.stringify(created)}\n`)
+    return EXIT_OF.pending_approval as number
+  }
   const { run, printedChunks } = await c.follow(created.id, (stream, data) => (stream === 'stdout' ? io.out(data) : io.err(data)))
   if (printedChunks === 0 && run.result) {
     // Live chunks are best effort; the recorded output is authoritative.
@@ -83,6 +92,16 @@ async function cmdRun(argv: string[], io: Io): Promise<number> {
   if (values.json) io.out(`${JSON.stringify(run)}\n`)
   io.err(`run ${run.id}: ${run.status} — ${run.status_reason}\n`)
   return EXIT_OF[run.status] ?? 2
+}
+
+async function cmdStatus(argv: string[], io: Io): Promise<number> {
+  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { wait: { type: 'string', default: '0' }, json: { type: 'boolean', default: false }, url: { type: 'string' }, token: { type: 'string' } } })
+  const id = positionals[0]
+  if (!id || !/^\d{1,4}$/.test(values.wait ?? '0')) throw new UsageError('writ status <run-id> [--wait SECONDS]')
+  const run = await client(io.env, values).run(id, Number(values.wait))
+  if (values.json) io.out(`${JSON.stringify(run)}\n`)
+  else io.out(`run ${run.id}: ${run.status} — ${run.status_reason}\n`)
+  return EXIT_OF[run.status] ?? (isTerminal(run.status) ? 2 : 4)
 }
 
 async function cmdNodes(argv: string[], io: Io): Promise<number> {
@@ -145,7 +164,15 @@ async function cmdAudit(argv: string[], io: Io): Promise<number> {
 }
 
 function cmdKeys(argv: string[], io: Io): number {
-  if (argv[0] !== 'generate') throw new UsageError('writ keys generate [--out DIR]')
+  if (argv[0] === 'session') {
+    const { values } = parseArgs({ args: argv.slice(1), options: { out: { type: 'string' } } })
+    if (!values.out) throw new UsageError('writ keys session --out FILE')
+    if (existsSync(values.out)) throw new UsageError(`${values.out} exists; refusing to overwrite a session key (every replica must share one)`)
+    writeFileSync(values.out, `${randomBytes(32).toString('hex')}\n`, { mode: 0o600 })
+    io.out(`portal session key (portal.session_key_file, the same on every replica): ${values.out}\n`)
+    return 0
+  }
+  if (argv[0] !== 'generate') throw new UsageError('writ keys generate [--out DIR] | writ keys session --out FILE')
   const { values } = parseArgs({ args: argv.slice(1), options: { out: { type: 'string', default: '.' } } })
   const dir = values.out ?? '.'
   mkdirSync(dir, { recursive: true })
@@ -188,6 +215,9 @@ async function cmdDev(argv: string[], io: Io): Promise<number> {
     `debugging.loadavg on ${stack.nodeName}, through the whole path (agent → policy → signed writ → runner → audit): ${stack.firstRun.status}`,
     `  ${stack.firstRun.stdout.trim()}`,
     '',
+    `Operator portal (approvals, runs, audit): ${stack.url}/ui — sign in once with this link (valid 15 min, one use):`,
+    `  ${stack.signInLink}`,
+    '',
     `Tokens and URL for scripts: ${stateDir}/dev.env (WRIT_URL, WRIT_AGENT_TOKEN, WRIT_OPERATOR_TOKEN). Try:`,
     '',
     `  set -a; . ${stateDir}/dev.env; set +a`,
@@ -214,6 +244,10 @@ export async function runCli(argv: string[], io: Io = { out: (s) => process.stdo
       case 'run': return await cmdRun(rest, io)
       case 'nodes': return await cmdNodes(rest, io)
       case 'actions': return await cmdActions(rest, io)
+      case 'status': return await cmdStatus(rest, io)
+      case 'pending': return await cmdPending(rest, io)
+      case 'approve': return await cmdDecide('approve', rest, io)
+      case 'deny': return await cmdDecide('deny', rest, io)
       case 'audit': return await cmdAudit(rest, io)
       case 'keys': return cmdKeys(rest, io)
       case 'token': return cmdToken(rest, io)

@@ -14,6 +14,7 @@ import { auditRoutes } from '../audit/index.js'
 import { bearerAuth } from '../auth/index.js'
 import { catalogRoutes } from '../catalog/index.js'
 import { nodeRoutes } from '../fleet/index.js'
+import { portalPlugin } from '../portal/index.js'
 import { runRoutes, streamRoutes } from '../runs/index.js'
 import controlPlanePlugin from './control-plane-plugin.js'
 import errorHandler from './error-handler.js'
@@ -49,12 +50,13 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
   try {
     await app.register(errorHandler, { bodyLimit: config.limits.body_bytes })
     await app.register(controlPlanePlugin, { controlPlane, owned: !opts.controlPlane })
-    await app.register(securityHeaders, { helmet: { contentSecurityPolicy: { directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } }, crossOriginResourcePolicy: { policy: 'same-origin' } } })
+    await app.register(securityHeaders, { helmet: { contentSecurityPolicy: { useDefaults: false, directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } }, crossOriginResourcePolicy: { policy: 'same-origin' } } })
     await app.register(websocket, { options: { maxPayload: 64 * 1024 } })
     app.addHook('onResponse', async (req, reply) => {
       controlPlane.metrics.http.inc({ route: req.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) })
     })
     await app.register(opsRoutes)
+    await app.register(portalPlugin)
     app.get('/openapi.json', async () => openApiDocument(config.public_url))
     await app.register(async (v1) => {
       await v1.register(bearerAuth)

@@ -33,7 +33,7 @@ export function validationError(error: ZodError, where: string): Error {
   return withDetails(new ValidationFailed(`invalid ${where}: ${summary}`), { issues })
 }
 
-async function auditRejection(req: FastifyRequest, code: string, message: string, details: Record<string, unknown> | undefined): Promise<void> {
+export async function auditRejection(req: FastifyRequest, code: string, message: string, details: Record<string, unknown> | undefined): Promise<void> {
   const principal = req.principal as NonNullable<FastifyRequest['principal']>
   const body = req.body !== null && typeof req.body === 'object' ? req.body as Record<string, unknown> : {}
   const str = (v: unknown): string | undefined => (typeof v === 'string' ? v.slice(0, 200) : undefined)

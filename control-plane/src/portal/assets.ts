@@ -1,0 +1,92 @@
+/**
+ * The portal's two static assets, held in code so a release executable needs
+ * no files beside it. Each is served under a content hash, cached for good.
+ */
+import { createHash } from 'node:crypto'
+
+const CSS = `
+:root { --fg:#1a1a1a; --muted:#4a4a4a; --bg:#f6f6f4; --card:#fff; --line:#d0d0cc; --accent:#0b57d0; --ok:#0a6b2b; --bad:#a4161a; --warn:#7a4a00; }
+* { box-sizing: border-box; }
+body { margin:0; font:16px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color:var(--fg); background:var(--bg); }
+a { color:var(--accent); }
+a:focus, button:focus, input:focus, select:focus, summary:focus, pre:focus { outline:3px solid #f5b700; outline-offset:2px; }
+.skip { position:absolute; left:-999px; } .skip:focus { left:8px; top:8px; background:#fff; padding:8px; z-index:10; }
+.sr-only { position:absolute; width:1px; height:1px; overflow:hidden; clip:rect(0 0 0 0); }
+.top { display:flex; flex-wrap:wrap; gap:8px 16px; align-items:center; padding:10px 16px; background:#1d2733; color:#fff; }
+.top a { color:#fff; text-decoration:none; } .top nav a { padding:4px 2px; } .top nav a[aria-current] { border-bottom:2px solid #fff; }
+.brand { font-weight:700; font-size:1.15rem; } .top nav { display:flex; gap:14px; flex-wrap:wrap; }
+.signout { margin-left:auto; display:flex; gap:8px; align-items:center; } .who { color:#e8e8e8; }
+.count { background:#f5b700; color:#000; border-radius:10px; padding:0 7px; font-size:.85rem; }
+main { max-width:960px; margin:0 auto; padding:16px; }
+h1 { font-size:1.5rem; margin:.4em 0; } h2 { font-size:1.2rem; margin:.2em 0 .5em; } h3 { font-size:1.05rem; }
+.card { background:var(--card); border:1px solid var(--line); border-radius:8px; padding:14px 16px; margin:0 0 14px; }
+.narrow { max-width:460px; margin:24px auto; }
+.cards { list-style:none; padding:0; }
+.facts { display:grid; grid-template-columns:max-content 1fr; gap:6px 14px; margin:8px 0; } .facts dt { font-weight:600; color:var(--muted); } .facts dd { margin:0; overflow-wrap:anywhere; }
+.quote { white-space:pre-wrap; overflow-wrap:anywhere; }
+.meta, .note, small { color:var(--muted); }
+code, pre { font-family:ui-monospace, SFMono-Regular, Menlo, monospace; font-size:.9em; overflow-wrap:anywhere; }
+pre { background:#111; color:#eee; padding:10px; border-radius:6px; overflow:auto; max-height:24em; white-space:pre-wrap; }
+.stderr { background:#2a0f10; }
+.error { color:var(--bad); border-left:4px solid var(--bad); padding-left:8px; } .ok { color:var(--ok); border-left:4px solid var(--ok); padding-left:8px; } .warn { color:var(--warn); }
+.risk { font-weight:600; } .risk-high, .risk-critical { color:var(--bad); } .risk-medium { color:var(--warn); } .risk-low { color:var(--ok); }
+.status-pending_approval { color:var(--warn); } .status-succeeded, .online { color:var(--ok); } .status-failed, .status-denied, .status-expired, .status-lost, .status-refused_by_runner, .offline { color:var(--bad); }
+label { display:block; font-weight:600; margin:10px 0 4px; }
+input, select { font:inherit; width:100%; padding:10px; border:1px solid #767676; border-radius:6px; background:#fff; color:var(--fg); min-height:44px; }
+button { font:inherit; min-height:44px; padding:10px 18px; border-radius:6px; border:1px solid #767676; background:#fff; cursor:pointer; margin-top:10px; }
+button.primary { background:var(--accent); color:#fff; border-color:var(--accent); } button.danger { background:var(--bad); color:#fff; border-color:var(--bad); }
+button.link { background:none; border:none; color:#fff; text-decoration:underline; padding:0; min-height:0; margin:0; }
+.decide form { margin-bottom:18px; }
+.filters { display:grid; grid-template-columns:repeat(auto-fit, minmax(140px, 1fr)); gap:0 12px; align-items:end; margin-bottom:12px; }
+.table { overflow-x:auto; } table { border-collapse:collapse; width:100%; background:#fff; } th, td { text-align:left; padding:8px; border-bottom:1px solid var(--line); vertical-align:top; }
+.timeline { list-style:none; padding:0; } .timeline li { background:#fff; border:1px solid var(--line); border-radius:6px; padding:8px 10px; margin-bottom:8px; }
+.seq { font-weight:700; margin-right:6px; } .hash { color:var(--muted); font-size:.8rem; overflow-wrap:anywhere; }
+.tag { background:#e7eefc; color:#0b3a8c; border-radius:4px; padding:0 6px; font-size:.8rem; }
+details.evidence { border-top:1px solid var(--line); padding:8px 0; } details.evidence summary { cursor:pointer; }
+.crumbs { color:var(--muted); margin:0; }
+@media (max-width: 520px) { .facts { grid-template-columns:1fr; } .facts dt { margin-top:6px; } main { padding:10px; } .signout { margin-left:0; } }
+`
+
+/**
+ * Live updates: a decision made elsewhere updates an open page. The run page
+ * says so and takes the now-stale forms away; the inbox reloads when what
+ * waits changes. Without this script every page still works (reload).
+ */
+const JS = `'use strict';
+(function () {
+  var body = document.body;
+  var runId = body.getAttribute('data-live-run');
+  var shown = body.getAttribute('data-live-status');
+  var inbox = body.hasAttribute('data-live-inbox');
+  if (!runId && !inbox) return;
+  var note = document.getElementById('live-note');
+  var proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
+  var retry = 1000;
+  function say(text) { if (note) { note.textContent = text; note.hidden = false; } }
+  function connect() {
+    var ws = new WebSocket(proto + '//' + location.host + '/ui/live');
+    ws.onopen = function () { retry = 1000; ws.send(JSON.stringify(runId ? { type: 'run', run_id: runId } : { type: 'inbox' })); };
+    ws.onmessage = function (ev) {
+      var m; try { m = JSON.parse(ev.data); } catch (e) { return; }
+      if (m.type === 'run' && m.run_id === runId && m.status !== shown) {
+        shown = m.status;
+        var status = document.getElementById('run-status');
+        if (status) { status.textContent = ''; var b = document.createElement('strong'); b.textContent = m.status; status.appendChild(b); status.appendChild(document.createTextNode(' \\u2014 ' + m.status_reason)); }
+        var forms = document.querySelectorAll('.decide form');
+        for (var i = 0; i < forms.length; i++) forms[i].remove();
+        say('This run changed while the page was open: it is now ' + m.status + '. Reload to see everything.');
+      }
+      if (m.type === 'inbox' && inbox) location.reload();
+    };
+    ws.onclose = function () { setTimeout(connect, retry); retry = Math.min(retry * 2, 30000); };
+  }
+  connect();
+})();
+`
+
+function hashed(body: string, ext: string): { path: string, body: string, etag: string } {
+  const digest = createHash('sha256').update(body).digest('hex').slice(0, 12)
+  return { path: `/ui/assets/portal-${digest}.${ext}`, body, etag: `"${digest}"` }
+}
+
+export const ASSETS = { css: hashed(CSS, 'css'), js: hashed(JS, 'js') }

@@ -1,0 +1,97 @@
+/** The inbox of pending runs, the run list, the audit timeline and the nodes page: reads only. */
+import type { FastifyInstance } from 'fastify'
+import { z } from 'zod'
+import { ApprovalService } from '../approvals/index.js'
+import { AuditEventSchema, type AuditEvent } from '../audit/index.js'
+import { RunStatusSchema } from '../runs/index.js'
+import type { PageRenderer } from './page-render.js'
+import { timeLeft } from './run-view.js'
+
+const RunsQuery = z.object({ status: z.union([RunStatusSchema, z.literal('')]).optional(), node: z.string().max(256).optional(), action: z.string().max(200).optional() }).strict()
+const AuditQuery = z.object({
+  run_id: z.string().max(64).optional(), type: z.string().max(64).optional(), actor: z.string().max(128).optional(),
+  before: z.coerce.number().int().min(1).optional(),
+}).strict()
+const PAGE = 200
+/** How far back one audit page scans for matches. */
+const SCAN = 5000
+
+function summaryOf(e: AuditEvent): string {
+  const d = e.data as Record<string, unknown>
+  const s = (v: unknown): string => (typeof v === 'string' ? v : '')
+  switch (e.type) {
+    case 'run.requested': return `${e.action ?? ''} on ${e.node ?? ''}: ${s(d.reason)}${d.expected ? ` — expects: ${s(d.expected)}` : ''}${Array.isArray(d.evidence) ? ` — evidence: ${d.evidence.join(', ')}` : ''}`
+    case 'approval.granted': return `approved${d.comment ? `: “${s(d.comment)}”` : ''} (${String(d.approvals_so_far)} of ${String(d.quorum)})`
+    case 'approval.denied': return `denied: ${s(d.reason)}`
+    case 'request.rejected': return `${s(d.code)}: ${s(d.message)}`
+    case 'run.finished': return `${s(d.status)}${typeof d.exit_code === 'number' ? `, exit ${d.exit_code}` : ''}`
+    default: return ''
+  }
+}
+
+export default async function listPageRoutes(app: FastifyInstance, opts: { pages: PageRenderer }) {
+  const { store, approvals, fleet, audit, catalog } = app.writ
+  const { pages } = opts
+
+  app.get('/', async (req, reply) => {
+    const me = req.principal!
+    const runs = approvals.pending({}, 500).map((r) => {
+      const hit = catalog.lookup(r.action)
+      return {
+        id: r.id, action: r.action, node: r.node_name, risk: r.risk, reason: r.reason, requester: r.requester.id,
+        title: hit.ok ? hit.action.spec.title : r.action, approvals: r.approval?.approvals.length ?? 0, quorum: r.approval?.quorum ?? 1,
+        timeLeft: timeLeft(r.approval?.expires_at ?? r.created_at),
+        mine: ApprovalService.isApprover(me, r.approval?.approver_groups ?? []) && r.requester.id !== me.id && (r.requester_person ?? r.requester.id) !== me.person,
+      }
+    })
+    return pages.page(req, reply, '@inbox', { title: 'Inbox', nav: 'inbox', liveInbox: true }, { runs })
+  })
+
+  app.get('/runs', async (req, reply) => {
+    const parsed = RunsQuery.safeParse(req.query)
+    const filter = parsed.success ? parsed.data : {}
+    const runs = store.list({ status: filter.status || undefined, node: filter.node || undefined, action: filter.action || undefined }, PAGE)
+    return pages.page(req, reply, '@runs', { title: 'Runs', nav: 'runs' }, { runs, filter, statuses: RunStatusSchema.options })
+  })
+
+  app.get('/audit', async (req, reply) => {
+    const parsed = AuditQuery.safeParse(req.query)
+    const q = parsed.success ? parsed.data : {}
+    const last = await audit.lastSeq()
+    const end = Math.min(last, (q.before ?? last + 1) - 1)
+    const from = Math.max(1, end - SCAN + 1)
+    const matched: AuditEvent[] = []
+    if (end >= 1) {
+      for await (const stored of audit.read(from)) {
+        if (stored.streamSeq > end) break
+        let json: unknown
+        try { json = JSON.parse(stored.text) } catch { json = undefined }
+        const ev = AuditEventSchema.safeParse(json)
+        if (!ev.success) continue
+        const e = ev.data
+        if (q.run_id && e.run_id !== q.run_id) continue
+        if (q.type && e.type !== q.type) continue
+        if (q.actor && e.actor?.id !== q.actor) continue
+        matched.push(e)
+      }
+    }
+    const shown = matched.slice(-PAGE).reverse()
+    const events = shown.map((e) => ({
+      seq: e.seq, at: e.at, type: e.type, actor: e.actor ? `${e.actor.id} (${e.actor.kind})` : 'nobody', run_id: e.run_id,
+      summary: summaryOf(e), prev: `${e.prev.slice(0, 12)}…`, hash: `${e.hash.slice(0, 12)}…`,
+    }))
+    const params = new URLSearchParams(Object.entries({ run_id: q.run_id, type: q.type, actor: q.actor }).filter(([, v]) => v) as Array<[string, string]>)
+    if (from > 1) params.set('before', String(from))
+    const older = from > 1 ? `/ui/audit?${params}` : undefined
+    return pages.page(req, reply, '@audit', { title: 'Audit trail', nav: 'audit' }, { events, filter: q, older })
+  })
+
+  app.get('/nodes', async (req, reply) => {
+    const digests = new Map(catalog.packs.map((p) => [p.id, p.digest]))
+    const nodes = fleet.list().map((n) => ({
+      ...n, pool: [n.nomad.node_pool, n.nomad.datacenter].filter(Boolean).join(' / ') || '—',
+      packs: n.packs.map((p) => `${p.id}${digests.get(p.id) === p.digest ? '' : ' (digest differs)'}`).join(', '),
+    }))
+    return pages.page(req, reply, '@nodes', { title: 'Nodes', nav: 'nodes' }, { nodes })
+  })
+}

@@ -1,0 +1,53 @@
+/**
+ * `/ui/live`: a WebSocket for the signed-in operator's open page. A run page
+ * hears its run's status changes, the inbox hears when what waits changes —
+ * from whichever replica made the change (the run store watches the bucket).
+ * Read-only: the socket accepts subscriptions and nothing else.
+ */
+import type { FastifyInstance } from 'fastify'
+import type { WebSocket } from 'ws'
+import { z } from 'zod'
+
+const Subscribe = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('run'), run_id: z.string().regex(/^[A-Za-z0-9_-]{8,64}$/) }).strict(),
+  z.object({ type: z.literal('inbox') }).strict(),
+])
+
+export default async function liveSocket(app: FastifyInstance, opts: { allowedOrigins: ReadonlySet<string> }) {
+  const { store } = app.writ
+
+  app.get('/live', {
+    websocket: true,
+    // Another site must not open a socket with the operator's cookie.
+    preValidation: async (req, reply) => {
+      const origin = req.headers.origin
+      const own = `${req.protocol}://${req.headers.host ?? ''}`
+      if (origin !== undefined && origin !== own && !opts.allowedOrigins.has(origin)) return reply.code(403).send({ error: { code: 'WRIT_ERR_FORBIDDEN', message: 'cross-origin socket refused' } })
+    },
+  }, (socket: WebSocket) => {
+    const runs = new Set<string>()
+    let inbox = false
+    const pending = new Map<string, boolean>()
+    const send = (msg: unknown): void => { if (socket.readyState === socket.OPEN) socket.send(JSON.stringify(msg)) }
+    const stop = store.onChange((run) => {
+      if (runs.has(run.id)) send({ type: 'run', run_id: run.id, status: run.status, status_reason: run.status_reason })
+      if (inbox) {
+        const waits = run.status === 'pending_approval'
+        if (pending.get(run.id) !== waits && (waits || pending.has(run.id))) send({ type: 'inbox' })
+        if (waits || pending.has(run.id)) pending.set(run.id, waits)
+      }
+    })
+    socket.on('message', (raw) => {
+      let json: unknown
+      try { json = JSON.parse(raw.toString()) } catch { return }
+      const m = Subscribe.safeParse(json)
+      if (!m.success) return
+      if (m.data.type === 'run' && runs.size < 16) runs.add(m.data.run_id)
+      if (m.data.type === 'inbox') {
+        inbox = true
+        for (const r of store.list({ status: 'pending_approval' }, 10_000)) pending.set(r.id, true)
+      }
+    })
+    socket.on('close', stop)
+  })
+}

@@ -1,0 +1,28 @@
+/** Renders a page inside the layout with what every page needs: who is signed in, a CSRF token, the assets. */
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { Eta } from 'eta'
+import { ASSETS } from './assets.js'
+import type { PageName } from './templates.js'
+
+export interface PageFrame {
+  title: string
+  nav?: 'inbox' | 'runs' | 'audit' | 'nodes'
+  /** The page follows this run live. */
+  liveRun?: { id: string, status: string }
+  liveInbox?: boolean
+}
+
+export class PageRenderer {
+  constructor(private readonly eta: Eta, private readonly pendingCount: () => number) {}
+
+  async page(req: FastifyRequest, reply: FastifyReply, name: PageName, frame: PageFrame, data: Record<string, unknown>, status = 200): Promise<FastifyReply> {
+    const operator = req.principal?.id
+    const csrf = reply.generateCsrf({ userInfo: operator ?? 'anonymous' })
+    const html = this.eta.render(name, {
+      ...data, title: frame.title, nav: frame.nav, operator, csrf, assets: { css: ASSETS.css.path, js: ASSETS.js.path },
+      pendingCount: operator ? this.pendingCount() : 0,
+      liveRun: frame.liveRun?.id, liveStatus: frame.liveRun?.status, liveInbox: frame.liveInbox ?? false,
+    })
+    return reply.code(status).header('cache-control', 'no-store').type('text/html; charset=utf-8').send(html)
+  }
+}

@@ -1,0 +1,106 @@
+/**
+ * The operator portal under `/ui`: server-rendered pages, an encrypted session
+ * cookie, CSRF tokens on every POST, the API's security headers with a CSP
+ * that allows only the portal's own script and stylesheet. GET never changes
+ * anything, whoever asks (a person, Slack's link unfurler, a prefetcher).
+ */
+import type { FastifyError, FastifyInstance } from 'fastify'
+import fp from 'fastify-plugin'
+import secureSession from '@fastify/secure-session'
+import csrfProtection from '@fastify/csrf-protection'
+import formbody from '@fastify/formbody'
+import rateLimit from '@fastify/rate-limit'
+import { durationMs, publicUrl } from '../config.js'
+import { auditRejection, CsrfRejected, securityHeadersPlugin } from '../http/index.js'
+import { ASSETS } from './assets.js'
+import listPageRoutes from './list-page-routes.js'
+import liveSocket from './live-socket.js'
+import { PageRenderer } from './page-render.js'
+import { redirectToSignIn, sessionKey, sessionOperator } from './portal-session.js'
+import runPageRoutes from './run-page-routes.js'
+import { SignInLinks } from './sign-in-links.js'
+import signInRoutes from './sign-in-routes.js'
+import { createTemplates } from './templates.js'
+
+/** What the portal adds to the app (the dev stack mints sign-in links with it). */
+export interface PortalDecorations { portal: { links: SignInLinks, signInUrl(code: string): string } }
+
+declare module 'fastify' {
+  interface FastifyInstance extends PortalDecorations {}
+}
+
+const PUBLIC = new Set(['/ui/sign-in', '/ui/sign-in/link', '/ui/sign-out'])
+
+export default fp(async function portalPlugin(root: FastifyInstance) {
+  const { config, principals, approvals, nc, log } = root.writ
+  const links = await SignInLinks.open(nc, config.jetstream.replicas)
+  const base = publicUrl(config)
+  root.decorate('portal', { links, signInUrl: (code: string) => `${base}/ui/sign-in/link/${code}` })
+
+  await root.register(async (ui) => {
+    const { key, ephemeral } = sessionKey(config.portal.session_key_file)
+    if (ephemeral) log.warn('portal.session_key_file is not set: sessions are signed with a key made at start (they end with this process and are not shared with other replicas)')
+    const secure = config.portal.secure_cookies ?? base.startsWith('https://')
+    await ui.register(secureSession, {
+      key, cookieName: 'writ_session', expiry: Math.round(durationMs(config.portal.session_ttl) / 1000),
+      cookie: { path: '/ui', httpOnly: true, sameSite: 'lax', secure },
+    })
+    await ui.register(formbody, { bodyLimit: 16 * 1024 })
+    await ui.register(csrfProtection, {
+      sessionPlugin: '@fastify/secure-session',
+      getUserInfo: (req) => req.session.get('operator') ?? 'anonymous',
+      getToken: (req) => (req.body as { _csrf?: string } | undefined)?._csrf,
+    })
+    await ui.register(rateLimit, { global: false })
+    await ui.register(securityHeadersPlugin, {
+      helmet: {
+        contentSecurityPolicy: {
+          useDefaults: false,
+          directives: {
+            defaultSrc: ["'none'"], scriptSrc: ["'self'"], styleSrc: ["'self'"], imgSrc: ["'self'"], connectSrc: ["'self'"],
+            formAction: ["'self'"], frameAncestors: ["'none'"], baseUri: ["'none'"],
+          },
+        },
+        crossOriginResourcePolicy: { policy: 'same-origin' },
+        referrerPolicy: { policy: 'no-referrer' },
+      },
+    })
+
+    const pages = new PageRenderer(createTemplates(), () => approvals.pending({}, 1000).length)
+
+    ui.decorateRequest('principal', null)
+    ui.addHook('onRequest', async (req, reply) => {
+      req.principal = sessionOperator(req, principals) ?? null
+      const path = req.url.split('?')[0] as string
+      if (req.principal || PUBLIC.has(path) || path.startsWith('/ui/sign-in/') || path.startsWith('/ui/assets/')) return
+      if (req.method === 'GET') return redirectToSignIn(req, reply)
+      return reply.code(401).type('text/html; charset=utf-8').send('<!doctype html><title>Sign in</title><p>Your session has ended. <a href="/ui/sign-in">Sign in</a> and try again.</p>')
+    })
+
+    ui.setErrorHandler(async (err: FastifyError, req, reply) => {
+      let e: { code: string, message: string, statusCode: number } = { code: err.code ?? 'WRIT_ERR_INTERNAL', message: err.message, statusCode: err.statusCode ?? 500 }
+      if (err.code === 'FST_CSRF_INVALID_TOKEN' || err.code === 'FST_CSRF_MISSING_SECRET') {
+        const c = new CsrfRejected()
+        e = { code: c.code, message: c.message, statusCode: c.statusCode ?? 403 }
+      } else if (!e.code.startsWith('WRIT_ERR_')) {
+        if (e.statusCode >= 500) req.log.error({ err }, 'portal request failed')
+        e = e.statusCode >= 500 ? { code: 'WRIT_ERR_INTERNAL', message: 'internal error', statusCode: 500 } : { code: 'WRIT_ERR_BAD_REQUEST', message: err.message, statusCode: e.statusCode }
+      }
+      // Refused changes are on the record; a page that failed to open is not (a GET changes nothing).
+      if (req.method === 'POST' && req.principal && e.statusCode >= 400 && e.statusCode < 500 && e.statusCode !== 429) {
+        await auditRejection(req, e.code, e.message, undefined).catch((auditErr: unknown) => req.log.error({ err: auditErr }, 'cannot audit a refused portal request'))
+      }
+      return pages.page(req, reply, '@error', { title: 'Something went wrong' }, { heading: e.statusCode === 404 ? 'Not found' : 'Refused', code: e.code, message: e.message }, e.statusCode)
+    })
+
+    for (const asset of [ASSETS.css, ASSETS.js]) {
+      ui.get(asset.path.slice('/ui'.length), async (_req, reply) => reply
+        .header('cache-control', 'public, max-age=31536000, immutable').header('etag', asset.etag)
+        .type(asset.path.endsWith('.css') ? 'text/css; charset=utf-8' : 'text/javascript; charset=utf-8').send(asset.body))
+    }
+    await ui.register(signInRoutes, { pages, links, tokenSignIn: config.portal.token_sign_in })
+    await ui.register(listPageRoutes, { pages })
+    await ui.register(runPageRoutes, { pages })
+    await ui.register(liveSocket, { allowedOrigins: new Set([new URL(base).origin]) })
+  }, { prefix: '/ui' })
+}, { name: 'writ-portal', dependencies: ['writ-control-plane'] })

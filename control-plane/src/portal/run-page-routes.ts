@@ -1,0 +1,62 @@
+/**
+ * The run page and the decision forms. The page is a GET and only reads; a
+ * decision is a POST from a signed-in operator with the session's CSRF token
+ * and the binding digest the page showed, through the one approval service.
+ * A refused decision shows the page again with the typed reason, and is
+ * audited; it changes nothing.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { z } from 'zod'
+import { RunIdParamsSchema } from '../runs/index.js'
+import { auditRejection, detailsOf, RunNotFound } from '../http/index.js'
+import type { PageRenderer } from './page-render.js'
+import { runView } from './run-view.js'
+
+const ApproveForm = z.object({ _csrf: z.string().optional(), binding: z.string().regex(/^[0-9a-f]{64}$/), comment: z.string().trim().max(2000).optional() }).strict()
+const DenyForm = z.object({ _csrf: z.string().optional(), binding: z.string().regex(/^[0-9a-f]{64}$/), reason: z.string().trim().min(1, 'say why the run is denied').max(2000) }).strict()
+
+export default async function runPageRoutes(app: FastifyInstance, opts: { pages: PageRenderer }) {
+  const { store, catalog, approvals } = app.writ
+  const { pages } = opts
+
+  async function show(req: FastifyRequest, reply: FastifyReply, id: string, extra: Record<string, unknown> = {}, status = 200): Promise<FastifyReply> {
+    const hit = await store.get(id)
+    if (!hit) throw new RunNotFound(id)
+    const view = await runView(hit.run, req.principal!, store, catalog)
+    return pages.page(req, reply, '@run', { title: `${view.action.title} on ${hit.run.node_name}`, liveRun: { id, status: hit.run.status } }, { ...view, ...extra }, status)
+  }
+
+  app.get('/runs/:id', async (req, reply) => {
+    const parsed = RunIdParamsSchema.safeParse(req.params)
+    if (!parsed.success) throw new RunNotFound(String((req.params as { id?: unknown }).id ?? '').slice(0, 64))
+    const flash = typeof (req.query as { done?: unknown }).done === 'string' ? 'Your decision is recorded.' : undefined
+    return show(req, reply, parsed.data.id, flash ? { flash } : {})
+  })
+
+  async function decide(req: FastifyRequest, reply: FastifyReply, verb: 'approve' | 'deny'): Promise<FastifyReply> {
+    const parsed = RunIdParamsSchema.safeParse(req.params)
+    if (!parsed.success) throw new RunNotFound(String((req.params as { id?: unknown }).id ?? '').slice(0, 64))
+    const id = parsed.data.id
+    const form = (verb === 'approve' ? ApproveForm : DenyForm).safeParse(req.body)
+    try {
+      if (!form.success) {
+        const message = form.error.issues.map((i) => `${i.path.join('.') || 'form'}: ${i.message}`).join('; ')
+        throw Object.assign(new Error(message), { code: 'WRIT_ERR_VALIDATION', statusCode: 400 })
+      }
+      const f = form.data as { binding: string, comment?: string, reason?: string }
+      await approvals.decide(req.principal!, id, verb === 'approve'
+        ? { decision: 'approve', binding: f.binding, ...(f.comment ? { comment: f.comment } : {}) }
+        : { decision: 'deny', binding: f.binding, reason: f.reason as string })
+    } catch (err) {
+      const e = err as Error & { code?: string, statusCode?: number }
+      if (!e.code?.startsWith('WRIT_ERR_') || e.code === 'WRIT_ERR_RUN_NOT_FOUND') throw err
+      await auditRejection(req, e.code, e.message, { run_id: id, ...detailsOf(e) }).catch((auditErr: unknown) => req.log.error({ err: auditErr }, 'cannot audit a refused decision'))
+      return show(req, reply, id, { error: { code: e.code, message: e.message } }, e.statusCode ?? 400)
+    }
+    // Post/redirect/get: a reload of the result page does not post the decision again.
+    return reply.redirect(`/ui/runs/${encodeURIComponent(id)}?done=1`, 303)
+  }
+
+  app.post('/runs/:id/approve', { preHandler: app.csrfProtection }, (req, reply) => decide(req, reply, 'approve'))
+  app.post('/runs/:id/deny', { preHandler: app.csrfProtection }, (req, reply) => decide(req, reply, 'deny'))
+}

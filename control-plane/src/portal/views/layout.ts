@@ -1,0 +1,36 @@
+/** The page frame: navigation, who is signed in, the live-update script. Every page works without the script. */
+export const LAYOUT = `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="referrer" content="no-referrer">
+<title><%= it.title %> · writ</title>
+<link rel="stylesheet" href="<%= it.assets.css %>">
+</head>
+<body<% if (it.liveRun) { %> data-live-run="<%= it.liveRun %>" data-live-status="<%= it.liveStatus %>"<% } %><% if (it.liveInbox) { %> data-live-inbox="1"<% } %>>
+<a class="skip" href="#main">Skip to content</a>
+<header class="top">
+  <a class="brand" href="/ui">writ</a>
+  <% if (it.operator) { %>
+  <nav aria-label="Portal">
+    <a href="/ui"<% if (it.nav === 'inbox') { %> aria-current="page"<% } %>>Inbox<% if (it.pendingCount) { %> <span class="count" aria-label="<%= it.pendingCount %> waiting"><%= it.pendingCount %></span><% } %></a>
+    <a href="/ui/runs"<% if (it.nav === 'runs') { %> aria-current="page"<% } %>>Runs</a>
+    <a href="/ui/audit"<% if (it.nav === 'audit') { %> aria-current="page"<% } %>>Audit</a>
+    <a href="/ui/nodes"<% if (it.nav === 'nodes') { %> aria-current="page"<% } %>>Nodes</a>
+  </nav>
+  <form class="signout" method="post" action="/ui/sign-out">
+    <input type="hidden" name="_csrf" value="<%= it.csrf %>">
+    <span class="who">Signed in as <strong><%= it.operator %></strong></span>
+    <button type="submit" class="link">Sign out</button>
+  </form>
+  <% } %>
+</header>
+<main id="main">
+<p id="live-note" class="note" role="status" aria-live="polite" hidden></p>
+<%~ it.body %>
+</main>
+<% if (it.operator) { %><script src="<%= it.assets.js %>" defer></script><% } %>
+</body>
+</html>
+`

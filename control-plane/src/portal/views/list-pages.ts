@@ -1,0 +1,83 @@
+/** The inbox, the run list, the audit timeline and the nodes page. */
+export const INBOX = `<% layout('@layout') %>
+<h1>Waiting for a decision</h1>
+<% if (it.runs.length === 0) { %><p class="card">Nothing is waiting for approval.</p><% } %>
+<ul class="cards">
+<% it.runs.forEach(function (r) { %>
+  <li class="card">
+    <h2><a href="/ui/runs/<%= r.id %>"><%= r.title %></a></h2>
+    <p><code><%= r.action %></code> on <strong><%= r.node %></strong> · <span class="risk risk-<%= r.risk %>"><%= r.risk %> risk</span></p>
+    <p class="quote"><%= r.reason %></p>
+    <p class="meta">by <%= r.requester %> · <%= r.approvals %> of <%= r.quorum %> approvals · <strong><%= r.timeLeft %></strong> left<% if (!r.mine) { %> · <em>you are not an approver of this run</em><% } %></p>
+  </li>
+<% }) %>
+</ul>
+`
+
+export const RUNS = `<% layout('@layout') %>
+<h1>Runs</h1>
+<form class="filters" method="get" action="/ui/runs">
+  <label for="f-status">Status</label>
+  <select id="f-status" name="status"><option value="">any</option><% it.statuses.forEach(function (s) { %><option<% if (s === it.filter.status) { %> selected<% } %>><%= s %></option><% }) %></select>
+  <label for="f-node">Node</label><input id="f-node" name="node" value="<%= it.filter.node || '' %>">
+  <label for="f-action">Action</label><input id="f-action" name="action" value="<%= it.filter.action || '' %>">
+  <button type="submit">Filter</button>
+</form>
+<div class="table"><table>
+  <caption class="sr-only">Recent runs, newest first</caption>
+  <thead><tr><th scope="col">Run</th><th scope="col">Action</th><th scope="col">Node</th><th scope="col">Status</th><th scope="col">By</th><th scope="col">Created</th></tr></thead>
+  <tbody>
+  <% it.runs.forEach(function (r) { %>
+    <tr><td><a href="/ui/runs/<%= r.id %>"><code><%= r.id %></code></a></td><td><code><%= r.action %></code></td><td><%= r.node_name %></td><td class="status-<%= r.status %>"><%= r.status %></td><td><%= r.requester.id %></td><td><time datetime="<%= r.created_at %>"><%= r.created_at %></time></td></tr>
+  <% }) %>
+  </tbody>
+</table></div>
+<% if (it.runs.length === 0) { %><p>No run matches.</p><% } %>
+`
+
+export const AUDIT = `<% layout('@layout') %>
+<h1>Audit trail</h1>
+<p>Every request, decision, dispatch and result, in chain order. The position is the event's sequence in the hash chain; each event holds the hash of the one before it.</p>
+<form class="filters" method="get" action="/ui/audit">
+  <label for="a-run">Run</label><input id="a-run" name="run_id" value="<%= it.filter.run_id || '' %>">
+  <label for="a-type">Type</label><input id="a-type" name="type" value="<%= it.filter.type || '' %>" placeholder="approval.granted">
+  <label for="a-actor">Actor</label><input id="a-actor" name="actor" value="<%= it.filter.actor || '' %>">
+  <button type="submit">Filter</button>
+</form>
+<ol class="timeline">
+<% it.events.forEach(function (e) { %>
+  <li>
+    <span class="seq" title="chain position">#<%= e.seq %></span>
+    <time datetime="<%= e.at %>"><%= e.at %></time>
+    <strong><%= e.type %></strong> by <%= e.actor %>
+    <% if (e.run_id) { %>· <a href="/ui/runs/<%= e.run_id %>"><code><%= e.run_id %></code></a><% } %>
+    <% if (e.summary) { %><div class="quote"><%= e.summary %></div><% } %>
+    <div class="hash">prev <code><%= e.prev %></code> → hash <code><%= e.hash %></code></div>
+  </li>
+<% }) %>
+</ol>
+<% if (it.events.length === 0) { %><p>No event matches.</p><% } %>
+<% if (it.older) { %><p><a href="<%= it.older %>">Older events</a></p><% } %>
+`
+
+export const NODES = `<% layout('@layout') %>
+<h1>Nodes</h1>
+<div class="table"><table>
+  <caption class="sr-only">Nodes that have sent a heartbeat</caption>
+  <thead><tr><th scope="col">Node</th><th scope="col">State</th><th scope="col">Last seen</th><th scope="col">Pool / datacenter</th><th scope="col">Packs</th></tr></thead>
+  <tbody>
+  <% it.nodes.forEach(function (n) { %>
+    <tr><td><strong><%= n.name %></strong><br><code><%= n.id %></code></td><td class="<%= n.online ? 'online' : 'offline' %>"><%= n.online ? 'online' : 'offline' %><% if (n.draining) { %> (draining)<% } %></td><td><time datetime="<%= n.last_seen %>"><%= n.last_seen %></time></td><td><%= n.pool %></td><td><%= n.packs %></td></tr>
+  <% }) %>
+  </tbody>
+</table></div>
+<% if (it.nodes.length === 0) { %><p>No node has sent a heartbeat yet.</p><% } %>
+`
+
+export const ERROR_PAGE = `<% layout('@layout') %>
+<section class="card narrow">
+  <h1><%= it.heading %></h1>
+  <p class="error" role="alert"><strong><%= it.code %></strong>: <%= it.message %></p>
+  <p><a href="/ui">Back to the inbox</a></p>
+</section>
+`

@@ -1,0 +1,34 @@
+/** Sign-in: every method behind the one seam shows here; token sign-in when enabled. */
+export const SIGN_IN = `<% layout('@layout') %>
+<section class="card narrow">
+  <h1>Sign in to writ</h1>
+  <% if (it.error) { %><p class="error" role="alert"><%= it.error %></p><% } %>
+  <% if (it.next && it.next !== '/ui') { %><p>After signing in you will be taken back to the page you opened.</p><% } %>
+  <% if (it.tokenSignIn) { %>
+  <form method="post" action="/ui/sign-in">
+    <input type="hidden" name="_csrf" value="<%= it.csrf %>">
+    <input type="hidden" name="next" value="<%= it.next %>">
+    <label for="token">Operator token</label>
+    <input id="token" name="token" type="password" autocomplete="current-password" required spellcheck="false">
+    <button type="submit" class="primary">Sign in</button>
+  </form>
+  <% } else { %>
+  <p>Token sign-in is switched off on this control plane.</p>
+  <% } %>
+</section>
+`
+
+/** A one-time sign-in link (as \`writ dev\` prints): opening it only shows this button; the POST signs in. */
+export const SIGN_IN_LINK = `<% layout('@layout') %>
+<section class="card narrow">
+  <h1>Sign in</h1>
+  <% if (it.error) { %><p class="error" role="alert"><%= it.error %></p><% } else { %>
+  <p>This one-time link signs you in as <strong><%= it.operatorId %></strong>.</p>
+  <form method="post" action="/ui/sign-in/link">
+    <input type="hidden" name="_csrf" value="<%= it.csrf %>">
+    <input type="hidden" name="code" value="<%= it.code %>">
+    <button type="submit" class="primary">Sign in as <%= it.operatorId %></button>
+  </form>
+  <% } %>
+</section>
+`

@@ -32,6 +32,8 @@ export interface NomadDoubleOptions {
   readOnlyToken?: string
   /** Listen on a unix socket in a temp dir instead of loopback TCP, like the Task API socket. */
   unixSocket?: boolean
+  /** Allocations served beside the fixtures' (full `GET /v1/allocation/:id` objects, e.g. one with a CSI volume). */
+  extraAllocs?: Array<Record<string, unknown> & { ID: string, NodeID?: string }>
 }
 
 export interface NomadDouble {
@@ -43,6 +45,18 @@ export interface NomadDouble {
   /** The node and allocation IDs the fixtures describe. */
   ids: { node: string, nodeWithAllocs: string, agentNode: string, alloc: string, nodeAlloc: string }
   close(): Promise<void>
+}
+
+/** The fixtures' allocation with another id, node, job and group, and `volumes` as its group's volume requests. */
+export function allocationLike(over: { id: string, nodeId: string, jobId: string, taskGroup: string, volumes?: Record<string, Record<string, unknown>> }): Record<string, unknown> & { ID: string, NodeID: string } {
+  const a = fixture('GET_allocation.json') as Record<string, any>
+  const group = structuredClone((a.Job.TaskGroups as Array<Record<string, any>>).find((g) => g.Name === a.TaskGroup) ?? {})
+  group.Name = over.taskGroup
+  group.Volumes = over.volumes ?? null
+  return {
+    ...a, ID: over.id, NodeID: over.nodeId, JobID: over.jobId, TaskGroup: over.taskGroup, Name: `${over.jobId}.${over.taskGroup}[0]`,
+    Job: { ...a.Job, ID: over.jobId, Name: over.jobId, TaskGroups: [group] },
+  }
 }
 
 function fixture(name: string): unknown {
@@ -75,7 +89,7 @@ export async function startNomadDouble(options: NomadDoubleOptions = {}): Promis
   const drainAnswer = fixture('POST_node_drain.json')
   const eligibilityAnswer = fixture('POST_node_eligibility.json')
 
-  const allAllocs = [alloc, ...nodeAllocs]
+  const allAllocs = [alloc, ...nodeAllocs, ...(options.extraAllocs ?? [])]
   const knownNodes = new Set([node.ID, ...nodeList.map((n) => n.ID), agentSelf.stats.client.node_id, ...allAllocs.map((a) => a.NodeID ?? '')].filter(Boolean))
   const nodeWithAllocs = nodeAllocs[0]?.NodeID ?? ''
 

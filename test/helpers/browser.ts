@@ -1,0 +1,35 @@
+/**
+ * A real browser for portal tests: Debian's chromium driven by
+ * playwright-core (never a downloaded browser), headless, with a fresh
+ * profile. Missing chromium fails loudly: `.ci/run` installs it.
+ */
+import { existsSync, mkdirSync } from 'node:fs'
+import { join } from 'node:path'
+import { chromium, type Browser, type BrowserContext } from 'playwright-core'
+import { REPO_ROOT } from '../doubles/fixtures-dir.js'
+
+export const CHROMIUM = '/usr/bin/chromium'
+/** Screenshots and transcripts tests leave for people to look at (git-ignored). */
+export const ARTIFACTS = join(REPO_ROOT, 'test', 'artifacts')
+
+export interface BrowserHandle { browser: Browser, context(viewport?: { width: number, height: number }): Promise<BrowserContext>, close(): Promise<void> }
+
+export async function launchBrowser(): Promise<BrowserHandle> {
+  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: install Debian's chromium (apt-get install chromium); .ci/run does`)
+  // launch() gives every browser a fresh, temporary profile of its own (it refuses --user-data-dir).
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  })
+  return {
+    browser,
+    context: (viewport = { width: 1280, height: 900 }) => browser.newContext({ viewport }),
+    close: () => browser.close(),
+  }
+}
+
+export function artifactsDir(): string {
+  mkdirSync(ARTIFACTS, { recursive: true })
+  return ARTIFACTS
+}

@@ -1,6 +1,7 @@
 export { buildApp, createLogger, REDACT_PATHS, openApiDocument } from './http/index.js'
 export type { BuildOptions, WritDecorations } from './http/index.js'
 export type { WritRequestDecorations } from './auth/index.js'
+export type { PortalDecorations } from './portal/index.js'
 export { ConfigSchema, ConfigError, parseConfig, loadConfig, applyEnvOverrides, loadPolicyFile } from './config.js'
 export type { Config, ConfigInput, PolicyRule, PrincipalConfig } from './config.js'
 export { startControlPlane, ensureJetStream, connectNats, ControlPlaneStartError } from './control-plane.js'

@@ -43,7 +43,7 @@ export async function auditRejection(req: FastifyRequest, code: string, message:
   // A refused decision on a run belongs to that run's record, even when it was refused before the run was read.
   const params = req.params as { id?: unknown } | undefined
   const runId = typeof details?.run_id === 'string' ? details.run_id
-    : req.routeOptions.url?.startsWith('/v1/runs/:id') && typeof params?.id === 'string' && /^[A-Za-z0-9_-]{8,64}$/.test(params.id) ? params.id : undefined
+    : /\/runs\/:id(\/|$)/.test(req.routeOptions.url ?? '') && typeof params?.id === 'string' && /^[A-Za-z0-9_-]{8,64}$/.test(params.id) ? params.id : undefined
   req.server.writ.metrics.rejected.inc({ code })
   await req.server.writ.audit.append({
     type: 'request.rejected', actor: { id: principal.id, kind: principal.kind },

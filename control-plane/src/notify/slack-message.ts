@@ -29,7 +29,8 @@ export function pendingMessage(run: Run, action: ActionFacts, url: string): Slac
   const quorum = run.approval?.quorum ?? 1
   const sideEffects = action.side_effects.length > 0 ? action.side_effects.map((s) => `• ${escapeMrkdwn(s)}`).join('\n') : '_none declared_'
   return {
-    text: clip(`Approval needed: ${run.action} on ${run.node_name} (${run.risk} risk), requested by ${run.requester.id}: ${run.reason}`, 3000),
+    // The fallback text is mrkdwn too (notifications show it): escaped like the blocks.
+    text: clip(escapeMrkdwn(`Approval needed: ${run.action} on ${run.node_name} (${run.risk} risk), requested by ${run.requester.id}: ${run.reason}`), 3000),
     unfurl_links: false,
     unfurl_media: false,
     blocks: [
@@ -65,7 +66,7 @@ export function outcomeMessage(run: Run, url: string): SlackMessage {
   else text = `${run.status}: ${run.status_reason}`
   const line = `${run.action} on ${run.node_name} (run ${run.id}) — ${text}`
   return {
-    text: clip(line, 3000),
+    text: clip(escapeMrkdwn(line), 3000),
     unfurl_links: false,
     unfurl_media: false,
     blocks: [

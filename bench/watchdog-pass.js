@@ -76,12 +76,12 @@ try {
   writeFileSync(failing, '#!/bin/sh\necho "ux_socket_connect: No such file or directory" >&2\nexit 1\n')
   chmodSync(failing, 0o755)
 
-  const inProcess = (parse, file) => () => {
+  const inProcess = (parse, file) => async () => {
     const topo = parse(readFileSync(file, 'utf8'))
     const metrics = new WatchdogMetrics()
     const stuck = new Set(stuckMaps(topo).map((m) => m.name))
     metrics.observeTopology(new Map(topo.maps.map((m) => [m.name, stuck.has(m.name)])))
-    metrics.render()
+    await metrics.render()
   }
   const watchdogFor = (multipathdBin, multipathBin) => new MultipathWatchdog({
     config: {
@@ -101,8 +101,8 @@ try {
   const rows = [
     ['baseline: read the -ll bytes', cpuPer(parseIters, () => readFileSync(textFile, 'utf8')), text.length],
     ['baseline: read the JSON bytes', cpuPer(parseIters, () => readFileSync(jsonFile, 'utf8')), json.length],
-    ['parse -ll text + stuck + metrics', cpuPer(parseIters, inProcess(parseMultipathText, textFile)), text.length],
-    ['parse JSON + stuck + metrics', cpuPer(parseIters, inProcess(parseMultipathJson, jsonFile)), json.length],
+    ['parse -ll text + stuck + metrics', await cpuPerAsync(parseIters, inProcess(parseMultipathText, textFile)), text.length],
+    ['parse JSON + stuck + metrics', await cpuPerAsync(parseIters, inProcess(parseMultipathJson, jsonFile)), json.length],
     ['pass: multipathd fails → multipath -ll', await cpuPerAsync(PASSES, () => viaText.runPass()), text.length],
     ['pass: multipathd show maps json', await cpuPerAsync(PASSES, () => viaJson.runPass()), json.length],
   ]

@@ -5,7 +5,7 @@
 import { createServer, type Server } from 'node:http'
 
 export interface WatchdogHttpSources {
-  renderMetrics(): string
+  renderMetrics(): Promise<string>
   /** null when healthy, else why not. */
   unhealthyReason(): string | null
 }
@@ -22,7 +22,10 @@ export function serveWatchdogHttp(listen: string, sources: WatchdogHttpSources):
     }
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(405, 'method not allowed\n')
     const path = (req.url ?? '/').split('?')[0]
-    if (path === '/metrics') return send(200, sources.renderMetrics(), 'text/plain; version=0.0.4; charset=utf-8')
+    if (path === '/metrics') {
+      sources.renderMetrics().then((text) => send(200, text, 'text/plain; version=0.0.4; charset=utf-8'), (err: Error) => send(500, `cannot render metrics: ${err.message}\n`))
+      return
+    }
     if (path === '/healthz') {
       const reason = sources.unhealthyReason()
       return reason === null ? send(200, 'ok\n') : send(503, `${reason}\n`)

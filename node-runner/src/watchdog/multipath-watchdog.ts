@@ -229,7 +229,7 @@ export class MultipathWatchdog {
 
   private async exportTextfile(log: Logger): Promise<void> {
     if (this.config.textfileDir === undefined || this.stopped) return
-    try { await writeMetricsTextfile(this.config.textfileDir, this.metrics.render()) } catch (e) {
+    try { await writeMetricsTextfile(this.config.textfileDir, await this.metrics.render()) } catch (e) {
       log.error({ err: e, dir: this.config.textfileDir }, 'could not write the metrics textfile')
     }
   }

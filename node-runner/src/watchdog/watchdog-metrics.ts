@@ -1,7 +1,9 @@
 /**
- * The watchdog's Prometheus metrics (text format 0.0.4). The names are a
+ * The watchdog's Prometheus metrics (prom-client; text format without
+ * timestamps, as node_exporter's textfile collector needs). The names are a
  * contract: terraform/alerts/multipath.yaml alerts on exactly these.
  */
+import { Counter, Gauge, Registry } from 'prom-client'
 
 interface MapSeries {
   /** In the last topology read: only such maps get stuck gauges. */
@@ -9,8 +11,6 @@ interface MapSeries {
   stuck: boolean
   /** Unix ms when the current stuck episode began. */
   stuckSince?: number
-  kicks: number
-  kickFailures: number
   hung: boolean
 }
 
@@ -18,15 +18,39 @@ export class WatchdogMetrics {
   private readonly maps = new Map<string, MapSeries>()
   /** Maps in the last topology that was read. */
   mapsSeen = 0
-  passErrors = 0
   /** Unix ms of the last pass that read the topology. */
   lastSuccessMs: number | undefined
+  readonly registry = new Registry()
+  private readonly kicks = new Counter({ name: 'writ_multipath_kicks_total', help: 'Kick reads (one 4 KiB O_DIRECT read) started on the map.', labelNames: ['map'], registers: [this.registry] })
+  private readonly kickFailures = new Counter({ name: 'writ_multipath_kick_failures_total', help: 'Kicks that failed: the read failed or hung, or the map was still stuck after it.', labelNames: ['map'], registers: [this.registry] })
+  private readonly passErrorCount = new Counter({ name: 'writ_multipath_pass_errors_total', help: 'Passes that could not read or parse the topology.', registers: [this.registry] })
+  /** Registered on the first good pass only: absent until then, so absent() alerts fire on a watchdog that never read a topology. */
+  private readonly lastSuccess: Gauge
 
-  constructor(private readonly now: () => number = Date.now) {}
+  constructor(private readonly now: () => number = Date.now) {
+    const self = this
+    const perMap = (name: string, help: string, value: (map: string, s: MapSeries) => number, onlyPresent: boolean): Gauge =>
+      new Gauge({
+        name, help, labelNames: ['map'], registers: [this.registry],
+        collect() {
+          this.reset()
+          for (const [map, s] of [...self.maps].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) if (!onlyPresent || s.present) this.set({ map }, value(map, s))
+        },
+      })
+    perMap('writ_multipath_map_stuck', 'Whether the map has no active path group while a path is usable (1) or not (0).', (_m, s) => (s.stuck ? 1 : 0), true)
+    perMap('writ_multipath_map_stuck_seconds', 'Seconds the map has been stuck without a break; 0 when it is not stuck.', (m) => round(this.stuckSeconds(m)), true)
+    perMap('writ_multipath_kick_hung', 'Whether a kick read on the map is still outstanding past its timeout (1) or not (0).', (_m, s) => (s.hung ? 1 : 0), false)
+    new Gauge({ name: 'writ_multipath_maps', help: 'Maps in the last topology read.', registers: [this.registry], collect() { this.set(self.mapsSeen) } })
+    this.lastSuccess = new Gauge({
+      name: 'writ_multipath_last_success_timestamp_seconds', help: 'Unix time of the last pass that read the topology.', registers: [],
+      collect() { if (self.lastSuccessMs !== undefined) this.set(round(self.lastSuccessMs / 1000)) },
+    })
+  }
 
   /** Records the stuck state of every map in a topology just read; maps no longer present lose their gauges. */
   observeTopology(stuckByMap: Map<string, boolean>): void {
     this.mapsSeen = stuckByMap.size
+    if (this.lastSuccessMs === undefined) this.registry.registerMetric(this.lastSuccess)
     this.lastSuccessMs = this.now()
     for (const [map, stuck] of stuckByMap) {
       const s = this.series(map)
@@ -41,10 +65,10 @@ export class WatchdogMetrics {
     }
   }
 
-  countKick(map: string): void { this.series(map).kicks++ }
-  countKickFailure(map: string): void { this.series(map).kickFailures++ }
+  countKick(map: string): void { this.series(map); this.kicks.inc({ map }) }
+  countKickFailure(map: string): void { this.series(map); this.kickFailures.inc({ map }) }
   setHung(map: string, hung: boolean): void { this.series(map).hung = hung }
-  countPassError(): void { this.passErrors++ }
+  countPassError(): void { this.passErrorCount.inc() }
 
   /** Seconds the map has been stuck without a break, 0 when it is not. */
   stuckSeconds(map: string): number {
@@ -52,44 +76,20 @@ export class WatchdogMetrics {
     return since === undefined ? 0 : Math.max(0, (this.now() - since) / 1000)
   }
 
-  /** Prometheus text format 0.0.4, no timestamps (node_exporter's textfile collector rejects them). */
-  render(): string {
-    const out: string[] = []
-    const all = [...this.maps].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-    const present = all.filter(([, s]) => s.present)
-    const family = (name: string, type: 'gauge' | 'counter', help: string, samples: string[]): void => {
-      out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`, ...samples)
-    }
-    family('writ_multipath_map_stuck', 'gauge', 'Whether the map has no active path group while a path is usable (1) or not (0).',
-      present.map(([m, s]) => `writ_multipath_map_stuck{map="${escapeLabel(m)}"} ${s.stuck ? 1 : 0}`))
-    family('writ_multipath_map_stuck_seconds', 'gauge', 'Seconds the map has been stuck without a break; 0 when it is not stuck.',
-      present.map(([m]) => `writ_multipath_map_stuck_seconds{map="${escapeLabel(m)}"} ${formatNumber(this.stuckSeconds(m))}`))
-    family('writ_multipath_kicks_total', 'counter', 'Kick reads (one 4 KiB O_DIRECT read) started on the map.',
-      all.map(([m, s]) => `writ_multipath_kicks_total{map="${escapeLabel(m)}"} ${s.kicks}`))
-    family('writ_multipath_kick_failures_total', 'counter', 'Kicks that failed: the read failed or hung, or the map was still stuck after it.',
-      all.map(([m, s]) => `writ_multipath_kick_failures_total{map="${escapeLabel(m)}"} ${s.kickFailures}`))
-    family('writ_multipath_kick_hung', 'gauge', 'Whether a kick read on the map is still outstanding past its timeout (1) or not (0).',
-      all.map(([m, s]) => `writ_multipath_kick_hung{map="${escapeLabel(m)}"} ${s.hung ? 1 : 0}`))
-    family('writ_multipath_maps', 'gauge', 'Maps in the last topology read.', [`writ_multipath_maps ${this.mapsSeen}`])
-    family('writ_multipath_pass_errors_total', 'counter', 'Passes that could not read or parse the topology.', [`writ_multipath_pass_errors_total ${this.passErrors}`])
-    // Absent until the first good pass, so absent() alerts on a watchdog that never read a topology.
-    family('writ_multipath_last_success_timestamp_seconds', 'gauge', 'Unix time of the last pass that read the topology.',
-      this.lastSuccessMs === undefined ? [] : [`writ_multipath_last_success_timestamp_seconds ${formatNumber(this.lastSuccessMs / 1000)}`])
-    return `${out.join('\n')}\n`
-  }
+  /** Prometheus text format, no timestamps (node_exporter's textfile collector rejects them). */
+  render(): Promise<string> { return this.registry.metrics() }
 
   private series(map: string): MapSeries {
     let s = this.maps.get(map)
-    if (!s) { s = { present: false, stuck: false, kicks: 0, kickFailures: 0, hung: false }; this.maps.set(map, s) }
+    if (!s) {
+      s = { present: false, stuck: false, hung: false }
+      this.maps.set(map, s)
+      // Every map seen gets its counters at 0 from the start, so increase() sees the first kick.
+      this.kicks.inc({ map }, 0)
+      this.kickFailures.inc({ map }, 0)
+    }
     return s
   }
 }
 
-/** Label value escaping of the text format: backslash, double quote, line feed. */
-function escapeLabel(v: string): string {
-  return v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')
-}
-
-function formatNumber(n: number): string {
-  return Number.isInteger(n) ? String(n) : n.toFixed(3)
-}
+function round(n: number): number { return Math.round(n * 1000) / 1000 }

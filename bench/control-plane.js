@@ -26,8 +26,12 @@ const TOKEN = 'writ_a_bench-token-not-secret'
 
 function writeBenchPack(dir, listRoot) {
   mkdirSync(join(dir, 'bench', 'actions'), { recursive: true })
-  writeFileSync(join(dir, 'bench', 'pack.yaml'), 'schema_version: 1\nid: bench\nname: Bench\nversion: 1.0.0\nactions: [actions/ls.yaml]\n')
+  writeFileSync(join(dir, 'bench', 'pack.yaml'), 'schema_version: 1\nid: bench\nname: Bench\nversion: 1.0.0\nactions: [actions/ls.yaml, actions/clock.yaml, actions/clock_gated.yaml]\n')
   writeFileSync(join(dir, 'bench', 'actions', 'ls.yaml'), `schema_version: 1\nid: bench.ls\ntitle: List a small folder\nkind: list\nrisk: low\nside_effects: [None.]\nexecution: { list: { root: "${listRoot}" }, timeout: 5s }\noutput: { parser: json }\nexamples: [{ title: ls, args: {} }]\n`)
+  // The same command twice: prints the wall-clock moment the runner started it (ns). One runs at once, one waits for a person.
+  for (const [id, risk] of [['clock', 'low'], ['clock_gated', 'high']]) {
+    writeFileSync(join(dir, 'bench', 'actions', `${id}.yaml`), `schema_version: 1\nid: bench.${id}\ntitle: Print the time\nkind: exec\nrisk: ${risk}\nside_effects: [None.]\nexecution: { command: { binary: /bin/date, argv: ["+%s.%N"] }, timeout: 5s }\nexamples: [{ title: now, args: {} }]\n`)
+  }
 }
 
 /** Busy and total jiffies of the whole machine, from /proc/stat. */
@@ -49,7 +53,7 @@ function cpuSecondsOf(pid) {
  * `runners` node-runners in this process. Reports CPU per process so a figure
  * can be split into control plane, runners + client, and nats-server.
  */
-async function stack({ runners, extraPacks }) {
+export async function stack({ runners, extraPacks, rules, principals = [] }) {
   const nats = await startNats()
   const dir = mkdtempSync(join(tmpdir(), 'writ-bench-cp-'))
   const kp = generateSigningKeyPair()
@@ -62,8 +66,8 @@ async function stack({ runners, extraPacks }) {
   const config = {
     listen: { host: '127.0.0.1', port }, nats: { servers: [nats.url], name: 'bench' }, jetstream: { replicas: 1 },
     packs: { dirs: packDirs }, signing: { key_file: join(dir, 'key.pem') },
-    principals: [{ id: 'bench-agent', kind: 'agent', token_sha256: hashToken(TOKEN), groups: [], rate_per_minute: 10_000_000 }],
-    policy: { rules: [{ name: 'all', match: {}, decision: 'allow' }] }, log: { level: 'warn' },
+    principals: [{ id: 'bench-agent', kind: 'agent', token_sha256: hashToken(TOKEN), groups: [], rate_per_minute: 10_000_000 }, ...principals],
+    policy: { rules: rules ?? [{ name: 'all', match: {}, decision: 'allow' }] }, log: { level: 'warn' },
     limits: { body_bytes: 65536, rate_per_minute: 10_000_000 },
   }
   writeFileSync(join(dir, 'cp.yaml'), JSON.stringify(config))
@@ -105,7 +109,7 @@ async function stack({ runners, extraPacks }) {
     cp.kill('SIGTERM'); await cpExited
     await agent.close(); await nats.stop(); rmSync(dir, { recursive: true, force: true })
   }
-  return { run, stop, url, cpu, natsUrl: nats.url }
+  return { run, stop, url, cpu, natsUrl: nats.url, agent, token: TOKEN }
 }
 
 export async function httpLatency() {

@@ -31,6 +31,23 @@ t.test('writ dev starts everything, proves it with a real run, and stops on Ctrl
   const run = await res.json() as { status: string, result?: { stdout: string } }
   t.equal(run.status, 'succeeded', 'the printed curl recipe works with the written token')
   t.match(run.result?.stdout, /Mounted on/)
+
+  const link = /(http:\/\/127\.0\.0\.1:\d+\/ui\/sign-in\/link\/[A-Za-z0-9_-]+)/.exec(out)?.[1]
+  t.ok(link, 'a one-time portal sign-in link is printed')
+  const page = await fetch(link as string)
+  t.match(await page.text(), /signs you in as <strong>dev-operator<\/strong>/, 'the link opens the sign-in page for the dev operator')
+
+  const gated = await (await fetch(`${env.WRIT_URL}/v1/runs`, { method: 'POST', headers: { authorization: `Bearer ${env.WRIT_AGENT_TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify({ action: 'nomad.alloc_stop', node, args: { alloc_id: '5456bd7a-9fc0-c0dd-6131-cbee77f57577' }, reason: 'dev test: held for a person' }) })).json() as { id: string, status: string }
+  t.equal(gated.status, 'pending_approval', 'a high-risk action waits for an operator')
+  for (let i = 0; i < 100 && !out.includes('[slack] Approval needed: nomad.alloc_stop'); i++) await new Promise((r) => setTimeout(r, 50))
+  t.match(out, '[slack] Approval needed: nomad.alloc_stop', 'without a webhook the Slack message is printed')
+  const cli = (args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { ...process.env, WRIT_URL: env.WRIT_URL, WRIT_OPERATOR_TOKEN: env.WRIT_OPERATOR_TOKEN, WRIT_TOKEN: '' } })
+  const pending = cli(['pending'])
+  t.equal(pending.status, 0, pending.stderr)
+  t.match(pending.stdout, new RegExp(`${gated.id}  nomad\\.alloc_stop on .* by dev-agent  0/1 approvals`), 'writ pending lists it')
+  const denied = cli(['deny', gated.id, '--reason', 'not on a laptop'])
+  t.equal(denied.status, 0, denied.stderr)
+  t.match(denied.stdout, `run ${gated.id}: denied — denied by dev-operator: not on a laptop`)
   child.kill('SIGINT')
   t.equal(await exited, 0, 'Ctrl-C stops the stack cleanly')
 })

@@ -13,7 +13,8 @@ interface PendingRun {
 }
 
 function operatorClient(env: NodeJS.ProcessEnv, flags: { url?: string | undefined, token?: string | undefined }): WritClient {
-  const token = flags.token ?? env.WRIT_TOKEN ?? env.WRIT_OPERATOR_TOKEN
+  // An empty variable counts as unset.
+  const token = flags.token || env.WRIT_TOKEN || env.WRIT_OPERATOR_TOKEN
   if (!token) throw new UsageError('deciding runs needs an operator token: set WRIT_TOKEN (or WRIT_OPERATOR_TOKEN) or pass --token')
   return new WritClient(flags.url ?? env.WRIT_URL ?? 'http://127.0.0.1:8480', token)
 }

@@ -38,7 +38,8 @@ const USAGE = `usage:
 environment: WRIT_URL (default http://127.0.0.1:8480), WRIT_TOKEN (else WRIT_AGENT_TOKEN; WRIT_OPERATOR_TOKEN for pending/approve/deny), WRIT_NATS_URL`
 
 function client(env: NodeJS.ProcessEnv, flags: { url?: string | undefined, token?: string | undefined }): WritClient {
-  const token = flags.token ?? env.WRIT_TOKEN ?? env.WRIT_AGENT_TOKEN
+  // An empty variable counts as unset.
+  const token = flags.token || env.WRIT_TOKEN || env.WRIT_AGENT_TOKEN
   if (!token) throw new UsageError('set WRIT_TOKEN (or WRIT_AGENT_TOKEN) or pass --token')
   return new WritClient(flags.url ?? env.WRIT_URL ?? 'http://127.0.0.1:8480', token)
 }

@@ -68,6 +68,7 @@ const JS = `'use strict';
     ws.onopen = function () { retry = 1000; ws.send(JSON.stringify(runId ? { type: 'run', run_id: runId } : { type: 'inbox' })); };
     ws.onmessage = function (ev) {
       var m; try { m = JSON.parse(ev.data); } catch (e) { return; }
+      if (m.type === 'subscribed') body.setAttribute('data-live-state', 'subscribed');
       if (m.type === 'run' && m.run_id === runId && m.status !== shown) {
         shown = m.status;
         var status = document.getElementById('run-status');
@@ -78,7 +79,7 @@ const JS = `'use strict';
       }
       if (m.type === 'inbox' && inbox) location.reload();
     };
-    ws.onclose = function () { setTimeout(connect, retry); retry = Math.min(retry * 2, 30000); };
+    ws.onclose = function () { body.removeAttribute('data-live-state'); setTimeout(connect, retry); retry = Math.min(retry * 2, 30000); };
   }
   connect();
 })();

@@ -47,6 +47,7 @@ export default async function liveSocket(app: FastifyInstance, opts: { allowedOr
         inbox = true
         for (const r of store.list({ status: 'pending_approval' }, 10_000)) pending.set(r.id, true)
       }
+      send({ type: 'subscribed' })
     })
     socket.on('close', stop)
   })

@@ -69,9 +69,52 @@ function checkSeaSupport() {
   if (/libnode\.so/.test(ldd)) throw new SeaUnsupported(`${process.execPath} links libnode.so (a distribution build); a SEA needs a self-contained node binary, e.g. the nodejs.org one`)
 }
 
+/**
+ * Native add-ons a bundle needs (SEA's `require` loads only built-in
+ * modules): each add-on's prebuilt binary rides in the executable as a SEA
+ * asset, and its loader is replaced by a shim that writes the asset to a
+ * private temporary folder, `process.dlopen`s it and removes the file.
+ */
+const NATIVE_ADDONS = [
+  // @fastify/secure-session (the portal's session cookie) encrypts with libsodium.
+  { module: 'sodium-native', loader: /[\\/]sodium-native[\\/]binding\.js$/, asset: 'sodium-native.node', file: (dir) => join(dir, 'prebuilds', `${process.platform}-${process.arch}`, 'sodium-native.node') },
+]
+
+const addonShim = (asset) => `const { getAsset } = require('node:sea')
+const { mkdtempSync, rmSync, writeFileSync } = require('node:fs')
+const { tmpdir } = require('node:os')
+const { join } = require('node:path')
+const dir = mkdtempSync(join(tmpdir(), 'writ-addon-'))
+try {
+  const file = join(dir, ${JSON.stringify(asset)})
+  writeFileSync(file, Buffer.from(getAsset(${JSON.stringify(asset)})), { mode: 0o500 })
+  const m = { exports: {} }
+  process.dlopen(m, file)
+  module.exports = m.exports
+} finally { rmSync(dir, { recursive: true, force: true }) }
+`
+
+function nativeAddonPlugin(used) {
+  return {
+    name: 'writ-native-addons',
+    setup(build) {
+      for (const addon of NATIVE_ADDONS) {
+        build.onLoad({ filter: addon.loader }, () => {
+          const dir = dirname(createRequire(join(ROOT, 'control-plane', 'package.json')).resolve(`${addon.module}/package.json`))
+          const file = addon.file(dir)
+          if (!existsSync(file)) throw new Error(`${addon.module}: no prebuilt add-on for ${process.platform}-${process.arch} at ${file}`)
+          used.set(addon.asset, file)
+          return { contents: addonShim(addon.asset), loader: 'js' }
+        })
+      }
+    },
+  }
+}
+
 async function bundle(name, entry, outFile, version) {
   const require = createRequire(import.meta.url)
   const { build } = require('esbuild')
+  const assets = new Map()
   const result = await build({
     entryPoints: [entry],
     // Module paths in the bundle's comments are relative to this: the same
@@ -97,6 +140,7 @@ async function bundle(name, entry, outFile, version) {
     legalComments: 'none',
     logLevel: 'silent',
     metafile: true,
+    plugins: [nativeAddonPlugin(assets)],
   })
   // `import.meta` is empty in a CommonJS bundle: only the known "am I the main
   // module" guards may use it (they then stay false, and the entry starts the CLI).
@@ -108,10 +152,10 @@ async function bundle(name, entry, outFile, version) {
     process.stderr.write(`release: ${name}: esbuild warning: ${w.text} (${file}:${w.location?.line ?? '?'})\n`)
   }
   const bytes = statSync(outFile).size
-  return { bytes, inputs: Object.keys(result.metafile.inputs).length }
+  return { bytes, inputs: Object.keys(result.metafile.inputs).length, assets }
 }
 
-function buildSea(name, bundleFile, exeFile, work) {
+function buildSea(name, bundleFile, exeFile, work, assets = new Map()) {
   const blob = join(work, `${name}.blob`)
   const config = join(work, `${name}.sea-config.json`)
   // The blob records `main` as written: a relative name (resolved against the
@@ -124,6 +168,7 @@ function buildSea(name, bundleFile, exeFile, work) {
     // A V8 code cache would start ~30 ms faster but differs on every build;
     // without it the same sources give the same executable (and checksum).
     useCodeCache: false,
+    ...(assets.size > 0 ? { assets: Object.fromEntries(assets) } : {}),
   }, null, 2))
   execFileSync(process.execPath, ['--experimental-sea-config', config], { cwd: work, stdio: ['ignore', 'pipe', 'pipe'] })
   rmSync(exeFile, { force: true })
@@ -244,7 +289,7 @@ async function main() {
       for (const f of [e.entry, e.needs].filter(Boolean)) if (!existsSync(f)) throw new Error(`${relative(ROOT, f)} is missing: run "npx tsc -b" first`)
       const bundleFile = join(work, `${e.name}.cjs`)
       const b = await bundle(e.name, e.entry, bundleFile, version)
-      buildSea(e.name, bundleFile, join(outDir, e.name), work)
+      buildSea(e.name, bundleFile, join(outDir, e.name), work, b.assets)
       checkVersion(join(outDir, e.name), e.expect)
       process.stdout.write(`release: ${e.name}: bundle ${fmtSize(b.bytes)} from ${b.inputs} modules, executable built and "--version" checked in ${((Date.now() - ts) / 1000).toFixed(1)} s\n`)
     }

@@ -31,6 +31,12 @@
 # /etc/writ/mkfs-allow) before first use, or format it with
 # jobs/scripts/format-new-volume.sh. An entry is used once.
 
+variable "namespace" {
+  description = "Nomad namespace of the writ jobs (terraform: nomad_namespace.writ); service discovery and Nomad Variables are per namespace, so every writ job shares it."
+  type        = string
+  default     = "writ"
+}
+
 variable "datacenters" {
   description = "Datacenters whose clients get the node plugin."
   type        = list(string)
@@ -89,6 +95,7 @@ variable "blank_proof_timeout_seconds" {
 }
 
 job "democratic-csi-node" {
+  namespace   = var.namespace
   type        = "system"
   datacenters = var.datacenters
   node_pool   = var.node_pool

@@ -18,6 +18,12 @@
 #   textfile directory     node_exporter's textfile collector picks up
 #                          writ_multipath.prom from here
 
+variable "namespace" {
+  description = "Nomad namespace of the writ jobs (terraform: nomad_namespace.writ); service discovery and Nomad Variables are per namespace, so every writ job shares it."
+  type        = string
+  default     = "writ"
+}
+
 variable "datacenters" {
   description = "Datacenters whose clients get the watchdog."
   type        = list(string)
@@ -87,6 +93,7 @@ variable "nats_creds_host_path" {
 }
 
 job "multipath-watchdog" {
+  namespace   = var.namespace
   type        = "system"
   datacenters = var.datacenters
   node_pool   = var.node_pool

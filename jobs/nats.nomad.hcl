@@ -10,6 +10,12 @@
 # whose permissions are templates on the user name ({{name()}} = Nomad node
 # id), so adding a node never touches this job.
 
+variable "namespace" {
+  description = "Nomad namespace of the writ jobs (terraform: nomad_namespace.writ); service discovery and Nomad Variables are per namespace, so every writ job shares it."
+  type        = string
+  default     = "writ"
+}
+
 variable "datacenters" {
   description = "Datacenters the NATS servers may run in."
   type        = list(string)
@@ -71,6 +77,7 @@ variable "jetstream_max_file_store" {
 }
 
 job "writ-nats" {
+  namespace   = var.namespace
   type        = "service"
   datacenters = var.datacenters
   node_pool   = var.node_pool

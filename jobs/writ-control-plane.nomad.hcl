@@ -16,6 +16,12 @@
 #   nats_creds          NATS user credentials (JWT + seed) of the control plane
 #   nomad_token         Nomad ACL token (read-only) for impact previews
 
+variable "namespace" {
+  description = "Nomad namespace of the writ jobs (terraform: nomad_namespace.writ); service discovery and Nomad Variables are per namespace, so every writ job shares it."
+  type        = string
+  default     = "writ"
+}
+
 variable "datacenters" {
   description = "Datacenters the control plane may run in."
   type        = list(string)
@@ -78,6 +84,7 @@ variable "log_level" {
 }
 
 job "writ-control-plane" {
+  namespace   = var.namespace
   type        = "service"
   datacenters = var.datacenters
   node_pool   = var.node_pool

@@ -25,6 +25,28 @@ variable "system_node_pool" {
   default     = "all"
 }
 
+variable "namespace" {
+  description = "Nomad namespace the module creates for every writ job; the only namespace whose capabilities allow raw_exec (the node runner)."
+  type        = string
+  default     = "writ"
+
+  validation {
+    condition     = can(regex("^[a-zA-Z0-9-]{1,128}$", var.namespace)) && var.namespace != "default"
+    error_message = "namespace must be a Nomad namespace name other than \"default\" (raw_exec is enabled only in writ's own namespace)."
+  }
+}
+
+variable "raw_exec_denied_namespaces" {
+  description = "Namespaces whose capabilities this module sets to refuse raw_exec (it overwrites their description and capabilities). raw_exec is enabled client-wide for the runner, so every namespace that does not refuse it can run root processes on every client; list them all here, or set disabled_task_drivers yourself and pass []."
+  type        = list(string)
+  default     = ["default"]
+
+  validation {
+    condition     = alltrue([for ns in var.raw_exec_denied_namespaces : can(regex("^[a-zA-Z0-9-]{1,128}$", ns))])
+    error_message = "Each entry must be a Nomad namespace name."
+  }
+}
+
 variable "managed_namespaces" {
   description = "Nomad namespaces whose allocations the runner may read and stop. [\"*\"] means all."
   type        = list(string)
@@ -256,12 +278,6 @@ variable "nomad_data_dir" {
     condition     = startswith(var.nomad_data_dir, "/")
     error_message = "nomad_data_dir must be an absolute path."
   }
-}
-
-variable "runner_image" {
-  description = "Image providing the userland for the runner's exec packs (the runner itself is the release executable)."
-  type        = string
-  default     = "docker.io/library/debian:12-slim"
 }
 
 variable "runner_nats_creds_host_path" {

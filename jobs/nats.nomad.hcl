@@ -92,12 +92,11 @@ job "writ-nats" {
       value    = "true"
     }
 
-    # Stateful: move a server only when its host is really gone, and slowly.
+    # Stateful: one server at a time, each healthy for 30 s before the next.
     update {
       max_parallel     = 1
       min_healthy_time = "30s"
       healthy_deadline = "5m"
-      stagger          = "30s"
     }
 
     network {
@@ -174,6 +173,9 @@ job "writ-nats" {
 
       # Route credentials and the current peer list. Peers come and go with
       # allocations; SIGHUP reloads routes without dropping client connections.
+      # The password goes into a URL and a quoted config string unescaped:
+      # terraform allows only URL-unreserved characters in it
+      # (nats_route_password), which need no escaping in either.
       template {
         destination   = "secrets/cluster.conf"
         change_mode   = "signal"
@@ -222,8 +224,8 @@ job "writ-nats" {
         memory = 512
       }
 
-      # Lets JetStream flush and hand over stream leadership before exit.
-      kill_signal  = "SIGTERM"
+      # Lets JetStream flush and hand over stream leadership before exit
+      # (docker stops the task with SIGTERM, nats-server's graceful stop).
       kill_timeout = "30s"
     }
   }

@@ -110,13 +110,16 @@ resource "nomad_acl_token" "control_plane" {
 resource "nomad_variable" "control_plane" {
   namespace = nomad_namespace.writ.name
   path      = "nomad/jobs/writ-control-plane"
-  items = {
+  items = merge({
     signing_key_pem   = var.signing_key_pem
     slack_webhook_url = var.slack_webhook_url
     principals_yaml   = var.principals_yaml
     nats_creds        = var.control_plane_nats_creds
     nomad_token       = nomad_acl_token.control_plane.secret_id
-  }
+    }, var.nomad_ca_cert_pem == "" ? {} : {
+    # The job sets NOMAD_CACERT only when this item is there.
+    nomad_ca_pem = var.nomad_ca_cert_pem
+  })
 }
 
 resource "nomad_variable" "node_runner" {
@@ -165,15 +168,17 @@ resource "nomad_job" "control_plane" {
 
   hcl2 {
     vars = merge(local.release_vars, {
-      namespace            = nomad_namespace.writ.name
-      datacenters          = jsonencode(var.datacenters)
-      node_pool            = var.node_pool
-      instance_count       = tostring(var.control_plane_count)
-      control_plane_sha256 = var.control_plane_sha256
-      packs_sha256         = var.packs_sha256
-      public_url           = var.control_plane_public_url
-      jetstream_replicas   = tostring(var.nats_server_count >= 3 ? 3 : 1)
-      policy_yaml          = var.policy_yaml
+      namespace             = nomad_namespace.writ.name
+      datacenters           = jsonencode(var.datacenters)
+      node_pool             = var.node_pool
+      instance_count        = tostring(var.control_plane_count)
+      control_plane_sha256  = var.control_plane_sha256
+      packs_sha256          = var.packs_sha256
+      public_url            = var.control_plane_public_url
+      jetstream_replicas    = tostring(var.nats_server_count >= 3 ? 3 : 1)
+      policy_yaml           = var.policy_yaml
+      nomad_addr            = var.nomad_addr
+      nomad_tls_server_name = var.nomad_tls_server_name
     })
   }
 
@@ -212,6 +217,7 @@ resource "nomad_job" "democratic_csi_node" {
       mkfs_guard_script           = file("${local.jobs_dir}/scripts/mkfs-guard.sh")
       blank_proof_lib             = file("${local.jobs_dir}/scripts/lib/blank-proof.sh")
       mkfs_allow_list_host_path   = var.mkfs_allow_list_host_path
+      allowed_filesystems         = jsonencode(var.mkfs_allowed_filesystems)
       blank_proof_timeout_seconds = tostring(var.blank_proof_timeout_seconds)
     }
   }

@@ -137,6 +137,34 @@ variable "control_plane_count" {
   }
 }
 
+variable "nomad_addr" {
+  description = "Nomad HTTP API address the control plane uses (NOMAD_ADDR), scheme included. https on a cluster with TLS, with nomad_ca_cert_pem; http only on a cluster without TLS. The runners use their Task API socket instead."
+  type        = string
+  default     = "https://127.0.0.1:4646"
+
+  validation {
+    condition     = can(regex("^https?://[^\\s/]+(:[0-9]+)?$", var.nomad_addr))
+    error_message = "nomad_addr must be http(s)://host[:port] with no path."
+  }
+}
+
+variable "nomad_ca_cert_pem" {
+  description = "PEM CA certificate of the Nomad agents' https certificates (the control plane's NOMAD_CACERT); empty to use the system CAs."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.nomad_ca_cert_pem == "" || (can(regex("-----BEGIN CERTIFICATE-----", var.nomad_ca_cert_pem)) && !can(regex("PRIVATE KEY", var.nomad_ca_cert_pem)))
+    error_message = "nomad_ca_cert_pem must be empty or PEM certificates only (never a private key)."
+  }
+}
+
+variable "nomad_tls_server_name" {
+  description = "Name on the agents' https certificates when nomad_addr's host is not on them (NOMAD_TLS_SERVER_NAME), e.g. client.global.nomad; empty for none."
+  type        = string
+  default     = ""
+}
+
 variable "policy_yaml" {
   description = "Policy rules as YAML (a top-level `rules:` list); reviewed like code, not secret."
   type        = string
@@ -249,13 +277,13 @@ variable "nats_writ_account" {
 }
 
 variable "nats_route_password" {
-  description = "Password the NATS servers use on their cluster routes."
+  description = "Password the NATS servers use on their cluster routes, e.g. `openssl rand -hex 32`. It goes unescaped into nats-route://route:<password>@host URLs and a quoted config string, so only URL-unreserved characters are allowed."
   type        = string
   sensitive   = true
 
   validation {
-    condition     = length(var.nats_route_password) >= 24
-    error_message = "nats_route_password must be at least 24 characters."
+    condition     = can(regex("^[A-Za-z0-9._~-]{24,256}$", var.nats_route_password))
+    error_message = "nats_route_password must be 24 to 256 characters from A-Z a-z 0-9 . _ ~ - (no character that a URL or the NATS config would read as syntax), e.g. openssl rand -hex 32."
   }
 }
 
@@ -323,6 +351,17 @@ variable "mkfs_allow_list_host_path" {
   validation {
     condition     = startswith(var.mkfs_allow_list_host_path, "/")
     error_message = "mkfs_allow_list_host_path must be an absolute path."
+  }
+}
+
+variable "mkfs_allowed_filesystems" {
+  description = "Filesystems the mkfs guard lets the CSI node plugin create (after the blank-and-readable proof); a volume with any other fs_type fails to stage instead of being formatted."
+  type        = list(string)
+  default     = ["ext4", "xfs"]
+
+  validation {
+    condition     = length(var.mkfs_allowed_filesystems) > 0 && alltrue([for fs in var.mkfs_allowed_filesystems : contains(["ext2", "ext3", "ext4", "xfs", "btrfs", "fat", "vfat", "msdos", "exfat", "ntfs", "minix", "bfs", "cramfs"], fs)])
+    error_message = "Each entry must be a filesystem whose mkfs.<fs> the guard stands in front of: ext2, ext3, ext4, xfs, btrfs, fat, vfat, msdos, exfat, ntfs, minix, bfs, cramfs."
   }
 }
 

@@ -335,7 +335,8 @@ t.test('multipath watchdog: system job with the documented flags and host access
   t.equal(vars.interval[0].default, '30s', 'every 30 s by default')
   const targets = (task.config[0].mount as Json[]).map((m) => m.target)
   for (const tool of ['multipath', 'multipathd', 'dmsetup']) t.ok(targets.includes(`/usr/local/sbin/${tool}`), `${tool} runs the host's binary`)
-  t.ok(targets.includes('/run/multipathd.socket'))
+  t.equal(task.config[0].network_mode, 'host', 'host network: multipathd\'s abstract socket exists only there')
+  t.notMatch(JSON.stringify(task.config[0]), 'multipathd.socket', 'no bind of the socket path (the chroot reaches /host/run; a missing path would fail the task)')
 })
 
 t.test('agent settings ship as documented snippets, not jobs', async (t) => {

@@ -332,9 +332,14 @@ variable "csi_image" {
 }
 
 variable "csi_plugin_id" {
-  description = "CSI plugin id of the democratic-csi node plugin."
+  description = "CSI plugin id of the democratic-csi node plugin, and its --csi-name (democratic-csi requires them equal; the controller must use the same)."
   type        = string
   default     = "org.democratic-csi.iscsi"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$", var.csi_plugin_id))
+    error_message = "csi_plugin_id must be a CSI driver name such as org.democratic-csi.iscsi (letters, digits, '.', '_', '-')."
+  }
 }
 
 variable "csi_driver_config_yaml" {

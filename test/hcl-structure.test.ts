@@ -347,8 +347,9 @@ t.test('agent settings ship as documented snippets, not jobs', async (t) => {
   const docker = client.plugin.docker[0].config[0]
   t.equal(docker.allow_privileged, true)
   t.equal(docker.volumes[0].enabled, true)
+  t.equal(client.plugin.raw_exec[0].config[0].enabled, true, 'raw_exec enabled for the runner (confined to the writ namespace by the module)')
   const readme = readFileSync(join(tfDir, 'README.md'), 'utf8')
-  for (const s of ['csi_volume_claim_gc_interval', 'max_kill_timeout', 'allow_privileged', 'nomad-server-snippets/csi-claim-gc.hcl', 'writ-node-runner-linux-x64', 'writ-linux-x64', 'writ-packs-']) {
+  for (const s of ['csi_volume_claim_gc_interval', 'max_kill_timeout', 'allow_privileged', 'raw_exec_denied_namespaces', 'nomad-server-snippets/csi-claim-gc.hcl', 'writ-node-runner-linux-x64', 'writ-linux-x64', 'writ-packs-']) {
     t.match(readme, s, `README covers ${s}`)
   }
 })

@@ -11,16 +11,24 @@
 #    the default lsblk probe needs udev data, without it every volume looks
 #    unformatted. Necessary, not sufficient: blkid also answers "nothing here"
 #    (exit 2) for a device it could not read.
-# 2. The mkfs guard (jobs/scripts/mkfs-guard.sh) in front of mkfs.ext4 and
-#    mkfs.xfs. democratic-csi has no setting that disables auto-format, so the
-#    guard has to sit where the plugin execs mkfs. The plugin spawns
-#    "mkfs.<fs>" by name (src/utils/filesystem.js), resolved through PATH. Its
-#    image is debian:12-slim with e2fsprogs/xfsprogs, so the real binaries are
-#    /usr/sbin/mkfs.ext4 and /usr/sbin/mkfs.xfs, and /usr/local/sbin comes
-#    first on PATH (upstream puts its own iscsiadm/multipath wrappers there).
-#    The guard is bind-mounted as /usr/local/sbin/mkfs.ext4 and mkfs.xfs, PATH
-#    is pinned below so an image change cannot reorder it, and the guard execs
-#    the real /usr/sbin binary only for an allow-listed, proven-blank device.
+# 2. The mkfs guard (jobs/scripts/mkfs-guard.sh) in front of every formatter
+#    and partitioner in the image. democratic-csi has no setting that disables
+#    auto-format, and it never checks fs_type: it spawns "mkfs.<fs_type>" by
+#    name (src/utils/filesystem.js), resolved through PATH, and for ntfs first
+#    writes a partition table with sfdisk. Its image is debian:12-slim with
+#    e2fsprogs, xfsprogs, btrfs-progs, dosfstools, exfatprogs, ntfs-3g, fdisk
+#    and gdisk, so the real binaries are in /usr/sbin, and /usr/local/sbin
+#    comes first on PATH (upstream puts its own iscsiadm/multipath wrappers
+#    there). The guard is bind-mounted as /usr/local/sbin/<name> for every
+#    one of them, PATH is pinned below so an image change cannot reorder it,
+#    and the guard:
+#      - formats only with mkfs.<fs> for fs in allowed_filesystems (ext4, xfs
+#        by default), and only an allow-listed, proven-blank device, by
+#        exec'ing the real /usr/sbin binary;
+#      - refuses every other formatter (mkfs.btrfs, mkfs.vfat, mkfs.ntfs,
+#        mke2fs, mkswap, the mkfs front end, …) and every partitioner (sfdisk,
+#        fdisk, gdisk, …) outright, with one REFUSE line: a volume with another
+#        fs_type fails to stage instead of being formatted unguarded.
 #    Binding over /usr/sbin/mkfs.* instead would hide the real binary from the
 #    guard itself.
 # 3. kill_timeout = "60s": a NodeUnstage/unmount in flight must finish rather
@@ -30,6 +38,12 @@
 # New volumes: allow-list the device on the host (one path or WWID a line in
 # /etc/writ/mkfs-allow) before first use, or format it with
 # jobs/scripts/format-new-volume.sh. An entry is used once.
+
+variable "namespace" {
+  description = "Nomad namespace of the writ jobs (terraform: nomad_namespace.writ); service discovery and Nomad Variables are per namespace, so every writ job shares it."
+  type        = string
+  default     = "writ"
+}
 
 variable "datacenters" {
   description = "Datacenters whose clients get the node plugin."
@@ -50,13 +64,7 @@ variable "image" {
 }
 
 variable "plugin_id" {
-  description = "CSI plugin id; volumes refer to it."
-  type        = string
-  default     = "org.democratic-csi.iscsi"
-}
-
-variable "csi_name" {
-  description = "democratic-csi --csi-name (must match the controller's)."
+  description = "CSI plugin id; volumes refer to it. Also the plugin's --csi-name, which democratic-csi requires to be the same (and the controller's)."
   type        = string
   default     = "org.democratic-csi.iscsi"
 }
@@ -82,6 +90,12 @@ variable "mkfs_allow_list_host_path" {
   default     = "/etc/writ/mkfs-allow"
 }
 
+variable "allowed_filesystems" {
+  description = "Filesystems the guard may create (mkfs.<fs>, after the blank-and-readable proof); every other formatter and every partitioner is refused."
+  type        = list(string)
+  default     = ["ext4", "xfs"]
+}
+
 variable "blank_proof_timeout_seconds" {
   description = "Seconds each probe of a device may take before the guard refuses (a read that hangs on a queueing map is abandoned, not waited on)."
   type        = number
@@ -89,6 +103,7 @@ variable "blank_proof_timeout_seconds" {
 }
 
 job "democratic-csi-node" {
+  namespace   = var.namespace
   type        = "system"
   datacenters = var.datacenters
   node_pool   = var.node_pool
@@ -106,6 +121,7 @@ job "democratic-csi-node" {
         # See 2. above: /usr/local/sbin (the guard) before /usr/sbin (the real mkfs).
         PATH                  = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
         MKFS_GUARD_REAL_DIR   = "/usr/sbin"
+        MKFS_GUARD_ALLOWED_FS = join(" ", var.allowed_filesystems)
         MKFS_GUARD_LIB        = "/opt/writ/lib/blank-proof.sh"
         MKFS_GUARD_ALLOW_LIST = "/host${var.mkfs_allow_list_host_path}"
         BLANK_PROOF_TIMEOUT   = var.blank_proof_timeout_seconds
@@ -119,7 +135,7 @@ job "democratic-csi-node" {
 
         args = [
           "--csi-version=1.5.0",
-          "--csi-name=${var.csi_name}",
+          "--csi-name=${var.plugin_id}",
           "--driver-config-file=${NOMAD_TASK_DIR}/driver-config-file.yaml",
           "--log-level=info",
           "--csi-mode=node",
@@ -146,18 +162,164 @@ job "democratic-csi-node" {
           readonly = true
         }
 
-        # See 2. above. Relative sources are the task directory.
+        # See 2. above. Relative sources are the task directory. One mount per
+        # name, into /usr/local/sbin (first on PATH, and first on sudo's
+        # secure_path too): every formatter, then every partitioner, that
+        # e2fsprogs, util-linux, xfsprogs, btrfs-progs, dosfstools, exfatprogs,
+        # ntfs-3g, fdisk and gdisk install in the image
+        # (test/mkfs-guard-coverage.test.ts derives the list from Debian's
+        # packages and fails if one is missing here).
+        mount {
+          type     = "bind"
+          source   = "local/writ/mkfs-guard.sh"
+          target   = "/usr/local/sbin/mkdosfs"
+          readonly = true
+        }
+        mount {
+          type     = "bind"
+          source   = "local/writ/mkfs-guard.sh"
+          target   = "/usr/local/sbin/mke2fs"
+          readonly = true
+        }
+        mount {
+          type     = "bind"
+          source   = "local/writ/mkfs-guard.sh"
+          target   = "/usr/local/sbin/mkfs"
+          readonly = true
+        }
+        mount {
+          type     = "bind"
+          source   = "local/writ/mkfs-guard.sh"
+          target   = "/usr/local/sbin/mkfs.bfs"
+          readonly = true
+        }
+        mount {
+          type     = "bind"
+          source   = "local/writ/mkfs-guard.sh"
+          target   = "/usr/local/sbin/mkfs.btrfs"
+          readonly = true
+        }
+        mount {
+          type     = "bind"
+          source   = "local/writ/mkfs-guard.sh"
+          target   = "/usr/local/sbin/mkfs.cramfs"
+          readonly = true
+        }
+        mount {
+          type     = "bind"
+          source   = "local/writ/mkfs-guard.sh"
+          target   = "/usr/local/sbin/mkfs.exfat"
+          readonly = true
+        }
+        mount {
+          type     = "bind"
+          source   = "local/writ/mkfs-guard.sh"
+          target   = "/usr/local/sbin/mkfs.ext2"
+          readonly = true
+        }
+        mount {
+          type     = "bind"
+          source   = "local/writ/mkfs-guard.sh"
+          target   = "/usr/local/sbin/mkfs.ext3"
+          readonly = true
+        }
         mount {
           type     = "bind"
           source   = "local/writ/mkfs-guard.sh"
           target   = "/usr/local/sbin/mkfs.ext4"
           readonly = true
         }
-
+        mount {
+          type     = "bind"
+          source   = "local/writ/mkfs-guard.sh"
+          target   = "/usr/local/sbin/mkfs.fat"
+          readonly = true
+        }
+        mount {
+          type     = "bind"
+          source   = "local/writ/mkfs-guard.sh"
+          target   = "/usr/local/sbin/mkfs.minix"
+          readonly = true
+        }
+        mount {
+          type     = "bind"
+          source   = "local/writ/mkfs-guard.sh"
+          target   = "/usr/local/sbin/mkfs.msdos"
+          readonly = true
+        }
+        mount {
+          type     = "bind"
+          source   = "local/writ/mkfs-guard.sh"
+          target   = "/usr/local/sbin/mkfs.ntfs"
+          readonly = true
+        }
+        mount {
+          type     = "bind"
+          source   = "local/writ/mkfs-guard.sh"
+          target   = "/usr/local/sbin/mkfs.vfat"
+          readonly = true
+        }
         mount {
           type     = "bind"
           source   = "local/writ/mkfs-guard.sh"
           target   = "/usr/local/sbin/mkfs.xfs"
+          readonly = true
+        }
+        mount {
+          type     = "bind"
+          source   = "local/writ/mkfs-guard.sh"
+          target   = "/usr/local/sbin/mkntfs"
+          readonly = true
+        }
+        mount {
+          type     = "bind"
+          source   = "local/writ/mkfs-guard.sh"
+          target   = "/usr/local/sbin/mkswap"
+          readonly = true
+        }
+
+        # Partitioners: democratic-csi partitions with sfdisk for ntfs (and
+        # growpart calls sfdisk/sgdisk); the guard refuses them all.
+        mount {
+          type     = "bind"
+          source   = "local/writ/mkfs-guard.sh"
+          target   = "/usr/local/sbin/cfdisk"
+          readonly = true
+        }
+        mount {
+          type     = "bind"
+          source   = "local/writ/mkfs-guard.sh"
+          target   = "/usr/local/sbin/cgdisk"
+          readonly = true
+        }
+        mount {
+          type     = "bind"
+          source   = "local/writ/mkfs-guard.sh"
+          target   = "/usr/local/sbin/fdisk"
+          readonly = true
+        }
+        mount {
+          type     = "bind"
+          source   = "local/writ/mkfs-guard.sh"
+          target   = "/usr/local/sbin/fixparts"
+          readonly = true
+        }
+        mount {
+          type     = "bind"
+          source   = "local/writ/mkfs-guard.sh"
+          target   = "/usr/local/sbin/gdisk"
+          readonly = true
+        }
+        mount {
+          type     = "bind"
+          source   = "local/writ/mkfs-guard.sh"
+          target   = "/usr/local/sbin/sfdisk"
+          readonly = true
+        }
+        mount {
+          type     = "bind"
+          source   = "local/writ/mkfs-guard.sh"
+          target   = "/usr/local/sbin/sgdisk"
           readonly = true
         }
 

@@ -5,7 +5,9 @@
 # into NATS. Alerts: terraform/alerts/multipath.yaml.
 #
 #   nomad job run -var 'release_base_url=https://releases.example.internal/writ' \
-#     -var writ_version=0.1.0 -var runner_sha256=<sha256> jobs/multipath-watchdog.nomad.hcl
+#     -var writ_version=0.1.0 -var runner_sha256=<sha256> \
+#     -var "host_tool_script=$(cat jobs/scripts/host-tool.sh)" \
+#     jobs/multipath-watchdog.nomad.hcl
 #
 # Host access, and why:
 #   privileged             open any dm block device for the kick read; maps
@@ -14,9 +16,22 @@
 #                          through chroot (jobs/scripts/host-tool.sh), and
 #                          /host/dev/mapper is the live device directory (a
 #                          privileged container's own /dev is a snapshot)
-#   /run/multipathd.socket multipathd's control socket
+#   host network           multipathd listens on /run/multipathd.socket
+#                          (multipath-tools 0.12+, reached through the chroot
+#                          as /host/run is the host's /run) or only on the
+#                          abstract socket @/org/kernel/linux/storage/multipathd
+#                          (Debian 12's 0.9.4), which exists only in the host's
+#                          network namespace. Nothing binds the socket path,
+#                          so a node without multipathd still runs the task
+#                          (the watchdog then reads `multipath -ll`).
 #   textfile directory     node_exporter's textfile collector picks up
-#                          writ_multipath.prom from here
+#                          writ_multipath.prom from here; created if missing
+
+variable "namespace" {
+  description = "Nomad namespace of the writ jobs (terraform: nomad_namespace.writ); service discovery and Nomad Variables are per namespace, so every writ job shares it."
+  type        = string
+  default     = "writ"
+}
 
 variable "datacenters" {
   description = "Datacenters whose clients get the watchdog."
@@ -87,6 +102,7 @@ variable "nats_creds_host_path" {
 }
 
 job "multipath-watchdog" {
+  namespace   = var.namespace
   type        = "system"
   datacenters = var.datacenters
   node_pool   = var.node_pool
@@ -125,9 +141,9 @@ job "multipath-watchdog" {
       }
 
       config {
-        image      = var.image
-        ports      = ["metrics"]
-        privileged = true
+        image        = var.image
+        privileged   = true
+        network_mode = "host"
         # go-getter does not set the executable bit (hashicorp/nomad#2676).
         entrypoint = ["/bin/sh", "-c", "chmod 0755 \"$0\" && exec \"$0\" \"$@\""]
         command    = "/local/bin/writ-node-runner"
@@ -135,7 +151,7 @@ job "multipath-watchdog" {
           "watchdog", "multipath",
           "--interval", var.interval,
           "--kick-timeout", var.kick_timeout,
-          "--metrics-listen", "0.0.0.0:${NOMAD_PORT_metrics}",
+          "--metrics-listen", "${NOMAD_IP_metrics}:${NOMAD_PORT_metrics}",
           "--textfile-dir", "/textfile",
           "--device-dir", "/host/dev/mapper",
           # WRIT_NATS_URL comes from the nats.env template below; template
@@ -156,19 +172,9 @@ job "multipath-watchdog" {
           }
         }
 
-        mount {
-          type     = "bind"
-          source   = "/run/multipathd.socket"
-          target   = "/run/multipathd.socket"
-          readonly = false
-        }
-
-        mount {
-          type     = "bind"
-          source   = var.textfile_dir
-          target   = "/textfile"
-          readonly = false
-        }
+        # A `volumes` bind (docker -v) creates a missing source directory; a
+        # `mount` would fail the task on a client without node_exporter.
+        volumes = ["${var.textfile_dir}:/textfile"]
 
         mount {
           type     = "bind"

@@ -10,6 +10,12 @@
 # whose permissions are templates on the user name ({{name()}} = Nomad node
 # id), so adding a node never touches this job.
 
+variable "namespace" {
+  description = "Nomad namespace of the writ jobs (terraform: nomad_namespace.writ); service discovery and Nomad Variables are per namespace, so every writ job shares it."
+  type        = string
+  default     = "writ"
+}
+
 variable "datacenters" {
   description = "Datacenters the NATS servers may run in."
   type        = list(string)
@@ -71,6 +77,7 @@ variable "jetstream_max_file_store" {
 }
 
 job "writ-nats" {
+  namespace   = var.namespace
   type        = "service"
   datacenters = var.datacenters
   node_pool   = var.node_pool
@@ -85,12 +92,11 @@ job "writ-nats" {
       value    = "true"
     }
 
-    # Stateful: move a server only when its host is really gone, and slowly.
+    # Stateful: one server at a time, each healthy for 30 s before the next.
     update {
       max_parallel     = 1
       min_healthy_time = "30s"
       healthy_deadline = "5m"
-      stagger          = "30s"
     }
 
     network {
@@ -167,6 +173,9 @@ job "writ-nats" {
 
       # Route credentials and the current peer list. Peers come and go with
       # allocations; SIGHUP reloads routes without dropping client connections.
+      # The password goes into a URL and a quoted config string unescaped:
+      # terraform allows only URL-unreserved characters in it
+      # (nats_route_password), which need no escaping in either.
       template {
         destination   = "secrets/cluster.conf"
         change_mode   = "signal"
@@ -215,8 +224,8 @@ job "writ-nats" {
         memory = 512
       }
 
-      # Lets JetStream flush and hand over stream leadership before exit.
-      kill_signal  = "SIGTERM"
+      # Lets JetStream flush and hand over stream leadership before exit
+      # (docker stops the task with SIGTERM, nats-server's graceful stop).
       kill_timeout = "30s"
     }
   }

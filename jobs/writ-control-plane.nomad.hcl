@@ -15,6 +15,18 @@
 #                       the tokens themselves are never stored)
 #   nats_creds          NATS user credentials (JWT + seed) of the control plane
 #   nomad_token         Nomad ACL token (read-only) for impact previews
+#   nomad_ca_pem        (optional) CA of the Nomad agents' https certificates
+#
+# The task runs as task_user (nobody), so every file it reads from secrets/
+# is owned by task_uid:task_gid: Nomad renders templates as root unless a
+# template sets uid/gid (hashicorp/nomad#5020), and a 0400 root file is
+# unreadable to nobody.
+
+variable "namespace" {
+  description = "Nomad namespace of the writ jobs (terraform: nomad_namespace.writ); service discovery and Nomad Variables are per namespace, so every writ job shares it."
+  type        = string
+  default     = "writ"
+}
 
 variable "datacenters" {
   description = "Datacenters the control plane may run in."
@@ -77,7 +89,38 @@ variable "log_level" {
   default     = "info"
 }
 
+variable "nomad_addr" {
+  description = "Nomad HTTP API the control plane reads (NOMAD_ADDR), scheme included: https://… on a cluster with TLS (the CA comes from the nomad_ca_pem item), http://… only without."
+  type        = string
+  default     = "https://127.0.0.1:4646"
+}
+
+variable "nomad_tls_server_name" {
+  description = "Name on the Nomad agents' https certificates when nomad_addr's host is not on them (NOMAD_TLS_SERVER_NAME), e.g. client.global.nomad; empty for none."
+  type        = string
+  default     = ""
+}
+
+variable "task_user" {
+  description = "Host user the control plane runs as (the exec driver's default is nobody)."
+  type        = string
+  default     = "nobody"
+}
+
+variable "task_uid" {
+  description = "Numeric uid of task_user on the clients; the secret templates are owned by it (Debian/Ubuntu/RHEL nobody: 65534)."
+  type        = number
+  default     = 65534
+}
+
+variable "task_gid" {
+  description = "Numeric primary gid of task_user on the clients (Debian/Ubuntu nogroup, RHEL nobody: 65534)."
+  type        = number
+  default     = 65534
+}
+
 job "writ-control-plane" {
+  namespace   = var.namespace
   type        = "service"
   datacenters = var.datacenters
   node_pool   = var.node_pool
@@ -124,6 +167,7 @@ job "writ-control-plane" {
       # exec: the release is a single executable that needs no host access;
       # the exec driver isolates it (chroot, cgroups) and marks it executable.
       driver = "exec"
+      user   = var.task_user
 
       artifact {
         source      = "${var.release_base_url}/v${var.writ_version}/writ-linux-x64"
@@ -151,7 +195,10 @@ job "writ-control-plane" {
         WRIT_LISTEN_HOST = NOMAD_IP_http
         WRIT_LISTEN_PORT = NOMAD_PORT_http
         WRIT_INSTANCE_ID = NOMAD_ALLOC_ID
-        NOMAD_ADDR       = "http://${attr.unique.network.ip-address}:4646"
+        # Scheme and CA are the operator's (nomad_addr, nomad_ca_pem): nothing
+        # here assumes plain http.
+        NOMAD_ADDR            = var.nomad_addr
+        NOMAD_TLS_SERVER_NAME = var.nomad_tls_server_name
       }
 
       # Secrets land in secrets/ (tmpfs, not readable by other tasks) and are
@@ -159,6 +206,8 @@ job "writ-control-plane" {
       template {
         destination = "secrets/signing-key.pem"
         perms       = "0400"
+        uid         = var.task_uid
+        gid         = var.task_gid
         change_mode = "restart"
         data        = <<-EOT
           {{- with nomadVar "nomad/jobs/writ-control-plane" }}{{ .signing_key_pem }}{{ end }}
@@ -168,21 +217,42 @@ job "writ-control-plane" {
       template {
         destination = "secrets/nats.creds"
         perms       = "0400"
+        uid         = var.task_uid
+        gid         = var.task_gid
         change_mode = "restart"
         data        = <<-EOT
           {{- with nomadVar "nomad/jobs/writ-control-plane" }}{{ .nats_creds }}{{ end }}
         EOT
       }
 
+      # Read by Nomad into the environment, not by the task; still the task
+      # user's, like every file in secrets/.
       template {
         destination = "secrets/env"
         env         = true
+        perms       = "0400"
+        uid         = var.task_uid
+        gid         = var.task_gid
         change_mode = "restart"
         data        = <<-EOT
           {{- with nomadVar "nomad/jobs/writ-control-plane" }}
           WRIT_SLACK_WEBHOOK_URL={{ .slack_webhook_url }}
           NOMAD_TOKEN={{ .nomad_token }}
+          {{- if .nomad_ca_pem.Value }}
+          NOMAD_CACERT={{ env "NOMAD_SECRETS_DIR" }}/nomad-ca.pem
           {{- end }}
+          {{- end }}
+        EOT
+      }
+
+      # Public, but only the cluster's CA may vouch for the agent the
+      # control plane sends its token to.
+      template {
+        destination = "secrets/nomad-ca.pem"
+        perms       = "0444"
+        change_mode = "restart"
+        data        = <<-EOT
+          {{- with nomadVar "nomad/jobs/writ-control-plane" }}{{ .nomad_ca_pem.Value }}{{ end }}
         EOT
       }
 
@@ -201,6 +271,8 @@ job "writ-control-plane" {
         # driver's chroot puts the task directory at /.
         destination = "secrets/writ.yaml"
         perms       = "0400"
+        uid         = var.task_uid
+        gid         = var.task_gid
         change_mode = "restart"
         data        = <<-EOT
           public_url: "${var.public_url}"

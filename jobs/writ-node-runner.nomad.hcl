@@ -1,27 +1,36 @@
 # writ-node-runner.nomad.hcl — the runner on every Nomad client: it verifies
-# signed writs from the control plane and runs the declared action.
+# signed writs from the control plane and runs the declared action against
+# this host's own tools and devices.
 #
 #   nomad job run -var 'release_base_url=https://releases.example.internal/writ' \
 #     -var writ_version=0.1.0 -var runner_sha256=<sha256> -var packs_sha256=<sha256> \
 #     jobs/writ-node-runner.nomad.hcl
 #
-# Host access, and why each is needed (nothing else is mounted):
-#   /dev/kmsg (read)              debugging.dmesg_tail
-#   /var/run/docker.sock          docker.logs / inspect / ps (Docker Engine API)
-#   /run/multipathd.socket        multipath.* actions (multipathd client)
-#   <nomad data_dir>/client/csi   storage.csi_volume_ls, read-only
-#   /var/lib/writ/node-runner     the runner's own journal (replay protection
-#                                 must survive a new allocation)
-#   NATS credentials file         per-node creds provisioned on the host (see
-#                                 terraform/README.md "NATS authorization")
-# The Docker socket is root-equivalent on the host; a socket proxy that only
-# allows GET /containers/... is the next hardening step.
+# A host agent, not a container: raw_exec, as root, in the host's mount,
+# network and PID namespaces. The stock actions are the host's own multipath,
+# multipathd (unix or abstract socket), iscsiadm, journalctl, dmesg, blkid,
+# lsblk and df, the Docker socket and Nomad's CSI directory; a container would
+# need every one of them passed in, and privileged to reach block devices that
+# appear after it started. raw_exec is off by default on a client and is
+# confined to the `writ` namespace (namespace capabilities); the trade-off and
+# what a compromised runner could do are in terraform/README.md ("The runner
+# as a host agent").
 #
-# The Nomad API is reached with a least-privilege ACL token (policy
-# writ-node-runner: alloc-lifecycle + read-job, node write for drain and
-# eligibility) read from the Nomad Variable nomad/jobs/writ-node-runner.
-# Not workload identity: job-attached policies are not the place for node
-# write rights, and one explicit token is easier to audit and rotate.
+# Nomad API: the allocation's workload identity (NOMAD_TOKEN) over the Task
+# API socket in its secrets dir; the policy attached to this job
+# (terraform: nomad_acl_policy.node_runner) gives it read-job and
+# alloc-lifecycle in the managed namespaces and node write. The runner itself
+# refuses node_* calls for any node but its own and alloc_* calls for
+# allocations on other nodes.
+#
+# The argv is config { command, args } and the environment is env {}, nothing
+# hidden in a wrapper: test/lab runs the runner in a VM from exactly these.
+
+variable "namespace" {
+  description = "Nomad namespace of the writ jobs; the only one whose capabilities enable raw_exec (terraform: nomad_namespace.writ)."
+  type        = string
+  default     = "writ"
+}
 
 variable "datacenters" {
   description = "Datacenters whose clients get a runner."
@@ -55,34 +64,16 @@ variable "packs_sha256" {
   type        = string
 }
 
-variable "runner_image" {
-  description = "Image that provides the userland the exec packs call (dmesg, df, cat, multipathd client). The runner executable itself comes from the release artifact."
-  type        = string
-  default     = "docker.io/library/debian:12-slim"
-}
-
-variable "nomad_data_dir" {
-  description = "The Nomad client's data_dir; its client/csi subtree is mounted read-only for storage.csi_volume_ls."
-  type        = string
-  default     = "/opt/nomad/data"
-}
-
 variable "nats_creds_host_path" {
-  description = "Path ON EACH HOST of this node's NATS credentials (user JWT named after the Nomad node id, plus seed)."
+  description = "Path ON EACH HOST of this node's NATS credentials (user JWT named after the Nomad node id, plus seed), mode 0400 root."
   type        = string
   default     = "/etc/writ/nats/node-runner.creds"
 }
 
-variable "nomad_api_port" {
-  description = "Port of the local Nomad agent's HTTP API."
-  type        = number
-  default     = 4646
-}
-
-variable "nomad_api_scheme" {
-  description = "Scheme of the local Nomad agent's HTTP API (https when the agent has TLS enabled)."
+variable "journal_path" {
+  description = "Path ON EACH HOST of the runner's journal; on the host, not in the allocation, so replay protection survives a new allocation."
   type        = string
-  default     = "http"
+  default     = "/var/lib/writ/node-runner/runner-journal.jsonl"
 }
 
 variable "metrics_port" {
@@ -98,6 +89,7 @@ variable "log_level" {
 }
 
 job "writ-node-runner" {
+  namespace   = var.namespace
   type        = "system"
   datacenters = var.datacenters
   node_pool   = var.node_pool
@@ -123,7 +115,17 @@ job "writ-node-runner" {
     }
 
     task "runner" {
-      driver = "docker"
+      # No `user`: the stock actions need root (CAP_SYSLOG for dmesg,
+      # CAP_SYS_ADMIN for multipath's device-mapper ioctls, read access to
+      # every block device for blkid, the Docker socket).
+      driver = "raw_exec"
+
+      # The workload identity as NOMAD_TOKEN, used on the Task API socket. It
+      # is this allocation's own and stops working when the allocation stops.
+      identity {
+        env  = true
+        file = false
+      }
 
       artifact {
         source      = "${var.release_base_url}/v${var.writ_version}/writ-node-runner-linux-x64"
@@ -142,86 +144,32 @@ job "writ-node-runner" {
         }
       }
 
+      # The executor marks the downloaded file executable before it starts it
+      # (go-getter does not: hashicorp/nomad#2676), so no wrapper is needed.
       config {
-        image = var.runner_image
-        ports = ["metrics"]
-        # go-getter does not set the executable bit on a downloaded file
-        # (hashicorp/nomad#2676), so the entrypoint sets it and then execs the
-        # runner with the arguments as given; no shell parses them.
-        entrypoint = ["/bin/sh", "-c", "chmod 0755 \"$0\" && exec \"$0\" \"$@\""]
-        command    = "/local/bin/writ-node-runner"
+        command = "local/bin/writ-node-runner"
         args = [
           "run",
-          "--packs", "/local/packs",
-          "--trusted-keys", "/secrets/trusted-keys.pem",
-          "--nats-creds", "/etc/writ/nats/node-runner.creds",
-          "--journal", "/var/lib/writ/runner-journal.jsonl",
+          "--packs", "${NOMAD_TASK_DIR}/packs",
+          "--trusted-keys", "${NOMAD_SECRETS_DIR}/trusted-keys.pem",
+          "--nats-creds", var.nats_creds_host_path,
+          "--journal", var.journal_path,
           "--docker-socket", "/var/run/docker.sock",
-          "--metrics-listen", "0.0.0.0:${NOMAD_PORT_metrics}",
+          "--metrics-listen", "${NOMAD_IP_metrics}:${NOMAD_PORT_metrics}",
           "--log-level", var.log_level,
         ]
-
-        cap_drop = ["all"]
-        # Reading /dev/kmsg needs CAP_SYSLOG when kernel.dmesg_restrict=1;
-        # the client's docker plugin must list it in allow_caps.
-        cap_add = ["syslog"]
-
-        devices = [
-          {
-            host_path          = "/dev/kmsg"
-            container_path     = "/dev/kmsg"
-            cgroup_permissions = "r"
-          },
-        ]
-
-        mount {
-          type     = "bind"
-          source   = "/var/run/docker.sock"
-          target   = "/var/run/docker.sock"
-          readonly = false
-        }
-
-        mount {
-          type     = "bind"
-          source   = "/run/multipathd.socket"
-          target   = "/run/multipathd.socket"
-          readonly = false
-        }
-
-        # Same path inside as outside: the stock pack storage.csi_volume_ls
-        # declares its root as <data_dir>/client/csi.
-        mount {
-          type     = "bind"
-          source   = "${var.nomad_data_dir}/client/csi"
-          target   = "${var.nomad_data_dir}/client/csi"
-          readonly = true
-          bind_options {
-            propagation = "rslave"
-          }
-        }
-
-        mount {
-          type     = "bind"
-          source   = "/var/lib/writ/node-runner"
-          target   = "/var/lib/writ"
-          readonly = false
-        }
-
-        mount {
-          type     = "bind"
-          source   = var.nats_creds_host_path
-          target   = "/etc/writ/nats/node-runner.creds"
-          readonly = true
-        }
       }
 
       env {
         # The node id is the NATS subject token the runner's credentials are
-        # scoped to; it must be Nomad's, not a hostname guess.
+        # scoped to, and the id the runner's locality checks compare with; it
+        # must be Nomad's, not a hostname guess.
         NODE_ID        = node.unique.id
         NODE_NAME      = node.unique.name
         WRIT_NODE_NAME = node.unique.name
-        NOMAD_ADDR     = "${var.nomad_api_scheme}://${attr.unique.network.ip-address}:${var.nomad_api_port}"
+        # The Task API: the local agent's HTTP API on a socket in this task's
+        # secrets dir, no TLS to configure, and it always wants the token.
+        NOMAD_ADDR = "unix://${NOMAD_SECRETS_DIR}/api.sock"
         # The runner's low-memory profile: a 1 MiB young generation and no JIT
         # keep an idle runner under 60 MiB RSS (npm run bench -- runner-rss);
         # its work is I/O and native crypto, so the interpreter costs little.
@@ -237,21 +185,12 @@ job "writ-node-runner" {
         EOT
       }
 
-      template {
-        destination = "secrets/nomad.env"
-        env         = true
-        change_mode = "restart"
-        data        = <<-EOT
-          {{- with nomadVar "nomad/jobs/writ-node-runner" }}
-          NOMAD_TOKEN={{ .nomad_token }}
-          {{- end }}
-        EOT
-      }
-
       # The control plane's public keys (a list, for rotation). Not secret, but
       # whoever can change them can command every node: same ACL as secrets.
+      # Rendered as root, read by root (raw_exec runs the task as root).
       template {
         destination = "secrets/trusted-keys.pem"
+        perms       = "0400"
         change_mode = "restart"
         data        = <<-EOT
           {{- with nomadVar "nomad/jobs/writ-node-runner" }}{{ .trusted_keys_pem }}{{ end }}
@@ -263,12 +202,12 @@ job "writ-node-runner" {
         memory = 256
       }
 
-      # The runner drains in-flight runs for up to 30 s on SIGTERM (its
-      # drain-timeout default) and then publishes their results. 45 s leaves
-      # room for that; the client's max_kill_timeout (default 30s) must be
-      # raised to at least 45s or Nomad silently caps this
+      # raw_exec stops a task with SIGINT unless told otherwise; the runner
+      # drains on SIGINT as on SIGTERM: in-flight runs finish for up to 30 s
+      # (its drain-timeout default) and their results are published. 45 s
+      # leaves room for that; the client's max_kill_timeout (default 30s) must
+      # be raised to at least 45s or Nomad silently caps this
       # (terraform/nomad-client-snippets/client.hcl).
-      kill_signal  = "SIGTERM"
       kill_timeout = "45s"
     }
   }

@@ -20,28 +20,68 @@ locals {
 }
 
 # ---------------------------------------------------------------------------
-# ACL: one policy and token per daemon, each with only what its actions call.
+# Namespaces: raw_exec (the runner, a host agent) only in writ's own.
 # ---------------------------------------------------------------------------
 
+resource "nomad_namespace" "writ" {
+  name        = var.namespace
+  description = "writ: NATS, control plane, node runner (raw_exec host agent), democratic-csi node plugin, multipath watchdog."
+
+  capabilities {
+    # raw_exec must be enabled on the clients for the runner; it is allowed
+    # in this namespace and nowhere else (see raw_exec_denied below).
+    enabled_task_drivers = ["docker", "exec", "raw_exec"]
+  }
+}
+
+# The client setting that enables raw_exec is client-wide: every namespace
+# that does not refuse it could run a root process on every client. Nomad
+# checks these capabilities at job submission.
+resource "nomad_namespace" "raw_exec_denied" {
+  for_each    = toset(var.raw_exec_denied_namespaces)
+  name        = each.value
+  description = each.value == "default" ? "Default shared namespace" : "raw_exec disabled by the writ module"
+
+  capabilities {
+    disabled_task_drivers = ["raw_exec"]
+  }
+
+  lifecycle {
+    precondition {
+      condition     = each.value != var.namespace
+      error_message = "raw_exec_denied_namespaces must not contain the writ namespace (${var.namespace}): the runner needs raw_exec there."
+    }
+  }
+}
+
+# ---------------------------------------------------------------------------
+# ACL: each daemon gets only what its actions call.
+# ---------------------------------------------------------------------------
+
+# Attached to the runner job: every runner allocation's workload identity
+# carries it, over the Task API socket, and loses it when the allocation
+# stops. Nomad cannot scope node write to one node or alloc-lifecycle to the
+# allocations on one node: the runner enforces that itself (README "The
+# runner as a host agent").
 resource "nomad_acl_policy" "node_runner" {
   name        = "writ-node-runner"
-  description = "writ node runner: stop/read allocations (nomad.alloc_stop, alloc_status, node_allocs), drain and eligibility (node write)."
-  # read-job: GET /v1/allocation/:id and /v1/node/:id/allocations.
+  description = "writ node runner (workload identity): stop/read allocations (nomad.alloc_stop, alloc_status, node_allocs), drain and eligibility (node write)."
+  # read-job: GET /v1/allocation/:id and /v1/node/:id/allocations, and the
+  # runner's own NodeID check before any alloc_* action.
   # alloc-lifecycle: POST /v1/allocation/:id/stop.
   # node write: POST /v1/node/:id/drain and /eligibility (write includes read
-  # for GET /v1/nodes).
+  # for GET /v1/node/:id).
   rules_hcl = <<-EOT
     ${local.runner_namespace_rules}
     node {
       policy = "write"
     }
   EOT
-}
 
-resource "nomad_acl_token" "node_runner" {
-  name     = "writ-node-runner"
-  type     = "client"
-  policies = [nomad_acl_policy.node_runner.name]
+  job_acl {
+    namespace = nomad_namespace.writ.name
+    job_id    = "writ-node-runner"
+  }
 }
 
 resource "nomad_acl_policy" "control_plane" {
@@ -63,30 +103,36 @@ resource "nomad_acl_token" "control_plane" {
 
 # ---------------------------------------------------------------------------
 # Secrets: Nomad Variables under nomad/jobs/<job>, which each job's workload
-# identity may read and nothing else does without an operator ACL.
+# identity may read (in the writ namespace) and nothing else does without an
+# operator ACL.
 # ---------------------------------------------------------------------------
 
 resource "nomad_variable" "control_plane" {
-  path = "nomad/jobs/writ-control-plane"
-  items = {
+  namespace = nomad_namespace.writ.name
+  path      = "nomad/jobs/writ-control-plane"
+  items = merge({
     signing_key_pem   = var.signing_key_pem
     slack_webhook_url = var.slack_webhook_url
     principals_yaml   = var.principals_yaml
     nats_creds        = var.control_plane_nats_creds
     nomad_token       = nomad_acl_token.control_plane.secret_id
-  }
+    }, var.nomad_ca_cert_pem == "" ? {} : {
+    # The job sets NOMAD_CACERT only when this item is there.
+    nomad_ca_pem = var.nomad_ca_cert_pem
+  })
 }
 
 resource "nomad_variable" "node_runner" {
-  path = "nomad/jobs/writ-node-runner"
+  namespace = nomad_namespace.writ.name
+  path      = "nomad/jobs/writ-node-runner"
   items = {
-    nomad_token      = nomad_acl_token.node_runner.secret_id
     trusted_keys_pem = var.trusted_public_keys_pem
   }
 }
 
 resource "nomad_variable" "nats" {
-  path = "nomad/jobs/writ-nats"
+  namespace = nomad_namespace.writ.name
+  path      = "nomad/jobs/writ-nats"
   items = {
     operator_jwt              = trimspace(var.nats_operator_jwt)
     system_account_public_key = var.nats_system_account.public_key
@@ -106,6 +152,7 @@ resource "nomad_job" "nats" {
 
   hcl2 {
     vars = {
+      namespace        = nomad_namespace.writ.name
       datacenters      = jsonencode(var.datacenters)
       node_pool        = var.node_pool
       server_count     = tostring(var.nats_server_count)
@@ -121,14 +168,17 @@ resource "nomad_job" "control_plane" {
 
   hcl2 {
     vars = merge(local.release_vars, {
-      datacenters          = jsonencode(var.datacenters)
-      node_pool            = var.node_pool
-      instance_count       = tostring(var.control_plane_count)
-      control_plane_sha256 = var.control_plane_sha256
-      packs_sha256         = var.packs_sha256
-      public_url           = var.control_plane_public_url
-      jetstream_replicas   = tostring(var.nats_server_count >= 3 ? 3 : 1)
-      policy_yaml          = var.policy_yaml
+      namespace             = nomad_namespace.writ.name
+      datacenters           = jsonencode(var.datacenters)
+      node_pool             = var.node_pool
+      instance_count        = tostring(var.control_plane_count)
+      control_plane_sha256  = var.control_plane_sha256
+      packs_sha256          = var.packs_sha256
+      public_url            = var.control_plane_public_url
+      jetstream_replicas    = tostring(var.nats_server_count >= 3 ? 3 : 1)
+      policy_yaml           = var.policy_yaml
+      nomad_addr            = var.nomad_addr
+      nomad_tls_server_name = var.nomad_tls_server_name
     })
   }
 
@@ -140,17 +190,16 @@ resource "nomad_job" "node_runner" {
 
   hcl2 {
     vars = merge(local.release_vars, {
+      namespace            = nomad_namespace.writ.name
       datacenters          = jsonencode(var.datacenters)
       node_pool            = var.system_node_pool
       runner_sha256        = var.runner_sha256
       packs_sha256         = var.packs_sha256
-      runner_image         = var.runner_image
-      nomad_data_dir       = var.nomad_data_dir
       nats_creds_host_path = var.runner_nats_creds_host_path
     })
   }
 
-  depends_on = [nomad_variable.node_runner, nomad_job.nats]
+  depends_on = [nomad_variable.node_runner, nomad_acl_policy.node_runner, nomad_job.nats]
 }
 
 resource "nomad_job" "democratic_csi_node" {
@@ -159,6 +208,7 @@ resource "nomad_job" "democratic_csi_node" {
 
   hcl2 {
     vars = {
+      namespace                   = nomad_namespace.writ.name
       datacenters                 = jsonencode(var.datacenters)
       node_pool                   = var.system_node_pool
       image                       = var.csi_image
@@ -167,6 +217,7 @@ resource "nomad_job" "democratic_csi_node" {
       mkfs_guard_script           = file("${local.jobs_dir}/scripts/mkfs-guard.sh")
       blank_proof_lib             = file("${local.jobs_dir}/scripts/lib/blank-proof.sh")
       mkfs_allow_list_host_path   = var.mkfs_allow_list_host_path
+      allowed_filesystems         = jsonencode(var.mkfs_allowed_filesystems)
       blank_proof_timeout_seconds = tostring(var.blank_proof_timeout_seconds)
     }
   }
@@ -178,6 +229,7 @@ resource "nomad_job" "multipath_watchdog" {
 
   hcl2 {
     vars = merge(local.release_vars, {
+      namespace            = nomad_namespace.writ.name
       datacenters          = jsonencode(var.datacenters)
       node_pool            = var.system_node_pool
       runner_sha256        = var.runner_sha256

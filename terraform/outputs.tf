@@ -8,9 +8,14 @@ output "control_plane_service" {
   value       = "writ-control-plane"
 }
 
-output "node_runner_token_accessor" {
-  description = "Accessor ID of the node runner's Nomad ACL token (to audit or revoke it; the secret stays in the Nomad Variable)."
-  value       = nomad_acl_token.node_runner.accessor_id
+output "namespace" {
+  description = "The Nomad namespace every writ job runs in (the only one where raw_exec is allowed)."
+  value       = nomad_namespace.writ.name
+}
+
+output "node_runner_policy" {
+  description = "ACL policy attached to the writ-node-runner job; each runner allocation's workload identity carries it (no long-lived runner token exists)."
+  value       = nomad_acl_policy.node_runner.name
 }
 
 output "control_plane_token_accessor" {

@@ -25,6 +25,28 @@ variable "system_node_pool" {
   default     = "all"
 }
 
+variable "namespace" {
+  description = "Nomad namespace the module creates for every writ job; the only namespace whose capabilities allow raw_exec (the node runner)."
+  type        = string
+  default     = "writ"
+
+  validation {
+    condition     = can(regex("^[a-zA-Z0-9-]{1,128}$", var.namespace)) && var.namespace != "default"
+    error_message = "namespace must be a Nomad namespace name other than \"default\" (raw_exec is enabled only in writ's own namespace)."
+  }
+}
+
+variable "raw_exec_denied_namespaces" {
+  description = "Namespaces whose capabilities this module sets to refuse raw_exec (it overwrites their description and capabilities). raw_exec is enabled client-wide for the runner, so every namespace that does not refuse it can run root processes on every client; list them all here, or set disabled_task_drivers yourself and pass []."
+  type        = list(string)
+  default     = ["default"]
+
+  validation {
+    condition     = alltrue([for ns in var.raw_exec_denied_namespaces : can(regex("^[a-zA-Z0-9-]{1,128}$", ns))])
+    error_message = "Each entry must be a Nomad namespace name."
+  }
+}
+
 variable "managed_namespaces" {
   description = "Nomad namespaces whose allocations the runner may read and stop. [\"*\"] means all."
   type        = list(string)
@@ -113,6 +135,34 @@ variable "control_plane_count" {
     condition     = var.control_plane_count >= 2 && floor(var.control_plane_count) == var.control_plane_count
     error_message = "control_plane_count must be a whole number of at least 2."
   }
+}
+
+variable "nomad_addr" {
+  description = "Nomad HTTP API address the control plane uses (NOMAD_ADDR), scheme included. https on a cluster with TLS, with nomad_ca_cert_pem; http only on a cluster without TLS. The runners use their Task API socket instead."
+  type        = string
+  default     = "https://127.0.0.1:4646"
+
+  validation {
+    condition     = can(regex("^https?://[^\\s/]+(:[0-9]+)?$", var.nomad_addr))
+    error_message = "nomad_addr must be http(s)://host[:port] with no path."
+  }
+}
+
+variable "nomad_ca_cert_pem" {
+  description = "PEM CA certificate of the Nomad agents' https certificates (the control plane's NOMAD_CACERT); empty to use the system CAs."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.nomad_ca_cert_pem == "" || (can(regex("-----BEGIN CERTIFICATE-----", var.nomad_ca_cert_pem)) && !can(regex("PRIVATE KEY", var.nomad_ca_cert_pem)))
+    error_message = "nomad_ca_cert_pem must be empty or PEM certificates only (never a private key)."
+  }
+}
+
+variable "nomad_tls_server_name" {
+  description = "Name on the agents' https certificates when nomad_addr's host is not on them (NOMAD_TLS_SERVER_NAME), e.g. client.global.nomad; empty for none."
+  type        = string
+  default     = ""
 }
 
 variable "policy_yaml" {
@@ -227,13 +277,13 @@ variable "nats_writ_account" {
 }
 
 variable "nats_route_password" {
-  description = "Password the NATS servers use on their cluster routes."
+  description = "Password the NATS servers use on their cluster routes, e.g. `openssl rand -hex 32`. It goes unescaped into nats-route://route:<password>@host URLs and a quoted config string, so only URL-unreserved characters are allowed."
   type        = string
   sensitive   = true
 
   validation {
-    condition     = length(var.nats_route_password) >= 24
-    error_message = "nats_route_password must be at least 24 characters."
+    condition     = can(regex("^[A-Za-z0-9._~-]{24,256}$", var.nats_route_password))
+    error_message = "nats_route_password must be 24 to 256 characters from A-Z a-z 0-9 . _ ~ - (no character that a URL or the NATS config would read as syntax), e.g. openssl rand -hex 32."
   }
 }
 
@@ -256,12 +306,6 @@ variable "nomad_data_dir" {
     condition     = startswith(var.nomad_data_dir, "/")
     error_message = "nomad_data_dir must be an absolute path."
   }
-}
-
-variable "runner_image" {
-  description = "Image providing the userland for the runner's exec packs (the runner itself is the release executable)."
-  type        = string
-  default     = "docker.io/library/debian:12-slim"
 }
 
 variable "runner_nats_creds_host_path" {
@@ -288,9 +332,14 @@ variable "csi_image" {
 }
 
 variable "csi_plugin_id" {
-  description = "CSI plugin id of the democratic-csi node plugin."
+  description = "CSI plugin id of the democratic-csi node plugin, and its --csi-name (democratic-csi requires them equal; the controller must use the same)."
   type        = string
   default     = "org.democratic-csi.iscsi"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$", var.csi_plugin_id))
+    error_message = "csi_plugin_id must be a CSI driver name such as org.democratic-csi.iscsi (letters, digits, '.', '_', '-')."
+  }
 }
 
 variable "csi_driver_config_yaml" {
@@ -307,6 +356,17 @@ variable "mkfs_allow_list_host_path" {
   validation {
     condition     = startswith(var.mkfs_allow_list_host_path, "/")
     error_message = "mkfs_allow_list_host_path must be an absolute path."
+  }
+}
+
+variable "mkfs_allowed_filesystems" {
+  description = "Filesystems the mkfs guard lets the CSI node plugin create (after the blank-and-readable proof); a volume with any other fs_type fails to stage instead of being formatted."
+  type        = list(string)
+  default     = ["ext4", "xfs"]
+
+  validation {
+    condition     = length(var.mkfs_allowed_filesystems) > 0 && alltrue([for fs in var.mkfs_allowed_filesystems : contains(["ext2", "ext3", "ext4", "xfs", "btrfs", "fat", "vfat", "msdos", "exfat", "ntfs", "minix", "bfs", "cramfs"], fs)])
+    error_message = "Each entry must be a filesystem whose mkfs.<fs> the guard stands in front of: ext2, ext3, ext4, xfs, btrfs, fat, vfat, msdos, exfat, ntfs, minix, bfs, cramfs."
   }
 }
 

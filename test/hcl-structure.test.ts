@@ -176,9 +176,16 @@ t.test('terraform deploys every job from ../jobs and feeds only variables the jo
   for (const rules of [runnerRules, cpRules]) {
     t.notMatch(rules, /submit-job|management|operator|agent\s*\{|policy\s*=\s*"write"[\s\S]*namespace/, 'no broader rights')
   }
-  t.ok(main.resource.nomad_acl_token.node_runner && main.resource.nomad_acl_token.control_plane, 'one token per daemon')
+  t.same(Object.keys(main.resource.nomad_acl_token), ['control_plane'], 'the control plane has a token; the runner has none (workload identity)')
+  t.same(pol.node_runner[0].job_acl, [{ namespace: '${nomad_namespace.writ.name}', job_id: 'writ-node-runner' }], 'the runner policy is attached to the runner job')
+  const ns = main.resource.nomad_namespace
+  t.same(ns.writ[0].capabilities, [{ enabled_task_drivers: ['docker', 'exec', 'raw_exec'] }], 'the writ namespace allows raw_exec')
+  t.same(ns.raw_exec_denied[0].capabilities, [{ disabled_task_drivers: ['raw_exec'] }], 'the other namespaces refuse it')
+  t.equal(ns.raw_exec_denied[0].for_each, '${toset(var.raw_exec_denied_namespaces)}')
+  const tfVars = (await hcl(join(tfDir, 'variables.tf'))).variable
+  t.same(tfVars.raw_exec_denied_namespaces[0].default, ['default'], 'by default the default namespace refuses raw_exec')
   const outputs = (await hcl(join(tfDir, 'outputs.tf'))).output
-  for (const o of ['control_plane_url', 'node_runner_token_accessor', 'control_plane_token_accessor']) t.ok(outputs[o], `output ${o}`)
+  for (const o of ['control_plane_url', 'namespace', 'node_runner_policy', 'control_plane_token_accessor']) t.ok(outputs[o], `output ${o}`)
   t.match(JSON.stringify(outputs), 'accessor_id', 'outputs expose accessors, never secret ids')
   t.notMatch(JSON.stringify(outputs), 'secret_id')
 })
@@ -262,28 +269,31 @@ t.test('artifacts are the release executables and packs, each checksum-verified'
   t.same([...names].sort(), ['writ-linux-x64', 'writ-node-runner-linux-x64', 'writ-packs-<version>.tar.gz'])
 })
 
-t.test('node runner: node identity, only the host access it needs, kill_timeout beyond its drain', async (t) => {
-  const { job } = onlyJob(await hcl(join(jobsDir, 'writ-node-runner.nomad.hcl')))
+t.test('node runner: a raw_exec host agent in the writ namespace, its argv and env in plain sight, workload identity on the Task API', async (t) => {
+  const doc = await hcl(join(jobsDir, 'writ-node-runner.nomad.hcl'))
+  const { job } = onlyJob(doc)
+  t.equal(job.namespace, '${var.namespace}', 'runs in the writ namespace')
+  t.equal(doc.variable.namespace[0].default, 'writ')
   const task = tasks(groups(job)[0]!.group)[0]!.task
-  t.equal(task.env[0].NODE_ID, '${node.unique.id}')
-  t.equal(task.env[0].NODE_NAME, '${node.unique.name}')
-  t.equal(task.kill_timeout, '45s', 'kill_timeout 45s > the 30 s drain')
+  t.equal(task.driver, 'raw_exec', 'the host agent runs on the host (raw_exec), not in a container')
+  t.notOk('user' in task, 'no user: the stock actions need root (dmesg, multipath, blkid, the Docker socket)')
   const cfg = task.config[0]
-  t.notOk(cfg.privileged, 'not privileged')
-  t.notOk(cfg.network_mode === 'host', 'no host network')
-  const mounts = (cfg.mount as Json[]).map((m) => `${m.source}→${m.target}${m.readonly ? ' (ro)' : ''}`)
-  t.same(mounts.sort(), [
-    '${var.nats_creds_host_path}→/etc/writ/nats/node-runner.creds (ro)',
-    '${var.nomad_data_dir}/client/csi→${var.nomad_data_dir}/client/csi (ro)',
-    '/run/multipathd.socket→/run/multipathd.socket',
-    '/var/lib/writ/node-runner→/var/lib/writ',
-    '/var/run/docker.sock→/var/run/docker.sock',
-  ].sort(), 'mounts: creds, CSI root (ro), multipathd socket, own journal dir, Docker socket — nothing else')
-  t.same(cfg.devices, [{ host_path: '/dev/kmsg', container_path: '/dev/kmsg', cgroup_permissions: 'r' }], '/dev/kmsg read-only')
-  t.match(JSON.stringify(task.template), 'nomadVar \\"nomad/jobs/writ-node-runner\\"', 'Nomad token from a variable')
-  const args = (cfg.args as string[]).join(' ')
-  for (const flag of ['--packs', '--trusted-keys', '--nats-creds', '--journal', '--docker-socket']) t.match(args, flag, `runner gets ${flag}`)
-  t.notMatch(args, '--allow-shell-packs', 'shell packs stay off')
+  t.same(Object.keys(cfg).sort(), ['args', 'command'], 'config is exactly command + args: no wrapper, no image, no entrypoint')
+  t.equal(cfg.command, 'local/bin/writ-node-runner', 'the release executable from the artifact')
+  const args = cfg.args as string[]
+  t.equal(args[0], 'run')
+  for (const flag of ['--packs', '--trusted-keys', '--nats-creds', '--journal', '--docker-socket', '--metrics-listen']) t.ok(args.includes(flag), `runner gets ${flag}`)
+  t.notOk(args.includes('--allow-shell-packs'), 'shell packs stay off')
+  t.equal(args[args.indexOf('--packs') + 1], '${NOMAD_TASK_DIR}/packs', 'packs from the artifact, by absolute task path')
+  t.equal(args[args.indexOf('--trusted-keys') + 1], '${NOMAD_SECRETS_DIR}/trusted-keys.pem')
+  const env = task.env[0]
+  t.equal(env.NODE_ID, '${node.unique.id}', 'the node id is Nomad\'s')
+  t.equal(env.NODE_NAME, '${node.unique.name}')
+  t.equal(env.NOMAD_ADDR, 'unix://${NOMAD_SECRETS_DIR}/api.sock', 'Nomad API through the Task API socket')
+  t.same(task.identity, [{ env: true, file: false }], 'the workload identity is NOMAD_TOKEN, nothing on disk')
+  t.notMatch(JSON.stringify(task.template), 'nomad_token', 'no long-lived Nomad token is rendered')
+  t.equal(task.kill_timeout, '45s', 'kill_timeout 45s > the 30 s drain')
+  t.notOk('kill_signal' in task, 'raw_exec\'s default stop signal (SIGINT) is what the runner drains on')
 })
 
 t.test('democratic-csi node plugin: upstream layout plus the guard in front of mkfs', async (t) => {
@@ -325,7 +335,8 @@ t.test('multipath watchdog: system job with the documented flags and host access
   t.equal(vars.interval[0].default, '30s', 'every 30 s by default')
   const targets = (task.config[0].mount as Json[]).map((m) => m.target)
   for (const tool of ['multipath', 'multipathd', 'dmsetup']) t.ok(targets.includes(`/usr/local/sbin/${tool}`), `${tool} runs the host's binary`)
-  t.ok(targets.includes('/run/multipathd.socket'))
+  t.equal(task.config[0].network_mode, 'host', 'host network: multipathd\'s abstract socket exists only there')
+  t.notMatch(JSON.stringify(task.config[0]), 'multipathd.socket', 'no bind of the socket path (the chroot reaches /host/run; a missing path would fail the task)')
 })
 
 t.test('agent settings ship as documented snippets, not jobs', async (t) => {
@@ -336,8 +347,9 @@ t.test('agent settings ship as documented snippets, not jobs', async (t) => {
   const docker = client.plugin.docker[0].config[0]
   t.equal(docker.allow_privileged, true)
   t.equal(docker.volumes[0].enabled, true)
+  t.equal(client.plugin.raw_exec[0].config[0].enabled, true, 'raw_exec enabled for the runner (confined to the writ namespace by the module)')
   const readme = readFileSync(join(tfDir, 'README.md'), 'utf8')
-  for (const s of ['csi_volume_claim_gc_interval', 'max_kill_timeout', 'allow_privileged', 'nomad-server-snippets/csi-claim-gc.hcl', 'writ-node-runner-linux-x64', 'writ-linux-x64', 'writ-packs-']) {
+  for (const s of ['csi_volume_claim_gc_interval', 'max_kill_timeout', 'allow_privileged', 'raw_exec_denied_namespaces', 'nomad-server-snippets/csi-claim-gc.hcl', 'writ-node-runner-linux-x64', 'writ-linux-x64', 'writ-packs-']) {
     t.match(readme, s, `README covers ${s}`)
   }
 })

@@ -1,7 +1,8 @@
 /**
  * The runner as Nomad runs it — a real process: it connects, heartbeats, and
- * on SIGTERM drains (no new writs; the in-flight run finishes and its result
- * is published) before exiting. Results sit in JetStream, so a control plane
+ * on the signal Nomad stops its task with (the job's kill_signal, else
+ * raw_exec's SIGINT) drains (no new writs; the in-flight run finishes and its
+ * result is published) before exiting. Results sit in JetStream, so a control plane
  * that was away while a run finished still reads them afterwards.
  */
 import t from 'tap'
@@ -16,10 +17,19 @@ import { loadPacks } from '@writ/packs'
 import { PROTOCOL_VERSION, RunResultSchema, WritAckSchema, generateSigningKeyPair, loadSigningKey, newNonce, signWrit, streams, subjects, type Writ } from '@writ/packs/protocol'
 import { freePort, startNatsServer } from './helpers/nats-server.js'
 import { REPO_ROOT, STOCK_PACKS } from './helpers/runner-harness.js'
+import { groups, hcl, JOBS_DIR, onlyJob, tasks } from './helpers/hcl-jobs.js'
 
 const CLI = join(REPO_ROOT, 'node-runner', 'dist', 'cli.js')
 
-t.test('SIGTERM drains: the in-flight run finishes and is published, new writs are refused, then the process exits', async (t) => {
+/** The signal `nomad alloc stop` sends the runner task: its kill_signal, or the driver's default. */
+async function runnerStopSignal(): Promise<NodeJS.Signals> {
+  const task = tasks(groups(onlyJob(await hcl(join(JOBS_DIR, 'writ-node-runner.nomad.hcl'))).job)[0]!.group)[0]!.task
+  return (task.kill_signal ?? ({ raw_exec: 'SIGINT', exec: 'SIGINT', docker: 'SIGTERM' } as Record<string, string>)[task.driver]) as NodeJS.Signals
+}
+
+t.test('the stop signal Nomad sends drains: the in-flight run finishes and is published, new writs are refused, then the process exits', async (t) => {
+  const stopSignal = await runnerStopSignal()
+  t.comment(`Nomad stops the runner task with ${stopSignal}`)
   const nats = await startNatsServer()
   const dir = mkdtempSync(join(tmpdir(), 'writ-drain-'))
   t.teardown(async () => { await nats.stop(); rmSync(dir, { recursive: true, force: true }) })
@@ -62,7 +72,7 @@ t.test('SIGTERM drains: the in-flight run finishes and is published, new writs a
   const results = nc.subscribe(subjects.result(nodeId, first.run_id), { max: 1 })
   const ack1 = WritAckSchema.parse(JSON.parse(dec.decode((await nc.request(subjects.run(nodeId), enc.encode(JSON.stringify(signWrit(first, key))), { timeout: 5000 })).data)))
   t.ok(ack1.accepted, 'a run is in flight')
-  child.kill('SIGTERM')
+  child.kill(stopSignal)
   await new Promise((r) => setTimeout(r, 200))
   t.equal((await http('/readyz')).status, 503, '/readyz turns 503 while draining, so Nomad stops routing to it')
   t.match(await (await http('/metrics')).text(), /writ_runner_in_flight 1\n/, '/metrics shows the run still in flight')

@@ -1,12 +1,15 @@
 #!/bin/sh
 # shellcheck source-path=SCRIPTDIR
-# mkfs-guard.sh — stands in for mkfs.ext4 / mkfs.xfs inside the democratic-csi
-# node plugin container (see jobs/democratic-csi-node.nomad.hcl).
+# mkfs-guard.sh — stands in for every formatter and partitioner inside the
+# democratic-csi node plugin container (mkfs.ext4, mkfs.xfs, mkfs.vfat, mke2fs,
+# mkswap, sfdisk, gdisk, …; see jobs/democratic-csi-node.nomad.hcl). The name
+# it is called by says which tool it stands in for.
 #
 # democratic-csi formats in NodeStageVolume whenever its probe says "not
 # formatted", and it has no setting that turns auto-format off. A probe of a
 # multipath map with no usable path answers "not formatted" for a disk full of
-# data; mkfs then destroys it. So this guard refuses every format unless
+# data; mkfs then destroys it. So this guard refuses every tool but
+# mkfs.<fs> for fs in $MKFS_GUARD_ALLOWED_FS, and refuses those too unless
 #   1. an operator allow-listed the device as new (path or WWID, one a line,
 #      in $MKFS_GUARD_ALLOW_LIST), and
 #   2. the device is proven blank and readable now (lib/blank-proof.sh:
@@ -21,6 +24,8 @@
 #   mkfs-guard: FORMAT <device>: <what ran>
 #
 # Settings (environment):
+#   MKFS_GUARD_ALLOWED_FS  filesystems that may be created, space-separated
+#                          (default "ext4 xfs")
 #   MKFS_GUARD_ALLOW_LIST  allow-list file (default /etc/writ/mkfs-allow)
 #   MKFS_GUARD_REAL_DIR    directory holding the real mkfs.* (default /usr/sbin)
 #   MKFS_GUARD_LIB         blank-proof library (default: lib/blank-proof.sh
@@ -30,8 +35,7 @@ set -eu
 
 tool="$(basename -- "$0")"
 case "$tool" in
-  mkfs.*) ;;
-  *) tool="${MKFS_GUARD_TOOL:-mkfs.ext4}" ;;
+  mkfs-guard.sh | mkfs-guard) tool="${MKFS_GUARD_TOOL:-mkfs.ext4}" ;;
 esac
 
 log() {
@@ -70,6 +74,27 @@ fi
 if [ "$candidates" -eq 0 ]; then
   device="${last:-<none>}"
 fi
+
+# Only mkfs.<fs> for an allowed fs goes on to the proof; every other formatter
+# (another fs_type, mke2fs, mkswap, the mkfs front end, which would find the
+# real mkfs.<fs> through its own PATH) and every partitioner stops here.
+allowed_fs="${MKFS_GUARD_ALLOWED_FS:-ext4 xfs}"
+fs=""
+case "$tool" in
+  mkfs.?*) fs="${tool#mkfs.}" ;;
+esac
+permitted=""
+if [ -n "$fs" ]; then
+  for a in $allowed_fs; do
+    if [ "$a" = "$fs" ]; then
+      permitted="yes"
+    fi
+  done
+fi
+if [ -z "$permitted" ]; then
+  refuse "$device" "$tool is not a format path this plugin may use (only mkfs.<fs> for: $allowed_fs, after the blank-and-readable proof); nothing was run"
+fi
+
 if [ "$device" = "<none>" ]; then
   refuse "$device" "no device argument given"
 fi

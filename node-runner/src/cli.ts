@@ -23,8 +23,14 @@ run flags (env fallback in brackets):
   --packs DIR             [WRIT_PACKS, ":"-separated]  repeatable
   --trusted-keys FILE     [WRIT_TRUSTED_KEYS]    PEM file(s) of control-plane public keys; repeatable
   --journal FILE          [WRIT_JOURNAL]         default /var/lib/writ/runner-journal.jsonl
-  --nomad-addr URL        [NOMAD_ADDR]           default http://127.0.0.1:4646
-  --nomad-token TOKEN     [NOMAD_TOKEN]
+  --nomad-addr URL        [NOMAD_ADDR]           https://host:4646, http://host:4646 or unix:///…/api.sock (the Task API);
+                                                 default http://127.0.0.1:4646, Nomad's own
+  --nomad-token TOKEN     [NOMAD_TOKEN]          ACL token or workload identity
+  --nomad-cacert FILE     [NOMAD_CACERT]         CA of the agent's certificate (https only)
+  --nomad-client-cert FILE, --nomad-client-key FILE   [NOMAD_CLIENT_CERT, NOMAD_CLIENT_KEY]  for verify_https_client
+  --nomad-tls-server-name NAME  [NOMAD_TLS_SERVER_NAME]  e.g. client.global.nomad when the address is an IP
+  --multipathd-socket S   [WRIT_MULTIPATHD_SOCKETS, ","-separated]  repeatable; default /run/multipathd.socket,
+                                                 @/org/kernel/linux/storage/multipathd (@ = abstract)
   --docker-socket PATH    [WRIT_DOCKER_SOCKET]   default /var/run/docker.sock
   --heartbeat-interval-ms N, --drain-timeout-ms N, --max-concurrent-runs N, --log-level L, --allow-shell-packs
 `
@@ -52,7 +58,9 @@ export async function main(argv: string[]): Promise<number> {
         config: { type: 'string' }, 'nats-url': { type: 'string' }, 'nats-creds': { type: 'string' },
         'node-id': { type: 'string' }, 'node-name': { type: 'string' }, packs: { type: 'string', multiple: true },
         'trusted-keys': { type: 'string', multiple: true }, journal: { type: 'string' }, 'nomad-addr': { type: 'string' },
-        'nomad-token': { type: 'string' }, 'docker-socket': { type: 'string' }, 'heartbeat-interval-ms': { type: 'string' },
+        'nomad-token': { type: 'string' }, 'nomad-cacert': { type: 'string' }, 'nomad-client-cert': { type: 'string' },
+        'nomad-client-key': { type: 'string' }, 'nomad-tls-server-name': { type: 'string' }, 'multipathd-socket': { type: 'string', multiple: true },
+        'docker-socket': { type: 'string' }, 'heartbeat-interval-ms': { type: 'string' },
         'drain-timeout-ms': { type: 'string' }, 'max-concurrent-runs': { type: 'string' }, 'log-level': { type: 'string' },
         'allow-shell-packs': { type: 'boolean' }, 'metrics-listen': { type: 'string' },
       },

@@ -6,16 +6,17 @@ import { readFileSync } from 'node:fs'
 import { connect, credsAuthenticator, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node'
 import { jetstream, type JetStreamClient } from '@nats-io/jetstream'
 import { pino, type Logger } from 'pino'
-import type { PackCatalog } from '@writ/packs'
+import { PackCatalog } from '@writ/packs'
 import {
   PROTOCOL_VERSION, SignedCancelSchema, loadTrustedKey, splitPemBundle, subjects, verifySignature,
   type Heartbeat, type RunResult, type TrustedKey, type WritAck,
 } from '@writ/packs/protocol'
-import type { RunnerConfig } from './runner-config.js'
+import { nomadTargetFrom, type RunnerConfig } from './runner-config.js'
 import { RunJournal } from './run-journal.js'
 import { ResultSpool } from './result-spool.js'
 import { claimedRunId, verifyWrit } from './writ-verifier.js'
-import { executeWrit, refusalResult, type AcceptedWrit } from './run-execution.js'
+import { executeWrit, refusalResult, type AcceptedWrit, type RunTargets } from './run-execution.js'
+import { preflightRefusal } from './run-preflight.js'
 import { ResultPublisher } from './result-publisher.js'
 import { RUNNER_VERSION } from './version.js'
 import { LiveCatalog } from './live-catalog.js'
@@ -50,6 +51,10 @@ export async function startNodeRunner(config: RunnerConfig, log: Logger = pino({
   const live = new LiveCatalog(config.packDirs, (c) => { announce(c); heartbeat() })
   announce(live.cached)
   const trusted = loadTrustedKeys(config.trustedKeys)
+  const targets: RunTargets = { nomad: nomadTargetFrom(config), docker: { socketPath: config.dockerSocket } }
+  if (config.nomadToken && /^http:\/\/(?!127\.0\.0\.1[:/]|localhost[:/]|\[::1\][:/])/.test(config.nomadAddr)) {
+    log.warn({ nomadAddr: config.nomadAddr }, 'the Nomad token goes over plain http to a non-loopback address; use https (NOMAD_CACERT) or the Task API socket')
+  }
   const journal = RunJournal.open(config.journal)
   const spool = new ResultSpool(`${config.journal}.spool`)
   const startedAt = new Date().toISOString()
@@ -169,7 +174,15 @@ export async function startNodeRunner(config: RunnerConfig, log: Logger = pino({
     const runLog = log.isLevelEnabled('info') ? log.child({ runId, action: v.writ.action }) : undefined
     runLog?.info({ requester: v.writ.requester.id }, 'run started')
     let chunkSeq = 0
-    const result = await executeWrit(v, { nomad: { addr: config.nomadAddr, token: config.nomadToken }, docker: { socketPath: config.dockerSocket } }, ac.signal, (stream, data) => {
+    const refusal = await preflightRefusal(v.invocation, {
+      nodeId: config.nodeId, nomad: targets.nomad, multipathdSockets: config.multipathdSockets,
+      timeoutMs: PackCatalog.limits(v.action, v.writ.options).timeoutMs, signal: ac.signal,
+    })
+    if (refusal) {
+      runLog?.warn({ code: refusal.code }, `run refused before it started: ${refusal.message}`)
+      metrics.countRefusal(refusal.code)
+    }
+    const result = refusal ? refusalResult(v.writ, refusal) : await executeWrit(v, targets, ac.signal, (stream, data) => {
       if (closed) return
       nc.publish(subjects.output(config.nodeId, runId), encoder.encode(JSON.stringify({ v: PROTOCOL_VERSION, run_id: runId, seq: chunkSeq++, stream, data })))
     })

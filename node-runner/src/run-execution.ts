@@ -5,6 +5,7 @@
 import { PackCatalog } from '@writ/packs'
 import type { Refusal, RunResult, Writ } from '@writ/packs/protocol'
 import { PROTOCOL_VERSION } from '@writ/packs/protocol'
+import type { NomadTarget } from './clients/nomad-client.js'
 import type { ExecutionContext, ExecutionOutcome } from './executors/execution-outcome.js'
 import { executeCommand } from './executors/exec-executor.js'
 import { executeList } from './executors/list-executor.js'
@@ -18,7 +19,7 @@ export const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca49
 export type AcceptedWrit = Extract<Verdict, { ok: true }>
 
 export interface RunTargets {
-  nomad: { addr: string, token?: string | undefined }
+  nomad: NomadTarget
   docker: { socketPath: string }
 }
 

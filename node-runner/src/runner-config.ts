@@ -8,6 +8,8 @@ import { resolve } from 'node:path'
 import { parse as parseYaml } from 'yaml'
 import { z } from 'zod'
 import { NODE_ID_RE } from '@writ/packs/protocol'
+import type { NomadTarget } from './clients/nomad-client.js'
+import { MULTIPATHD_SOCKETS } from './multipathd-socket.js'
 
 export const RunnerConfigSchema = z.object({
   natsUrl: z.string().min(1).default('nats://127.0.0.1:4222'),
@@ -21,8 +23,18 @@ export const RunnerConfigSchema = z.object({
   /** PEM file(s) holding the control plane's trusted Ed25519 public keys. */
   trustedKeys: z.array(z.string()).min(1, 'at least one trusted public key file is needed'),
   journal: z.string().default('/var/lib/writ/runner-journal.jsonl'),
+  /** Nomad's own default; under Nomad the job sets the Task API socket, or https with `nomadCaCert`. */
   nomadAddr: z.string().default('http://127.0.0.1:4646'),
   nomadToken: z.string().optional(),
+  /** PEM file of the CA that signed the agent's certificate (NOMAD_CACERT); https only. */
+  nomadCaCert: z.string().optional(),
+  /** Client certificate and key for an agent with verify_https_client (NOMAD_CLIENT_CERT, NOMAD_CLIENT_KEY). */
+  nomadClientCert: z.string().optional(),
+  nomadClientKey: z.string().optional(),
+  /** Name the agent's certificate carries when it is not the address's host (NOMAD_TLS_SERVER_NAME), e.g. client.global.nomad. */
+  nomadTlsServerName: z.string().optional(),
+  /** Where multipathd may listen; `@` marks an abstract socket. */
+  multipathdSockets: z.array(z.string().min(2)).min(1).default([...MULTIPATHD_SOCKETS]),
   dockerSocket: z.string().default('/var/run/docker.sock'),
   heartbeatIntervalMs: z.number().int().min(50).max(60_000).default(5000),
   /** How long SIGTERM waits for in-flight runs before aborting them. */
@@ -52,11 +64,12 @@ export class RunnerConfigError extends Error {
 const FLAG_KEYS: Record<string, keyof RunnerConfigInput> = {
   'nats-url': 'natsUrl', 'nats-creds': 'natsCreds', 'node-id': 'nodeId', 'node-name': 'nodeName',
   packs: 'packDirs', 'trusted-keys': 'trustedKeys', journal: 'journal', 'nomad-addr': 'nomadAddr',
-  'nomad-token': 'nomadToken', 'docker-socket': 'dockerSocket', 'heartbeat-interval-ms': 'heartbeatIntervalMs',
+  'nomad-token': 'nomadToken', 'nomad-cacert': 'nomadCaCert', 'nomad-client-cert': 'nomadClientCert', 'nomad-client-key': 'nomadClientKey',
+  'nomad-tls-server-name': 'nomadTlsServerName', 'multipathd-socket': 'multipathdSockets', 'docker-socket': 'dockerSocket', 'heartbeat-interval-ms': 'heartbeatIntervalMs',
   'drain-timeout-ms': 'drainTimeoutMs', 'max-concurrent-runs': 'maxConcurrentRuns', 'log-level': 'logLevel',
   'allow-shell-packs': 'allowShellPacks', 'metrics-listen': 'metricsListen',
 }
-const LIST_KEYS = new Set(['packDirs', 'trustedKeys'])
+const LIST_KEYS = new Set(['packDirs', 'trustedKeys', 'multipathdSockets'])
 const NUMBER_KEYS = new Set(['heartbeatIntervalMs', 'drainTimeoutMs', 'maxConcurrentRuns'])
 
 /** Turns a raw Nomad node name or hostname into a subject-safe node id. */
@@ -87,6 +100,11 @@ export function loadRunnerConfig(flags: Record<string, string | string[] | boole
   set('journal', env.WRIT_JOURNAL)
   set('nomadAddr', env.NOMAD_ADDR)
   set('nomadToken', env.NOMAD_TOKEN)
+  set('nomadCaCert', env.NOMAD_CACERT)
+  set('nomadClientCert', env.NOMAD_CLIENT_CERT)
+  set('nomadClientKey', env.NOMAD_CLIENT_KEY)
+  set('nomadTlsServerName', env.NOMAD_TLS_SERVER_NAME)
+  if (env.WRIT_MULTIPATHD_SOCKETS) fromEnv.multipathdSockets = env.WRIT_MULTIPATHD_SOCKETS.split(',').map((x) => x.trim()).filter(Boolean)
   set('dockerSocket', env.WRIT_DOCKER_SOCKET)
   set('logLevel', env.WRIT_LOG_LEVEL)
   if (env.WRIT_PACKS) fromEnv.packDirs = env.WRIT_PACKS.split(':').filter(Boolean)
@@ -118,5 +136,59 @@ export function loadRunnerConfig(flags: Record<string, string | string[] | boole
     throw new RunnerConfigError(`invalid runner setting "${where}": ${first?.message ?? 'invalid'}`)
   }
   const cfg = parsed.data
+  checkNomadConnection(cfg)
   return { ...cfg, packDirs: cfg.packDirs.map((d) => resolve(d)), trustedKeys: cfg.trustedKeys.map((k) => resolve(k)), journal: resolve(cfg.journal) }
+}
+
+/** The settings that decide how the runner reaches Nomad, named the way an operator sets them. */
+const NOMAD_SETTING = {
+  nomadAddr: 'NOMAD_ADDR / --nomad-addr',
+  nomadCaCert: 'NOMAD_CACERT / --nomad-cacert',
+  nomadClientCert: 'NOMAD_CLIENT_CERT / --nomad-client-cert',
+  nomadClientKey: 'NOMAD_CLIENT_KEY / --nomad-client-key',
+} as const
+
+function readPem(setting: keyof typeof NOMAD_SETTING, path: string, want: RegExp): string {
+  let text: string
+  try { text = readFileSync(path, 'utf8') } catch (e) {
+    throw new RunnerConfigError(`${NOMAD_SETTING[setting]}: cannot read ${path}: ${(e as Error).message}`, { cause: e })
+  }
+  if (!want.test(text)) throw new RunnerConfigError(`${NOMAD_SETTING[setting]}: ${path} does not hold a PEM ${want === CERT_PEM ? 'certificate' : 'private key'}`)
+  return text
+}
+const CERT_PEM = /-----BEGIN CERTIFICATE-----/
+const KEY_PEM = /-----BEGIN [A-Z ]*PRIVATE KEY-----/
+
+/**
+ * Checks the Nomad address and TLS settings together, so a CA given for a
+ * plain-http address (TLS silently not used) or half a client certificate
+ * stops the runner at boot instead of failing the first Nomad action.
+ */
+function checkNomadConnection(cfg: RunnerConfig): void {
+  const addr = cfg.nomadAddr
+  const scheme = /^([a-z]+):\/\//.exec(addr)?.[1]
+  if (scheme !== 'http' && scheme !== 'https' && scheme !== 'unix') {
+    throw new RunnerConfigError(`${NOMAD_SETTING.nomadAddr} "${addr.slice(0, 200)}" must be https://host:port, http://host:port or unix:///path/api.sock`)
+  }
+  const tlsSet = cfg.nomadCaCert !== undefined || cfg.nomadClientCert !== undefined || cfg.nomadClientKey !== undefined || cfg.nomadTlsServerName !== undefined
+  if (tlsSet && scheme !== 'https') {
+    throw new RunnerConfigError(`TLS settings (NOMAD_CACERT, NOMAD_CLIENT_CERT, NOMAD_CLIENT_KEY, NOMAD_TLS_SERVER_NAME) are set but ${NOMAD_SETTING.nomadAddr} is ${scheme}://, so they would not be used; give an https:// address`)
+  }
+  if ((cfg.nomadClientCert === undefined) !== (cfg.nomadClientKey === undefined)) {
+    throw new RunnerConfigError(`${NOMAD_SETTING.nomadClientCert} and ${NOMAD_SETTING.nomadClientKey} go together; only one is set`)
+  }
+  if (cfg.nomadCaCert !== undefined) readPem('nomadCaCert', cfg.nomadCaCert, CERT_PEM)
+  if (cfg.nomadClientCert !== undefined) readPem('nomadClientCert', cfg.nomadClientCert, CERT_PEM)
+  if (cfg.nomadClientKey !== undefined) readPem('nomadClientKey', cfg.nomadClientKey, KEY_PEM)
+}
+
+/** How the runner reaches Nomad: the address, its token, and the TLS material read from the configured files. */
+export function nomadTargetFrom(cfg: RunnerConfig): NomadTarget {
+  const tls = {
+    ...(cfg.nomadCaCert !== undefined ? { ca: readPem('nomadCaCert', cfg.nomadCaCert, CERT_PEM) } : {}),
+    ...(cfg.nomadClientCert !== undefined ? { cert: readPem('nomadClientCert', cfg.nomadClientCert, CERT_PEM) } : {}),
+    ...(cfg.nomadClientKey !== undefined ? { key: readPem('nomadClientKey', cfg.nomadClientKey, KEY_PEM) } : {}),
+    ...(cfg.nomadTlsServerName !== undefined ? { servername: cfg.nomadTlsServerName } : {}),
+  }
+  return { addr: cfg.nomadAddr, token: cfg.nomadToken, ...(Object.keys(tls).length > 0 ? { tls } : {}) }
 }

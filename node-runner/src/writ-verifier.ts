@@ -6,6 +6,7 @@
 import type { Invocation, LoadedAction, LoadedPack, PackCatalog } from '@writ/packs'
 import { prepareInvocation } from '@writ/packs'
 import { SignedWritSchema, approvalBinding, verifySignature, type Refusal, type SignedWrit, type TrustedKey, type Writ } from '@writ/packs/protocol'
+import { nodeLocalityRefusal } from './nomad-locality.js'
 
 export type Verdict =
   | { ok: true, writ: Writ, pack: LoadedPack, action: LoadedAction, invocation: Invocation }
@@ -60,6 +61,8 @@ export function verifyWrit(raw: unknown, deps: VerifierDeps): Verdict {
   }
   const prepared = prepareInvocation(found.action.spec, writ.args, found.pack.dir)
   if (!prepared.ok) return refuse('bad_args', prepared.errors.map((e) => e.message).join('; '))
+  const notLocal = nodeLocalityRefusal(prepared.invocation, deps.nodeId)
+  if (notLocal) return refuse(notLocal.code, notLocal.message)
   return { ok: true, writ, pack: found.pack, action: found.action, invocation: prepared.invocation }
 }
 

@@ -16,25 +16,27 @@ client {
   }
 }
 
+# The node runner is a host agent (raw_exec, root). Enabling raw_exec here
+# enables it for every namespace: the writ module allows it only in the writ
+# namespace and sets disabled_task_drivers = ["raw_exec"] on the namespaces in
+# raw_exec_denied_namespaces (terraform/README.md "The runner as a host agent").
+plugin "raw_exec" {
+  config {
+    enabled = true
+  }
+}
+
 plugin "docker" {
   config {
     # democratic-csi's node plugin and the multipath watchdog run privileged
     # (block devices and host mount namespaces), as democratic-csi documents.
     allow_privileged = true
 
-    # Host bind mounts (/host, /run/udev, the Docker and multipathd sockets,
-    # the CSI root). Without this, every `mount { type = "bind" }` from an
-    # absolute host path is refused.
+    # Host bind mounts (/host, /run/udev, the mkfs guard, the watchdog's
+    # textfile directory and NATS creds). Without this, every
+    # `mount { type = "bind" }` from an absolute host path is refused.
     volumes {
       enabled = true
     }
-
-    # Nomad's default list plus "syslog": the runner reads /dev/kmsg, which
-    # needs CAP_SYSLOG when kernel.dmesg_restrict = 1.
-    allow_caps = [
-      "audit_write", "chown", "dac_override", "fowner", "fsetid", "kill",
-      "mknod", "net_bind_service", "setfcap", "setgid", "setpcap", "setuid",
-      "sys_chroot", "syslog",
-    ]
   }
 }

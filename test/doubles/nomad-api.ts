@@ -7,6 +7,7 @@
  * test can assert that exactly the documented call was made.
  */
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http'
+import { createServer as createHttpsServer } from 'node:https'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -34,10 +35,12 @@ export interface NomadDoubleOptions {
   unixSocket?: boolean
   /** Allocations served beside the fixtures' (full `GET /v1/allocation/:id` objects, e.g. one with a CSI volume). */
   extraAllocs?: Array<Record<string, unknown> & { ID: string, NodeID?: string }>
+  /** Serve https with this key and certificate (PEM), like an agent with `tls { http = true }`; `ca` + `requireClientCert` is verify_https_client. */
+  tls?: { key: string, cert: string, ca?: string, requireClientCert?: boolean }
 }
 
 export interface NomadDouble {
-  /** `http://127.0.0.1:<port>`, or `unix:///tmp/…/api.sock` with `unixSocket`. */
+  /** `http://127.0.0.1:<port>`, `https://127.0.0.1:<port>` with `tls`, or `unix:///tmp/…/api.sock` with `unixSocket`. */
   addr: string
   requests: RecordedNomadRequest[]
   /** While true, requests are recorded but never answered (for timeout and cancel tests). */
@@ -97,14 +100,18 @@ export async function startNomadDouble(options: NomadDoubleOptions = {}): Promis
   const stalled: ServerResponse[] = []
   let index = 4000
 
-  const server = createServer((req, res) => {
+  const handler = (req: IncomingMessage, res: ServerResponse): void => {
     void collect(req).then((body) => {
       const url = new URL(req.url ?? '/', 'http://nomad.invalid')
       requests.push({ method: req.method ?? '', path: url.pathname, query: Object.fromEntries(url.searchParams), headers: req.headers, body })
       if (double.stall) { stalled.push(res); return }
       route(req.method ?? '', url.pathname, body, req.headers, res)
     })
-  })
+  }
+  const tls = options.tls
+  const server = tls
+    ? createHttpsServer({ key: tls.key, cert: tls.cert, ...(tls.ca ? { ca: tls.ca } : {}), requestCert: tls.requireClientCert === true, rejectUnauthorized: tls.requireClientCert === true }, handler)
+    : createServer(handler)
 
   const text = (res: ServerResponse, status: number, message: string): void => {
     // The agent's error shape: plain text, this exact content type (command/agent/http.go).
@@ -185,7 +192,7 @@ export async function startNomadDouble(options: NomadDoubleOptions = {}): Promis
     addr = `unix://${socketPath}`
   } else {
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-    addr = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+    addr = `${tls ? 'https' : 'http'}://127.0.0.1:${(server.address() as AddressInfo).port}`
   }
   const double: NomadDouble = {
     addr,

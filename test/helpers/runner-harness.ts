@@ -135,7 +135,8 @@ examples: [{ title: small, args: { bytes: 10 } }]
 `)
 }
 
-export async function startRunnerHarness(opts: { extraConfig?: Partial<RunnerConfigInput>, nats?: NatsServerHandle } = {}): Promise<RunnerHarness> {
+/** `nodeId` defaults to a random one; give a Nomad node UUID to test the runner against the Nomad double. */
+export async function startRunnerHarness(opts: { extraConfig?: Partial<RunnerConfigInput>, nats?: NatsServerHandle, nodeId?: string } = {}): Promise<RunnerHarness> {
   const dir = mkdtempSync(join(tmpdir(), 'writ-runner-'))
   const nats = opts.nats ?? await startNatsServer()
   const keys = generateSigningKeyPair()
@@ -145,7 +146,7 @@ export async function startRunnerHarness(opts: { extraConfig?: Partial<RunnerCon
   const listRoot = join(dir, 'list-root')
   mkdirSync(canaryDir); mkdirSync(listRoot)
   writeCanaryPack(join(dir, 'packs', 'canary'), listRoot, canaryDir)
-  const nodeId = `node-${randomBytes(3).toString('hex')}`
+  const nodeId = opts.nodeId ?? `node-${randomBytes(3).toString('hex')}`
   const journal = join(dir, 'journal.jsonl')
   const packDirs = [STOCK_PACKS, join(dir, 'packs')]
   const nc = await connect({ servers: nats.url })
@@ -173,7 +174,7 @@ export async function startRunnerHarness(opts: { extraConfig?: Partial<RunnerCon
       const pack = action.split('.')[0] as string
       return {
         v: PROTOCOL_VERSION, run_id: `run_${randomBytes(8).toString('hex')}`, node_id: nodeId, node_name: `${nodeId}.example`,
-        action, pack, pack_digest: h.digestOf(pack), args: args as Writ['args'], reason: 'test', requester: { id: 'agent-test', kind: 'agent' },
+        action, pack, pack_digest: over.pack_digest ?? h.digestOf(pack), args: args as Writ['args'], reason: 'test', requester: { id: 'agent-test', kind: 'agent' },
         approvals: [], options: {}, issued_at: new Date(now).toISOString(), expires_at: new Date(now + 60_000).toISOString(), nonce: newNonce(),
         ...over,
       }

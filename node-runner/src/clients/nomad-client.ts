@@ -5,14 +5,28 @@
  * as `X-Nomad-Token`, streams the answer to a sink, and turns Nomad's
  * plain-text error bodies ("alloc not found", "Permission denied") into an
  * `ApiStatusError`. The token is only ever placed in that header.
+ * Over https it verifies the agent against `tls.ca` (NOMAD_CACERT) when
+ * given, else the system's CAs, and presents a client certificate when the
+ * agent requires one (verify_https_client).
  */
+import { createHash } from 'node:crypto'
 import { Pool, type Dispatcher } from 'undici'
 import { ApiStatusError, ApiUnreachableError, describeCause, oneLine, readCappedText } from './api-errors.js'
+
+/** PEM contents (not paths) for an https agent: the NOMAD_CACERT / NOMAD_CLIENT_CERT / NOMAD_CLIENT_KEY files, and NOMAD_TLS_SERVER_NAME. */
+export interface NomadTls {
+  ca?: string | undefined
+  cert?: string | undefined
+  key?: string | undefined
+  /** The name the agent's certificate must carry when it differs from the address's host (Nomad's `client.<region>.nomad`). */
+  servername?: string | undefined
+}
 
 export interface NomadTarget {
   /** `http://127.0.0.1:4646`, `https://nomad.service:4646` or `unix:///secrets/api.sock`. */
   addr: string
   token?: string | undefined
+  tls?: NomadTls | undefined
 }
 
 export interface NomadCall {
@@ -41,11 +55,17 @@ export function parseNomadAddr(addr: string): Endpoint {
   return { origin: url.origin, shown: url.origin }
 }
 
-function poolFor(ep: Endpoint): Pool {
-  const key = ep.socketPath ? `unix:${ep.socketPath}` : ep.origin
+/** A pool per endpoint and TLS identity, so a different CA or client certificate never reuses a connection. */
+function poolFor(ep: Endpoint, tls: NomadTls | undefined): Pool {
+  const https = ep.origin.startsWith('https:')
+  const tlsId = https && tls ? createHash('sha256').update(JSON.stringify([tls.ca, tls.cert, tls.key, tls.servername])).digest('hex') : ''
+  const key = ep.socketPath ? `unix:${ep.socketPath}` : `${ep.origin}|${tlsId}`
   let pool = pools.get(key)
   if (!pool) {
-    pool = new Pool(ep.origin, { connections: 4, ...(ep.socketPath ? { socketPath: ep.socketPath } : {}) })
+    const connect = https && tls
+      ? { ...(tls.ca ? { ca: tls.ca } : {}), ...(tls.cert ? { cert: tls.cert } : {}), ...(tls.key ? { key: tls.key } : {}), ...(tls.servername ? { servername: tls.servername } : {}) }
+      : undefined
+    pool = new Pool(ep.origin, { connections: 4, ...(ep.socketPath ? { socketPath: ep.socketPath } : {}), ...(connect ? { connect } : {}) })
     pools.set(key, pool)
   }
   return pool
@@ -67,7 +87,7 @@ export async function callNomad(target: NomadTarget, call: NomadCall, sink: (chu
   }
   let res
   try {
-    res = await poolFor(ep).request({ method: call.method as Dispatcher.HttpMethod, path: call.path, headers, ...(body !== undefined ? { body } : {}), signal })
+    res = await poolFor(ep, target.tls).request({ method: call.method as Dispatcher.HttpMethod, path: call.path, headers, ...(body !== undefined ? { body } : {}), signal })
   } catch (e) {
     if (signal.aborted) throw signal.reason
     throw new ApiUnreachableError('nomad', `cannot reach ${ep.shown}: ${describeCause(e)}`, { cause: e })

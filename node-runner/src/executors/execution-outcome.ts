@@ -3,6 +3,7 @@
  * context it runs in. The runner turns an outcome into a RunResult.
  */
 import type { Invocation } from '@writ/packs'
+import type { NomadTarget } from '../clients/nomad-client.js'
 
 export interface ExecutionLimits {
   timeoutMs: number
@@ -16,7 +17,7 @@ export interface ExecutionContext {
   signal: AbortSignal
   /** Live output as it is produced (already within caps). */
   onChunk: (stream: 'stdout' | 'stderr', data: string) => void
-  nomad: { addr: string, token?: string | undefined }
+  nomad: NomadTarget
   docker: { socketPath: string }
 }
 

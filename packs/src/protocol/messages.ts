@@ -70,11 +70,15 @@ export type Cancel = z.infer<typeof CancelSchema>
 export const SignedCancelSchema = z.object({ cancel: CancelSchema, key_id: z.string().regex(/^[0-9a-f]{16}$/), sig: z.string() }).strict()
 export type SignedCancel = z.infer<typeof SignedCancelSchema>
 
-/** Why a runner refused a writ; each is journaled and answered. */
+/**
+ * Why a runner refused a writ; each is journaled and answered. `not_local`:
+ * the action would reach Nomad about another node, or an allocation that is
+ * not on the runner's node (a runner acts on Nomad only for its own node).
+ */
 export const RefusalCodeSchema = z.enum([
   'malformed', 'bad_signature', 'unknown_key', 'wrong_node', 'expired', 'not_yet_valid',
   'unknown_action', 'digest_mismatch', 'bad_args', 'replayed', 'draining', 'shell_not_allowed',
-  'target_unavailable', 'journal_unavailable', 'bad_approval',
+  'target_unavailable', 'journal_unavailable', 'bad_approval', 'not_local',
 ])
 export type RefusalCode = z.infer<typeof RefusalCodeSchema>
 

@@ -1,0 +1,72 @@
+/**
+ * The checks an accepted writ passes right before its action runs, the ones
+ * that need the outside world: is the allocation it names on this node (the
+ * Nomad API says), is the host daemon its binary talks to there. A failed
+ * check is a refusal with nothing run; the writ's checks that need nothing
+ * but the writ itself are in writ-verifier.ts.
+ */
+import { basename } from 'node:path'
+import type { Invocation } from '@writ/packs'
+import type { Refusal } from '@writ/packs/protocol'
+import { ApiStatusError } from './clients/api-errors.js'
+import type { NomadTarget } from './clients/nomad-client.js'
+import { MULTIPATHD_CLIENTS, probeMultipathd } from './multipathd-socket.js'
+import { allocationOf } from './nomad-locality.js'
+
+/** Largest allocation record read for the NodeID check (a real one is a few hundred KiB at most). */
+const ALLOC_RECORD_CAP = 4 * 1024 * 1024
+
+export interface PreflightContext {
+  nodeId: string
+  nomad: NomadTarget
+  multipathdSockets: readonly string[]
+  /** Bounds the Nomad lookup; the action's own timeout. */
+  timeoutMs: number
+  signal: AbortSignal
+}
+
+export async function preflightRefusal(invocation: Invocation, ctx: PreflightContext): Promise<Refusal | undefined> {
+  const allocId = allocationOf(invocation)
+  if (allocId !== undefined) {
+    const signal = AbortSignal.any([ctx.signal, AbortSignal.timeout(ctx.timeoutMs)])
+    return allocLocalityRefusal(allocId, ctx.nodeId, ctx.nomad, signal)
+  }
+  if (invocation.kind === 'exec' && MULTIPATHD_CLIENTS.has(basename(invocation.binary))) {
+    const probe = await probeMultipathd(ctx.multipathdSockets)
+    if (!probe.running) return { code: 'target_unavailable', message: `${probe.message}; ${basename(invocation.binary)} was not run` }
+  }
+  return undefined
+}
+
+/**
+ * Reads the allocation from Nomad and refuses unless it runs on this node.
+ * Only the read is made; whatever the action would call comes after, and only
+ * when this returns undefined.
+ */
+async function allocLocalityRefusal(allocId: string, ownNodeId: string, nomad: NomadTarget, signal: AbortSignal): Promise<Refusal | undefined> {
+  // Loaded on first use, like the http executor: the client stack costs memory a runner may never need.
+  const { callNomad } = await import('./clients/nomad-client.js')
+  const chunks: Buffer[] = []
+  let size = 0
+  try {
+    await callNomad(nomad, { method: 'GET', path: `/v1/allocation/${encodeURIComponent(allocId)}` }, (c) => {
+      size += c.length
+      if (size <= ALLOC_RECORD_CAP) chunks.push(c)
+    }, signal)
+  } catch (e) {
+    if (e instanceof ApiStatusError && e.status === 404) {
+      return { code: 'not_local', message: `allocation ${allocId} is not known to Nomad (${e.message}), so it is not on this node; nothing was called` }
+    }
+    const why = signal.aborted ? 'no answer in time, or the run was canceled' : e instanceof Error ? e.message : String(e)
+    return { code: 'target_unavailable', message: `cannot check which node allocation ${allocId} runs on: ${why}; nothing was called` }
+  }
+  let nodeId: unknown
+  try { nodeId = (JSON.parse(Buffer.concat(chunks).toString('utf8')) as { NodeID?: unknown }).NodeID } catch { nodeId = undefined }
+  if (size > ALLOC_RECORD_CAP || typeof nodeId !== 'string' || nodeId === '') {
+    return { code: 'target_unavailable', message: `cannot check which node allocation ${allocId} runs on: Nomad's answer has no NodeID; nothing was called` }
+  }
+  if (nodeId !== ownNodeId) {
+    return { code: 'not_local', message: `allocation ${allocId} runs on node ${nodeId}, not on this runner's node (${ownNodeId}); a runner acts only on allocations on its own node` }
+  }
+  return undefined
+}

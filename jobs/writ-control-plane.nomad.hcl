@@ -225,6 +225,19 @@ job "writ-control-plane" {
         EOT
       }
 
+      # The portal's session-cookie key: the same on every instance, so any
+      # instance serves any signed-in operator.
+      template {
+        destination = "secrets/portal-session.key"
+        perms       = "0400"
+        uid         = var.task_uid
+        gid         = var.task_gid
+        change_mode = "restart"
+        data        = <<-EOT
+          {{- with nomadVar "nomad/jobs/writ-control-plane" }}{{ .portal_session_key }}{{ end }}
+        EOT
+      }
+
       # Read by Nomad into the environment, not by the task; still the task
       # user's, like every file in secrets/.
       template {
@@ -288,6 +301,8 @@ job "writ-control-plane" {
             key_file: "/secrets/signing-key.pem"
           policy:
             file: "/local/policy.yaml"
+          portal:
+            session_key_file: "/secrets/portal-session.key"
           log:
             level: "${var.log_level}"
           {{ with nomadVar "nomad/jobs/writ-control-plane" }}{{ .principals_yaml }}{{ end }}

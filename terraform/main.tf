@@ -111,11 +111,12 @@ resource "nomad_variable" "control_plane" {
   namespace = nomad_namespace.writ.name
   path      = "nomad/jobs/writ-control-plane"
   items = merge({
-    signing_key_pem   = var.signing_key_pem
-    slack_webhook_url = var.slack_webhook_url
-    principals_yaml   = var.principals_yaml
-    nats_creds        = var.control_plane_nats_creds
-    nomad_token       = nomad_acl_token.control_plane.secret_id
+    signing_key_pem    = var.signing_key_pem
+    slack_webhook_url  = var.slack_webhook_url
+    portal_session_key = var.portal_session_key_hex
+    principals_yaml    = var.principals_yaml
+    nats_creds         = var.control_plane_nats_creds
+    nomad_token        = nomad_acl_token.control_plane.secret_id
     }, var.nomad_ca_cert_pem == "" ? {} : {
     # The job sets NOMAD_CACERT only when this item is there.
     nomad_ca_pem = var.nomad_ca_cert_pem

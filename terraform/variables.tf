@@ -192,6 +192,17 @@ variable "trusted_public_keys_pem" {
   }
 }
 
+variable "portal_session_key_hex" {
+  description = "Key of the portal's encrypted session cookie: 32 random bytes as 64 hex characters (`writ keys session --out FILE`, or `openssl rand -hex 32`). Every control-plane instance shares it; changing it signs every operator out."
+  type        = string
+  sensitive   = true
+
+  validation {
+    condition     = can(regex("^[0-9a-fA-F]{64}$", var.portal_session_key_hex))
+    error_message = "portal_session_key_hex must be 64 hexadecimal characters (32 bytes)."
+  }
+}
+
 variable "slack_webhook_url" {
   description = "Slack incoming-webhook URL for approval requests."
   type        = string

@@ -133,10 +133,10 @@ t.test('terraform variables: description and type on every one, every var.x decl
     for (const u of used) t.ok(u in declared, `${rel(dir)}: var.${u} is declared`)
   }
   const vars = (await hcl(join(tfDir, 'variables.tf'))).variable
-  for (const name of ['release_base_url', 'writ_version', 'control_plane_sha256', 'runner_sha256', 'packs_sha256', 'control_plane_count', 'slack_webhook_url', 'signing_key_pem', 'nats_server_count']) {
+  for (const name of ['release_base_url', 'writ_version', 'control_plane_sha256', 'runner_sha256', 'packs_sha256', 'control_plane_count', 'slack_webhook_url', 'portal_session_key_hex', 'signing_key_pem', 'nats_server_count']) {
     t.ok(vars[name][0].validation, `variable ${name} is validated (a wrong value is possible)`)
   }
-  for (const name of ['signing_key_pem', 'slack_webhook_url', 'principals_yaml', 'control_plane_nats_creds', 'nats_route_password']) {
+  for (const name of ['signing_key_pem', 'slack_webhook_url', 'portal_session_key_hex', 'principals_yaml', 'control_plane_nats_creds', 'nats_route_password']) {
     t.equal(vars[name][0].sensitive, true, `variable ${name} is sensitive`)
   }
 })
@@ -236,7 +236,7 @@ t.test('no secret literal in any file under jobs/ or terraform/', async (t) => {
 t.test('jobs read their secrets from Nomad Variables, never inline', async (t) => {
   const cp = onlyJob(await hcl(join(jobsDir, 'writ-control-plane.nomad.hcl'))).job
   const text = readFileSync(join(jobsDir, 'writ-control-plane.nomad.hcl'), 'utf8')
-  for (const item of ['signing_key_pem', 'slack_webhook_url', 'principals_yaml', 'nats_creds', 'nomad_token']) {
+  for (const item of ['signing_key_pem', 'slack_webhook_url', 'portal_session_key', 'principals_yaml', 'nats_creds', 'nomad_token']) {
     t.match(text, new RegExp(`nomadVar "nomad/jobs/writ-control-plane" \\}\\}[^\\n]*\\.${item}|\\.${item} \\}\\}`), `control plane: ${item} from nomadVar`)
   }
   const g = groups(cp)[0]!.group

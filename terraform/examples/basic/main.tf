@@ -2,7 +2,7 @@
 # TF_VAR_* environment variables (or from your secret store via a data
 # source), e.g.
 #   export TF_VAR_signing_key_pem="$(cat signing-key.pem)"
-#   export TF_VAR_slack_webhook_url=...  TF_VAR_principals_yaml=...
+#   export TF_VAR_slack_webhook_url=...  TF_VAR_principals_yaml=...  TF_VAR_portal_session_key_hex=$(openssl rand -hex 32)
 #   export TF_VAR_control_plane_nats_creds="$(cat writ-control-plane.creds)"
 #   export TF_VAR_nats_route_password=...
 #   export TF_VAR_trusted_public_keys_pem="$(cat signing-key.pub.pem)"
@@ -27,6 +27,12 @@ provider "nomad" {
 
 variable "signing_key_pem" {
   description = "Ed25519 private key (PEM) that signs writs."
+  type        = string
+  sensitive   = true
+}
+
+variable "portal_session_key_hex" {
+  description = "Portal session-cookie key, 64 hex characters (openssl rand -hex 32)."
   type        = string
   sensitive   = true
 }
@@ -92,6 +98,7 @@ module "writ" {
 
   signing_key_pem          = var.signing_key_pem
   slack_webhook_url        = var.slack_webhook_url
+  portal_session_key_hex   = var.portal_session_key_hex
   principals_yaml          = var.principals_yaml
   control_plane_nats_creds = var.control_plane_nats_creds
   nats_route_password      = var.nats_route_password

@@ -9,11 +9,12 @@
 import t from 'tap'
 import { parse as parseHcl } from '@cdktf/hcl2json'
 import { spawnSync } from 'node:child_process'
-import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join, relative, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parse as parseYaml } from 'yaml'
+import { walk } from './helpers/hcl-jobs.js'
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 const jobsDir = join(root, 'jobs')
@@ -21,16 +22,6 @@ const tfDir = join(root, 'terraform')
 
 type Json = any // hcl2json output is untyped JSON by nature
 
-function walk(dir: string): string[] {
-  const out: string[] = []
-  for (const name of readdirSync(dir)) {
-    if (name === '.terraform') continue
-    const p = join(dir, name)
-    if (statSync(p).isDirectory()) out.push(...walk(p))
-    else out.push(p)
-  }
-  return out.sort()
-}
 
 const allFiles = [...walk(jobsDir), ...walk(tfDir)]
 const hclFiles = allFiles.filter((f) => f.endsWith('.hcl') || f.endsWith('.tf'))

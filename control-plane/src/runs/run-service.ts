@@ -9,7 +9,7 @@ import type { ApprovalRef } from '@writ/packs/protocol'
 import type { Logger } from 'pino'
 import type { AuditChain, AuditEventBody } from '../audit/index.js'
 import type { Dispatcher } from './dispatcher.js'
-import type { FleetView } from '../fleet/index.js'
+import type { FleetNode, FleetView } from '../fleet/index.js'
 import {
   ActionNotFound, ActionNotOnNode, BadArgs, DigestMismatch, EvidenceNotFound, NodeNotFound, NotCancelable, PolicyDenied, RunNotFound, withDetails,
 } from '../http/index.js'
@@ -128,15 +128,7 @@ export class RunService {
       this.d.onPendingApproval?.(run)
       return run
     }
-    if (!node.online) {
-      run.status = 'node_offline'
-      run.status_reason = `node ${node.name} has not sent a heartbeat since ${node.last_seen}`
-      run.finished_at = now
-      await this.d.audit.append(requested)
-      await this.d.store.create(run)
-      this.d.metrics.runs.inc({ status: 'node_offline' })
-      return run
-    }
+    if (!node.online) return this.recordOffline(run, node, requested)
     return this.dispatch(run, requested)
   }
 
@@ -203,15 +195,19 @@ export class RunService {
       type: 'run.requested', actor: SYSTEM, run_id: run.id, node: node.name, action: action.id,
       data: { args: redactArgs(run.args, sensitiveArgNames(this.d.catalog, action.id)), reason: run.reason, risk: run.risk, pack_digest: run.pack_digest, policy: run.policy },
     }
-    if (!node.online) {
-      run.status = 'node_offline'
-      run.status_reason = `node ${node.name} has not sent a heartbeat since ${node.last_seen}`
-      run.finished_at = now
-      await this.d.audit.append(requested)
-      await this.d.store.create(run)
-      return run
-    }
+    if (!node.online) return this.recordOffline(run, node, requested)
     return this.dispatch(run, requested)
+  }
+
+  /** A run for a node without a recent heartbeat ends at once as `node_offline`, saying since when. */
+  private async recordOffline(run: Run, node: FleetNode, requested: AuditEventBody): Promise<Run> {
+    run.status = 'node_offline'
+    run.status_reason = `node ${node.name} has not sent a heartbeat since ${node.last_seen}`
+    run.finished_at = run.created_at
+    await this.d.audit.append(requested)
+    await this.d.store.create(run)
+    this.d.metrics.runs.inc({ status: 'node_offline' })
+    return run
   }
 
   private dispatchFields(run: Run, reason: string): Pick<Run, 'status' | 'status_reason' | 'dispatched_at' | 'deadline_at' | 'updated_at'> {

@@ -6,6 +6,7 @@
  * shows who allowed it.
  */
 import t from 'tap'
+import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { createServer } from 'node:net'
 import { buildApp, parseConfig, type AuditEvent } from '@writ/control-plane'
@@ -133,4 +134,5 @@ t.test('an approval from a Slack link, in the browser, at 375 px and 1280 px', a
   t.ok(events.findIndex((e) => e.type === 'approval.granted') < events.findIndex((e) => e.type === 'run.dispatched'), 'approved before dispatched')
   const followUp = await eventually(() => slack.messages.find((m) => m !== message && JSON.stringify(m).includes(stop.id)), 10_000, 'the outcome message')
   t.match(followUp.text, /Approved by ops-1/)
+  writeFileSync(join(out, 'slack-messages.json'), `${JSON.stringify(slack.messages.filter((m) => JSON.stringify(m).includes(stop.id)), null, 2)}\n`)
 })

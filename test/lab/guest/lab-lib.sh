@@ -170,12 +170,12 @@ lab_paths_restore() {
 
 # Whether a process whose command name is NAME sleeps uninterruptibly (D).
 lab_proc_in_d() {
-  cat /proc/[0-9]*/stat 2>/dev/null | awk -v n="($1)" '$2 == n && $3 == "D" { found = 1 } END { exit !found }'
+  [ "$(lab_count_proc "$1" D)" -gt 0 ]
 }
 
-# Number of processes whose command line contains TEXT.
-lab_count_with_arg() {
-  ps -o args | grep -F -- "$1" | grep -c -v -F 'grep -F'
+# Number of processes whose command name is NAME (in state STATE, e.g. D, if given).
+lab_count_proc() {
+  cat /proc/[0-9]*/stat 2>/dev/null | awk -v n="($1)" -v s="${2:-}" '$2 == n && (s == "" || $3 == s) { c++ } END { print c + 0 }'
 }
 
 lab_sha256() {

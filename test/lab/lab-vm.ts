@@ -30,8 +30,9 @@ export interface LabLun {
 /** A file put into the guest's filesystem for this boot. */
 export interface LabFile {
   guestPath: string
-  /** A host file to copy (hard-linked when possible), or the content itself. */
+  /** A host file to copy (hard-linked when possible), a host folder to copy whole, or the content itself. */
   from?: string
+  fromDir?: string
   content?: string
   mode?: number
 }
@@ -45,8 +46,12 @@ export interface LabBootOptions {
   files?: LabFile[]
   /** Extra `lab.KEY=VALUE` arguments for the scenario. */
   args?: Record<string, string>
-  /** QEMU user-mode network; the guest reaches this machine's loopback at 10.0.2.2. */
-  net?: boolean
+  /**
+   * QEMU user-mode network: the guest (10.0.2.15) reaches this machine's
+   * loopback at 10.0.2.2; each forward makes a guest port reachable on
+   * 127.0.0.1:<host> here.
+   */
+  net?: { hostForwards?: Array<{ host: number, guest: number }> }
   memoryMiB?: number
   /** The VM is killed (and the boot fails) after this long. */
   timeoutMs: number
@@ -160,7 +165,9 @@ export class LabVm {
 function stageFile(root: string, f: LabFile): void {
   const dst = join(root, f.guestPath.replace(/^\/+/, ''))
   mkdirSync(dirname(dst), { recursive: true })
-  if (f.from !== undefined) {
+  if (f.fromDir !== undefined) {
+    cpSync(f.fromDir, dst, { recursive: true })
+  } else if (f.from !== undefined) {
     try { linkSync(f.from, dst) } catch { copyFileSync(f.from, dst) }
   } else {
     writeFileSync(dst, f.content ?? '')
@@ -219,7 +226,10 @@ export async function bootLab(opts: LabBootOptions): Promise<LabVm> {
         '-device', `scsi-hd,drive=lun${i}p${bus},bus=scsi${bus}.0,scsi-id=${i},lun=0,serial=LAB${i}${opts.scenario.slice(0, 8).toUpperCase()},wwn=0x${lun.wwn},share-rw=on`)
     }
   })
-  if (opts.net) args.push('-netdev', 'user,id=net0', '-device', 'virtio-net-pci,netdev=net0')
+  if (opts.net) {
+    const fwd = (opts.net.hostForwards ?? []).map((f) => `,hostfwd=tcp:127.0.0.1:${f.host}-:${f.guest}`).join('')
+    args.push('-netdev', `user,id=net0${fwd}`, '-device', 'virtio-net-pci,netdev=net0')
+  }
   const child = spawn(QEMU, args, { stdio: ['ignore', 'ignore', 'pipe'] })
   let stderr = ''
   child.stderr?.on('data', (d: Buffer) => { stderr = (stderr + d.toString()).slice(-4000) })

@@ -181,3 +181,15 @@ lab_count_proc() {
 lab_sha256() {
   sha256sum "$1" 2>/dev/null | awk '{ print $1 }'
 }
+
+# The udev database entry udev's device-mapper rules write for a map on a
+# host (name, uuid and what their blkid probe found), so that tools reading
+# udev (lsblk) see the map as they would there. Probing reads the map: call
+# it while the map is healthy, as udev does when the map appears.
+lab_udev_db_map() {
+  _dm=$(basename "$(readlink -f "/dev/mapper/$1")")
+  {
+    printf 'I:1\nE:DM_NAME=%s\nE:DM_UUID=%s\nE:DM_SUSPENDED=0\nE:MPATH_DEVICE_READY=1\n' "$1" "$(dmsetup info -c --noheadings -o uuid "$1")"
+    blkid -p -o udev "/dev/mapper/$1" | sed 's/^/E:/'
+  } >"/run/udev/data/b$(cat "/sys/block/$_dm/dev")"
+}

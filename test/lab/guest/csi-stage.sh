@@ -1,4 +1,5 @@
 #!/bin/sh
+# shellcheck source-path=SCRIPTDIR
 # csi-stage.sh DEVICE — what a CSI node plugin does in NodeStageVolume for a
 # block volume with a filesystem: probe it with `blkid -p -o export`; exit 2
 # means "no filesystem" (democratic-csi's blkid strategy, kubernetes
@@ -6,6 +7,7 @@
 # exit 0 means mount it as it is. The bug class of kubernetes#95183: exit 2
 # is also what a probe of a device that did not answer returns.
 # mkfs.ext4 is whatever comes first on PATH: the real one, or writ's guard.
+# shellcheck source=lab-lib.sh
 . /lab/lab-lib.sh
 dev=$1
 probe=$(blkid -p -o export "$dev" 2>/tmp/csi-probe.err)

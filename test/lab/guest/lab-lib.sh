@@ -62,6 +62,14 @@ lab_wait_until() {
 
 # ---------------------------------------------------------------- disks and multipath
 
+lab_count_disks() {
+  _n=0
+  for _d in /sys/class/block/sd*; do
+    case "${_d##*/}" in *[0-9]) ;; sd*) [ -e "$_d" ] && _n=$((_n + 1)) ;; esac
+  done
+  printf '%s\n' "$_n"
+}
+
 # SCSI disks (sdX) whose WWID is naa.WWN: the paths to that LUN.
 lab_disks_of_wwn() {
   for _d in /sys/block/sd*; do

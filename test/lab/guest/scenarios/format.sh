@@ -1,3 +1,4 @@
+# shellcheck shell=sh source-path=SCRIPTDIR
 # Scenario 4: jobs/scripts/format-new-volume.sh on a real multipath map.
 #
 # A genuinely blank LUN, its map assembled by multipathd. First with every
@@ -6,6 +7,7 @@
 # xfs on it. Then once more: the LUN is no longer blank, so it refuses.
 #
 #   lab.wwn=WWN  lab.timeout=SECONDS (BLANK_PROOF_TIMEOUT)
+# shellcheck source=../lab-lib.sh
 . /lab/lab-lib.sh
 set -u
 wwn=$(lab_arg wwn)
@@ -35,6 +37,7 @@ lab_result reader_left readers_in_d "$(lab_count_proc dd D)"
 
 lab_paths_restore "$map"
 # The read the tool left behind completes once a path is back.
+# shellcheck disable=SC2016 # expanded by the inner shell, each time it polls
 lab_wait_until 30 sh -c '. /lab/lab-lib.sh; [ "$(lab_count_proc dd)" = 0 ]' || lab_result error message "the abandoned read did not finish"
 sync
 echo 3 >/proc/sys/vm/drop_caches

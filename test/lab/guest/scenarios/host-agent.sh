@@ -1,3 +1,4 @@
+# shellcheck shell=sh source-path=SCRIPTDIR
 # Scenario 5: the stock packs on a real host. The runner's release
 # executable runs as jobs/writ-node-runner.nomad.hcl starts it (the host
 # test reads the job and writes /lab/host-agent.sh: same command line, same
@@ -8,6 +9,7 @@
 # failed, I/O queueing — the state of the incident.
 #
 #   lab.wwn=WWN
+# shellcheck source=../lab-lib.sh
 . /lab/lab-lib.sh
 set -u
 wwn=$(lab_arg wwn)

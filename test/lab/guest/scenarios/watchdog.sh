@@ -1,3 +1,4 @@
+# shellcheck shell=sh source-path=SCRIPTDIR
 # Scenario 3: writ's multipath watchdog (the runner's release executable,
 # `writ-node-runner watchdog multipath`) on a real map.
 #
@@ -12,6 +13,7 @@
 # are reinstated the queued read completes and the watchdog reports recovery.
 #
 #   lab.wwn=WWN
+# shellcheck source=../lab-lib.sh
 . /lab/lab-lib.sh
 set -u
 wwn=$(lab_arg wwn)

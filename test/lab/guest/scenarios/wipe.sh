@@ -1,3 +1,4 @@
+# shellcheck shell=sh source-path=SCRIPTDIR
 # Scenarios 1 and 2: the wipe, and the guard that stops it.
 #
 # A LUN holds ext4 with a known file. multipathd assembles its map as on a
@@ -13,6 +14,7 @@
 #                   installed as the democratic-csi job installs it, with
 #                   the LUN allow-listed (the worst case: someone listed it
 #                   as new); otherwise it is the real mkfs.ext4.
+# shellcheck source=../lab-lib.sh
 . /lab/lab-lib.sh
 set -u
 wwn=$(lab_arg wwn)
@@ -86,7 +88,7 @@ echo 3 >/proc/sys/vm/drop_caches
 after_uuid=$(blkid -p -s UUID -o value "$dev")
 if mount "$dev" /mnt 2>/tmp/mount.err; then
   if [ -f /mnt/known.bin ]; then present=yes; else present=no; fi
-  lab_result data_after file /known.bin present "$present" sha256 "$(lab_sha256 /mnt/known.bin)" fs_uuid "$after_uuid" entries "$(ls -A /mnt | tr '\n' ' ')"
+  lab_result data_after file /known.bin present "$present" sha256 "$(lab_sha256 /mnt/known.bin)" fs_uuid "$after_uuid" entries "$(find /mnt -mindepth 1 -maxdepth 1 | sed 's|^/mnt/||' | sort | tr '\n' ' ')"
   umount /mnt
 else
   lab_result data_after file /known.bin present unreadable fs_uuid "$after_uuid" mount_error "$(cat /tmp/mount.err)"

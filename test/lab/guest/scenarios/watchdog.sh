@@ -60,7 +60,8 @@ dd if="$dev" of=/dev/null bs=4096 count=1 iflag=direct 2>/dev/null
 dmsetup message "$map" 0 queue_if_no_path
 lab_result paths_failed state "$(lab_map_state "$map")" multipathd running_no
 
-lab_wait_until 90 sh -c "grep -q 'kick read gave no answer in time' $log" || lab_result error message "no hung kick reported"
+# The pass that started the kick reports it as hung (its line follows the kick's own).
+lab_wait_until 90 sh -c "grep -q '\"outcome\":\"hung\"' $log" || lab_result error message "no hung kick reported"
 hung_at=$(passes)
 # While the read hangs: at most one reader, and the passes keep coming.
 max_readers=0

@@ -29,6 +29,8 @@ export interface LabNomadValues {
   services: Record<string, { address: string, port: number }>
   /** Nomad Variables the templates read with nomadVar: path → key → value. */
   variables: Record<string, Record<string, string>>
+  /** What Nomad puts in NOMAD_TOKEN for `identity { env = true }` (the workload identity). */
+  workloadIdentityToken: string
 }
 
 export interface HostAgentFile {
@@ -201,7 +203,8 @@ export async function hostAgentFromJob(jobFile: string, values: LabNomadValues):
     NOMAD_TASK_DIR: posix.join(taskDir, 'local'), NOMAD_SECRETS_DIR: posix.join(taskDir, 'secrets'),
     NOMAD_ALLOC_DIR: driver === 'docker' ? '/alloc' : posix.join(posix.dirname(taskDir), 'alloc'),
     NOMAD_ALLOC_ID: allocId, NOMAD_SHORT_ALLOC_ID: allocId.slice(0, 8), NOMAD_ALLOC_NAME: `${jobName}.${group}[0]`, NOMAD_ALLOC_INDEX: '0',
-    NOMAD_TASK_NAME: task, NOMAD_GROUP_NAME: group, NOMAD_JOB_ID: jobName, NOMAD_JOB_NAME: jobName, NOMAD_NAMESPACE: 'default',
+    NOMAD_TASK_NAME: task, NOMAD_GROUP_NAME: group, NOMAD_JOB_ID: jobName, NOMAD_JOB_NAME: jobName,
+    NOMAD_NAMESPACE: job.namespace === undefined ? 'default' : interpolator(varOf, 'job namespace')(String(job.namespace)),
     NOMAD_DC: values.datacenter, NOMAD_REGION: 'global',
   }
   for (const [label, port] of Object.entries(ports)) {
@@ -227,6 +230,9 @@ export async function hostAgentFromJob(jobFile: string, values: LabNomadValues):
   const envBlock = first(body.env) ?? {}
   const envLookup = (expr: string): string | undefined => baseLookup(expr)
   for (const [k, v] of Object.entries<Json>(envBlock)) taskEnv[k] = interpolator(envLookup, `env ${k}`)(String(v))
+  // identity { env = true }: the workload identity's token in NOMAD_TOKEN.
+  const identity = blocks(body.identity).find((i: Json) => i.name === undefined || i.name === 'default')
+  if (identity?.env === true) runtime.NOMAD_TOKEN = values.workloadIdentityToken
   const env = { ...runtime, ...templateEnv, ...taskEnv }
   const configLookup = (expr: string): string | undefined => baseLookup(expr) ?? env[expr]
   const fill = interpolator(configLookup, `task "${task}" config`)

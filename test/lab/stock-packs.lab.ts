@@ -59,17 +59,20 @@ function taskFiles(agent: HostAgent, release: { runner: string, packsDir: string
   const files: LabFile[] = []
   for (const f of agent.files) {
     if (f.kind === 'template') files.push({ guestPath: f.path, content: f.content ?? '' })
-    else if (/writ-node-runner-linux-x64$/.test(f.source ?? '')) files.push({ guestPath: f.path, from: release.runner, mode: 0o644 }) // go-getter leaves it without +x; the job's entrypoint sets it
+    else if (/writ-node-runner-linux-x64$/.test(f.source ?? '')) files.push({ guestPath: f.path, from: release.runner, mode: 0o644 }) // as go-getter leaves it: without +x
     else if (/writ-packs-[^/]+\.tar\.gz$/.test(f.source ?? '')) files.push({ guestPath: f.path, fromDir: release.packsDir })
     else throw new Error(`the job fetches an artifact the lab does not know: ${f.source}`)
   }
   for (const path of flagValues(agent.argv, 'nats-creds')) files.push({ guestPath: path, content: creds, mode: 0o600 })
   for (const path of flagValues(agent.argv, 'journal')) files.push({ guestPath: posix.join(posix.dirname(path), '.keep'), content: '' })
   const cwd = agent.driver === 'docker' ? '/' : agent.taskDir
+  const command = agent.argv[0] as string
   const launcher = [
     '#!/bin/sh',
     `# ${basename(JOB)}, task "${agent.task}" (driver ${agent.driver}), as the lab runs it`,
     `cd ${shellQuote(cwd)} || exit 1`,
+    // raw_exec/exec: Nomad's executor marks the command executable before starting it (docker jobs do it in their entrypoint).
+    ...(agent.driver === 'docker' ? [] : [`chmod 0755 ${shellQuote(command)}`]),
     `exec env -i ${Object.entries(agent.env).map(([k, v]) => shellQuote(`${k}=${v}`)).join(' ')} \\`,
     `  ${agent.argv.map(shellQuote).join(' ')}`,
     '',
@@ -107,6 +110,7 @@ if (lab) {
       vars: { release_base_url: 'https://releases.lab.invalid/writ', writ_version: release.version, runner_sha256: sha(release.runner), packs_sha256: sha(release.packsTarball) },
       services: { 'writ-nats': { address: '10.0.2.2', port: nats.port } },
       variables: { 'nomad/jobs/writ-node-runner': { nomad_token: 'lab-nomad-token-not-used', trusted_keys_pem: readFileSync(fx.publicKeyFile, 'utf8').trim() } },
+      workloadIdentityToken: 'lab-workload-identity-not-used',
     })
     t.comment(`from ${basename(JOB)}: driver ${agent.driver}, argv ${JSON.stringify(agent.argv)}`)
     t.comment(`environment: ${Object.keys(agent.env).sort().join(' ')}`)

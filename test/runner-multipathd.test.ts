@@ -8,6 +8,7 @@
  */
 import t from 'tap'
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { spawn, spawnSync } from 'node:child_process'
 import { createServer, type Server } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -90,6 +91,21 @@ t.test('multipathd on the abstract socket only (multipath-tools 0.9, Debian 12):
   t.equal(result?.stdout, 'maps: none\n')
   t.ok(existsSync(marker), 'the client ran')
   rmSync(marker, { force: true })
+})
+
+t.test('an abstract socket bound at its exact length, as multipathd itself binds it (not padded, as Node would)', async (t) => {
+  // Node cannot bind (or reach) an exact-length abstract name; python3's socket module can. Found by the lab (test/lab/stock-packs.lab.ts).
+  const py = spawnSync('python3', ['--version'])
+  if (py.error) { t.skip('python3 not on PATH: cannot bind an exact-length abstract socket here', () => {}); return }
+  await stopListening()
+  const exact = `@/writ-test/multipathd-exact-${randomBytes(6).toString('hex')}`
+  const child = spawn('python3', ['-c', 'import socket,sys\ns=socket.socket(socket.AF_UNIX,socket.SOCK_STREAM)\ns.bind(sys.argv[1].replace("@","\\0",1))\ns.listen(1)\nprint("ready",flush=True)\nsys.stdin.read()', exact], { stdio: ['pipe', 'pipe', 'inherit'] })
+  t.teardown(() => { child.stdin?.end(); child.kill() })
+  await new Promise<void>((resolve, reject) => { child.stdout?.once('data', () => resolve()); child.once('exit', (c) => reject(new Error(`python3 exited ${c}`))) })
+  t.same(await probeMultipathd([pathSocket, exact]), { running: true, socket: exact }, 'the probe finds the listener')
+  child.stdin?.end()
+  await new Promise((r) => child.once('exit', r))
+  t.equal((await probeMultipathd([pathSocket, exact])).running, false, 'and no longer once it is gone')
 })
 
 t.test('multipathd on the path socket only (multipath-tools 0.12+): the client runs', async (t) => {

@@ -1,0 +1,55 @@
+# shellcheck shell=sh source-path=SCRIPTDIR
+# Scenario 5: the stock packs on a real host. The runner's release
+# executable runs as jobs/writ-node-runner.nomad.hcl starts it (the host
+# test reads the job and writes /lab/host-agent.sh: same command line, same
+# environment, files where the job's artifacts and templates put them),
+# connected through QEMU's user-mode network to the NATS server and control
+# plane the test runs on its own loopback. The test sends real writs while
+# the map is healthy, then while it is stuck: no group active, every path
+# failed, I/O queueing — the state of the incident.
+#
+#   lab.wwn=WWN
+# shellcheck source=../lab-lib.sh
+. /lab/lab-lib.sh
+set -u
+wwn=$(lab_arg wwn)
+
+# The volume an allocation uses: ext4, labelled, mounted.
+first=$(lab_disks_of_wwn "$wwn" | head -n 1)
+mkfs.ext4 -q -F -L labvol "/dev/$first"
+lab_multipathd_start || { lab_result error message "multipathd did not start"; exit 1; }
+map=$(lab_wait_map "$wwn") || { lab_result error message "multipathd assembled no map for $wwn"; exit 1; }
+dev=/dev/mapper/$map
+lab_udev_db_map "$map"
+mkdir -p /mnt/data
+mount "$dev" /mnt/data
+lab_result healthy map "$map" dm "$(basename "$(readlink -f "$dev")")" state "$(lab_map_state "$map")" \
+  paths "$(lab_map_paths "$map" | tr '\n' ' ')" fs_uuid "$(blkid -p -s UUID -o value "$dev")" size "$(blockdev --getsize64 "$dev")"
+
+/bin/sh /lab/host-agent.sh >/tmp/runner.log 2>&1 &
+agent=$!
+lab_result agent_started pid "$agent" launcher "$(cat /lab/host-agent.sh)"
+
+lab_wait healthy
+
+# Stuck: every path fails, and the kernel is left with no group selected
+# (one read while queueing is briefly off fails and drops the current
+# group), then the map queues again.
+sync
+lab_paths_fail "$map"
+dmsetup message "$map" 0 fail_if_no_path
+dd if="$dev" of=/dev/null bs=4096 count=1 iflag=direct 2>/dev/null
+dmsetup message "$map" 0 queue_if_no_path
+lab_result stuck state "$(lab_map_state "$map")"
+
+lab_wait stuck
+
+lab_paths_restore "$map"
+lab_wait_until 30 sh -c ". /lab/lab-lib.sh; [ \"\$(lab_count_proc blkid D)\" = 0 ]" || lab_result error message "a blkid stayed stuck after the paths returned"
+umount /mnt/data
+lab_result restored state "$(lab_map_state "$map")"
+kill -TERM "$agent"
+lab_wait_until 60 sh -c "! kill -0 $agent" || lab_result error message "the runner did not stop on SIGTERM"
+wait "$agent"
+lab_result agent_stopped rc "$?" log_tail "$(tail -n 15 /tmp/runner.log)"
+lab_multipathd_stop

@@ -1,0 +1,268 @@
+/**
+ * Scenario 5 (guest/scenarios/host-agent.sh): the stock packs on a real host.
+ * This machine runs a nats-server and the control plane (a real process,
+ * with the stock packs from the release's packs tarball); the guest runs the
+ * runner's release executable exactly as jobs/writ-node-runner.nomad.hcl
+ * starts it (read from the job file: host-agent-job.ts), reaching the
+ * nats-server through QEMU's user-mode network. Real writs, sent through the
+ * REST API with an agent token, run the multipath, storage and debugging
+ * actions against the guest's kernel and device-mapper while the map is
+ * healthy and while it is stuck; their parsed output must match what the
+ * scenario set up.
+ */
+import t from 'tap'
+import { execFileSync } from 'node:child_process'
+import { createHash, randomUUID } from 'node:crypto'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { basename, dirname, join, posix } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { createAccount, createUser } from '@nats-io/nkeys'
+import { startNatsServer, freePort } from '../helpers/nats-server.js'
+import { makeCpFixture } from '../helpers/cp-fixtures.js'
+import { startCpProcess } from '../helpers/cp-process.js'
+import { eventually } from '../helpers/cp-fake-runner.js'
+import { flagValues, hostAgentFromJob, shellQuote, type HostAgent } from './host-agent-job.js'
+import { labSuite, mapState, one, resultLines, formatResult } from './lab-suite.js'
+import type { LabFile } from './lab-vm.js'
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
+const JOB = join(ROOT, 'jobs', 'writ-node-runner.nomad.hcl')
+const WWN = '5000c50015ea7105'
+const NODE_ID = 'b7f3c2d4-1a5e-4c8b-9f60-1ab5e0000105'
+const NODE_NAME = 'lab-node'
+
+interface Run { id: string, status: string, status_reason: string, result?: { exit_code: number | null, stdout: string, stderr: string, parsed?: unknown, parse_error?: string } }
+interface Topology { source: string, maps: Array<{ name: string, wwid: string, queueing: boolean, features: string, pathGroups: Array<{ index: number, status: string, paths: Array<{ dev: string, devT?: string, dmState: string, checkerState: string, devState?: string }> }> }> }
+
+/** A NATS user creds file for the node, as `nsc generate creds` writes it (the user JWT is named after the node id). */
+function natsCreds(nodeId: string): string {
+  const account = createAccount()
+  const user = createUser()
+  const b64 = (o: unknown): string => Buffer.from(JSON.stringify(o)).toString('base64url')
+  const claims = {
+    jti: createHash('sha256').update(randomUUID()).digest('base64url'), iat: Math.floor(Date.now() / 1000),
+    iss: account.getPublicKey(), name: nodeId, sub: user.getPublicKey(),
+    nats: {
+      pub: { allow: [`writ.v1.node.${nodeId}.heartbeat`, `writ.v1.node.${nodeId}.output.*`, `writ.v1.node.${nodeId}.result.*`, `writ.v1.node.${nodeId}.event.*`] },
+      sub: { allow: [`writ.v1.node.${nodeId}.run`, `writ.v1.node.${nodeId}.cancel`, '_INBOX.>'] },
+      subs: -1, data: -1, payload: -1, type: 'user', version: 2,
+    },
+  }
+  const head = `${b64({ typ: 'JWT', alg: 'ed25519-nkey' })}.${b64(claims)}`
+  const jwt = `${head}.${Buffer.from(account.sign(Buffer.from(head))).toString('base64url')}`
+  return `-----BEGIN NATS USER JWT-----\n${jwt}\n------END NATS USER JWT------\n\n-----BEGIN USER NKEY SEED-----\n${new TextDecoder().decode(user.getSeed())}\n------END USER NKEY SEED------\n`
+}
+
+/** The guest files that make the job's task: its artifacts and templates, the files its flags name, and a launcher with its command line and environment. */
+function taskFiles(agent: HostAgent, release: { runner: string, packsDir: string }, creds: string): LabFile[] {
+  const files: LabFile[] = []
+  for (const f of agent.files) {
+    if (f.kind === 'template') files.push({ guestPath: f.path, content: f.content ?? '' })
+    else if (/writ-node-runner-linux-x64$/.test(f.source ?? '')) files.push({ guestPath: f.path, from: release.runner, mode: 0o644 }) // as go-getter leaves it: without +x
+    else if (/writ-packs-[^/]+\.tar\.gz$/.test(f.source ?? '')) files.push({ guestPath: f.path, fromDir: release.packsDir })
+    else throw new Error(`the job fetches an artifact the lab does not know: ${f.source}`)
+  }
+  for (const path of flagValues(agent.argv, 'nats-creds')) files.push({ guestPath: path, content: creds, mode: 0o600 })
+  for (const path of flagValues(agent.argv, 'journal')) files.push({ guestPath: posix.join(posix.dirname(path), '.keep'), content: '' })
+  const cwd = agent.driver === 'docker' ? '/' : agent.taskDir
+  const command = agent.argv[0] as string
+  const launcher = [
+    '#!/bin/sh',
+    `# ${basename(JOB)}, task "${agent.task}" (driver ${agent.driver}), as the lab runs it`,
+    `cd ${shellQuote(cwd)} || exit 1`,
+    // raw_exec/exec: Nomad's executor marks the command executable before starting it (docker jobs do it in their entrypoint).
+    ...(agent.driver === 'docker' ? [] : [`chmod 0755 ${shellQuote(command)}`]),
+    `exec env -i ${Object.entries(agent.env).map(([k, v]) => shellQuote(`${k}=${v}`)).join(' ')} \\`,
+    `  ${agent.argv.map(shellQuote).join(' ')}`,
+    '',
+  ].join('\n')
+  files.push({ guestPath: '/lab/host-agent.sh', content: launcher, mode: 0o755 })
+  return files
+}
+
+const lab = await labSuite(t)
+
+if (lab) {
+  t.test('5. the stock packs on a real host: real writs against the guest\'s kernel and device-mapper, healthy and stuck', async (t) => {
+    const release = lab.release()
+    const work = mkdtempSync(join(tmpdir(), 'writ-lab-agent-'))
+    t.teardown(() => rmSync(work, { recursive: true, force: true }))
+    const packsDir = join(work, 'packs')
+    mkdirSync(packsDir)
+    execFileSync('tar', ['-xzf', release.packsTarball, '-C', packsDir])
+
+    const nats = await startNatsServer()
+    t.teardown(() => nats.stop())
+    const fx = makeCpFixture(nats.url)
+    t.teardown(() => fx.cleanup())
+    // The same packs artifact as the runner; times sized for a runner under software emulation.
+    const cp = await startCpProcess(fx.writeConfigFile({
+      packs: { dirs: [packsDir] },
+      runs: { writ_ttl: '5m', ack_timeout: '30s', lost_grace: '60s', sweep_interval: '1s', max_wait: '120s' },
+    }))
+    t.teardown(() => cp.stop())
+    const headers = { authorization: `Bearer ${fx.tokens.agent}`, 'content-type': 'application/json' }
+
+    const sha = (f: string): string => createHash('sha256').update(readFileSync(f)).digest('hex')
+    const agent = await hostAgentFromJob(JOB, {
+      nodeId: NODE_ID, nodeName: NODE_NAME, nodeIp: '10.0.2.15', datacenter: 'dc1',
+      vars: { release_base_url: 'https://releases.lab.invalid/writ', writ_version: release.version, runner_sha256: sha(release.runner), packs_sha256: sha(release.packsTarball) },
+      services: { 'writ-nats': { address: '10.0.2.2', port: nats.port } },
+      variables: { 'nomad/jobs/writ-node-runner': { nomad_token: 'lab-nomad-token-not-used', trusted_keys_pem: readFileSync(fx.publicKeyFile, 'utf8').trim() } },
+      workloadIdentityToken: 'lab-workload-identity-not-used',
+    })
+    t.comment(`from ${basename(JOB)}: driver ${agent.driver}, argv ${JSON.stringify(agent.argv)}`)
+    t.comment(`environment: ${Object.keys(agent.env).sort().join(' ')}`)
+    if (agent.mounts.length > 0) t.comment(`mounts not made in the guest (no container there): ${agent.mounts.map((m) => `${m.source}→${m.target}`).join(', ')}`)
+    const metricsPort = agent.ports.metrics ?? Number(/:(\d+)$/.exec(flagValues(agent.argv, 'metrics-listen')[0] ?? '')?.[1])
+    const hostMetrics = await freePort()
+
+    const vm = await lab.boot('host-agent', {
+      scenario: 'host-agent', luns: [{ wwn: WWN, sizeMiB: 128 }], args: { wwn: WWN }, timeoutMs: 840_000,
+      net: { hostForwards: [{ host: hostMetrics, guest: metricsPort }] },
+      files: taskFiles(agent, { runner: release.runner, packsDir }, natsCreds(NODE_ID)),
+    })
+    const healthy = await vm.waitFor('the healthy map', (r) => r.event === 'healthy' || r.event === 'error', 240_000)
+    t.equal(healthy.event, 'healthy', `the guest set up the healthy map: ${formatResult(healthy)}`)
+
+    const online = await eventually(async () => {
+      const res = await fetch(`${cp.url}/v1/nodes`, { headers })
+      const nodes = ((await res.json()) as { nodes: Array<{ id: string, name: string, online: boolean }> }).nodes
+      return nodes.find((n) => n.id === NODE_ID && n.online)
+    }, 300_000, `the runner in the guest to come online (console:\n${vm.consoleTail()})`)
+    t.equal(online.name, NODE_NAME, 'the runner in the guest heartbeats over NATS with the node id and name the job gives it')
+    const ready = await fetch(`http://127.0.0.1:${hostMetrics}/readyz`).catch((e: Error) => e)
+    t.equal(ready instanceof Error ? ready.message : ready.status, 200, `its /readyz (the job's service check) answers 200 through the forwarded metrics port ${metricsPort}`)
+
+    const run = async (action: string, args: Record<string, unknown> = {}): Promise<Run> => {
+      const res = await fetch(`${cp.url}/v1/runs`, { method: 'POST', headers, body: JSON.stringify({ action, node: NODE_ID, args, reason: 'incident lab, scenario 5', wait: 120 }) })
+      const body = (await res.json()) as Run
+      if (res.status !== 200 && res.status !== 201 && res.status !== 202) throw new Error(`POST /v1/runs ${action}: ${res.status} ${JSON.stringify(body)}`)
+      return body
+    }
+    const dev = `/dev/mapper/${healthy.map}`
+    const actions: Array<[string, Record<string, unknown>]> = [
+      ['multipath.topology', {}], ['multipath.maps_json', {}], ['multipath.paths', {}], ['storage.lsblk', {}],
+      ['storage.iscsi_sessions', {}], ['debugging.dmesg_tail', {}], ['debugging.disk_free', {}],
+      // Last: on the stuck map its read queues in the kernel.
+      ['storage.blkid', { device: dev }],
+    ]
+    const runAll = async (phase: string): Promise<Map<string, Run>> => {
+      const out = new Map<string, Run>()
+      for (const [action, args] of actions) {
+        const started = Date.now()
+        const r = await run(action, args)
+        out.set(action, r)
+        t.comment(`${phase}: ${action} → ${r.status} (exit ${r.result?.exit_code ?? '-'}, ${((Date.now() - started) / 1000).toFixed(1)} s)${r.result?.parse_error ? ` parse_error: ${r.result.parse_error}` : ''}${r.status !== 'succeeded' ? ` — ${r.status_reason}` : ''}`)
+      }
+      return out
+    }
+
+    const healthyRuns = await runAll('healthy')
+    vm.release('healthy')
+    const stuck = await vm.waitFor('the stuck map', (r) => r.event === 'stuck' || r.event === 'error', 120_000)
+    const stuckRuns = await runAll('stuck')
+    vm.release('stuck')
+    const { exit, end } = await vm.finished()
+    t.comment(`scenario 5 result lines (VM ${(exit.ms / 1000).toFixed(1)} s):\n${resultLines(vm, ['agent_started'])}`)
+    t.equal(end.rc, '0', 'the scenario ran to its end')
+    t.same(vm.events('error'), [], 'and reported no error')
+    t.equal(one(vm, 'agent_stopped').rc, '0', 'the runner drained and exited 0 on SIGTERM')
+
+    const paths = (healthy.paths as string).trim().split(' ')
+    t.equal(paths.length, 2, `two paths to the LUN: ${paths.join(', ')}`)
+    const healthyState = mapState(healthy.state)
+    const activeGroup = healthyState.groups.indexOf('A') + 1
+    t.ok(activeGroup > 0, `healthy: the kernel has group ${activeGroup} active`)
+    const stuckState = mapState(stuck.state)
+    t.same([stuckState.groups, stuckState.paths.map((p) => p.state), stuckState.queueing], [['E', 'E'], ['F', 'F'], true], 'stuck: no active group, every path failed, queueing')
+
+    for (const [phase, runs] of [['healthy', healthyRuns], ['stuck', stuckRuns]] as Array<[string, Map<string, Run>]>) {
+      t.test(`${phase}: multipath.topology and multipath.maps_json agree with the kernel`, async (t) => {
+        for (const action of ['multipath.topology', 'multipath.maps_json']) {
+          const r = runs.get(action) as Run
+          t.equal(r.status, 'succeeded', `${action} succeeded`)
+          const topo = r.result?.parsed as Topology
+          const map = topo?.maps.find((m) => m.name === healthy.map)
+          t.equal(map?.wwid, `3${WWN}`, `${action}: map ${healthy.map} with the LUN's WWID (${topo?.source})`)
+          t.equal(map?.queueing, true, `${action}: queue_if_no_path`)
+          const devs = map?.pathGroups.flatMap((g) => g.paths.map((p) => p.dev)).sort()
+          t.same(devs, [...paths].sort(), `${action}: the two paths`)
+          const groupStates = map?.pathGroups.map((g) => g.status)
+          if (phase === 'healthy') {
+            t.same(groupStates?.map((s) => s === 'active'), healthyState.groups.map((g) => g === 'A'), `${action}: group ${activeGroup} active, as the kernel says (${groupStates?.join(', ')})`)
+            t.ok(map?.pathGroups.every((g) => g.paths.every((p) => p.dmState === 'active' && p.checkerState === 'ready')), `${action}: every path active and ready`)
+          } else {
+            t.same(groupStates, ['enabled', 'enabled'], `${action}: every group enabled, none active`)
+            t.ok(map?.pathGroups.every((g) => g.paths.every((p) => p.dmState === 'failed' && p.checkerState === 'faulty')), `${action}: every path failed and faulty`)
+          }
+        }
+      })
+
+      t.test(`${phase}: multipath.paths lists both paths`, async (t) => {
+        const r = runs.get('multipath.paths') as Run
+        t.equal(r.status, 'succeeded')
+        const lines = (r.result?.parsed as string[]) ?? []
+        for (const p of paths) {
+          const line = lines.find((l) => new RegExp(`\\s${p}\\s`).test(l))
+          t.match(line, phase === 'healthy' ? /\sactive\s+ready\s+running\s/ : /\sfailed\s+faulty\s/, `${p}: ${line?.trim()}`)
+        }
+      })
+
+      t.test(`${phase}: storage.lsblk shows the map over both paths, ext4, mounted`, async (t) => {
+        const r = runs.get('storage.lsblk') as Run
+        t.equal(r.status, 'succeeded', `storage.lsblk succeeded${r.result?.stderr ? ` (stderr: ${r.result.stderr.trim()})` : ''}`)
+        type Dev = { name: string, kname: string, type: string, fstype: string | null, mountpoint: string | null, wwn: string | null, children?: Dev[] }
+        const devices = ((r.result?.parsed as { blockdevices?: Dev[] })?.blockdevices ?? [])
+        for (const p of paths) {
+          const disk = devices.find((d) => d.kname === p)
+          t.equal(disk?.wwn, `0x${WWN}`, `${p}: the LUN's WWN`)
+          const child = disk?.children?.find((c) => c.name === healthy.map)
+          t.match(child, { type: 'mpath', fstype: 'ext4', mountpoint: '/mnt/data' }, `${p} → ${healthy.map}: type mpath, ext4, mounted at /mnt/data`)
+        }
+      })
+
+      t.test(`${phase}: storage.iscsi_sessions gives a clear empty answer`, async (t) => {
+        const r = runs.get('storage.iscsi_sessions') as Run
+        t.equal(r.status, 'succeeded', `no session is an answer, not an error (exit ${r.result?.exit_code}: ${r.result?.stderr.trim()})`)
+        t.same(r.result?.parsed, [], 'parsed: no session')
+      })
+
+      t.test(`${phase}: debugging.disk_free lists the map's filesystem`, async (t) => {
+        const r = runs.get('debugging.disk_free') as Run
+        t.equal(r.status, 'succeeded')
+        const line = ((r.result?.parsed as string[]) ?? []).find((l) => l.endsWith(' /mnt/data'))
+        const cols = line?.trim().split(/\s+/) ?? []
+        t.same([cols[0], cols[1]], [dev, 'ext4'], `${line?.replace(/\s+/g, ' ')}`)
+        const size = Number(cols[2])
+        t.ok(size > 100 * 1024 * 1024 && size <= Number(healthy.size), `a ${size} byte filesystem on the ${healthy.size} byte LUN`)
+      })
+
+      t.test(`${phase}: debugging.dmesg_tail parses the guest kernel's log`, async (t) => {
+        const r = runs.get('debugging.dmesg_tail') as Run
+        t.equal(r.status, 'succeeded')
+        const entries = (r.result?.parsed as Array<{ level?: string, subsystem?: string, text: string }>) ?? []
+        t.ok(entries.length > 50, `${entries.length} entries`)
+        t.ok(entries.some((e) => /Linux version/.test(e.text)), 'from boot on')
+        const failing = entries.filter((e) => /Failing path (8:\d+)/.test(e.text))
+        if (phase === 'healthy') t.equal(failing.length, 0, 'no failed path yet')
+        else {
+          t.ok(failing.length >= 2, `the kernel's "Failing path" lines: ${failing.map((e) => `[${e.level}] ${e.subsystem}: ${e.text}`).join(' | ')}`)
+          t.ok(failing.every((e) => e.level === 'warn' && /device-mapper: multipath/.test(e.subsystem ?? '')), 'level warn, subsystem device-mapper: multipath')
+        }
+      })
+
+      t.test(`${phase}: storage.blkid`, async (t) => {
+        const r = runs.get('storage.blkid') as Run
+        if (phase === 'healthy') {
+          t.equal(r.status, 'succeeded')
+          const kv = Object.fromEntries(((r.result?.parsed as string[]) ?? []).map((l) => l.split('=', 2) as [string, string]))
+          t.match(kv, { TYPE: 'ext4', LABEL: 'labvol', UUID: healthy.fs_uuid }, `the ext4 signature: ${JSON.stringify(kv)}`)
+        } else {
+          t.equal(r.status, 'timed_out', `the probe's read queued on the map: ${r.status_reason}`)
+        }
+      })
+    }
+  })
+}

@@ -10,6 +10,7 @@ import { readFileSync } from 'node:fs'
 import { nomadScopeOf } from '../node-runner/dist/nomad-locality.js'
 import { startNomadDouble, type NomadDouble } from './doubles/nomad-api.js'
 import { startRunnerHarness, type RunnerHarness } from './helpers/runner-harness.js'
+import { eventually } from './helpers/cp-fake-runner.js'
 
 const TOKEN = '6f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4b'
 
@@ -47,7 +48,11 @@ t.test('node_drain and node_eligibility for another node are refused before anyt
     }
   }
   t.same(calls(), [], 'the Nomad double saw no request at all')
-  const refused = journal().filter((e) => e.type === 'refused' && e.data.code === 'not_local')
+  // A refusal is answered first and journaled by the next group commit: wait for the disk, not for time.
+  const refused = await eventually(() => {
+    const r = journal().filter((e) => e.type === 'refused' && e.data.code === 'not_local')
+    return r.length >= 4 ? r : undefined
+  }, 10_000, 'the four refusals in the journal')
   t.ok(refused.length >= 4, 'each refusal is journaled with its reason')
 })
 

@@ -68,7 +68,7 @@ export class CatalogTools {
   findActions(principal: Principal, q: FindActionsArgs) {
     const node = q.node !== undefined ? this.node(principal, q.node) : undefined
     const words = (q.query ?? '').toLowerCase().split(/\s+/).filter(Boolean)
-    const scored: Array<{ score: number, item: Record<string, unknown> }> = []
+    const scored: Array<{ matched: number, score: number, item: Record<string, unknown> }> = []
     for (const { pack, action } of this.d.catalog.allActions()) {
       const spec = action.spec
       if (q.pack !== undefined && pack.id !== q.pack) continue
@@ -80,19 +80,23 @@ export class CatalogTools {
         decision = this.d.policy.evaluate({ action: action.id, risk: spec.risk, node: policyNode(node), principal })
         if (decision.decision === 'deny') continue
       }
-      // Any word may match; more matching words (and matches in the id or title) rank higher.
+      // Matches in the id or title weigh more than in the description or search terms.
       const strong = `${action.id} ${spec.title}`.toLowerCase()
       const weak = `${spec.description ?? ''} ${(spec.search_terms ?? []).join(' ')}`.toLowerCase()
-      const score = words.reduce((s, w) => s + (strong.includes(w) ? 2 : weak.includes(w) ? 1 : 0), 0)
-      if (words.length > 0 && score === 0) continue
+      const matched = words.filter((w) => strong.includes(w) || weak.includes(w)).length
+      if (words.length > 0 && matched === 0) continue
       scored.push({
-        score,
+        matched,
+        score: words.reduce((s, w) => s + (strong.includes(w) ? 2 : weak.includes(w) ? 1 : 0), 0),
         item: { id: action.id, title: spec.title, risk: spec.risk, summary: oneLine(spec.description ?? spec.title), ...(decision?.decision === 'require_approval' ? { needs_approval: true } : {}) },
       })
     }
-    scored.sort((a, b) => b.score - a.score || String(a.item.id).localeCompare(String(b.item.id)))
-    const shown = scored.slice(0, q.limit).map((s) => s.item)
-    return { actions: shown, total: scored.length, ...(scored.length > shown.length ? { more: `${scored.length - shown.length} more match; narrow the query or raise limit` } : {}) }
+    // Actions matching every word, when there are any; else those matching some, best first.
+    const all = scored.filter((s) => s.matched === words.length)
+    const hits = all.length > 0 ? all : scored
+    hits.sort((a, b) => b.score - a.score || String(a.item.id).localeCompare(String(b.item.id)))
+    const shown = hits.slice(0, q.limit).map((s) => s.item)
+    return { actions: shown, total: hits.length, ...(all.length === 0 && words.length > 1 && hits.length > 0 ? { note: 'no action matches every word; these match some' } : {}), ...(hits.length > shown.length ? { more: `${hits.length - shown.length} more match; narrow the query or raise limit` } : {}) }
   }
 
   getAction(principal: Principal, q: GetActionArgs) {

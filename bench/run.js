@@ -3,11 +3,12 @@
 import { runnerRoundtrip, runnerIdleRss } from './runner-roundtrip.js'
 import { httpLatency, throughput, rssWith200Nodes } from './control-plane.js'
 import { approvalLatency } from './approval-latency.js'
+import { mcpOverhead } from './mcp-overhead.js'
 import { execFileSync } from 'node:child_process'
 
 const benches = {
   'runner-roundtrip': runnerRoundtrip, 'runner-rss': runnerIdleRss,
-  'api-latency': httpLatency, 'approval-latency': approvalLatency, 'api-throughput': throughput, 'control-plane-rss': rssWith200Nodes,
+  'api-latency': httpLatency, 'mcp-overhead': mcpOverhead, 'approval-latency': approvalLatency, 'api-throughput': throughput, 'control-plane-rss': rssWith200Nodes,
   // A script of its own (it parses its own flags); its table is printed as is.
   'watchdog-pass': async () => ({ raw: execFileSync(process.execPath, [new URL('./watchdog-pass.js', import.meta.url).pathname], { encoding: 'utf8' }) }),
 }

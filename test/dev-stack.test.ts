@@ -9,6 +9,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { REPO_ROOT } from './helpers/runner-harness.js'
+import { connectMcp } from './helpers/mcp-client.js'
 
 const CLI = join(REPO_ROOT, 'control-plane', 'dist', 'cli.js')
 
@@ -31,6 +32,14 @@ t.test('writ dev starts everything, proves it with a real run, and stops on Ctrl
   const run = await res.json() as { status: string, result?: { stdout: string } }
   t.equal(run.status, 'succeeded', 'the printed curl recipe works with the written token')
   t.match(run.result?.stdout, /Mounted on/)
+
+  const mcpAdd = /claude mcp add --transport http writ (http:\/\/127\.0\.0\.1:\d+)\/mcp --header "Authorization: Bearer ([A-Za-z0-9_-]+)"/.exec(out)
+  t.ok(mcpAdd, 'the ready-to-paste `claude mcp add` line is printed')
+  t.equal(mcpAdd?.[1], env.WRIT_URL)
+  const agent = await connectMcp(mcpAdd?.[1] as string, mcpAdd?.[2])
+  const viaMcp = await agent.call('run_action', { action: 'debugging.loadavg', node, reason: 'dev test over MCP' })
+  await agent.close()
+  t.equal(viaMcp.value.status, 'succeeded', 'an MCP client configured with exactly that URL and header runs an action')
 
   const link = /(http:\/\/127\.0\.0\.1:\d+\/ui\/sign-in\/link\/[A-Za-z0-9_-]+)/.exec(out)?.[1]
   t.ok(link, 'a one-time portal sign-in link is printed')

@@ -121,6 +121,18 @@ export const ConfigSchema = z.object({
       retry_base: Duration.default('1s'),
     }).strict().default({ max_attempts: 8, timeout: '10s', retry_base: '1s' }),
   }).strict().default({ slack: { max_attempts: 8, timeout: '10s', retry_base: '1s' } }),
+  mcp: z.object({
+    /**
+     * Hostnames a browser's `Origin` may name on `/mcp` (DNS-rebinding guard;
+     * requests without an Origin, as MCP clients send them, pass). Default: the
+     * public URL's host, plus localhost, 127.0.0.1 and [::1] when that host is loopback.
+     */
+    allowed_origins: z.array(z.string().min(1)).min(1).optional(),
+    /** Hostnames the `Host` header may name on `/mcp`; same default. */
+    allowed_hosts: z.array(z.string().min(1)).min(1).optional(),
+    /** Characters of run output (stdout, stderr, parsed) one MCP answer carries at most; the rest is cut, head and tail kept. */
+    max_output_chars: z.number().int().min(1024).max(1_000_000).default(12_000),
+  }).strict().default({ max_output_chars: 12_000 }),
   log: z.object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).strict().default({ level: 'info' }),
 }).strict()
 export type Config = z.infer<typeof ConfigSchema>
@@ -159,6 +171,8 @@ const ENV_OVERRIDES: Array<[string, (raw: Record<string, any>, v: string) => voi
   ['WRIT_LOG_LEVEL', (r, v) => { (r.log ??= {}).level = v }],
   ['WRIT_SLACK_WEBHOOK_URL', (r, v) => { ((r.notify ??= {}).slack ??= {}).webhook_url = v }],
   ['WRIT_PORTAL_SESSION_KEY_FILE', (r, v) => { (r.portal ??= {}).session_key_file = v }],
+  ['WRIT_MCP_ALLOWED_ORIGINS', (r, v) => { (r.mcp ??= {}).allowed_origins = v.split(',').map((s) => s.trim()).filter(Boolean) }],
+  ['WRIT_MCP_ALLOWED_HOSTS', (r, v) => { (r.mcp ??= {}).allowed_hosts = v.split(',').map((s) => s.trim()).filter(Boolean) }],
 ]
 
 /** Applies `WRIT_*` overrides to a raw (unvalidated) config object. */

@@ -32,6 +32,7 @@ run flags (env fallback in brackets):
   --multipathd-socket S   [WRIT_MULTIPATHD_SOCKETS, ","-separated]  repeatable; default /run/multipathd.socket,
                                                  @/org/kernel/linux/storage/multipathd (@ = abstract)
   --docker-socket PATH    [WRIT_DOCKER_SOCKET]   default /var/run/docker.sock
+  --kernel-log-file FILE  [WRIT_KERNEL_LOG_FILE] dmesg reads this file (lines as dmesg --raw prints them) instead of /dev/kmsg
   --heartbeat-interval-ms N, --drain-timeout-ms N, --max-concurrent-runs N, --log-level L, --allow-shell-packs
 `
 
@@ -62,7 +63,7 @@ export async function main(argv: string[]): Promise<number> {
         'nomad-client-key': { type: 'string' }, 'nomad-tls-server-name': { type: 'string' }, 'multipathd-socket': { type: 'string', multiple: true },
         'docker-socket': { type: 'string' }, 'heartbeat-interval-ms': { type: 'string' },
         'drain-timeout-ms': { type: 'string' }, 'max-concurrent-runs': { type: 'string' }, 'log-level': { type: 'string' },
-        'allow-shell-packs': { type: 'boolean' }, 'metrics-listen': { type: 'string' },
+        'allow-shell-packs': { type: 'boolean' }, 'metrics-listen': { type: 'string' }, 'kernel-log-file': { type: 'string' },
       },
     })
     if (positionals.length > 0) throw new Error(`unexpected argument "${positionals[0]}"`)

@@ -51,7 +51,7 @@ export async function startNodeRunner(config: RunnerConfig, log: Logger = pino({
   const live = new LiveCatalog(config.packDirs, (c) => { announce(c); heartbeat() })
   announce(live.cached)
   const trusted = loadTrustedKeys(config.trustedKeys)
-  const targets: RunTargets = { nomad: nomadTargetFrom(config), docker: { socketPath: config.dockerSocket } }
+  const targets: RunTargets = { nomad: nomadTargetFrom(config), docker: { socketPath: config.dockerSocket }, kernelLogFile: config.kernelLogFile }
   if (config.nomadToken && /^http:\/\/(?!127\.0\.0\.1[:/]|localhost[:/]|\[::1\][:/])/.test(config.nomadAddr)) {
     log.warn({ nomadAddr: config.nomadAddr }, 'the Nomad token goes over plain http to a non-loopback address; use https (NOMAD_CACERT) or the Task API socket')
   }

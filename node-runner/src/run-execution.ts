@@ -9,6 +9,7 @@ import type { NomadTarget } from './clients/nomad-client.js'
 import type { ExecutionContext, ExecutionOutcome } from './executors/execution-outcome.js'
 import { executeCommand } from './executors/exec-executor.js'
 import { executeList } from './executors/list-executor.js'
+import { withKernelLogSource } from './kernel-log-source.js'
 import { parseOutput } from './parsers/index.js'
 import type { Verdict } from './writ-verifier.js'
 import { redactorFor } from './output-redaction.js'
@@ -21,6 +22,8 @@ export type AcceptedWrit = Extract<Verdict, { ok: true }>
 export interface RunTargets {
   nomad: NomadTarget
   docker: { socketPath: string }
+  /** A file dmesg reads instead of /dev/kmsg. */
+  kernelLogFile?: string | undefined
 }
 
 export async function executeWrit(
@@ -41,7 +44,7 @@ export async function executeWrit(
     switch (inv.kind) {
       case 'exec':
       case 'script':
-        outcome = await executeCommand(inv, ctx, { successExitCodes: 'success_exit_codes' in spec.execution ? spec.execution.success_exit_codes : undefined })
+        outcome = await executeCommand(withKernelLogSource(inv, targets.kernelLogFile), ctx, { successExitCodes: 'success_exit_codes' in spec.execution ? spec.execution.success_exit_codes : undefined })
         break
       case 'http': {
         // Loaded on first use: the HTTP client stack costs ~18 MiB of a runner that may never call an API.

@@ -36,6 +36,8 @@ export const RunnerConfigSchema = z.object({
   /** Where multipathd may listen; `@` marks an abstract socket. */
   multipathdSockets: z.array(z.string().min(2)).min(1).default([...MULTIPATHD_SOCKETS]),
   dockerSocket: z.string().default('/var/run/docker.sock'),
+  /** A file dmesg reads the kernel log from instead of /dev/kmsg (`kernel-log-source.ts`). */
+  kernelLogFile: z.string().min(1).optional(),
   heartbeatIntervalMs: z.number().int().min(50).max(60_000).default(5000),
   /** How long SIGTERM waits for in-flight runs before aborting them. */
   drainTimeoutMs: z.number().int().min(0).max(600_000).default(30_000),
@@ -67,7 +69,7 @@ const FLAG_KEYS: Record<string, keyof RunnerConfigInput> = {
   'nomad-token': 'nomadToken', 'nomad-cacert': 'nomadCaCert', 'nomad-client-cert': 'nomadClientCert', 'nomad-client-key': 'nomadClientKey',
   'nomad-tls-server-name': 'nomadTlsServerName', 'multipathd-socket': 'multipathdSockets', 'docker-socket': 'dockerSocket', 'heartbeat-interval-ms': 'heartbeatIntervalMs',
   'drain-timeout-ms': 'drainTimeoutMs', 'max-concurrent-runs': 'maxConcurrentRuns', 'log-level': 'logLevel',
-  'allow-shell-packs': 'allowShellPacks', 'metrics-listen': 'metricsListen',
+  'allow-shell-packs': 'allowShellPacks', 'metrics-listen': 'metricsListen', 'kernel-log-file': 'kernelLogFile',
 }
 const LIST_KEYS = new Set(['packDirs', 'trustedKeys', 'multipathdSockets'])
 const NUMBER_KEYS = new Set(['heartbeatIntervalMs', 'drainTimeoutMs', 'maxConcurrentRuns'])
@@ -106,6 +108,7 @@ export function loadRunnerConfig(flags: Record<string, string | string[] | boole
   set('nomadTlsServerName', env.NOMAD_TLS_SERVER_NAME)
   if (env.WRIT_MULTIPATHD_SOCKETS) fromEnv.multipathdSockets = env.WRIT_MULTIPATHD_SOCKETS.split(',').map((x) => x.trim()).filter(Boolean)
   set('dockerSocket', env.WRIT_DOCKER_SOCKET)
+  set('kernelLogFile', env.WRIT_KERNEL_LOG_FILE)
   set('logLevel', env.WRIT_LOG_LEVEL)
   if (env.WRIT_PACKS) fromEnv.packDirs = env.WRIT_PACKS.split(':').filter(Boolean)
   if (env.WRIT_TRUSTED_KEYS) fromEnv.trustedKeys = env.WRIT_TRUSTED_KEYS.split(':').filter(Boolean)
@@ -137,7 +140,7 @@ export function loadRunnerConfig(flags: Record<string, string | string[] | boole
   }
   const cfg = parsed.data
   checkNomadConnection(cfg)
-  return { ...cfg, packDirs: cfg.packDirs.map((d) => resolve(d)), trustedKeys: cfg.trustedKeys.map((k) => resolve(k)), journal: resolve(cfg.journal) }
+  return { ...cfg, packDirs: cfg.packDirs.map((d) => resolve(d)), trustedKeys: cfg.trustedKeys.map((k) => resolve(k)), journal: resolve(cfg.journal), ...(cfg.kernelLogFile ? { kernelLogFile: resolve(cfg.kernelLogFile) } : {}) }
 }
 
 /** The settings that decide how the runner reaches Nomad, named the way an operator sets them. */

@@ -28,7 +28,11 @@ export interface DockerDoubleOptions {
   tty?: boolean
   /** Label log bodies with Content-Type, as Engine API ≥ 1.42 does (v1.24 sends none). */
   labelStreams?: boolean
+  /** Containers served beside the fixture's, each with its own log (a scenario's plugin container). */
+  extraContainers?: ExtraContainer[]
 }
+
+export interface ExtraContainer { Id: string, Names: string[], Image: string, State: string, logFrames: LogFrame[] }
 
 export interface LogFrame { stream: 0 | 1 | 2 | 3, payload: Buffer }
 
@@ -98,7 +102,9 @@ function isTrue(v: string | undefined): boolean {
 /** Starts the double on a fresh unix socket. */
 export async function startDockerDouble(options: DockerDoubleOptions = {}): Promise<DockerDouble> {
   const version = JSON.parse(readFileSync(join(DOCKER_FIXTURES, 'GET_version.v1.24.json'), 'utf8')) as { ApiVersion: string }
-  const containers = JSON.parse(readFileSync(join(DOCKER_FIXTURES, 'GET_containers_json.v1.24.json'), 'utf8')) as Array<Record<string, unknown> & { Id: string, Names: string[], State: string }>
+  const listed = JSON.parse(readFileSync(join(DOCKER_FIXTURES, 'GET_containers_json.v1.24.json'), 'utf8')) as Array<Record<string, unknown> & { Id: string, Names: string[], State: string }>
+  const extra = options.extraContainers ?? []
+  const containers = [...listed, ...extra.map(({ logFrames: _frames, ...c }) => c)]
   const logFrames = [...framesFromCapture(), STDERR_FRAME]
   const dir = mkdtempSync(join(tmpdir(), 'writ-docker-double-'))
   const socketPath = join(dir, 'docker.sock')
@@ -140,7 +146,8 @@ export async function startDockerDouble(options: DockerDoubleOptions = {}): Prom
     if (!container) return message(res, 404, `No such container: ${ref}`)
     if (c[2] === 'json') return json(res, inspectOf(container, options.tty === true))
     if (!isTrue(query.stdout) && !isTrue(query.stderr)) return message(res, 400, 'Bad parameters: you must choose at least one stream')
-    void writeLogs(res, selectFrames(logFrames, query), options)
+    const own = extra.find((e) => e.Id === container.Id)?.logFrames
+    void writeLogs(res, selectFrames(own ?? logFrames, query), options)
   })
   await new Promise<void>((resolve) => server.listen(socketPath, resolve))
   return {

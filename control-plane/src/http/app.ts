@@ -14,6 +14,7 @@ import { auditRoutes } from '../audit/index.js'
 import { bearerAuth } from '../auth/index.js'
 import { catalogRoutes } from '../catalog/index.js'
 import { nodeRoutes } from '../fleet/index.js'
+import { mcpRoutes } from '../mcp/index.js'
 import { portalPlugin } from '../portal/index.js'
 import { runRoutes, streamRoutes } from '../runs/index.js'
 import controlPlanePlugin from './control-plane-plugin.js'
@@ -58,22 +59,26 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
     await app.register(opsRoutes)
     await app.register(portalPlugin)
     app.get('/openapi.json', async () => openApiDocument(config.public_url))
-    await app.register(async (v1) => {
-      await v1.register(bearerAuth)
-      await v1.register(rateLimit, {
+    // `/v1` and `/mcp` share authentication and one rate-limit budget per principal.
+    await app.register(async (api) => {
+      await api.register(bearerAuth)
+      await api.register(rateLimit, {
         hook: 'preHandler',
         timeWindow: 60_000,
         keyGenerator: (req) => req.principal?.id ?? req.ip,
         max: (req) => req.principal?.ratePerMinute ?? config.limits.rate_per_minute,
         errorResponseBuilder: (_req, ctx) => new RateLimited(ctx.after),
       })
-      await v1.register(nodeRoutes)
-      await v1.register(catalogRoutes)
-      await v1.register(runRoutes)
-      await v1.register(approvalRoutes)
-      await v1.register(auditRoutes)
-      await v1.register(streamRoutes)
-    }, { prefix: '/v1' })
+      await api.register(async (v1) => {
+        await v1.register(nodeRoutes)
+        await v1.register(catalogRoutes)
+        await v1.register(runRoutes)
+        await v1.register(approvalRoutes)
+        await v1.register(auditRoutes)
+        await v1.register(streamRoutes)
+      }, { prefix: '/v1' })
+      await api.register(mcpRoutes, { prefix: '/mcp' })
+    })
     await app.ready()
   } catch (err) {
     await app.close().catch(() => {})

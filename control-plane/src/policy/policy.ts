@@ -26,6 +26,9 @@ export class Policy {
 
   get size(): number { return this.rules.length }
 
+  /** The rules in evaluation order (read-only), for scope questions (`policy-scope.ts`). */
+  get orderedRules(): readonly PolicyRule[] { return this.rules }
+
   evaluate(input: PolicyInput): PolicyDecision {
     for (const rule of this.rules) {
       if (!matches(rule.match, input)) continue
@@ -41,14 +44,24 @@ export class Policy {
 }
 
 function matches(m: PolicyMatch, input: PolicyInput): boolean {
-  const { principal, node } = input
-  if (m.actions && !anyGlob(m.actions, input.action)) return false
-  if (m.risk && !m.risk.includes(input.risk)) return false
-  if (m.max_risk && RISK_ORDER[input.risk] > RISK_ORDER[m.max_risk]) return false
+  return matchesRequest(m, input) && matchesNode(m, input.node)
+}
+
+/** The conditions on the node alone. */
+export function matchesNode(m: PolicyMatch, node: PolicyInput['node']): boolean {
   if (m.nodes && !anyGlob(m.nodes, node.name) && !anyGlob(m.nodes, node.id)) return false
   if (m.node_pools && !anyGlob(m.node_pools, node.node_pool)) return false
   if (m.datacenters && !anyGlob(m.datacenters, node.datacenter)) return false
   if (m.node_classes && !anyGlob(m.node_classes, node.node_class)) return false
+  return true
+}
+
+/** Every condition except those on the node: action, risk, and who asks. */
+export function matchesRequest(m: PolicyMatch, input: Omit<PolicyInput, 'node'>): boolean {
+  const { principal } = input
+  if (m.actions && !anyGlob(m.actions, input.action)) return false
+  if (m.risk && !m.risk.includes(input.risk)) return false
+  if (m.max_risk && RISK_ORDER[input.risk] > RISK_ORDER[m.max_risk]) return false
   if (m.kinds && !m.kinds.includes(principal.kind)) return false
   const byPrincipal = m.principals ? anyGlob(m.principals, principal.id) : undefined
   const byGroup = m.groups ? principal.groups.some((g) => anyGlob(m.groups as string[], g)) : undefined

@@ -1,0 +1,101 @@
+/**
+ * The run tools: run_action (the one tool that changes anything), wait_for_run
+ * and recent_runs. run_action goes through the same request path as
+ * `POST /v1/runs` (`RunService.submit`: validation, policy, audit, signed
+ * dispatch); a gated run comes back at once as pending_approval and is never
+ * waited on here — people decide it in the portal.
+ */
+import type { Principal } from '../auth/index.js'
+import type { FleetView } from '../fleet/index.js'
+import { isTerminal, type OutputBuffer, type Run, type RunService, type RunStore } from '../runs/index.js'
+import type { CatalogTools } from './catalog-tools.js'
+import { runView, type RunView } from './run-view.js'
+import type { RecentRunsArgs, RunActionArgs, WaitForRunArgs } from './tool-schemas.js'
+
+export interface RunToolDeps {
+  runs: RunService
+  store: RunStore
+  outputs: OutputBuffer
+  fleet: FleetView
+  catalogTools: CatalogTools
+  runUrl: (runId: string) => string
+  /** Characters of output one answer carries at most. */
+  budget: number
+  /** `runs.max_wait`: no call waits longer, whatever it asks. */
+  maxWaitMs: number
+}
+
+/** A run that will not end inside a call: it waits for a person. */
+const settled = (r: Pick<Run, 'status'>): boolean => isTerminal(r.status) || r.status === 'pending_approval'
+
+export class RunTools {
+  constructor(private readonly d: RunToolDeps) {}
+
+  private waitMs(seconds: number): number { return Math.min(seconds * 1000, this.d.maxWaitMs) }
+
+  private view(run: Run, cursor?: number): RunView {
+    const shown = this.d.runs.present(run)
+    const live = isTerminal(run.status) ? undefined : this.d.outputs.since(run.id, 0)
+    return runView(shown, {
+      budget: this.d.budget, url: this.d.runUrl(run.id), cursor,
+      lastSeen: run.status === 'node_offline' ? this.d.fleet.find(run.node_id)?.last_seen : undefined,
+      live,
+    })
+  }
+
+  async runAction(principal: Principal, q: RunActionArgs): Promise<RunView> {
+    // Scope first: outside it, the action or node reads as nonexistent (and nothing is recorded as a run).
+    const { action } = this.d.catalogTools.action(principal, q.action)
+    const node = this.d.catalogTools.node(principal, q.node)
+    let run = await this.d.runs.submit(principal, {
+      action: action.id, node: node.id, args: q.args, reason: q.reason, wait: 0,
+      ...(q.session_id !== undefined ? { session_id: q.session_id } : {}),
+      ...(q.expected !== undefined ? { expected: q.expected } : {}),
+      ...(q.evidence !== undefined ? { evidence: q.evidence } : {}),
+    })
+    if (!settled(run) && q.wait_seconds > 0) run = (await this.d.store.waitFor(run.id, settled, this.waitMs(q.wait_seconds))) ?? run
+    return this.view(run)
+  }
+
+  async waitForRun(principal: Principal, q: WaitForRunArgs): Promise<RunView> {
+    let run = await this.d.runs.get(principal, q.run_id)
+    const unread = (): boolean => q.cursor !== undefined && this.liveStdoutLength(run.id) > q.cursor
+    if (!isTerminal(run.status) && q.wait_seconds > 0 && !unread()) {
+      await this.change(run, this.waitMs(q.wait_seconds))
+      run = await this.d.runs.get(principal, q.run_id)
+    }
+    return this.view(run, q.cursor)
+  }
+
+  recentRuns(principal: Principal, q: RecentRunsArgs) {
+    const node = q.node !== undefined ? this.d.catalogTools.node(principal, q.node) : undefined
+    const runs = this.d.store.list({ requester: principal.id, session_id: q.session_id, node: node?.id, status: q.status, action: q.action }, q.limit)
+    return {
+      runs: runs.map((r) => ({
+        run_id: r.id, action: r.action, node: r.node_name, status: r.status,
+        reason: r.reason.length > 200 ? `${r.reason.slice(0, 199)}…` : r.reason,
+        ...(r.session_id ? { session_id: r.session_id } : {}),
+        created_at: r.created_at, ...(r.finished_at ? { finished_at: r.finished_at } : {}),
+        ...(r.exit_code !== undefined ? { exit_code: r.exit_code } : {}),
+      })),
+    }
+  }
+
+  private liveStdoutLength(runId: string): number {
+    return this.d.outputs.since(runId, 0).chunks.reduce((n, c) => n + (c.stream === 'stdout' ? c.data.length : 0), 0)
+  }
+
+  /** Resolves when `run` changes status, new output arrives, or `ms` pass. */
+  private async change(run: Run, ms: number): Promise<void> {
+    await new Promise<void>((resolve) => {
+      let stopRun = (): void => {}
+      let stopChunks = (): void => {}
+      const done = (): void => { clearTimeout(timer); stopRun(); stopChunks(); resolve() }
+      const timer = setTimeout(done, ms)
+      stopChunks = this.d.outputs.follow(run.id, done)
+      stopRun = this.d.store.onChange((r) => { if (r.id === run.id && r.status !== run.status) done() })
+      // A change that landed between reading the run and following it.
+      void this.d.store.current(run.id).then((now) => { if (now && now.run.status !== run.status) done() }, done)
+    })
+  }
+}

@@ -177,7 +177,8 @@ function safeResultSubject(r: RunResult): string | undefined {
 export function applyResult(run: Run, r: RunResult): Run {
   const status = STATUS_OF[r.status]
   const reason = status === 'succeeded'
-    ? `exited ${r.exit_code ?? 0}`
+    // HTTP and listing actions run no process: there is no exit code to report.
+    ? r.exit_code === null ? 'completed' : `exited ${r.exit_code}`
     : r.refusal ? `runner refused (${r.refusal.code}): ${r.refusal.message}` : r.error ?? `${r.status} (exit ${r.exit_code ?? 'none'}${r.signal ? `, signal ${r.signal}` : ''})`
   return {
     ...run, status, status_reason: reason, finished_at: r.finished_at,

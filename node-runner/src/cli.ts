@@ -33,7 +33,11 @@ run flags (env fallback in brackets):
                                                  @/org/kernel/linux/storage/multipathd (@ = abstract)
   --docker-socket PATH    [WRIT_DOCKER_SOCKET]   default /var/run/docker.sock
   --kernel-log-file FILE  [WRIT_KERNEL_LOG_FILE] dmesg reads this file (lines as dmesg --raw prints them) instead of /dev/kmsg
-  --heartbeat-interval-ms N, --drain-timeout-ms N, --max-concurrent-runs N, --log-level L, --allow-shell-packs
+  --approvers-registry FILE [WRIT_APPROVERS_REGISTRY]  the signed approver registry (writ approvers export):
+                          risky actions then need passkey-signed approvals; reloaded when the file changes
+  --approvers-key FILE    [WRIT_APPROVERS_KEYS]  PEM of the approvers public key that signs it; repeatable
+  --heartbeat-interval-ms N, --drain-timeout-ms N, --max-concurrent-runs N, --log-level L, --allow-shell-packs,
+  --approvers-reload-ms N
 `
 
 export async function main(argv: string[]): Promise<number> {
@@ -64,6 +68,7 @@ export async function main(argv: string[]): Promise<number> {
         'docker-socket': { type: 'string' }, 'heartbeat-interval-ms': { type: 'string' },
         'drain-timeout-ms': { type: 'string' }, 'max-concurrent-runs': { type: 'string' }, 'log-level': { type: 'string' },
         'allow-shell-packs': { type: 'boolean' }, 'metrics-listen': { type: 'string' }, 'kernel-log-file': { type: 'string' },
+        'approvers-registry': { type: 'string' }, 'approvers-key': { type: 'string', multiple: true }, 'approvers-reload-ms': { type: 'string' },
       },
     })
     if (positionals.length > 0) throw new Error(`unexpected argument "${positionals[0]}"`)
@@ -79,7 +84,12 @@ export async function main(argv: string[]): Promise<number> {
     if (e instanceof RunnerConfigError) { process.stderr.write(`writ-node-runner: ${e.message}\n`); return 2 }
     throw e
   }
-  const runner = await startNodeRunner(config)
+  let runner
+  try { runner = await startNodeRunner(config) } catch (e) {
+    // A registry that does not verify is a configuration fault: say which and stop.
+    if ((e as Error).name === 'ApproverRegistryError') { process.stderr.write(`writ-node-runner: ${(e as Error).message}\n`); return 2 }
+    throw e
+  }
   return new Promise<number>((resolve) => {
     let stopping = false
     const stop = (signal: string): void => {

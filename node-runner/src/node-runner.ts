@@ -9,12 +9,14 @@ import { pino, type Logger } from 'pino'
 import { PackCatalog } from '@writ/packs'
 import {
   PROTOCOL_VERSION, SignedCancelSchema, loadTrustedKey, splitPemBundle, subjects, verifySignature,
-  type Heartbeat, type RunResult, type TrustedKey, type WritAck,
+  type ApproverRegistry, type Heartbeat, type Refusal, type RunResult, type TrustedKey, type WritAck,
 } from '@writ/packs/protocol'
 import { nomadTargetFrom, type RunnerConfig } from './runner-config.js'
 import { RunJournal } from './run-journal.js'
 import { ResultSpool } from './result-spool.js'
-import { claimedRunId, verifyWrit } from './writ-verifier.js'
+import { claimedRunId, verifyWrit, type Verdict } from './writ-verifier.js'
+import { LiveApproverRegistry } from './approver-registry-file.js'
+import { checkWritPasskeys, needsPasskeyCheck } from './passkey-gate.js'
 import { executeWrit, refusalResult, type AcceptedWrit, type RunTargets } from './run-execution.js'
 import { preflightRefusal } from './run-preflight.js'
 import { ResultPublisher } from './result-publisher.js'
@@ -27,6 +29,8 @@ export interface NodeRunner {
   readonly catalog: PackCatalog
   /** Runs in flight right now. */
   inFlight(): number
+  /** The approver registry in force, when passkey approvals are configured. */
+  approverRegistry(): ApproverRegistry | undefined
   /** Stop taking writs, let in-flight runs finish (bounded by drainTimeoutMs), publish their results, disconnect. */
   drain(): Promise<void>
   /** Immediate stop: aborts in-flight runs. */
@@ -55,6 +59,10 @@ export async function startNodeRunner(config: RunnerConfig, log: Logger = pino({
   if (config.nomadToken && /^http:\/\/(?!127\.0\.0\.1[:/]|localhost[:/]|\[::1\][:/])/.test(config.nomadAddr)) {
     log.warn({ nomadAddr: config.nomadAddr }, 'the Nomad token goes over plain http to a non-loopback address; use https (NOMAD_CACERT) or the Task API socket')
   }
+  // Checked before anything connects: a registry that does not verify stops the runner with the reason.
+  const approvers = config.approversRegistry
+    ? LiveApproverRegistry.open(config.approversRegistry, { approvers: loadTrustedKeys(config.approversKeys), dispatch: trusted }, log, config.approversReloadMs)
+    : undefined
   const journal = RunJournal.open(config.journal)
   const spool = new ResultSpool(`${config.journal}.spool`)
   const startedAt = new Date().toISOString()
@@ -110,28 +118,50 @@ export async function startNodeRunner(config: RunnerConfig, log: Logger = pino({
 
   const reply = (msg: Msg, ack: WritAck): void => { if (msg.reply) msg.respond(encoder.encode(JSON.stringify(ack))) }
 
+  /** Run ids whose passkey approvals are being checked: a redelivery meanwhile is a replay. */
+  const checking = new Set<string>()
+
+  const refuse = (msg: Msg, verdict: Extract<Verdict, { ok: false }>): void => {
+    const runId = verdict.runId
+    log.warn({ runId, code: verdict.refusal.code }, `writ refused: ${verdict.refusal.message}`)
+    metrics.countRefusal(verdict.refusal.code)
+    // Only a verified writ may burn its run id; a forgery must not block the real one.
+    journal.append('refused', runId || 'unknown', { code: verdict.refusal.code, message: verdict.refusal.message, unverified: !verdict.writ })
+      .catch((e: Error) => log.error({ runId, err: e.message }, 'could not journal a refusal'))
+    reply(msg, { v: PROTOCOL_VERSION, run_id: runId, node_id: config.nodeId, accepted: false, refusal: verdict.refusal })
+    if (verdict.writ && verdict.refusal.code !== 'replayed' && verdict.refusal.code !== 'wrong_node') {
+      void publishResult(refusalResult(verdict.writ, verdict.refusal))
+    }
+  }
+
   const onWrit = (msg: Msg): void => {
     let raw: unknown
     try { raw = JSON.parse(decoder.decode(msg.data)) } catch { raw = undefined }
-    const verdict = draining
+    const verdict: Verdict = draining
       ? { ok: false as const, runId: claimedRunId(raw), refusal: { code: 'draining' as const, message: 'runner is draining for shutdown; no new writs' } }
       : verifyWrit(raw, {
-        nodeId: config.nodeId, trusted, catalog: (packId) => live.current(packId), seen: (id) => journal.has(id),
+        nodeId: config.nodeId, trusted, catalog: (packId) => live.current(packId), seen: (id) => journal.has(id) || checking.has(id),
         allowShellPacks: config.allowShellPacks, clockSkewMs: config.clockSkewMs,
       })
-    if (!verdict.ok) {
-      const runId = verdict.runId
-      log.warn({ runId, code: verdict.refusal.code }, `writ refused: ${verdict.refusal.message}`)
-      metrics.countRefusal(verdict.refusal.code)
-      // Only a verified writ may burn its run id; a forgery must not block the real one.
-      journal.append('refused', runId || 'unknown', { code: verdict.refusal.code, message: verdict.refusal.message, unverified: !('writ' in verdict && verdict.writ) })
-        .catch((e: Error) => log.error({ runId, err: e.message }, 'could not journal a refusal'))
-      reply(msg, { v: PROTOCOL_VERSION, run_id: runId, node_id: config.nodeId, accepted: false, refusal: verdict.refusal })
-      if ('writ' in verdict && verdict.writ && verdict.refusal.code !== 'replayed' && verdict.refusal.code !== 'wrong_node') {
-        void publishResult(refusalResult(verdict.writ, verdict.refusal))
-      }
-      return
-    }
+    if (!verdict.ok) return refuse(msg, verdict)
+    const registry = approvers?.current
+    if (!registry || !needsPasskeyCheck(verdict, registry)) return accept(msg, verdict)
+    // Passkey signatures are checked off the synchronous path; the run id is held meanwhile.
+    const runId = verdict.writ.run_id
+    checking.add(runId)
+    const p = checkWritPasskeys(verdict, registry).then((check) => {
+      checking.delete(runId)
+      if (!check.ok) return refuse(msg, { ok: false, runId, writ: verdict.writ, refusal: { code: check.code, message: check.message } satisfies Refusal })
+      accept(msg, verdict, { passkeys: { verified: check.verified.map((v) => ({ by: v.by, credential_id: v.credential_id })), registry_issued_at: registry.issued_at } })
+    }, (e: Error) => {
+      checking.delete(runId)
+      refuse(msg, { ok: false, runId, writ: verdict.writ, refusal: { code: 'bad_passkey', message: `the passkey approvals could not be checked: ${e.message}` } })
+    })
+    runPromises.add(p)
+    void p.finally(() => runPromises.delete(p))
+  }
+
+  const accept = (msg: Msg, verdict: AcceptedWrit, checked: Record<string, unknown> = {}): void => {
     if (runs.size >= config.maxConcurrentRuns) {
       const refusal = { code: 'target_unavailable' as const, message: `runner is at its limit of ${config.maxConcurrentRuns} concurrent runs` }
       journal.append('refused', verdict.writ.run_id, { code: refusal.code, message: refusal.message })
@@ -145,8 +175,10 @@ export async function startNodeRunner(config: RunnerConfig, log: Logger = pino({
     const runId = verdict.writ.run_id
     const ac = new AbortController()
     runs.set(runId, ac)
+    // The journal keeps who approved and with which passkey, not the whole assertion.
+    const approvals = verdict.writ.approvals.map(({ passkey, ...a }) => (passkey ? { ...a, passkey: passkey.credential_id } : a))
     // Tracked from acceptance, so a drain waits for a run still on its way to the disk.
-    const p = journal.append('accepted', runId, { action: verdict.writ.action, requester: verdict.writ.requester.id, digest: verdict.writ.pack_digest, ...(verdict.writ.approvals.length > 0 ? { approvals: verdict.writ.approvals } : {}) }).then(
+    const p = journal.append('accepted', runId, { action: verdict.writ.action, requester: verdict.writ.requester.id, digest: verdict.writ.pack_digest, ...(approvals.length > 0 ? { approvals } : {}), ...checked }).then(
       async () => {
         reply(msg, { v: PROTOCOL_VERSION, run_id: runId, node_id: config.nodeId, accepted: true })
         // The client sends the ack at the end of this tick; starting the run
@@ -233,6 +265,7 @@ export async function startNodeRunner(config: RunnerConfig, log: Logger = pino({
     for (const s of subs) s.unsubscribe()
     try { await nc.drain() } catch { await nc.close() }
     await journal.close()
+    approvers?.close()
     http?.close()
     log.info('node-runner stopped')
   }
@@ -241,6 +274,7 @@ export async function startNodeRunner(config: RunnerConfig, log: Logger = pino({
     nodeId: config.nodeId,
     get catalog() { return live.cached },
     inFlight: () => runs.size,
+    approverRegistry: () => approvers?.current,
     drain: () => shutdown(false),
     close: () => shutdown(true),
   }

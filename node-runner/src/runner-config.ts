@@ -55,7 +55,15 @@ export const RunnerConfigSchema = z.object({
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** `HOST:PORT` for /metrics, /healthz, /readyz; unset = no HTTP listener. */
   metricsListen: z.string().optional(),
-}).strict()
+  /** The signed approver registry (`writ approvers export`); with it, risky actions need passkey-signed approvals. */
+  approversRegistry: z.string().optional(),
+  /** PEM file(s) of the approvers public key(s) that sign the registry (never a dispatch key). */
+  approversKeys: z.array(z.string()).default([]),
+  /** How often the registry file is checked for a new version. */
+  approversReloadMs: z.number().int().min(50).max(600_000).default(5000),
+}).strict().refine((c) => (c.approversRegistry === undefined) === (c.approversKeys.length === 0), {
+  message: 'set both the approver registry and its approvers key (or neither)', path: ['approversRegistry'],
+})
 export type RunnerConfig = z.infer<typeof RunnerConfigSchema>
 export type RunnerConfigInput = z.input<typeof RunnerConfigSchema>
 
@@ -70,9 +78,10 @@ const FLAG_KEYS: Record<string, keyof RunnerConfigInput> = {
   'nomad-tls-server-name': 'nomadTlsServerName', 'multipathd-socket': 'multipathdSockets', 'docker-socket': 'dockerSocket', 'heartbeat-interval-ms': 'heartbeatIntervalMs',
   'drain-timeout-ms': 'drainTimeoutMs', 'max-concurrent-runs': 'maxConcurrentRuns', 'log-level': 'logLevel',
   'allow-shell-packs': 'allowShellPacks', 'metrics-listen': 'metricsListen', 'kernel-log-file': 'kernelLogFile',
+  'approvers-registry': 'approversRegistry', 'approvers-key': 'approversKeys', 'approvers-reload-ms': 'approversReloadMs',
 }
-const LIST_KEYS = new Set(['packDirs', 'trustedKeys', 'multipathdSockets'])
-const NUMBER_KEYS = new Set(['heartbeatIntervalMs', 'drainTimeoutMs', 'maxConcurrentRuns'])
+const LIST_KEYS = new Set(['packDirs', 'trustedKeys', 'multipathdSockets', 'approversKeys'])
+const NUMBER_KEYS = new Set(['heartbeatIntervalMs', 'drainTimeoutMs', 'maxConcurrentRuns', 'approversReloadMs'])
 
 /** Turns a raw Nomad node name or hostname into a subject-safe node id. */
 export function nodeIdFrom(name: string): string {
@@ -112,6 +121,8 @@ export function loadRunnerConfig(flags: Record<string, string | string[] | boole
   set('logLevel', env.WRIT_LOG_LEVEL)
   if (env.WRIT_PACKS) fromEnv.packDirs = env.WRIT_PACKS.split(':').filter(Boolean)
   if (env.WRIT_TRUSTED_KEYS) fromEnv.trustedKeys = env.WRIT_TRUSTED_KEYS.split(':').filter(Boolean)
+  set('approversRegistry', env.WRIT_APPROVERS_REGISTRY)
+  if (env.WRIT_APPROVERS_KEYS) fromEnv.approversKeys = env.WRIT_APPROVERS_KEYS.split(':').filter(Boolean)
   const nomad: Record<string, string> = {}
   if (env.NOMAD_DC) nomad.datacenter = env.NOMAD_DC
   if (env.NOMAD_REGION) nomad.region = env.NOMAD_REGION
@@ -140,7 +151,11 @@ export function loadRunnerConfig(flags: Record<string, string | string[] | boole
   }
   const cfg = parsed.data
   checkNomadConnection(cfg)
-  return { ...cfg, packDirs: cfg.packDirs.map((d) => resolve(d)), trustedKeys: cfg.trustedKeys.map((k) => resolve(k)), journal: resolve(cfg.journal), ...(cfg.kernelLogFile ? { kernelLogFile: resolve(cfg.kernelLogFile) } : {}) }
+  return {
+    ...cfg, packDirs: cfg.packDirs.map((d) => resolve(d)), trustedKeys: cfg.trustedKeys.map((k) => resolve(k)), journal: resolve(cfg.journal),
+    ...(cfg.kernelLogFile ? { kernelLogFile: resolve(cfg.kernelLogFile) } : {}),
+    ...(cfg.approversRegistry ? { approversRegistry: resolve(cfg.approversRegistry) } : {}), approversKeys: cfg.approversKeys.map((k) => resolve(k)),
+  }
 }
 
 /** The settings that decide how the runner reaches Nomad, named the way an operator sets them. */

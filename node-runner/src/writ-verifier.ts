@@ -51,7 +51,7 @@ export function verifyWrit(raw: unknown, deps: VerifierDeps): Verdict {
   if (issued > now + deps.clockSkewMs) return refuse('not_yet_valid', `writ issued in the future (${writ.issued_at})`)
   if (deps.seen(writ.run_id)) return refuse('replayed', `run ${writ.run_id} was already received by this runner; a writ never runs twice`)
   const approvalProblem = checkApprovals(writ)
-  if (approvalProblem) return refuse('bad_approval', approvalProblem)
+  if (approvalProblem) return refuse(approvalProblem.code, approvalProblem.message)
 
   const found = deps.catalog(writ.pack).lookup(writ.action, writ.pack_digest)
   if (!found.ok) return refuse(found.code, found.message)
@@ -71,14 +71,14 @@ export function verifyWrit(raw: unknown, deps: VerifierDeps): Verdict {
  * binding digest recomputed from its own fields), given by someone other than
  * the requester, and counted once per approver.
  */
-function checkApprovals(writ: Writ): string | undefined {
+function checkApprovals(writ: Writ): { code: 'bad_approval' | 'self_approval', message: string } | undefined {
   if (writ.approvals.length === 0) return undefined
   const binding = approvalBinding(writ)
   const by = new Set<string>()
   for (const a of writ.approvals) {
-    if (a.binding !== binding) return `the approval by ${a.by} is bound to ${a.binding.slice(0, 12)}…, not to this writ (${binding.slice(0, 12)}…)`
-    if (a.by === writ.requester.id) return `the approval by ${a.by} was given by the requester of the run`
-    if (by.has(a.by)) return `${a.by} is counted twice among the approvals`
+    if (a.binding !== binding) return { code: 'bad_approval', message: `the approval by ${a.by} is bound to ${a.binding.slice(0, 12)}…, not to this writ (${binding.slice(0, 12)}…)` }
+    if (a.by === writ.requester.id) return { code: 'self_approval', message: `the approval by ${a.by} was given by the requester of the run; nobody approves their own run` }
+    if (by.has(a.by)) return { code: 'bad_approval', message: `${a.by} is counted twice among the approvals` }
     by.add(a.by)
   }
   return undefined

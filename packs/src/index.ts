@@ -6,6 +6,7 @@ export {
 export type { Risk, ArgType, ArgValidation, ArgSpec, HttpTarget, ParserName, ActionFile, ActionKind, PackManifest } from './pack-schema.js'
 export { parseDuration } from './duration.js'
 export { canonicalJson } from './canonical-json.js'
+export { globMatch, anyGlob, globToRegExp } from './glob-match.js'
 export { validateArgs, REDACTED } from './arg-validation.js'
 export type { ArgValue, ValidatedArgs, ArgError, ArgErrorCode, ArgResult } from './arg-validation.js'
 export { prepareInvocation, templateNames } from './invocation.js'

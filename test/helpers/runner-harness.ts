@@ -9,7 +9,7 @@ import { join, resolve } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { connect, type NatsConnection } from '@nats-io/transport-node'
 import { jetstreamManager } from '@nats-io/jetstream'
-import { pino } from 'pino'
+import { pino, type Logger } from 'pino'
 import { loadPacks } from '@writ/packs'
 import {
   PROTOCOL_VERSION, RunResultSchema, WritAckSchema, generateSigningKeyPair, loadSigningKey, newNonce, signWrit,
@@ -136,7 +136,7 @@ examples: [{ title: small, args: { bytes: 10 } }]
 }
 
 /** `nodeId` defaults to a random one; give a Nomad node UUID to test the runner against the Nomad double. */
-export async function startRunnerHarness(opts: { extraConfig?: Partial<RunnerConfigInput>, nats?: NatsServerHandle, nodeId?: string } = {}): Promise<RunnerHarness> {
+export async function startRunnerHarness(opts: { extraConfig?: Partial<RunnerConfigInput>, nats?: NatsServerHandle, nodeId?: string, log?: Logger } = {}): Promise<RunnerHarness> {
   const dir = mkdtempSync(join(tmpdir(), 'writ-runner-'))
   const nats = opts.nats ?? await startNatsServer()
   const keys = generateSigningKeyPair()
@@ -157,7 +157,7 @@ export async function startRunnerHarness(opts: { extraConfig?: Partial<RunnerCon
     WRIT_NATS_URL: nats.url, WRIT_NODE_ID: nodeId, WRIT_NODE_NAME: `${nodeId}.example`, WRIT_PACKS: packDirs.join(':'),
     WRIT_TRUSTED_KEYS: join(dir, 'trusted.pem'), WRIT_JOURNAL: journal,
   })
-  const start = async (): Promise<NodeRunner> => startNodeRunner({ ...config(), heartbeatIntervalMs: 200, drainTimeoutMs: 3000, ...opts.extraConfig } as ReturnType<typeof config>, pino({ level: 'silent' }))
+  const start = async (): Promise<NodeRunner> => startNodeRunner({ ...config(), heartbeatIntervalMs: 200, drainTimeoutMs: 3000, ...opts.extraConfig } as ReturnType<typeof config>, opts.log ?? pino({ level: 'silent' }))
   let runner = await start()
   const enc = new TextEncoder()
   const dec = new TextDecoder()

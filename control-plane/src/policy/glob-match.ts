@@ -1,23 +1,2 @@
-/**
- * Glob matching for policy rules: `*` matches any run of characters (dots
- * included, so `debugging.*` and `*.logs` both work), `?` one character.
- */
-const cache = new Map<string, RegExp>()
-
-export function globToRegExp(glob: string): RegExp {
-  let re = cache.get(glob)
-  if (!re) {
-    const body = glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')
-    re = new RegExp(`^${body}$`)
-    cache.set(glob, re)
-  }
-  return re
-}
-
-export function globMatch(glob: string, value: string): boolean {
-  return globToRegExp(glob).test(value)
-}
-
-export function anyGlob(globs: readonly string[], value: string | undefined): boolean {
-  return value !== undefined && globs.some((g) => globMatch(g, value))
-}
+/** Policy rules match with the one glob both daemons use (runners match approver-registry rules with it). */
+export { globMatch, anyGlob, globToRegExp } from '@writ/packs'

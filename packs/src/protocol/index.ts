@@ -1,12 +1,12 @@
 export { SUBJECT_ROOT, NODE_ID_RE, RUN_ID_RE, subjects, streams } from './subjects.js'
 export {
-  PROTOCOL_VERSION, ArgValueSchema, PrincipalRefSchema, ApprovalRefSchema, RunOptionsSchema,
+  PROTOCOL_VERSION, ArgValueSchema, PrincipalRefSchema, PasskeyAssertionSchema, ApprovalRefSchema, RunOptionsSchema,
   WritSchema, SignedWritSchema, CancelSchema, SignedCancelSchema, RefusalCodeSchema, RefusalSchema,
   WritAckSchema, OutputChunkSchema, RunnerStatusSchema, RunResultSchema, PackInventorySchema,
   HeartbeatSchema, NodeEventSchema,
 } from './messages.js'
 export type {
-  ApprovalRef, Writ, SignedWrit, Cancel, SignedCancel, RefusalCode, Refusal, WritAck, OutputChunk, RunnerStatus,
+  PasskeyAssertion, ApprovalRef, Writ, SignedWrit, Cancel, SignedCancel, RefusalCode, Refusal, WritAck, OutputChunk, RunnerStatus,
   RunResult, Heartbeat, NodeEvent,
 } from './messages.js'
 export {
@@ -16,4 +16,10 @@ export {
 export type { SigningKey, TrustedKey, SignatureCheck } from './writ-signing.js'
 export { approvalBinding } from './approval-binding.js'
 export type { ApprovalSubject } from './approval-binding.js'
+export {
+  ApproverEntrySchema, ApprovalRequirementSchema, RequirementRuleSchema, RegistryRequirementsSchema, RelyingPartySchema,
+  ApproverRegistrySchema, SignedApproverRegistrySchema, ApproverRegistryError, signApproverRegistry, verifyApproverRegistry,
+  passkeyRequirement, bindingChallenge, approverCredentials,
+} from './approver-registry.js'
+export type { ApproverEntry, ApprovalRequirement, ApproverRegistry, ApproverRegistryInput, SignedApproverRegistry, RegistryKeys } from './approver-registry.js'
 export { canonicalJson } from '../canonical-json.js'

@@ -16,11 +16,33 @@ export const ArgValueSchema = z.union([z.string(), z.number(), z.boolean(), z.ar
 
 export const PrincipalRefSchema = z.object({ id: z.string().min(1).max(128), kind: z.enum(['agent', 'operator', 'system']) }).strict()
 
-/** One person's approval as the writ carries it: who, when, and the binding digest they approved. */
+const Base64Url = (max: number) => z.string().min(1).max(max).regex(/^[A-Za-z0-9_-]+$/, 'expected base64url')
+
+/**
+ * A WebAuthn assertion over an approval's binding digest, as the browser
+ * returned it: the authenticator signed `authenticator_data ||
+ * SHA-256(client_data_json)`, and the client data names the challenge (the
+ * binding), the origin and the type. Each field is base64url.
+ */
+export const PasskeyAssertionSchema = z.object({
+  credential_id: Base64Url(1400),
+  authenticator_data: Base64Url(2048),
+  client_data_json: Base64Url(4096),
+  signature: Base64Url(2048),
+  user_handle: Base64Url(128).optional(),
+}).strict()
+export type PasskeyAssertion = z.infer<typeof PasskeyAssertionSchema>
+
+/**
+ * One person's approval as the writ carries it: who, when, the binding digest
+ * they approved, and — where the approver registry asks for one — their
+ * passkey's signature over that digest, which the runner verifies itself.
+ */
 export const ApprovalRefSchema = z.object({
   by: z.string().min(1).max(128),
   at: IsoTime,
   binding: Sha256Hex,
+  passkey: PasskeyAssertionSchema.optional(),
 }).strict()
 export type ApprovalRef = z.infer<typeof ApprovalRefSchema>
 
@@ -79,6 +101,11 @@ export const RefusalCodeSchema = z.enum([
   'malformed', 'bad_signature', 'unknown_key', 'wrong_node', 'expired', 'not_yet_valid',
   'unknown_action', 'digest_mismatch', 'bad_args', 'replayed', 'draining', 'shell_not_allowed',
   'target_unavailable', 'journal_unavailable', 'bad_approval', 'not_local',
+  // Passkey-signed approvals (the approver registry): the action needs a
+  // person's passkey and the writ has none; an assertion does not verify; its
+  // credential is not in the registry; the approver requested the run; too few
+  // distinct approvers from the allowed groups.
+  'passkey_required', 'bad_passkey', 'unknown_approver', 'self_approval', 'quorum_not_met',
 ])
 export type RefusalCode = z.infer<typeof RefusalCodeSchema>
 

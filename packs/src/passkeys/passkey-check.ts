@@ -1,0 +1,114 @@
+/**
+ * Passkey-signed approvals, checked the same way by the control plane (when a
+ * person approves) and by the runner (before it runs anything): every carried
+ * assertion must verify against the approver registry — the credential's
+ * public key, the challenge equal to the binding digest recomputed from the
+ * writ, the origin and rpId, the user-verification flag — come from someone
+ * other than the requester, and enough distinct people from the allowed
+ * groups must have signed.
+ *
+ * This module loads @simplewebauthn/server; the runner imports it only when a
+ * writ needs it (its idle memory stays small).
+ */
+import { verifyAuthenticationResponse } from '@simplewebauthn/server'
+import type { Risk } from '../pack-schema.js'
+import { approvalBinding } from '../protocol/approval-binding.js'
+import { bindingChallenge, passkeyRequirement, type ApprovalRequirement, type ApproverEntry, type ApproverRegistry } from '../protocol/approver-registry.js'
+import type { PasskeyAssertion, RefusalCode, Writ } from '../protocol/messages.js'
+
+export type PasskeyRefusalCode = Extract<RefusalCode, 'passkey_required' | 'bad_passkey' | 'unknown_approver' | 'self_approval' | 'quorum_not_met'>
+export type PasskeyFailure = { ok: false, code: PasskeyRefusalCode, message: string }
+
+export type AssertionCheck = { ok: true, entry: ApproverEntry } | PasskeyFailure
+
+export interface VerifiedApprover { by: string, person: string, credential_id: string }
+
+export type PasskeyVerdict =
+  | { ok: true, /** What the registry asks of this action; undefined below its risk. */ requirement?: ApprovalRequirement & { rule: string }, verified: VerifiedApprover[] }
+  | PasskeyFailure
+
+const short = (id: string): string => `${id.slice(0, 12)}…`
+
+function clientDataChallenge(clientDataJson: string): string | undefined {
+  try {
+    const c = JSON.parse(Buffer.from(clientDataJson, 'base64url').toString('utf8')) as { challenge?: unknown }
+    return typeof c.challenge === 'string' ? c.challenge : undefined
+  } catch { return undefined }
+}
+
+/**
+ * Verifies one assertion by `by` over `binding` against the registry. Says
+ * which check failed; never throws.
+ */
+export async function verifyPasskeyAssertion(assertion: PasskeyAssertion, by: string, binding: string, registry: ApproverRegistry): Promise<AssertionCheck> {
+  const entry = registry.approvers.find((a) => a.credential_id === assertion.credential_id)
+  if (!entry) return { ok: false, code: 'unknown_approver', message: `the approval by ${by} is signed with passkey ${short(assertion.credential_id)}, which is not in the approver registry` }
+  if (entry.operator !== by) return { ok: false, code: 'unknown_approver', message: `the approval by ${by} is signed with a passkey registered to ${entry.operator}` }
+  const expected = bindingChallenge(binding)
+  const signed = clientDataChallenge(assertion.client_data_json)
+  if (signed !== expected) {
+    return { ok: false, code: 'bad_passkey', message: `the passkey of ${by} signed ${signed ? `challenge ${short(signed)}` : 'no readable challenge'}, not this run's binding (${short(expected)}): the signature belongs to another approval` }
+  }
+  try {
+    const result = await verifyAuthenticationResponse({
+      response: {
+        id: assertion.credential_id, rawId: assertion.credential_id, type: 'public-key', clientExtensionResults: {},
+        response: {
+          authenticatorData: assertion.authenticator_data, clientDataJSON: assertion.client_data_json, signature: assertion.signature,
+          ...(assertion.user_handle ? { userHandle: assertion.user_handle } : {}),
+        },
+      },
+      expectedChallenge: expected,
+      expectedOrigin: registry.relying_party.origins,
+      expectedRPID: registry.relying_party.id,
+      expectedType: 'webauthn.get',
+      // Counters are not tracked: each binding is signed for one run, and a run id never runs twice.
+      credential: { id: entry.credential_id, publicKey: new Uint8Array(Buffer.from(entry.public_key, 'base64url')), counter: 0 },
+      requireUserVerification: true,
+    })
+    if (!result.verified) return { ok: false, code: 'bad_passkey', message: `the passkey signature of ${by} (credential ${short(entry.credential_id)}) does not verify` }
+  } catch (err) {
+    return { ok: false, code: 'bad_passkey', message: `the passkey assertion of ${by} (credential ${short(entry.credential_id)}) is not valid: ${(err as Error).message}` }
+  }
+  return { ok: true, entry }
+}
+
+/** Whether `entry`'s person requested the writ (under any of their principal ids). */
+export function isRequester(entry: ApproverEntry, requesterId: string): boolean {
+  return entry.operator === requesterId || entry.principals.includes(requesterId)
+}
+
+/**
+ * The whole check of a writ's approvals against the registry, for an action
+ * of `risk` (the runner's own catalog says which). Every carried assertion is
+ * verified, required or not; an action at or above the registry's risk needs
+ * a quorum of distinct people from the allowed groups.
+ */
+export async function checkPasskeyApprovals(writ: Writ, risk: Risk, registry: ApproverRegistry): Promise<PasskeyVerdict> {
+  const requirement = passkeyRequirement(registry, writ.action, risk)
+  const binding = approvalBinding(writ)
+  const verified: Array<VerifiedApprover & { groups: readonly string[] }> = []
+  for (const a of writ.approvals) {
+    if (!a.passkey) continue
+    const check = await verifyPasskeyAssertion(a.passkey, a.by, binding, registry)
+    if (!check.ok) return check
+    if (isRequester(check.entry, writ.requester.id)) {
+      return { ok: false, code: 'self_approval', message: `the approval by ${a.by} comes from the person who requested the run (${writ.requester.id}); nobody approves their own run` }
+    }
+    verified.push({ by: a.by, person: check.entry.person, credential_id: check.entry.credential_id, groups: check.entry.groups })
+  }
+  if (!requirement) return { ok: true, verified }
+  if (verified.length === 0) {
+    const unsigned = writ.approvals.length
+    return { ok: false, code: 'passkey_required', message: `${writ.action} is ${risk} risk: the approver registry requires ${requirement.quorum} passkey-signed approval(s) from ${requirement.groups.join(', ')}, and this writ carries none${unsigned ? ` (${unsigned} approval(s) without a passkey signature do not count)` : ''}` }
+  }
+  const people = new Set(verified.filter((v) => v.groups.some((g) => requirement.groups.includes(g))).map((v) => v.person))
+  if (people.size < requirement.quorum) {
+    const outside = verified.filter((v) => !v.groups.some((g) => requirement.groups.includes(g))).map((v) => v.by)
+    return {
+      ok: false, code: 'quorum_not_met',
+      message: `${writ.action} needs passkey approvals from ${requirement.quorum} distinct people in ${requirement.groups.join(', ')} (registry ${requirement.rule}); this writ has ${people.size}${outside.length ? ` (${outside.join(', ')} not in those groups)` : ''}`,
+    }
+  }
+  return { ok: true, requirement, verified: verified.map(({ by, person, credential_id }) => ({ by, person, credential_id })) }
+}

@@ -1,0 +1,12 @@
+import type { PasskeyAssertion } from '@writ/packs/protocol'
+
+export interface AssertionOverrides { rpId?: string, origin?: string, type?: string, userPresent?: boolean, userVerified?: boolean }
+
+export interface SoftwareAuthenticator {
+  credentialId: string
+  /** COSE public key, base64url (what the approver registry stores). */
+  publicKey: string
+  assert(challenge: string, over?: AssertionOverrides): PasskeyAssertion
+}
+
+export function createSoftwareAuthenticator(opts: { rpId: string, origin: string }): SoftwareAuthenticator

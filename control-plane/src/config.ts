@@ -15,8 +15,10 @@ const Name = z.string().regex(/^[A-Za-z0-9_.@-]{1,128}$/, 'letters, digits, "_",
 export const PrincipalConfigSchema = z.object({
   id: Name,
   kind: z.enum(['agent', 'operator']),
-  /** SHA-256 (hex) of the bearer token; the token itself is never stored. */
-  token_sha256: Sha256Hex,
+  /** SHA-256 (hex) of the bearer token; the token itself is never stored. An operator who only signs in through single sign-on needs none. */
+  token_sha256: Sha256Hex.optional(),
+  /** Single sign-on: the value of `portal.oidc.operator_claim` (e.g. the email) that signs this operator in. */
+  sso: z.string().min(1).max(320).optional(),
   groups: z.array(Name).default([]),
   /**
    * The person behind this principal. One person can hold an agent token and an
@@ -108,7 +110,44 @@ export const ConfigSchema = z.object({
     session_ttl: Duration.default('12h'),
     /** Operators may sign in with their bearer token (turn off once single sign-on is set up). */
     token_sign_in: z.boolean().default(true),
+    /** Single sign-on through an OpenID provider (authorization code flow with PKCE). */
+    oidc: z.object({
+      /** The provider's issuer URL; its discovery document must name exactly this issuer. */
+      issuer: z.string().url(),
+      client_id: z.string().min(1),
+      /** Prefer `client_secret_file` or `WRIT_OIDC_CLIENT_SECRET`; neither makes a public client (PKCE only). */
+      client_secret: z.string().min(1).optional(),
+      client_secret_file: z.string().min(1).optional(),
+      /** Where the provider sends the operator back; default `<public_url>/ui/sign-in/oidc/callback`. */
+      redirect_url: z.string().url().optional(),
+      scopes: z.array(z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/)).min(1).default(['openid', 'email', 'profile']),
+      /** The claim whose value is matched against `principals[].sso`. */
+      operator_claim: z.string().min(1).default('email'),
+      /** When set, an operator's groups come from this claim (a list of names) instead of `principals[].groups`. */
+      groups_claim: z.string().min(1).optional(),
+      /** How the sign-in button names the provider. */
+      name: z.string().min(1).max(60).default('single sign-on'),
+    }).strict().optional(),
   }).strict().default({ session_ttl: '12h', token_sign_in: true }),
+  /**
+   * Passkey-signed approvals. Operators register passkeys in the portal; an
+   * administrator publishes the signed approver registry (`writ approvers
+   * export`); with `registry_file` set, approving an action at or above the
+   * registry's risk needs the approver's passkey over the run's binding.
+   */
+  passkeys: z.object({
+    /** WebAuthn relying-party id: the portal's host name (default: the host of `public_url`; an IP address is not allowed). */
+    rp_id: z.string().min(1).max(253).optional(),
+    rp_name: z.string().min(1).max(64).default('writ'),
+    /** Origins passkeys are used from (default: the origin of `public_url`). */
+    origins: z.array(z.string().url()).min(1).optional(),
+    /** The published registry (the file runners load). Missing: registrations work, approvals are not passkey-gated yet. */
+    registry_file: z.string().min(1).optional(),
+    /** PEM of the approvers public key that signs the registry. */
+    approvers_key_file: z.string().min(1).optional(),
+    /** How often the registry file is checked for a new version. */
+    reload_interval: Duration.default('5s'),
+  }).strict().optional(),
   notify: z.object({
     slack: z.object({
       /** Incoming-webhook URL (a secret: prefer `webhook_url_file` or `WRIT_SLACK_WEBHOOK_URL`). Unset: messages are logged instead. */
@@ -150,10 +189,22 @@ export function parseConfig(input: unknown, source = 'config'): Config {
     throw new ConfigError(`invalid ${source}: ${lines.join('; ')}`)
   }
   const ids = new Set<string>()
+  const ssoNames = new Set<string>()
   parsed.data.principals.forEach((p, i) => {
     if (ids.has(p.id)) throw new ConfigError(`invalid ${source}: principals.${i}.id: "${p.id}" is declared twice`)
     ids.add(p.id)
+    if (p.kind === 'agent' && (p.token_sha256 === undefined || p.sso !== undefined)) throw new ConfigError(`invalid ${source}: principals.${i}: an agent signs in with a token (token_sha256), never through single sign-on (sso)`)
+    if (p.kind === 'operator' && p.token_sha256 === undefined && p.sso === undefined) throw new ConfigError(`invalid ${source}: principals.${i}: operator "${p.id}" needs token_sha256, sso, or both`)
+    if (p.sso !== undefined) {
+      if (ssoNames.has(p.sso)) throw new ConfigError(`invalid ${source}: principals.${i}.sso: "${p.sso}" is given to two operators`)
+      ssoNames.add(p.sso)
+    }
   })
+  const oidc = parsed.data.portal.oidc
+  if (oidc?.client_secret && oidc.client_secret_file) throw new ConfigError(`invalid ${source}: portal.oidc: set client_secret or client_secret_file, not both`)
+  if (oidc && !oidc.scopes.includes('openid')) throw new ConfigError(`invalid ${source}: portal.oidc.scopes must include "openid"`)
+  const pk = parsed.data.passkeys
+  if (pk && (pk.registry_file === undefined) !== (pk.approvers_key_file === undefined)) throw new ConfigError(`invalid ${source}: passkeys: set registry_file and approvers_key_file together`)
   const slack = parsed.data.notify.slack
   if (slack.webhook_url && slack.webhook_url_file) throw new ConfigError(`invalid ${source}: notify.slack: set webhook_url or webhook_url_file, not both`)
   return parsed.data
@@ -173,6 +224,8 @@ const ENV_OVERRIDES: Array<[string, (raw: Record<string, any>, v: string) => voi
   ['WRIT_PORTAL_SESSION_KEY_FILE', (r, v) => { (r.portal ??= {}).session_key_file = v }],
   ['WRIT_MCP_ALLOWED_ORIGINS', (r, v) => { (r.mcp ??= {}).allowed_origins = v.split(',').map((s) => s.trim()).filter(Boolean) }],
   ['WRIT_MCP_ALLOWED_HOSTS', (r, v) => { (r.mcp ??= {}).allowed_hosts = v.split(',').map((s) => s.trim()).filter(Boolean) }],
+  ['WRIT_OIDC_CLIENT_SECRET', (r, v) => { ((r.portal ??= {}).oidc ??= {}).client_secret = v }],
+  ['WRIT_APPROVER_REGISTRY_FILE', (r, v) => { (r.passkeys ??= {}).registry_file = v }],
 ]
 
 /** Applies `WRIT_*` overrides to a raw (unvalidated) config object. */
@@ -201,6 +254,10 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): 
   config.signing.key_file = resolve(base, config.signing.key_file)
   if (config.portal.session_key_file) config.portal.session_key_file = resolve(base, config.portal.session_key_file)
   if (config.notify.slack.webhook_url_file) config.notify.slack.webhook_url_file = resolve(base, config.notify.slack.webhook_url_file)
+  const oidc = config.portal.oidc
+  if (oidc?.client_secret_file) oidc.client_secret_file = resolve(base, oidc.client_secret_file)
+  if (config.passkeys?.registry_file) config.passkeys.registry_file = resolve(base, config.passkeys.registry_file)
+  if (config.passkeys?.approvers_key_file) config.passkeys.approvers_key_file = resolve(base, config.passkeys.approvers_key_file)
   if (config.policy.file) {
     config.policy.file = resolve(base, config.policy.file)
     config.policy.rules = [...config.policy.rules, ...loadPolicyFile(config.policy.file)]

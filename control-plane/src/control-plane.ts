@@ -6,10 +6,10 @@
  */
 import { readFileSync } from 'node:fs'
 import { hostname } from 'node:os'
-import { randomBytes } from 'node:crypto'
+import { createPublicKey, randomBytes } from 'node:crypto'
 import { connect, credsAuthenticator, type NatsConnection } from '@nats-io/transport-node'
 import { PackCatalog } from '@writ/packs'
-import { loadSigningKey, type SigningKey } from '@writ/packs/protocol'
+import { ApproverRegistryError, keyIdOf, loadSigningKey, loadTrustedKey, splitPemBundle, type SigningKey, type TrustedKey } from '@writ/packs/protocol'
 import type { Logger } from 'pino'
 import { ApprovalService, ImpactPreview } from './approvals/index.js'
 import { AuditChain, type AuditEvent } from './audit/index.js'
@@ -18,6 +18,7 @@ import { durationMs, publicUrl, type Config } from './config.js'
 import { FleetView } from './fleet/index.js'
 import { Metrics } from './metrics.js'
 import { ensureStreams } from './nats/index.js'
+import { PasskeyConfigError, Passkeys, PasskeyStore, relyingParty } from './passkeys/index.js'
 import { createApprovalNotifier, type ApprovalNotifier } from './notify/index.js'
 import { Policy } from './policy/index.js'
 import { DeadlineSweeper, Dispatcher, OutputBuffer, ResultsConsumer, RunService, RunStore } from './runs/index.js'
@@ -42,6 +43,8 @@ export interface ControlPlane {
   metrics: Metrics
   runs: RunService
   approvals: ApprovalService
+  /** Passkey registration and passkey-signed approvals (config `passkeys`). */
+  passkeys: Passkeys | undefined
   notifier: ApprovalNotifier
   /** The portal page of a run. */
   runUrl(runId: string): string
@@ -87,6 +90,34 @@ function loadKey(file: string): SigningKey {
   }
   try { return loadSigningKey(pem) } catch (err) {
     throw new ControlPlaneStartError(`signing.key_file ${file} is not an Ed25519 private key in PKCS#8 PEM`, { cause: err })
+  }
+}
+
+function loadApproversKeys(file: string): TrustedKey[] {
+  let pems: string[]
+  try { pems = splitPemBundle(readFileSync(file, 'utf8')) } catch (err) {
+    throw new ControlPlaneStartError(`cannot read the approvers public key (setting passkeys.approvers_key_file): ${file}`, { cause: err })
+  }
+  if (pems.length === 0) throw new ControlPlaneStartError(`passkeys.approvers_key_file ${file} holds no PEM public key (writ keys approvers writes one)`)
+  try { return pems.map((p) => loadTrustedKey(p)) } catch (err) {
+    throw new ControlPlaneStartError(`passkeys.approvers_key_file ${file} is not an Ed25519 public key in SPKI PEM`, { cause: err })
+  }
+}
+
+/** Passkeys when configured; a bad relying party or a registry that does not verify stops the boot with the reason. */
+async function openPasskeys(config: Config, nc: NatsConnection, dispatchKey: SigningKey, log: Logger): Promise<Passkeys | undefined> {
+  const pk = config.passkeys
+  if (!pk) return undefined
+  try {
+    const rp = relyingParty(config) as NonNullable<ReturnType<typeof relyingParty>>
+    const publicKey = createPublicKey(dispatchKey.privateKey)
+    const registry = pk.registry_file && pk.approvers_key_file
+      ? { file: pk.registry_file, approvers: loadApproversKeys(pk.approvers_key_file), reloadMs: durationMs(pk.reload_interval) }
+      : undefined
+    return Passkeys.open(rp, await PasskeyStore.open(nc, config.jetstream.replicas), registry, { keyId: keyIdOf(publicKey), publicKey }, log)
+  } catch (err) {
+    if (err instanceof PasskeyConfigError || err instanceof ApproverRegistryError) throw new ControlPlaneStartError(err.message, { cause: err })
+    throw err
   }
 }
 
@@ -144,6 +175,7 @@ export async function startControlPlane(config: Config, log: Logger, opts: Start
       { webhook_url: s.webhook_url, webhook_url_file: s.webhook_url_file, max_attempts: s.max_attempts, timeoutMs: durationMs(s.timeout), retryBaseMs: durationMs(s.retry_base) },
       catalog, clog, opts.print,
     )
+    const passkeys = await openPasskeys(config, nc, key, clog)
     let approvals: ApprovalService | undefined
     let previews: ImpactPreview | undefined
     const runs = new RunService({
@@ -152,8 +184,9 @@ export async function startControlPlane(config: Config, log: Logger, opts: Start
         approvals?.announce(run)
         previews?.start(run).catch((err: unknown) => clog.warn({ err, runId: run.id }, 'impact preview failed'))
       },
+      passkeyQuorum: (action, risk) => passkeys?.requirement(action, risk)?.quorum,
     })
-    approvals = new ApprovalService({ store, audit, runs, metrics, notifier, log: clog, runUrl })
+    approvals = new ApprovalService({ store, audit, runs, metrics, notifier, log: clog, runUrl, passkeys })
     previews = new ImpactPreview(runs, store, clog)
     const approvalSweep = setInterval(() => {
       approvals?.sweep(durationMs(config.runs.approved_dispatch_grace)).catch((err: unknown) => clog.error({ err }, 'approval sweep failed'))
@@ -165,7 +198,7 @@ export async function startControlPlane(config: Config, log: Logger, opts: Start
     let closed = false
     return {
       config, instanceId, log: clog, nc, catalog, principals, policy, fleet, store, audit, dispatcher, outputs, metrics, runs, results,
-      approvals, notifier, runUrl,
+      approvals, passkeys, notifier, runUrl,
       natsConnected: () => connected && !nc.isClosed(),
       onAudit: (listener) => audit.follow(listener),
       close: async () => {
@@ -173,6 +206,7 @@ export async function startControlPlane(config: Config, log: Logger, opts: Start
         closed = true
         sweeper.stop()
         clearInterval(approvalSweep)
+        passkeys?.close()
         await results?.stop()
         await notifier.close()
         store.stop()

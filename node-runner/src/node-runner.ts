@@ -8,14 +8,13 @@ import { jetstream, type JetStreamClient } from '@nats-io/jetstream'
 import { pino, type Logger } from 'pino'
 import { PackCatalog } from '@writ/packs'
 import {
-  PROTOCOL_VERSION, SignedCancelSchema, loadTrustedKey, splitPemBundle, subjects, verifySignature,
+  ApproverRegistryFile, PROTOCOL_VERSION, SignedCancelSchema, loadTrustedKey, splitPemBundle, subjects, verifySignature,
   type ApproverRegistry, type Heartbeat, type Refusal, type RunResult, type TrustedKey, type WritAck,
 } from '@writ/packs/protocol'
 import { nomadTargetFrom, type RunnerConfig } from './runner-config.js'
 import { RunJournal } from './run-journal.js'
 import { ResultSpool } from './result-spool.js'
 import { claimedRunId, verifyWrit, type Verdict } from './writ-verifier.js'
-import { LiveApproverRegistry } from './approver-registry-file.js'
 import { checkWritPasskeys, needsPasskeyCheck } from './passkey-gate.js'
 import { executeWrit, refusalResult, type AcceptedWrit, type RunTargets } from './run-execution.js'
 import { preflightRefusal } from './run-preflight.js'
@@ -61,7 +60,7 @@ export async function startNodeRunner(config: RunnerConfig, log: Logger = pino({
   }
   // Checked before anything connects: a registry that does not verify stops the runner with the reason.
   const approvers = config.approversRegistry
-    ? LiveApproverRegistry.open(config.approversRegistry, { approvers: loadTrustedKeys(config.approversKeys), dispatch: trusted }, log, config.approversReloadMs)
+    ? ApproverRegistryFile.open(config.approversRegistry, { approvers: loadTrustedKeys(config.approversKeys), dispatch: trusted }, log, { reloadMs: config.approversReloadMs, mustExist: true })
     : undefined
   const journal = RunJournal.open(config.journal)
   const spool = new ResultSpool(`${config.journal}.spool`)

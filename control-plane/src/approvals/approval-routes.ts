@@ -24,7 +24,7 @@ export default async function approvalRoutes(app: FastifyInstance) {
     const principal = requireOperator(req)
     const { id } = parseOrThrow(RunIdParamsSchema, req.params, 'params')
     const body = parseOrThrow(ApproveBodySchema, req.body ?? {}, 'body')
-    return runs.present(await approvals.decide(principal, id, { decision: 'approve', comment: body.comment, binding: body.binding }))
+    return runs.present(await approvals.decide(principal, id, { decision: 'approve', comment: body.comment, binding: body.binding, passkey: body.passkey }))
   })
 
   app.post('/runs/:id/deny', async (req) => {

@@ -1,5 +1,6 @@
 /** Shapes of the approval routes, parsed once at the edge and rendered into the OpenAPI document. */
 import { z } from 'zod'
+import { PasskeyAssertionSchema } from '@writ/packs/protocol'
 
 const Binding = z.string().regex(/^[0-9a-f]{64}$/, 'expected the run\'s binding digest (64 hex characters)')
 
@@ -7,6 +8,8 @@ export const ApproveBodySchema = z.object({
   comment: z.string().trim().min(1).max(2000).optional(),
   /** The binding digest the decision is made on; when given it must match the run's. */
   binding: Binding.optional(),
+  /** A WebAuthn assertion over the binding by the approver's published passkey (required where the approver registry asks). */
+  passkey: PasskeyAssertionSchema.optional(),
 }).strict()
 
 export const DenyBodySchema = z.object({
@@ -30,4 +33,5 @@ export const ApprovalSummarySchema = z.object({
   approvals_so_far: z.number().int(),
   approver_groups: z.array(z.string()),
   binding: z.string(),
+  passkey_required: z.boolean(),
 })

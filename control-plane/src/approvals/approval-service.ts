@@ -8,17 +8,19 @@
  * once, with its approvals in the writ.
  */
 import type { Logger } from 'pino'
+import type { PasskeyAssertion } from '@writ/packs/protocol'
 import type { AuditChain, AuditEventBody } from '../audit/index.js'
 import type { Principal } from '../auth/index.js'
 import {
-  AlreadyApproved, ApprovalExpired, BindingMismatch, Forbidden, NotAnApprover, NotPending, RunNotFound, SelfApproval, withDetails,
+  AlreadyApproved, ApprovalExpired, BindingMismatch, Forbidden, NotAnApprover, NotPending, PasskeyRejected, PasskeyRequired, RunNotFound, SelfApproval, withDetails,
 } from '../http/index.js'
+import type { Passkeys } from '../passkeys/index.js'
 import type { Metrics } from '../metrics.js'
 import type { ApprovalNotifier } from '../notify/index.js'
 import { isTerminal, type Decision, type Run, type RunService, type RunStore, type RunSummary } from '../runs/index.js'
 
 export type DecisionInput =
-  | { decision: 'approve', comment?: string | undefined, binding?: string | undefined }
+  | { decision: 'approve', comment?: string | undefined, binding?: string | undefined, /** The approver's passkey over the binding. */ passkey?: PasskeyAssertion | undefined }
   | { decision: 'deny', reason: string, binding?: string | undefined }
 
 /** What an agent or a page is told about a run waiting for people. */
@@ -29,6 +31,8 @@ export interface ApprovalSummary {
   approvals_so_far: number
   approver_groups: string[]
   binding: string
+  /** Approvals must be signed with the approver's published passkey. */
+  passkey_required: boolean
 }
 
 export interface PendingFilter { node?: string | undefined, action?: string | undefined, requester?: string | undefined, approver?: Principal | undefined }
@@ -42,6 +46,8 @@ export interface ApprovalServiceDeps {
   log: Logger
   /** The portal page of a run (what Slack links to). */
   runUrl: (runId: string) => string
+  /** Passkey-signed approvals, when configured. */
+  passkeys?: Passkeys | undefined
   now?: () => number
 }
 
@@ -53,7 +59,39 @@ export class ApprovalService {
   summary(run: Pick<Run, 'id' | 'approval'>): ApprovalSummary | undefined {
     const a = run.approval
     if (!a) return undefined
-    return { url: this.d.runUrl(run.id), expires_at: a.expires_at, quorum: a.quorum, approvals_so_far: a.approvals.length, approver_groups: a.approver_groups, binding: a.binding }
+    return {
+      url: this.d.runUrl(run.id), expires_at: a.expires_at, quorum: a.quorum, approvals_so_far: a.approvals.length, approver_groups: a.approver_groups, binding: a.binding,
+      passkey_required: a.passkey_required ?? false,
+    }
+  }
+
+  /** What the published approver registry demands of approving `run` now, or undefined. */
+  passkeyRequirement(run: Pick<Run, 'action' | 'risk'>) {
+    return this.d.passkeys?.requirement(run.action, run.risk)
+  }
+
+  /**
+   * The approver's passkey, checked against the published registry before
+   * the decision is recorded (the check is asynchronous; the run's binding
+   * never changes, so checking first is sound). Throws a typed error when the
+   * run needs a passkey and none, or a bad one, came.
+   */
+  private async checkedPasskey(principal: Principal, runId: string, input: Extract<DecisionInput, { decision: 'approve' }>): Promise<PasskeyAssertion | undefined> {
+    const hit = await this.d.store.get(runId)
+    if (!hit) throw new RunNotFound(runId)
+    const r = hit.run
+    if (r.status !== 'pending_approval' || !r.approval || Date.parse(r.approval.expires_at) <= this.now()) return undefined
+    // Who may decide is said first: a passkey cannot make the requester an approver.
+    const refusal = this.refusal(principal, r, input)
+    if (refusal) throw refusal
+    const need = this.passkeyRequirement(r)
+    if (!input.passkey) {
+      if (need) throw withDetails(new PasskeyRequired(r.id, this.d.passkeys?.registry?.require.min_risk ?? 'high', this.d.runUrl(r.id)), { run_id: r.id, binding: r.approval.binding })
+      return undefined
+    }
+    if (!this.d.passkeys) throw new PasskeyRejected('passkeys are not configured on this control plane; approve without one')
+    await this.d.passkeys.verifyApproval(principal, { id: r.id, action: r.action, risk: r.risk, requester: r.requester, binding: r.approval.binding }, input.passkey)
+    return input.passkey
   }
 
   /** Whether `p` may decide runs needing approvers from `groups`. */
@@ -84,6 +122,7 @@ export class ApprovalService {
    */
   async decide(principal: Principal, runId: string, input: DecisionInput): Promise<Run> {
     if (principal.kind !== 'operator') throw new Forbidden('only operators decide runs; agents never approve')
+    const passkey = input.decision === 'approve' ? await this.checkedPasskey(principal, runId, input) : undefined
     const now = this.now()
     const at = new Date(now).toISOString()
     let refusal: Error | undefined
@@ -107,12 +146,17 @@ export class ApprovalService {
         }
         return decided
       }
-      const approvals = [...a.approvals, { ...decision, ...(input.comment ? { comment: input.comment } : {}) }]
-      const complete = approvals.length >= a.quorum
+      const approvals = [...a.approvals, { ...decision, ...(input.comment ? { comment: input.comment } : {}), ...(passkey ? { passkey } : {}) }]
+      // Under the approver registry only passkey-signed approvals count, and at least its quorum of them.
+      const need = this.passkeyRequirement(r)
+      const quorum = Math.max(a.quorum, need?.quorum ?? 0)
+      const counted = need ? approvals.filter((x) => x.passkey).length : approvals.length
+      const complete = counted >= quorum
       outcome = complete ? 'approved' : 'approval_recorded'
+      const state = { ...a, approvals, quorum, ...(need ? { passkey_required: true } : {}) }
       decided = complete
-        ? { ...r, status: 'approved', status_reason: `approved by ${approvals.map((x) => x.by).join(', ')}`, approval: { ...a, approvals, approved_at: at } }
-        : { ...r, status_reason: `${approvals.length} of ${a.quorum} approvals (${approvals.map((x) => x.by).join(', ')}); waiting until ${a.expires_at}`, approval: { ...a, approvals } }
+        ? { ...r, status: 'approved', status_reason: `approved by ${approvals.map((x) => x.by).join(', ')}`, approval: { ...state, approved_at: at } }
+        : { ...r, status_reason: `${counted} of ${quorum} ${need ? 'passkey-signed ' : ''}approvals (${approvals.map((x) => x.by).join(', ')}); waiting until ${a.expires_at}`, approval: state }
       return decided
     })
     if (!updated) throw new RunNotFound(runId)
@@ -138,6 +182,7 @@ export class ApprovalService {
       data: {
         person: principal.person, binding: a.binding, approvals_so_far: a.approvals.length, quorum: a.quorum, quorum_met: outcome === 'approved',
         ...(input.decision === 'approve' && input.comment ? { comment: input.comment } : {}),
+        ...(passkey ? { passkey: passkey.credential_id } : {}),
       },
     }
     if (outcome === 'approval_recorded') {

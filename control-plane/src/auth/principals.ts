@@ -26,13 +26,23 @@ export function generateToken(kind: 'agent' | 'operator'): string {
 export class PrincipalRegistry {
   private readonly byHash = new Map<string, Principal>()
   private readonly byId = new Map<string, Principal>()
+  private readonly bySso = new Map<string, Principal>()
 
   constructor(configs: readonly PrincipalConfig[]) {
     for (const c of configs) {
       const p: Principal = { id: c.id, kind: c.kind, groups: c.groups, person: c.person ?? c.id, ratePerMinute: c.rate_per_minute }
-      this.byHash.set(c.token_sha256, p)
+      if (c.token_sha256 !== undefined) this.byHash.set(c.token_sha256, p)
+      if (c.sso !== undefined && c.kind === 'operator') this.bySso.set(c.sso, p)
       this.byId.set(c.id, p)
     }
+  }
+
+  /** The operator whose `sso` is this claim value (single sign-on), or undefined. */
+  bySsoName(value: string): Principal | undefined { return this.bySso.get(value) }
+
+  /** Every principal id held by `person` (an agent token and an operator token can be one person's). */
+  idsOfPerson(person: string): string[] {
+    return [...this.byId.values()].filter((p) => p.person === person).map((p) => p.id)
   }
 
   /** The principal holding `token`, or undefined. */

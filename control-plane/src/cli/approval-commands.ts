@@ -12,7 +12,7 @@ interface PendingRun {
   approval: { url: string, expires_at: string, quorum: number, approvals_so_far: number }
 }
 
-function operatorClient(env: NodeJS.ProcessEnv, flags: { url?: string | undefined, token?: string | undefined }): WritClient {
+export function operatorClient(env: NodeJS.ProcessEnv, flags: { url?: string | undefined, token?: string | undefined }): WritClient {
   // An empty variable counts as unset.
   const token = flags.token || env.WRIT_TOKEN || env.WRIT_OPERATOR_TOKEN
   if (!token) throw new UsageError('deciding runs needs an operator token: set WRIT_TOKEN (or WRIT_OPERATOR_TOKEN) or pass --token')

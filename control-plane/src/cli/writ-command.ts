@@ -12,6 +12,7 @@ import { pino } from 'pino'
 import { generateSigningKeyPair } from '@writ/packs/protocol'
 import { AuditChain, eventsFromJsonLines, verifyChain, type ChainVerdict } from '../audit/index.js'
 import { cmdDecide, cmdPending } from './approval-commands.js'
+import { cmdApprovers } from './approver-commands.js'
 import { ApiError, WritClient } from './cli-client.js'
 import { UsageError, type Io } from './cli-io.js'
 import { ConfigError } from '../config.js'
@@ -31,6 +32,9 @@ const USAGE = `usage:
   writ audit export [--nats URL]            (JSON lines on stdout)
   writ keys generate [--out DIR]                      (the dispatch signing key pair)
   writ keys session --out FILE                        (the portal's session-cookie key)
+  writ keys approvers [--out DIR]                     (the approvers key pair that signs the approver registry; keep it offline)
+  writ approvers list [--json]                        (operators: registered passkeys)
+  writ approvers export --key FILE --policy FILE --out FILE [--from FILE]   (sign the approver registry)
   writ token generate [--kind agent|operator]
   writ serve --config FILE
   writ dev [--port N] [--state-dir DIR] [--start-nats]   (NATS + control plane + a runner for this host)
@@ -173,18 +177,22 @@ function cmdKeys(argv: string[], io: Io): number {
     io.out(`portal session key (portal.session_key_file, the same on every replica): ${values.out}\n`)
     return 0
   }
-  if (argv[0] !== 'generate') throw new UsageError('writ keys generate [--out DIR] | writ keys session --out FILE')
+  const kind = argv[0]
+  if (kind !== 'generate' && kind !== 'approvers') throw new UsageError('writ keys generate [--out DIR] | writ keys session --out FILE | writ keys approvers [--out DIR]')
   const { values } = parseArgs({ args: argv.slice(1), options: { out: { type: 'string', default: '.' } } })
   const dir = values.out ?? '.'
   mkdirSync(dir, { recursive: true })
   const k = generateSigningKeyPair()
-  const priv = join(dir, 'writ-signing.pem')
-  const pub = join(dir, 'writ-signing.pub.pem')
+  const name = kind === 'generate' ? 'writ-signing' : 'writ-approvers'
+  const priv = join(dir, `${name}.pem`)
+  const pub = join(dir, `${name}.pub.pem`)
   if (existsSync(priv)) throw new UsageError(`${priv} exists; refusing to overwrite a signing key`)
   writeFileSync(priv, k.privatePem, { mode: 0o600 })
   chmodSync(priv, 0o600)
   writeFileSync(pub, k.publicPem)
-  io.out(`key id ${k.keyId}\nprivate key (control plane, signing.key_file): ${priv}\npublic key (runners, trustedKeys): ${pub}\n`)
+  io.out(kind === 'generate'
+    ? `key id ${k.keyId}\nprivate key (control plane, signing.key_file): ${priv}\npublic key (runners, trustedKeys): ${pub}\n`
+    : `key id ${k.keyId}\nprivate key (signs the approver registry: writ approvers export --key; keep it offline, never on the control plane): ${priv}\npublic key (runners --approvers-key, control plane passkeys.approvers_key_file): ${pub}\n`)
   return 0
 }
 
@@ -254,6 +262,7 @@ export async function runCli(argv: string[], io: Io = { out: (s) => process.stdo
       case 'deny': return await cmdDecide('deny', rest, io)
       case 'audit': return await cmdAudit(rest, io)
       case 'keys': return cmdKeys(rest, io)
+      case 'approvers': return await cmdApprovers(rest, io)
       case 'token': return cmdToken(rest, io)
       case 'serve': {
         const { values } = parseArgs({ args: rest, options: { config: { type: 'string' } } })

@@ -15,6 +15,7 @@ import { bearerAuth } from '../auth/index.js'
 import { catalogRoutes } from '../catalog/index.js'
 import { nodeRoutes } from '../fleet/index.js'
 import { mcpRoutes } from '../mcp/index.js'
+import { approverRoutes } from '../passkeys/index.js'
 import { portalPlugin } from '../portal/index.js'
 import { runRoutes, streamRoutes } from '../runs/index.js'
 import controlPlanePlugin from './control-plane-plugin.js'
@@ -74,6 +75,7 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
         await v1.register(catalogRoutes)
         await v1.register(runRoutes)
         await v1.register(approvalRoutes)
+        await v1.register(approverRoutes)
         await v1.register(auditRoutes)
         await v1.register(streamRoutes)
       }, { prefix: '/v1' })

@@ -1,6 +1,6 @@
 /** HTTP plumbing shared by every feature: coded errors, edge parsing, the error body, OpenAPI, the app. */
 export {
-  Unauthorized, Forbidden, ValidationFailed, MalformedJson, ForbiddenKey, BodyTooLarge, UnsupportedMediaType, RouteNotFound, ActionNotFound, NodeNotFound, RunNotFound, BadArgs, PolicyDenied, DigestMismatch, ActionNotOnNode, NotCancelable, EvidenceNotFound, NotPending, ApprovalExpired, SelfApproval, NotAnApprover, AlreadyApproved, BindingMismatch, CsrfRejected, RateLimited, Unavailable,
+  Unauthorized, Forbidden, ValidationFailed, MalformedJson, ForbiddenKey, BodyTooLarge, UnsupportedMediaType, RouteNotFound, ActionNotFound, NodeNotFound, RunNotFound, BadArgs, PolicyDenied, DigestMismatch, ActionNotOnNode, NotCancelable, EvidenceNotFound, NotPending, ApprovalExpired, SelfApproval, NotAnApprover, AlreadyApproved, BindingMismatch, PasskeyRequired, PasskeyRejected, CsrfRejected, RateLimited, Unavailable,
   withDetails, detailsOf,
 } from './http-errors.js'
 export { parseOrThrow, validationError, auditRejection } from './error-handler.js'

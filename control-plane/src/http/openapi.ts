@@ -53,7 +53,7 @@ export function openApiDocument(serverUrl?: string): Record<string, unknown> {
           summary: 'Approve a run waiting for approval (operators in its approver groups, never the requester); dispatches it once its quorum is met',
           parameters: [idParam],
           requestBody: { required: false, content: { 'application/json': { schema: json(ApproveBodySchema, 'input') } } },
-          responses: { 200: ok(RunSchema, 'The run after the decision (dispatched when the quorum is met)'), 403: { description: 'Not an approver of this run, or its requester', content: { 'application/json': { schema: json(ErrorBodySchema) } } }, 409: { description: 'Already decided, expired, already approved by you, or the binding digest does not match', content: { 'application/json': { schema: json(ErrorBodySchema) } } }, ...errors },
+          responses: { 200: ok(RunSchema, 'The run after the decision (dispatched when the quorum is met)'), 403: { description: 'Not an approver of this run, or its requester; or the run needs a passkey-signed approval (WRIT_ERR_PASSKEY_REQUIRED) and none, or one that does not verify (WRIT_ERR_PASSKEY_REJECTED), came', content: { 'application/json': { schema: json(ErrorBodySchema) } } }, 409: { description: 'Already decided, expired, already approved by you, or the binding digest does not match', content: { 'application/json': { schema: json(ErrorBodySchema) } } }, ...errors },
         },
       },
       '/v1/runs/{id}/deny': {
@@ -64,6 +64,7 @@ export function openApiDocument(serverUrl?: string): Record<string, unknown> {
           responses: { 200: ok(RunSchema, 'The denied run'), 403: errors[400], 409: errors[400], ...errors },
         },
       },
+      '/v1/approvers/registrations': { get: { summary: 'Registered passkeys with their operators, groups and the relying party: what `writ approvers export` signs into the approver registry (operators)', responses: { 200: ok(z.object({ relying_party: z.object({ id: z.string(), origins: z.array(z.string()) }), dispatch_key_id: z.string(), registrations: z.array(z.object({ credential_id: z.string(), operator: z.string(), groups: z.array(z.string()), public_key: z.string() }).passthrough()) }).passthrough()), 403: errors[400], 503: errors[400], ...errors } } },
       '/v1/audit': { get: { summary: 'Audit events as JSON lines', parameters: queryParams(AuditQuerySchema), responses: { 200: { description: 'JSON lines, one event each', content: { 'application/x-ndjson': { schema: { type: 'string' } } } }, ...errors } } },
       '/v1/stream': { get: { summary: 'WebSocket: live run output, run status and audit events', responses: { 101: { description: 'Switching protocols' }, ...errors } } },
       '/healthz': { get: { security: [], summary: 'Liveness', responses: { 200: { description: 'up' } } } },

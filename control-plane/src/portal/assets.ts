@@ -44,6 +44,9 @@ button.link { background:none; border:none; color:#fff; text-decoration:underlin
 .tag { background:#e7eefc; color:#0b3a8c; border-radius:4px; padding:0 6px; font-size:.8rem; }
 details.evidence { border-top:1px solid var(--line); padding:8px 0; } details.evidence summary { cursor:pointer; }
 .crumbs { color:var(--muted); margin:0; }
+a.button { display:inline-block; min-height:44px; padding:10px 18px; border-radius:6px; border:1px solid #767676; background:#fff; text-decoration:none; } a.button.primary { background:var(--accent); color:#fff; border-color:var(--accent); }
+form.inline { display:inline; } form.inline button { margin:0 0 0 8px; min-height:36px; padding:4px 12px; }
+.ok-text { color:var(--ok); } li.passkey { padding:8px 0; border-bottom:1px solid var(--line); }
 @media (max-width: 520px) { .facts { grid-template-columns:1fr; } .facts dt { margin-top:6px; } main { padding:10px; } .signout { margin-left:0; } }
 `
 
@@ -85,9 +88,96 @@ const JS = `'use strict';
 })();
 `
 
+/**
+ * Passkeys, in the browser: registering one (options from the server, the
+ * authenticator creates the credential, the form posts it) and approving with
+ * one (the challenge is the run's binding digest, printed on the form). No
+ * passkey code runs elsewhere; without JavaScript the pages say passkeys need it.
+ */
+const PASSKEYS_JS = `'use strict';
+(function () {
+  function toBuf(s) {
+    s = String(s).replace(/-/g, '+').replace(/_/g, '/');
+    while (s.length % 4) s += '=';
+    var bin = atob(s); var out = new Uint8Array(bin.length);
+    for (var i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+    return out.buffer;
+  }
+  function toB64u(buf) {
+    var bytes = new Uint8Array(buf); var bin = '';
+    for (var i = 0; i < bytes.length; i++) bin += String.fromCharCode(bytes[i]);
+    return btoa(bin).replace(/\\+/g, '-').replace(/\\//g, '_').replace(/=+$/, '');
+  }
+  function say(form, text) { var el = form.querySelector('[data-passkey-status]'); if (el) el.textContent = text; }
+  function field(form, name) { return form.elements.namedItem(name); }
+  var supported = !!(window.PublicKeyCredential && navigator.credentials);
+
+  var approve = document.querySelector('form[data-passkey-challenge]');
+  if (approve) approve.addEventListener('submit', function (ev) {
+    ev.preventDefault();
+    if (!supported) { say(approve, 'This browser cannot use passkeys, so it cannot approve this run.'); return; }
+    var button = approve.querySelector('button[type=submit]');
+    if (button) button.disabled = true;
+    var ids = (approve.getAttribute('data-passkey-credentials') || '').split(' ').filter(Boolean);
+    say(approve, 'Confirm with your passkey\\u2026');
+    navigator.credentials.get({ publicKey: {
+      challenge: toBuf(approve.getAttribute('data-passkey-challenge')),
+      rpId: approve.getAttribute('data-passkey-rp'),
+      allowCredentials: ids.map(function (id) { return { type: 'public-key', id: toBuf(id) }; }),
+      userVerification: 'required', timeout: 120000,
+    } }).then(function (cred) {
+      var r = cred.response;
+      var a = { credential_id: toB64u(cred.rawId), authenticator_data: toB64u(r.authenticatorData), client_data_json: toB64u(r.clientDataJSON), signature: toB64u(r.signature) };
+      if (r.userHandle && r.userHandle.byteLength) a.user_handle = toB64u(r.userHandle);
+      field(approve, 'passkey').value = JSON.stringify(a);
+      say(approve, 'Signed. Sending your approval\\u2026');
+      approve.submit();
+    }, function (err) {
+      if (button) button.disabled = false;
+      say(approve, 'No passkey signature (' + (err && err.name ? err.name : 'error') + '): nothing was approved. Try again.');
+    });
+  });
+
+  var register = document.getElementById('passkey-register');
+  if (register) register.addEventListener('submit', function (ev) {
+    ev.preventDefault();
+    if (!supported) { say(register, 'This browser cannot create passkeys.'); return; }
+    var button = register.querySelector('button[type=submit]');
+    if (button) button.disabled = true;
+    say(register, 'Follow your device\\u2019s prompt\\u2026');
+    var body = new URLSearchParams();
+    body.set('_csrf', field(register, '_csrf').value);
+    fetch(register.getAttribute('data-options-url'), { method: 'POST', body: body, credentials: 'same-origin', headers: { accept: 'application/json' } })
+      .then(function (res) { if (!res.ok) throw new Error('the portal answered ' + res.status); return res.json(); })
+      .then(function (o) {
+        return navigator.credentials.create({ publicKey: {
+          challenge: toBuf(o.challenge), rp: o.rp, user: { id: toBuf(o.user.id), name: o.user.name, displayName: o.user.displayName },
+          pubKeyCredParams: o.pubKeyCredParams, timeout: o.timeout, attestation: o.attestation, authenticatorSelection: o.authenticatorSelection,
+          excludeCredentials: (o.excludeCredentials || []).map(function (c) { return { type: 'public-key', id: toBuf(c.id), transports: c.transports }; }),
+        } });
+      })
+      .then(function (cred) {
+        var r = cred.response;
+        var json = {
+          id: toB64u(cred.rawId), rawId: toB64u(cred.rawId), type: cred.type,
+          clientExtensionResults: cred.getClientExtensionResults ? cred.getClientExtensionResults() : {},
+          response: { clientDataJSON: toB64u(r.clientDataJSON), attestationObject: toB64u(r.attestationObject), transports: r.getTransports ? r.getTransports() : [] },
+        };
+        if (cred.authenticatorAttachment) json.authenticatorAttachment = cred.authenticatorAttachment;
+        field(register, 'response').value = JSON.stringify(json);
+        register.submit();
+      })
+      .catch(function (err) {
+        if (button) button.disabled = false;
+        say(register, 'No passkey was registered (' + (err && err.message ? err.message : err) + ').');
+      });
+  });
+})();
+`
+
 function hashed(body: string, ext: string): { path: string, body: string, etag: string } {
   const digest = createHash('sha256').update(body).digest('hex').slice(0, 12)
   return { path: `/ui/assets/portal-${digest}.${ext}`, body, etag: `"${digest}"` }
 }
 
-export const ASSETS = { css: hashed(CSS, 'css'), js: hashed(JS, 'js') }
+export const ASSETS = { css: hashed(CSS, 'css'), js: hashed(JS, 'js'), passkeys: hashed(PASSKEYS_JS, 'js') }

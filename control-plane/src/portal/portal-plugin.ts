@@ -16,6 +16,9 @@ import { ASSETS } from './assets.js'
 import listPageRoutes from './list-page-routes.js'
 import liveSocket from './live-socket.js'
 import { PageRenderer } from './page-render.js'
+import { OidcSignIn } from './oidc-sign-in.js'
+import oidcRoutes from './oidc-routes.js'
+import passkeyPageRoutes from './passkey-page-routes.js'
 import { redirectToSignIn, sessionKey, sessionOperator } from './portal-session.js'
 import runPageRoutes from './run-page-routes.js'
 import { SignInLinks } from './sign-in-links.js'
@@ -32,10 +35,13 @@ declare module 'fastify' {
 const PUBLIC = new Set(['/ui/sign-in', '/ui/sign-in/link', '/ui/sign-out'])
 
 export default fp(async function portalPlugin(root: FastifyInstance) {
-  const { config, principals, approvals, nc, log } = root.writ
+  const { config, principals, approvals, passkeys, nc, log } = root.writ
   const links = await SignInLinks.open(nc, config.jetstream.replicas)
   const base = publicUrl(config)
   root.decorate('portal', { links, signInUrl: (code: string) => `${base}/ui/sign-in/link/${code}` })
+
+  const oidc = OidcSignIn.fromConfig(config, principals, log)
+  oidc?.warmUp()
 
   await root.register(async (ui) => {
     const { key, ephemeral } = sessionKey(config.portal.session_key_file)
@@ -66,14 +72,14 @@ export default fp(async function portalPlugin(root: FastifyInstance) {
       },
     })
 
-    const pages = new PageRenderer(createTemplates(), () => approvals.pending({}, 1000).length)
+    const pages = new PageRenderer(createTemplates(), () => approvals.pending({}, 1000).length, { passkeys: passkeys !== undefined })
 
     ui.decorateRequest('principal', null)
     ui.addHook('onRequest', async (req, reply) => {
       req.principal = sessionOperator(req, principals) ?? null
       const path = req.url.split('?')[0] as string
       if (req.principal || PUBLIC.has(path) || path.startsWith('/ui/sign-in/') || path.startsWith('/ui/assets/')) return
-      if (req.method === 'GET') return redirectToSignIn(req, reply)
+      if (req.method === 'GET') return redirectToSignIn(req, reply, oidc !== undefined)
       return reply.code(401).type('text/html; charset=utf-8').send('<!doctype html><title>Sign in</title><p>Your session has ended. <a href="/ui/sign-in">Sign in</a> and try again.</p>')
     })
 
@@ -93,12 +99,14 @@ export default fp(async function portalPlugin(root: FastifyInstance) {
       return pages.page(req, reply, '@error', { title: 'Something went wrong' }, { heading: e.statusCode === 404 ? 'Not found' : 'Refused', code: e.code, message: e.message }, e.statusCode)
     })
 
-    for (const asset of [ASSETS.css, ASSETS.js]) {
+    for (const asset of [ASSETS.css, ASSETS.js, ASSETS.passkeys]) {
       ui.get(asset.path.slice('/ui'.length), async (_req, reply) => reply
         .header('cache-control', 'public, max-age=31536000, immutable').header('etag', asset.etag)
         .type(asset.path.endsWith('.css') ? 'text/css; charset=utf-8' : 'text/javascript; charset=utf-8').send(asset.body))
     }
-    await ui.register(signInRoutes, { pages, links, tokenSignIn: config.portal.token_sign_in })
+    await ui.register(signInRoutes, { pages, links, tokenSignIn: config.portal.token_sign_in, ssoName: oidc?.name })
+    if (oidc) await ui.register(oidcRoutes, { pages, oidc, tokenSignIn: config.portal.token_sign_in })
+    if (passkeys) await ui.register(passkeyPageRoutes, { pages, passkeys })
     await ui.register(listPageRoutes, { pages })
     await ui.register(runPageRoutes, { pages })
     await ui.register(liveSocket, { allowedOrigins: new Set([new URL(base).origin]) })

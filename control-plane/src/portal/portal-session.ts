@@ -13,6 +13,12 @@ declare module '@fastify/secure-session' {
     operator: string
     via: string
     at: string
+    /** Groups the identity provider gave (portal.oidc.groups_claim); replaces the configured ones for this session. */
+    groups: string[]
+    /** A single sign-on under way: what the callback must match, and where to go after. */
+    oidc: { state: string, nonce: string, verifier: string, next: string, started: number }
+    /** The challenge of a passkey registration under way. */
+    passkeyChallenge: { challenge: string, started: number }
   }
 }
 
@@ -36,15 +42,19 @@ export function sessionOperator(req: FastifyRequest, principals: PrincipalRegist
   const id = req.session.get('operator')
   if (!id) return undefined
   const p = principals.get(id)
-  return p && p.kind === 'operator' ? p : undefined
+  if (!p || p.kind !== 'operator') return undefined
+  const groups = req.session.get('groups')
+  return groups ? { ...p, groups } : p
 }
 
-export function signIn(req: FastifyRequest, operator: Principal, via: string): void {
+/** Signs `operator` in; `groups`, when given, are the identity provider's and replace the configured ones. */
+export function signIn(req: FastifyRequest, operator: Principal, via: string, groups?: string[]): void {
   // A new session on sign-in: nothing from before (a CSRF secret included) carries over.
   req.session.regenerate()
   req.session.set('operator', operator.id)
   req.session.set('via', via)
   req.session.set('at', new Date().toISOString())
+  if (groups) req.session.set('groups', groups)
 }
 
 export function signOut(req: FastifyRequest): void { req.session.delete() }
@@ -54,6 +64,7 @@ export function safeNext(next: unknown): string {
   return typeof next === 'string' && /^\/ui(\/[A-Za-z0-9/_.?=&%-]*)?$/.test(next) && !next.startsWith('//') ? next : '/ui'
 }
 
-export function redirectToSignIn(req: FastifyRequest, reply: FastifyReply): FastifyReply {
-  return reply.redirect(`/ui/sign-in?next=${encodeURIComponent(safeNext(req.url))}`, 303)
+/** Sends a signed-out operator to sign in — straight to the identity provider when single sign-on is set up — and back to `req.url` after. */
+export function redirectToSignIn(req: FastifyRequest, reply: FastifyReply, singleSignOn = false): FastifyReply {
+  return reply.redirect(`${singleSignOn ? '/ui/sign-in/oidc' : '/ui/sign-in'}?next=${encodeURIComponent(safeNext(req.url))}`, 303)
 }

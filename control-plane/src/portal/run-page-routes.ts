@@ -7,23 +7,38 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { z } from 'zod'
-import { RunIdParamsSchema } from '../runs/index.js'
+import { PasskeyAssertionSchema, bindingChallenge } from '@writ/packs/protocol'
+import { RunIdParamsSchema, type Run } from '../runs/index.js'
 import { auditRejection, detailsOf, RunNotFound } from '../http/index.js'
+import type { Principal } from '../auth/index.js'
 import type { PageRenderer } from './page-render.js'
 import { runView } from './run-view.js'
 
-const ApproveForm = z.object({ _csrf: z.string().optional(), binding: z.string().regex(/^[0-9a-f]{64}$/), comment: z.string().trim().max(2000).optional() }).strict()
+const ApproveForm = z.object({
+  _csrf: z.string().optional(), binding: z.string().regex(/^[0-9a-f]{64}$/), comment: z.string().trim().max(2000).optional(),
+  /** The passkey assertion the page's script filled in (JSON), where the run needs one. */
+  passkey: z.string().max(16 * 1024).optional(),
+}).strict()
 const DenyForm = z.object({ _csrf: z.string().optional(), binding: z.string().regex(/^[0-9a-f]{64}$/), reason: z.string().trim().min(1, 'say why the run is denied').max(2000) }).strict()
 
 export default async function runPageRoutes(app: FastifyInstance, opts: { pages: PageRenderer }) {
-  const { store, catalog, approvals } = app.writ
+  const { store, catalog, approvals, passkeys } = app.writ
   const { pages } = opts
+
+  /** What the approve form needs when the run must be approved with a passkey. */
+  function passkeyView(run: Run, viewer: Principal) {
+    const need = run.status === 'pending_approval' && run.approval ? approvals.passkeyRequirement(run) : undefined
+    if (!need || !run.approval || !passkeys) return undefined
+    const ids = passkeys.publishedCredentials(viewer.id).map((a) => a.credential_id)
+    return { challenge: bindingChallenge(run.approval.binding), rpId: passkeys.registry?.relying_party.id ?? passkeys.rp.id, credentials: ids.join(' '), has: ids.length > 0, groups: need.groups.join(', '), quorum: need.quorum }
+  }
 
   async function show(req: FastifyRequest, reply: FastifyReply, id: string, extra: Record<string, unknown> = {}, status = 200): Promise<FastifyReply> {
     const hit = await store.get(id)
     if (!hit) throw new RunNotFound(id)
     const view = await runView(hit.run, req.principal!, store, catalog)
-    return pages.page(req, reply, '@run', { title: `${view.action.title} on ${hit.run.node_name}`, liveRun: { id, status: hit.run.status } }, { ...view, ...extra }, status)
+    const passkey = passkeyView(hit.run, req.principal!)
+    return pages.page(req, reply, '@run', { title: `${view.action.title} on ${hit.run.node_name}`, liveRun: { id, status: hit.run.status }, passkeyScript: passkey?.has ?? false }, { ...view, passkey, ...extra }, status)
   }
 
   app.get('/runs/:id', async (req, reply) => {
@@ -43,9 +58,17 @@ export default async function runPageRoutes(app: FastifyInstance, opts: { pages:
         const message = form.error.issues.map((i) => `${i.path.join('.') || 'form'}: ${i.message}`).join('; ')
         throw Object.assign(new Error(message), { code: 'WRIT_ERR_VALIDATION', statusCode: 400 })
       }
-      const f = form.data as { binding: string, comment?: string, reason?: string }
+      const f = form.data as { binding: string, comment?: string, reason?: string, passkey?: string }
+      let passkey
+      if (f.passkey) {
+        let raw: unknown
+        try { raw = JSON.parse(f.passkey) } catch { raw = undefined }
+        const parsed = PasskeyAssertionSchema.safeParse(raw)
+        if (!parsed.success) throw Object.assign(new Error('passkey: the browser sent no readable passkey assertion'), { code: 'WRIT_ERR_VALIDATION', statusCode: 400 })
+        passkey = parsed.data
+      }
       await approvals.decide(req.principal!, id, verb === 'approve'
-        ? { decision: 'approve', binding: f.binding, ...(f.comment ? { comment: f.comment } : {}) }
+        ? { decision: 'approve', binding: f.binding, ...(f.comment ? { comment: f.comment } : {}), ...(passkey ? { passkey } : {}) }
         : { decision: 'deny', binding: f.binding, reason: f.reason as string })
     } catch (err) {
       const e = err as Error & { code?: string, statusCode?: number }

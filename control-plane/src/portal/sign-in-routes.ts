@@ -13,26 +13,31 @@ const SignInQuery = z.object({ next: z.string().max(512).optional() }).passthrou
 const TokenForm = z.object({ _csrf: z.string().optional(), token: z.string().max(512), next: z.string().max(512).optional() }).strict()
 const LinkForm = z.object({ _csrf: z.string().optional(), code: z.string().max(64) }).strict()
 
-export interface SignInOptions { pages: PageRenderer, links: SignInLinks, tokenSignIn: boolean }
+export interface SignInOptions {
+  pages: PageRenderer, links: SignInLinks, tokenSignIn: boolean
+  /** The single sign-on provider's name, when one is configured (its button leads to /ui/sign-in/oidc). */
+  ssoName?: string | undefined
+}
 
 export default async function signInRoutes(app: FastifyInstance, opts: SignInOptions) {
   const { principals } = app.writ
   const { pages, links } = opts
   const attempts = { config: { rateLimit: { max: 20, timeWindow: 60_000 } } }
+  const sso = (next: string) => (opts.ssoName ? { sso: { name: opts.ssoName, url: `/ui/sign-in/oidc?next=${encodeURIComponent(next)}` } } : {})
 
   app.get('/sign-in', async (req, reply) => {
     const q = SignInQuery.safeParse(req.query)
-    return pages.page(req, reply, '@sign-in', { title: 'Sign in' }, { next: safeNext(q.success ? q.data.next : undefined), tokenSignIn: opts.tokenSignIn })
+    return pages.page(req, reply, '@sign-in', { title: 'Sign in' }, { next: safeNext(q.success ? q.data.next : undefined), tokenSignIn: opts.tokenSignIn, ...sso(safeNext(q.success ? q.data.next : undefined)) })
   })
 
   app.post('/sign-in', { ...attempts, preHandler: app.csrfProtection }, async (req, reply) => {
     const form = TokenForm.safeParse(req.body)
     const next = safeNext(form.success ? form.data.next : undefined)
-    if (!opts.tokenSignIn) return pages.page(req, reply, '@sign-in', { title: 'Sign in' }, { next, tokenSignIn: false, error: 'Token sign-in is switched off.' }, 403)
+    if (!opts.tokenSignIn) return pages.page(req, reply, '@sign-in', { title: 'Sign in' }, { next, tokenSignIn: false, error: 'Token sign-in is switched off.', ...sso(next) }, 403)
     const principal = form.success ? principals.authenticate(form.data.token) : undefined
     if (!principal || principal.kind !== 'operator') {
       req.log.warn({ ip: req.ip }, 'portal sign-in refused')
-      return pages.page(req, reply, '@sign-in', { title: 'Sign in' }, { next, tokenSignIn: true, error: principal ? 'That token belongs to an agent; the portal is for operators.' : 'That token is not valid.' }, 401)
+      return pages.page(req, reply, '@sign-in', { title: 'Sign in' }, { next, tokenSignIn: true, error: principal ? 'That token belongs to an agent; the portal is for operators.' : 'That token is not valid.', ...sso(next) }, 401)
     }
     signIn(req, principal, 'token')
     req.log.info({ operator: principal.id, via: 'token' }, 'operator signed in to the portal')

@@ -3,7 +3,7 @@
  * through (DESIGN.md "Run lifecycle"). Terminal statuses never change.
  */
 import { z } from 'zod'
-import { ArgValueSchema, PrincipalRefSchema, RefusalSchema, RunOptionsSchema, approvalBinding } from '@writ/packs/protocol'
+import { ArgValueSchema, PasskeyAssertionSchema, PrincipalRefSchema, RefusalSchema, RunOptionsSchema, approvalBinding } from '@writ/packs/protocol'
 import { RiskSchema } from '@writ/packs'
 
 export const RunStatusSchema = z.enum([
@@ -53,6 +53,8 @@ export const DecisionSchema = z.object({
   /** The binding digest the decision was made on (DESIGN.md "Approvals"). */
   binding: z.string(),
   comment: z.string().optional(),
+  /** The approver's passkey assertion over the binding; the writ carries it and runners verify it. */
+  passkey: PasskeyAssertionSchema.optional(),
 })
 export type Decision = z.infer<typeof DecisionSchema>
 
@@ -65,6 +67,8 @@ export const ApprovalStateSchema = z.object({
   approvals: z.array(DecisionSchema).default([]),
   denial: DecisionSchema.extend({ reason: z.string() }).optional(),
   approved_at: z.string().optional(),
+  /** Approvals must be signed with published passkeys (the approver registry asked for it when the run arrived). */
+  passkey_required: z.boolean().optional(),
   /** The run's portal page (added when the run is shown, not stored). */
   url: z.string().optional(),
   /** How many approvals it has so far (added when the run is shown, not stored). */

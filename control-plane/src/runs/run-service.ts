@@ -29,6 +29,8 @@ export interface RunServiceDeps {
   runUrl: (runId: string) => string
   /** Called once a run starts waiting for approval (its record and request event are stored). */
   onPendingApproval?: (run: Run) => void
+  /** How many passkey-signed approvals the published approver registry demands for an action, if any. */
+  passkeyQuorum?: (action: string, risk: Run['risk']) => number | undefined
 }
 
 /** A read-only run the control plane itself asks for (the approver's impact preview). */
@@ -116,12 +118,15 @@ export class RunService {
     }
     if (decision.decision === 'require_approval') {
       const expiresAt = new Date(Date.parse(now) + durationMs(decision.ttl)).toISOString()
-      run.status_reason = `waiting for ${decision.quorum} approval(s) from ${decision.approver_groups.join(', ')} until ${expiresAt} (policy rule "${decision.rule}")`
+      // Runners will demand the registry's quorum of passkey signatures; ask for no fewer here.
+      const passkeyQuorum = this.d.passkeyQuorum?.(run.action, run.risk)
+      const quorum = Math.max(decision.quorum, passkeyQuorum ?? 0)
+      run.status_reason = `waiting for ${quorum} ${passkeyQuorum ? 'passkey-signed ' : ''}approval(s) from ${decision.approver_groups.join(', ')} until ${expiresAt} (policy rule "${decision.rule}")`
       run.approval = {
         binding: runBinding(run), approver_groups: decision.approver_groups,
-        quorum: decision.quorum, expires_at: expiresAt, approvals: [],
+        quorum, expires_at: expiresAt, approvals: [], ...(passkeyQuorum ? { passkey_required: true } : {}),
       }
-      requested.data = { ...requested.data, approval: { binding: run.approval.binding, approver_groups: decision.approver_groups, quorum: decision.quorum, expires_at: expiresAt } }
+      requested.data = { ...requested.data, approval: { binding: run.approval.binding, approver_groups: decision.approver_groups, quorum, expires_at: expiresAt, ...(passkeyQuorum ? { passkey_required: true } : {}) } }
       await this.d.audit.append(requested)
       await this.d.store.create(run)
       this.d.metrics.runs.inc({ status: 'pending_approval' })
@@ -163,7 +168,7 @@ export class RunService {
     ])
     if (!claimed) return current
     await opts.afterClaim?.(claimed)
-    const approvals: ApprovalRef[] = (claimed.approval?.approvals ?? []).map((a) => ({ by: a.by, at: a.at, binding: a.binding }))
+    const approvals: ApprovalRef[] = (claimed.approval?.approvals ?? []).map((a) => ({ by: a.by, at: a.at, binding: a.binding, ...(a.passkey ? { passkey: a.passkey } : {}) }))
     return this.send(claimed, approvals)
   }
 

@@ -22,4 +22,6 @@ export {
   passkeyRequirement, bindingChallenge, approverCredentials,
 } from './approver-registry.js'
 export type { ApproverEntry, ApprovalRequirement, ApproverRegistry, ApproverRegistryInput, SignedApproverRegistry, RegistryKeys } from './approver-registry.js'
+export { ApproverRegistryFile } from './approver-registry-file.js'
+export type { RegistryLog, RegistryFileOptions } from './approver-registry-file.js'
 export { canonicalJson } from '../canonical-json.js'

@@ -18,6 +18,7 @@ export const LAYOUT = `<!doctype html>
     <a href="/ui/runs"<% if (it.nav === 'runs') { %> aria-current="page"<% } %>>Runs</a>
     <a href="/ui/audit"<% if (it.nav === 'audit') { %> aria-current="page"<% } %>>Audit</a>
     <a href="/ui/nodes"<% if (it.nav === 'nodes') { %> aria-current="page"<% } %>>Nodes</a>
+    <% if (it.passkeysNav) { %><a href="/ui/passkeys"<% if (it.nav === 'passkeys') { %> aria-current="page"<% } %>>Passkeys</a><% } %>
   </nav>
   <form class="signout" method="post" action="/ui/sign-out">
     <input type="hidden" name="_csrf" value="<%= it.csrf %>">
@@ -31,6 +32,7 @@ export const LAYOUT = `<!doctype html>
 <%~ it.body %>
 </main>
 <% if (it.operator) { %><script src="<%= it.assets.js %>" defer></script><% } %>
+<% if (it.operator && it.passkeyScript) { %><script src="<%= it.assets.passkeys %>" defer></script><% } %>
 </body>
 </html>
 `

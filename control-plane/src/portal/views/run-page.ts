@@ -22,8 +22,8 @@ export const RUN_PAGE = `<% layout('@layout') %>
       <dt>Arguments</dt><dd><% if (it.run.args.length === 0) { %>none<% } else { %><ul class="args"><% it.run.args.forEach(function (a) { %><li><code><%= a[0] %></code> = <code><%= a[1] %></code></li><% }) %></ul><% } %></dd>
       <% if (it.approval) { %>
       <dt>Decision window</dt><dd><% if (it.approval.open) { %><strong><%= it.approval.timeLeft %></strong> left (until <time datetime="<%= it.approval.expires_at %>"><%= it.approval.expires_at %></time>)<% } else { %>closed at <time datetime="<%= it.approval.expires_at %>"><%= it.approval.expires_at %></time><% } %></dd>
-      <dt>Approvals</dt><dd><%= it.approval.approvals.length %> of <%= it.approval.quorum %> from <%= it.approval.groups %><% it.approval.approvals.forEach(function (a) { %><br>✓ <strong><%= a.by %></strong> at <time datetime="<%= a.at %>"><%= a.at %></time><% if (a.comment) { %>: “<%= a.comment %>”<% } %><% }) %><% if (it.approval.denial) { %><br>✗ denied by <strong><%= it.approval.denial.by %></strong> at <time datetime="<%= it.approval.denial.at %>"><%= it.approval.denial.at %></time>: “<%= it.approval.denial.reason %>”<% } %></dd>
-      <dt>Binding</dt><dd><code class="digest" title="<%= it.approval.binding %>"><%= it.approval.binding.slice(0, 16) %>…</code></dd>
+      <dt>Approvals</dt><dd><%= it.approval.approvals.length %> of <%= it.approval.quorum %> from <%= it.approval.groups %><% it.approval.approvals.forEach(function (a) { %><br>✓ <strong><%= a.by %></strong><% if (a.passkey) { %> (passkey)<% } %> at <time datetime="<%= a.at %>"><%= a.at %></time><% if (a.comment) { %>: “<%= a.comment %>”<% } %><% }) %><% if (it.approval.denial) { %><br>✗ denied by <strong><%= it.approval.denial.by %></strong> at <time datetime="<%= it.approval.denial.at %>"><%= it.approval.denial.at %></time>: “<%= it.approval.denial.reason %>”<% } %></dd>
+      <dt>Binding</dt><dd><code class="digest" title="<%= it.approval.binding %>"><%= it.approval.binding.slice(0, 16) %>…</code><% if (it.approval.passkey_required) { %> · approvals are signed with passkeys<% } %></dd>
       <% } %>
     </dl>
   </section>
@@ -63,13 +63,22 @@ export const RUN_PAGE = `<% layout('@layout') %>
   <section class="card decide" aria-labelledby="decide-h">
     <h2 id="decide-h">Your decision</h2>
     <% if (it.decision.allowed) { %>
-    <form method="post" action="/ui/runs/<%= it.run.id %>/approve" class="approve">
+    <% if (it.passkey && !it.passkey.has) { %>
+    <p class="warn" id="passkey-needed">Approving this run needs your passkey's signature (runners check it), and none of your passkeys is in the published approver registry. <a href="/ui/passkeys">Register one</a>; it counts once an administrator publishes it. You can still deny.</p>
+    <% } else { %>
+    <form method="post" action="/ui/runs/<%= it.run.id %>/approve" class="approve"<% if (it.passkey) { %> data-passkey-challenge="<%= it.passkey.challenge %>" data-passkey-rp="<%= it.passkey.rpId %>" data-passkey-credentials="<%= it.passkey.credentials %>"<% } %>>
       <input type="hidden" name="_csrf" value="<%= it.csrf %>">
       <input type="hidden" name="binding" value="<%= it.approval.binding %>">
+      <% if (it.passkey) { %><input type="hidden" name="passkey" value=""><% } %>
       <label for="comment">Comment (optional)</label>
       <input id="comment" name="comment" type="text" maxlength="2000">
-      <button type="submit" class="primary">Approve</button>
+      <button type="submit" class="primary">Approve<% if (it.passkey) { %> with your passkey<% } %></button>
+      <% if (it.passkey) { %>
+      <p class="note" data-passkey-status role="status" aria-live="polite">Runners accept this approval only with a passkey signature over this run (<%= it.passkey.quorum %> from <%= it.passkey.groups %>).</p>
+      <noscript><p class="warn">Signing with a passkey needs JavaScript.</p></noscript>
+      <% } %>
     </form>
+    <% } %>
     <form method="post" action="/ui/runs/<%= it.run.id %>/deny" class="deny">
       <input type="hidden" name="_csrf" value="<%= it.csrf %>">
       <input type="hidden" name="binding" value="<%= it.approval.binding %>">

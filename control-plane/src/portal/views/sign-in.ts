@@ -1,18 +1,21 @@
-/** Sign-in: every method behind the one seam shows here; token sign-in when enabled. */
+/** Sign-in: every method behind the one seam shows here — single sign-on when configured, token sign-in when enabled. */
 export const SIGN_IN = `<% layout('@layout') %>
 <section class="card narrow">
-  <h1>Sign in to writ</h1>
+  <h1><%= it.errorTitle || 'Sign in to writ' %></h1>
   <% if (it.error) { %><p class="error" role="alert"><%= it.error %></p><% } %>
   <% if (it.next && it.next !== '/ui') { %><p>After signing in you will be taken back to the page you opened.</p><% } %>
+  <% if (it.sso) { %>
+  <p><a class="button primary" href="<%= it.sso.url %>">Sign in with <%= it.sso.name %></a></p>
+  <% } %>
   <% if (it.tokenSignIn) { %>
   <form method="post" action="/ui/sign-in">
     <input type="hidden" name="_csrf" value="<%= it.csrf %>">
     <input type="hidden" name="next" value="<%= it.next %>">
     <label for="token">Operator token</label>
     <input id="token" name="token" type="password" autocomplete="current-password" required spellcheck="false">
-    <button type="submit" class="primary">Sign in</button>
+    <button type="submit"<% if (!it.sso) { %> class="primary"<% } %>>Sign in<% if (it.sso) { %> with a token<% } %></button>
   </form>
-  <% } else { %>
+  <% } else if (!it.sso) { %>
   <p>Token sign-in is switched off on this control plane.</p>
   <% } %>
 </section>

@@ -1,0 +1,66 @@
+/**
+ * Passkeys on the control plane: registrations, the published approver
+ * registry, and the check of an approver's assertion when they approve — the
+ * same check (from @writ/packs/passkeys) every runner repeats on the writ.
+ */
+import type { Logger } from 'pino'
+import { ApproverRegistryFile, approverCredentials, passkeyRequirement, type ApproverEntry, type ApproverRegistry, type PasskeyAssertion, type TrustedKey } from '@writ/packs/protocol'
+import { isRequester, verifyPasskeyAssertion } from '@writ/packs/passkeys'
+import type { Risk } from '@writ/packs'
+import type { Principal } from '../auth/index.js'
+import { PasskeyRejected, SelfApproval } from '../http/index.js'
+import type { PasskeyStore } from './passkey-store.js'
+import type { RelyingParty } from './relying-party.js'
+
+/** What the check needs of a run. */
+export interface PasskeyRun { id: string, action: string, risk: Risk, requester: { id: string }, binding: string }
+
+export class Passkeys {
+  constructor(readonly rp: RelyingParty, readonly store: PasskeyStore, private readonly published: ApproverRegistryFile | undefined, private readonly log: Logger) {}
+
+  /** Opens the registry file when configured (a bad file stops the boot with the reason). */
+  static open(rp: RelyingParty, store: PasskeyStore, registry: { file: string, approvers: TrustedKey[], reloadMs: number } | undefined, dispatchKey: TrustedKey, log: Logger): Passkeys {
+    const published = registry
+      ? ApproverRegistryFile.open(registry.file, { approvers: registry.approvers, dispatch: [dispatchKey] }, log, { reloadMs: registry.reloadMs, mustExist: false })
+      : undefined
+    return new Passkeys(rp, store, published, log)
+  }
+
+  /** The published registry in force, if any. */
+  get registry(): ApproverRegistry | undefined { return this.published?.current }
+
+  /** What approving an action takes under the published registry, or undefined when it needs no passkey. */
+  requirement(action: string, risk: Risk) {
+    const r = this.registry
+    return r ? passkeyRequirement(r, action, risk) : undefined
+  }
+
+  /** The operator's passkeys in the published registry (the ones an approval can be signed with). */
+  publishedCredentials(operator: string): ApproverEntry[] {
+    const r = this.registry
+    return r ? approverCredentials(r, operator) : []
+  }
+
+  /**
+   * Checks `principal`'s assertion over the run's binding against the
+   * published registry; throws a typed error saying what does not hold.
+   */
+  async verifyApproval(principal: Principal, run: PasskeyRun, assertion: PasskeyAssertion): Promise<void> {
+    const registry = this.registry
+    if (!registry) throw new PasskeyRejected('no approver registry is published yet, so no passkey can be checked; approve without one')
+    const check = await verifyPasskeyAssertion(assertion, principal.id, run.binding, registry)
+    if (!check.ok) {
+      this.log.warn({ runId: run.id, operator: principal.id, code: check.code }, `passkey approval refused: ${check.message}`)
+      throw new PasskeyRejected(check.code === 'unknown_approver' && this.registry?.approvers.every((a) => a.credential_id !== assertion.credential_id)
+        ? `that passkey is not in the published approver registry: a registered passkey counts once an administrator publishes it (writ approvers export)`
+        : check.message)
+    }
+    if (isRequester(check.entry, run.requester.id)) throw new SelfApproval(run.id, `${run.requester.id} (the person behind ${principal.id})`)
+    const need = passkeyRequirement(registry, run.action, run.risk)
+    if (need && !check.entry.groups.some((g) => need.groups.includes(g))) {
+      throw new PasskeyRejected(`your passkey is published for ${check.entry.groups.join(', ') || 'no group'}; runners accept passkey approvals of ${run.action} only from ${need.groups.join(', ')}`)
+    }
+  }
+
+  close(): void { this.published?.close() }
+}

@@ -1,0 +1,20 @@
+// Child of the runner-passkeys bench: times checkPasskeyApprovals per writ in
+// this process (so NODE flags can be the runner's), and the one-time import
+// of the verifier. Prints one JSON line.
+import { generateSigningKeyPair, loadSigningKey, newNonce, PROTOCOL_VERSION } from '@writ/packs/protocol'
+import { benchRegistry, approvedWrit } from './runner-passkeys.js'
+
+const n = Number(process.argv[2] ?? 500)
+const rssBefore = process.memoryUsage().rss
+const t0 = performance.now()
+const { checkPasskeyApprovals } = await import('@writ/packs/passkeys')
+const loadMs = performance.now() - t0
+const rssAddedMiB = (process.memoryUsage().rss - rssBefore) / 1048576
+const { signed, approvers } = benchRegistry(1, loadSigningKey(generateSigningKeyPair().privatePem))
+const writ = () => approvedWrit({ v: PROTOCOL_VERSION, run_id: `run_${newNonce()}`, node_id: 'bench', node_name: 'bench', action: 'bench.high', pack: 'bench', pack_digest: '0'.repeat(64), args: {}, reason: 'bench', requester: { id: 'bench-agent', kind: 'agent' }, approvals: [], options: {}, issued_at: new Date().toISOString(), expires_at: new Date(Date.now() + 60000).toISOString(), nonce: newNonce() }, approvers)
+const writs = Array.from({ length: n + 50 }, writ)
+for (const w of writs.slice(0, 50)) if (!(await checkPasskeyApprovals(w, 'high', signed.registry)).ok) throw new Error('bench writ did not verify')
+const t1 = performance.now()
+for (const w of writs.slice(50)) await checkPasskeyApprovals(w, 'high', signed.registry)
+const perWritUs = ((performance.now() - t1) / n) * 1000
+process.stdout.write(`${JSON.stringify({ perWritUs, loadMs, rssAddedMiB })}\n`)

@@ -269,6 +269,27 @@ job "writ-control-plane" {
         EOT
       }
 
+      # Passkey approvals (see the runner job): the published registry, reloaded
+      # by the control plane itself when it changes, and its public key. Both
+      # public; only an administrator's approvers key can make either count.
+      template {
+        destination = "secrets/approvers.json"
+        perms       = "0444"
+        change_mode = "noop"
+        data        = <<-EOT
+          {{- with nomadVar "nomad/jobs/writ-control-plane" }}{{ if .approver_registry.Value }}{{ .approver_registry.Value }}{{ end }}{{ end }}
+        EOT
+      }
+
+      template {
+        destination = "secrets/approvers.pub.pem"
+        perms       = "0444"
+        change_mode = "restart"
+        data        = <<-EOT
+          {{- with nomadVar "nomad/jobs/writ-control-plane" }}{{ if .approvers_key_pem.Value }}{{ .approvers_key_pem.Value }}{{ end }}{{ end }}
+        EOT
+      }
+
       template {
         destination = "local/policy.yaml"
         change_mode = "restart"
@@ -305,7 +326,11 @@ job "writ-control-plane" {
             session_key_file: "/secrets/portal-session.key"
           log:
             level: "${var.log_level}"
-          {{ with nomadVar "nomad/jobs/writ-control-plane" }}{{ .principals_yaml }}{{ end }}
+          {{ with nomadVar "nomad/jobs/writ-control-plane" }}{{ if .approver_registry.Value }}
+          passkeys:
+            registry_file: "/secrets/approvers.json"
+            approvers_key_file: "/secrets/approvers.pub.pem"
+          {{ end }}{{ .principals_yaml }}{{ end }}
         EOT
       }
 

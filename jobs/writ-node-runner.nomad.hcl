@@ -197,6 +197,40 @@ job "writ-node-runner" {
         EOT
       }
 
+      # Passkey-signed approvals, when the variable holds an approver registry
+      # (terraform/README.md "Passkey approvals"). The registry file is
+      # re-rendered when a new one is published and the runner reloads it by
+      # itself (change_mode noop); switching the feature on or off restarts.
+      template {
+        destination = "secrets/approvers.env"
+        env         = true
+        change_mode = "restart"
+        data        = <<-EOT
+          {{- with nomadVar "nomad/jobs/writ-node-runner" }}{{ if .approver_registry.Value }}
+          WRIT_APPROVERS_REGISTRY={{ env "NOMAD_SECRETS_DIR" }}/approvers.json
+          WRIT_APPROVERS_KEYS={{ env "NOMAD_SECRETS_DIR" }}/approvers.pub.pem
+          {{- end }}{{ end }}
+        EOT
+      }
+
+      template {
+        destination = "secrets/approvers.json"
+        perms       = "0400"
+        change_mode = "noop"
+        data        = <<-EOT
+          {{- with nomadVar "nomad/jobs/writ-node-runner" }}{{ if .approver_registry.Value }}{{ .approver_registry.Value }}{{ end }}{{ end }}
+        EOT
+      }
+
+      template {
+        destination = "secrets/approvers.pub.pem"
+        perms       = "0400"
+        change_mode = "restart"
+        data        = <<-EOT
+          {{- with nomadVar "nomad/jobs/writ-node-runner" }}{{ if .approvers_key_pem.Value }}{{ .approvers_key_pem.Value }}{{ end }}{{ end }}
+        EOT
+      }
+
       resources {
         cpu    = 200
         memory = 256

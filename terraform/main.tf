@@ -107,6 +107,15 @@ resource "nomad_acl_token" "control_plane" {
 # operator ACL.
 # ---------------------------------------------------------------------------
 
+# The approver registry and its public key, for both jobs; absent while
+# passkey approvals are off (the jobs' templates then switch them off).
+locals {
+  approver_items = var.approver_registry_json == "" ? {} : {
+    approver_registry = var.approver_registry_json
+    approvers_key_pem = var.approvers_public_key_pem
+  }
+}
+
 resource "nomad_variable" "control_plane" {
   namespace = nomad_namespace.writ.name
   path      = "nomad/jobs/writ-control-plane"
@@ -120,14 +129,25 @@ resource "nomad_variable" "control_plane" {
     }, var.nomad_ca_cert_pem == "" ? {} : {
     # The job sets NOMAD_CACERT only when this item is there.
     nomad_ca_pem = var.nomad_ca_cert_pem
-  })
+  }, local.approver_items)
 }
 
 resource "nomad_variable" "node_runner" {
   namespace = nomad_namespace.writ.name
   path      = "nomad/jobs/writ-node-runner"
-  items = {
+  items = merge({
     trusted_keys_pem = var.trusted_public_keys_pem
+  }, local.approver_items)
+
+  lifecycle {
+    precondition {
+      condition     = (var.approver_registry_json == "") == (var.approvers_public_key_pem == "")
+      error_message = "Set approver_registry_json and approvers_public_key_pem together (or neither)."
+    }
+    precondition {
+      condition     = var.approvers_public_key_pem == "" || !strcontains(var.trusted_public_keys_pem, trimspace(var.approvers_public_key_pem))
+      error_message = "approvers_public_key_pem is one of trusted_public_keys_pem: the approver registry must be signed with a separate key, never the dispatch key."
+    }
   }
 }
 

@@ -203,6 +203,28 @@ variable "portal_session_key_hex" {
   }
 }
 
+variable "approver_registry_json" {
+  description = "The signed approver registry, exactly as `writ approvers export` wrote it. With approvers_public_key_pem set, runners refuse risky actions without passkey-signed approvals and the portal asks for them. Empty (the default) leaves passkey approvals off. Publishing a new registry changes only this value: runners and control planes reload the file without a restart."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.approver_registry_json == "" || try(jsondecode(var.approver_registry_json).registry.kind == "writ.approver-registry", false)
+    error_message = "approver_registry_json must be the JSON file writ approvers export writes (registry.kind \"writ.approver-registry\"), or empty."
+  }
+}
+
+variable "approvers_public_key_pem" {
+  description = "PEM public key(s) of the approvers key that signs the approver registry (`writ keys approvers`). Never the dispatch key: runners refuse a registry it signed. The private key stays offline with the administrator."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.approvers_public_key_pem == "" || (can(regex("-----BEGIN PUBLIC KEY-----", var.approvers_public_key_pem)) && !can(regex("PRIVATE KEY", var.approvers_public_key_pem)))
+    error_message = "approvers_public_key_pem must hold PEM public keys only (never a private key), or be empty."
+  }
+}
+
 variable "slack_webhook_url" {
   description = "Slack incoming-webhook URL for approval requests."
   type        = string

@@ -9,7 +9,7 @@ import { hostname } from 'node:os'
 import { createPublicKey, randomBytes } from 'node:crypto'
 import { connect, credsAuthenticator, type NatsConnection } from '@nats-io/transport-node'
 import { PackCatalog } from '@writ/packs'
-import { ApproverRegistryError, keyIdOf, loadSigningKey, loadTrustedKey, splitPemBundle, type SigningKey, type TrustedKey } from '@writ/packs/protocol'
+import { ApproverRegistryError, ApproverRegistryFile, keyIdOf, loadSigningKey, loadTrustedKey, splitPemBundle, type SigningKey, type TrustedKey } from '@writ/packs/protocol'
 import type { Logger } from 'pino'
 import { ApprovalService, ImpactPreview } from './approvals/index.js'
 import { AuditChain, type AuditEvent } from './audit/index.js'
@@ -18,7 +18,7 @@ import { durationMs, publicUrl, type Config } from './config.js'
 import { FleetView } from './fleet/index.js'
 import { Metrics } from './metrics.js'
 import { ensureStreams } from './nats/index.js'
-import { PasskeyConfigError, Passkeys, PasskeyStore, relyingParty } from './passkeys/index.js'
+import { PasskeyConfigError, Passkeys, PasskeyStore, relyingParty, type RelyingParty } from './passkeys/index.js'
 import { createApprovalNotifier, type ApprovalNotifier } from './notify/index.js'
 import { Policy } from './policy/index.js'
 import { DeadlineSweeper, Dispatcher, OutputBuffer, ResultsConsumer, RunService, RunStore } from './runs/index.js'
@@ -104,20 +104,31 @@ function loadApproversKeys(file: string): TrustedKey[] {
   }
 }
 
-/** Passkeys when configured; a bad relying party or a registry that does not verify stops the boot with the reason. */
-async function openPasskeys(config: Config, nc: NatsConnection, dispatchKey: SigningKey, log: Logger): Promise<Passkeys | undefined> {
+/**
+ * Passkeys when configured, checked before anything connects: a bad relying
+ * party or a registry that does not verify stops the boot with the reason.
+ * The registrations bucket is opened once NATS is up.
+ */
+function preparePasskeys(config: Config, dispatchKey: SigningKey, log: Logger): ((nc: NatsConnection) => Promise<Passkeys>) | undefined {
   const pk = config.passkeys
   if (!pk) return undefined
+  let rp: RelyingParty
+  let published: ApproverRegistryFile | undefined
   try {
-    const rp = relyingParty(config) as NonNullable<ReturnType<typeof relyingParty>>
-    const publicKey = createPublicKey(dispatchKey.privateKey)
-    const registry = pk.registry_file && pk.approvers_key_file
-      ? { file: pk.registry_file, approvers: loadApproversKeys(pk.approvers_key_file), reloadMs: durationMs(pk.reload_interval) }
-      : undefined
-    return Passkeys.open(rp, await PasskeyStore.open(nc, config.jetstream.replicas), registry, { keyId: keyIdOf(publicKey), publicKey }, log)
+    rp = relyingParty(config)
+    if (pk.registry_file && pk.approvers_key_file) {
+      const publicKey = createPublicKey(dispatchKey.privateKey)
+      published = ApproverRegistryFile.open(pk.registry_file, { approvers: loadApproversKeys(pk.approvers_key_file), dispatch: [{ keyId: keyIdOf(publicKey), publicKey }] }, log, { reloadMs: durationMs(pk.reload_interval), mustExist: false })
+    }
   } catch (err) {
     if (err instanceof PasskeyConfigError || err instanceof ApproverRegistryError) throw new ControlPlaneStartError(err.message, { cause: err })
     throw err
+  }
+  return async (nc) => {
+    try { return new Passkeys(rp, await PasskeyStore.open(nc, config.jetstream.replicas), published, log) } catch (err) {
+      published?.close()
+      throw err
+    }
   }
 }
 
@@ -136,10 +147,13 @@ export async function startControlPlane(config: Config, log: Logger, opts: Start
   for (const e of catalog.load.errors) log.warn({ file: e.file, field: e.field, pack: e.pack, action: e.action }, `pack load error: ${e.message}`)
   const instanceId = config.instance_id ?? `${hostname()}-${randomBytes(3).toString('hex')}`
   const clog = log.child({ instance: instanceId })
+  const openPasskeys = preparePasskeys(config, key, clog)
 
   const nc = await connectNats(config)
+  let passkeys: Passkeys | undefined
   try {
     await ensureJetStream(nc, config)
+    passkeys = await openPasskeys?.(nc)
     const store = await RunStore.open(nc, config.jetstream.replicas, clog)
     await store.startWatch()
     let connected = true
@@ -175,7 +189,6 @@ export async function startControlPlane(config: Config, log: Logger, opts: Start
       { webhook_url: s.webhook_url, webhook_url_file: s.webhook_url_file, max_attempts: s.max_attempts, timeoutMs: durationMs(s.timeout), retryBaseMs: durationMs(s.retry_base) },
       catalog, clog, opts.print,
     )
-    const passkeys = await openPasskeys(config, nc, key, clog)
     let approvals: ApprovalService | undefined
     let previews: ImpactPreview | undefined
     const runs = new RunService({
@@ -217,6 +230,7 @@ export async function startControlPlane(config: Config, log: Logger, opts: Start
       },
     }
   } catch (err) {
+    passkeys?.close()
     await nc.close()
     throw err
   }

@@ -28,7 +28,8 @@ export const ApproverPolicyFileSchema = z.object({
 }).strict()
 
 const RegistrationsSchema = z.object({
-  relying_party: RelyingPartySchema,
+  /** null when the control plane's public_url is no host name WebAuthn accepts. */
+  relying_party: RelyingPartySchema.nullable(),
   dispatch_key_id: z.string(),
   registrations: z.array(z.object({
     credential_id: z.string(), operator: z.string(), operator_configured: z.boolean(), person: z.string(), principals: z.array(z.string()),
@@ -59,7 +60,7 @@ export async function cmdApprovers(argv: string[], io: Io): Promise<number> {
     const { values } = parseArgs({ args: argv.slice(1), options: { ...common, json: { type: 'boolean', default: false } } })
     const regs = await fetchRegistrations(io, values)
     if (values.json) { io.out(`${JSON.stringify(regs, null, 2)}\n`); return 0 }
-    io.out(`relying party ${regs.relying_party.id} (${regs.relying_party.origins.join(', ')})\n`)
+    io.out(regs.relying_party ? `relying party ${regs.relying_party.id} (${regs.relying_party.origins.join(', ')})\n` : 'relying party: not derivable from the control plane\'s public_url (name it in the approver policy file)\n')
     for (const r of regs.registrations) io.out(`${describe(r)}${r.operator_configured ? '' : '  (operator no longer configured)'}\n`)
     if (regs.registrations.length === 0) io.err('no passkey is registered yet (operators register them on the portal\'s Passkeys page)\n')
     return 0
@@ -90,9 +91,14 @@ export async function cmdApprovers(argv: string[], io: Io): Promise<number> {
     if (wanted && !wanted.has(r.operator)) { io.err(`skipped: ${describe(r)} — not in the policy's operators\n`); continue }
     approvers.push({ operator: r.operator, person: r.person, principals: r.principals, groups: r.groups, credential_id: r.credential_id, public_key: r.public_key, label: r.label.slice(0, 100), registered_at: r.registered_at })
   }
+  const relyingParty = policy.data.relying_party ?? regs.relying_party
+  if (!relyingParty) throw new UsageError(`the control plane's public_url is not a host name passkeys can use; name it in ${values.policy}: relying_party: { id: writ.example.com, origins: [https://writ.example.com] }`)
+  if (regs.relying_party && relyingParty.id !== regs.relying_party.id) {
+    io.err(`warning: the policy names relying party ${relyingParty.id}, the control plane registers passkeys for ${regs.relying_party.id}; those passkeys will not verify\n`)
+  }
   const registry: ApproverRegistryInput = {
     v: 1, kind: 'writ.approver-registry', issued_at: new Date().toISOString(),
-    relying_party: policy.data.relying_party ?? regs.relying_party, require: policy.data.require, approvers,
+    relying_party: relyingParty, require: policy.data.require, approvers,
   }
   let signed
   try { signed = signApproverRegistry(registry, key) } catch (err) {

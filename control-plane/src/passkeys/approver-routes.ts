@@ -8,16 +8,22 @@
  */
 import type { FastifyInstance } from 'fastify'
 import { requireOperator } from '../auth/index.js'
-import { Unavailable } from '../http/index.js'
+import { PasskeyConfigError, relyingParty } from './relying-party.js'
 
 export default async function approverRoutes(app: FastifyInstance) {
   const { passkeys, principals, dispatcher, config } = app.writ
 
   app.get('/approvers/registrations', async (req) => {
     requireOperator(req)
-    if (!passkeys) throw new Unavailable('passkeys are not configured on this control plane (config passkeys)')
+    // Without passkeys configured there is nothing registered yet; the first
+    // (empty) registry is exported from here all the same.
+    let rp: { id: string, origins: string[] } | null = passkeys?.rp ?? null
+    try { rp ??= relyingParty(config) } catch (err) {
+      // public_url is no host name WebAuthn accepts: the policy file has to name the relying party.
+      if (!(err instanceof PasskeyConfigError)) throw err
+    }
     const groupsFromIdp = config.portal.oidc?.groups_claim !== undefined
-    const registrations = (await passkeys.store.list()).map((r) => {
+    const registrations = (passkeys ? await passkeys.store.list() : []).map((r) => {
       const p = principals.get(r.operator)
       return {
         ...r,
@@ -29,9 +35,10 @@ export default async function approverRoutes(app: FastifyInstance) {
       }
     })
     return {
-      relying_party: { id: passkeys.rp.id, origins: passkeys.rp.origins },
+      relying_party: rp ? { id: rp.id, origins: rp.origins } : null,
       dispatch_key_id: dispatcher.keyId,
-      published: passkeys.registry ? { issued_at: passkeys.registry.issued_at, approvers: passkeys.registry.approvers.length } : null,
+      passkeys_configured: passkeys !== undefined,
+      published: passkeys?.registry ? { issued_at: passkeys.registry.issued_at, approvers: passkeys.registry.approvers.length } : null,
       registrations,
     }
   })

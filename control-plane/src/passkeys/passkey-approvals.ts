@@ -4,7 +4,7 @@
  * same check (from @writ/packs/passkeys) every runner repeats on the writ.
  */
 import type { Logger } from 'pino'
-import { ApproverRegistryFile, approverCredentials, passkeyRequirement, type ApproverEntry, type ApproverRegistry, type PasskeyAssertion, type TrustedKey } from '@writ/packs/protocol'
+import { approverCredentials, passkeyRequirement, type ApproverEntry, type ApproverRegistry, type ApproverRegistryFile, type PasskeyAssertion } from '@writ/packs/protocol'
 import { isRequester, verifyPasskeyAssertion } from '@writ/packs/passkeys'
 import type { Risk } from '@writ/packs'
 import type { Principal } from '../auth/index.js'
@@ -17,14 +17,6 @@ export interface PasskeyRun { id: string, action: string, risk: Risk, requester:
 
 export class Passkeys {
   constructor(readonly rp: RelyingParty, readonly store: PasskeyStore, private readonly published: ApproverRegistryFile | undefined, private readonly log: Logger) {}
-
-  /** Opens the registry file when configured (a bad file stops the boot with the reason). */
-  static open(rp: RelyingParty, store: PasskeyStore, registry: { file: string, approvers: TrustedKey[], reloadMs: number } | undefined, dispatchKey: TrustedKey, log: Logger): Passkeys {
-    const published = registry
-      ? ApproverRegistryFile.open(registry.file, { approvers: registry.approvers, dispatch: [dispatchKey] }, log, { reloadMs: registry.reloadMs, mustExist: false })
-      : undefined
-    return new Passkeys(rp, store, published, log)
-  }
 
   /** The published registry in force, if any. */
   get registry(): ApproverRegistry | undefined { return this.published?.current }

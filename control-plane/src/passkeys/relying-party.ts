@@ -11,10 +11,13 @@ export class PasskeyConfigError extends Error {
   constructor(message: string, options?: ErrorOptions) { super(message, options); this.name = 'PasskeyConfigError' }
 }
 
-/** The relying party from `passkeys.*`, defaulting to `public_url`; throws naming the setting at fault. */
-export function relyingParty(config: Config): RelyingParty | undefined {
-  const pk = config.passkeys
-  if (!pk) return undefined
+/**
+ * The relying party from `passkeys.*`, defaulting to `public_url` (also when
+ * passkeys are not configured yet: the first registry is exported from such a
+ * control plane); throws naming the setting at fault.
+ */
+export function relyingParty(config: Config): RelyingParty {
+  const pk = config.passkeys ?? { rp_name: 'writ', rp_id: undefined, origins: undefined }
   const base = new URL(publicUrl(config))
   const id = pk.rp_id ?? base.hostname
   if (isIP(id.replace(/^\[|\]$/g, '')) !== 0) {

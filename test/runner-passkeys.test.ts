@@ -26,6 +26,8 @@ import { eventually } from './helpers/cp-fake-runner.js'
 
 const pexec = promisify(execFile)
 const ALLOC = '0b9f3c1e-2d4a-4b6c-8e0f-1a2b3c4d5e6f'
+/** The runner's Nomad node id: the allocation runs here, so the runner's locality check lets the stop through. */
+const NODE = '5e0d9a41-7c3b-4f28-9a61-2b8c4d7e1f03'
 
 const dir = mkdtempSync(join(tmpdir(), 'writ-passkeys-'))
 t.teardown(() => rmSync(dir, { recursive: true, force: true }))
@@ -48,9 +50,9 @@ let nomad: NomadDouble
 /** What the runner logged (it says when it refuses a registry replacement). */
 const logLines: string[] = []
 t.before(async () => {
-  nomad = await startNomadDouble({ extraAllocs: [allocationLike({ id: ALLOC, nodeId: 'n', jobId: 'victoria-metrics', taskGroup: 'storage' })] })
+  nomad = await startNomadDouble({ extraAllocs: [allocationLike({ id: ALLOC, nodeId: NODE, jobId: 'victoria-metrics', taskGroup: 'storage' })] })
   const log = pino({ level: 'info' }, { write: (line: string) => { logLines.push(line) } })
-  h = await startRunnerHarness({ log, extraConfig: { nomadAddr: nomad.addr, approversRegistry: registryFile, approversKeys: [approversPub], approversReloadMs: 100 } })
+  h = await startRunnerHarness({ log, nodeId: NODE, extraConfig: { nomadAddr: nomad.addr, approversRegistry: registryFile, approversKeys: [approversPub], approversReloadMs: 100 } })
 })
 t.teardown(async () => { await h?.stop(); await nomad?.close() })
 

@@ -14,12 +14,12 @@ import { connect } from '@nats-io/transport-node'
 import { jetstreamManager } from '@nats-io/jetstream'
 import { pino } from 'pino'
 import { loadPacks } from '@writ/packs'
-import {
-  PROTOCOL_VERSION, approvalBinding, bindingChallenge, generateSigningKeyPair, loadSigningKey, newNonce, signApproverRegistry, signWrit, streams, subjects,
-} from '@writ/packs/protocol'
+import { PROTOCOL_VERSION, approvalBinding, generateSigningKeyPair, loadSigningKey, newNonce, signWrit, streams, subjects } from '@writ/packs/protocol'
+import { bindingChallenge, signApproverRegistry } from '@writ/packs/approvers'
 import { loadRunnerConfig, startNodeRunner } from '@writ/node-runner'
 import { createSoftwareAuthenticator } from '../test/helpers/software-authenticator.js'
 import { percentile, startNats } from './nats-for-bench.js'
+import { idleRssKb } from './runner-roundtrip.js'
 
 const RUNS = Number(process.env.BENCH_PASSKEY_RUNS ?? process.env.BENCH_RUNS ?? 300)
 const CHECKS = Number(process.env.BENCH_PASSKEY_CHECKS ?? 500)
@@ -110,6 +110,14 @@ export async function runnerPasskeys() {
   rows.push(['', '', '', '', '', ''])
   rows.push(['check alone, 1 approval (runner profile: --jitless)', `${lowMem.perWritUs.toFixed(0)} µs`, '', '', '', ''])
   rows.push(['check alone, 1 approval (default profile)', `${dflt.perWritUs.toFixed(0)} µs`, '', '', '', ''])
+  // Idle memory with an approver registry loaded (the verifier itself is not loaded until a writ needs it).
+  const rssDir = mkdtempSync(join(tmpdir(), 'writ-bench-passkeys-rss-'))
+  const rssApprovers = generateSigningKeyPair()
+  writeFileSync(join(rssDir, 'approvers.pub.pem'), rssApprovers.publicPem)
+  writeFileSync(join(rssDir, 'approvers.json'), JSON.stringify(benchRegistry(20, loadSigningKey(rssApprovers.privatePem)).signed))
+  const withRegistry = await idleRssKb('--max-semi-space-size=1 --jitless', ['--approvers-registry', join(rssDir, 'approvers.json'), '--approvers-key', join(rssDir, 'approvers.pub.pem')])
+  rmSync(rssDir, { recursive: true, force: true })
+  rows.push(['idle runner with a registry of 20 passkeys (runner profile)', `${(withRegistry / 1024).toFixed(1)} MiB`, '', '', '', 'target ≤ 60 MiB'])
   rows.push(['first use: loading the verifier (runner profile / default)', `${lowMem.loadMs.toFixed(0)} / ${dflt.loadMs.toFixed(0)} ms`, '', '', '', `RSS +${lowMem.rssAddedMiB.toFixed(1)} MiB (runner profile)`])
   return {
     title: `passkey verification on the runner — writ round trip over NATS to /bin/true, ${RUNS} runs each, ratio to a writ without approvals; the check alone over ${CHECKS} writs`,

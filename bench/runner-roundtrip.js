@@ -75,11 +75,12 @@ export async function runnerIdleRss() {
   return { title: 'node-runner idle RSS (CLI process, connected, stock packs loaded, 3 s after connect)', rows, header: ['NODE_OPTIONS profile', 'VmRSS', ''] }
 }
 
-async function idleRssKb(nodeOptions) {
+/** `extraArgs` are more runner flags (the passkeys bench adds an approver registry). */
+export async function idleRssKb(nodeOptions, extraArgs = []) {
   const nats = await startNats()
   const dir = mkdtempSync(join(tmpdir(), 'writ-bench-rss-'))
   writeFileSync(join(dir, 'trusted.pem'), generateSigningKeyPair().publicPem)
-  const child = spawn(process.execPath, [join(root, 'node-runner', 'dist', 'cli.js'), 'run', '--nats-url', nats.url, '--node-id', 'rss', '--packs', stock, '--trusted-keys', join(dir, 'trusted.pem'), '--journal', join(dir, 'j.jsonl')], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_OPTIONS: nodeOptions } })
+  const child = spawn(process.execPath, [join(root, 'node-runner', 'dist', 'cli.js'), 'run', '--nats-url', nats.url, '--node-id', 'rss', '--packs', stock, '--trusted-keys', join(dir, 'trusted.pem'), '--journal', join(dir, 'j.jsonl'), ...extraArgs], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_OPTIONS: nodeOptions } })
   let log = ''
   child.stdout.on('data', (d) => { log += d })
   for (let i = 0; i < 100 && !log.includes('connected to NATS'); i++) await new Promise((r) => setTimeout(r, 100))

@@ -13,10 +13,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { pino } from 'pino'
-import {
-  approvalBinding, bindingChallenge, generateSigningKeyPair, loadSigningKey, signApproverRegistry, signWrit,
-  type ApprovalRef, type ApproverRegistryInput, type Writ,
-} from '@writ/packs/protocol'
+import { approvalBinding, generateSigningKeyPair, loadSigningKey, signWrit, type ApprovalRef, type Writ } from '@writ/packs/protocol'
+import { bindingChallenge, signApproverRegistry, type ApproverRegistryInput } from '@writ/packs/approvers'
 import { loadRunnerConfig, startNodeRunner } from '@writ/node-runner'
 import { startRunnerHarness, REPO_ROOT, STOCK_PACKS, type RunnerHarness } from './helpers/runner-harness.js'
 import { allocationLike, startNomadDouble, type NomadDouble } from './doubles/nomad-api.js'

@@ -8,14 +8,15 @@ import { jetstream, type JetStreamClient } from '@nats-io/jetstream'
 import { pino, type Logger } from 'pino'
 import { PackCatalog } from '@writ/packs'
 import {
-  ApproverRegistryFile, PROTOCOL_VERSION, SignedCancelSchema, loadTrustedKey, splitPemBundle, subjects, verifySignature,
-  type ApproverRegistry, type Heartbeat, type Refusal, type RunResult, type TrustedKey, type WritAck,
+  PROTOCOL_VERSION, SignedCancelSchema, loadTrustedKey, splitPemBundle, subjects, verifySignature,
+  type Heartbeat, type Refusal, type RunResult, type TrustedKey, type WritAck,
 } from '@writ/packs/protocol'
+import type { ApproverRegistry } from '@writ/packs/approvers'
 import { nomadTargetFrom, type RunnerConfig } from './runner-config.js'
 import { RunJournal } from './run-journal.js'
 import { ResultSpool } from './result-spool.js'
 import { claimedRunId, verifyWrit, type Verdict } from './writ-verifier.js'
-import { checkWritPasskeys, needsPasskeyCheck } from './passkey-gate.js'
+import { openPasskeyGate } from './passkey-gate.js'
 import { executeWrit, refusalResult, type AcceptedWrit, type RunTargets } from './run-execution.js'
 import { preflightRefusal } from './run-preflight.js'
 import { ResultPublisher } from './result-publisher.js'
@@ -59,8 +60,8 @@ export async function startNodeRunner(config: RunnerConfig, log: Logger = pino({
     log.warn({ nomadAddr: config.nomadAddr }, 'the Nomad token goes over plain http to a non-loopback address; use https (NOMAD_CACERT) or the Task API socket')
   }
   // Checked before anything connects: a registry that does not verify stops the runner with the reason.
-  const approvers = config.approversRegistry
-    ? ApproverRegistryFile.open(config.approversRegistry, { approvers: loadTrustedKeys(config.approversKeys), dispatch: trusted }, log, { reloadMs: config.approversReloadMs, mustExist: true })
+  const passkeys = config.approversRegistry
+    ? await openPasskeyGate(config.approversRegistry, { approvers: loadTrustedKeys(config.approversKeys), dispatch: trusted }, log, config.approversReloadMs)
     : undefined
   const journal = RunJournal.open(config.journal)
   const spool = new ResultSpool(`${config.journal}.spool`)
@@ -143,12 +144,12 @@ export async function startNodeRunner(config: RunnerConfig, log: Logger = pino({
         allowShellPacks: config.allowShellPacks, clockSkewMs: config.clockSkewMs,
       })
     if (!verdict.ok) return refuse(msg, verdict)
-    const registry = approvers?.current
-    if (!registry || !needsPasskeyCheck(verdict, registry)) return accept(msg, verdict)
+    if (!passkeys || !passkeys.needsCheck(verdict)) return accept(msg, verdict)
     // Passkey signatures are checked off the synchronous path; the run id is held meanwhile.
+    const registry = passkeys.registry
     const runId = verdict.writ.run_id
     checking.add(runId)
-    const p = checkWritPasskeys(verdict, registry).then((check) => {
+    const p = passkeys.check(verdict, registry).then((check) => {
       checking.delete(runId)
       if (!check.ok) return refuse(msg, { ok: false, runId, writ: verdict.writ, refusal: { code: check.code, message: check.message } satisfies Refusal })
       accept(msg, verdict, { passkeys: { verified: check.verified.map((v) => ({ by: v.by, credential_id: v.credential_id })), registry_issued_at: registry.issued_at } })
@@ -264,7 +265,7 @@ export async function startNodeRunner(config: RunnerConfig, log: Logger = pino({
     for (const s of subs) s.unsubscribe()
     try { await nc.drain() } catch { await nc.close() }
     await journal.close()
-    approvers?.close()
+    passkeys?.close()
     http?.close()
     log.info('node-runner stopped')
   }
@@ -273,7 +274,7 @@ export async function startNodeRunner(config: RunnerConfig, log: Logger = pino({
     nodeId: config.nodeId,
     get catalog() { return live.cached },
     inFlight: () => runs.size,
-    approverRegistry: () => approvers?.current,
+    approverRegistry: () => passkeys?.registry,
     drain: () => shutdown(false),
     close: () => shutdown(true),
   }

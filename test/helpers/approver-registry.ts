@@ -4,7 +4,8 @@
  * software passkeys of the people in it.
  */
 import { renameSync, writeFileSync } from 'node:fs'
-import { signApproverRegistry, type ApproverRegistryInput, type SigningKey } from '@writ/packs/protocol'
+import type { SigningKey } from '@writ/packs/protocol'
+import { signApproverRegistry, type ApproverRegistryInput } from '@writ/packs/approvers'
 import { createSoftwareAuthenticator, type SoftwareAuthenticator } from './software-authenticator.js'
 
 export const TEST_RP = { id: 'writ.example.test', origins: ['https://writ.example.test'] }

@@ -11,10 +11,10 @@ import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { parse as parseYaml } from 'yaml'
 import { z } from 'zod'
+import { loadSigningKey, type SigningKey } from '@writ/packs/protocol'
 import {
-  ApproverRegistryError, RegistryRequirementsSchema, RelyingPartySchema, loadSigningKey, signApproverRegistry,
-  type ApproverEntry, type ApproverRegistryInput, type SigningKey,
-} from '@writ/packs/protocol'
+  ApproverRegistryError, RegistryRequirementsSchema, RelyingPartySchema, signApproverRegistry, type ApproverEntry, type ApproverRegistryInput,
+} from '@writ/packs/approvers'
 import { operatorClient } from './approval-commands.js'
 import { UsageError, type Io } from './cli-io.js'
 

@@ -4,7 +4,8 @@
  * same check (from @writ/packs/passkeys) every runner repeats on the writ.
  */
 import type { Logger } from 'pino'
-import { approverCredentials, passkeyRequirement, type ApproverEntry, type ApproverRegistry, type ApproverRegistryFile, type PasskeyAssertion } from '@writ/packs/protocol'
+import type { PasskeyAssertion } from '@writ/packs/protocol'
+import { approverCredentials, passkeyRequirement, type ApproverEntry, type ApproverRegistry, type ApproverRegistryFile } from '@writ/packs/approvers'
 import { isRequester, verifyPasskeyAssertion } from '@writ/packs/passkeys'
 import type { Risk } from '@writ/packs'
 import type { Principal } from '../auth/index.js'

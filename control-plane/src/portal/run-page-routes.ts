@@ -7,7 +7,8 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { z } from 'zod'
-import { PasskeyAssertionSchema, bindingChallenge } from '@writ/packs/protocol'
+import { PasskeyAssertionSchema } from '@writ/packs/protocol'
+import { bindingChallenge } from '@writ/packs/approvers'
 import { RunIdParamsSchema, type Run } from '../runs/index.js'
 import { auditRejection, detailsOf, RunNotFound } from '../http/index.js'
 import type { Principal } from '../auth/index.js'

@@ -13,7 +13,7 @@
 import { verifyAuthenticationResponse } from '@simplewebauthn/server'
 import type { Risk } from '../pack-schema.js'
 import { approvalBinding } from '../protocol/approval-binding.js'
-import { bindingChallenge, passkeyRequirement, type ApprovalRequirement, type ApproverEntry, type ApproverRegistry } from '../protocol/approver-registry.js'
+import { bindingChallenge, passkeyRequirement, type ApprovalRequirement, type ApproverEntry, type ApproverRegistry } from '../approvers/approver-registry.js'
 import type { PasskeyAssertion, RefusalCode, Writ } from '../protocol/messages.js'
 
 export type PasskeyRefusalCode = Extract<RefusalCode, 'passkey_required' | 'bad_passkey' | 'unknown_approver' | 'self_approval' | 'quorum_not_met'>

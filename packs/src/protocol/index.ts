@@ -16,12 +16,4 @@ export {
 export type { SigningKey, TrustedKey, SignatureCheck } from './writ-signing.js'
 export { approvalBinding } from './approval-binding.js'
 export type { ApprovalSubject } from './approval-binding.js'
-export {
-  ApproverEntrySchema, ApprovalRequirementSchema, RequirementRuleSchema, RegistryRequirementsSchema, RelyingPartySchema,
-  ApproverRegistrySchema, SignedApproverRegistrySchema, ApproverRegistryError, signApproverRegistry, verifyApproverRegistry,
-  passkeyRequirement, bindingChallenge, approverCredentials,
-} from './approver-registry.js'
-export type { ApproverEntry, ApprovalRequirement, ApproverRegistry, ApproverRegistryInput, SignedApproverRegistry, RegistryKeys } from './approver-registry.js'
-export { ApproverRegistryFile } from './approver-registry-file.js'
-export type { RegistryLog, RegistryFileOptions } from './approver-registry-file.js'
 export { canonicalJson } from '../canonical-json.js'

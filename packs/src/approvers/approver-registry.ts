@@ -10,7 +10,7 @@ import { z } from 'zod'
 import { canonicalJson } from '../canonical-json.js'
 import { globMatch } from '../glob-match.js'
 import { RISK_ORDER, RiskSchema, type Risk } from '../pack-schema.js'
-import { verifySignature, type SigningKey, type TrustedKey } from './writ-signing.js'
+import { verifySignature, type SigningKey, type TrustedKey } from '../protocol/writ-signing.js'
 
 const IsoTime = z.string().datetime({ offset: true })
 const Base64Url = (max: number) => z.string().min(1).max(max).regex(/^[A-Za-z0-9_-]+$/, 'expected base64url')

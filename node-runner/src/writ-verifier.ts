@@ -57,7 +57,7 @@ export function verifyWrit(raw: unknown, deps: VerifierDeps): Verdict {
   if (!found.ok) return refuse(found.code, found.message)
   if (found.pack.id !== writ.pack) return refuse('unknown_action', `action ${writ.action} belongs to pack ${found.pack.id}, not ${writ.pack}`)
   if (found.action.usesShell && !deps.allowShellPacks) {
-    return refuse('shell_not_allowed', `action ${writ.action} runs a shell or pack script; this runner only runs shell-free actions (allowShellPacks is off)`)
+    return refuse('shell_not_allowed', `action ${writ.action} is a shell action (${found.action.shellReasons.join('; ')}); this runner only runs shell-free actions (allowShellPacks is off)`)
   }
   const prepared = prepareInvocation(found.action.spec, writ.args, found.pack.dir)
   if (!prepared.ok) return refuse('bad_args', prepared.errors.map((e) => e.message).join('; '))

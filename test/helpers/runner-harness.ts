@@ -165,7 +165,8 @@ export async function startRunnerHarness(opts: { extraConfig?: Partial<RunnerCon
   const h: RunnerHarness = {
     dir, nats, nc, runner, nodeId, key, canaryDir, listRoot, journal,
     digestOf: (packId) => {
-      const p = loaded.packs.find((x) => x.id === packId)
+      // Packs a test writes after the start are read from disk.
+      const p = loaded.packs.find((x) => x.id === packId) ?? loadPacks(packDirs).packs.find((x) => x.id === packId)
       if (!p) throw new Error(`no pack ${packId}`)
       return p.digest
     },

@@ -55,7 +55,10 @@ export async function startNodeRunner(config: RunnerConfig, log: Logger = pino({
   if (config.nomadToken && /^http:\/\/(?!127\.0\.0\.1[:/]|localhost[:/]|\[::1\][:/])/.test(config.nomadAddr)) {
     log.warn({ nomadAddr: config.nomadAddr }, 'the Nomad token goes over plain http to a non-loopback address; use https (NOMAD_CACERT) or the Task API socket')
   }
-  const journal = RunJournal.open(config.journal)
+  const journal = RunJournal.open(config.journal, {
+    clockSkewMs: config.clockSkewMs, maxWritLifetimeMs: config.maxWritLifetimeMs,
+    rotateEntries: config.journalRotateEntries, keepRotated: config.journalKeepRotated,
+  })
   const spool = new ResultSpool(`${config.journal}.spool`)
   const startedAt = new Date().toISOString()
 
@@ -108,6 +111,16 @@ export async function startNodeRunner(config: RunnerConfig, log: Logger = pino({
   const publishResult = (result: RunResult): Promise<void> => results.publish(result)
   results.recover()
 
+  // Refusals anyone could provoke are logged once per code per interval, with a count of those not shown.
+  const refusalLogged = new Map<string, { at: number, suppressed: number }>()
+  const refusalLog = (code: string, runId: string, message: string): void => {
+    const now = Date.now()
+    const last = refusalLogged.get(code)
+    if (last && now - last.at < 10_000) { last.suppressed++; return }
+    log.warn({ runId, code, suppressed: last?.suppressed ?? 0 }, `writ refused: ${message}`)
+    refusalLogged.set(code, { at: now, suppressed: 0 })
+  }
+
   const reply = (msg: Msg, ack: WritAck): void => { if (msg.reply) msg.respond(encoder.encode(JSON.stringify(ack))) }
 
   const onWrit = (msg: Msg): void => {
@@ -117,15 +130,23 @@ export async function startNodeRunner(config: RunnerConfig, log: Logger = pino({
       ? { ok: false as const, runId: claimedRunId(raw), refusal: { code: 'draining' as const, message: 'runner is draining for shutdown; no new writs' } }
       : verifyWrit(raw, {
         nodeId: config.nodeId, trusted, catalog: (packId) => live.current(packId), seen: (id) => journal.has(id),
-        allowShellPacks: config.allowShellPacks, clockSkewMs: config.clockSkewMs,
+        allowShellPacks: config.allowShellPacks, clockSkewMs: config.clockSkewMs, maxWritLifetimeMs: config.maxWritLifetimeMs,
       })
     if (!verdict.ok) {
       const runId = verdict.runId
-      log.warn({ runId, code: verdict.refusal.code }, `writ refused: ${verdict.refusal.message}`)
       metrics.countRefusal(verdict.refusal.code)
-      // Only a verified writ may burn its run id; a forgery must not block the real one.
-      journal.append('refused', runId || 'unknown', { code: verdict.refusal.code, message: verdict.refusal.message, unverified: !('writ' in verdict && verdict.writ) })
-        .catch((e: Error) => log.error({ runId, err: e.message }, 'could not journal a refusal'))
+      const verified = 'writ' in verdict ? verdict.writ : undefined
+      // An expired writ is anyone's to replay (a captured old one), so it is counted like a forgery.
+      if (verified && !journal.has(runId) && verdict.refusal.code !== 'expired') {
+        // A verified writ burns its run id, on the record with its request hash (a witness of the audit chain).
+        log.warn({ runId, code: verdict.refusal.code }, `writ refused: ${verdict.refusal.message}`)
+        journal.append('refused', runId, { code: verdict.refusal.code, message: verdict.refusal.message, request_hash: verified.request_hash, expires_at: verified.expires_at })
+          .catch((e: Error) => log.error({ runId, err: e.message }, 'could not journal a refusal'))
+      } else {
+        // Forged, malformed or repeated input anyone on the subject could send: counted, not synced line by line.
+        refusalLog(verdict.refusal.code, runId, verdict.refusal.message)
+        journal.countRefusal(verdict.refusal.code, runId)
+      }
       reply(msg, { v: PROTOCOL_VERSION, run_id: runId, node_id: config.nodeId, accepted: false, refusal: verdict.refusal })
       if ('writ' in verdict && verdict.writ && verdict.refusal.code !== 'replayed' && verdict.refusal.code !== 'wrong_node') {
         void publishResult(refusalResult(verdict.writ, verdict.refusal))
@@ -134,7 +155,7 @@ export async function startNodeRunner(config: RunnerConfig, log: Logger = pino({
     }
     if (runs.size >= config.maxConcurrentRuns) {
       const refusal = { code: 'target_unavailable' as const, message: `runner is at its limit of ${config.maxConcurrentRuns} concurrent runs` }
-      journal.append('refused', verdict.writ.run_id, { code: refusal.code, message: refusal.message })
+      journal.append('refused', verdict.writ.run_id, { code: refusal.code, message: refusal.message, request_hash: verdict.writ.request_hash, expires_at: verdict.writ.expires_at })
         .catch((e: Error) => log.error({ runId: verdict.writ.run_id, err: e.message }, 'could not journal a refusal'))
       reply(msg, { v: PROTOCOL_VERSION, run_id: verdict.writ.run_id, node_id: config.nodeId, accepted: false, refusal })
       void publishResult(refusalResult(verdict.writ, refusal))
@@ -146,7 +167,11 @@ export async function startNodeRunner(config: RunnerConfig, log: Logger = pino({
     const ac = new AbortController()
     runs.set(runId, ac)
     // Tracked from acceptance, so a drain waits for a run still on its way to the disk.
-    const p = journal.append('accepted', runId, { action: verdict.writ.action, requester: verdict.writ.requester.id, digest: verdict.writ.pack_digest, ...(verdict.writ.approvals.length > 0 ? { approvals: verdict.writ.approvals } : {}) }).then(
+    const p = journal.append('accepted', runId, {
+      action: verdict.writ.action, requester: verdict.writ.requester.id, digest: verdict.writ.pack_digest,
+      request_hash: verdict.writ.request_hash, expires_at: verdict.writ.expires_at,
+      ...(verdict.writ.approvals.length > 0 ? { approvals: verdict.writ.approvals } : {}),
+    }).then(
       async () => {
         reply(msg, { v: PROTOCOL_VERSION, run_id: runId, node_id: config.nodeId, accepted: true })
         // The client sends the ack at the end of this tick; starting the run

@@ -76,6 +76,12 @@ export const ConfigSchema = z.object({
   }).strict().default({ replicas: 1, results_max_age: '168h' }),
   packs: z.object({ dirs: z.array(z.string().min(1)).min(1, 'at least one pack directory is needed') }).strict(),
   signing: z.object({ key_file: z.string().min(1) }).strict(),
+  audit: z.object({
+    /** How often a signed checkpoint is appended while events flow. */
+    checkpoint_interval: Duration.default('5s'),
+    /** Ed25519 key for checkpoints; the dispatch key (signing.key_file) when unset. */
+    key_file: z.string().min(1).optional(),
+  }).strict().default({ checkpoint_interval: '5s' }),
   principals: z.array(PrincipalConfigSchema).default([]),
   policy: z.object({ file: z.string().optional(), rules: z.array(PolicyRuleSchema).default([]) }).strict().default({ rules: [] }),
   fleet: z.object({
@@ -201,6 +207,7 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): 
   config.signing.key_file = resolve(base, config.signing.key_file)
   if (config.portal.session_key_file) config.portal.session_key_file = resolve(base, config.portal.session_key_file)
   if (config.notify.slack.webhook_url_file) config.notify.slack.webhook_url_file = resolve(base, config.notify.slack.webhook_url_file)
+  if (config.audit.key_file) config.audit.key_file = resolve(base, config.audit.key_file)
   if (config.policy.file) {
     config.policy.file = resolve(base, config.policy.file)
     config.policy.rules = [...config.policy.rules, ...loadPolicyFile(config.policy.file)]

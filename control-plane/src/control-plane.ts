@@ -12,7 +12,7 @@ import { PackCatalog } from '@writ/packs'
 import { loadSigningKey, type SigningKey } from '@writ/packs/protocol'
 import type { Logger } from 'pino'
 import { ApprovalService, ImpactPreview } from './approvals/index.js'
-import { AuditChain, type AuditEvent } from './audit/index.js'
+import { AuditChain, AuditCheckpointer, type AuditEvent } from './audit/index.js'
 import { PrincipalRegistry } from './auth/index.js'
 import { durationMs, publicUrl, type Config } from './config.js'
 import { FleetView } from './fleet/index.js'
@@ -80,13 +80,13 @@ export async function ensureJetStream(nc: NatsConnection, config: Config): Promi
   await ensureStreams(nc, { replicas: config.jetstream.replicas, auditMaxAge: config.jetstream.audit_max_age, resultsMaxAge: config.jetstream.results_max_age })
 }
 
-function loadKey(file: string): SigningKey {
+function loadKey(file: string, setting = 'signing.key_file'): SigningKey {
   let pem: string
   try { pem = readFileSync(file, 'utf8') } catch (err) {
-    throw new ControlPlaneStartError(`cannot read signing key (setting signing.key_file): ${file}`, { cause: err })
+    throw new ControlPlaneStartError(`cannot read signing key (setting ${setting}): ${file}`, { cause: err })
   }
   try { return loadSigningKey(pem) } catch (err) {
-    throw new ControlPlaneStartError(`signing.key_file ${file} is not an Ed25519 private key in PKCS#8 PEM`, { cause: err })
+    throw new ControlPlaneStartError(`${setting} ${file} is not an Ed25519 private key in PKCS#8 PEM`, { cause: err })
   }
 }
 
@@ -97,6 +97,7 @@ export interface StartOptions {
 
 export async function startControlPlane(config: Config, log: Logger, opts: StartOptions = {}): Promise<ControlPlane> {
   const key = loadKey(config.signing.key_file)
+  const auditKey = config.audit.key_file ? loadKey(config.audit.key_file, 'audit.key_file') : key
   const catalog = PackCatalog.fromDirs(config.packs.dirs)
   if (catalog.packs.length === 0) {
     const why = catalog.load.errors.slice(0, 3).map((e) => `${e.file}${e.field ? ` (${e.field})` : ''}: ${e.message}`).join('; ')
@@ -126,7 +127,7 @@ export async function startControlPlane(config: Config, log: Logger, opts: Start
     let results: ResultsConsumer | undefined
     const metrics = new Metrics({
       nodesOnline: () => fleet.onlineCount, nodesKnown: () => fleet.size, auditAppends: () => audit.appended,
-      auditConflicts: () => audit.conflicts, catalogActions: () => catalog.size, resultsRecorded: () => results?.recorded ?? 0,
+      auditConflicts: () => audit.conflicts, auditCheckpoints: () => checkpoints.written, catalogActions: () => catalog.size, resultsRecorded: () => results?.recorded ?? 0,
     })
     const dispatcher = new Dispatcher(nc, key, { writTtlMs: durationMs(config.runs.writ_ttl), ackTimeoutMs: durationMs(config.runs.ack_timeout) })
     results = new ResultsConsumer(nc, store, audit, clog, (run) => {
@@ -135,6 +136,8 @@ export async function startControlPlane(config: Config, log: Logger, opts: Start
     await results.start()
     const sweeper = new DeadlineSweeper(store, audit, durationMs(config.runs.sweep_interval), clog, (r) => results.storedAt(r.node_id, r.id))
     sweeper.start()
+    const checkpoints = new AuditCheckpointer(audit, auditKey, durationMs(config.audit.checkpoint_interval), clog)
+    checkpoints.start()
     const principals = new PrincipalRegistry(config.principals)
     const policy = new Policy(config.policy.rules)
     const base = publicUrl(config)
@@ -175,6 +178,8 @@ export async function startControlPlane(config: Config, log: Logger, opts: Start
         clearInterval(approvalSweep)
         await results?.stop()
         await notifier.close()
+        // The last events this instance wrote leave covered by a signed checkpoint.
+        await checkpoints.stop()
         store.stop()
         audit.stop()
         outputs.stop()

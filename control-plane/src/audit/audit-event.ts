@@ -45,10 +45,15 @@ export type ChainVerdict =
   | { ok: false, events: number, bad: { position: number, seq: number | null, reason: string } }
 
 /**
- * Walks the chain. `anchored` (default) demands the first event link to the
- * genesis hash; a stream whose oldest events aged out passes `false`.
+ * Walks the chain (links only; `verifyAudit` adds checkpoints and witnesses).
+ * An event at sequence 1 must link to the genesis hash; `anchored` (default)
+ * also demands the chain start there — a stream whose oldest events aged out
+ * passes `false`.
  */
-export async function verifyChain(events: AsyncIterable<StoredEvent> | Iterable<StoredEvent>, opts: { anchored?: boolean } = {}): Promise<ChainVerdict> {
+export async function verifyChain(
+  events: AsyncIterable<StoredEvent> | Iterable<StoredEvent>,
+  opts: { anchored?: boolean, /** Sees each event once it is linked; returning false stops the walk as broken. */ onEvent?: (e: AuditEvent) => boolean } = {},
+): Promise<ChainVerdict> {
   let prev: AuditEvent | undefined
   let count = 0
   let firstSeq: number | null = null
@@ -76,9 +81,10 @@ export async function verifyChain(events: AsyncIterable<StoredEvent> | Iterable<
       if (!link.ok) return fail(e.seq, link.message)
     } else {
       firstSeq = e.seq
-      if ((opts.anchored ?? true) && e.seq === 1 && e.prev !== GENESIS_HASH) return fail(e.seq, 'first event does not link to the genesis hash')
+      if (e.seq === 1 && e.prev !== GENESIS_HASH) return fail(e.seq, 'first event does not link to the genesis hash')
       if ((opts.anchored ?? true) && e.seq !== 1) return fail(e.seq, `chain starts at sequence ${e.seq}, not 1: earlier events are missing`)
     }
+    if (opts.onEvent && !opts.onEvent(e)) return fail(e.seq, 'refused by the verifier')
     prev = e
   }
   return { ok: true, events: count, firstSeq, lastSeq: prev?.seq ?? null, lastHash: prev?.hash ?? GENESIS_HASH }

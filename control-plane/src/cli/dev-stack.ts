@@ -216,7 +216,7 @@ export async function startDevStack(opts: DevStackOptions = {}): Promise<DevStac
     const firstRun = { status: run.status ?? `HTTP ${res.status}: ${run.error?.message ?? ''}`, stdout: run.result?.stdout ?? '' }
 
     const signInLink = app.portal.signInUrl(await app.portal.links.mint('dev-operator'))
-    writeFileSync(envFile, `WRIT_URL=${url}\nWRIT_AGENT_TOKEN=${agentToken}\nWRIT_OPERATOR_TOKEN=${operatorToken}\nWRIT_NATS_URL=${natsUrl}\n`, { mode: 0o600 })
+    writeFileSync(envFile, `WRIT_URL=${url}\nWRIT_AGENT_TOKEN=${agentToken}\nWRIT_OPERATOR_TOKEN=${operatorToken}\nWRIT_NATS_URL=${natsUrl}\nWRIT_AUDIT_TRUSTED_KEYS=${pubFile}\n`, { mode: 0o600 })
     return { url, natsUrl, agentToken, operatorToken, nodeName, firstRun, signInLink, stop }
   } catch (err) {
     await stop()

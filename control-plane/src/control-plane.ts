@@ -9,7 +9,7 @@ import { hostname } from 'node:os'
 import { randomBytes } from 'node:crypto'
 import { connect, credsAuthenticator, type NatsConnection } from '@nats-io/transport-node'
 import { PackCatalog } from '@writ/packs'
-import { loadSigningKey, type SigningKey } from '@writ/packs/protocol'
+import { CONTROL_PLANE_INBOX_PREFIX, loadSigningKey, type SigningKey } from '@writ/packs/protocol'
 import type { Logger } from 'pino'
 import { ApprovalService, ImpactPreview } from './approvals/index.js'
 import { AuditChain, AuditCheckpointer, type AuditEvent } from './audit/index.js'
@@ -61,6 +61,8 @@ export async function connectNats(config: Config): Promise<NatsConnection> {
   try {
     return await connect({
       servers: n.servers, name: n.name, maxReconnectAttempts: -1, reconnectTimeWait: 250,
+      // Replies and KV watch deliveries (run records) arrive under a prefix only the control plane may read.
+      inboxPrefix: CONTROL_PLANE_INBOX_PREFIX,
       // Async stack traces cost an Error per request; at hundreds of requests a second that shows.
       noAsyncTraces: true,
       ...(n.user !== undefined ? { user: n.user, pass: n.pass } : {}),

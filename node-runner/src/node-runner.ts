@@ -8,7 +8,7 @@ import { jetstream, type JetStreamClient } from '@nats-io/jetstream'
 import { pino, type Logger } from 'pino'
 import { PackCatalog } from '@writ/packs'
 import {
-  PROTOCOL_VERSION, SignedCancelSchema, loadTrustedKey, splitPemBundle, subjects, verifySignature,
+  PROTOCOL_VERSION, SignedCancelSchema, loadTrustedKey, runnerInboxPrefix, splitPemBundle, subjects, verifySignature,
   type Heartbeat, type RunResult, type TrustedKey, type WritAck,
 } from '@writ/packs/protocol'
 import { nomadTargetFrom, type RunnerConfig } from './runner-config.js'
@@ -65,6 +65,8 @@ export async function startNodeRunner(config: RunnerConfig, log: Logger = pino({
   const nc: NatsConnection = await connect({
     servers: config.natsUrl.split(','),
     name: `writ-node-runner:${config.nodeId}`,
+    // Replies come back on this node's own inbox, the only one its credentials may read.
+    inboxPrefix: runnerInboxPrefix(config.nodeId),
     maxReconnectAttempts: -1,
     reconnectTimeWait: 1000,
     reconnectJitter: 500,

@@ -7,7 +7,7 @@ import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { randomBytes } from 'node:crypto'
-import { generateSigningKeyPair } from '@writ/packs/protocol'
+import { generateSigningKeyPair, nscCommands } from '@writ/packs/protocol'
 import { cmdDecide, cmdPending } from './approval-commands.js'
 import { cmdAudit } from './audit-commands.js'
 import { ApiError, WritClient } from './cli-client.js'
@@ -26,14 +26,15 @@ const USAGE = `usage:
   writ approve <run> [--comment "…"]                  (operators)
   writ deny <run> --reason "why"                      (operators; the agent is told)
   writ audit verify --trusted-keys PEM... [--file export.jsonl | --nats URL] [--witness JOURNAL]... [--grace 60s] [--json]
-  writ audit export [--nats URL]            (JSON lines on stdout)
+  writ audit export [--nats URL]            (JSON lines on stdout; --nats-creds FILE for both)
+  writ nats permissions                     (the nsc commands for the runners' and the control plane's NATS users)
   writ keys generate [--out DIR]                      (the dispatch signing key pair)
   writ keys session --out FILE                        (the portal's session-cookie key)
   writ token generate [--kind agent|operator]
   writ serve --config FILE
   writ dev [--port N] [--state-dir DIR] [--start-nats]   (NATS + control plane + a runner for this host)
 
-environment: WRIT_URL (default http://127.0.0.1:8480), WRIT_TOKEN (else WRIT_AGENT_TOKEN; WRIT_OPERATOR_TOKEN for pending/approve/deny), WRIT_NATS_URL,
+environment: WRIT_URL (default http://127.0.0.1:8480), WRIT_TOKEN (else WRIT_AGENT_TOKEN; WRIT_OPERATOR_TOKEN for pending/approve/deny), WRIT_NATS_URL, WRIT_NATS_CREDS,
   WRIT_AUDIT_TRUSTED_KEYS (":"-separated PEM files: the public keys audit checkpoints are signed with)`
 
 function client(env: NodeJS.ProcessEnv, flags: { url?: string | undefined, token?: string | undefined }): WritClient {
@@ -220,6 +221,10 @@ export async function runCli(argv: string[], io: Io = { out: (s) => process.stdo
       case 'deny': return await cmdDecide('deny', rest, io)
       case 'audit': return await cmdAudit(rest, io)
       case 'keys': return cmdKeys(rest, io)
+      case 'nats':
+        if (rest[0] !== 'permissions') throw new UsageError('writ nats permissions')
+        io.out(`${nscCommands()}\n`)
+        return 0
       case 'token': return cmdToken(rest, io)
       case 'serve': {
         const { values } = parseArgs({ args: rest, options: { config: { type: 'string' } } })

@@ -84,6 +84,18 @@ export const ConfigSchema = z.object({
   }).strict().default({ checkpoint_interval: '5s' }),
   principals: z.array(PrincipalConfigSchema).default([]),
   policy: z.object({ file: z.string().optional(), rules: z.array(PolicyRuleSchema).default([]) }).strict().default({ rules: [] }),
+  nomad: z.object({
+    /** The Nomad API the node attributes policy matches on come from (NOMAD_ADDR); unset = every node's attributes are unknown. */
+    addr: z.string().url().optional(),
+    /** ACL token with node:read (NOMAD_TOKEN). */
+    token: z.string().optional(),
+    /** PEM file of the CA that signed Nomad's https certificate (NOMAD_CACERT). */
+    ca_cert: z.string().optional(),
+    refresh_interval: Duration.default('30s'),
+    /** Attributes from an older node list than this are unknown. */
+    max_stale: Duration.default('5m'),
+    timeout: Duration.default('5s'),
+  }).strict().default({ refresh_interval: '30s', max_stale: '5m', timeout: '5s' }),
   fleet: z.object({
     /** A node is offline after this many heartbeat intervals without one. */
     offline_after_missed: z.number().int().min(1).max(100).default(3),
@@ -179,6 +191,9 @@ const ENV_OVERRIDES: Array<[string, (raw: Record<string, any>, v: string) => voi
   ['WRIT_PORTAL_SESSION_KEY_FILE', (r, v) => { (r.portal ??= {}).session_key_file = v }],
   ['WRIT_MCP_ALLOWED_ORIGINS', (r, v) => { (r.mcp ??= {}).allowed_origins = v.split(',').map((s) => s.trim()).filter(Boolean) }],
   ['WRIT_MCP_ALLOWED_HOSTS', (r, v) => { (r.mcp ??= {}).allowed_hosts = v.split(',').map((s) => s.trim()).filter(Boolean) }],
+  ['NOMAD_ADDR', (r, v) => { (r.nomad ??= {}).addr = v }],
+  ['NOMAD_TOKEN', (r, v) => { (r.nomad ??= {}).token = v }],
+  ['NOMAD_CACERT', (r, v) => { (r.nomad ??= {}).ca_cert = v }],
 ]
 
 /** Applies `WRIT_*` overrides to a raw (unvalidated) config object. */
@@ -208,6 +223,7 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): 
   if (config.portal.session_key_file) config.portal.session_key_file = resolve(base, config.portal.session_key_file)
   if (config.notify.slack.webhook_url_file) config.notify.slack.webhook_url_file = resolve(base, config.notify.slack.webhook_url_file)
   if (config.audit.key_file) config.audit.key_file = resolve(base, config.audit.key_file)
+  if (config.nomad.ca_cert) config.nomad.ca_cert = resolve(base, config.nomad.ca_cert)
   if (config.policy.file) {
     config.policy.file = resolve(base, config.policy.file)
     config.policy.rules = [...config.policy.rules, ...loadPolicyFile(config.policy.file)]

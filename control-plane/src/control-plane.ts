@@ -15,7 +15,7 @@ import { ApprovalService, ImpactPreview } from './approvals/index.js'
 import { AuditChain, AuditCheckpointer, type AuditEvent } from './audit/index.js'
 import { PrincipalRegistry } from './auth/index.js'
 import { durationMs, publicUrl, type Config } from './config.js'
-import { FleetView } from './fleet/index.js'
+import { FleetView, NodeAttributeSource, NomadNodesClient } from './fleet/index.js'
 import { Metrics } from './metrics.js'
 import { ensureStreams } from './nats/index.js'
 import { createApprovalNotifier, type ApprovalNotifier } from './notify/index.js'
@@ -122,7 +122,12 @@ export async function startControlPlane(config: Config, log: Logger, opts: Start
       }
     })().catch(() => {})
     const audit = await AuditChain.open(nc, instanceId, clog)
-    const fleet = new FleetView(config.fleet.offline_after_missed, clog)
+    const attributes = new NodeAttributeSource(
+      config.nomad.addr ? new NomadNodesClient({ addr: config.nomad.addr, token: config.nomad.token, caCertFile: config.nomad.ca_cert, timeoutMs: durationMs(config.nomad.timeout) }) : undefined,
+      { refreshMs: durationMs(config.nomad.refresh_interval), maxStaleMs: durationMs(config.nomad.max_stale) }, clog,
+    )
+    attributes.start()
+    const fleet = new FleetView(config.fleet.offline_after_missed, clog, Date.now, attributes)
     fleet.start(nc)
     const outputs = new OutputBuffer()
     outputs.start(nc)

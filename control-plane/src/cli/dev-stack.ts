@@ -170,6 +170,8 @@ export async function startDevStack(opts: DevStackOptions = {}): Promise<DevStac
     },
     portal: { session_key_file: sessionKeyFile },
     log: { level: 'warn' },
+    // Node attributes for policy come from Nomad when one is configured; otherwise they are unknown.
+    ...(process.env.NOMAD_ADDR ? { nomad: { addr: process.env.NOMAD_ADDR, ...(process.env.NOMAD_TOKEN ? { token: process.env.NOMAD_TOKEN } : {}), ...(process.env.NOMAD_CACERT ? { ca_cert: process.env.NOMAD_CACERT } : {}) } } : {}),
   }
   writeFileSync(join(stateDir, 'dev.yaml'), `# Written by \`writ dev\`; regenerated on every start.\n${toYaml(raw)}`)
   const config = parseConfig(raw, 'dev config')

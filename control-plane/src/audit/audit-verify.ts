@@ -92,7 +92,10 @@ export async function verifyAudit(events: AsyncIterable<StoredEvent> | Iterable<
 
   if (verdict.ok) {
     // Where the chain starts.
-    if (opts.stream && opts.stream.firstSeq > 1) {
+    if (opts.stream && count === 0 && opts.stream.lastSeq > 0) {
+      if (opts.stream.maxAgeMs > 0) notes.push(`all ${opts.stream.lastSeq} event(s) aged out (max_age ${Math.round(opts.stream.maxAgeMs / 1000)} s): nothing is left to verify`)
+      else problems.push(`the stream's last sequence is ${opts.stream.lastSeq} but it holds no event: every event was deleted`)
+    } else if (opts.stream && opts.stream.firstSeq > 1) {
       if (opts.stream.maxAgeMs === 0) problems.push(`events 1–${opts.stream.firstSeq - 1} are gone and the stream keeps events forever (no max_age): they were removed`)
       else if (oldestCheckpoint === undefined) problems.push(`events before sequence ${opts.stream.firstSeq} aged out and no checkpoint survives to vouch for the rest`)
       else notes.push(`events 1–${opts.stream.firstSeq - 1} aged out (max_age ${Math.round(opts.stream.maxAgeMs / 1000)} s); verified from sequence ${opts.stream.firstSeq}, which the oldest surviving checkpoint (sequence ${oldestCheckpoint}) covers`)
@@ -103,7 +106,6 @@ export async function verifyAudit(events: AsyncIterable<StoredEvent> | Iterable<
     if (opts.stream && lastSeq !== null && opts.stream.lastSeq > lastSeq) {
       problems.push(`the stream's last sequence is ${opts.stream.lastSeq} but its last event is ${lastSeq}: events ${lastSeq + 1}–${opts.stream.lastSeq} were deleted from its tail`)
     }
-    if (opts.stream && lastSeq === null && opts.stream.lastSeq > 0) problems.push(`the stream's last sequence is ${opts.stream.lastSeq} but it holds no event: every event was deleted`)
     // Checkpoints.
     if (count > 0 && last === undefined) {
       const age = firstAt ? now - Date.parse(firstAt) : 0

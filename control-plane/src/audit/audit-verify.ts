@@ -40,7 +40,8 @@ export interface AuditReport {
   firstSeq: number | null
   lastSeq: number | null
   head: string | null
-  checkpoints: { count: number, keys: string[], last?: { seq: number, signedAt: string, ageMs: number }, oldestSeq?: number }
+  /** Checkpoints that verify (`count`) and those that do not (`bad`). */
+  checkpoints: { count: number, bad: number, keys: string[], last?: { seq: number, signedAt: string, ageMs: number }, oldestSeq?: number }
   uncovered: { count: number, oldestAt?: string }
   witnesses: { checked: number, onChain: number, beforeRetention: number }
 }
@@ -52,6 +53,7 @@ export async function verifyAudit(events: AsyncIterable<StoredEvent> | Iterable<
   const keys = new Set<string>()
   let count = 0
   let checkpointCount = 0
+  let badCheckpoints = 0
   let last: { seq: number, signedAt: string } | undefined
   let oldestCheckpoint: number | undefined
   let uncovered = 0
@@ -69,7 +71,8 @@ export async function verifyAudit(events: AsyncIterable<StoredEvent> | Iterable<
       firstAt ??= e.at
       if (e.type === CHECKPOINT_TYPE) {
         const c = checkCheckpoint(e, opts.trusted)
-        if (!c.ok) { problems.push(`checkpoint at sequence ${e.seq}: ${c.reason}`); return false }
+        // The links still hold: go on, so every bad checkpoint and every witness is reported.
+        if (!c.ok) { badCheckpoints++; problems.push(`checkpoint at sequence ${e.seq}: ${c.reason}`); return true }
         keys.add(c.data.key_id)
         checkpointCount++
         last = { seq: e.seq, signedAt: c.data.signed_at }
@@ -86,7 +89,7 @@ export async function verifyAudit(events: AsyncIterable<StoredEvent> | Iterable<
       return true
     },
   })
-  if (!verdict.ok && problems.length === 0) problems.push(`chain broken at event ${verdict.bad.seq ?? '?'} (position ${verdict.bad.position}): ${verdict.bad.reason}`)
+  if (!verdict.ok) problems.push(`chain broken at event ${verdict.bad.seq ?? '?'} (position ${verdict.bad.position}): ${verdict.bad.reason}`)
   const firstSeq = verdict.ok ? verdict.firstSeq : null
   const lastSeq = verdict.ok ? verdict.lastSeq : null
 
@@ -107,11 +110,11 @@ export async function verifyAudit(events: AsyncIterable<StoredEvent> | Iterable<
       problems.push(`the stream's last sequence is ${opts.stream.lastSeq} but its last event is ${lastSeq}: events ${lastSeq + 1}–${opts.stream.lastSeq} were deleted from its tail`)
     }
     // Checkpoints.
-    if (count > 0 && last === undefined) {
+    if (count > 0 && last === undefined && badCheckpoints === 0) {
       const age = firstAt ? now - Date.parse(firstAt) : 0
       if (age > opts.graceMs) problems.push(`no signed checkpoint: nothing anchors these ${count} event(s) (the oldest is ${Math.round(age / 1000)} s old; a control plane checkpoints every few seconds while events flow)`)
       else notes.push(`no checkpoint yet: the ${count} event(s) are younger than ${Math.round(opts.graceMs / 1000)} s`)
-    } else if (uncovered > 0 && oldestUncoveredAt) {
+    } else if (last !== undefined && uncovered > 0 && oldestUncoveredAt) {
       const age = now - Date.parse(oldestUncoveredAt)
       if (age > opts.graceMs) {
         problems.push(`${uncovered} event(s) after the last checkpoint (sequence ${last?.seq}) are covered by none, the oldest ${Math.round(age / 1000)} s old: the checkpoint that should follow them is missing (the tail was cut and rewritten, or the control plane stopped without its shutdown checkpoint)`)
@@ -135,6 +138,7 @@ export async function verifyAudit(events: AsyncIterable<StoredEvent> | Iterable<
     problems, notes, events: count, firstSeq, lastSeq, head: verdict.ok ? verdict.lastHash : null,
     checkpoints: {
       count: checkpointCount,
+      bad: badCheckpoints,
       keys: [...keys],
       ...(lastCheckpoint ? { last: { seq: lastCheckpoint.seq, signedAt: lastCheckpoint.signedAt, ageMs: now - Date.parse(lastCheckpoint.signedAt) } } : {}),
       ...(oldestCheckpoint !== undefined ? { oldestSeq: oldestCheckpoint } : {}),

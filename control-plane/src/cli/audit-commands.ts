@@ -23,7 +23,8 @@ function report(r: AuditReport, source: string, extra: string[], io: Io, json: b
     `  events: ${r.events}${r.lastSeq !== null && r.firstSeq !== null ? `, sequence ${r.firstSeq}–${r.lastSeq}, head ${(r.head ?? '').slice(0, 16)}…` : ''}`,
     r.checkpoints.last
       ? `  checkpoints: ${r.checkpoints.count} signed by key(s) ${r.checkpoints.keys.join(', ')}; the last at sequence ${r.checkpoints.last.seq}, signed ${ago(r.checkpoints.last.ageMs)} ago, ${r.uncovered.count === 0 ? 'is the last event: every event is covered' : `${r.uncovered.count} event(s) after it`}`
-      : '  checkpoints: none',
+      : `  checkpoints: ${r.checkpoints.bad > 0 ? 'none that verify' : 'none'}`,
+    ...(r.checkpoints.bad > 0 ? [`  checkpoints that do not verify: ${r.checkpoints.bad}`] : []),
     ...extra,
     ...(r.witnesses.checked > 0 ? [`  witnesses: ${r.witnesses.onChain} of ${r.witnesses.checked} witnessed request hash(es) found on the chain${r.witnesses.beforeRetention ? ` (${r.witnesses.beforeRetention} predate retention)` : ''}`] : []),
     ...r.notes.map((n) => `  note: ${n}`),
@@ -93,7 +94,7 @@ export async function cmdAudit(argv: string[], io: Io): Promise<number> {
       const stream = await chain.streamState()
       const r = await verifyAudit(chain.read(stream.firstSeq), { trusted, witnesses: w.witnesses, graceMs, stream })
       const guards = stream.denyDelete && stream.denyPurge ? 'deletes and purges refused' : 'WARNING: the stream allows message deletes or purges (a control plane of this version turns both off at start)'
-      return finish(r, `stream WRIT_AUDIT at ${natsUrl}`, [`  stream: sequence ${stream.firstSeq}–${stream.lastSeq}, ${stream.lastSeq === (r.lastSeq ?? 0) ? 'its last sequence read' : 'its last sequence NOT read'}; ${guards}${stream.maxAgeMs ? `; max_age ${ago(stream.maxAgeMs)}` : ''}`])
+      return finish(r, `stream WRIT_AUDIT at ${natsUrl}`, [`  stream: sequence ${stream.firstSeq}–${stream.lastSeq}, ${r.lastSeq === null && r.events > 0 ? 'not read past the break' : stream.lastSeq === (r.lastSeq ?? 0) ? 'its last sequence read' : 'its last sequence NOT read'}; ${guards}${stream.maxAgeMs ? `; max_age ${ago(stream.maxAgeMs)}` : ''}`])
     })
   }
   if (sub === 'export') {

@@ -5,14 +5,12 @@
  * asked, the attributes are a clear "unknown" that matches no attribute rule.
  */
 import t, { type Test } from 'tap'
-import { execFileSync } from 'node:child_process'
-import { readFileSync } from 'node:fs'
-import { join } from 'node:path'
 import { buildApp } from '@writ/control-plane'
 import { auth, makeCpFixture } from './helpers/cp-fixtures.js'
 import { eventually, startFakeRunner } from './helpers/cp-fake-runner.js'
 import { startNatsServer } from './helpers/nats-server.js'
 import { startNomadDouble, type NomadDouble } from './doubles/nomad-api.js'
+import { createTestPki } from './helpers/test-pki.js'
 
 const NOMAD_TOKEN = 'cp-nomad-token-0123456789'
 /** The one node of ../shared/fixtures/nomad/GET_nodes.json (Name nomad-4, Datacenter dc1, NodePool default). */
@@ -78,17 +76,13 @@ t.test('a wrong token leaves the attributes unknown, with Nomad\'s answer as the
 })
 
 t.test('NOMAD_ADDR over https with NOMAD_CACERT', async (t) => {
-  const dir = (await import('node:fs')).mkdtempSync(join((await import('node:os')).tmpdir(), 'writ-nomad-tls-'))
-  t.teardown(async () => (await import('node:fs')).rmSync(dir, { recursive: true, force: true }))
-  const ssl = (args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' })
-  ssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '1', '-subj', '/CN=writ test CA'])
-  ssl(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=127.0.0.1'])
-  ;(await import('node:fs')).writeFileSync(join(dir, 'san.ext'), 'subjectAltName=IP:127.0.0.1\n')
-  ssl(['x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.pem', '-days', '1', '-extfile', 'san.ext'])
-  const double = await startNomadDouble({ token: NOMAD_TOKEN, tls: { key: readFileSync(join(dir, 'server.key'), 'utf8'), cert: readFileSync(join(dir, 'server.pem'), 'utf8') } })
+  const pki = createTestPki()
+  t.teardown(() => pki.remove())
+  const server = pki.issue('nomad-https', 'IP:127.0.0.1', 'serverAuth')
+  const double = await startNomadDouble({ token: NOMAD_TOKEN, tls: { key: server.key, cert: server.cert } })
   t.teardown(() => double.close())
   t.match(double.addr, /^https:/)
-  const { app } = await setup(t, double, { ca_cert: join(dir, 'ca.pem') })
+  const { app } = await setup(t, double, { ca_cert: pki.caFile })
   await eventually(() => app.writ.fleet.find('nomad-4')?.nomad.source === 'nomad', 5000, 'the node list read over https')
   t.match(app.writ.fleet.find('nomad-4')?.nomad, { source: 'nomad', node_pool: 'default' })
 })

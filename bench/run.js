@@ -2,13 +2,14 @@
 // baseline measured in the same process. Select with `npm run bench -- <name>`.
 import { runnerRoundtrip, runnerIdleRss } from './runner-roundtrip.js'
 import { runnerPasskeys } from './runner-passkeys.js'
+import { runnerJournalStart } from './runner-journal-start.js'
 import { httpLatency, throughput, rssWith200Nodes } from './control-plane.js'
 import { approvalLatency } from './approval-latency.js'
 import { mcpOverhead } from './mcp-overhead.js'
 import { execFileSync } from 'node:child_process'
 
 const benches = {
-  'runner-roundtrip': runnerRoundtrip, 'runner-rss': runnerIdleRss, 'runner-passkeys': runnerPasskeys,
+  'runner-roundtrip': runnerRoundtrip, 'runner-rss': runnerIdleRss, 'runner-passkeys': runnerPasskeys, 'runner-journal-start': runnerJournalStart,
   'api-latency': httpLatency, 'mcp-overhead': mcpOverhead, 'approval-latency': approvalLatency, 'api-throughput': throughput, 'control-plane-rss': rssWith200Nodes,
   // A script of its own (it parses its own flags); its table is printed as is.
   'watchdog-pass': async () => ({ raw: execFileSync(process.execPath, [new URL('./watchdog-pass.js', import.meta.url).pathname], { encoding: 'utf8' }) }),

@@ -37,7 +37,7 @@ export async function runnerRoundtrip() {
 
   const oneWrit = async () => {
     const now = Date.now()
-    const writ = { v: PROTOCOL_VERSION, run_id: `run_${randomBytes(8).toString('hex')}`, node_id: 'bench', node_name: 'bench', action: 'debugging.loadavg', pack: 'debugging', pack_digest: digest, args: {}, reason: 'bench', requester: { id: 'bench', kind: 'agent' }, approvals: [], options: {}, issued_at: new Date(now).toISOString(), expires_at: new Date(now + 60000).toISOString(), nonce: newNonce() }
+    const writ = { v: PROTOCOL_VERSION, run_id: `run_${randomBytes(8).toString('hex')}`, node_id: 'bench', node_name: 'bench', action: 'debugging.loadavg', pack: 'debugging', pack_digest: digest, args: {}, reason: 'bench', requester: { id: 'bench', kind: 'agent' }, approvals: [], request_hash: 'e'.repeat(64), options: {}, issued_at: new Date(now).toISOString(), expires_at: new Date(now + 60000).toISOString(), nonce: newNonce() }
     const sub = nc.subscribe(subjects.result('bench', writ.run_id), { max: 1 })
     const t0 = performance.now()
     await nc.request(subjects.run('bench'), enc.encode(JSON.stringify(signWrit(writ, key))), { timeout: 5000 })

@@ -200,13 +200,14 @@ t.test('the incident, end to end: investigate over MCP, a person approves in the
   t.ok(order('run.requested') < order('approval.granted') && order('approval.granted') < order('run.dispatched') && order('run.dispatched') < order('run.finished'), 'requested → approved → dispatched → finished')
   t.ok(events.some((e) => e.type === 'run.requested' && e.run_id === previewRun && e.actor?.id === 'control-plane'), 'the impact preview read is on the record too')
   const verify = await new Promise<{ code: number, stdout: string }>((resolve) => {
-    execFile(process.execPath, [CLI, 'audit', 'verify', '--nats', nats.url], (err, stdout) => resolve({ code: err ? Number(err.code) : 0, stdout }))
+    execFile(process.execPath, [CLI, 'audit', 'verify', '--nats', nats.url, '--trusted-keys', fx.publicKeyFile, '--witness', join(fx.dir, `journal-${NODE}.jsonl`)], (err, stdout) => resolve({ code: err ? Number(err.code) : 0, stdout }))
   })
   t.equal(verify.code, 0, verify.stdout)
   t.match(verify.stdout, /audit chain OK/)
+  t.match(verify.stdout, /witnesses: (\d+) of \1 witnessed request hash\(es\) found on the chain/, 'the runner witnessed every run it accepted')
 
   const out = artifactsDir()
-  transcript.push('## Audit (events of these runs)', '', ...events.map((e) => `- ${auditLine(e)}`), '', `\`writ audit verify --nats ${nats.url}\`: ${verify.stdout.trim()}`, '')
+  transcript.push('## Audit (events of these runs)', '', ...events.map((e) => `- ${auditLine(e)}`), '', `\`writ audit verify --nats ${nats.url} --trusted-keys … --witness …\`: ${verify.stdout.trim()}`, '')
   writeFileSync(join(out, 'incident-transcript.md'), transcript.join('\n'))
   writeFileSync(join(out, 'incident-audit.jsonl'), `${events.map((e) => JSON.stringify(e)).join('\n')}\n`)
 })

@@ -83,7 +83,7 @@ t.test('writ signatures: verify, reject tampering and unknown keys', async (t) =
   const trusted = [loadTrustedKey(kp.publicPem)]
   const writ: Writ = {
     v: PROTOCOL_VERSION, run_id: 'run_0123456789', node_id: 'n1', node_name: 'n1', action: 'debugging.loadavg', pack: 'debugging',
-    pack_digest: 'a'.repeat(64), args: {}, reason: 'r', requester: { id: 'a', kind: 'agent' }, approvals: [], options: {},
+    pack_digest: 'a'.repeat(64), args: {}, reason: 'r', requester: { id: 'a', kind: 'agent' }, approvals: [], request_hash: 'e'.repeat(64), options: {},
     issued_at: new Date().toISOString(), expires_at: new Date().toISOString(), nonce: newNonce(),
   }
   const s = signWrit(writ, key)

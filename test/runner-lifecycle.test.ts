@@ -64,7 +64,7 @@ t.test('the stop signal Nomad sends drains: the in-flight run finishes and is pu
   const digest = loadPacks([join(dir, 'packs')]).packs[0]!.digest
   const writ = (): Writ => ({
     v: PROTOCOL_VERSION, run_id: `run_${randomBytes(8).toString('hex')}`, node_id: nodeId, node_name: nodeId, action: 'slow.nap', pack: 'slow', pack_digest: digest,
-    args: {}, reason: 'drain test', requester: { id: 'tester', kind: 'agent' }, approvals: [], options: {},
+    args: {}, reason: 'drain test', requester: { id: 'tester', kind: 'agent' }, approvals: [], request_hash: 'e'.repeat(64), options: {},
     issued_at: new Date().toISOString(), expires_at: new Date(Date.now() + 60_000).toISOString(), nonce: newNonce(),
   })
   const enc = new TextEncoder(); const dec = new TextDecoder()
@@ -121,7 +121,7 @@ t.test('a runner killed mid-run reports the run as of unknown outcome when it st
   const key = loadSigningKey(kp.privatePem)
   const writ: Writ = {
     v: PROTOCOL_VERSION, run_id: `run_${randomBytes(8).toString('hex')}`, node_id: nodeId, node_name: nodeId, action: 'slow.nap', pack: 'slow',
-    pack_digest: loadPacks([join(dir, 'packs')]).packs[0]!.digest, args: {}, reason: 'kill test', requester: { id: 'tester', kind: 'agent' }, approvals: [], options: {},
+    pack_digest: loadPacks([join(dir, 'packs')]).packs[0]!.digest, args: {}, reason: 'kill test', requester: { id: 'tester', kind: 'agent' }, approvals: [], request_hash: 'e'.repeat(64), options: {},
     issued_at: new Date().toISOString(), expires_at: new Date(Date.now() + 60_000).toISOString(), nonce: newNonce(),
   }
   const enc = new TextEncoder(); const dec = new TextDecoder()

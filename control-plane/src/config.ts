@@ -78,8 +78,26 @@ export const ConfigSchema = z.object({
   }).strict().default({ replicas: 1, results_max_age: '168h' }),
   packs: z.object({ dirs: z.array(z.string().min(1)).min(1, 'at least one pack directory is needed') }).strict(),
   signing: z.object({ key_file: z.string().min(1) }).strict(),
+  audit: z.object({
+    /** How often a signed checkpoint is appended while events flow. */
+    checkpoint_interval: Duration.default('5s'),
+    /** Ed25519 key for checkpoints; the dispatch key (signing.key_file) when unset. */
+    key_file: z.string().min(1).optional(),
+  }).strict().default({ checkpoint_interval: '5s' }),
   principals: z.array(PrincipalConfigSchema).default([]),
   policy: z.object({ file: z.string().optional(), rules: z.array(PolicyRuleSchema).default([]) }).strict().default({ rules: [] }),
+  nomad: z.object({
+    /** The Nomad API the node attributes policy matches on come from (NOMAD_ADDR); unset = every node's attributes are unknown. */
+    addr: z.string().url().optional(),
+    /** ACL token with node:read (NOMAD_TOKEN). */
+    token: z.string().optional(),
+    /** PEM file of the CA that signed Nomad's https certificate (NOMAD_CACERT). */
+    ca_cert: z.string().optional(),
+    refresh_interval: Duration.default('30s'),
+    /** Attributes from an older node list than this are unknown. */
+    max_stale: Duration.default('5m'),
+    timeout: Duration.default('5s'),
+  }).strict().default({ refresh_interval: '30s', max_stale: '5m', timeout: '5s' }),
   fleet: z.object({
     /** A node is offline after this many heartbeat intervals without one. */
     offline_after_missed: z.number().int().min(1).max(100).default(3),
@@ -226,6 +244,9 @@ const ENV_OVERRIDES: Array<[string, (raw: Record<string, any>, v: string) => voi
   ['WRIT_MCP_ALLOWED_HOSTS', (r, v) => { (r.mcp ??= {}).allowed_hosts = v.split(',').map((s) => s.trim()).filter(Boolean) }],
   ['WRIT_OIDC_CLIENT_SECRET', (r, v) => { ((r.portal ??= {}).oidc ??= {}).client_secret = v }],
   ['WRIT_APPROVER_REGISTRY_FILE', (r, v) => { (r.passkeys ??= {}).registry_file = v }],
+  ['NOMAD_ADDR', (r, v) => { (r.nomad ??= {}).addr = v }],
+  ['NOMAD_TOKEN', (r, v) => { (r.nomad ??= {}).token = v }],
+  ['NOMAD_CACERT', (r, v) => { (r.nomad ??= {}).ca_cert = v }],
 ]
 
 /** Applies `WRIT_*` overrides to a raw (unvalidated) config object. */
@@ -258,6 +279,8 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): 
   if (oidc?.client_secret_file) oidc.client_secret_file = resolve(base, oidc.client_secret_file)
   if (config.passkeys?.registry_file) config.passkeys.registry_file = resolve(base, config.passkeys.registry_file)
   if (config.passkeys?.approvers_key_file) config.passkeys.approvers_key_file = resolve(base, config.passkeys.approvers_key_file)
+  if (config.audit.key_file) config.audit.key_file = resolve(base, config.audit.key_file)
+  if (config.nomad.ca_cert) config.nomad.ca_cert = resolve(base, config.nomad.ca_cert)
   if (config.policy.file) {
     config.policy.file = resolve(base, config.policy.file)
     config.policy.rules = [...config.policy.rules, ...loadPolicyFile(config.policy.file)]

@@ -9,14 +9,14 @@ import { hostname } from 'node:os'
 import { createPublicKey, randomBytes } from 'node:crypto'
 import { connect, credsAuthenticator, type NatsConnection } from '@nats-io/transport-node'
 import { PackCatalog } from '@writ/packs'
-import { keyIdOf, loadSigningKey, loadTrustedKey, splitPemBundle, type SigningKey, type TrustedKey } from '@writ/packs/protocol'
+import { CONTROL_PLANE_INBOX_PREFIX, keyIdOf, loadSigningKey, loadTrustedKey, splitPemBundle, type SigningKey, type TrustedKey } from '@writ/packs/protocol'
 import { ApproverRegistryError, ApproverRegistryFile } from '@writ/packs/approvers'
 import type { Logger } from 'pino'
 import { ApprovalService, ImpactPreview } from './approvals/index.js'
-import { AuditChain, type AuditEvent } from './audit/index.js'
+import { AuditChain, AuditCheckpointer, type AuditEvent } from './audit/index.js'
 import { PrincipalRegistry } from './auth/index.js'
 import { durationMs, publicUrl, type Config } from './config.js'
-import { FleetView } from './fleet/index.js'
+import { FleetView, NodeAttributeSource, NomadNodesClient } from './fleet/index.js'
 import { Metrics } from './metrics.js'
 import { ensureStreams } from './nats/index.js'
 import { PasskeyConfigError, Passkeys, PasskeyStore, relyingParty, type RelyingParty } from './passkeys/index.js'
@@ -65,6 +65,8 @@ export async function connectNats(config: Config): Promise<NatsConnection> {
   try {
     return await connect({
       servers: n.servers, name: n.name, maxReconnectAttempts: -1, reconnectTimeWait: 250,
+      // Replies and KV watch deliveries (run records) arrive under a prefix only the control plane may read.
+      inboxPrefix: CONTROL_PLANE_INBOX_PREFIX,
       // Async stack traces cost an Error per request; at hundreds of requests a second that shows.
       noAsyncTraces: true,
       ...(n.user !== undefined ? { user: n.user, pass: n.pass } : {}),
@@ -84,13 +86,13 @@ export async function ensureJetStream(nc: NatsConnection, config: Config): Promi
   await ensureStreams(nc, { replicas: config.jetstream.replicas, auditMaxAge: config.jetstream.audit_max_age, resultsMaxAge: config.jetstream.results_max_age })
 }
 
-function loadKey(file: string): SigningKey {
+function loadKey(file: string, setting = 'signing.key_file'): SigningKey {
   let pem: string
   try { pem = readFileSync(file, 'utf8') } catch (err) {
-    throw new ControlPlaneStartError(`cannot read signing key (setting signing.key_file): ${file}`, { cause: err })
+    throw new ControlPlaneStartError(`cannot read signing key (setting ${setting}): ${file}`, { cause: err })
   }
   try { return loadSigningKey(pem) } catch (err) {
-    throw new ControlPlaneStartError(`signing.key_file ${file} is not an Ed25519 private key in PKCS#8 PEM`, { cause: err })
+    throw new ControlPlaneStartError(`${setting} ${file} is not an Ed25519 private key in PKCS#8 PEM`, { cause: err })
   }
 }
 
@@ -140,6 +142,7 @@ export interface StartOptions {
 
 export async function startControlPlane(config: Config, log: Logger, opts: StartOptions = {}): Promise<ControlPlane> {
   const key = loadKey(config.signing.key_file)
+  const auditKey = config.audit.key_file ? loadKey(config.audit.key_file, 'audit.key_file') : key
   const catalog = PackCatalog.fromDirs(config.packs.dirs)
   if (catalog.packs.length === 0) {
     const why = catalog.load.errors.slice(0, 3).map((e) => `${e.file}${e.field ? ` (${e.field})` : ''}: ${e.message}`).join('; ')
@@ -165,14 +168,19 @@ export async function startControlPlane(config: Config, log: Logger, opts: Start
       }
     })().catch(() => {})
     const audit = await AuditChain.open(nc, instanceId, clog)
-    const fleet = new FleetView(config.fleet.offline_after_missed, clog)
+    const attributes = new NodeAttributeSource(
+      config.nomad.addr ? new NomadNodesClient({ addr: config.nomad.addr, token: config.nomad.token, caCertFile: config.nomad.ca_cert, timeoutMs: durationMs(config.nomad.timeout) }) : undefined,
+      { refreshMs: durationMs(config.nomad.refresh_interval), maxStaleMs: durationMs(config.nomad.max_stale) }, clog,
+    )
+    attributes.start()
+    const fleet = new FleetView(config.fleet.offline_after_missed, clog, Date.now, attributes)
     fleet.start(nc)
     const outputs = new OutputBuffer()
     outputs.start(nc)
     let results: ResultsConsumer | undefined
     const metrics = new Metrics({
       nodesOnline: () => fleet.onlineCount, nodesKnown: () => fleet.size, auditAppends: () => audit.appended,
-      auditConflicts: () => audit.conflicts, catalogActions: () => catalog.size, resultsRecorded: () => results?.recorded ?? 0,
+      auditConflicts: () => audit.conflicts, auditCheckpoints: () => checkpoints.written, catalogActions: () => catalog.size, resultsRecorded: () => results?.recorded ?? 0,
     })
     const dispatcher = new Dispatcher(nc, key, { writTtlMs: durationMs(config.runs.writ_ttl), ackTimeoutMs: durationMs(config.runs.ack_timeout) })
     results = new ResultsConsumer(nc, store, audit, clog, (run) => {
@@ -181,6 +189,8 @@ export async function startControlPlane(config: Config, log: Logger, opts: Start
     await results.start()
     const sweeper = new DeadlineSweeper(store, audit, durationMs(config.runs.sweep_interval), clog, (r) => results.storedAt(r.node_id, r.id))
     sweeper.start()
+    const checkpoints = new AuditCheckpointer(audit, auditKey, durationMs(config.audit.checkpoint_interval), clog)
+    checkpoints.start()
     const principals = new PrincipalRegistry(config.principals)
     const policy = new Policy(config.policy.rules)
     const base = publicUrl(config)
@@ -223,6 +233,8 @@ export async function startControlPlane(config: Config, log: Logger, opts: Start
         passkeys?.close()
         await results?.stop()
         await notifier.close()
+        // The last events this instance wrote leave covered by a signed checkpoint.
+        await checkpoints.stop()
         store.stop()
         audit.stop()
         outputs.stop()

@@ -9,6 +9,7 @@ export interface MetricSources {
   nodesKnown: () => number
   auditAppends: () => number
   auditConflicts: () => number
+  auditCheckpoints: () => number
   catalogActions: () => number
   resultsRecorded: () => number
 }
@@ -37,6 +38,7 @@ export class Metrics {
     gauge(this.registry, 'writ_nodes_known', 'Nodes ever seen since start', sources.nodesKnown)
     gauge(this.registry, 'writ_audit_appends', 'Audit events appended by this instance', sources.auditAppends)
     gauge(this.registry, 'writ_audit_append_conflicts', 'Audit appends retried after another instance appended first', sources.auditConflicts)
+    gauge(this.registry, 'writ_audit_checkpoints', 'Signed audit checkpoints appended by this instance', sources.auditCheckpoints)
     gauge(this.registry, 'writ_catalog_actions', 'Actions in the loaded catalog', sources.catalogActions)
     gauge(this.registry, 'writ_results_recorded', 'Runner results recorded by this instance', sources.resultsRecorded)
   }

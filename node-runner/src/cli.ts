@@ -38,6 +38,8 @@ run flags (env fallback in brackets):
   --approvers-key FILE    [WRIT_APPROVERS_KEYS]  PEM of the approvers public key that signs it; repeatable
   --heartbeat-interval-ms N, --drain-timeout-ms N, --max-concurrent-runs N, --log-level L, --allow-shell-packs,
   --approvers-reload-ms N
+  --max-writ-lifetime-ms N   longest writ validity accepted (default 3600000); bounds the replay window
+  --journal-rotate-entries N rotate the journal at N entries (default 100000); --journal-keep-rotated N (default 10)
 `
 
 export async function main(argv: string[]): Promise<number> {
@@ -67,7 +69,8 @@ export async function main(argv: string[]): Promise<number> {
         'nomad-client-key': { type: 'string' }, 'nomad-tls-server-name': { type: 'string' }, 'multipathd-socket': { type: 'string', multiple: true },
         'docker-socket': { type: 'string' }, 'heartbeat-interval-ms': { type: 'string' },
         'drain-timeout-ms': { type: 'string' }, 'max-concurrent-runs': { type: 'string' }, 'log-level': { type: 'string' },
-        'allow-shell-packs': { type: 'boolean' }, 'metrics-listen': { type: 'string' }, 'kernel-log-file': { type: 'string' },
+        'allow-shell-packs': { type: 'boolean' }, 'metrics-listen': { type: 'string' }, 'kernel-log-file': { type: 'string' }, 'max-writ-lifetime-ms': { type: 'string' },
+        'journal-rotate-entries': { type: 'string' }, 'journal-keep-rotated': { type: 'string' },
         'approvers-registry': { type: 'string' }, 'approvers-key': { type: 'string', multiple: true }, 'approvers-reload-ms': { type: 'string' },
       },
     })

@@ -8,7 +8,7 @@ import { jetstream, type JetStreamClient } from '@nats-io/jetstream'
 import { pino, type Logger } from 'pino'
 import { PackCatalog } from '@writ/packs'
 import {
-  PROTOCOL_VERSION, SignedCancelSchema, loadTrustedKey, splitPemBundle, subjects, verifySignature,
+  PROTOCOL_VERSION, SignedCancelSchema, loadTrustedKey, runnerInboxPrefix, splitPemBundle, subjects, verifySignature,
   type Heartbeat, type Refusal, type RunResult, type TrustedKey, type WritAck,
 } from '@writ/packs/protocol'
 import type { ApproverRegistry } from '@writ/packs/approvers'
@@ -63,13 +63,18 @@ export async function startNodeRunner(config: RunnerConfig, log: Logger = pino({
   const passkeys = config.approversRegistry
     ? await openPasskeyGate(config.approversRegistry, { approvers: loadTrustedKeys(config.approversKeys), dispatch: trusted }, log, config.approversReloadMs)
     : undefined
-  const journal = RunJournal.open(config.journal)
+  const journal = RunJournal.open(config.journal, {
+    clockSkewMs: config.clockSkewMs, maxWritLifetimeMs: config.maxWritLifetimeMs,
+    rotateEntries: config.journalRotateEntries, keepRotated: config.journalKeepRotated,
+  })
   const spool = new ResultSpool(`${config.journal}.spool`)
   const startedAt = new Date().toISOString()
 
   const nc: NatsConnection = await connect({
     servers: config.natsUrl.split(','),
     name: `writ-node-runner:${config.nodeId}`,
+    // Replies come back on this node's own inbox, the only one its credentials may read.
+    inboxPrefix: runnerInboxPrefix(config.nodeId),
     maxReconnectAttempts: -1,
     reconnectTimeWait: 1000,
     reconnectJitter: 500,
@@ -116,6 +121,16 @@ export async function startNodeRunner(config: RunnerConfig, log: Logger = pino({
   const publishResult = (result: RunResult): Promise<void> => results.publish(result)
   results.recover()
 
+  // Refusals anyone could provoke are logged once per code per interval, with a count of those not shown.
+  const refusalLogged = new Map<string, { at: number, suppressed: number }>()
+  const refusalLog = (code: string, runId: string, message: string): void => {
+    const now = Date.now()
+    const last = refusalLogged.get(code)
+    if (last && now - last.at < 10_000) { last.suppressed++; return }
+    log.warn({ runId, code, suppressed: last?.suppressed ?? 0 }, `writ refused: ${message}`)
+    refusalLogged.set(code, { at: now, suppressed: 0 })
+  }
+
   const reply = (msg: Msg, ack: WritAck): void => { if (msg.reply) msg.respond(encoder.encode(JSON.stringify(ack))) }
 
   /** Run ids whose passkey approvals are being checked: a redelivery meanwhile is a replay. */
@@ -123,14 +138,22 @@ export async function startNodeRunner(config: RunnerConfig, log: Logger = pino({
 
   const refuse = (msg: Msg, verdict: Extract<Verdict, { ok: false }>): void => {
     const runId = verdict.runId
-    log.warn({ runId, code: verdict.refusal.code }, `writ refused: ${verdict.refusal.message}`)
     metrics.countRefusal(verdict.refusal.code)
-    // Only a verified writ may burn its run id; a forgery must not block the real one.
-    journal.append('refused', runId || 'unknown', { code: verdict.refusal.code, message: verdict.refusal.message, unverified: !verdict.writ })
-      .catch((e: Error) => log.error({ runId, err: e.message }, 'could not journal a refusal'))
+    const verified = verdict.writ
+    // An expired writ is anyone's to replay (a captured old one), so it is counted like a forgery.
+    if (verified && !journal.has(runId) && verdict.refusal.code !== 'expired') {
+      // A verified writ burns its run id, on the record with its request hash (a witness of the audit chain).
+      log.warn({ runId, code: verdict.refusal.code }, `writ refused: ${verdict.refusal.message}`)
+      journal.append('refused', runId, { code: verdict.refusal.code, message: verdict.refusal.message, request_hash: verified.request_hash, expires_at: verified.expires_at })
+        .catch((e: Error) => log.error({ runId, err: e.message }, 'could not journal a refusal'))
+    } else {
+      // Forged, malformed or repeated input anyone on the subject could send: counted, not synced line by line.
+      refusalLog(verdict.refusal.code, runId, verdict.refusal.message)
+      journal.countRefusal(verdict.refusal.code, runId)
+    }
     reply(msg, { v: PROTOCOL_VERSION, run_id: runId, node_id: config.nodeId, accepted: false, refusal: verdict.refusal })
-    if (verdict.writ && verdict.refusal.code !== 'replayed' && verdict.refusal.code !== 'wrong_node') {
-      void publishResult(refusalResult(verdict.writ, verdict.refusal))
+    if (verified && verdict.refusal.code !== 'replayed' && verdict.refusal.code !== 'wrong_node') {
+      void publishResult(refusalResult(verified, verdict.refusal))
     }
   }
 
@@ -141,7 +164,7 @@ export async function startNodeRunner(config: RunnerConfig, log: Logger = pino({
       ? { ok: false as const, runId: claimedRunId(raw), refusal: { code: 'draining' as const, message: 'runner is draining for shutdown; no new writs' } }
       : verifyWrit(raw, {
         nodeId: config.nodeId, trusted, catalog: (packId) => live.current(packId), seen: (id) => journal.has(id) || checking.has(id),
-        allowShellPacks: config.allowShellPacks, clockSkewMs: config.clockSkewMs,
+        allowShellPacks: config.allowShellPacks, clockSkewMs: config.clockSkewMs, maxWritLifetimeMs: config.maxWritLifetimeMs,
       })
     if (!verdict.ok) return refuse(msg, verdict)
     if (!passkeys || !passkeys.needsCheck(verdict)) return accept(msg, verdict)
@@ -164,7 +187,7 @@ export async function startNodeRunner(config: RunnerConfig, log: Logger = pino({
   const accept = (msg: Msg, verdict: AcceptedWrit, checked: Record<string, unknown> = {}): void => {
     if (runs.size >= config.maxConcurrentRuns) {
       const refusal = { code: 'target_unavailable' as const, message: `runner is at its limit of ${config.maxConcurrentRuns} concurrent runs` }
-      journal.append('refused', verdict.writ.run_id, { code: refusal.code, message: refusal.message })
+      journal.append('refused', verdict.writ.run_id, { code: refusal.code, message: refusal.message, request_hash: verdict.writ.request_hash, expires_at: verdict.writ.expires_at })
         .catch((e: Error) => log.error({ runId: verdict.writ.run_id, err: e.message }, 'could not journal a refusal'))
       reply(msg, { v: PROTOCOL_VERSION, run_id: verdict.writ.run_id, node_id: config.nodeId, accepted: false, refusal })
       void publishResult(refusalResult(verdict.writ, refusal))
@@ -178,7 +201,11 @@ export async function startNodeRunner(config: RunnerConfig, log: Logger = pino({
     // The journal keeps who approved and with which passkey, not the whole assertion.
     const approvals = verdict.writ.approvals.map(({ passkey, ...a }) => (passkey ? { ...a, passkey: passkey.credential_id } : a))
     // Tracked from acceptance, so a drain waits for a run still on its way to the disk.
-    const p = journal.append('accepted', runId, { action: verdict.writ.action, requester: verdict.writ.requester.id, digest: verdict.writ.pack_digest, ...(approvals.length > 0 ? { approvals } : {}), ...checked }).then(
+    const p = journal.append('accepted', runId, {
+      action: verdict.writ.action, requester: verdict.writ.requester.id, digest: verdict.writ.pack_digest,
+      request_hash: verdict.writ.request_hash, expires_at: verdict.writ.expires_at,
+      ...(approvals.length > 0 ? { approvals } : {}), ...checked,
+    }).then(
       async () => {
         reply(msg, { v: PROTOCOL_VERSION, run_id: runId, node_id: config.nodeId, accepted: true })
         // The client sends the ack at the end of this tick; starting the run

@@ -12,8 +12,9 @@ export function formatPacksCheck(result: LoadResult, cwd = process.cwd()): { lin
     const where = e.field ? `${relative(cwd, e.file) || e.file}: ${e.field}` : relative(cwd, e.file) || e.file
     lines.push(`error: ${where}: ${e.message}`)
   }
-  const shell = result.packs.flatMap((p) => [...p.actions.values()].filter((a) => a.usesShell).map((a) => a.id))
-  if (shell.length > 0) lines.push(`note: ${shell.length} action(s) run a shell or pack script; runners refuse them unless allowShellPacks is on`)
+  const shell = result.packs.flatMap((p) => [...p.actions.values()].filter((a) => a.usesShell))
+  for (const a of shell) lines.push(`shell: ${a.id} (${relative(cwd, a.file) || a.file}): ${a.shellReasons.join('; ')}`)
+  if (shell.length > 0) lines.push(`note: ${shell.length} shell action(s) (a shell, an interpreter or a pack script, directly or behind a wrapper); runners refuse them unless allowShellPacks is on`)
   const c = result.counts
   lines.push(`packs: ${c.packsLoaded} loaded, ${c.packsFailed} failed; actions: ${c.actionsLoaded} loaded, ${c.actionsFailed} failed`)
   return { lines, exitCode: result.errors.length > 0 ? 1 : 0 }

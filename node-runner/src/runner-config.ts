@@ -44,6 +44,12 @@ export const RunnerConfigSchema = z.object({
   maxConcurrentRuns: z.number().int().min(1).max(1024).default(16),
   /** Clock skew tolerated on writ issue/expiry times. */
   clockSkewMs: z.number().int().min(0).max(300_000).default(30_000),
+  /** Writs valid for longer than this are refused; it bounds how long the journal must remember a run id. */
+  maxWritLifetimeMs: z.number().int().min(1000).max(7 * 86_400_000).default(3_600_000),
+  /** The journal file is rotated (renamed `<journal>.<seq>`, kept as an audit witness) at this many entries. */
+  journalRotateEntries: z.number().int().min(100).max(10_000_000).default(100_000),
+  /** Rotated journal files kept; older ones are removed. */
+  journalKeepRotated: z.number().int().min(0).max(10_000).default(10),
   /** Off by default: actions that run a shell or pack script are refused. */
   allowShellPacks: z.boolean().default(false),
   nomad: z.object({
@@ -77,11 +83,12 @@ const FLAG_KEYS: Record<string, keyof RunnerConfigInput> = {
   'nomad-token': 'nomadToken', 'nomad-cacert': 'nomadCaCert', 'nomad-client-cert': 'nomadClientCert', 'nomad-client-key': 'nomadClientKey',
   'nomad-tls-server-name': 'nomadTlsServerName', 'multipathd-socket': 'multipathdSockets', 'docker-socket': 'dockerSocket', 'heartbeat-interval-ms': 'heartbeatIntervalMs',
   'drain-timeout-ms': 'drainTimeoutMs', 'max-concurrent-runs': 'maxConcurrentRuns', 'log-level': 'logLevel',
-  'allow-shell-packs': 'allowShellPacks', 'metrics-listen': 'metricsListen', 'kernel-log-file': 'kernelLogFile',
+  'allow-shell-packs': 'allowShellPacks', 'metrics-listen': 'metricsListen', 'kernel-log-file': 'kernelLogFile', 'max-writ-lifetime-ms': 'maxWritLifetimeMs',
+  'journal-rotate-entries': 'journalRotateEntries', 'journal-keep-rotated': 'journalKeepRotated',
   'approvers-registry': 'approversRegistry', 'approvers-key': 'approversKeys', 'approvers-reload-ms': 'approversReloadMs',
 }
 const LIST_KEYS = new Set(['packDirs', 'trustedKeys', 'multipathdSockets', 'approversKeys'])
-const NUMBER_KEYS = new Set(['heartbeatIntervalMs', 'drainTimeoutMs', 'maxConcurrentRuns', 'approversReloadMs'])
+const NUMBER_KEYS = new Set(['heartbeatIntervalMs', 'drainTimeoutMs', 'maxConcurrentRuns', 'maxWritLifetimeMs', 'journalRotateEntries', 'journalKeepRotated', 'approversReloadMs'])
 
 /** Turns a raw Nomad node name or hostname into a subject-safe node id. */
 export function nodeIdFrom(name: string): string {

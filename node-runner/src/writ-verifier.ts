@@ -20,6 +20,8 @@ export interface VerifierDeps {
   seen: (runId: string) => boolean
   allowShellPacks: boolean
   clockSkewMs: number
+  /** A writ valid for longer is refused (the journal remembers run ids only that long). */
+  maxWritLifetimeMs: number
   now?: () => number
 }
 
@@ -49,6 +51,7 @@ export function verifyWrit(raw: unknown, deps: VerifierDeps): Verdict {
   const issued = Date.parse(writ.issued_at)
   if (now > expires + deps.clockSkewMs) return refuse('expired', `writ expired at ${writ.expires_at}`)
   if (issued > now + deps.clockSkewMs) return refuse('not_yet_valid', `writ issued in the future (${writ.issued_at})`)
+  if (expires - issued > deps.maxWritLifetimeMs) return refuse('lifetime_too_long', `writ is valid for ${Math.round((expires - issued) / 1000)} s; this runner accepts at most ${Math.round(deps.maxWritLifetimeMs / 1000)} s`)
   if (deps.seen(writ.run_id)) return refuse('replayed', `run ${writ.run_id} was already received by this runner; a writ never runs twice`)
   const approvalProblem = checkApprovals(writ)
   if (approvalProblem) return refuse(approvalProblem.code, approvalProblem.message)
@@ -57,7 +60,7 @@ export function verifyWrit(raw: unknown, deps: VerifierDeps): Verdict {
   if (!found.ok) return refuse(found.code, found.message)
   if (found.pack.id !== writ.pack) return refuse('unknown_action', `action ${writ.action} belongs to pack ${found.pack.id}, not ${writ.pack}`)
   if (found.action.usesShell && !deps.allowShellPacks) {
-    return refuse('shell_not_allowed', `action ${writ.action} runs a shell or pack script; this runner only runs shell-free actions (allowShellPacks is off)`)
+    return refuse('shell_not_allowed', `action ${writ.action} is a shell action (${found.action.shellReasons.join('; ')}); this runner only runs shell-free actions (allowShellPacks is off)`)
   }
   const prepared = prepareInvocation(found.action.spec, writ.args, found.pack.dir)
   if (!prepared.ok) return refuse('bad_args', prepared.errors.map((e) => e.message).join('; '))

@@ -25,17 +25,22 @@ export interface ArgError {
 
 export type ArgResult = { ok: true, args: ValidatedArgs } | { ok: false, errors: ArgError[] }
 
-// Any C0 control character except tab, and DEL: newlines and escapes never reach a command.
+// Any C0 control character except tab, DEL, the C1 controls (U+0085 is a
+// newline to some programs) and the Unicode line and paragraph separators,
+// which a pattern with the m flag treats as line ends: no value carries a
+// second line past a pattern or into a command.
 // eslint-disable-next-line no-control-regex
-const CONTROL_CHARS = /[\u0000-\u0008\u000a-\u001f\u007f]/
+const CONTROL_CHARS = /[\u0000-\u0008\u000a-\u001f\u007f-\u009f\u2028\u2029]/
 
 const anchoredCache = new Map<string, RegExp>()
 function anchored(pattern: string): RegExp {
   let re = anchoredCache.get(pattern)
   if (!re) {
-    // The whole value must match, whether or not the pack author anchored the pattern.
+    // The whole value must match, whether or not the pack author anchored the
+    // pattern; lookarounds, unlike ^ and $, mean the value's ends even under
+    // an inline (?m).
     const inner = compilePackRegex(pattern)
-    re = new RegExp(`^(?:${inner.source})$`, inner.flags)
+    re = new RegExp(`(?<![\\s\\S])(?:${inner.source})(?![\\s\\S])`, inner.flags)
     anchoredCache.set(pattern, re)
   }
   return re

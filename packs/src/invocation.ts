@@ -5,7 +5,7 @@
  * part — it is never parsed by a shell of ours.
  */
 import { posix } from 'node:path'
-import type { ActionFile, ArgSpec, HttpTarget } from './pack-schema.js'
+import type { ActionFile, HttpTarget } from './pack-schema.js'
 import { TEMPLATE_RE } from './pack-schema.js'
 import type { ArgError, ArgResult, ArgValue, ValidatedArgs } from './arg-validation.js'
 import { validateArgs } from './arg-validation.js'
@@ -20,7 +20,7 @@ export type Invocation =
 export type InvocationResult = { ok: true, args: ValidatedArgs, invocation: Invocation } | { ok: false, errors: ArgError[] }
 
 const WHOLE_TEMPLATE = /^\{\{\s*args\.([a-z][a-z0-9_]*)\??\s*(?:\|\s*([a-z_]+)\s*)?\}\}$/
-const FLAG_TYPES = new Set(['string', 'path', 'duration', 'string_array'])
+const LEADING_TEMPLATE = /^\{\{\s*args\.([a-z][a-z0-9_]*)/
 
 /**
  * Validates `input` and renders the invocation. `packDir` resolves a script's
@@ -31,19 +31,18 @@ export function prepareInvocation(action: ActionFile, input: unknown, packDir = 
   if (!checked.ok) return checked
   const args = checked.args
   const errors: ArgError[] = []
-  const specs = new Map(action.args.map((a) => [a.name, a]))
   let invocation: Invocation
   switch (action.kind) {
     case 'exec': {
       const e = action.execution
-      invocation = { kind: 'exec', binary: e.command.binary, argv: renderArgv(e.command.argv, args, specs, errors, true), env: renderEnv(e.env, args), ...(e.cwd ? { cwd: e.cwd } : {}) }
+      invocation = { kind: 'exec', binary: e.command.binary, argv: renderArgv(e.command.argv, args, errors, true), env: renderEnv(e.env, args), ...(e.cwd ? { cwd: e.cwd } : {}) }
       break
     }
     case 'script': {
       const e = action.execution
       invocation = {
         kind: 'script', interpreter: e.script.interpreter, script: posix.resolve(packDir, e.script.path),
-        argv: renderArgv(e.argv, args, specs, errors, false), env: renderEnv(e.env, args), ...(e.cwd ? { cwd: e.cwd } : {}),
+        argv: renderArgv(e.argv, args, errors, false), env: renderEnv(e.env, args), ...(e.cwd ? { cwd: e.cwd } : {}),
       }
       break
     }
@@ -102,34 +101,39 @@ function substitute(template: string, args: ValidatedArgs): string | undefined {
 }
 
 /**
- * `guardFlags`: for a binary of the pack's choosing (exec), a whole-element
- * value starting with "-" would be read as an option, so it is refused unless
- * a literal "--" came first. A pack script (kind script) parses its own argv.
+ * `guardFlags`: for a binary of the pack's choosing (exec), an element that
+ * begins with an argument would be read as an option if the value began with
+ * "-" (`"{{ args.a }}"`, `"{{ args.a }}:rw"`, a negative number alike), so it
+ * is refused unless a literal "--" came first. A pack script (kind script)
+ * parses its own argv.
  */
-function renderArgv(templates: readonly string[], args: ValidatedArgs, specs: Map<string, ArgSpec>, errors: ArgError[], guardFlags: boolean): string[] {
+function renderArgv(templates: readonly string[], args: ValidatedArgs, errors: ArgError[], guardFlags: boolean): string[] {
   const argv: string[] = []
   let afterDoubleDash = false
   for (const t of templates) {
+    const guarded = guardFlags && !afterDoubleDash
     const whole = WHOLE_TEMPLATE.exec(t)
     if (whole) {
       const name = whole[1] as string
       const v = args[name]
       if (v === undefined) continue
       const values = Array.isArray(v) ? v.map(String) : [String(v)]
-      const spec = specs.get(name)
-      // A value that starts with "-" in its own element would be read as an option.
-      if (guardFlags && !afterDoubleDash && spec && FLAG_TYPES.has(spec.type) && values.some((x) => x.startsWith('-'))) {
-        errors.push({ arg: name, code: 'looks_like_flag', message: `argument "${name}" may not start with "-" (it would be read as an option)` })
-        continue
-      }
+      if (guarded && values.some((x) => x.startsWith('-'))) { errors.push(flagError(name)); continue }
       argv.push(...values)
       continue
     }
     if (t === '--') afterDoubleDash = true
     const s = substitute(t, args)
-    if (s !== undefined) argv.push(s)
+    if (s === undefined) continue
+    const leading = LEADING_TEMPLATE.exec(t)
+    if (guarded && leading && s.startsWith('-')) { errors.push(flagError(leading[1] as string)); continue }
+    argv.push(s)
   }
   return argv
+}
+
+function flagError(name: string): ArgError {
+  return { arg: name, code: 'looks_like_flag', message: `argument "${name}" may not start with "-" (it would be read as an option)` }
 }
 
 function renderEnv(env: Record<string, string> | undefined, args: ValidatedArgs): Record<string, string> {

@@ -5,12 +5,13 @@
  */
 import { createHash } from 'node:crypto'
 import { readFileSync, readdirSync, statSync, existsSync } from 'node:fs'
-import { basename, join, posix, relative, resolve } from 'node:path'
+import { join, posix, relative, resolve } from 'node:path'
 import { parse as parseYaml, YAMLParseError } from 'yaml'
 import type { ZodError } from 'zod'
 import { canonicalJson } from './canonical-json.js'
 import { ActionFileSchema, PackManifestSchema, TEMPLATE_FILTERS, type ActionFile, type PackManifest } from './pack-schema.js'
 import { prepareInvocation, templateNames } from './invocation.js'
+import { shellReasons } from './shell-detection.js'
 
 export interface LoadedAction {
   /** `<pack>.<action>` */
@@ -19,8 +20,10 @@ export interface LoadedAction {
   /** Absolute path of the action's YAML file. */
   file: string
   spec: ActionFile
-  /** The action runs a shell or a pack script: arguments may reach an interpreter. */
+  /** The action runs a shell, an interpreter or a pack script: arguments may reach code. */
   usesShell: boolean
+  /** Why it is a shell action (empty when it is not), for `packs check` and runner refusals. */
+  shellReasons: string[]
 }
 
 export interface LoadedPack {
@@ -48,8 +51,6 @@ export interface LoadResult {
   errors: LoadError[]
   counts: { packsLoaded: number, packsFailed: number, actionsLoaded: number, actionsFailed: number }
 }
-
-const SHELLS = new Set(['sh', 'bash', 'dash', 'zsh', 'ksh', 'ash', 'busybox', 'fish', 'csh', 'tcsh', 'env', 'python', 'python3', 'perl', 'ruby', 'node'])
 
 /** Loads every pack under `dirs`: a dir is either a pack (has pack.yaml) or holds pack folders. */
 export function loadPacks(dirs: readonly string[]): LoadResult {
@@ -162,13 +163,13 @@ function loadAction(packDir: string, file: string, packId: string, result: LoadR
       if (ok[2] && !(TEMPLATE_FILTERS as readonly string[]).includes(ok[2])) err(field, `unknown template filter "${ok[2]}" (known: ${TEMPLATE_FILTERS.join(', ')})`)
     }
   }
-  let usesShell = false
+  let reasons: string[] = []
   let scriptRel: string | undefined
   let scriptAbs: string | undefined
   switch (spec.kind) {
     case 'exec':
       spec.execution.command.argv.forEach((t, i) => checkTemplates(`execution.command.argv.${i}`, t))
-      usesShell = SHELLS.has(basename(spec.execution.command.binary))
+      reasons = shellReasons(spec.execution.command.binary, spec.execution.command.argv, spec.execution.env)
       checkTemplates('execution.command.binary', spec.execution.command.binary)
       if (/\{\{/.test(spec.execution.command.binary)) err('execution.command.binary', 'the binary is fixed by the pack and cannot be templated')
       for (const [k, t] of Object.entries(spec.execution.env ?? {})) checkTemplates(`execution.env.${k}`, t)
@@ -176,7 +177,7 @@ function loadAction(packDir: string, file: string, packId: string, result: LoadR
     case 'script': {
       spec.execution.argv.forEach((t, i) => checkTemplates(`execution.argv.${i}`, t))
       for (const [k, t] of Object.entries(spec.execution.env ?? {})) checkTemplates(`execution.env.${k}`, t)
-      usesShell = true
+      reasons = [`runs the pack script "${spec.execution.script.path}" with ${spec.execution.script.interpreter}`]
       scriptRel = posix.normalize(spec.execution.script.path)
       scriptAbs = resolve(packDir, scriptRel)
       if (relative(packDir, scriptAbs).startsWith('..')) err('execution.script.path', `script "${spec.execution.script.path}" is outside the pack folder`)
@@ -203,7 +204,7 @@ function loadAction(packDir: string, file: string, packId: string, result: LoadR
     const r = prepareInvocation(spec, ex.args, packDir)
     if (!r.ok) err(`examples.${i}.args`, `example "${ex.title}" does not satisfy the argument contract: ${r.errors.map((e) => e.message).join('; ')}`)
   })
-  return { raw, loaded: { id: spec.id, pack: packId, file, spec, usesShell }, ...(scriptRel ? { scriptRel, scriptAbs } : {}) }
+  return { raw, loaded: { id: spec.id, pack: packId, file, spec, usesShell: reasons.length > 0, shellReasons: reasons }, ...(scriptRel ? { scriptRel, scriptAbs } : {}) }
 }
 
 function walkStrings(v: unknown, field: string, fn: (field: string, s: string) => void): void {

@@ -170,6 +170,8 @@ export function makeCpFixture(natsUrl: string, overrides: Partial<ConfigInput> =
     },
     runs: { writ_ttl: '60s', ack_timeout: '2s', lost_grace: '1s', sweep_interval: '200ms', max_wait: '30s' },
     fleet: { offline_after_missed: 3 },
+    // Checkpoints at start and stop only, so suites that count audit events see none in between; audit suites set their own.
+    audit: { checkpoint_interval: '1h' },
     log: { level: (process.env.WRIT_TEST_LOG ?? 'silent') as 'silent' },
     ...overrides,
   }

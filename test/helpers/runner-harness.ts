@@ -165,7 +165,8 @@ export async function startRunnerHarness(opts: { extraConfig?: Partial<RunnerCon
   const h: RunnerHarness = {
     dir, nats, nc, runner, nodeId, key, canaryDir, listRoot, journal,
     digestOf: (packId) => {
-      const p = loaded.packs.find((x) => x.id === packId)
+      // Packs a test writes after the start are read from disk.
+      const p = loaded.packs.find((x) => x.id === packId) ?? loadPacks(packDirs).packs.find((x) => x.id === packId)
       if (!p) throw new Error(`no pack ${packId}`)
       return p.digest
     },
@@ -175,7 +176,7 @@ export async function startRunnerHarness(opts: { extraConfig?: Partial<RunnerCon
       return {
         v: PROTOCOL_VERSION, run_id: `run_${randomBytes(8).toString('hex')}`, node_id: nodeId, node_name: `${nodeId}.example`,
         action, pack, pack_digest: over.pack_digest ?? h.digestOf(pack), args: args as Writ['args'], reason: 'test', requester: { id: 'agent-test', kind: 'agent' },
-        approvals: [], options: {}, issued_at: new Date(now).toISOString(), expires_at: new Date(now + 60_000).toISOString(), nonce: newNonce(),
+        approvals: [], request_hash: 'e'.repeat(64), options: {}, issued_at: new Date(now).toISOString(), expires_at: new Date(now + 60_000).toISOString(), nonce: newNonce(),
         ...over,
       }
     },

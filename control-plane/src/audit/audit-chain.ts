@@ -17,7 +17,15 @@ export class AuditAppendError extends Error {
   constructor(message: string, options?: ErrorOptions) { super(message, options); this.name = 'AuditAppendError' }
 }
 
-interface Pending { body: AuditEventBody, resolve: (e: AuditEvent) => void, reject: (err: Error) => void }
+/** Where an event lands; a body that depends on it (a checkpoint signs its own position) is made from it. */
+export interface ChainPosition { seq: number, prev: string, at: string }
+export type AuditBodySource = AuditEventBody | ((at: ChainPosition) => AuditEventBody)
+
+interface Pending { body: AuditBodySource, resolve: (e: AuditEvent) => void, reject: (err: Error) => void }
+
+function seal(source: AuditBodySource, meta: ChainPosition & { instance: string }): AuditEvent {
+  return sealEvent(typeof source === 'function' ? source(meta) : source, meta)
+}
 
 export class AuditChain {
   private readonly js: JetStreamClient
@@ -38,8 +46,12 @@ export class AuditChain {
     return new AuditChain(nc, await jetstreamManager(nc), instance, log)
   }
 
-  /** Appends one event; resolves with it sealed (sequence, prev, hash) once stored. */
-  append(body: AuditEventBody): Promise<AuditEvent> {
+  /**
+   * Appends one event; resolves with it sealed (sequence, prev, hash) once
+   * stored. A function body is called with the position the event takes,
+   * again if a conflict moves it.
+   */
+  append(body: AuditBodySource): Promise<AuditEvent> {
     return new Promise((resolve, reject) => {
       this.queue.push({ body, resolve, reject })
       if (!this.pumping) void this.pump()
@@ -80,7 +92,7 @@ export class AuditChain {
     let tail = anchor
     const at = new Date().toISOString()
     const sealed = batch.map((p) => {
-      const event = sealEvent(p.body, { seq: tail.seq + 1, prev: tail.hash, at, instance: this.instance })
+      const event = seal(p.body, { seq: tail.seq + 1, prev: tail.hash, at, instance: this.instance })
       const expect = { lastSequence: tail.seq, lastMsgID: tail.hash }
       tail = { seq: event.seq, hash: event.hash }
       return { p, event, expect }
@@ -135,7 +147,7 @@ export class AuditChain {
     return landed
   }
 
-  private async appendOne(body: AuditEventBody): Promise<AuditEvent> {
+  private async appendOne(body: AuditBodySource): Promise<AuditEvent> {
     let lastErr: unknown
     const deadline = Date.now() + 30_000
     for (let attempt = 0; attempt < 1000 && Date.now() < deadline; attempt++) {
@@ -145,7 +157,7 @@ export class AuditChain {
         await new Promise((r) => setTimeout(r, Math.min(500, 25 * 2 ** Math.min(attempt, 5))))
         continue
       }
-      const event = sealEvent(body, { seq: tail.seq + 1, prev: tail.hash, at: new Date().toISOString(), instance: this.instance })
+      const event = seal(body, { seq: tail.seq + 1, prev: tail.hash, at: new Date().toISOString(), instance: this.instance })
       try {
         // The hash doubles as the message id, so a retried publish that already landed is not stored twice.
         const ack = await this.js.publish(AUDIT_SUBJECT, JSON.stringify(event), { expect: { lastSequence: tail.seq }, msgID: event.hash })
@@ -168,7 +180,7 @@ export class AuditChain {
         if (t && t.hash === event.hash) { this.tail = t; this.appended++; return event }
       }
     }
-    throw new AuditAppendError(`cannot append ${body.type} to ${AUDIT_STREAM}`, { cause: lastErr })
+    throw new AuditAppendError(`cannot append ${typeof body === 'function' ? 'an event' : body.type} to ${AUDIT_STREAM}`, { cause: lastErr })
   }
 
   private async readTail(): Promise<{ seq: number, hash: string }> {
@@ -263,6 +275,24 @@ export class AuditChain {
 
   async lastSequence(): Promise<number> {
     return (await this.jsm.streams.info(AUDIT_STREAM)).state.last_seq
+  }
+
+  /** The newest stored event (by any instance), if the stream holds one that parses. */
+  async lastEvent(): Promise<AuditEvent | undefined> {
+    const info = await this.jsm.streams.info(AUDIT_STREAM)
+    if (info.state.last_seq === 0) return undefined
+    const msg = await this.jsm.streams.getMessage(AUDIT_STREAM, { last_by_subj: AUDIT_SUBJECT }).catch(() => null)
+    const parsed = AuditEventSchema.safeParse(msg ? safeJson(msg.string()) : undefined)
+    return parsed.success ? parsed.data : undefined
+  }
+
+  /** What verification needs to know of the stream itself: its sequence range and retention. */
+  async streamState(): Promise<{ firstSeq: number, lastSeq: number, messages: number, maxAgeMs: number, denyDelete: boolean, denyPurge: boolean }> {
+    const info = await retryTransient(() => this.jsm.streams.info(AUDIT_STREAM))
+    return {
+      firstSeq: info.state.first_seq, lastSeq: info.state.last_seq, messages: info.state.messages,
+      maxAgeMs: Math.round((info.config.max_age ?? 0) / 1_000_000), denyDelete: info.config.deny_delete === true, denyPurge: info.config.deny_purge === true,
+    }
   }
 
   stop(): void {

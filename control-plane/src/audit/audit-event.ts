@@ -3,11 +3,10 @@
  * one before it; the hash covers the canonical JSON of everything but itself.
  * Verification is pure so the CLI can check the stream or an exported file.
  */
-import { createHash } from 'node:crypto'
 import { z } from 'zod'
-import { canonicalJson } from '@writ/packs'
+import { GENESIS_HASH, chainHash, checkLink } from '@writ/packs'
 
-export const GENESIS_HASH = '0'.repeat(64)
+export { GENESIS_HASH }
 
 export const AuditActorSchema = z.object({ id: z.string(), kind: z.enum(['agent', 'operator', 'system']) }).strict()
 
@@ -30,7 +29,7 @@ export type AuditEvent = z.infer<typeof AuditEventSchema>
 export type AuditEventBody = Omit<AuditEvent, 'v' | 'seq' | 'prev' | 'hash' | 'instance' | 'at'>
 
 export function hashEvent(event: Omit<AuditEvent, 'hash'>): string {
-  return createHash('sha256').update(canonicalJson(event)).digest('hex')
+  return chainHash(event)
 }
 
 export function sealEvent(body: AuditEventBody, meta: { seq: number, prev: string, at: string, instance: string }): AuditEvent {
@@ -46,10 +45,15 @@ export type ChainVerdict =
   | { ok: false, events: number, bad: { position: number, seq: number | null, reason: string } }
 
 /**
- * Walks the chain. `anchored` (default) demands the first event link to the
- * genesis hash; a stream whose oldest events aged out passes `false`.
+ * Walks the chain (links only; `verifyAudit` adds checkpoints and witnesses).
+ * An event at sequence 1 must link to the genesis hash; `anchored` (default)
+ * also demands the chain start there — a stream whose oldest events aged out
+ * passes `false`.
  */
-export async function verifyChain(events: AsyncIterable<StoredEvent> | Iterable<StoredEvent>, opts: { anchored?: boolean } = {}): Promise<ChainVerdict> {
+export async function verifyChain(
+  events: AsyncIterable<StoredEvent> | Iterable<StoredEvent>,
+  opts: { anchored?: boolean, /** Sees each event once it is linked; returning false stops the walk as broken. */ onEvent?: (e: AuditEvent) => boolean } = {},
+): Promise<ChainVerdict> {
   let prev: AuditEvent | undefined
   let count = 0
   let firstSeq: number | null = null
@@ -67,19 +71,20 @@ export async function verifyChain(events: AsyncIterable<StoredEvent> | Iterable<
       return fail(seq, `event does not match the audit schema: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`)
     }
     const e = parsed.data
-    const { hash, ...unsealed } = e
-    if (hashEvent(unsealed) !== hash) return fail(e.seq, 'content does not match its hash (the event was edited)')
+    const own = checkLink(e, undefined, 'event')
+    if (!own.ok) return fail(e.seq, own.message)
     if (stored.streamSeq !== undefined && stored.streamSeq !== e.seq) {
       return fail(e.seq, `event claims sequence ${e.seq} but is stored at ${stored.streamSeq}`)
     }
     if (prev) {
-      if (e.seq !== prev.seq + 1) return fail(e.seq, `sequence jumps from ${prev.seq} to ${e.seq}: ${e.seq - prev.seq - 1} event(s) missing`)
-      if (e.prev !== prev.hash) return fail(e.seq, `prev hash does not match the hash of event ${prev.seq} (dropped, reordered or forked chain)`)
+      const link = checkLink(e, prev, 'event')
+      if (!link.ok) return fail(e.seq, link.message)
     } else {
       firstSeq = e.seq
-      if ((opts.anchored ?? true) && e.seq === 1 && e.prev !== GENESIS_HASH) return fail(e.seq, 'first event does not link to the genesis hash')
+      if (e.seq === 1 && e.prev !== GENESIS_HASH) return fail(e.seq, 'first event does not link to the genesis hash')
       if ((opts.anchored ?? true) && e.seq !== 1) return fail(e.seq, `chain starts at sequence ${e.seq}, not 1: earlier events are missing`)
     }
+    if (opts.onEvent && !opts.onEvent(e)) return fail(e.seq, 'refused by the verifier')
     prev = e
   }
   return { ok: true, events: count, firstSeq, lastSeq: prev?.seq ?? null, lastHash: prev?.hash ?? GENESIS_HASH }

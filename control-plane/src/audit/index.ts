@@ -1,5 +1,10 @@
 /** Audit: the hash-chained event stream, its verification, and its routes. */
 export { AuditChain, AuditAppendError } from './audit-chain.js'
+export type { AuditBodySource, ChainPosition } from './audit-chain.js'
+export { AuditCheckpointer, CHECKPOINT_TYPE, CheckpointDataSchema, checkCheckpoint } from './audit-checkpoints.js'
+export type { CheckpointData, CheckpointCheck } from './audit-checkpoints.js'
+export { verifyAudit } from './audit-verify.js'
+export type { AuditReport, AuditVerifyOptions, StreamFacts } from './audit-verify.js'
 export { AuditEventSchema, AuditActorSchema, GENESIS_HASH, hashEvent, sealEvent, verifyChain, eventsFromJsonLines } from './audit-event.js'
 export type { AuditEvent, AuditEventBody, ChainVerdict, StoredEvent } from './audit-event.js'
 export { AuditQuerySchema } from './audit-schemas.js'

@@ -170,6 +170,8 @@ export async function startDevStack(opts: DevStackOptions = {}): Promise<DevStac
     },
     portal: { session_key_file: sessionKeyFile },
     log: { level: 'warn' },
+    // Node attributes for policy come from Nomad when one is configured; otherwise they are unknown.
+    ...(process.env.NOMAD_ADDR ? { nomad: { addr: process.env.NOMAD_ADDR, ...(process.env.NOMAD_TOKEN ? { token: process.env.NOMAD_TOKEN } : {}), ...(process.env.NOMAD_CACERT ? { ca_cert: process.env.NOMAD_CACERT } : {}) } } : {}),
   }
   writeFileSync(join(stateDir, 'dev.yaml'), `# Written by \`writ dev\`; regenerated on every start.\n${toYaml(raw)}`)
   const config = parseConfig(raw, 'dev config')
@@ -216,7 +218,7 @@ export async function startDevStack(opts: DevStackOptions = {}): Promise<DevStac
     const firstRun = { status: run.status ?? `HTTP ${res.status}: ${run.error?.message ?? ''}`, stdout: run.result?.stdout ?? '' }
 
     const signInLink = app.portal.signInUrl(await app.portal.links.mint('dev-operator'))
-    writeFileSync(envFile, `WRIT_URL=${url}\nWRIT_AGENT_TOKEN=${agentToken}\nWRIT_OPERATOR_TOKEN=${operatorToken}\nWRIT_NATS_URL=${natsUrl}\n`, { mode: 0o600 })
+    writeFileSync(envFile, `WRIT_URL=${url}\nWRIT_AGENT_TOKEN=${agentToken}\nWRIT_OPERATOR_TOKEN=${operatorToken}\nWRIT_NATS_URL=${natsUrl}\nWRIT_AUDIT_TRUSTED_KEYS=${pubFile}\n`, { mode: 0o600 })
     return { url, natsUrl, agentToken, operatorToken, nodeName, firstRun, signInLink, stop }
   } catch (err) {
     await stop()

@@ -3,14 +3,12 @@
  * chain, generate keys and tokens, serve the control plane.
  * Talks to `WRIT_URL` with `WRIT_TOKEN` (or `WRIT_AGENT_TOKEN`).
  */
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { randomBytes } from 'node:crypto'
-import { connect } from '@nats-io/transport-node'
-import { pino } from 'pino'
-import { generateSigningKeyPair } from '@writ/packs/protocol'
-import { AuditChain, eventsFromJsonLines, verifyChain, type ChainVerdict } from '../audit/index.js'
+import { generateSigningKeyPair, nscCommands } from '@writ/packs/protocol'
+import { cmdAudit } from './audit-commands.js'
 import { cmdDecide, cmdPending } from './approval-commands.js'
 import { cmdApprovers } from './approver-commands.js'
 import { ApiError, WritClient } from './cli-client.js'
@@ -28,8 +26,9 @@ const USAGE = `usage:
   writ pending [--node NODE] [--mine] [--json]        (operators: runs waiting for approval)
   writ approve <run> [--comment "…"]                  (operators)
   writ deny <run> --reason "why"                      (operators; the agent is told)
-  writ audit verify [--file export.jsonl | --nats URL]
-  writ audit export [--nats URL]            (JSON lines on stdout)
+  writ audit verify --trusted-keys PEM... [--file export.jsonl | --nats URL] [--witness JOURNAL]... [--grace 60s] [--json]
+  writ audit export [--nats URL]            (JSON lines on stdout; --nats-creds FILE for both)
+  writ nats permissions                     (the nsc commands for the runners' and the control plane's NATS users)
   writ keys generate [--out DIR]                      (the dispatch signing key pair)
   writ keys session --out FILE                        (the portal's session-cookie key)
   writ keys approvers [--out DIR]                     (the approvers key pair that signs the approver registry; keep it offline)
@@ -39,7 +38,8 @@ const USAGE = `usage:
   writ serve --config FILE
   writ dev [--port N] [--state-dir DIR] [--start-nats]   (NATS + control plane + a runner for this host)
 
-environment: WRIT_URL (default http://127.0.0.1:8480), WRIT_TOKEN (else WRIT_AGENT_TOKEN; WRIT_OPERATOR_TOKEN for pending/approve/deny), WRIT_NATS_URL`
+environment: WRIT_URL (default http://127.0.0.1:8480), WRIT_TOKEN (else WRIT_AGENT_TOKEN; WRIT_OPERATOR_TOKEN for pending/approve/deny), WRIT_NATS_URL, WRIT_NATS_CREDS,
+  WRIT_AUDIT_TRUSTED_KEYS (":"-separated PEM files: the public keys audit checkpoints are signed with)`
 
 function client(env: NodeJS.ProcessEnv, flags: { url?: string | undefined, token?: string | undefined }): WritClient {
   // An empty variable counts as unset.
@@ -134,40 +134,6 @@ async function cmdActions(argv: string[], io: Io): Promise<number> {
   return 0
 }
 
-function report(v: ChainVerdict, source: string, io: Io): number {
-  if (v.ok) {
-    io.out(`audit chain OK: ${v.events} event(s)${v.lastSeq ? `, sequence ${v.firstSeq}–${v.lastSeq}, head ${v.lastHash.slice(0, 16)}…` : ''} (${source})\n`)
-    return 0
-  }
-  io.err(`audit chain BROKEN at event ${v.bad.seq ?? '?'} (position ${v.bad.position} in ${source}): ${v.bad.reason}\n`)
-  return 1
-}
-
-async function withAudit<T>(natsUrl: string, fn: (chain: AuditChain) => Promise<T>): Promise<T> {
-  const nc = await connect({ servers: natsUrl.split(','), name: 'writ-cli' })
-  try { return await fn(await AuditChain.open(nc, 'writ-cli', pino({ level: 'silent' }))) } finally { await nc.drain() }
-}
-
-async function cmdAudit(argv: string[], io: Io): Promise<number> {
-  const sub = argv[0]
-  const { values } = parseArgs({ args: argv.slice(1), options: { file: { type: 'string' }, nats: { type: 'string' } } })
-  const natsUrl = values.nats ?? io.env.WRIT_NATS_URL ?? 'nats://127.0.0.1:4222'
-  if (sub === 'verify') {
-    if (values.file) {
-      if (!existsSync(values.file)) throw new UsageError(`no such file: ${values.file}`)
-      return report(await verifyChain(eventsFromJsonLines(readFileSync(values.file, 'utf8'))), values.file, io)
-    }
-    return withAudit(natsUrl, async (chain) => report(await verifyChain(chain.read(1)), `stream WRIT_AUDIT at ${natsUrl}`, io))
-  }
-  if (sub === 'export') {
-    return withAudit(natsUrl, async (chain) => {
-      for await (const e of chain.read(1)) io.out(`${e.text}\n`)
-      return 0
-    })
-  }
-  throw new UsageError('writ audit verify | export')
-}
-
 function cmdKeys(argv: string[], io: Io): number {
   if (argv[0] === 'session') {
     const { values } = parseArgs({ args: argv.slice(1), options: { out: { type: 'string' } } })
@@ -236,6 +202,7 @@ async function cmdDev(argv: string[], io: Io): Promise<number> {
     `  curl -s -H "Authorization: Bearer $WRIT_AGENT_TOKEN" -H 'content-type: application/json' \\`,
     `    -d '{"action":"debugging.dmesg_tail","node":"${stack.nodeName}","args":{"since":"1h"},"reason":"look at the kernel log","wait":10}' $WRIT_URL/v1/runs`,
     `  npm run -s writ -- run debugging.disk_free --node ${stack.nodeName} --reason "check space"`,
+    `  npm run -s writ -- audit verify --witness ${stateDir}/runner-journal.jsonl`,
     '',
     `Logs: ${stateDir}/control-plane.log, ${stateDir}/runner.log. Ctrl-C stops everything.`,
     '',
@@ -263,6 +230,10 @@ export async function runCli(argv: string[], io: Io = { out: (s) => process.stdo
       case 'audit': return await cmdAudit(rest, io)
       case 'keys': return cmdKeys(rest, io)
       case 'approvers': return await cmdApprovers(rest, io)
+      case 'nats':
+        if (rest[0] !== 'permissions') throw new UsageError('writ nats permissions')
+        io.out(`${nscCommands()}\n`)
+        return 0
       case 'token': return cmdToken(rest, io)
       case 'serve': {
         const { values } = parseArgs({ args: rest, options: { config: { type: 'string' } } })

@@ -1,10 +1,13 @@
 /**
  * The fleet as the runners' heartbeats describe it. A node is online while its
  * last heartbeat is younger than `offlineAfterMissed` of its own intervals.
+ * Its placement (pool, datacenter, class) is what the Nomad API says, never
+ * what the heartbeat claims.
  */
 import type { NatsConnection, Subscription } from '@nats-io/transport-node'
 import { HeartbeatSchema, subjects, type Heartbeat } from '@writ/packs/protocol'
 import type { Logger } from 'pino'
+import { NodeAttributeSource, type NodeAttributes } from './node-attributes.js'
 
 export interface FleetNode {
   id: string
@@ -17,7 +20,8 @@ export interface FleetNode {
   in_flight: number
   interval_ms: number
   packs: Heartbeat['packs']
-  nomad: Heartbeat['nomad']
+  /** From the Nomad API, or `unknown` with the reason. */
+  nomad: NodeAttributes
 }
 
 interface Seen { hb: Heartbeat, at: number }
@@ -27,7 +31,12 @@ export class FleetView {
   private sub: Subscription | undefined
   private malformed = 0
 
-  constructor(private readonly offlineAfterMissed: number, private readonly log: Logger, private readonly now: () => number = Date.now) {}
+  constructor(
+    private readonly offlineAfterMissed: number,
+    private readonly log: Logger,
+    private readonly now: () => number = Date.now,
+    private readonly attributes: NodeAttributeSource = new NodeAttributeSource(undefined, { refreshMs: 0, maxStaleMs: 0 }, log),
+  ) {}
 
   /** Subscribes to every runner's heartbeat. */
   start(nc: NatsConnection): void {
@@ -37,7 +46,8 @@ export class FleetView {
         let json: unknown
         try { json = msg.json() } catch { json = undefined }
         const parsed = HeartbeatSchema.safeParse(json)
-        // The subject names the sender; a heartbeat claiming another node is ignored.
+        // The subject names the sender — the server lets a runner's credentials publish only on its own
+        // node's subjects — so a heartbeat whose body claims another node is ignored.
         if (!parsed.success || msg.subject !== subjects.heartbeat(parsed.data.node_id)) {
           if (this.malformed++ % 100 === 0) this.log.warn({ subject: msg.subject }, 'ignored malformed heartbeat')
           return
@@ -51,6 +61,7 @@ export class FleetView {
     const prior = this.nodes.get(hb.node_id)
     if (prior && prior.hb.started_at === hb.started_at && prior.hb.seq > hb.seq) return
     if (!prior || !this.isOnline(prior)) this.log.info({ node: hb.node_id, name: hb.node_name }, 'node online')
+    if (!this.attributes.knows(hb.node_id)) this.attributes.requestRefresh()
     this.nodes.set(hb.node_id, { hb, at: this.now() })
   }
 
@@ -63,7 +74,7 @@ export class FleetView {
     return {
       id: hb.node_id, name: hb.node_name, online: this.isOnline(s), draining: hb.draining,
       last_seen: new Date(s.at).toISOString(), version: hb.version, started_at: hb.started_at,
-      in_flight: hb.in_flight, interval_ms: hb.interval_ms, packs: hb.packs, nomad: hb.nomad,
+      in_flight: hb.in_flight, interval_ms: hb.interval_ms, packs: hb.packs, nomad: this.attributes.attributesOf(hb.node_id),
     }
   }
 
@@ -89,5 +100,6 @@ export class FleetView {
 
   async stop(): Promise<void> {
     this.sub?.unsubscribe()
+    await this.attributes.stop()
   }
 }

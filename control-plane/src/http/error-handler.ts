@@ -20,6 +20,48 @@ function hasForbiddenKey(v: unknown, depth = 0): boolean {
   return false
 }
 
+/**
+ * Where a body stopped being JSON, by position only. The parser's own message
+ * quotes a slice of the body, and a body can hold a secret: that message is
+ * never answered, logged or audited.
+ */
+export function whereJsonBreaks(text: string, err: Error): string {
+  const position = errorPosition(text, err.message) ?? firstBadCharacter(text)
+  if (position >= text.length) return `it ends before the JSON is complete (after ${text.length} characters)`
+  const before = text.slice(0, position)
+  const line = before.split('\n').length
+  const column = position - before.lastIndexOf('\n')
+  return `it breaks at character ${position + 1} (line ${line}, column ${column})`
+}
+
+function errorPosition(text: string, message: string): number | undefined {
+  const m = /at position (\d+)/.exec(message)
+  if (m) return Number(m[1])
+  return /Unexpected end of JSON input/.test(message) ? text.length : undefined
+}
+
+/**
+ * The parser names no position for some errors ("Unexpected token 'x', …"):
+ * the longest prefix that fails only by ending early ends where the body
+ * breaks, found by bisection (a few parses of at most a body's size).
+ */
+function firstBadCharacter(text: string): number {
+  const clean = (n: number): boolean => {
+    try { JSON.parse(text.slice(0, n)); return true } catch (e) {
+      const at = errorPosition(text.slice(0, n), (e as Error).message)
+      return at !== undefined && at >= n
+    }
+  }
+  let lo = 0
+  let hi = text.length
+  while (lo < hi) {
+    const mid = Math.ceil((lo + hi) / 2)
+    if (clean(mid)) lo = mid
+    else hi = mid - 1
+  }
+  return lo
+}
+
 /** Parses `data` with `schema` or throws a WRIT_ERR_VALIDATION error listing each issue. */
 export function parseOrThrow<T>(schema: ZodType<T>, data: unknown, where: 'body' | 'query' | 'params' | 'message'): T {
   const r = schema.safeParse(data)
@@ -59,7 +101,7 @@ export default fp(async function errorHandler(app: FastifyInstance, opts: { body
     const text = body as string
     if (text.trim() === '') return done(new MalformedJson('the body is empty'), undefined)
     let value: unknown
-    try { value = JSON.parse(text) } catch (e) { return done(new MalformedJson((e as Error).message), undefined) }
+    try { value = JSON.parse(text) } catch (e) { return done(new MalformedJson(whereJsonBreaks(text, e as Error)), undefined) }
     if (hasForbiddenKey(value)) return done(new ForbiddenKey(), undefined)
     done(null, value)
   })
@@ -70,7 +112,8 @@ export default fp(async function errorHandler(app: FastifyInstance, opts: { body
     let e: FastifyError = err
     if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') e = new BodyTooLarge(opts.bodyLimit) as FastifyError
     else if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') e = new UnsupportedMediaType() as FastifyError
-    else if (err.code === 'FST_ERR_CTP_INVALID_CONTENT_LENGTH' || err.code === 'FST_ERR_CTP_EMPTY_JSON_BODY') e = new MalformedJson(err.message) as FastifyError
+    else if (err.code === 'FST_ERR_CTP_INVALID_CONTENT_LENGTH') e = new MalformedJson('its length does not match the Content-Length header') as FastifyError
+    else if (err.code === 'FST_ERR_CTP_EMPTY_JSON_BODY') e = new MalformedJson('the body is empty') as FastifyError
     else if (!String(err.code ?? '').startsWith('WRIT_ERR_') && isTransientJetStreamError(err)) {
       e = new Unavailable('NATS JetStream is not reachable right now; retry shortly') as FastifyError
       req.log.warn({ err }, 'JetStream unavailable')

@@ -55,8 +55,11 @@ export class CatalogTools {
       const stale = n.packs.filter((p) => digests.get(p.id) !== p.digest).map((p) => p.id)
       return {
         name: n.name, id: n.id, online: n.online, last_seen: n.last_seen,
-        ...(n.nomad.node_pool ? { pool: n.nomad.node_pool } : {}), ...(n.nomad.datacenter ? { datacenter: n.nomad.datacenter } : {}),
-        ...(n.nomad.node_class ? { class: n.nomad.node_class } : {}), ...(n.draining ? { draining: true } : {}),
+        // Placement as the Nomad API states it; never what the runner claims.
+        ...(n.nomad.source === 'nomad'
+          ? { ...(n.nomad.node_pool ? { pool: n.nomad.node_pool } : {}), datacenter: n.nomad.datacenter, ...(n.nomad.node_class ? { class: n.nomad.node_class } : {}) }
+          : { placement: 'unknown' }),
+        ...(n.draining ? { draining: true } : {}),
         packs: n.packs.filter((p) => digests.get(p.id) === p.digest).map((p) => p.id),
         // A pack whose digest differs from the catalog's gets no writs on that node.
         ...(stale.length > 0 ? { packs_not_matching_catalog: stale } : {}),

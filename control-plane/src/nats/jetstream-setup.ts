@@ -24,13 +24,16 @@ export class JetStreamSetupError extends Error {
 export interface JetStreamLayout { replicas: number, auditMaxAge?: string | undefined, resultsMaxAge: string }
 
 const ns = (d: string | undefined): number => (d ? (parseDuration(d) ?? 0) * 1_000_000 : 0)
+/** Two minutes of duplicate detection, never longer than the stream keeps messages (the server refuses that). */
+const dupeWindow = (maxAgeNs: number): number => (maxAgeNs > 0 ? Math.min(maxAgeNs, 120 * 1_000_000_000) : 120 * 1_000_000_000)
 
 export function streamConfigs(layout: JetStreamLayout): Array<Partial<StreamConfig> & { name: string }> {
   return [
-    { name: streams.results.name, subjects: [...streams.results.subjects], num_replicas: layout.replicas, max_age: ns(layout.resultsMaxAge), duplicate_window: 120 * 1_000_000_000 },
+    { name: streams.results.name, subjects: [...streams.results.subjects], num_replicas: layout.replicas, max_age: ns(layout.resultsMaxAge), duplicate_window: dupeWindow(ns(layout.resultsMaxAge)) },
     { name: streams.events.name, subjects: [...streams.events.subjects], num_replicas: layout.replicas, max_age: ns(layout.resultsMaxAge) },
-    // The audit trail keeps everything unless told otherwise; deleting from it is what verify catches.
-    { name: AUDIT_STREAM, subjects: [AUDIT_SUBJECT], num_replicas: layout.replicas, max_age: ns(layout.auditMaxAge), duplicate_window: 120 * 1_000_000_000 },
+    // The audit trail keeps everything unless told otherwise, and refuses message deletes and purges
+    // (a server lets neither be switched off again); what is left — recreating the stream — verify catches.
+    { name: AUDIT_STREAM, subjects: [AUDIT_SUBJECT], num_replicas: layout.replicas, max_age: ns(layout.auditMaxAge), duplicate_window: dupeWindow(ns(layout.auditMaxAge)), deny_delete: true, deny_purge: true },
   ]
 }
 
@@ -59,10 +62,15 @@ export async function ensureStreams(nc: NatsConnection, layout: JetStreamLayout)
   }
 }
 
+/** Settings an existing stream is brought to on boot (a deployment made before they existed gets them). */
+const ENFORCED: ReadonlyArray<'deny_delete' | 'deny_purge'> = ['deny_delete', 'deny_purge']
+
 async function ensureStream(jsm: Awaited<ReturnType<typeof jetstreamManager>>, cfg: Partial<StreamConfig> & { name: string }, layout: JetStreamLayout): Promise<void> {
   {
     try {
-      await jsm.streams.info(cfg.name)
+      const info = await jsm.streams.info(cfg.name)
+      const missing = ENFORCED.filter((k) => cfg[k] === true && info.config[k] !== true)
+      if (missing.length > 0) await jsm.streams.update(cfg.name, { ...info.config, ...Object.fromEntries(missing.map((k) => [k, true])) })
       return
     } catch (err) {
       if ((err as { code?: number }).code !== STREAM_NOT_FOUND) throw err

@@ -89,7 +89,7 @@ export default async function listPageRoutes(app: FastifyInstance, opts: { pages
   app.get('/nodes', async (req, reply) => {
     const digests = new Map(catalog.packs.map((p) => [p.id, p.digest]))
     const nodes = fleet.list().map((n) => ({
-      ...n, pool: [n.nomad.node_pool, n.nomad.datacenter].filter(Boolean).join(' / ') || '—',
+      ...n, pool: n.nomad.source === 'nomad' ? [n.nomad.node_pool, n.nomad.datacenter].filter(Boolean).join(' / ') || '—' : 'unknown (Nomad)',
       packs: n.packs.map((p) => `${p.id}${digests.get(p.id) === p.digest ? '' : ' (digest differs)'}`).join(', '),
     }))
     return pages.page(req, reply, '@nodes', { title: 'Nodes', nav: 'nodes' }, { nodes })

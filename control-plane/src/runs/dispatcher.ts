@@ -28,6 +28,7 @@ export class Dispatcher {
   get keyId(): string { return this.key.keyId }
 
   writFor(run: Run, approvals: Writ['approvals'] = []): Writ {
+    if (run.request_hash === undefined) throw new Error(`run ${run.id} has no request event hash; its writ cannot witness the audit chain`)
     const now = Date.now()
     return {
       v: PROTOCOL_VERSION,
@@ -41,6 +42,7 @@ export class Dispatcher {
       reason: run.reason,
       requester: run.requester,
       approvals,
+      request_hash: run.request_hash,
       ...(run.session_id !== undefined ? { session_id: run.session_id } : {}),
       options: run.options,
       issued_at: new Date(now).toISOString(),

@@ -116,6 +116,8 @@ export const RunSchema = z.object({
   /** After this instant without a result the run is `lost`. */
   deadline_at: z.string().optional(),
   finished_at: z.string().optional(),
+  /** Hash of the run's `run.requested` audit event, kept for a writ sent later (after an approval). */
+  request_hash: z.string().optional(),
   /** The control-plane instance that created the run. */
   created_by_instance: z.string(),
 })

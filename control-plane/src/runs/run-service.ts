@@ -111,7 +111,7 @@ export class RunService {
       run.status = 'denied'
       run.status_reason = `denied by policy${decision.rule ? ` rule "${decision.rule}"` : ''}: ${decision.reason}`
       run.finished_at = now
-      await this.d.audit.append(requested)
+      run.request_hash = (await this.d.audit.append(requested)).hash
       await this.d.store.create(run)
       this.d.metrics.runs.inc({ status: 'denied' })
       throw withDetails(new PolicyDenied(decision.reason), { run_id: run.id, rule: decision.rule })
@@ -127,7 +127,7 @@ export class RunService {
         quorum, expires_at: expiresAt, approvals: [], ...(passkeyQuorum ? { passkey_required: true } : {}),
       }
       requested.data = { ...requested.data, approval: { binding: run.approval.binding, approver_groups: decision.approver_groups, quorum, expires_at: expiresAt, ...(passkeyQuorum ? { passkey_required: true } : {}) } }
-      await this.d.audit.append(requested)
+      run.request_hash = (await this.d.audit.append(requested)).hash
       await this.d.store.create(run)
       this.d.metrics.runs.inc({ status: 'pending_approval' })
       this.d.onPendingApproval?.(run)
@@ -145,7 +145,8 @@ export class RunService {
   async dispatch(run: Run, requested?: AuditEventBody): Promise<Run> {
     Object.assign(run, this.dispatchFields(run, `writ sent to ${run.node_name}`))
     // The record exists before the writ leaves, so a fast result always finds it.
-    await Promise.all([requested ? this.d.audit.append(requested) : undefined, this.d.store.create(run)])
+    const [requestEvent] = await Promise.all([requested ? this.d.audit.append(requested) : undefined, this.d.store.create(run)])
+    if (requestEvent) run.request_hash = requestEvent.hash
     return this.send(run, [])
   }
 
@@ -209,7 +210,7 @@ export class RunService {
     run.status = 'node_offline'
     run.status_reason = `node ${node.name} has not sent a heartbeat since ${node.last_seen}`
     run.finished_at = run.created_at
-    await this.d.audit.append(requested)
+    run.request_hash = (await this.d.audit.append(requested)).hash
     await this.d.store.create(run)
     this.d.metrics.runs.inc({ status: 'node_offline' })
     return run

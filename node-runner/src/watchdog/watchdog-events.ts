@@ -7,7 +7,7 @@
  */
 import { readFileSync } from 'node:fs'
 import { connect, credsAuthenticator, type NatsConnection } from '@nats-io/transport-node'
-import { NodeEventSchema, PROTOCOL_VERSION, subjects, type NodeEvent } from '@writ/packs/protocol'
+import { runnerInboxPrefix, NodeEventSchema, PROTOCOL_VERSION, subjects, type NodeEvent } from '@writ/packs/protocol'
 import type { Logger } from 'pino'
 
 export type WatchdogEventKind = 'multipath_stuck' | 'multipath_kick' | 'multipath_recovered' | 'multipath_kick_released'
@@ -44,7 +44,7 @@ export class WatchdogEventPublisher {
     if (options.natsUrl === undefined) return p
     const authenticator = options.natsCreds ? credsAuthenticator(readFileSync(options.natsCreds)) : undefined
     connect({
-      servers: options.natsUrl.split(','), name: `writ-multipath-watchdog:${options.nodeId}`,
+      servers: options.natsUrl.split(','), name: `writ-multipath-watchdog:${options.nodeId}`, inboxPrefix: runnerInboxPrefix(options.nodeId),
       maxReconnectAttempts: -1, reconnectTimeWait: 1000, reconnectJitter: 500, waitOnFirstConnect: true,
       ...(authenticator ? { authenticator } : {}),
     }).then((nc) => {

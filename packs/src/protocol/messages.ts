@@ -65,6 +65,8 @@ export const WritSchema = z.object({
   reason: z.string().min(1).max(2000),
   requester: PrincipalRefSchema,
   approvals: z.array(ApprovalRefSchema).max(16).default([]),
+  /** Hash of the run's `run.requested` audit event: the runner journals it, so every runner witnesses the chain. */
+  request_hash: Sha256Hex,
   session_id: z.string().max(128).optional(),
   options: RunOptionsSchema.default({}),
   issued_at: IsoTime,
@@ -100,7 +102,7 @@ export type SignedCancel = z.infer<typeof SignedCancelSchema>
 export const RefusalCodeSchema = z.enum([
   'malformed', 'bad_signature', 'unknown_key', 'wrong_node', 'expired', 'not_yet_valid',
   'unknown_action', 'digest_mismatch', 'bad_args', 'replayed', 'draining', 'shell_not_allowed',
-  'target_unavailable', 'journal_unavailable', 'bad_approval', 'not_local',
+  'target_unavailable', 'journal_unavailable', 'bad_approval', 'not_local', 'lifetime_too_long',
   // Passkey-signed approvals (the approver registry): the action needs a
   // person's passkey and the writ has none; an assertion does not verify; its
   // credential is not in the registry; the approver requested the run; too few

@@ -1,0 +1,88 @@
+/**
+ * The node attributes policy matches on (pool, datacenter, class), as the
+ * Nomad API states them: refreshed every interval and when an unknown node
+ * heartbeats, kept while the last answer is fresh enough, and a clear
+ * "unknown" (with the reason) when Nomad is not configured, does not know the
+ * node, or has not answered for longer than `max_stale` — which matches no
+ * attribute rule.
+ */
+import type { Logger } from 'pino'
+import type { NomadNodeFacts, NomadNodesClient } from './nomad-nodes.js'
+
+export type NodeAttributes =
+  | { source: 'nomad', datacenter: string, node_pool?: string, node_class?: string, nomad_name: string, nomad_status?: string }
+  | { source: 'unknown', reason: string }
+
+export interface NodeAttributeOptions { refreshMs: number, maxStaleMs: number }
+
+/** Not more often than this on demand (a flood of heartbeats from unknown ids). */
+const MIN_REFRESH_GAP_MS = 2000
+
+export class NodeAttributeSource {
+  private nodes = new Map<string, NomadNodeFacts>()
+  private lastOk = 0
+  private lastError: string | undefined
+  private timer: NodeJS.Timeout | undefined
+  private inFlight: Promise<void> | undefined
+  private lastAttempt = 0
+
+  constructor(private readonly client: NomadNodesClient | undefined, private readonly opts: NodeAttributeOptions, private readonly log: Logger, private readonly now: () => number = Date.now) {}
+
+  start(): void {
+    if (!this.client) return
+    const tick = (): void => {
+      void this.refresh().finally(() => { if (this.timer !== undefined) this.timer = setTimeout(tick, this.opts.refreshMs) })
+    }
+    this.timer = setTimeout(tick, 0)
+  }
+
+  /** Asks Nomad again soon (a node Nomad did not list has appeared). */
+  requestRefresh(): void {
+    if (!this.client || this.inFlight || this.now() - this.lastAttempt < MIN_REFRESH_GAP_MS) return
+    void this.refresh()
+  }
+
+  /** One `GET /v1/nodes`; resolves when done, whatever the outcome. */
+  refresh(): Promise<void> {
+    if (!this.client) return Promise.resolve()
+    const client = this.client
+    this.inFlight ??= (async () => {
+      this.lastAttempt = this.now()
+      try {
+        const list = await client.list()
+        this.nodes = new Map(list.map((n) => [n.id, n]))
+        this.lastOk = this.now()
+        if (this.lastError) this.log.info({ nomad: client.origin, nodes: list.length }, 'Nomad node list readable again')
+        this.lastError = undefined
+      } catch (err) {
+        if (this.lastError === undefined) this.log.warn({ err }, 'cannot read the Nomad node list; node attributes turn unknown once the last list is stale')
+        this.lastError = (err as Error).message
+      } finally { this.inFlight = undefined }
+    })()
+    return this.inFlight
+  }
+
+  attributesOf(nodeId: string): NodeAttributes {
+    if (!this.client) return { source: 'unknown', reason: 'the Nomad API is not configured (nomad.addr / NOMAD_ADDR)' }
+    if (this.lastOk === 0) return { source: 'unknown', reason: this.lastError ?? 'the Nomad node list has not been read yet' }
+    const age = this.now() - this.lastOk
+    if (age > this.opts.maxStaleMs) return { source: 'unknown', reason: `the Nomad node list is ${Math.round(age / 1000)} s old: ${this.lastError ?? 'no answer'}` }
+    const n = this.nodes.get(nodeId)
+    if (!n) return { source: 'unknown', reason: `Nomad lists no node with id ${nodeId}` }
+    return {
+      source: 'nomad', datacenter: n.datacenter, nomad_name: n.name,
+      ...(n.node_pool !== undefined ? { node_pool: n.node_pool } : {}),
+      ...(n.node_class !== undefined ? { node_class: n.node_class } : {}),
+      ...(n.status !== undefined ? { nomad_status: n.status } : {}),
+    }
+  }
+
+  knows(nodeId: string): boolean { return this.nodes.has(nodeId) }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearTimeout(this.timer)
+    this.timer = undefined
+    await this.inFlight
+    await this.client?.close()
+  }
+}

@@ -1,0 +1,88 @@
+/**
+ * Policy matches a node's pool, datacenter and class as the Nomad API states
+ * them (`GET /v1/nodes` with the control plane's own token, over https with a
+ * private CA too), never as a runner describes itself; when Nomad cannot be
+ * asked, the attributes are a clear "unknown" that matches no attribute rule.
+ */
+import t, { type Test } from 'tap'
+import { buildApp } from '@writ/control-plane'
+import { auth, makeCpFixture } from './helpers/cp-fixtures.js'
+import { eventually, startFakeRunner } from './helpers/cp-fake-runner.js'
+import { startNatsServer } from './helpers/nats-server.js'
+import { startNomadDouble, type NomadDouble } from './doubles/nomad-api.js'
+import { createTestPki } from './helpers/test-pki.js'
+
+const NOMAD_TOKEN = 'cp-nomad-token-0123456789'
+/** The one node of ../shared/fixtures/nomad/GET_nodes.json (Name nomad-4, Datacenter dc1, NodePool default). */
+const NOMAD_SAMPLE_NODE = 'f7476465-4d6e-c0de-26d0-e383c49be941'
+
+async function setup(t: Test, double: NomadDouble, extraNomad: Record<string, unknown> = {}) {
+  const nats = await startNatsServer()
+  t.teardown(() => nats.stop())
+  const fx = makeCpFixture(nats.url, {
+    nomad: { addr: double.addr, token: NOMAD_TOKEN, refresh_interval: '200ms', max_stale: '1s', timeout: '2s', ...extraNomad },
+    policy: {
+      rules: [
+        { name: 'echo only in prod', match: { actions: ['testops.echo'], node_pools: ['prod'] }, decision: 'allow' },
+        { name: 'lists in dc1, default pool', match: { actions: ['testops.list'], datacenters: ['dc1'], node_pools: ['default'] }, decision: 'allow' },
+      ],
+    },
+  })
+  t.teardown(() => fx.cleanup())
+  const app = await buildApp(fx.config)
+  t.teardown(() => app.close())
+  // The node Nomad lists in its published sample, whose runner claims a looser pool and another datacenter.
+  const runner = await startFakeRunner({ natsUrl: nats.url, nodeId: NOMAD_SAMPLE_NODE, nodeName: 'nomad-4', packDirs: fx.config.packs.dirs, publicKeyFile: fx.publicKeyFile, nomad: { node_pool: 'prod', datacenter: 'dc9' } })
+  t.teardown(() => runner.close())
+  await eventually(() => app.writ.fleet.find('nomad-4')?.online, 5000, 'node online')
+  const post = (action: string, args: Record<string, unknown>) => app.inject({ method: 'POST', url: '/v1/runs', headers: auth(fx.tokens.agent), payload: { action, node: 'nomad-4', args, reason: 'attributes', wait: 5 } })
+  return { app, fx, runner, post }
+}
+
+t.test('attributes come from GET /v1/nodes with the control plane token, not from the heartbeat', async (t) => {
+  const double = await startNomadDouble({ token: NOMAD_TOKEN })
+  t.teardown(() => double.close())
+  const { app, fx, post } = await setup(t, double)
+  await eventually(() => app.writ.fleet.find('nomad-4')?.nomad.source === 'nomad', 5000, 'the Nomad node list read')
+  const nodes = await app.inject({ method: 'GET', url: '/v1/nodes', headers: auth(fx.tokens.agent) })
+  t.match(nodes.json().nodes[0].nomad, { source: 'nomad', datacenter: 'dc1', node_pool: 'default', nomad_name: 'nomad-4', nomad_status: 'ready' }, 'GET /v1/nodes shows what Nomad says')
+  const listCall = double.requests.find((r) => r.path === '/v1/nodes')
+  t.equal(listCall?.method, 'GET')
+  t.equal(listCall?.headers['x-nomad-token'], NOMAD_TOKEN, 'with the control plane\'s own token')
+
+  const echo = await post('testops.echo', { message: 'hi' })
+  t.equal(echo.statusCode, 403, 'the runner claims node_pool "prod"; Nomad says "default": the prod-only rule does not match')
+  t.match(echo.json().error, { code: 'WRIT_ERR_POLICY_DENIED' })
+  const list = await post('testops.list', {})
+  t.equal(list.json().status, 'succeeded', 'a rule on Nomad\'s datacenter and pool matches')
+
+  t.test('when Nomad stops answering, the attributes turn unknown and match no attribute rule', async (t) => {
+    await double.close()
+    await eventually(() => app.writ.fleet.find('nomad-4')?.nomad.source === 'unknown', 10_000, 'attributes to go stale')
+    const node = app.writ.fleet.find('nomad-4')
+    t.match(node?.nomad, { source: 'unknown', reason: /Nomad node list is \d+ s old: Nomad at http:\/\/127\.0\.0\.1:\d+ is unreachable/ })
+    const again = await post('testops.list', {})
+    t.equal(again.statusCode, 403, 'the datacenter rule no longer matches')
+    t.match(again.json().error.message, /default deny/)
+  })
+})
+
+t.test('a wrong token leaves the attributes unknown, with Nomad\'s answer as the reason', async (t) => {
+  const double = await startNomadDouble({ token: 'another-token' })
+  t.teardown(() => double.close())
+  const { app } = await setup(t, double)
+  await eventually(() => /ACL token not found/.test(JSON.stringify(app.writ.fleet.find('nomad-4')?.nomad)), 5000, 'the refusal to show')
+  t.match(app.writ.fleet.find('nomad-4')?.nomad, { source: 'unknown', reason: /answered GET \/v1\/nodes with 403: ACL token not found/ })
+})
+
+t.test('NOMAD_ADDR over https with NOMAD_CACERT', async (t) => {
+  const pki = createTestPki()
+  t.teardown(() => pki.remove())
+  const server = pki.issue('nomad-https', 'IP:127.0.0.1', 'serverAuth')
+  const double = await startNomadDouble({ token: NOMAD_TOKEN, tls: { key: server.key, cert: server.cert } })
+  t.teardown(() => double.close())
+  t.match(double.addr, /^https:/)
+  const { app } = await setup(t, double, { ca_cert: pki.caFile })
+  await eventually(() => app.writ.fleet.find('nomad-4')?.nomad.source === 'nomad', 5000, 'the node list read over https')
+  t.match(app.writ.fleet.find('nomad-4')?.nomad, { source: 'nomad', node_pool: 'default' })
+})

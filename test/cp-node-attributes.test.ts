@@ -23,6 +23,8 @@ async function setup(t: Test, double: NomadDouble, extraNomad: Record<string, un
     nomad: { addr: double.addr, token: NOMAD_TOKEN, refresh_interval: '200ms', max_stale: '1s', timeout: '2s', ...extraNomad },
     policy: {
       rules: [
+        { name: 'no restarts in the default pool', match: { actions: ['testops.restart'], node_pools: ['default'] }, decision: 'deny', reason: 'restarts are frozen in the default pool' },
+        { name: 'restarts otherwise', match: { actions: ['testops.restart'] }, decision: 'allow' },
         { name: 'echo only in prod', match: { actions: ['testops.echo'], node_pools: ['prod'] }, decision: 'allow' },
         { name: 'lists in dc1, default pool', match: { actions: ['testops.list'], datacenters: ['dc1'], node_pools: ['default'] }, decision: 'allow' },
       ],
@@ -64,6 +66,10 @@ t.test('attributes come from GET /v1/nodes with the control plane token, not fro
     const again = await post('testops.list', {})
     t.equal(again.statusCode, 403, 'the datacenter rule no longer matches')
     t.match(again.json().error.message, /default deny/)
+    // A deny keyed on attributes still holds while they are unknown: Nomad being down opens nothing.
+    const restart = await post('testops.restart', {})
+    t.equal(restart.statusCode, 403, 'the pool deny still applies to a node whose pool is unknown')
+    t.match(restart.json().error.message, /restarts are frozen in the default pool \(the rule names node attributes, and this node's are unknown: the Nomad node list is \d+ s old/)
   })
 })
 

@@ -3,8 +3,8 @@
  * Nomad API states them: refreshed every interval and when an unknown node
  * heartbeats, kept while the last answer is fresh enough, and a clear
  * "unknown" (with the reason) when Nomad is not configured, does not know the
- * node, or has not answered for longer than `max_stale` — which matches no
- * attribute rule.
+ * node, or has not answered for longer than `max_stale` — which no granting
+ * rule on attributes matches and every denying one does (policy.ts).
  */
 import type { Logger } from 'pino'
 import type { NomadNodeFacts, NomadNodesClient } from './nomad-nodes.js'

@@ -10,7 +10,11 @@ import type { Principal } from '../auth/index.js'
 export interface PolicyInput {
   action: string
   risk: Risk
-  node: { id: string, name: string, datacenter?: string | undefined, node_pool?: string | undefined, node_class?: string | undefined }
+  node: {
+    id: string, name: string, datacenter?: string | undefined, node_pool?: string | undefined, node_class?: string | undefined
+    /** `unknown` when the Nomad API could not say (with `reason`): see `matches`. */
+    source?: 'nomad' | 'unknown' | undefined, reason?: string | undefined
+  }
   principal: Pick<Principal, 'id' | 'kind' | 'groups'>
 }
 
@@ -31,20 +35,38 @@ export class Policy {
 
   evaluate(input: PolicyInput): PolicyDecision {
     for (const rule of this.rules) {
-      if (!matches(rule.match, input)) continue
+      const hit = matches(rule.match, input, rule.decision === 'deny')
+      if (!hit) continue
       switch (rule.decision) {
         case 'allow': return { decision: 'allow', rule: rule.name }
         case 'require_approval':
           return { decision: 'require_approval', rule: rule.name, approver_groups: [...rule.approver_groups], quorum: rule.quorum, ttl: rule.ttl }
-        case 'deny': return { decision: 'deny', rule: rule.name, reason: rule.reason }
+        case 'deny': return {
+          decision: 'deny', rule: rule.name,
+          reason: hit === 'unknown' ? `${rule.reason} (the rule names node attributes, and this node's are unknown: ${input.node.reason ?? 'the Nomad API did not say'})` : rule.reason,
+        }
       }
     }
     return { decision: 'deny', rule: null, reason: DEFAULT_DENY_REASON }
   }
 }
 
-function matches(m: PolicyMatch, input: PolicyInput): boolean {
-  return matchesRequest(m, input) && matchesNode(m, input.node)
+/**
+ * Whether the rule applies: `true`, `false`, or `'unknown'` for a deny rule
+ * that names node attributes the Nomad API could not state. Unknown
+ * attributes never satisfy a rule that grants (a node cannot be let in by
+ * what nobody knows about it) and always satisfy one that denies (nor let
+ * out of a restriction because Nomad is unreachable): fail closed both ways.
+ */
+function matches(m: PolicyMatch, input: PolicyInput, denies: boolean): boolean | 'unknown' {
+  if (!matchesRequest(m, input)) return false
+  const namesAttributes = m.node_pools !== undefined || m.datacenters !== undefined || m.node_classes !== undefined
+  if (input.node.source === 'unknown' && namesAttributes) {
+    if (!denies) return false
+    if (m.nodes && !anyGlob(m.nodes, input.node.name) && !anyGlob(m.nodes, input.node.id)) return false
+    return 'unknown'
+  }
+  return matchesNode(m, input.node)
 }
 
 /** The conditions on the node alone. */

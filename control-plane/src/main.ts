@@ -5,7 +5,7 @@
  */
 import { realpathSync } from 'node:fs'
 import { pathToFileURL } from 'node:url'
-import { buildApp, createLogger } from './http/index.js'
+import { buildApp, createLogger } from './http/app.js'
 import { ConfigError, loadConfig } from './config.js'
 
 export async function serve(configFile: string): Promise<void> {

@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url'
 import { connect } from '@nats-io/transport-node'
 import { stringify as toYaml } from 'yaml'
 import { generateSigningKeyPair } from '@writ/packs/protocol'
-import { buildApp, createLogger } from '../http/index.js'
+import { buildApp, createLogger } from '../http/app.js'
 import { parseConfig, type ConfigInput } from '../config.js'
 import { generateToken, hashToken } from '../auth/index.js'
 

@@ -81,10 +81,12 @@ function interpolator(lookup: (name: string) => string | undefined, where: strin
 
 /**
  * Renders the consul-template subset the job's templates use: `nomadService`
- * ranges, `with nomadVar`, `.key`, `$s.Address`/`$s.Port`, `if $i`, and the
- * `{{-`/`-}}` whitespace trims. Anything else is refused by name.
+ * ranges, `with nomadVar`, `.key`, an optional item's `.key.Value` and
+ * `if .key.Value` (empty when the variable has no such item), `if $i`,
+ * `$s.Address`/`$s.Port`, `env "NAME"` from the task's runtime environment,
+ * and the `{{-`/`-}}` whitespace trims. Anything else is refused by name.
  */
-export function renderTemplate(text: string, values: LabNomadValues, where: string): string {
+export function renderTemplate(text: string, values: LabNomadValues, where: string, runtimeEnv: Record<string, string> = {}): string {
   const tokens: Array<{ text: string } | { action: string }> = []
   const re = /\{\{(-?)\s*(.*?)\s*(-?)\}\}/gs
   let last = 0
@@ -122,6 +124,15 @@ export function renderTemplate(text: string, values: LabNomadValues, where: stri
       } else if ((m = /^if \$(\w+)$/.exec(a))) {
         const body = render(scope, 'end')
         if (scope[`$${m[1]}`]) out += body
+      } else if ((m = /^if \.(\w+)\.Value$/.exec(a))) {
+        const body = render(scope, 'end')
+        if ((scope['.'] as Record<string, string> | undefined)?.[m[1] as string]) out += body
+      } else if ((m = /^\.(\w+)\.Value$/.exec(a))) {
+        out += (scope['.'] as Record<string, string> | undefined)?.[m[1] as string] ?? ''
+      } else if ((m = /^env "(\w+)"$/.exec(a))) {
+        const v = runtimeEnv[m[1] as string]
+        if (v === undefined) throw new HostAgentJobError(`${where}: the lab has no value for {{ env "${m[1]}" }}`)
+        out += v
       } else if ((m = /^\$(\w+)\.(\w+)$/.exec(a))) {
         const obj = scope[`$${m[1]}`] as Record<string, unknown> | undefined
         if (!obj || !(m[2] as string in obj)) throw new HostAgentJobError(`${where}: unknown {{ ${a} }}`)
@@ -222,7 +233,7 @@ export async function hostAgentFromJob(jobFile: string, values: LabNomadValues):
   const templateEnv: Record<string, string> = {}
   for (const tpl of blocks(body.template)) {
     const dest = interpolator(baseLookup, `template ${tpl.destination}`)(String(tpl.destination))
-    const text = renderTemplate(String(tpl.data ?? ''), values, `template ${tpl.destination}`)
+    const text = renderTemplate(String(tpl.data ?? ''), values, `template ${tpl.destination}`, runtime)
     if (tpl.env === true) Object.assign(templateEnv, parseEnvFile(text))
     else files.push({ path: abs(dest), kind: 'template', content: text })
   }

@@ -8,9 +8,8 @@
 import t from 'tap'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { createServer } from 'node:net'
 import { buildApp, parseConfig, type AuditEvent } from '@writ/control-plane'
-import { startNatsServer } from './helpers/nats-server.js'
+import { freePort, startNatsServer } from './helpers/nats-server.js'
 import { auth, makeCpFixture } from './helpers/cp-fixtures.js'
 import { eventually } from './helpers/cp-fake-runner.js'
 import { startRealRunner } from './helpers/cp-real-runner.js'
@@ -19,12 +18,6 @@ import { allocationLike, startNomadDouble } from './doubles/nomad-api.js'
 import { artifactsDir, launchBrowser } from './helpers/browser.js'
 import { reviewLink, startSlackReceiver } from './helpers/slack-receiver.js'
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = createServer()
-    srv.listen(0, '127.0.0.1', () => { const a = srv.address(); srv.close(() => resolve(typeof a === 'object' && a ? a.port : 0)) })
-  })
-}
 
 const NODE = 'nomad-client-7'
 const ALLOC = '7d3f1c2a-4b5e-6f70-8192-a3b4c5d6e7f8'

@@ -4,19 +4,13 @@
  * go away. A run on a node that went quiet says why its preview is missing.
  */
 import t from 'tap'
-import { createServer } from 'node:net'
 import { buildApp, parseConfig } from '@writ/control-plane'
 import { auth, startCpSuite } from './helpers/cp-fixtures.js'
 import { eventually, startFakeRunner } from './helpers/cp-fake-runner.js'
 import { STOCK_PACKS } from './helpers/runner-harness.js'
 import { launchBrowser } from './helpers/browser.js'
+import { freePort } from './helpers/nats-server.js'
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = createServer()
-    srv.listen(0, '127.0.0.1', () => { const a = srv.address(); srv.close(() => resolve(typeof a === 'object' && a ? a.port : 0)) })
-  })
-}
 
 t.test('a decision made elsewhere updates the open run page and the inbox', async (t) => {
   const { fx } = await startCpSuite(t)

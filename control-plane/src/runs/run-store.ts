@@ -231,19 +231,18 @@ export class RunStore {
     return () => this.events.off('*', listener)
   }
 
+  /** Runs matching `filter`, newest first. Filters before sorting: the periodic sweeps and every page ask for a few runs of a large index. */
   list(filter: RunFilter, limit: number): RunSummary[] {
-    const out: RunSummary[] = []
-    const all = [...this.index.values()].sort((a, b) => (a.id < b.id ? 1 : -1))
-    for (const r of all) {
+    const hits: RunSummary[] = []
+    for (const r of this.index.values()) {
       if (filter.session_id !== undefined && r.session_id !== filter.session_id) continue
       if (filter.node !== undefined && r.node_id !== filter.node && r.node_name !== filter.node) continue
       if (filter.status !== undefined && r.status !== filter.status) continue
       if (filter.requester !== undefined && r.requester.id !== filter.requester) continue
       if (filter.action !== undefined && r.action !== filter.action) continue
-      out.push(r)
-      if (out.length >= limit) break
+      hits.push(r)
     }
-    return out
+    return hits.sort((a, b) => (a.id < b.id ? 1 : -1)).slice(0, limit)
   }
 
   summary(id: string): RunSummary | undefined { return this.index.get(id) }

@@ -16,8 +16,6 @@ const PLANS: Record<string, (args: Run['args']) => PreviewStep[]> = {
   'nomad.node_eligibility': (a) => [{ action: 'nomad.node_allocs', args: { node_id: a.node_id } }],
 }
 
-export function hasPreview(action: string): boolean { return action in PLANS }
-
 export class ImpactPreview {
   constructor(private readonly runs: RunService, private readonly store: RunStore, private readonly log: Logger) {}
 

@@ -273,10 +273,6 @@ export class AuditChain {
     return feed
   }
 
-  async lastSequence(): Promise<number> {
-    return (await this.jsm.streams.info(AUDIT_STREAM)).state.last_seq
-  }
-
   /** The newest stored event (by any instance), if the stream holds one that parses. */
   async lastEvent(): Promise<AuditEvent | undefined> {
     const info = await this.jsm.streams.info(AUDIT_STREAM)

@@ -22,6 +22,7 @@ import { preflightRefusal } from './run-preflight.js'
 import { ResultPublisher } from './result-publisher.js'
 import { RUNNER_VERSION } from './version.js'
 import { LiveCatalog } from './live-catalog.js'
+import { throttledRefusalLog } from './refusal-log.js'
 import { RunnerMetrics, serveRunnerHttp } from './runner-metrics.js'
 
 export interface NodeRunner {
@@ -121,15 +122,7 @@ export async function startNodeRunner(config: RunnerConfig, log: Logger = pino({
   const publishResult = (result: RunResult): Promise<void> => results.publish(result)
   results.recover()
 
-  // Refusals anyone could provoke are logged once per code per interval, with a count of those not shown.
-  const refusalLogged = new Map<string, { at: number, suppressed: number }>()
-  const refusalLog = (code: string, runId: string, message: string): void => {
-    const now = Date.now()
-    const last = refusalLogged.get(code)
-    if (last && now - last.at < 10_000) { last.suppressed++; return }
-    log.warn({ runId, code, suppressed: last?.suppressed ?? 0 }, `writ refused: ${message}`)
-    refusalLogged.set(code, { at: now, suppressed: 0 })
-  }
+  const refusalLog = throttledRefusalLog(log)
 
   const reply = (msg: Msg, ack: WritAck): void => { if (msg.reply) msg.respond(encoder.encode(JSON.stringify(ack))) }
 

@@ -9,6 +9,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { REPO_ROOT } from './helpers/runner-harness.js'
+import { eventually } from './helpers/cp-fake-runner.js'
 import { connectMcp } from './helpers/mcp-client.js'
 
 const CLI = join(REPO_ROOT, 'control-plane', 'dist', 'cli.js')
@@ -48,7 +49,7 @@ t.test('writ dev starts everything, proves it with a real run, and stops on Ctrl
 
   const gated = await (await fetch(`${env.WRIT_URL}/v1/runs`, { method: 'POST', headers: { authorization: `Bearer ${env.WRIT_AGENT_TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify({ action: 'nomad.alloc_stop', node, args: { alloc_id: '5456bd7a-9fc0-c0dd-6131-cbee77f57577' }, reason: 'dev test: held for a person' }) })).json() as { id: string, status: string }
   t.equal(gated.status, 'pending_approval', 'a high-risk action waits for an operator')
-  for (let i = 0; i < 100 && !out.includes('[slack] Approval needed: nomad.alloc_stop'); i++) await new Promise((r) => setTimeout(r, 50))
+  await eventually(() => out.includes('[slack] Approval needed: nomad.alloc_stop'), 10_000, 'the printed Slack message')
   t.match(out, '[slack] Approval needed: nomad.alloc_stop', 'without a webhook the Slack message is printed')
   const cli = (args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { ...process.env, WRIT_URL: env.WRIT_URL, WRIT_OPERATOR_TOKEN: env.WRIT_OPERATOR_TOKEN, WRIT_TOKEN: '' } })
   const pending = cli(['pending'])

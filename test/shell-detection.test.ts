@@ -5,13 +5,14 @@
  * runner without allowShellPacks refuses it before anything runs.
  */
 import t from 'tap'
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { spawnSync } from 'node:child_process'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { loadPacks, shellReasons } from '@writ/packs'
 import { signWrit } from '@writ/packs/protocol'
 import { REPO_ROOT, startRunnerHarness } from './helpers/runner-harness.js'
+import { eventually } from './helpers/cp-fake-runner.js'
 
 /** The issue's list: each wrapper put in front of `sh -c` with an argument in the shell text. */
 const WRAPPED: Array<{ name: string, binary: string, argv: string[] }> = [
@@ -126,6 +127,10 @@ t.test('a runner refuses `timeout 5 sh -c "echo {{ args.m }}"` and "$(…)" in m
       t.match(ack.refusal.message, /shell action \(argv\[\d\] "sh" names a shell \(sh\) run by (the wrapper "timeout"|find -exec)/)
     }
   }
-  await new Promise((r) => setTimeout(r, 500))
+  // Both refusals are on the runner's journal: it has finished with these writs, and never ran them.
+  await eventually(() => {
+    const text = existsSync(h.journal) ? readFileSync(h.journal, 'utf8') : ''
+    return (text.match(/"code":"shell_not_allowed"/g) ?? []).length >= 2
+  }, 10_000, 'both refusals journaled')
   t.notOk(existsSync(marker), 'the command substitution never ran')
 })

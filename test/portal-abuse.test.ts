@@ -88,6 +88,9 @@ t.test('opening the link never decides anything, whoever opens it', async (t) =>
     const res = await signedIn.get(url)
     t.ok(res.statusCode === 200 || res.statusCode === 404, `GET ${url} renders (${res.statusCode})`)
   }
+  const badFilter = await signedIn.get('/ui/runs?status=bogus')
+  t.equal(badFilter.statusCode, 400, 'a filter that makes no sense is refused, not silently dropped')
+  t.equal(code(badFilter.body), 'WRIT_ERR_VALIDATION')
   t.equal(await status(id), 'pending_approval', 'still waiting')
   t.equal((await events(id)).length, before, 'no audit event from any GET')
   t.equal(runner.writs.length, 0, 'nothing dispatched')

@@ -4,6 +4,7 @@ import { z } from 'zod'
 import { ApprovalService } from '../approvals/index.js'
 import { AuditEventSchema, type AuditEvent } from '../audit/index.js'
 import { RunStatusSchema } from '../runs/index.js'
+import { parseOrThrow } from '../http/index.js'
 import type { PageRenderer } from './page-render.js'
 import { timeLeft } from './run-view.js'
 
@@ -48,15 +49,14 @@ export default async function listPageRoutes(app: FastifyInstance, opts: { pages
   })
 
   app.get('/runs', async (req, reply) => {
-    const parsed = RunsQuery.safeParse(req.query)
-    const filter = parsed.success ? parsed.data : {}
+    // A filter that makes no sense is said so (WRIT_ERR_VALIDATION page), not silently dropped.
+    const filter = parseOrThrow(RunsQuery, req.query, 'query')
     const runs = store.list({ status: filter.status || undefined, node: filter.node || undefined, action: filter.action || undefined }, PAGE)
     return pages.page(req, reply, '@runs', { title: 'Runs', nav: 'runs' }, { runs, filter, statuses: RunStatusSchema.options })
   })
 
   app.get('/audit', async (req, reply) => {
-    const parsed = AuditQuery.safeParse(req.query)
-    const q = parsed.success ? parsed.data : {}
+    const q = parseOrThrow(AuditQuery, req.query, 'query')
     const last = await audit.lastSeq()
     const end = Math.min(last, (q.before ?? last + 1) - 1)
     const from = Math.max(1, end - SCAN + 1)

@@ -9,7 +9,7 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { principalOf } from '../auth/index.js'
 import { durationMs } from '../config.js'
-import { BodyTooLarge, ForbiddenKey, MalformedJson, UnsupportedMediaType, detailsOf } from '../http/index.js'
+import { BatchNotSupported, BodyTooLarge, ForbiddenKey, MalformedJson, UnsupportedMediaType, detailsOf } from '../http/index.js'
 import { PolicyScope } from '../policy/index.js'
 import { CatalogTools } from './catalog-tools.js'
 import { recordRejection } from './mcp-audit.js'
@@ -29,6 +29,7 @@ function hasForbiddenKey(v: unknown, depth = 0): boolean {
 /** JSON-RPC error codes for the refusals answered before the SDK sees a request. */
 function rpcCode(code: string, status: number): number {
   if (code === 'WRIT_ERR_MALFORMED_JSON' || code === 'WRIT_ERR_FORBIDDEN_KEY') return -32700
+  if (code === 'WRIT_ERR_BATCH_NOT_SUPPORTED') return -32600
   if (status === 401) return -32001
   if (status >= 500) return -32603
   return -32000
@@ -63,6 +64,8 @@ export default async function mcpRoutes(app: FastifyInstance) {
     let value: unknown
     try { value = JSON.parse(body as string) } catch (e) { return done(new MalformedJson((e as Error).message), undefined) }
     if (hasForbiddenKey(value)) return done(new ForbiddenKey(), undefined)
+    // A batch would be one request to the rate limit and to the audit, and many calls to the tools.
+    if (Array.isArray(value)) return done(new BatchNotSupported(), undefined)
     done(null, value)
   })
 

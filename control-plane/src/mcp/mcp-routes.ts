@@ -10,7 +10,6 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import { principalOf } from '../auth/index.js'
 import { durationMs } from '../config.js'
 import { BatchNotSupported, BodyTooLarge, ForbiddenKey, MalformedJson, UnsupportedMediaType, detailsOf } from '../http/index.js'
-import { PolicyScope } from '../policy/index.js'
 import { CatalogTools } from './catalog-tools.js'
 import { recordRejection } from './mcp-audit.js'
 import { authInfoFor, createWritMcpHandler } from './mcp-server.js'
@@ -45,10 +44,7 @@ export default async function mcpRoutes(app: FastifyInstance) {
   const cp = app.writ
   const { config } = cp
   const allowed = allowedNames(config)
-  const scope = new PolicyScope(cp.policy, function* () {
-    for (const { action } of cp.catalog.allActions()) yield { id: action.id, risk: action.spec.risk }
-  })
-  const catalogTools = new CatalogTools({ catalog: cp.catalog, fleet: cp.fleet, policy: cp.policy, scope })
+  const catalogTools = new CatalogTools({ catalog: cp.catalog, fleet: cp.fleet, policy: cp.policy, scope: cp.scope })
   const runTools = new RunTools({
     runs: cp.runs, store: cp.store, outputs: cp.outputs, fleet: cp.fleet, catalogTools, runUrl: cp.runUrl,
     budget: config.mcp.max_output_chars, maxWaitMs: durationMs(config.runs.max_wait),

@@ -52,22 +52,32 @@ t.test('3-server JetStream cluster: one server killed mid-stream, every accepted
   t.teardown(() => Promise.all(runners.map((r) => r.close())))
   await eventually(() => a.writ.fleet.onlineCount === 3 && b.writ.fleet.onlineCount === 3, 5000, 'fleet visible')
 
+  // A stream of runs, two at a time through both instances: one server is killed once RUNS_EACH_SIDE runs were
+  // accepted (mid-stream), and the stream goes on until as many runs sent after the kill were accepted too.
+  const RUNS_EACH_SIDE = 80
   const accepted: string[] = []
   const refusedBeforeAccept: number[] = []
-  const inflight: Array<Promise<void>> = []
-  const t0 = Date.now()
+  let acceptedAfterKill = 0
   let killed = false
-  for (let i = 0; Date.now() - t0 < 6000; i++) {
-    if (!killed && Date.now() - t0 > 2000) { killed = true; await servers[0]?.kill(true) }
-    const app = i % 2 ? a : b
-    inflight.push(app.inject({
-      method: 'POST', url: '/v1/runs', headers: auth(fx.tokens.agent),
-      payload: { action: 'testops.echo', node: `n${(i % 3) + 1}`, args: { message: `m${i}` }, reason: 'cluster stream', session_id: 'cluster' },
-    }).then((res) => { if (res.statusCode < 300) accepted.push(res.json().id); else refusedBeforeAccept.push(res.statusCode) }))
-    await new Promise((r) => setTimeout(r, 25))
+  let next = 0
+  const deadline = Date.now() + 60_000
+  const sender = async (): Promise<void> => {
+    while ((!killed || acceptedAfterKill < RUNS_EACH_SIDE) && Date.now() < deadline) {
+      if (!killed && accepted.length >= RUNS_EACH_SIDE) { killed = true; await servers[0]?.kill(true) }
+      const i = next++
+      const sentAfterKill = killed
+      const res = await (i % 2 ? a : b).inject({
+        method: 'POST', url: '/v1/runs', headers: auth(fx.tokens.agent),
+        payload: { action: 'testops.echo', node: `n${(i % 3) + 1}`, args: { message: `m${i}` }, reason: 'cluster stream', session_id: 'cluster' },
+      })
+      if (res.statusCode >= 300) { refusedBeforeAccept.push(res.statusCode); continue }
+      accepted.push(res.json().id)
+      if (sentAfterKill) acceptedAfterKill++
+    }
   }
-  await Promise.all(inflight)
-  t.ok(accepted.length > 50, `${accepted.length} runs accepted (${refusedBeforeAccept.length} answered with an error during the failover: ${[...new Set(refusedBeforeAccept)].join(',')})`)
+  await Promise.all([sender(), sender()])
+  t.ok(killed, `a server was killed after ${RUNS_EACH_SIDE} runs were accepted`)
+  t.ok(acceptedAfterKill >= RUNS_EACH_SIDE, `runs sent after the kill are accepted again: ${acceptedAfterKill} (${accepted.length} in all; ${refusedBeforeAccept.length} answered with an error during the failover: ${[...new Set(refusedBeforeAccept)].join(',')})`)
 
   const final = new Map<string, RunStatus>()
   await eventually(async () => {

@@ -1,6 +1,7 @@
 import t from 'tap'
 import { connect } from '@nats-io/transport-node'
 import { jetstream, jetstreamManager } from '@nats-io/jetstream'
+import { subjects } from '@writ/packs/protocol'
 import { AUDIT_STREAM, RESULTS_CONSUMER, verifyChain } from '@writ/control-plane'
 import { startNatsServer } from './helpers/nats-server.js'
 import { makeCpFixture } from './helpers/cp-fixtures.js'
@@ -27,7 +28,7 @@ async function killedMidRun(t: { teardown(fn: () => unknown): void }, reason: st
     return ((await r.json()) as { nodes: Array<{ online: boolean }> }).nodes.some((n) => n.online)
   }, 5000, 'node visible')
   const res = await fetch(`${first.url}/v1/runs`, { method: 'POST', headers, body: JSON.stringify({ action: 'testops.sleep', node: 'node-1', args: { seconds: 1 }, reason }) })
-  const accepted = { httpStatus: res.status, ...await res.json() as { id: string, status: string } }
+  const accepted = { httpStatus: res.status, ...await res.json() as { id: string, status: string, deadline_at?: string } }
   await first.kill9()
   return { nats, fx, configFile, runner, first, headers, accepted }
 }
@@ -38,9 +39,16 @@ t.test('kill -9 between dispatch and result: after restart the run finishes with
   t.equal(accepted.status, 'running')
   t.notMatch(first.output(), fx.tokens.agent, 'the token never reached the log')
 
-  // Start again only after the run's deadline (2 s timeout + 1 s grace): the
-  // result reached the stream in time, so the run is not lost.
-  await new Promise((r) => setTimeout(r, 3500))
+  // Start again only once the result is in the stream and the run's deadline (2 s timeout + 1 s grace, as the
+  // dispatch recorded it) has passed: the result reached the stream in time, so the restarted sweeper must not call it lost.
+  const nc = await connect({ servers: nats.url })
+  t.teardown(() => nc.close())
+  const jsm = await jetstreamManager(nc)
+  const resultInStream = async () => (await jsm.streams.getMessage('WRIT_RESULTS', { last_by_subj: subjects.result('node-1', accepted.id) }).catch(() => null)) ?? false
+  const stored = await eventually(resultInStream, 10_000, 'the result in the stream')
+  const deadline = Date.parse(accepted.deadline_at ?? '')
+  t.ok(stored.time.getTime() <= deadline, 'the result reached the stream before the deadline the dispatch recorded')
+  await eventually(() => Date.now() > deadline, 10_000, 'the run deadline to pass')
   const second = await startCpProcess(configFile)
   t.teardown(() => second.stop())
   const done = await fetch(`${second.url}/v1/runs/${accepted.id}?wait=10`, { headers })
@@ -49,9 +57,6 @@ t.test('kill -9 between dispatch and result: after restart the run finishes with
   t.match(run.result?.stdout, /testops\.sleep/)
   t.equal(runner.writs.length, 1, 'dispatched once')
 
-  const nc = await connect({ servers: nats.url })
-  t.teardown(() => nc.close())
-  const jsm = await jetstreamManager(nc)
   const info = await jsm.streams.info(AUDIT_STREAM)
   const events = []
   for (let seq = 1; seq <= info.state.last_seq; seq++) {

@@ -1,4 +1,8 @@
 import t from 'tap'
+import { connect } from '@nats-io/transport-node'
+import { jetstreamManager } from '@nats-io/jetstream'
+import { parseDuration } from '@writ/packs'
+import { subjects } from '@writ/packs/protocol'
 import { verifyChain, type AuditEvent } from '@writ/control-plane'
 import { auth, startCpSuite } from './helpers/cp-fixtures.js'
 import { startFakeRunner, eventually } from './helpers/cp-fake-runner.js'
@@ -13,6 +17,16 @@ t.test('node and runner faults end in typed statuses, promptly, and nothing is r
   const auditTypes = async (runId: string): Promise<string[]> => {
     const res = await app.inject({ method: 'GET', url: `/v1/audit?run_id=${runId}`, headers: auth(fx.tokens.operator) })
     return res.body.trim().split('\n').filter(Boolean).map((l) => (JSON.parse(l) as AuditEvent).type)
+  }
+  const nc = await connect({ servers: nats.url })
+  t.teardown(() => nc.close())
+  const jsm = await jetstreamManager(nc)
+  const sweepMs = parseDuration(app.writ.config.runs.sweep_interval) ?? 1000
+  // Proving that something did NOT happen needs time to pass: until a few deadline sweeps after `moment` (the control plane's clock).
+  const sweepsAfter = (moment: string | undefined, what: string) => {
+    const until = Date.parse(moment ?? '') + 3 * sweepMs
+    if (!Number.isFinite(until)) throw new Error(`no recorded time to wait from (${what})`)
+    return eventually(() => Date.now() > until, 10_000, what)
   }
 
   t.test('a runner that just died: no responders → node_offline at once', async (t) => {
@@ -54,6 +68,10 @@ t.test('node and runner faults end in typed statuses, promptly, and nothing is r
     const r = await start('dies-mid-run')
     r.mode = 'vanish'
     await eventually(() => app.writ.fleet.find('dies-mid-run')?.online, 3000, 'online')
+    // Every writ sent to the node, also the ones nobody answers once its runner is gone.
+    const sent: string[] = []
+    nc.subscribe(subjects.run('dies-mid-run'), { callback: (_err, msg) => { sent.push(msg.string()) } })
+    await nc.flush()
     const res = await run('dies-mid-run', { action: 'testops.sleep', args: { seconds: 1 } })
     t.equal(res.statusCode, 202)
     t.match(res.json(), { status: 'running' })
@@ -64,8 +82,9 @@ t.test('node and runner faults end in typed statuses, promptly, and nothing is r
     const lost = await app.inject({ method: 'GET', url: `/v1/runs/${id}?wait=10`, headers: auth(fx.tokens.agent) })
     t.match(lost.json(), { status: 'lost', status_reason: /no result from node dies-mid-run by the deadline/ })
     t.ok(Date.now() - t0 < 5000, 'lost soon after the deadline')
-    await new Promise((resolve) => setTimeout(resolve, 1000))
-    t.equal(r.writs.length, 1, 'the writ went out exactly once')
+    // A re-dispatch would come from a later sweep.
+    await sweepsAfter(lost.json().finished_at, 'sweeps after the run was declared lost')
+    t.equal(sent.length, 1, 'the writ went out exactly once')
     t.same(await auditTypes(id), ['run.requested', 'run.dispatched', 'run.lost'])
   })
 
@@ -77,8 +96,9 @@ t.test('node and runner faults end in typed statuses, promptly, and nothing is r
     await app.writ.results.stop()
     const res = await run('slow-to-record', { action: 'testops.sleep', args: { seconds: 1 } })
     const id = res.json().id
-    // sleep's declared timeout is 2 s, the fixture's lost grace 1 s: wait well past the deadline.
-    await new Promise((resolve) => setTimeout(resolve, 4000))
+    await eventually(() => jsm.streams.getMessage('WRIT_RESULTS', { last_by_subj: subjects.result('slow-to-record', id) }).catch(() => null), 10_000, 'the result in the stream')
+    // sleep's declared timeout is 2 s, the fixture's lost grace 1 s: wait until sweeps past the deadline the dispatch recorded.
+    await sweepsAfter(res.json().deadline_at, 'sweeps past the run deadline')
     t.match((await app.inject({ method: 'GET', url: `/v1/runs/${id}`, headers: auth(fx.tokens.agent) })).json(), { status: 'running' }, 'past the deadline, not declared lost')
     await app.writ.results.start()
     const done = await app.inject({ method: 'GET', url: `/v1/runs/${id}?wait=10`, headers: auth(fx.tokens.agent) })

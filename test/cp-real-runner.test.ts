@@ -1,5 +1,6 @@
 import t from 'tap'
 import { execFile } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { join, dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { type AuditEvent } from '@writ/control-plane'
@@ -65,13 +66,19 @@ t.test('kill -9 the control plane while the real runner works: the run finishes 
   const res = await fetch(`${first.url}/v1/runs`, { method: 'POST', headers, body: JSON.stringify({ action: 'testops.sleep', node: 'host-2', args: { seconds: 1 }, reason: 'crash with a real runner' }) })
   const id = ((await res.json()) as { id: string }).id
   await first.kill9()
-  await new Promise((r) => setTimeout(r, 1500))
+  // The run goes on without a control plane: restart only once the runner has put its result into JetStream
+  // (journaled as published), so the new instance must pick up a result nobody was listening for.
+  const journal = join(fx.dir, 'journal-host-2.jsonl')
+  const published = (): boolean => readFileSync(journal, 'utf8').split('\n').some((line) => {
+    try { const e = JSON.parse(line) as { type: string, run_id: string }; return e.type === 'finished' && e.run_id === id } catch { return false }
+  })
+  await eventually(published, 10_000, 'the runner to publish the result')
   const second = await startCpProcess(configFile)
   t.teardown(() => second.stop())
   const run = await (await fetch(`${second.url}/v1/runs/${id}?wait=10`, { headers })).json() as { status: string }
   t.equal(run.status, 'succeeded')
   const verify = await new Promise<{ code: number, stdout: string }>((resolve) => {
-    execFile(process.execPath, [CLI, 'audit', 'verify', '--nats', nats.url, '--trusted-keys', fx.publicKeyFile, '--witness', join(fx.dir, 'journal-host-2.jsonl')], (err, stdout) => resolve({ code: err ? Number(err.code) : 0, stdout }))
+    execFile(process.execPath, [CLI, 'audit', 'verify', '--nats', nats.url, '--trusted-keys', fx.publicKeyFile, '--witness', journal], (err, stdout) => resolve({ code: err ? Number(err.code) : 0, stdout }))
   })
   t.equal(verify.code, 0)
   // requested, dispatched, the restart's checkpoint over the tail the crash left, finished (in either order), the shutdown's.

@@ -10,6 +10,7 @@ import { join } from 'node:path'
 import { startNomadDouble, type NomadDouble } from './doubles/nomad-api.js'
 import { FIXTURES_DIR } from './doubles/fixtures-dir.js'
 import { outcomeOf, runHttpAction } from './helpers/run-http-action.js'
+import { eventually } from './helpers/cp-fake-runner.js'
 import { closeHttpClients } from '../node-runner/dist/executors/http-executor.js'
 
 const TOKEN = 'a9f1c3e2-6d4b-4c1e-9b7a-2f0e8d5c4b3a'
@@ -157,7 +158,9 @@ t.test('a Nomad that does not answer in time → timed_out; a cancel → cancele
   t.match(slow.error, /no complete answer within 150 ms/)
 
   const ac = new AbortController()
-  setTimeout(() => ac.abort(), 50)
+  // Cancel once the request is at the API, stalled there (if it never arrives, the count below says so).
+  const arrived = nomad.requests.length + 1
+  void eventually(() => nomad.requests.length >= arrived, 5000, 'the request at the API').then(() => ac.abort(), () => ac.abort())
   const canceled = outcomeOf(await run('nomad.node_status', { node_id: nomad.ids.node }, TOKEN, { signal: ac.signal }))
   t.equal(canceled.status, 'canceled')
   t.equal(nomad.requests.length, 2, 'both requests did reach the API')

@@ -12,6 +12,7 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, sy
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { eventually } from './helpers/cp-fake-runner.js'
 import { createLoopDevice, fsTypeOf, hasTool, loopDeviceSkipReason, runScript, sha256Of, type LoopDevice } from './helpers/loop-device.js'
 
 const here = dirname(fileURLToPath(import.meta.url))
@@ -217,6 +218,6 @@ function isAlive(pid: number): boolean {
 }
 
 async function waitGone(pid: number): Promise<void> {
-  for (let i = 0; i < 50 && isAlive(pid); i++) await new Promise((r) => setTimeout(r, 100))
+  await eventually(() => !isAlive(pid), 5000, `pid ${pid} to be gone`)
 }
 

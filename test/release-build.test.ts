@@ -15,6 +15,7 @@ import { performance } from 'node:perf_hooks'
 import { connect } from '@nats-io/transport-node'
 import { generateSigningKeyPair } from '@writ/packs/protocol'
 import { startNatsServer, type NatsServerHandle } from './helpers/nats-server.js'
+import { eventually } from './helpers/cp-fake-runner.js'
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..')
 const BUILD = join(ROOT, 'scripts', 'release', 'build.mjs')
@@ -220,7 +221,12 @@ if (first.status === 3) {
     t.same(Object.fromEntries((hb?.packs ?? []).map((p) => [p.id, p.digest])), Object.fromEntries(manifest.packs.map((p) => [p.id, p.digest])), 'with exactly the packs (and digests) the artifact\'s writ-packs.json names')
 
     // The writ executable as the operator's CLI: the control plane sees the node, same pack bytes.
-    await new Promise((r) => setTimeout(r, 700))
+    // The heartbeat above went to NATS; wait until the control plane has taken one in too.
+    const online = async (): Promise<boolean> => {
+      const res = await fetch(`${url}/v1/nodes`, { headers: { authorization: `Bearer ${token}` } })
+      return ((await res.json()) as { nodes: Array<{ id: string, online: boolean }> }).nodes.some((n) => n.id === nodeId && n.online)
+    }
+    await eventually(online, 10_000, 'the control plane to see the runner online')
     const nodes = spawnSync(join(dir1, WRIT), ['nodes', '--json'], { encoding: 'utf8', timeout: 30_000, env: { ...env, WRIT_URL: url, WRIT_TOKEN: token } })
     t.equal(nodes.status, 0, 'writ nodes --json (the same executable as the operator CLI) succeeds', { stderr: nodes.stderr })
     const listed = (JSON.parse(nodes.stdout || '[]') as Array<{ id: string, online: boolean, packs: Array<{ id: string, matches_catalog: boolean }> }>).find((n) => n.id === nodeId)

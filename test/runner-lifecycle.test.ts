@@ -17,6 +17,7 @@ import { loadPacks } from '@writ/packs'
 import { PROTOCOL_VERSION, RunResultSchema, WritAckSchema, generateSigningKeyPair, loadSigningKey, newNonce, signWrit, streams, subjects, type Writ } from '@writ/packs/protocol'
 import { freePort, startNatsServer } from './helpers/nats-server.js'
 import { REPO_ROOT, STOCK_PACKS } from './helpers/runner-harness.js'
+import { eventually } from './helpers/cp-fake-runner.js'
 import { groups, hcl, JOBS_DIR, onlyJob, tasks } from './helpers/hcl-jobs.js'
 
 const CLI = join(REPO_ROOT, 'node-runner', 'dist', 'cli.js')
@@ -73,8 +74,9 @@ t.test('the stop signal Nomad sends drains: the in-flight run finishes and is pu
   const ack1 = WritAckSchema.parse(JSON.parse(dec.decode((await nc.request(subjects.run(nodeId), enc.encode(JSON.stringify(signWrit(first, key))), { timeout: 5000 })).data)))
   t.ok(ack1.accepted, 'a run is in flight')
   child.kill(stopSignal)
-  await new Promise((r) => setTimeout(r, 200))
-  t.equal((await http('/readyz')).status, 503, '/readyz turns 503 while draining, so Nomad stops routing to it')
+  // The 1.5 s nap is still running, so the runner is still up (a fetch that fails means it exited without draining).
+  await eventually(async () => (await http('/readyz')).status === 503, 5000, '/readyz to turn 503 while draining')
+  t.pass('/readyz turns 503 while draining, so Nomad stops routing to it')
   t.match(await (await http('/metrics')).text(), /writ_runner_in_flight 1\n/, '/metrics shows the run still in flight')
   const ack2 = WritAckSchema.parse(JSON.parse(dec.decode((await nc.request(subjects.run(nodeId), enc.encode(JSON.stringify(signWrit(writ(), key))), { timeout: 5000 })).data)))
   t.equal(ack2.accepted, false, 'a writ that arrives while draining is refused')
@@ -128,11 +130,16 @@ t.test('a runner killed mid-run reports the run as of unknown outcome when it st
   const signed = signWrit(writ, key)
   const ack = WritAckSchema.parse(JSON.parse(dec.decode((await nc.request(subjects.run(nodeId), enc.encode(JSON.stringify(signed)), { timeout: 5000 })).data)))
   t.ok(ack.accepted)
-  await new Promise((r) => setTimeout(r, 300))
+  // The processes of the action (timeout, sh), found by the marker path on their command line.
+  const actionPids = (): number[] => {
+    try { return execFileSync('pgrep', ['-f', marker], { encoding: 'utf8' }).trim().split('\n').map(Number) } catch { return [] }
+  }
+  const [leader] = await eventually(() => { const pids = actionPids(); return pids.length > 0 && pids }, 5000, 'the action to be running')
   // kill -9 the runner and its process group, as an OOM kill or a host crash would.
   process.kill(first.pid!, 'SIGKILL')
   await new Promise((r) => first.once('exit', r))
-  try { process.kill(-Number(execFileSync('pgrep', ['-f', marker], { encoding: 'utf8' }).trim().split('\n')[0]), 'SIGKILL') } catch { /* the action died with it */ }
+  try { process.kill(-Number(leader), 'SIGKILL') } catch { /* the action died with it */ }
+  await eventually(() => actionPids().length === 0, 5000, 'the killed action to be gone')
   const results = nc.subscribe(subjects.result(nodeId, writ.run_id), { max: 1 })
   const second = await start()
   t.teardown(() => { second.kill('SIGTERM') })
@@ -143,6 +150,7 @@ t.test('a runner killed mid-run reports the run as of unknown outcome when it st
   }
   const again = WritAckSchema.parse(JSON.parse(dec.decode((await nc.request(subjects.run(nodeId), enc.encode(JSON.stringify(signed)), { timeout: 5000 })).data)))
   t.equal(again.accepted, false, 'the redelivered writ is a replay')
-  await new Promise((r) => setTimeout(r, 3500))
-  t.notOk(existsSync(marker), 'and the action never completed a second time')
+  // A second run would be visible now: its processes napping (the runner spawns right after acking), or its marker.
+  t.same(actionPids(), [], 'the action is not running a second time')
+  t.notOk(existsSync(marker), 'and it never completed')
 })

@@ -129,14 +129,18 @@ const passesDone = (logs: LogLine[]): LogLine[] => logs.filter((l) => l.msg === 
 const passWithKicks = (logs: LogLine[]): LogLine | undefined => passesDone(logs).find((p) => (p.kicks as unknown[]).length > 0)
 const kickLogs = (logs: LogLine[], map: string): LogLine[] => logs.filter((l) => l.msg === 'kicking stuck map with one 4 KiB direct read' && l.map === map)
 
-/** Processes whose argv contains `if=<device>` (our kick reads). */
-function readersOf(device: string): Array<{ pid: number, state: string }> {
-  const out: Array<{ pid: number, state: string }> = []
+/** SIGKILL's bit in the pending-signal masks of /proc/<pid>/status. */
+const SIGKILL_BIT = 1n << 8n
+
+/** Processes whose argv contains `if=<device>` (our kick reads): their state, and whether a SIGKILL waits for them. */
+function readersOf(device: string): Array<{ pid: number, state: string, killPending: boolean }> {
+  const out: Array<{ pid: number, state: string, killPending: boolean }> = []
   for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
     try {
       if (!readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes(`if=${device}`)) continue
       const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-      out.push({ pid: Number(pid), state: stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) })
+      const pending = [...readFileSync(`/proc/${pid}/status`, 'utf8').matchAll(/^(?:SigPnd|ShdPnd):\s*([0-9a-f]+)$/gm)].map((m) => BigInt(`0x${m[1]}`))
+      out.push({ pid: Number(pid), state: stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3), killPending: pending.some((p) => (p & SIGKILL_BIT) !== 0n) })
     } catch { /* exited meanwhile */ }
   }
   return out
@@ -326,7 +330,7 @@ t.test('a kick read that never completes (FIFO nobody writes) is given up at the
   // Nomad gives the task 10 s after SIGTERM: a read that is still waiting must not hold the exit.
   const slow = startWatchdog(bin, ['--interval', '1s', '--kick-timeout', '60s', '--device-dir', devDir])
   await slow.waitFor('a kick to start', (l) => kickLogs(l, 'mpatha').length === 1)
-  await sleep(200)
+  await slow.waitFor('the kick read to be waiting on the FIFO', () => readersOf(join(devDir, 'mpatha')).length === 1)
   const stopping = Date.now()
   t.equal(await slow.stop(), 0, 'SIGTERM during an outstanding kick read: exits 0')
   t.ok(Date.now() - stopping < 2000, `and at once (${Date.now() - stopping} ms), without waiting for the read`)
@@ -363,15 +367,19 @@ t.test('a kick read stuck in D state (frozen backing store) is never repeated un
   wd = startWatchdog(bin, ['--interval', '150ms', '--kick-timeout', '500ms', '--device-dir', devDir])
   const w = wd
   await w.waitFor('the read to hang', (l) => l.some((x) => x.msg.startsWith('kick read gave no answer in time')))
-  await sleep(300)
+  // The watchdog sends SIGKILL before it logs the give-up.
   const readers = readersOf(join(devDir, 'mpath0'))
   t.equal(readers.length, 1, 'one kick read outstanding')
-  t.equal(readers[0]?.state, 'D', 'in uninterruptible sleep: SIGKILL could not end it')
+  t.match(readers[0], { state: 'D', killPending: true }, 'in uninterruptible sleep, with the SIGKILL pending')
+  // The pass's own line comes after the give-up's: count the later passes from it.
+  await w.waitFor('the kicking pass to end', (l) => passWithKicks(l) !== undefined)
   const hungAt = passesDone(w.logs).length
   await w.waitFor('four more passes while it hangs', (l) => passesDone(l).length >= hungAt + 4)
   t.equal(kickLogs(w.logs, 'mpath0').length, 1, 'no second read started while the first is stuck')
   t.ok(w.logs.filter((x) => x.msg.startsWith('map still stuck but its earlier kick read has not returned')).length >= 4, 'each later pass says why it does not kick')
-  t.equal(readersOf(join(devDir, 'mpath0')).length, 1)
+  const later = readersOf(join(devDir, 'mpath0'))
+  t.equal(later.length, 1)
+  t.match(later[0], { pid: readers[0]?.pid, state: 'D', killPending: true }, 'four passes later the same read is still there: SIGKILL could not end it')
 
   thaw()
   await w.waitFor('the hung read to exit', (l) => l.some((x) => x.msg.startsWith('hung kick read finally exited')))

@@ -214,6 +214,8 @@ export class RunService {
     run.status_reason = `node ${node.name} has not sent a heartbeat since ${node.last_seen}`
     run.finished_at = run.created_at
     run.request_hash = (await this.d.audit.append(requested)).hash
+    // A finished record always has its outcome on the chain, as when no runner answers a writ.
+    await this.d.audit.append({ actor: SYSTEM, run_id: run.id, node: run.node_name, action: run.action, type: 'run.node_offline', data: { message: run.status_reason } })
     await this.d.store.create(run)
     this.d.metrics.runs.inc({ status: 'node_offline' })
     return run

@@ -112,7 +112,7 @@ function loadApproversKeys(file: string): TrustedKey[] {
  * party or a registry that does not verify stops the boot with the reason.
  * The registrations bucket is opened once NATS is up.
  */
-function preparePasskeys(config: Config, dispatchKey: SigningKey, log: Logger): ((nc: NatsConnection) => Promise<Passkeys>) | undefined {
+function preparePasskeys(config: Config, dispatchKey: SigningKey, catalog: PackCatalog, log: Logger): ((nc: NatsConnection) => Promise<Passkeys>) | undefined {
   const pk = config.passkeys
   if (!pk) return undefined
   let rp: RelyingParty
@@ -127,8 +127,12 @@ function preparePasskeys(config: Config, dispatchKey: SigningKey, log: Logger): 
     if (err instanceof PasskeyConfigError || err instanceof ApproverRegistryError) throw new ControlPlaneStartError(err.message, { cause: err })
     throw err
   }
+  const sideEffectsOf = (action: string): readonly string[] | undefined => {
+    const hit = catalog.lookup(action)
+    return hit.ok ? hit.action.spec.side_effects : undefined
+  }
   return async (nc) => {
-    try { return new Passkeys(rp, await PasskeyStore.open(nc, config.jetstream.replicas), published, log) } catch (err) {
+    try { return new Passkeys(rp, await PasskeyStore.open(nc, config.jetstream.replicas), published, log, sideEffectsOf) } catch (err) {
       published?.close()
       throw err
     }
@@ -151,7 +155,7 @@ export async function startControlPlane(config: Config, log: Logger, opts: Start
   for (const e of catalog.load.errors) log.warn({ file: e.file, field: e.field, pack: e.pack, action: e.action }, `pack load error: ${e.message}`)
   const instanceId = config.instance_id ?? `${hostname()}-${randomBytes(3).toString('hex')}`
   const clog = log.child({ instance: instanceId })
-  const openPasskeys = preparePasskeys(config, key, clog)
+  const openPasskeys = preparePasskeys(config, key, catalog, clog)
 
   const nc = await connectNats(config)
   let passkeys: Passkeys | undefined

@@ -14,7 +14,7 @@ import type { AcceptedWrit } from './run-execution.js'
 export interface PasskeyGate {
   /** The registry in force. */
   readonly registry: ApproverRegistry
-  /** Whether this writ must pass the check: its action (risk from this runner's own catalog, never the writ) needs passkeys, or it carries some. */
+  /** Whether this writ must pass the check: its action (risk and side effects from this runner's own catalog, never the writ) needs passkeys, or it carries some. */
   needsCheck(v: AcceptedWrit): boolean
   check(v: AcceptedWrit, registry: ApproverRegistry): Promise<PasskeyVerdict>
   close(): void
@@ -28,10 +28,10 @@ export async function openPasskeyGate(file: string, keys: { approvers: TrustedKe
   let checker: Promise<typeof import('@writ/packs/passkeys')> | undefined
   return {
     get registry() { return followed.current as ApproverRegistry },
-    needsCheck: (v) => requirement(followed.current as ApproverRegistry, v.writ.action, v.action.spec.risk) !== undefined || v.writ.approvals.some((a) => a.passkey),
+    needsCheck: (v) => requirement(followed.current as ApproverRegistry, v.writ.action, v.action.spec) !== undefined || v.writ.approvals.some((a) => a.passkey),
     check: async (v, registry) => {
       checker ??= import('@writ/packs/passkeys')
-      return (await checker).checkPasskeyApprovals(v.writ, v.action.spec.risk, registry)
+      return (await checker).checkPasskeyApprovals(v.writ, v.action.spec, registry)
     },
     close: () => followed.close(),
   }

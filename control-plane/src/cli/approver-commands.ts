@@ -13,7 +13,7 @@ import { parse as parseYaml } from 'yaml'
 import { z } from 'zod'
 import { loadSigningKey, type SigningKey } from '@writ/packs/protocol'
 import {
-  ApproverRegistryError, RegistryRequirementsSchema, RelyingPartySchema, signApproverRegistry, type ApproverEntry, type ApproverRegistryInput,
+  ApproverRegistryError, RegistryRequirementsSchema, RelyingPartySchema, describePasskeyGate, signApproverRegistry, type ApproverEntry, type ApproverRegistryInput,
 } from '@writ/packs/approvers'
 import { operatorClient } from './approval-commands.js'
 import { UsageError, type Io } from './cli-io.js'
@@ -122,10 +122,10 @@ export async function cmdApprovers(argv: string[], io: Io): Promise<number> {
   const req = signed.registry.require
   io.out([
     `approver registry written to ${values.out}: ${approvers.length} passkey(s) of ${new Set(approvers.map((a) => a.person)).size} person(s), signed with approvers key ${key.keyId}`,
-    `  actions at or above ${req.min_risk} risk need ${req.default.quorum} passkey approval(s) from ${req.default.groups.join(', ')}${req.rules.length ? ` (${req.rules.length} rule(s) for named actions)` : ''}; relying party ${signed.registry.relying_party.id}`,
+    `  ${describePasskeyGate(req)} needs ${req.default.quorum} passkey approval(s) from ${req.default.groups.join(', ')}${req.rules.length ? ` (${req.rules.length} rule(s) for named actions)` : ''}; relying party ${signed.registry.relying_party.id}`,
     '  publish it where runners and the control plane read it (the Terraform module\'s approver_registry variable, terraform/README.md)',
     '',
   ].join('\n'))
-  if (approvers.length === 0) io.err(`warning: the registry names no approver, so runners refuse every action at or above ${req.min_risk} risk until one is published\n`)
+  if (approvers.length === 0) io.err(`warning: the registry names no approver, so runners refuse ${describePasskeyGate(req)} until one is published\n`)
   return 0
 }

@@ -5,7 +5,9 @@
  */
 import type { Logger } from 'pino'
 import type { PasskeyAssertion } from '@writ/packs/protocol'
-import { approverCredentials, passkeyRequirement, type ApproverEntry, type ApproverRegistry, type ApproverRegistryFile } from '@writ/packs/approvers'
+import {
+  approverCredentials, passkeyRequirement, type ApproverEntry, type ApproverRegistry, type ApproverRegistryFile, type DeclaredAction,
+} from '@writ/packs/approvers'
 import { isRequester, verifyPasskeyAssertion } from '@writ/packs/passkeys'
 import type { Risk } from '@writ/packs'
 import type { Principal } from '../auth/index.js'
@@ -16,16 +18,27 @@ import type { RelyingParty } from './relying-party.js'
 /** What the check needs of a run. */
 export interface PasskeyRun { id: string, action: string, risk: Risk, requester: { id: string }, binding: string }
 
+/** An action's declared side effects, from the control plane's catalog (undefined: not in it any more). */
+export type SideEffectsOf = (action: string) => readonly string[] | undefined
+
 export class Passkeys {
-  constructor(readonly rp: RelyingParty, readonly store: PasskeyStore, private readonly published: ApproverRegistryFile | undefined, private readonly log: Logger) {}
+  constructor(
+    readonly rp: RelyingParty, readonly store: PasskeyStore, private readonly published: ApproverRegistryFile | undefined, private readonly log: Logger,
+    private readonly sideEffectsOf: SideEffectsOf,
+  ) {}
 
   /** The published registry in force, if any. */
   get registry(): ApproverRegistry | undefined { return this.published?.current }
 
+  /** The run's recorded risk with the action's side effects; an action gone from the catalog counts as changing state. */
+  private declared(action: string, risk: Risk): DeclaredAction {
+    return { risk, side_effects: this.sideEffectsOf(action) ?? [] }
+  }
+
   /** What approving an action takes under the published registry, or undefined when it needs no passkey. */
   requirement(action: string, risk: Risk) {
     const r = this.registry
-    return r ? passkeyRequirement(r, action, risk) : undefined
+    return r ? passkeyRequirement(r, action, this.declared(action, risk)) : undefined
   }
 
   /** The operator's passkeys in the published registry (the ones an approval can be signed with). */
@@ -49,7 +62,7 @@ export class Passkeys {
         : check.message)
     }
     if (isRequester(check.entry, run.requester.id)) throw new SelfApproval(run.id, `${run.requester.id} (the person behind ${principal.id})`)
-    const need = passkeyRequirement(registry, run.action, run.risk)
+    const need = passkeyRequirement(registry, run.action, this.declared(run.action, run.risk))
     if (need && !check.entry.groups.some((g) => need.groups.includes(g))) {
       throw new PasskeyRejected(`your passkey is published for ${check.entry.groups.join(', ') || 'no group'}; runners accept passkey approvals of ${run.action} only from ${need.groups.join(', ')}`)
     }

@@ -54,7 +54,7 @@ export class ApproverRegistryFile {
 
   private announce(message: string): void {
     const r = this.registry
-    if (r) this.log.info({ file: this.file, issuedAt: r.issued_at, approvers: r.approvers.length, minRisk: r.require.min_risk, rpId: r.relying_party.id }, message)
+    if (r) this.log.info({ file: this.file, issuedAt: r.issued_at, approvers: r.approvers.length, minRisk: r.require.min_risk ?? 'default', rpId: r.relying_party.id }, message)
   }
 
   private changed(cur: Stats, prev: Stats): void {

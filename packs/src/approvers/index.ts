@@ -8,8 +8,8 @@
 export {
   ApproverEntrySchema, ApprovalRequirementSchema, RequirementRuleSchema, RegistryRequirementsSchema, RelyingPartySchema,
   ApproverRegistrySchema, SignedApproverRegistrySchema, ApproverRegistryError, signApproverRegistry, verifyApproverRegistry,
-  passkeyRequirement, bindingChallenge, approverCredentials,
+  passkeyRequirement, passkeyGateReason, describePasskeyGate, bindingChallenge, approverCredentials,
 } from './approver-registry.js'
-export type { ApproverEntry, ApprovalRequirement, ApproverRegistry, ApproverRegistryInput, SignedApproverRegistry, RegistryKeys } from './approver-registry.js'
+export type { ApproverEntry, ApprovalRequirement, ApproverRegistry, ApproverRegistryInput, SignedApproverRegistry, RegistryKeys, DeclaredAction } from './approver-registry.js'
 export { ApproverRegistryFile } from './approver-registry-file.js'
 export type { RegistryLog, RegistryFileOptions } from './approver-registry-file.js'

@@ -6,13 +6,14 @@
 import type { Logger } from 'pino'
 import type { PasskeyAssertion } from '@writ/packs/protocol'
 import {
-  approverCredentials, passkeyRequirement, type ApproverEntry, type ApproverRegistry, type ApproverRegistryFile, type DeclaredAction,
+  approverCredentials, passkeyRequirement, type ApproverEntry, type ApproverRegistry, type ApproverRegistryFile, type DeclaredAction, type RegistryMark,
 } from '@writ/packs/approvers'
 import { isRequester, verifyPasskeyAssertion } from '@writ/packs/passkeys'
 import type { Risk } from '@writ/packs'
 import type { Principal } from '../auth/index.js'
 import { PasskeyRejected, SelfApproval } from '../http/index.js'
 import type { PasskeyStore } from './passkey-store.js'
+import type { RegistryRecord } from './registry-record.js'
 import type { RelyingParty } from './relying-party.js'
 
 /** What the check needs of a run. */
@@ -24,11 +25,22 @@ export type SideEffectsOf = (action: string) => readonly string[] | undefined
 export class Passkeys {
   constructor(
     readonly rp: RelyingParty, readonly store: PasskeyStore, private readonly published: ApproverRegistryFile | undefined, private readonly log: Logger,
-    private readonly sideEffectsOf: SideEffectsOf,
+    private readonly sideEffectsOf: SideEffectsOf, private readonly record?: RegistryRecord,
   ) {}
+
+  /** The newest registry any instance accepted (serial, issue time, digest), from the KV record; undefined before the first. */
+  async accepted(): Promise<RegistryMark | undefined> {
+    const a = await this.record?.get()
+    if (!a) return undefined
+    const { signed: _signed, ...mark } = a
+    return mark
+  }
 
   /** The published registry in force, if any. */
   get registry(): ApproverRegistry | undefined { return this.published?.current }
+
+  /** Serial, issue time and digest of the registry in force (runners reporting a lower serial are behind). */
+  get mark(): RegistryMark | undefined { return this.published?.mark }
 
   /** The run's recorded risk with the action's side effects; an action gone from the catalog counts as changing state. */
   private declared(action: string, risk: Risk): DeclaredAction {
@@ -54,6 +66,8 @@ export class Passkeys {
   async verifyApproval(principal: Principal, run: PasskeyRun, assertion: PasskeyAssertion): Promise<void> {
     const registry = this.registry
     if (!registry) throw new PasskeyRejected('no approver registry is published yet, so no passkey can be checked; approve without one')
+    const expired = this.published?.expired()
+    if (expired !== undefined) throw new PasskeyRejected(`the published approver registry cannot check passkeys: ${expired}`)
     const check = await verifyPasskeyAssertion(assertion, principal.id, run.binding, registry)
     if (!check.ok) {
       this.log.warn({ runId: run.id, operator: principal.id, code: check.code }, `passkey approval refused: ${check.message}`)

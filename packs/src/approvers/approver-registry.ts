@@ -69,7 +69,15 @@ export const RelyingPartySchema = z.object({
 export const ApproverRegistrySchema = z.object({
   v: z.literal(1),
   kind: z.literal('writ.approver-registry'),
+  /**
+   * One more than the registry it replaces (`writ approvers export` mints
+   * it): a daemon never accepts a lower serial than one it accepted before,
+   * across restarts. Absent only on registries from before serials (read as 0).
+   */
+  serial: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER).optional(),
   issued_at: IsoTime,
+  /** After this instant no daemon accepts the registry: it has to be republished. */
+  expires_at: IsoTime.optional(),
   relying_party: RelyingPartySchema,
   require: RegistryRequirementsSchema,
   approvers: z.array(ApproverEntrySchema).max(10_000),
@@ -94,6 +102,9 @@ export function signApproverRegistry(input: ApproverRegistryInput, key: SigningK
   if (!parsed.success) throw new ApproverRegistryError(`not a valid approver registry: ${describe(parsed.error)}`)
   const registry = parsed.data
   duplicateCredential(registry)
+  if (registry.expires_at !== undefined && Date.parse(registry.expires_at) <= Date.parse(registry.issued_at)) {
+    throw new ApproverRegistryError(`expires_at ${registry.expires_at} is not after issued_at ${registry.issued_at}`)
+  }
   const sig = sign(null, Buffer.from(canonicalJson(registry)), key.privateKey).toString('base64')
   return { registry, key_id: key.keyId, sig }
 }

@@ -17,7 +17,7 @@ import {
 } from '../approvers/approver-registry.js'
 import type { PasskeyAssertion, RefusalCode, Writ } from '../protocol/messages.js'
 
-export type PasskeyRefusalCode = Extract<RefusalCode, 'passkey_required' | 'bad_passkey' | 'unknown_approver' | 'self_approval' | 'quorum_not_met'>
+export type PasskeyRefusalCode = Extract<RefusalCode, 'passkey_required' | 'bad_passkey' | 'unknown_approver' | 'self_approval' | 'quorum_not_met' | 'registry_expired'>
 export type PasskeyFailure = { ok: false, code: PasskeyRefusalCode, message: string }
 
 export type AssertionCheck = { ok: true, entry: ApproverEntry } | PasskeyFailure

@@ -92,5 +92,6 @@ t.test('writ approvers export: refuses the dispatch key and a bad policy, signs 
   const ok = await writ(['approvers', 'export', '--key', join(fx.dir, 'writ-approvers.pem'), '--policy', policy, '--out', out], env)
   t.equal(ok.code, 0, ok.stderr)
   const registry = verifyApproverRegistry(readFileSync(out, 'utf8'), { approvers: [loadTrustedKey(readFileSync(join(fx.dir, 'writ-approvers.pub.pem'), 'utf8'))], dispatch: [loadTrustedKey(readFileSync(fx.publicKeyFile, 'utf8'))] })
-  t.match(registry, { relying_party: { id: 'localhost', origins: [`http://localhost:${port}`] }, require: { min_risk: 'high', default: { groups: ['oncall'], quorum: 1 } }, approvers: [] })
+  t.match(registry, { serial: 1, relying_party: { id: 'localhost', origins: [`http://localhost:${port}`] }, require: { default: { groups: ['oncall'], quorum: 1 } }, approvers: [] })
+  t.equal(registry.require.min_risk, undefined, 'a policy without min_risk publishes the default gate (every state-changing action, and high risk and above)')
 })

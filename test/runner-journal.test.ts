@@ -80,6 +80,26 @@ t.test('the journal rotates at its bound; a restart reads one small file and sti
   t.ok(hashes.slice(-100).every((h) => witnessed.has(h)), 'the last 100 request hashes are witnessed by the kept files')
 })
 
+t.test('the newest approver registry accepted survives rotations (its entry long pruned) and restarts', async (t) => {
+  const dir = tmp(t)
+  const file = join(dir, 'journal.jsonl')
+  const opts = { rotateEntries: 10, keepRotated: 1 }
+  const j = RunJournal.open(file, opts)
+  const older = { serial: 3, issued_at: '2026-01-01T00:00:00.000Z', digest: 'a'.repeat(64), signed: { registry: { serial: 3 } } }
+  const newest = { serial: 4, issued_at: '2026-02-01T00:00:00.000Z', digest: 'b'.repeat(64), expires_at: '2026-05-01T00:00:00.000Z', signed: { registry: { serial: 4 } } }
+  await j.recordRegistry(older)
+  await j.recordRegistry(newest)
+  t.same(j.approverRegistry, newest, 'the last one recorded is the newest')
+  for (let i = 0; i < 40; i++) await j.append('refused', `run_${String(i).padStart(8, '0')}`, { code: 'bad_args', expires_at: new Date(Date.now() + 60_000).toISOString() })
+  await j.close()
+  const kept = [file, ...readdirSync(dir).filter((f) => /^journal\.jsonl\.\d+$/.test(f)).map((f) => join(dir, f))]
+  t.notOk(kept.some((f) => lines(f).some((e) => e.type === 'registry')), 'no file left holds the registry entries themselves')
+  t.match(lines(file)[0], { type: 'continued', data: { registry: newest } }, 'the continued entry carries the newest registry')
+  const reopened = RunJournal.open(file, opts)
+  t.same(reopened.approverRegistry, newest, 'a restart still knows it')
+  await reopened.close()
+})
+
 t.test('a legacy journal past the bound is rotated on open', async (t) => {
   const dir = tmp(t)
   const file = join(dir, 'journal.jsonl')

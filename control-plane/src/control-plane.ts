@@ -19,7 +19,7 @@ import { durationMs, publicUrl, type Config } from './config.js'
 import { FleetView, NodeAttributeSource, NomadNodesClient } from './fleet/index.js'
 import { Metrics } from './metrics.js'
 import { ensureStreams } from './nats/index.js'
-import { PasskeyConfigError, Passkeys, PasskeyStore, relyingParty, type RelyingParty } from './passkeys/index.js'
+import { PasskeyConfigError, Passkeys, PasskeyStore, RegistryRecord, relyingParty, type RelyingParty } from './passkeys/index.js'
 import { createApprovalNotifier, type ApprovalNotifier } from './notify/index.js'
 import { Policy, PolicyScope } from './policy/index.js'
 import { DeadlineSweeper, Dispatcher, OutputBuffer, ResultsConsumer, RunService, RunStore } from './runs/index.js'
@@ -110,30 +110,45 @@ function loadApproversKeys(file: string): TrustedKey[] {
 }
 
 /**
- * Passkeys when configured, checked before anything connects: a bad relying
- * party or a registry that does not verify stops the boot with the reason.
- * The registrations bucket is opened once NATS is up.
+ * Passkeys when configured: a bad relying party stops the boot before
+ * anything connects. Once NATS is up the registrations bucket and the record
+ * of the newest registry accepted are opened, then the registry file: one
+ * that does not verify, has expired, or is older than the record stops the
+ * boot with the reason — unless the recorded registry itself still verifies,
+ * which then stays in force.
  */
-function preparePasskeys(config: Config, dispatchKey: SigningKey, log: Logger): ((nc: NatsConnection) => Promise<Passkeys>) | undefined {
+function preparePasskeys(config: Config, dispatchKey: SigningKey, catalog: PackCatalog, log: Logger): ((nc: NatsConnection) => Promise<Passkeys>) | undefined {
   const pk = config.passkeys
   if (!pk) return undefined
   let rp: RelyingParty
-  let published: ApproverRegistryFile | undefined
+  let approversKeys: TrustedKey[] | undefined
   try {
     rp = relyingParty(config)
-    if (pk.registry_file && pk.approvers_key_file) {
-      const publicKey = createPublicKey(dispatchKey.privateKey)
-      published = ApproverRegistryFile.open(pk.registry_file, { approvers: loadApproversKeys(pk.approvers_key_file), dispatch: [{ keyId: keyIdOf(publicKey), publicKey }] }, log, { reloadMs: durationMs(pk.reload_interval), mustExist: false })
-    }
+    if (pk.registry_file && pk.approvers_key_file) approversKeys = loadApproversKeys(pk.approvers_key_file)
   } catch (err) {
-    if (err instanceof PasskeyConfigError || err instanceof ApproverRegistryError) throw new ControlPlaneStartError(err.message, { cause: err })
+    if (err instanceof PasskeyConfigError) throw new ControlPlaneStartError(err.message, { cause: err })
     throw err
   }
+  const sideEffectsOf = (action: string): readonly string[] | undefined => {
+    const hit = catalog.lookup(action)
+    return hit.ok ? hit.action.spec.side_effects : undefined
+  }
   return async (nc) => {
-    try { return new Passkeys(rp, await PasskeyStore.open(nc, config.jetstream.replicas), published, log) } catch (err) {
-      published?.close()
+    const store = await PasskeyStore.open(nc, config.jetstream.replicas)
+    if (!pk.registry_file || !approversKeys) return new Passkeys(rp, store, undefined, log, sideEffectsOf)
+    const record = await RegistryRecord.open(nc, config.jetstream.replicas)
+    const publicKey = createPublicKey(dispatchKey.privateKey)
+    let published: ApproverRegistryFile
+    try {
+      published = ApproverRegistryFile.open(pk.registry_file, { approvers: approversKeys, dispatch: [{ keyId: keyIdOf(publicKey), publicKey }] }, log, {
+        reloadMs: durationMs(pk.reload_interval), mustExist: false, accepted: await record.get(), onAccepted: (a) => record.raise(a),
+      })
+    } catch (err) {
+      if (err instanceof ApproverRegistryError) throw new ControlPlaneStartError(err.message, { cause: err })
       throw err
     }
+    await published.recorded()
+    return new Passkeys(rp, store, published, log, sideEffectsOf, record)
   }
 }
 
@@ -153,7 +168,7 @@ export async function startControlPlane(config: Config, log: Logger, opts: Start
   for (const e of catalog.load.errors) log.warn({ file: e.file, field: e.field, pack: e.pack, action: e.action }, `pack load error: ${e.message}`)
   const instanceId = config.instance_id ?? `${hostname()}-${randomBytes(3).toString('hex')}`
   const clog = log.child({ instance: instanceId })
-  const openPasskeys = preparePasskeys(config, key, clog)
+  const openPasskeys = preparePasskeys(config, key, catalog, clog)
 
   const nc = await connectNats(config)
   let passkeys: Passkeys | undefined

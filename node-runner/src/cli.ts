@@ -34,7 +34,8 @@ run flags (env fallback in brackets):
   --docker-socket PATH    [WRIT_DOCKER_SOCKET]   default /var/run/docker.sock
   --kernel-log-file FILE  [WRIT_KERNEL_LOG_FILE] dmesg reads this file (lines as dmesg --raw prints them) instead of /dev/kmsg
   --approvers-registry FILE [WRIT_APPROVERS_REGISTRY]  the signed approver registry (writ approvers export):
-                          risky actions then need passkey-signed approvals; reloaded when the file changes
+                          the actions it gates then need passkey-signed approvals; reloaded when the file
+                          changes, never replaced by an older one (the journal keeps the newest accepted)
   --approvers-key FILE    [WRIT_APPROVERS_KEYS]  PEM of the approvers public key that signs it; repeatable
   --heartbeat-interval-ms N, --drain-timeout-ms N, --max-concurrent-runs N, --log-level L, --allow-shell-packs,
   --approvers-reload-ms N

@@ -67,14 +67,16 @@ export async function startNodeRunner(
   if (config.nomadToken && /^http:\/\/(?!127\.0\.0\.1[:/]|localhost[:/]|\[::1\][:/])/.test(config.nomadAddr)) {
     log.warn({ nomadAddr: config.nomadAddr }, 'the Nomad token goes over plain http to a non-loopback address; use https (NOMAD_CACERT) or the Task API socket')
   }
-  // Checked before anything connects: a registry that does not verify stops the runner with the reason.
-  const passkeys = config.approversRegistry
-    ? await openPasskeyGate(config.approversRegistry, { approvers: loadTrustedKeys(config.approversKeys), dispatch: trusted }, log, config.approversReloadMs)
-    : undefined
   const journal = RunJournal.open(config.journal, {
     clockSkewMs: config.clockSkewMs, maxWritLifetimeMs: config.maxWritLifetimeMs,
     rotateEntries: config.journalRotateEntries, keepRotated: config.journalKeepRotated,
   })
+  // Checked before anything connects: a registry that does not verify, has expired, or is older than the
+  // newest this runner accepted (the journal remembers it) stops the runner with the reason.
+  const passkeys = config.approversRegistry
+    ? await openPasskeyGate(config.approversRegistry, { approvers: loadTrustedKeys(config.approversKeys), dispatch: trusted }, log, config.approversReloadMs, journal)
+      .catch(async (e: unknown) => { await journal.close(); throw e })
+    : undefined
   const spool = new ResultSpool(`${config.journal}.spool`)
   const startedAt = new Date().toISOString()
 
@@ -119,6 +121,7 @@ export async function startNodeRunner(
       in_flight: runs.size,
       packs: live.cached.packs.map((p) => ({ id: p.id, version: p.version, digest: p.digest, actions: p.actions.size })),
       nomad: config.nomad,
+      ...(passkeys ? { approver_registry: passkeys.mark } : {}),
     }
     nc.publish(subjects.heartbeat(config.nodeId), encoder.encode(JSON.stringify(hb)))
   }
@@ -182,12 +185,13 @@ export async function startNodeRunner(
     if (!passkeys || !passkeys.needsCheck(verdict)) return accept(msg, verdict)
     // Passkey signatures are checked off the synchronous path; the run id is held meanwhile.
     const registry = passkeys.registry
+    const { serial, digest } = passkeys.mark
     const runId = verdict.writ.run_id
     checking.add(runId)
     const p = passkeys.check(verdict, registry).then((check) => {
       checking.delete(runId)
       if (!check.ok) return refuse(msg, { ok: false, runId, writ: verdict.writ, refusal: { code: check.code, message: check.message } satisfies Refusal })
-      accept(msg, verdict, { passkeys: { verified: check.verified.map((v) => ({ by: v.by, credential_id: v.credential_id })), registry_issued_at: registry.issued_at } })
+      accept(msg, verdict, { passkeys: { verified: check.verified.map((v) => ({ by: v.by, credential_id: v.credential_id })), registry_issued_at: registry.issued_at, registry_serial: serial, registry_digest: digest } })
     }, (e: Error) => {
       checking.delete(runId)
       refuse(msg, { ok: false, runId, writ: verdict.writ, refusal: { code: 'bad_passkey', message: `the passkey approvals could not be checked: ${e.message}` } })

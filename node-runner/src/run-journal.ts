@@ -11,6 +11,10 @@
  * with a `continued` entry linking to the old one and carrying the run ids
  * still inside their replay window. A start reads one bounded file.
  *
+ * It also keeps the newest approver registry the runner accepted (a
+ * `registry` entry each time a newer one is put in force, carried over by
+ * `continued`), so a registry rolled back on disk is refused after a restart.
+ *
  * Input that is malformed, unverifiable or a repeat is counted and written
  * as one `refusals` summary entry per interval, not fsynced line by line, so
  * a flood of forged messages cannot turn into a flood of disk syncs.
@@ -18,8 +22,10 @@
 import { closeSync, existsSync, fdatasync, fdatasyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs'
 import { basename, dirname, join } from 'node:path'
 import { GENESIS_HASH, checkLink, sealLink, type JournalEntry } from '@writ/packs'
+// Types only: the approvers module loads only on a runner configured with a registry.
+import type { AcceptedRegistry } from '@writ/packs/approvers'
 
-export type JournalEntryType = 'accepted' | 'refused' | 'finished' | 'started' | 'refusals' | 'continued'
+export type JournalEntryType = 'accepted' | 'refused' | 'finished' | 'started' | 'refusals' | 'continued' | 'registry'
 export type { JournalEntry }
 
 export class JournalError extends Error {
@@ -63,6 +69,8 @@ export class RunJournal {
   private readonly seen = new Map<string, number>()
   /** Accepted runs with no `finished` entry yet: run id → action. */
   private readonly open_ = new Map<string, string>()
+  /** The newest approver registry accepted (the last `registry` entry, or a `continued` carry-over); parsed by the passkey gate. */
+  private registry_: Record<string, unknown> | undefined
   private pending: string[] = []
   /** Whether an entry waiting in `pending` must be fdatasync'ed. */
   private pendingSync = false
@@ -122,8 +130,11 @@ export class RunJournal {
     if (e.type === 'continued') {
       for (const [runId, until] of Object.entries(e.data.replay as Record<string, number> ?? {})) if (until > now) this.seen.set(runId, until)
       for (const [runId, action] of Object.entries(e.data.open as Record<string, string> ?? {})) this.open_.set(runId, action)
+      if (typeof e.data.registry === 'object' && e.data.registry !== null) this.registry_ = e.data.registry as Record<string, unknown>
       return
     }
+    // Appended only for a registry newer than any before, so the last one is the newest.
+    if (e.type === 'registry') this.registry_ = e.data
     if (e.type === 'accepted' || e.type === 'refused' || e.type === 'started') {
       if (e.data.unverified !== true) {
         const until = this.replayUntil(e)
@@ -154,6 +165,14 @@ export class RunJournal {
 
   /** Run ids currently remembered for replay protection. */
   get replayWindow(): number { return this.seen.size }
+
+  /** What the journal holds of the newest approver registry this runner accepted (across restarts and rotations), unparsed. */
+  get approverRegistry(): Record<string, unknown> | undefined { return this.registry_ }
+
+  /** Records a newly accepted approver registry; resolves once it is on disk. */
+  recordRegistry(accepted: AcceptedRegistry): Promise<void> {
+    return this.append('registry', '', { ...accepted })
+  }
 
   /** Runs accepted before the last stop whose result was never recorded as published. */
   unfinished(): Array<{ runId: string, action: string }> { return [...this.open_].map(([runId, action]) => ({ runId, action })) }
@@ -249,7 +268,10 @@ export class RunJournal {
     this.fileEntries = 0
     const entry = sealLink({
       seq: this.seq + 1, at: new Date(now).toISOString(), type: 'continued', run_id: '',
-      data: { previous: basename(rotated), replay: Object.fromEntries(this.seen), open: Object.fromEntries(this.open_) },
+      data: {
+        previous: basename(rotated), replay: Object.fromEntries(this.seen), open: Object.fromEntries(this.open_),
+        ...(this.registry_ ? { registry: this.registry_ } : {}),
+      },
       prev: this.last,
     })
     writeSync(this.fd, `${JSON.stringify(entry)}\n`)

@@ -5,6 +5,7 @@ export {
 } from './pack-schema.js'
 export type { Risk, ArgType, ArgValidation, ArgSpec, HttpTarget, ParserName, ActionFile, ActionKind, PackManifest } from './pack-schema.js'
 export { parseDuration } from './duration.js'
+export { declaresNoSideEffects } from './side-effects.js'
 export { canonicalJson } from './canonical-json.js'
 export { globMatch, anyGlob, globToRegExp } from './glob-match.js'
 export { GENESIS_HASH, chainHash, sealLink, checkLink } from './hash-chain.js'

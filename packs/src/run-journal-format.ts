@@ -17,7 +17,10 @@ export const JournalEntrySchema = z.object({
    * `accepted`, `refused`, `finished`, `started`; `refusals` (a summary of
    * repeated or unverifiable input, counted rather than written one by one);
    * `continued` (the first entry of a file after rotation: it carries the run
-   * ids that still need replay protection and links to the previous file).
+   * ids that still need replay protection, the newest approver registry
+   * accepted, and links to the previous file); `registry` (an approver
+   * registry newer than any before was put in force: its serial, issue time,
+   * digest and the signed registry, so a restart never takes an older one).
    */
   type: z.string().regex(/^[a-z_]{1,32}$/),
   run_id: z.string(),

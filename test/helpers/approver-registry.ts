@@ -31,3 +31,16 @@ export function publishRegistry(file: string, registry: ApproverRegistryInput, k
   writeFileSync(`${file}.tmp`, `${JSON.stringify(signApproverRegistry(registry, key), null, 2)}\n`)
   renameSync(`${file}.tmp`, file)
 }
+
+/** The registrations file `writ approvers list --json` saves, for an offline `writ approvers export --from`. */
+export function registrationsFile(file: string, approvers: TestApprover[], dispatchKeyId: string): void {
+  const at = new Date(Date.now() - 3600_000).toISOString()
+  writeFileSync(file, JSON.stringify({
+    relying_party: TEST_RP, dispatch_key_id: dispatchKeyId,
+    registrations: approvers.map((a) => ({
+      credential_id: a.passkey.credentialId, operator: a.operator, operator_configured: true, person: a.person ?? a.operator,
+      principals: a.principals ?? [a.operator], groups: a.groups, public_key: a.passkey.publicKey, label: `${a.operator}'s key`,
+      registered_at: at, signed_in_via: 'token',
+    })),
+  }))
+}

@@ -86,7 +86,7 @@ export class ApprovalService {
     if (refusal) throw refusal
     const need = this.passkeyRequirement(r)
     if (!input.passkey) {
-      if (need) throw withDetails(new PasskeyRequired(r.id, this.d.passkeys?.registry?.require.min_risk ?? 'high', this.d.runUrl(r.id)), { run_id: r.id, binding: r.approval.binding })
+      if (need) throw withDetails(new PasskeyRequired(r.id, need.why, this.d.runUrl(r.id)), { run_id: r.id, binding: r.approval.binding })
       return undefined
     }
     if (!this.d.passkeys) throw new PasskeyRejected('passkeys are not configured on this control plane; approve without one')

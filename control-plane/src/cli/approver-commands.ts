@@ -11,9 +11,10 @@ import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { parse as parseYaml } from 'yaml'
 import { z } from 'zod'
+import { parseDuration } from '@writ/packs'
 import { loadSigningKey, type SigningKey } from '@writ/packs/protocol'
 import {
-  ApproverRegistryError, RegistryRequirementsSchema, RelyingPartySchema, signApproverRegistry, type ApproverEntry, type ApproverRegistryInput,
+  ApproverRegistryError, RegistryRequirementsSchema, RelyingPartySchema, describePasskeyGate, signApproverRegistry, type ApproverEntry, type ApproverRegistryInput,
 } from '@writ/packs/approvers'
 import { operatorClient } from './approval-commands.js'
 import { UsageError, type Io } from './cli-io.js'
@@ -25,7 +26,12 @@ export const ApproverPolicyFileSchema = z.object({
   require: RegistryRequirementsSchema,
   /** Publish only these operators' passkeys (default: every configured operator's). */
   operators: z.array(z.string().min(1)).optional(),
+  /** How long the registry is accepted ("720h"): it carries expires_at, and has to be republished before then. Default: no expiry. */
+  valid_for: z.string().refine((v) => (parseDuration(v) ?? 0) > 0, 'a duration such as 720h').optional(),
 }).strict()
+
+/** The serial a registry carries (0: from before serials), read leniently from what the export is about to replace. */
+const Serial = z.object({ serial: z.number().int().nonnegative().optional() }).passthrough().nullable().optional()
 
 const RegistrationsSchema = z.object({
   /** null when the control plane's public_url is no host name WebAuthn accepts. */
@@ -35,6 +41,9 @@ const RegistrationsSchema = z.object({
     credential_id: z.string(), operator: z.string(), operator_configured: z.boolean(), person: z.string(), principals: z.array(z.string()),
     groups: z.array(z.string()), public_key: z.string(), label: z.string(), registered_at: z.string(), signed_in_via: z.string(),
   }).passthrough()),
+  /** The registry in force on the control plane, and the newest any instance accepted (absent from older control planes). */
+  published: Serial,
+  accepted: Serial,
 }).passthrough()
 type Registrations = z.infer<typeof RegistrationsSchema>
 
@@ -96,8 +105,14 @@ export async function cmdApprovers(argv: string[], io: Io): Promise<number> {
   if (regs.relying_party && relyingParty.id !== regs.relying_party.id) {
     io.err(`warning: the policy names relying party ${relyingParty.id}, the control plane registers passkeys for ${regs.relying_party.id}; those passkeys will not verify\n`)
   }
+  // The next serial: above the control plane's registry in force, the newest it accepted, and the file this replaces.
+  const replaced = previousRegistry(values.out)
+  const serial = Math.max(regs.published?.serial ?? 0, regs.accepted?.serial ?? 0, replaced?.serial ?? 0) + 1
+  const issuedAt = new Date()
+  const validFor = policy.data.valid_for !== undefined ? parseDuration(policy.data.valid_for) : undefined
   const registry: ApproverRegistryInput = {
-    v: 1, kind: 'writ.approver-registry', issued_at: new Date().toISOString(),
+    v: 1, kind: 'writ.approver-registry', serial, issued_at: issuedAt.toISOString(),
+    ...(validFor !== undefined ? { expires_at: new Date(issuedAt.getTime() + validFor).toISOString() } : {}),
     relying_party: relyingParty, require: policy.data.require, approvers,
   }
   let signed
@@ -107,10 +122,7 @@ export async function cmdApprovers(argv: string[], io: Io): Promise<number> {
   }
 
   // What changes against the registry in force: the administrator's review.
-  let before: ApproverEntry[] = []
-  if (existsSync(values.out)) {
-    try { before = ((JSON.parse(readFileSync(values.out, 'utf8')) as { registry?: { approvers?: ApproverEntry[] } }).registry?.approvers) ?? [] } catch { before = [] }
-  }
+  const before: ApproverEntry[] = replaced?.approvers ?? []
   const ids = (list: readonly ApproverEntry[]): Set<string> => new Set(list.map((a) => a.credential_id))
   const was = ids(before)
   const now = ids(signed.registry.approvers)
@@ -121,11 +133,21 @@ export async function cmdApprovers(argv: string[], io: Io): Promise<number> {
   renameSync(`${values.out}.tmp`, values.out)
   const req = signed.registry.require
   io.out([
-    `approver registry written to ${values.out}: ${approvers.length} passkey(s) of ${new Set(approvers.map((a) => a.person)).size} person(s), signed with approvers key ${key.keyId}`,
-    `  actions at or above ${req.min_risk} risk need ${req.default.quorum} passkey approval(s) from ${req.default.groups.join(', ')}${req.rules.length ? ` (${req.rules.length} rule(s) for named actions)` : ''}; relying party ${signed.registry.relying_party.id}`,
+    `approver registry serial ${serial} written to ${values.out}: ${approvers.length} passkey(s) of ${new Set(approvers.map((a) => a.person)).size} person(s), signed with approvers key ${key.keyId}`,
+    `  ${describePasskeyGate(req)} needs ${req.default.quorum} passkey approval(s) from ${req.default.groups.join(', ')}${req.rules.length ? ` (${req.rules.length} rule(s) for named actions)` : ''}; relying party ${signed.registry.relying_party.id}`,
+    `  ${signed.registry.expires_at ? `expires ${signed.registry.expires_at}: publish the next one before then` : 'no expiry (valid_for in the policy sets one)'}; daemons refuse any registry older than serial ${serial} from now on`,
     '  publish it where runners and the control plane read it (the Terraform module\'s approver_registry variable, terraform/README.md)',
     '',
   ].join('\n'))
-  if (approvers.length === 0) io.err(`warning: the registry names no approver, so runners refuse every action at or above ${req.min_risk} risk until one is published\n`)
+  if (approvers.length === 0) io.err(`warning: the registry names no approver, so runners refuse ${describePasskeyGate(req)} until one is published\n`)
   return 0
+}
+
+/** The registry file the export replaces (its serial and approvers), if there is a readable one. */
+function previousRegistry(file: string): { serial: number, approvers: ApproverEntry[] } | undefined {
+  if (!existsSync(file)) return undefined
+  try {
+    const r = (JSON.parse(readFileSync(file, 'utf8')) as { registry?: { serial?: unknown, approvers?: ApproverEntry[] } }).registry
+    return { serial: typeof r?.serial === 'number' && Number.isSafeInteger(r.serial) ? r.serial : 0, approvers: r?.approvers ?? [] }
+  } catch { return undefined }
 }

@@ -20,6 +20,8 @@ export interface FleetNode {
   in_flight: number
   interval_ms: number
   packs: Heartbeat['packs']
+  /** The approver registry the runner says it holds (serial, digest), when it has one. */
+  approver_registry?: Heartbeat['approver_registry']
   /** From the Nomad API, or `unknown` with the reason. */
   nomad: NodeAttributes
 }
@@ -75,6 +77,7 @@ export class FleetView {
       id: hb.node_id, name: hb.node_name, online: this.isOnline(s), draining: hb.draining,
       last_seen: new Date(s.at).toISOString(), version: hb.version, started_at: hb.started_at,
       in_flight: hb.in_flight, interval_ms: hb.interval_ms, packs: hb.packs, nomad: this.attributes.attributesOf(hb.node_id),
+      ...(hb.approver_registry ? { approver_registry: hb.approver_registry } : {}),
     }
   }
 

@@ -1,8 +1,9 @@
 /**
  * `GET /v1/approvers/registrations`: what `writ approvers export` turns into
  * the signed registry — every registered passkey with its operator's person,
- * principal ids and groups, the relying party, and the dispatch key id (so
- * the export refuses to sign with it). Operators only. Public keys are not
+ * principal ids and groups, the relying party, the dispatch key id (so the
+ * export refuses to sign with it), and the serial of the newest registry
+ * published (so the export mints the next). Operators only. Public keys are not
  * secret; the administrator's review of this list before signing is the
  * point where a registration becomes effective.
  */
@@ -38,7 +39,11 @@ export default async function approverRoutes(app: FastifyInstance) {
       relying_party: rp ? { id: rp.id, origins: rp.origins } : null,
       dispatch_key_id: dispatcher.keyId,
       passkeys_configured: passkeys !== undefined,
-      published: passkeys?.registry ? { issued_at: passkeys.registry.issued_at, approvers: passkeys.registry.approvers.length } : null,
+      published: passkeys?.registry && passkeys.mark
+        ? { issued_at: passkeys.registry.issued_at, serial: passkeys.mark.serial, digest: passkeys.mark.digest, expires_at: passkeys.registry.expires_at ?? null, approvers: passkeys.registry.approvers.length }
+        : null,
+      // The newest registry any instance accepted (its KV record): the export mints the serial after it.
+      accepted: (await passkeys?.accepted()) ?? null,
       registrations,
     }
   })

@@ -30,6 +30,7 @@ pre { background:#111; color:#eee; padding:10px; border-radius:6px; overflow:aut
 .stderr { background:#2a0f10; }
 .error { color:var(--bad); border-left:4px solid var(--bad); padding-left:8px; } .ok { color:var(--ok); border-left:4px solid var(--ok); padding-left:8px; } .warn { color:var(--warn); }
 .risk { font-weight:600; } .risk-high, .risk-critical { color:var(--bad); } .risk-medium { color:var(--warn); } .risk-low { color:var(--ok); }
+.registry-flag { color:var(--bad); }
 .status-pending_approval { color:var(--warn); } .status-succeeded, .online { color:var(--ok); } .status-failed, .status-denied, .status-expired, .status-lost, .status-refused_by_runner, .offline { color:var(--bad); }
 label { display:block; font-weight:600; margin:10px 0 4px; }
 input, select { font:inherit; width:100%; padding:10px; border:1px solid #767676; border-radius:6px; background:#fff; color:var(--fg); min-height:44px; }

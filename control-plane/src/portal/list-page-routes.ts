@@ -1,10 +1,12 @@
-/** The inbox of pending runs, the run list, the audit timeline and the nodes page: reads only. */
+/** The inbox of pending runs, the run list, the audit timeline and the nodes page (with each runner's approver registry): reads only. */
 import type { FastifyInstance } from 'fastify'
 import { z } from 'zod'
 import { ApprovalService } from '../approvals/index.js'
 import { AuditEventSchema, type AuditEvent } from '../audit/index.js'
 import { RunStatusSchema } from '../runs/index.js'
 import { parseOrThrow } from '../http/index.js'
+import type { RegistryMark } from '@writ/packs/approvers'
+import { registryStanding, type FleetNode } from '../fleet/index.js'
 import type { PageRenderer } from './page-render.js'
 import { timeLeft } from './run-view.js'
 
@@ -30,8 +32,20 @@ function summaryOf(e: AuditEvent): string {
   }
 }
 
+/** The Nodes page's approver-registry cell: which one the runner holds, and a flag when it is not the control plane's. */
+function registryCell(held: FleetNode['approver_registry'], current: RegistryMark | undefined): { text: string, flag?: string } {
+  const text = held ? `serial ${held.serial} · ${held.digest.slice(0, 12)}…` : 'none'
+  switch (registryStanding(held, current)) {
+    case 'behind': return { text, flag: `behind: the control plane's is serial ${current?.serial}; this runner still accepts passkeys revoked since` }
+    case 'differs': return { text, flag: `differs from the control plane's serial ${current?.serial} (${current?.digest.slice(0, 12)}…)` }
+    case 'missing': return { text, flag: 'no approver registry: this runner checks no passkey' }
+    case 'ahead': return { text, flag: `newer than the control plane's serial ${current?.serial}` }
+    default: return { text }
+  }
+}
+
 export default async function listPageRoutes(app: FastifyInstance, opts: { pages: PageRenderer }) {
-  const { store, approvals, fleet, audit, catalog } = app.writ
+  const { store, approvals, fleet, audit, catalog, passkeys } = app.writ
   const { pages } = opts
 
   app.get('/', async (req, reply) => {
@@ -88,10 +102,13 @@ export default async function listPageRoutes(app: FastifyInstance, opts: { pages
 
   app.get('/nodes', async (req, reply) => {
     const digests = new Map(catalog.packs.map((p) => [p.id, p.digest]))
+    const current = passkeys?.mark
     const nodes = fleet.list().map((n) => ({
       ...n, pool: n.nomad.source === 'nomad' ? [n.nomad.node_pool, n.nomad.datacenter].filter(Boolean).join(' / ') || '—' : 'unknown (Nomad)',
       packs: n.packs.map((p) => `${p.id}${digests.get(p.id) === p.digest ? '' : ' (digest differs)'}`).join(', '),
+      registry: registryCell(n.approver_registry, current),
     }))
-    return pages.page(req, reply, '@nodes', { title: 'Nodes', nav: 'nodes' }, { nodes })
+    const registryColumn = current !== undefined || nodes.some((n) => n.approver_registry)
+    return pages.page(req, reply, '@nodes', { title: 'Nodes', nav: 'nodes' }, { nodes, registryColumn, current })
   })
 }

@@ -7,6 +7,7 @@
  */
 import type { FastifyInstance } from 'fastify'
 import { z } from 'zod'
+import { describePasskeyGate } from '@writ/packs/approvers'
 import { registrationOptions, verifyRegistration, type Passkeys } from '../passkeys/index.js'
 import { RegistrationResponseSchema } from '../passkeys/passkey-registration.js'
 import type { PageRenderer } from './page-render.js'
@@ -26,7 +27,9 @@ export default async function passkeyPageRoutes(app: FastifyInstance, opts: { pa
     const mine = (await passkeys.store.listFor(me.id)).map((r) => ({ ...r, short: `${r.credential_id.slice(0, 16)}…`, published: published.has(r.credential_id) }))
     return pages.page(req, reply, '@passkeys', { title: 'Passkeys', nav: 'passkeys', passkeyScript: true }, {
       mine, rpId: passkeys.rp.id, groups: me.groups.join(', ') || 'none',
-      registry: registry ? { issued_at: registry.issued_at, min_risk: registry.require.min_risk, groups: registry.require.default.groups.join(', ') } : undefined,
+      registry: registry
+        ? { issued_at: registry.issued_at, serial: registry.serial ?? 0, expires_at: registry.expires_at, gate: describePasskeyGate(registry.require), groups: registry.require.default.groups.join(', ') }
+        : undefined,
       ...extra,
     }, status)
   }

@@ -10,6 +10,7 @@ import { z } from 'zod'
 import { canonicalJson } from '../canonical-json.js'
 import { globMatch } from '../glob-match.js'
 import { RISK_ORDER, RiskSchema, type Risk } from '../pack-schema.js'
+import { declaresNoSideEffects } from '../side-effects.js'
 import { verifySignature, type SigningKey, type TrustedKey } from '../protocol/writ-signing.js'
 
 const IsoTime = z.string().datetime({ offset: true })
@@ -46,8 +47,13 @@ export const RequirementRuleSchema = z.object({
 }).strict()
 
 export const RegistryRequirementsSchema = z.object({
-  /** Actions at or above this risk need passkey-signed approvals. */
-  min_risk: RiskSchema.default('high'),
+  /**
+   * Set: exactly the actions at or above this risk need passkey-signed
+   * approvals. Unset (the default): every action that changes state (its
+   * side effects are not declared "None") and every action at or above high
+   * risk.
+   */
+  min_risk: RiskSchema.optional(),
   default: ApprovalRequirementSchema,
   /** First match wins; a rule's missing `groups`/`quorum` come from `default`. */
   rules: z.array(RequirementRuleSchema).max(200).default([]),
@@ -63,7 +69,15 @@ export const RelyingPartySchema = z.object({
 export const ApproverRegistrySchema = z.object({
   v: z.literal(1),
   kind: z.literal('writ.approver-registry'),
+  /**
+   * One more than the registry it replaces (`writ approvers export` mints
+   * it): a daemon never accepts a lower serial than one it accepted before,
+   * across restarts. Absent only on registries from before serials (read as 0).
+   */
+  serial: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER).optional(),
   issued_at: IsoTime,
+  /** After this instant no daemon accepts the registry: it has to be republished. */
+  expires_at: IsoTime.optional(),
   relying_party: RelyingPartySchema,
   require: RegistryRequirementsSchema,
   approvers: z.array(ApproverEntrySchema).max(10_000),
@@ -88,6 +102,9 @@ export function signApproverRegistry(input: ApproverRegistryInput, key: SigningK
   if (!parsed.success) throw new ApproverRegistryError(`not a valid approver registry: ${describe(parsed.error)}`)
   const registry = parsed.data
   duplicateCredential(registry)
+  if (registry.expires_at !== undefined && Date.parse(registry.expires_at) <= Date.parse(registry.issued_at)) {
+    throw new ApproverRegistryError(`expires_at ${registry.expires_at} is not after issued_at ${registry.issued_at}`)
+  }
   const sig = sign(null, Buffer.from(canonicalJson(registry)), key.privateKey).toString('base64')
   return { registry, key_id: key.keyId, sig }
 }
@@ -146,16 +163,38 @@ export function verifyApproverRegistry(text: string, keys: RegistryKeys, source 
   return signed.registry
 }
 
-/** What approving `action` (at `risk`) takes under the registry, or undefined when it needs no passkey. */
-export function passkeyRequirement(registry: ApproverRegistry, action: string, risk: Risk): (ApprovalRequirement & { rule: string }) | undefined {
+/** What an action declares that decides whether it needs passkeys: from the daemon's own catalog, never from a writ. */
+export interface DeclaredAction { risk: Risk, side_effects: readonly string[] }
+
+/** Why the registry gates an action (a phrase for messages), or undefined when it does not. */
+export function passkeyGateReason(require: ApproverRegistry['require'], declared: DeclaredAction): string | undefined {
+  const risk = RISK_ORDER[declared.risk]
+  if (require.min_risk !== undefined) {
+    return risk >= RISK_ORDER[require.min_risk] ? `it is ${declared.risk} risk, at or above the registry's min_risk ${require.min_risk}` : undefined
+  }
+  if (risk >= RISK_ORDER.high) return `it is ${declared.risk} risk`
+  if (!declaresNoSideEffects(declared.side_effects)) return 'it changes state: its side effects are not declared None'
+  return undefined
+}
+
+/** Which actions the registry gates, in words (the CLI and the portal say it). */
+export function describePasskeyGate(require: ApproverRegistry['require']): string {
+  return require.min_risk !== undefined
+    ? `every action at or above ${require.min_risk} risk`
+    : 'every action that changes state (side effects not declared None) and every action at or above high risk'
+}
+
+/** What approving `action` takes under the registry, or undefined when it needs no passkey. */
+export function passkeyRequirement(registry: ApproverRegistry, action: string, declared: DeclaredAction): (ApprovalRequirement & { rule: string, why: string }) | undefined {
   const r = registry.require
-  if (RISK_ORDER[risk] < RISK_ORDER[r.min_risk]) return undefined
+  const why = passkeyGateReason(r, declared)
+  if (why === undefined) return undefined
   for (const [i, rule] of r.rules.entries()) {
     if (rule.actions.some((g) => globMatch(g, action))) {
-      return { groups: rule.groups ?? r.default.groups, quorum: rule.quorum ?? r.default.quorum, rule: `rules[${i}] (${rule.actions.join(', ')})` }
+      return { groups: rule.groups ?? r.default.groups, quorum: rule.quorum ?? r.default.quorum, rule: `rules[${i}] (${rule.actions.join(', ')})`, why }
     }
   }
-  return { ...r.default, rule: 'default' }
+  return { ...r.default, rule: 'default', why }
 }
 
 /** The WebAuthn challenge for an approval: the binding digest's 32 bytes, base64url. */

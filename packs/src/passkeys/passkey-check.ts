@@ -11,12 +11,13 @@
  * writ needs it (its idle memory stays small).
  */
 import { verifyAuthenticationResponse } from '@simplewebauthn/server'
-import type { Risk } from '../pack-schema.js'
 import { approvalBinding } from '../protocol/approval-binding.js'
-import { bindingChallenge, passkeyRequirement, type ApprovalRequirement, type ApproverEntry, type ApproverRegistry } from '../approvers/approver-registry.js'
+import {
+  bindingChallenge, passkeyRequirement, type ApprovalRequirement, type ApproverEntry, type ApproverRegistry, type DeclaredAction,
+} from '../approvers/approver-registry.js'
 import type { PasskeyAssertion, RefusalCode, Writ } from '../protocol/messages.js'
 
-export type PasskeyRefusalCode = Extract<RefusalCode, 'passkey_required' | 'bad_passkey' | 'unknown_approver' | 'self_approval' | 'quorum_not_met'>
+export type PasskeyRefusalCode = Extract<RefusalCode, 'passkey_required' | 'bad_passkey' | 'unknown_approver' | 'self_approval' | 'quorum_not_met' | 'registry_expired'>
 export type PasskeyFailure = { ok: false, code: PasskeyRefusalCode, message: string }
 
 export type AssertionCheck = { ok: true, entry: ApproverEntry } | PasskeyFailure
@@ -24,7 +25,7 @@ export type AssertionCheck = { ok: true, entry: ApproverEntry } | PasskeyFailure
 export interface VerifiedApprover { by: string, person: string, credential_id: string }
 
 export type PasskeyVerdict =
-  | { ok: true, /** What the registry asks of this action; undefined below its risk. */ requirement?: ApprovalRequirement & { rule: string }, verified: VerifiedApprover[] }
+  | { ok: true, /** What the registry asks of this action; undefined when it does not gate it. */ requirement?: ApprovalRequirement & { rule: string, why: string }, verified: VerifiedApprover[] }
   | PasskeyFailure
 
 const short = (id: string): string => `${id.slice(0, 12)}…`
@@ -80,12 +81,13 @@ export function isRequester(entry: ApproverEntry, requesterId: string): boolean 
 
 /**
  * The whole check of a writ's approvals against the registry, for an action
- * of `risk` (the runner's own catalog says which). Every carried assertion is
- * verified, required or not; an action at or above the registry's risk needs
- * a quorum of distinct people from the allowed groups.
+ * declared as `declared` (risk and side effects from the runner's own
+ * catalog, never the writ). Every carried assertion is verified, required or
+ * not; an action the registry gates needs a quorum of distinct people from
+ * the allowed groups.
  */
-export async function checkPasskeyApprovals(writ: Writ, risk: Risk, registry: ApproverRegistry): Promise<PasskeyVerdict> {
-  const requirement = passkeyRequirement(registry, writ.action, risk)
+export async function checkPasskeyApprovals(writ: Writ, declared: DeclaredAction, registry: ApproverRegistry): Promise<PasskeyVerdict> {
+  const requirement = passkeyRequirement(registry, writ.action, declared)
   const binding = approvalBinding(writ)
   const verified: Array<VerifiedApprover & { groups: readonly string[] }> = []
   for (const a of writ.approvals) {
@@ -100,7 +102,7 @@ export async function checkPasskeyApprovals(writ: Writ, risk: Risk, registry: Ap
   if (!requirement) return { ok: true, verified }
   if (verified.length === 0) {
     const unsigned = writ.approvals.length
-    return { ok: false, code: 'passkey_required', message: `${writ.action} is ${risk} risk: the approver registry requires ${requirement.quorum} passkey-signed approval(s) from ${requirement.groups.join(', ')}, and this writ carries none${unsigned ? ` (${unsigned} approval(s) without a passkey signature do not count)` : ''}` }
+    return { ok: false, code: 'passkey_required', message: `${writ.action} needs passkeys (${requirement.why}): the approver registry requires ${requirement.quorum} passkey-signed approval(s) from ${requirement.groups.join(', ')}, and this writ carries none${unsigned ? ` (${unsigned} approval(s) without a passkey signature do not count)` : ''}` }
   }
   const people = new Set(verified.filter((v) => v.groups.some((g) => requirement.groups.includes(g))).map((v) => v.person))
   if (people.size < requirement.quorum) {

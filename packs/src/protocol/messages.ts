@@ -108,6 +108,8 @@ export const RefusalCodeSchema = z.enum([
   // credential is not in the registry; the approver requested the run; too few
   // distinct approvers from the allowed groups.
   'passkey_required', 'bad_passkey', 'unknown_approver', 'self_approval', 'quorum_not_met',
+  // The registry in force passed its expires_at: no passkey approval can be checked until a new one is published.
+  'registry_expired',
 ])
 export type RefusalCode = z.infer<typeof RefusalCodeSchema>
 
@@ -176,6 +178,13 @@ export const HeartbeatSchema = z.object({
   interval_ms: z.number().int().positive(),
   in_flight: z.number().int().nonnegative(),
   packs: z.array(PackInventorySchema),
+  /** The approver registry the runner holds, when it is configured with one: the control plane flags a runner behind its own. */
+  approver_registry: z.object({
+    serial: z.number().int().nonnegative(),
+    digest: Sha256Hex,
+    issued_at: IsoTime,
+    expires_at: IsoTime.optional(),
+  }).strict().optional(),
   /** Nomad placement facts, when the runner knows them (from NOMAD_* env). */
   nomad: z.object({
     datacenter: z.string().optional(),

@@ -64,13 +64,14 @@ export const NODES = `<% layout('@layout') %>
 <h1>Nodes</h1>
 <div class="table"><table>
   <caption class="sr-only">Nodes that have sent a heartbeat</caption>
-  <thead><tr><th scope="col">Node</th><th scope="col">State</th><th scope="col">Last seen</th><th scope="col">Pool / datacenter</th><th scope="col">Packs</th></tr></thead>
+  <thead><tr><th scope="col">Node</th><th scope="col">State</th><th scope="col">Last seen</th><th scope="col">Pool / datacenter</th><th scope="col">Packs</th><% if (it.registryColumn) { %><th scope="col">Approver registry</th><% } %></tr></thead>
   <tbody>
   <% it.nodes.forEach(function (n) { %>
-    <tr><td><strong><%= n.name %></strong><br><code><%= n.id %></code></td><td class="<%= n.online ? 'online' : 'offline' %>"><%= n.online ? 'online' : 'offline' %><% if (n.draining) { %> (draining)<% } %></td><td><time datetime="<%= n.last_seen %>"><%= n.last_seen %></time></td><td><%= n.pool %></td><td><%= n.packs %></td></tr>
+    <tr><td><strong><%= n.name %></strong><br><code><%= n.id %></code></td><td class="<%= n.online ? 'online' : 'offline' %>"><%= n.online ? 'online' : 'offline' %><% if (n.draining) { %> (draining)<% } %></td><td><time datetime="<%= n.last_seen %>"><%= n.last_seen %></time></td><td><%= n.pool %></td><td><%= n.packs %></td><% if (it.registryColumn) { %><td class="registry"><%= n.registry.text %><% if (n.registry.flag) { %><br><strong class="registry-flag"><%= n.registry.flag %></strong><% } %></td><% } %></tr>
   <% }) %>
   </tbody>
 </table></div>
+<% if (it.current) { %><p>The control plane's approver registry: serial <%= it.current.serial %> · <code><%= it.current.digest.slice(0, 12) %>…</code>, issued <time datetime="<%= it.current.issued_at %>"><%= it.current.issued_at %></time>.</p><% } %>
 <% if (it.nodes.length === 0) { %><p>No node has sent a heartbeat yet.</p><% } %>
 `
 

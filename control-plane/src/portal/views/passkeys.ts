@@ -7,7 +7,7 @@ export const PASSKEYS = `<% layout('@layout') %>
   <h2>Why a passkey</h2>
   <p>Runners accept risky actions only with the signatures of the people who approved them. Your passkey signs exactly the run you approve; nobody holding the control plane can sign for you.</p>
   <% if (it.registry) { %>
-  <p>The approver registry in force was published <time datetime="<%= it.registry.issued_at %>"><%= it.registry.issued_at %></time>: actions at or above <strong><%= it.registry.min_risk %></strong> risk need passkey approvals from <%= it.registry.groups %>.</p>
+  <p>The approver registry in force<% if (it.registry.serial) { %> (serial <%= it.registry.serial %>)<% } %> was published <time datetime="<%= it.registry.issued_at %>"><%= it.registry.issued_at %></time><% if (it.registry.expires_at) { %> and expires <time datetime="<%= it.registry.expires_at %>"><%= it.registry.expires_at %></time><% } %>: <strong><%= it.registry.gate %></strong> needs passkey approvals from <%= it.registry.groups %>.</p>
   <% } else { %>
   <p class="warn">No approver registry is published yet: approvals are not passkey-signed until an administrator publishes one.</p>
   <% } %>

@@ -109,4 +109,14 @@ t.test('control plane: the same actions wait for a passkey there', async (t) => 
   const read = await request('nomad.node_status', { node_id: '5e0d9a41-7c3b-4f28-9a61-2b8c4d7e1f03' })
   t.not(read.status, 'pending_approval', 'the read is not held for anyone')
   t.notOk(read.approval, 'and asks for no passkey')
+
+  // testops.sleep is low risk and declares no side effects (so it counts as a change), and policy lets agents run it at once: runners would refuse
+  // it without passkeys, so the control plane holds it for them instead of dispatching it to a refusal.
+  const writsBefore = runner.writs.length
+  const echo = await (await app.inject({ method: 'POST', url: '/v1/runs', headers: auth(fx.tokens.agent), payload: { action: 'testops.echo', node, args: { message: 'changes nothing' }, reason: 'a read' } })).json()
+  t.not(echo.status, 'pending_approval', 'a low-risk read that policy allows still runs at once')
+  const low = await (await app.inject({ method: 'POST', url: '/v1/runs', headers: auth(fx.tokens.agent), payload: { action: 'testops.sleep', node, args: { seconds: 0 }, reason: 'a low-risk change' } })).json()
+  t.match(low, { status: 'pending_approval', approval: { passkey_required: true, approver_groups: ['oncall'], quorum: 1 }, policy: { decision: 'require_approval', rule: /agents-read, gated by the approver registry's default: it changes state/ } },
+    'a low-risk change that policy allows waits for a passkey-signed approval')
+  t.equal(runner.writs.length, writsBefore + 1, 'only the read was dispatched')
 })

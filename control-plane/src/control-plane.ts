@@ -228,7 +228,7 @@ export async function startControlPlane(config: Config, log: Logger, opts: Start
         approvals?.announce(run)
         previews?.start(run).catch((err: unknown) => clog.warn({ err, runId: run.id }, 'impact preview failed'))
       },
-      passkeyQuorum: (action, risk) => passkeys?.requirement(action, risk)?.quorum,
+      passkeyRequirement: (action, risk) => passkeys?.requirement(action, risk),
     })
     approvals = new ApprovalService({ store, audit, runs, metrics, notifier, log: clog, runUrl, passkeys })
     previews = new ImpactPreview(runs, store, clog)

@@ -32,8 +32,11 @@ export interface RunServiceDeps {
   /** Called once a run starts waiting for approval (its record and request event are stored). */
   onPendingApproval?: (run: Run) => void
   /** How many passkey-signed approvals the published approver registry demands for an action, if any. */
-  passkeyQuorum?: (action: string, risk: Run['risk']) => number | undefined
+  passkeyRequirement?: (action: string, risk: Run['risk']) => PasskeyGate | undefined
 }
+
+/** What the published approver registry demands for an action: passkey-signed approvals from `groups`. */
+export interface PasskeyGate { quorum: number, groups: string[], rule: string, why: string }
 
 /** A read-only run the control plane itself asks for (the approver's impact preview). */
 export interface SystemRunRequest { action: string, node: string, args: Record<string, unknown>, reason: string, session_id?: string }
@@ -87,7 +90,8 @@ export class RunService {
       throw err
     }
 
-    const decision = policy.evaluate({ action: action.id, risk: action.spec.risk, node: { id: node.id, name: node.name, ...node.nomad }, principal })
+    const gate = this.d.passkeyRequirement?.(action.id, action.spec.risk)
+    const decision = gatedByRegistry(policy.evaluate({ action: action.id, risk: action.spec.risk, node: { id: node.id, name: node.name, ...node.nomad }, principal }), gate)
     const now = new Date().toISOString()
     const run: Run = {
       id: newRunId(), status: 'pending_approval', status_reason: '', action: action.id, pack: pack.id, pack_digest: pack.digest,
@@ -122,7 +126,7 @@ export class RunService {
     if (decision.decision === 'require_approval') {
       const expiresAt = new Date(Date.parse(now) + durationMs(decision.ttl)).toISOString()
       // Runners will demand the registry's quorum of passkey signatures; ask for no fewer here.
-      const passkeyQuorum = this.d.passkeyQuorum?.(run.action, run.risk)
+      const passkeyQuorum = gate?.quorum
       const quorum = Math.max(decision.quorum, passkeyQuorum ?? 0)
       run.status_reason = `waiting for ${quorum} ${passkeyQuorum ? 'passkey-signed ' : ''}approval(s) from ${decision.approver_groups.join(', ')} until ${expiresAt} (policy rule "${decision.rule}")`
       run.approval = {
@@ -281,6 +285,22 @@ export class RunService {
     return (await this.d.store.update(id, (r) => r.cancel_requested_by ? undefined : { ...r, cancel_requested_by: principal.id })) ?? run
   }
 }
+
+/**
+ * Runners refuse a writ for an action the approver registry gates unless
+ * it carries passkey-signed approvals, so what policy would let run at once
+ * waits for those approvals instead of being dispatched to a certain refusal.
+ */
+function gatedByRegistry(d: PolicyDecision, gate: PasskeyGate | undefined): PolicyDecision {
+  if (d.decision !== 'allow' || !gate) return d
+  return {
+    decision: 'require_approval', rule: `${d.rule}, gated by the approver registry's ${gate.rule}: ${gate.why}`,
+    approver_groups: gate.groups, quorum: gate.quorum, ttl: DEFAULT_GATE_TTL,
+  }
+}
+
+/** The approval window of a run the registry gated (policy rules default to the same). */
+const DEFAULT_GATE_TTL = '15m'
 
 function policyOutcome(d: PolicyDecision): Run['policy'] {
   switch (d.decision) {

@@ -22,7 +22,7 @@ import { ensureStreams } from './nats/index.js'
 import { PasskeyConfigError, Passkeys, PasskeyStore, relyingParty, type RelyingParty } from './passkeys/index.js'
 import { createApprovalNotifier, type ApprovalNotifier } from './notify/index.js'
 import { Policy } from './policy/index.js'
-import { DeadlineSweeper, Dispatcher, OutputBuffer, ResultsConsumer, RunService, RunStore } from './runs/index.js'
+import { DeadlineSweeper, Dispatcher, OutputBuffer, ResultsConsumer, RunAdmission, RunService, RunStore } from './runs/index.js'
 
 export class ControlPlaneStartError extends Error {
   constructor(message: string, options?: ErrorOptions) { super(message, options); this.name = 'ControlPlaneStartError' }
@@ -209,6 +209,7 @@ export async function startControlPlane(config: Config, log: Logger, opts: Start
         previews?.start(run).catch((err: unknown) => clog.warn({ err, runId: run.id }, 'impact preview failed'))
       },
       passkeyQuorum: (action, risk) => passkeys?.requirement(action, risk)?.quorum,
+      admission: new RunAdmission(store, { maxActive: config.runs.max_active_runs }),
     })
     approvals = new ApprovalService({ store, audit, runs, metrics, notifier, log: clog, runUrl, passkeys })
     previews = new ImpactPreview(runs, store, clog)

@@ -241,7 +241,8 @@ export class ApprovalService {
    */
   async sweep(approvedGraceMs: number): Promise<void> {
     const now = this.now()
-    for (const r of this.d.store.list({ status: 'pending_approval' }, 100_000)) {
+    // The store keeps waiting runs by when their window closes: a sweep touches only those due.
+    for (const r of this.d.store.expiredBy(now)) {
       if (!r.approval || Date.parse(r.approval.expires_at) > now) continue
       let expired: Run | undefined
       await this.d.store.update(r.id, (run) => (expired = this.expiredNow(run, now)))
@@ -250,7 +251,7 @@ export class ApprovalService {
         await this.recordExpiry(expired)
       }
     }
-    for (const r of this.d.store.list({ status: 'approved' }, 100_000)) {
+    for (const r of this.d.store.approvedBefore(now - approvedGraceMs)) {
       const since = Date.parse(r.approval?.approved_at ?? r.updated_at)
       if (now - since < approvedGraceMs) continue
       this.d.log.warn({ runId: r.id }, 'approved run was not dispatched by the instance that approved it; dispatching')

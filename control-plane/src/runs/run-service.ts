@@ -19,6 +19,7 @@ import { durationMs } from '../config.js'
 import type { Principal } from '../auth/index.js'
 import { isTerminal, runBinding, type Run } from './run-record.js'
 import { newRunId, type RunStore } from './run-store.js'
+import type { RunAdmission } from './run-admission.js'
 import type { RunRequest } from './run-schemas.js'
 import { presentRun, redactArgs, sensitiveArgNames } from './sensitive-args.js'
 
@@ -29,6 +30,8 @@ export interface RunServiceDeps {
   runUrl: (runId: string) => string
   /** Called once a run starts waiting for approval (its record and request event are stored). */
   onPendingApproval?: (run: Run) => void
+  /** Room for new runs: the bound on unfinished runs. */
+  admission: RunAdmission
   /** How many passkey-signed approvals the published approver registry demands for an action, if any. */
   passkeyQuorum?: (action: string, risk: Run['risk']) => number | undefined
 }
@@ -117,24 +120,31 @@ export class RunService {
       throw withDetails(new PolicyDenied(decision.reason), { run_id: run.id, rule: decision.rule })
     }
     if (decision.decision === 'require_approval') {
-      const expiresAt = new Date(Date.parse(now) + durationMs(decision.ttl)).toISOString()
-      // Runners will demand the registry's quorum of passkey signatures; ask for no fewer here.
-      const passkeyQuorum = this.d.passkeyQuorum?.(run.action, run.risk)
-      const quorum = Math.max(decision.quorum, passkeyQuorum ?? 0)
-      run.status_reason = `waiting for ${quorum} ${passkeyQuorum ? 'passkey-signed ' : ''}approval(s) from ${decision.approver_groups.join(', ')} until ${expiresAt} (policy rule "${decision.rule}")`
-      run.approval = {
-        binding: runBinding(run), approver_groups: decision.approver_groups,
-        quorum, expires_at: expiresAt, approvals: [], ...(passkeyQuorum ? { passkey_required: true } : {}),
-      }
-      requested.data = { ...requested.data, approval: { binding: run.approval.binding, approver_groups: decision.approver_groups, quorum, expires_at: expiresAt, ...(passkeyQuorum ? { passkey_required: true } : {}) } }
-      run.request_hash = (await this.d.audit.append(requested)).hash
-      await this.d.store.create(run)
-      this.d.metrics.runs.inc({ status: 'pending_approval' })
-      this.d.onPendingApproval?.(run)
-      return run
+      // Before anything is recorded: a refusal stores nothing but its audit event.
+      const release = this.d.admission.reserve()
+      try { return await this.recordPending(run, requested, decision) } finally { release() }
     }
     if (!node.online) return this.recordOffline(run, node, requested)
     return this.dispatch(run, requested)
+  }
+
+  /** Stores a run that waits for approval, with its approval state, after its request event. */
+  private async recordPending(run: Run, requested: AuditEventBody, decision: Extract<PolicyDecision, { decision: 'require_approval' }>): Promise<Run> {
+    const expiresAt = new Date(Date.parse(run.created_at) + durationMs(decision.ttl)).toISOString()
+    // Runners will demand the registry's quorum of passkey signatures; ask for no fewer here.
+    const passkeyQuorum = this.d.passkeyQuorum?.(run.action, run.risk)
+    const quorum = Math.max(decision.quorum, passkeyQuorum ?? 0)
+    run.status_reason = `waiting for ${quorum} ${passkeyQuorum ? 'passkey-signed ' : ''}approval(s) from ${decision.approver_groups.join(', ')} until ${expiresAt} (policy rule "${decision.rule}")`
+    run.approval = {
+      binding: runBinding(run), approver_groups: decision.approver_groups,
+      quorum, expires_at: expiresAt, approvals: [], ...(passkeyQuorum ? { passkey_required: true } : {}),
+    }
+    requested.data = { ...requested.data, approval: { binding: run.approval.binding, approver_groups: decision.approver_groups, quorum, expires_at: expiresAt, ...(passkeyQuorum ? { passkey_required: true } : {}) } }
+    run.request_hash = (await this.d.audit.append(requested)).hash
+    await this.d.store.create(run)
+    this.d.metrics.runs.inc({ status: 'pending_approval' })
+    this.d.onPendingApproval?.(run)
+    return run
   }
 
   /**
@@ -143,10 +153,14 @@ export class RunService {
    * both are stored before the writ leaves.
    */
   async dispatch(run: Run, requested?: AuditEventBody): Promise<Run> {
-    Object.assign(run, this.dispatchFields(run, `writ sent to ${run.node_name}`))
-    // The record exists before the writ leaves, so a fast result always finds it.
-    const [requestEvent] = await Promise.all([requested ? this.d.audit.append(requested) : undefined, this.d.store.create(run)])
-    if (requestEvent) run.request_hash = requestEvent.hash
+    // A new run needs room in the store; once its record is stored, the store counts it.
+    const release = this.d.admission.reserve()
+    try {
+      Object.assign(run, this.dispatchFields(run, `writ sent to ${run.node_name}`))
+      // The record exists before the writ leaves, so a fast result always finds it.
+      const [requestEvent] = await Promise.all([requested ? this.d.audit.append(requested) : undefined, this.d.store.create(run)])
+      if (requestEvent) run.request_hash = requestEvent.hash
+    } finally { release() }
     return this.send(run, [])
   }
 

@@ -209,7 +209,7 @@ export async function startControlPlane(config: Config, log: Logger, opts: Start
         previews?.start(run).catch((err: unknown) => clog.warn({ err, runId: run.id }, 'impact preview failed'))
       },
       passkeyQuorum: (action, risk) => passkeys?.requirement(action, risk)?.quorum,
-      admission: new RunAdmission(store, { maxActive: config.runs.max_active_runs }),
+      admission: new RunAdmission(store, { maxActive: config.runs.max_active_runs, maxPendingPerRequester: config.runs.max_pending_per_requester }),
     })
     approvals = new ApprovalService({ store, audit, runs, metrics, notifier, log: clog, runUrl, passkeys })
     previews = new ImpactPreview(runs, store, clog)

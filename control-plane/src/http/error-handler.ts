@@ -127,7 +127,7 @@ export default fp(async function errorHandler(app: FastifyInstance, opts: { body
     const code = known ? e.code : status >= 500 ? 'WRIT_ERR_INTERNAL' : 'WRIT_ERR_BAD_REQUEST'
     const message = status >= 500 && !known ? 'internal error' : e.message
     // Refusals of an authenticated caller are on the record; rate-limit hits are only counted.
-    if (req.principal && refusal && status !== 429) {
+    if (req.principal && refusal && code !== 'WRIT_ERR_RATE_LIMITED') {
       await auditRejection(req, code, message, detailsOf(e)).catch((auditErr: unknown) => req.log.error({ err: auditErr }, 'cannot audit a rejected request'))
     }
     return reply.code(status).type('application/json').send({ error: { code, message, ...detailsOf(e) } })

@@ -6,7 +6,7 @@
  */
 export {
   Unauthorized, Forbidden, ValidationFailed, MalformedJson, ForbiddenKey, BodyTooLarge, UnsupportedMediaType, RouteNotFound, ActionNotFound, NodeNotFound, RunNotFound, BadArgs, PolicyDenied, DigestMismatch, ActionNotOnNode, NotCancelable, EvidenceNotFound, NotPending, ApprovalExpired, SelfApproval, NotAnApprover, AlreadyApproved, BindingMismatch, PasskeyRequired, PasskeyRejected, CsrfRejected, RateLimited, Unavailable,
-  TooManyActiveRuns,
+  TooManyPending, TooManyActiveRuns,
   withDetails, detailsOf,
 } from './http-errors.js'
 export { parseOrThrow, validationError, auditRejection } from './error-handler.js'

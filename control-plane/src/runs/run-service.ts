@@ -30,7 +30,7 @@ export interface RunServiceDeps {
   runUrl: (runId: string) => string
   /** Called once a run starts waiting for approval (its record and request event are stored). */
   onPendingApproval?: (run: Run) => void
-  /** Room for new runs: the bound on unfinished runs. */
+  /** Room for new runs: the bound on unfinished runs and the per-requester cap on runs waiting for approval. */
   admission: RunAdmission
   /** How many passkey-signed approvals the published approver registry demands for an action, if any. */
   passkeyQuorum?: (action: string, risk: Run['risk']) => number | undefined
@@ -121,7 +121,7 @@ export class RunService {
     }
     if (decision.decision === 'require_approval') {
       // Before anything is recorded: a refusal stores nothing but its audit event.
-      const release = this.d.admission.reserve()
+      const release = this.d.admission.reserve(principal.id)
       try { return await this.recordPending(run, requested, decision) } finally { release() }
     }
     if (!node.online) return this.recordOffline(run, node, requested)

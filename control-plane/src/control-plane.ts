@@ -210,6 +210,8 @@ export async function startControlPlane(config: Config, log: Logger, opts: Start
       },
       passkeyQuorum: (action, risk) => passkeys?.requirement(action, risk)?.quorum,
       admission: new RunAdmission(store, { maxActive: config.runs.max_active_runs, maxPendingPerRequester: config.runs.max_pending_per_requester }),
+      cancelAnyGroups: config.runs.cancel_any_groups,
+      onCanceledWhilePending: (run) => notifier.decided(run, runUrl(run.id)),
     })
     approvals = new ApprovalService({ store, audit, runs, metrics, notifier, log: clog, runUrl, passkeys })
     previews = new ImpactPreview(runs, store, clog)

@@ -46,7 +46,7 @@ export function openApiDocument(serverUrl?: string): Record<string, unknown> {
       },
       '/v1/runs/{id}': { get: { summary: 'A run; long-polls with `wait`', parameters: [idParam, ...queryParams(WaitQuerySchema)], responses: { 200: ok(RunSchema), ...errors } } },
       '/v1/runs/{id}/output': { get: { summary: 'Live output chunks from `cursor`; the recorded output once done', parameters: [idParam, ...queryParams(OutputQuerySchema)], responses: { 200: ok(RunOutputSchema), ...errors } } },
-      '/v1/runs/{id}/cancel': { post: { summary: 'Cancel a run (before dispatch, or ask the runner)', parameters: [idParam], responses: { 200: ok(RunSchema), 409: errors[400], ...errors } } },
+      '/v1/runs/{id}/cancel': { post: { summary: 'Cancel a run (before dispatch, or ask the runner); someone else\'s run that needed approval only by its approvers or `runs.cancel_any_groups`', parameters: [idParam], responses: { 200: ok(RunSchema), 403: { description: 'Not the requester, nor an approver of the run (WRIT_ERR_CANCEL_FORBIDDEN)', content: { 'application/json': { schema: json(ErrorBodySchema) } } }, 409: errors[400], ...errors } } },
       '/v1/approvals': { get: { summary: 'Runs waiting for approval (operators), newest first, a page at a time: `total` counts all that match, `next_cursor` (null on the last page) is the `cursor` of the next; `mine=true` for those you may decide', parameters: queryParams(ApprovalListQuerySchema), responses: { 200: ok(z.object({ approvals: z.array(z.object({ id: z.string(), action: z.string(), node_name: z.string(), approval: ApprovalSummarySchema }).passthrough()), total: z.number().int(), next_cursor: z.string().nullable() })), 403: errors[400], ...errors } } },
       '/v1/runs/{id}/approve': {
         post: {

@@ -11,7 +11,7 @@ import type { AuditChain, AuditEventBody } from '../audit/index.js'
 import type { Dispatcher } from './dispatcher.js'
 import type { FleetNode, FleetView } from '../fleet/index.js'
 import {
-  ActionNotFound, ActionNotOnNode, BadArgs, DigestMismatch, EvidenceNotFound, NodeNotFound, NotCancelable, PolicyDenied, RunNotFound, withDetails,
+  ActionNotFound, ActionNotOnNode, BadArgs, CancelForbidden, DigestMismatch, EvidenceNotFound, NodeNotFound, NotCancelable, PolicyDenied, RunNotFound, withDetails,
 } from '../http/index.js'
 import type { Metrics } from '../metrics.js'
 import type { Policy, PolicyDecision } from '../policy/index.js'
@@ -30,8 +30,12 @@ export interface RunServiceDeps {
   runUrl: (runId: string) => string
   /** Called once a run starts waiting for approval (its record and request event are stored). */
   onPendingApproval?: (run: Run) => void
+  /** Called once a run that waited for approval is canceled (its approvers were told it waits; now they are told it does not). */
+  onCanceledWhilePending?: (run: Run) => void
   /** Room for new runs: the bound on unfinished runs and the per-requester cap on runs waiting for approval. */
   admission: RunAdmission
+  /** Operator groups that may cancel any run (`runs.cancel_any_groups`). */
+  cancelAnyGroups: readonly string[]
   /** How many passkey-signed approvals the published approver registry demands for an action, if any. */
   passkeyQuorum?: (action: string, risk: Run['risk']) => number | undefined
 }
@@ -267,19 +271,40 @@ export class RunService {
     return updated ?? run
   }
 
+  /**
+   * Why `principal` may not cancel `run`, or undefined. Canceling someone
+   * else's run that needed approval is a decision on it: it takes one of its
+   * approvers (or a group in `runs.cancel_any_groups`). A requester may always
+   * withdraw its own run; a run policy let through at once has no approvers to
+   * ask, and any operator may stop it.
+   */
+  private cancelRefusal(principal: Principal, run: Run): Error | undefined {
+    const groups = run.approval?.approver_groups
+    const own = principal.id === run.requester.id || principal.person === (run.requester_person ?? run.requester.id)
+    if (own || !groups) return undefined
+    if (principal.kind === 'operator' && principal.groups.some((g) => groups.includes(g) || this.d.cancelAnyGroups.includes(g))) return undefined
+    return withDetails(new CancelForbidden(run.id, run.requester.id, groups.join(', '), principal.id), { run_id: run.id, approver_groups: groups })
+  }
+
   async cancel(principal: Principal, id: string): Promise<Run> {
     const run = await this.get(principal, id)
+    const refusal = this.cancelRefusal(principal, run)
+    if (refusal) throw refusal
     if (isTerminal(run.status)) throw new NotCancelable(id, run.status)
     const actor = { id: principal.id, kind: principal.kind }
     if (run.status === 'pending_approval' || run.status === 'approved') {
       let mine = false
+      let waited = false
       const updated = await this.d.store.update(id, (r) => {
         if (r.status !== 'pending_approval' && r.status !== 'approved') return undefined
         mine = true
+        waited = r.status === 'pending_approval'
         return { ...r, status: 'canceled', status_reason: `canceled by ${principal.id} before dispatch`, cancel_requested_by: principal.id, finished_at: new Date().toISOString() }
       })
       if (mine) {
         await this.d.audit.append({ type: 'run.canceled', actor, run_id: id, node: run.node_name, action: run.action, data: { before_dispatch: true } })
+        // An approved run's follow-up comes from whoever approved it, once its dispatch finds it canceled.
+        if (waited) this.d.onCanceledWhilePending?.(updated as Run)
         return updated as Run
       }
       return this.cancel(principal, id)

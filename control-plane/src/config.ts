@@ -66,7 +66,16 @@ export const ConfigSchema = z.object({
     max_wait: Duration.default('60s'),
     /** An approved run still not dispatched after this long (its instance stopped) is dispatched by any instance. */
     approved_dispatch_grace: Duration.default('10s'),
-  }).strict().default({ writ_ttl: '60s', ack_timeout: '5s', lost_grace: '30s', sweep_interval: '1s', max_wait: '60s', approved_dispatch_grace: '10s' }),
+    /** Runs one requester may have waiting for approval at once; more are refused (429 WRIT_ERR_TOO_MANY_PENDING). */
+    max_pending_per_requester: z.number().int().min(1).max(10_000).default(20),
+    /** Unfinished runs (waiting, approved, on their node) the control plane holds at most; more are refused (503 WRIT_ERR_TOO_MANY_ACTIVE_RUNS). */
+    max_active_runs: z.number().int().min(10).max(100_000).default(10_000),
+    /** Operator groups that may cancel any run; anyone else's run that needed approval is canceled only by its requester or its approvers. */
+    cancel_any_groups: z.array(Name).default([]),
+  }).strict().default({
+    writ_ttl: '60s', ack_timeout: '5s', lost_grace: '30s', sweep_interval: '1s', max_wait: '60s', approved_dispatch_grace: '10s',
+    max_pending_per_requester: 20, max_active_runs: 10_000, cancel_any_groups: [],
+  }),
   limits: z.object({
     body_bytes: z.number().int().min(1024).max(10 * 1024 * 1024).default(64 * 1024),
     rate_per_minute: z.number().int().positive().default(600),

@@ -22,7 +22,7 @@ import { ensureStreams } from './nats/index.js'
 import { PasskeyConfigError, Passkeys, PasskeyStore, RegistryRecord, relyingParty, type RelyingParty } from './passkeys/index.js'
 import { createApprovalNotifier, type ApprovalNotifier } from './notify/index.js'
 import { Policy, PolicyScope } from './policy/index.js'
-import { DeadlineSweeper, Dispatcher, OutputBuffer, ResultsConsumer, RunService, RunStore } from './runs/index.js'
+import { DeadlineSweeper, Dispatcher, OutputBuffer, ResultsConsumer, RunAdmission, RunService, RunStore } from './runs/index.js'
 
 export class ControlPlaneStartError extends Error {
   constructor(message: string, options?: ErrorOptions) { super(message, options); this.name = 'ControlPlaneStartError' }
@@ -229,6 +229,9 @@ export async function startControlPlane(config: Config, log: Logger, opts: Start
         previews?.start(run).catch((err: unknown) => clog.warn({ err, runId: run.id }, 'impact preview failed'))
       },
       passkeyRequirement: (action, risk) => passkeys?.requirement(action, risk),
+      admission: new RunAdmission(store, { maxActive: config.runs.max_active_runs, maxPendingPerRequester: config.runs.max_pending_per_requester }),
+      cancelAnyGroups: config.runs.cancel_any_groups,
+      onCanceledWhilePending: (run) => notifier.decided(run, runUrl(run.id)),
     })
     approvals = new ApprovalService({ store, audit, runs, metrics, notifier, log: clog, runUrl, passkeys })
     previews = new ImpactPreview(runs, store, clog)

@@ -1,5 +1,6 @@
 /**
- * Operators decide runs over REST: `GET /v1/approvals` lists what waits,
+ * Operators decide runs over REST: `GET /v1/approvals` lists what waits (a
+ * page at a time, with the total and a cursor to the next page),
  * `POST /v1/runs/:id/approve` and `/deny` decide. Every refusal is a typed
  * error, audited by the error handler; none of them dispatches anything.
  */
@@ -15,9 +16,8 @@ export default async function approvalRoutes(app: FastifyInstance) {
   app.get('/approvals', async (req) => {
     const principal = requireOperator(req)
     const q = parseOrThrow(ApprovalListQuerySchema, req.query, 'query')
-    const pending = approvals.pending({ node: q.node, action: q.action, requester: q.requester, approver: q.mine ? principal : undefined }, q.limit)
-      .filter((r) => !q.mine || (r.requester.id !== principal.id && (r.requester_person ?? r.requester.id) !== principal.person))
-    return { approvals: pending.map((r) => ({ ...r, approval: approvals.summary(r) })) }
+    const page = approvals.page({ node: q.node, action: q.action, requester: q.requester, approver: q.mine ? principal : undefined }, q.limit, q.cursor)
+    return { approvals: page.runs.map((r) => ({ ...r, approval: approvals.summary(r) })), total: page.total, next_cursor: page.next_cursor }
   })
 
   app.post('/runs/:id/approve', async (req) => {

@@ -24,6 +24,8 @@ export const ApprovalListQuerySchema = z.object({
   /** Only runs the caller may decide (in one of their approver groups, not their own). */
   mine: z.enum(['true', 'false']).default('false').transform((v) => v === 'true'),
   limit: z.coerce.number().int().min(1).max(1000).default(100),
+  /** Where the page starts: the `next_cursor` of the page before. */
+  cursor: z.string().regex(/^[A-Za-z0-9_-]{8,64}$/, 'expected the next_cursor of the page before').optional(),
 }).strict()
 
 export const ApprovalSummarySchema = z.object({

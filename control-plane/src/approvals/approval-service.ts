@@ -37,6 +37,9 @@ export interface ApprovalSummary {
 
 export interface PendingFilter { node?: string | undefined, action?: string | undefined, requester?: string | undefined, approver?: Principal | undefined }
 
+/** One page of the runs waiting for approval: how many match in all, and where the next page starts (null on the last). */
+export interface PendingPage { runs: RunSummary[], total: number, next_cursor: string | null }
+
 export interface ApprovalServiceDeps {
   store: RunStore
   audit: AuditChain
@@ -49,6 +52,18 @@ export interface ApprovalServiceDeps {
   /** Passkey-signed approvals, when configured. */
   passkeys?: Passkeys | undefined
   now?: () => number
+}
+
+/** The position of the first run in `newestFirst` whose id sorts before `cursor`. */
+function firstOlderThan(newestFirst: RunSummary[], cursor: string): number {
+  let lo = 0
+  let hi = newestFirst.length
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1
+    if ((newestFirst[mid] as RunSummary).id >= cursor) lo = mid + 1
+    else hi = mid
+  }
+  return lo
 }
 
 export class ApprovalService {
@@ -101,13 +116,30 @@ export class ApprovalService {
 
   /** Runs waiting for approval, newest first; with `approver`, only those that principal could decide. */
   pending(filter: PendingFilter, limit: number): RunSummary[] {
-    const out: RunSummary[] = []
-    for (const r of this.d.store.list({ status: 'pending_approval', node: filter.node, action: filter.action, requester: filter.requester }, 10_000)) {
-      if (filter.approver && !ApprovalService.isApprover(filter.approver, r.approval?.approver_groups ?? [])) continue
-      out.push(r)
-      if (out.length >= limit) break
-    }
-    return out
+    return this.page(filter, limit).runs
+  }
+
+  /**
+   * A page of the runs waiting for approval, newest first, starting after
+   * `cursor` (the last id of the page before; ids are time-ordered, so runs
+   * arriving meanwhile never shift later pages). With `approver`, only those
+   * that principal could decide: in one of its groups, and not its own.
+   * Lists page rather than cut, so no request drops out of sight.
+   */
+  page(filter: PendingFilter, limit: number, cursor?: string): PendingPage {
+    const { approver } = filter
+    const hits = this.d.store.list({ status: 'pending_approval', node: filter.node, action: filter.action, requester: filter.requester }, Number.MAX_SAFE_INTEGER)
+      .filter((r) => !approver || (ApprovalService.isApprover(approver, r.approval?.approver_groups ?? [])
+        && r.requester.id !== approver.id && (r.requester_person ?? r.requester.id) !== approver.person))
+    const from = cursor === undefined ? 0 : firstOlderThan(hits, cursor)
+    const runs = hits.slice(from, from + limit)
+    const more = from + runs.length < hits.length
+    return { runs, total: hits.length, next_cursor: more && runs.length > 0 ? (runs.at(-1) as RunSummary).id : null }
+  }
+
+  /** How many runs wait for approval in all (the portal's badge). */
+  pendingCount(): number {
+    return this.d.store.pendingCount()
   }
 
   /** A run entered `pending_approval`: tell the approvers. Never blocks or fails the run. */
@@ -241,7 +273,8 @@ export class ApprovalService {
    */
   async sweep(approvedGraceMs: number): Promise<void> {
     const now = this.now()
-    for (const r of this.d.store.list({ status: 'pending_approval' }, 100_000)) {
+    // The store keeps waiting runs by when their window closes: a sweep touches only those due.
+    for (const r of this.d.store.expiredBy(now)) {
       if (!r.approval || Date.parse(r.approval.expires_at) > now) continue
       let expired: Run | undefined
       await this.d.store.update(r.id, (run) => (expired = this.expiredNow(run, now)))
@@ -250,7 +283,7 @@ export class ApprovalService {
         await this.recordExpiry(expired)
       }
     }
-    for (const r of this.d.store.list({ status: 'approved' }, 100_000)) {
+    for (const r of this.d.store.approvedBefore(now - approvedGraceMs)) {
       const since = Date.parse(r.approval?.approved_at ?? r.updated_at)
       if (now - since < approvedGraceMs) continue
       this.d.log.warn({ runId: r.id }, 'approved run was not dispatched by the instance that approved it; dispatching')

@@ -26,8 +26,7 @@ export async function cmdPending(argv: string[], io: Io): Promise<number> {
   const q = new URLSearchParams()
   if (values.node) q.set('node', values.node)
   if (values.mine) q.set('mine', 'true')
-  const { json } = await operatorClient(io.env, values).request('GET', `/v1/approvals?${q}`)
-  const runs = (json as { approvals: PendingRun[] }).approvals
+  const runs = await allPending(operatorClient(io.env, values), q)
   if (values.json) { io.out(`${JSON.stringify(runs, null, 2)}\n`); return 0 }
   if (runs.length === 0) { io.err('no run is waiting for approval\n'); return 0 }
   for (const r of runs) {
@@ -35,6 +34,20 @@ export async function cmdPending(argv: string[], io: Io): Promise<number> {
     io.out(`${r.id}  ${r.action} on ${r.node_name} (${r.risk})  by ${r.requester.id}  ${r.approval.approvals_so_far}/${r.approval.quorum} approvals, ${left} min left\n    reason: ${r.reason}\n    ${r.approval.url}\n`)
   }
   return 0
+}
+
+/** Every waiting run: the list comes a page at a time, and the cursor is followed so none is left out. */
+async function allPending(client: WritClient, q: URLSearchParams): Promise<PendingRun[]> {
+  const runs: PendingRun[] = []
+  q.set('limit', '1000')
+  for (;;) {
+    const { json } = await client.request('GET', `/v1/approvals?${q}`)
+    const page = json as { approvals: PendingRun[], next_cursor?: string | null }
+    runs.push(...page.approvals)
+    // A cursor that does not move on would loop for ever: stop there.
+    if (!page.next_cursor || page.next_cursor === q.get('cursor') || page.approvals.length === 0) return runs
+    q.set('cursor', page.next_cursor)
+  }
 }
 
 export async function cmdDecide(verb: 'approve' | 'deny', argv: string[], io: Io): Promise<number> {

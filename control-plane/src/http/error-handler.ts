@@ -120,12 +120,14 @@ export default fp(async function errorHandler(app: FastifyInstance, opts: { body
     }
     const known = typeof e.code === 'string' && e.code.startsWith('WRIT_ERR_')
     const status = known ? e.statusCode ?? 500 : (e.statusCode && e.statusCode >= 400 && e.statusCode < 500 ? e.statusCode : 500)
-    if (status >= 500) req.log.error({ err }, 'request failed')
+    // A full run store is a refusal of this request, not a failure of the control plane.
+    const refusal = (status >= 400 && status < 500) || e.code === 'WRIT_ERR_TOO_MANY_ACTIVE_RUNS'
+    if (!refusal) req.log.error({ err }, 'request failed')
     else req.log.info({ code: e.code, status }, e.message)
     const code = known ? e.code : status >= 500 ? 'WRIT_ERR_INTERNAL' : 'WRIT_ERR_BAD_REQUEST'
     const message = status >= 500 && !known ? 'internal error' : e.message
     // Refusals of an authenticated caller are on the record; rate-limit hits are only counted.
-    if (req.principal && status >= 400 && status < 500 && status !== 429) {
+    if (req.principal && refusal && code !== 'WRIT_ERR_RATE_LIMITED') {
       await auditRejection(req, code, message, detailsOf(e)).catch((auditErr: unknown) => req.log.error({ err: auditErr }, 'cannot audit a rejected request'))
     }
     return reply.code(status).type('application/json').send({ error: { code, message, ...detailsOf(e) } })

@@ -33,6 +33,9 @@ export const PasskeyRejected = createError('WRIT_ERR_PASSKEY_REJECTED', '%s', 40
 export const CsrfRejected = createError('WRIT_ERR_CSRF', 'the form is missing its CSRF token or the token is not valid for this session; reload the page and try again', 403)
 export const RateLimited = createError('WRIT_ERR_RATE_LIMITED', 'rate limit exceeded: retry in %s', 429)
 export const Unavailable = createError('WRIT_ERR_UNAVAILABLE', '%s', 503)
+export const TooManyPending = createError('WRIT_ERR_TOO_MANY_PENDING', '%s already has %d run(s) waiting for approval, the most one requester may have (runs.max_pending_per_requester: %d): wait until some are decided, or cancel one, before asking again', 429)
+export const TooManyActiveRuns = createError('WRIT_ERR_TOO_MANY_ACTIVE_RUNS', 'the control plane already holds %d unfinished runs, its bound (runs.max_active_runs: %d): no new run is accepted until some finish, are decided or expire', 503)
+export const CancelForbidden = createError<'WRIT_ERR_CANCEL_FORBIDDEN', 403, [string, string, string, string]>('WRIT_ERR_CANCEL_FORBIDDEN', 'run "%s" was requested by %s and needs approvers from %s; %s is in none of them (nor in runs.cancel_any_groups), so cannot cancel it', 403)
 
 /** Extra fields rendered next to code and message (argument errors, the run id…). */
 export function withDetails<E extends Error>(err: E, details: Record<string, unknown>): E {

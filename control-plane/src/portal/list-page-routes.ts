@@ -10,12 +10,15 @@ import { registryStanding, type FleetNode } from '../fleet/index.js'
 import type { PageRenderer } from './page-render.js'
 import { timeLeft } from './run-view.js'
 
+const InboxQuery = z.object({ cursor: z.string().regex(/^[A-Za-z0-9_-]{8,64}$/, 'expected the cursor of an "Older requests" link').optional() }).strict()
 const RunsQuery = z.object({ status: z.union([RunStatusSchema, z.literal('')]).optional(), node: z.string().max(256).optional(), action: z.string().max(200).optional() }).strict()
 const AuditQuery = z.object({
   run_id: z.string().max(64).optional(), type: z.string().max(64).optional(), actor: z.string().max(128).optional(),
   before: z.coerce.number().int().min(1).optional(),
 }).strict()
 const PAGE = 200
+/** Waiting runs one inbox page shows; older ones are a link away, never cut off. */
+const INBOX_PAGE = 100
 /** How far back one audit page scans for matches. */
 const SCAN = 5000
 
@@ -50,7 +53,9 @@ export default async function listPageRoutes(app: FastifyInstance, opts: { pages
 
   app.get('/', async (req, reply) => {
     const me = req.principal!
-    const runs = approvals.pending({}, 500).map((r) => {
+    const q = parseOrThrow(InboxQuery, req.query, 'query')
+    const page = approvals.page({}, INBOX_PAGE, q.cursor)
+    const runs = page.runs.map((r) => {
       const hit = catalog.lookup(r.action)
       return {
         id: r.id, action: r.action, node: r.node_name, risk: r.risk, reason: r.reason, requester: r.requester.id,
@@ -59,7 +64,8 @@ export default async function listPageRoutes(app: FastifyInstance, opts: { pages
         mine: ApprovalService.isApprover(me, r.approval?.approver_groups ?? []) && r.requester.id !== me.id && (r.requester_person ?? r.requester.id) !== me.person,
       }
     })
-    return pages.page(req, reply, '@inbox', { title: 'Inbox', nav: 'inbox', liveInbox: true }, { runs })
+    const older = page.next_cursor ? `/ui?cursor=${encodeURIComponent(page.next_cursor)}` : undefined
+    return pages.page(req, reply, '@inbox', { title: 'Inbox', nav: 'inbox', liveInbox: true }, { runs, total: page.total, older, paged: q.cursor !== undefined })
   })
 
   app.get('/runs', async (req, reply) => {

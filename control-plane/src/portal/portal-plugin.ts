@@ -72,7 +72,7 @@ export default fp(async function portalPlugin(root: FastifyInstance) {
       },
     })
 
-    const pages = new PageRenderer(createTemplates(), () => approvals.pending({}, 1000).length, { passkeys: passkeys !== undefined })
+    const pages = new PageRenderer(createTemplates(), () => approvals.pendingCount(), { passkeys: passkeys !== undefined })
 
     ui.decorateRequest('principal', null)
     ui.addHook('onRequest', async (req, reply) => {

@@ -36,7 +36,8 @@ export class DeadlineSweeper {
     this.sweeping = true
     try {
       const now = this.now()
-      for (const r of this.store.inFlight()) {
+      // Only runs whose deadline passed: the store keeps them by deadline, so a sweep never walks every run.
+      for (const r of this.store.overdue(now)) {
         if (!r.deadline_at || Date.parse(r.deadline_at) > now) continue
         const deadline = Date.parse(r.deadline_at)
         const storedAt = await this.resultStoredAt(r).catch(() => undefined)

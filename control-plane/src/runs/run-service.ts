@@ -11,7 +11,7 @@ import type { AuditChain, AuditEventBody } from '../audit/index.js'
 import type { Dispatcher } from './dispatcher.js'
 import type { FleetNode, FleetView } from '../fleet/index.js'
 import {
-  ActionNotFound, ActionNotOnNode, BadArgs, DigestMismatch, EvidenceNotFound, NodeNotFound, NotCancelable, PolicyDenied, RunNotFound, withDetails,
+  ActionNotFound, ActionNotOnNode, BadArgs, CancelForbidden, DigestMismatch, EvidenceNotFound, NodeNotFound, NotCancelable, PolicyDenied, RunNotFound, withDetails,
 } from '../http/index.js'
 import type { Metrics } from '../metrics.js'
 import { policyNodeOf, restScoped, type Policy, type PolicyDecision, type PolicyScope } from '../policy/index.js'
@@ -19,6 +19,7 @@ import { durationMs } from '../config.js'
 import type { Principal } from '../auth/index.js'
 import { isTerminal, runBinding, type Run } from './run-record.js'
 import { newRunId, type RunStore } from './run-store.js'
+import type { RunAdmission } from './run-admission.js'
 import type { RunRequest } from './run-schemas.js'
 import { presentRun, redactArgs, sensitiveArgNames } from './sensitive-args.js'
 
@@ -31,6 +32,12 @@ export interface RunServiceDeps {
   runUrl: (runId: string) => string
   /** Called once a run starts waiting for approval (its record and request event are stored). */
   onPendingApproval?: (run: Run) => void
+  /** Called once a run that waited for approval is canceled (its approvers were told it waits; now they are told it does not). */
+  onCanceledWhilePending?: (run: Run) => void
+  /** Room for new runs: the bound on unfinished runs and the per-requester cap on runs waiting for approval. */
+  admission: RunAdmission
+  /** Operator groups that may cancel any run (`runs.cancel_any_groups`). */
+  cancelAnyGroups: readonly string[]
   /** How many passkey-signed approvals the published approver registry demands for an action, if any. */
   passkeyRequirement?: (action: string, risk: Run['risk']) => PasskeyGate | undefined
 }
@@ -124,24 +131,33 @@ export class RunService {
       throw withDetails(new PolicyDenied(decision.reason), { run_id: run.id, rule: decision.rule })
     }
     if (decision.decision === 'require_approval') {
-      const expiresAt = new Date(Date.parse(now) + durationMs(decision.ttl)).toISOString()
-      // Runners will demand the registry's quorum of passkey signatures; ask for no fewer here.
-      const passkeyQuorum = gate?.quorum
-      const quorum = Math.max(decision.quorum, passkeyQuorum ?? 0)
-      run.status_reason = `waiting for ${quorum} ${passkeyQuorum ? 'passkey-signed ' : ''}approval(s) from ${decision.approver_groups.join(', ')} until ${expiresAt} (policy rule "${decision.rule}")`
-      run.approval = {
-        binding: runBinding(run), approver_groups: decision.approver_groups,
-        quorum, expires_at: expiresAt, approvals: [], ...(passkeyQuorum ? { passkey_required: true } : {}),
-      }
-      requested.data = { ...requested.data, approval: { binding: run.approval.binding, approver_groups: decision.approver_groups, quorum, expires_at: expiresAt, ...(passkeyQuorum ? { passkey_required: true } : {}) } }
-      run.request_hash = (await this.d.audit.append(requested)).hash
-      await this.d.store.create(run)
-      this.d.metrics.runs.inc({ status: 'pending_approval' })
-      this.d.onPendingApproval?.(run)
-      return run
+      // Before anything is recorded: a refusal stores nothing but its audit event.
+      const release = this.d.admission.reserve(principal.id)
+      try { return await this.recordPending(run, requested, decision, gate) } finally { release() }
     }
     if (!node.online) return this.recordOffline(run, node, requested)
     return this.dispatch(run, requested)
+  }
+
+  /** Stores a run that waits for approval, with its approval state, after its request event. */
+  private async recordPending(
+    run: Run, requested: AuditEventBody, decision: Extract<PolicyDecision, { decision: 'require_approval' }>, gate: PasskeyGate | undefined,
+  ): Promise<Run> {
+    const expiresAt = new Date(Date.parse(run.created_at) + durationMs(decision.ttl)).toISOString()
+    // Runners will demand the registry's quorum of passkey signatures; ask for no fewer here.
+    const passkeyQuorum = gate?.quorum
+    const quorum = Math.max(decision.quorum, passkeyQuorum ?? 0)
+    run.status_reason = `waiting for ${quorum} ${passkeyQuorum ? 'passkey-signed ' : ''}approval(s) from ${decision.approver_groups.join(', ')} until ${expiresAt} (policy rule "${decision.rule}")`
+    run.approval = {
+      binding: runBinding(run), approver_groups: decision.approver_groups,
+      quorum, expires_at: expiresAt, approvals: [], ...(passkeyQuorum ? { passkey_required: true } : {}),
+    }
+    requested.data = { ...requested.data, approval: { binding: run.approval.binding, approver_groups: decision.approver_groups, quorum, expires_at: expiresAt, ...(passkeyQuorum ? { passkey_required: true } : {}) } }
+    run.request_hash = (await this.d.audit.append(requested)).hash
+    await this.d.store.create(run)
+    this.d.metrics.runs.inc({ status: 'pending_approval' })
+    this.d.onPendingApproval?.(run)
+    return run
   }
 
   /**
@@ -150,10 +166,14 @@ export class RunService {
    * both are stored before the writ leaves.
    */
   async dispatch(run: Run, requested?: AuditEventBody): Promise<Run> {
-    Object.assign(run, this.dispatchFields(run, `writ sent to ${run.node_name}`))
-    // The record exists before the writ leaves, so a fast result always finds it.
-    const [requestEvent] = await Promise.all([requested ? this.d.audit.append(requested) : undefined, this.d.store.create(run)])
-    if (requestEvent) run.request_hash = requestEvent.hash
+    // A new run needs room in the store; once its record is stored, the store counts it.
+    const release = this.d.admission.reserve()
+    try {
+      Object.assign(run, this.dispatchFields(run, `writ sent to ${run.node_name}`))
+      // The record exists before the writ leaves, so a fast result always finds it.
+      const [requestEvent] = await Promise.all([requested ? this.d.audit.append(requested) : undefined, this.d.store.create(run)])
+      if (requestEvent) run.request_hash = requestEvent.hash
+    } finally { release() }
     return this.send(run, [])
   }
 
@@ -262,19 +282,40 @@ export class RunService {
     return updated ?? run
   }
 
+  /**
+   * Why `principal` may not cancel `run`, or undefined. Canceling someone
+   * else's run that needed approval is a decision on it: it takes one of its
+   * approvers (or a group in `runs.cancel_any_groups`). A requester may always
+   * withdraw its own run; a run policy let through at once has no approvers to
+   * ask, and any operator may stop it.
+   */
+  private cancelRefusal(principal: Principal, run: Run): Error | undefined {
+    const groups = run.approval?.approver_groups
+    const own = principal.id === run.requester.id || principal.person === (run.requester_person ?? run.requester.id)
+    if (own || !groups) return undefined
+    if (principal.kind === 'operator' && principal.groups.some((g) => groups.includes(g) || this.d.cancelAnyGroups.includes(g))) return undefined
+    return withDetails(new CancelForbidden(run.id, run.requester.id, groups.join(', '), principal.id), { run_id: run.id, approver_groups: groups })
+  }
+
   async cancel(principal: Principal, id: string): Promise<Run> {
     const run = await this.get(principal, id)
+    const refusal = this.cancelRefusal(principal, run)
+    if (refusal) throw refusal
     if (isTerminal(run.status)) throw new NotCancelable(id, run.status)
     const actor = { id: principal.id, kind: principal.kind }
     if (run.status === 'pending_approval' || run.status === 'approved') {
       let mine = false
+      let waited = false
       const updated = await this.d.store.update(id, (r) => {
         if (r.status !== 'pending_approval' && r.status !== 'approved') return undefined
         mine = true
+        waited = r.status === 'pending_approval'
         return { ...r, status: 'canceled', status_reason: `canceled by ${principal.id} before dispatch`, cancel_requested_by: principal.id, finished_at: new Date().toISOString() }
       })
       if (mine) {
         await this.d.audit.append({ type: 'run.canceled', actor, run_id: id, node: run.node_name, action: run.action, data: { before_dispatch: true } })
+        // An approved run's follow-up comes from whoever approved it, once its dispatch finds it canceled.
+        if (waited) this.d.onCanceledWhilePending?.(updated as Run)
         return updated as Run
       }
       return this.cancel(principal, id)

@@ -3,6 +3,9 @@
  * revision-checked update, so two control planes never overwrite each other.
  * One watch per instance keeps a light index (no output) for listings, the
  * deadline sweeper and long-poll waiters — whichever instance made the change.
+ * Runs that have not finished are also kept by the moment a sweep must look
+ * at them (approval window, dispatch grace, deadline) and counted per
+ * requester, so sweeps and caps never scan the whole index.
  */
 import { EventEmitter } from 'node:events'
 import { randomBytes } from 'node:crypto'
@@ -10,10 +13,12 @@ import type { NatsConnection } from '@nats-io/transport-node'
 import { Kvm, type KV } from '@nats-io/kv'
 import type { Logger } from 'pino'
 import { withJetStreamRetry, isTransientJetStreamError, retryTransient } from '../nats/index.js'
+import { DueQueue } from './due-queue.js'
 import { RunSchema, isTerminal, type Run, type RunStatus } from './run-record.js'
 
 export const RUNS_BUCKET = 'WRIT_RUNS'
 const WRONG_LAST_SEQUENCE = 10071
+/** Finished runs are dropped from the index, oldest finished first, once it holds more than this; unfinished runs always stay. */
 const INDEX_LIMIT = 20_000
 
 export class RunStoreError extends Error {
@@ -59,6 +64,17 @@ export class RunStore {
   private readonly writing = new Map<string, { bytes: Uint8Array, run: Run }>()
   /** The JSON each observed record was stored as, so an HTTP reply can reuse it instead of serializing again. */
   private readonly stored = new WeakMap<Run, string>()
+  /** Runs waiting for approval, by the moment their window closes. */
+  private readonly expiring = new DueQueue()
+  /** Approved runs not yet dispatched, by when they were approved. */
+  private readonly approvedAt = new DueQueue()
+  /** Dispatched and running runs, by their deadline. */
+  private readonly deadlines = new DueQueue()
+  /** Runs waiting for approval per requester id. */
+  private readonly pendingBy = new Map<string, number>()
+  /** Finished runs in the index, in the order they finished: the first to go when it is full. */
+  private readonly finished = new Set<string>()
+  private unfinished = 0
 
   private constructor(private readonly kv: KV, private readonly log: Logger) {
     this.events.setMaxListeners(0)
@@ -99,7 +115,7 @@ export class RunStore {
               const parsed = RunSchema.safeParse(safeJson(e.value))
               if (parsed.success) this.observe(parsed.data, e.revision)
               else this.log.warn({ key: e.key }, 'ignored malformed run record')
-            } else { this.index.delete(e.key); this.active.delete(e.key); this.revisions.delete(e.key) }
+            } else { this.forget(e.key) }
             // `delta` counts the initial values still to come; 0 means the replay is over.
             if (loading && (e.delta === 0 || e.isUpdate)) { loading = false; initialDone() }
           }
@@ -120,14 +136,45 @@ export class RunStore {
     if (isTerminal(run.status)) this.active.delete(run.id)
     else if (this.active.size < INDEX_LIMIT) this.active.set(run.id, { run, revision })
     const { result, args: _args, ...rest } = run
-    this.index.set(run.id, { ...rest, exit_code: result?.exit_code })
-    if (this.index.size > INDEX_LIMIT) {
-      for (const [id, r] of this.index) {
-        if (isTerminal(r.status)) { this.index.delete(id); this.revisions.delete(id); break }
-      }
+    const summary: RunSummary = { ...rest, exit_code: result?.exit_code }
+    this.track(run.id, this.index.get(run.id), summary)
+    this.index.set(run.id, summary)
+    while (this.index.size > INDEX_LIMIT) {
+      const oldest = this.finished.values().next()
+      if (oldest.done) break
+      this.forget(oldest.value)
     }
     this.events.emit(run.id, run)
     this.events.emit('*', run)
+  }
+
+  /** Drops a run from the index (deleted from the bucket, or finished long ago). */
+  private forget(id: string): void {
+    this.track(id, this.index.get(id), undefined)
+    this.index.delete(id)
+    this.active.delete(id)
+    this.revisions.delete(id)
+  }
+
+  /** Moves a run between the queues and counts as its status changes from `prev` to `next`. */
+  private track(id: string, prev: RunSummary | undefined, next: RunSummary | undefined): void {
+    if (prev?.status === 'pending_approval') {
+      const left = (this.pendingBy.get(prev.requester.id) ?? 1) - 1
+      if (left > 0) this.pendingBy.set(prev.requester.id, left)
+      else this.pendingBy.delete(prev.requester.id)
+    }
+    if (next?.status === 'pending_approval') this.pendingBy.set(next.requester.id, (this.pendingBy.get(next.requester.id) ?? 0) + 1)
+    const open = (r: RunSummary | undefined): number => (r !== undefined && !isTerminal(r.status) ? 1 : 0)
+    this.unfinished += open(next) - open(prev)
+    const status = next?.status
+    if (status === 'pending_approval' && next?.approval) this.expiring.set(id, dueAt(next.approval.expires_at))
+    else this.expiring.delete(id)
+    if (status === 'approved') this.approvedAt.set(id, dueAt(next?.approval?.approved_at ?? next?.updated_at))
+    else this.approvedAt.delete(id)
+    if ((status === 'dispatched' || status === 'running') && next?.deadline_at) this.deadlines.set(id, dueAt(next.deadline_at))
+    else this.deadlines.delete(id)
+    this.finished.delete(id)
+    if (status !== undefined && isTerminal(status)) this.finished.add(id)
   }
 
   /** The JSON `run` was stored as, when it is a record this instance wrote or observed unchanged. */
@@ -234,7 +281,7 @@ export class RunStore {
   /** Runs matching `filter`, newest first. Filters before sorting: the periodic sweeps and every page ask for a few runs of a large index. */
   list(filter: RunFilter, limit: number): RunSummary[] {
     const hits: RunSummary[] = []
-    for (const r of this.index.values()) {
+    for (const r of filter.status === 'pending_approval' ? this.pendingRuns() : this.index.values()) {
       if (filter.session_id !== undefined && r.session_id !== filter.session_id) continue
       if (filter.node !== undefined && r.node_id !== filter.node && r.node_name !== filter.node) continue
       if (filter.status !== undefined && r.status !== filter.status) continue
@@ -247,14 +294,44 @@ export class RunStore {
 
   summary(id: string): RunSummary | undefined { return this.index.get(id) }
 
-  /** Runs waiting on a node (dispatched or running), for the deadline sweeper. */
-  inFlight(): RunSummary[] {
-    return [...this.index.values()].filter((r) => r.status === 'dispatched' || r.status === 'running')
+  /** Runs waiting for approval, in no particular order (only those, not the whole index). */
+  * pendingRuns(): IterableIterator<RunSummary> {
+    for (const id of this.expiring.ids()) {
+      const r = this.index.get(id)
+      if (r) yield r
+    }
+  }
+
+  /** How many runs wait for approval: all of them, or those of one requester. */
+  pendingCount(requester?: string): number {
+    return requester === undefined ? this.expiring.size : this.pendingBy.get(requester) ?? 0
+  }
+
+  /** How many runs in the index have not finished (waiting, approved, dispatched, running). */
+  get unfinishedCount(): number { return this.unfinished }
+
+  /** Runs waiting for approval whose window closed by `now`, for the approval sweep. */
+  expiredBy(now: number): RunSummary[] { return this.summaries(this.expiring.due(now)) }
+
+  /** Approved runs still not dispatched that were approved by `before`, for the approval sweep. */
+  approvedBefore(before: number): RunSummary[] { return this.summaries(this.approvedAt.due(before)) }
+
+  /** Runs waiting on a node (dispatched or running) whose deadline passed by `now`, for the deadline sweeper. */
+  overdue(now: number): RunSummary[] { return this.summaries(this.deadlines.due(now)) }
+
+  private summaries(ids: string[]): RunSummary[] {
+    return ids.map((id) => this.index.get(id)).filter((r): r is RunSummary => r !== undefined)
   }
 
   stop(): void {
     this.stopWatch?.()
   }
+}
+
+/** A record's time as a queue position; one that does not parse is due at once, so a sweep looks at it. */
+function dueAt(text: string | undefined): number {
+  const at = text === undefined ? Number.NaN : Date.parse(text)
+  return Number.isFinite(at) ? at : 0
 }
 
 function safeJson(bytes: Uint8Array): unknown {

@@ -1,7 +1,7 @@
 /** The inbox, the run list, the audit timeline and the nodes page. */
 export const INBOX = `<% layout('@layout') %>
 <h1>Waiting for a decision</h1>
-<% if (it.runs.length === 0) { %><p class="card">Nothing is waiting for approval.</p><% } %>
+<% if (it.total === 0) { %><p class="card">Nothing is waiting for approval.</p><% } else if (it.paged || it.older) { %><p><%= it.total %> runs wait in all; this page shows <%= it.runs.length %> of them, newest first.</p><% } %>
 <ul class="cards">
 <% it.runs.forEach(function (r) { %>
   <li class="card">
@@ -12,6 +12,8 @@ export const INBOX = `<% layout('@layout') %>
   </li>
 <% }) %>
 </ul>
+<% if (it.paged && it.runs.length === 0 && it.total > 0) { %><p class="card">No older request is waiting.</p><% } %>
+<% if (it.paged || it.older) { %><p class="pager"><% if (it.paged) { %><a href="/ui">Newest requests</a><% } %><% if (it.paged && it.older) { %> · <% } %><% if (it.older) { %><a href="<%= it.older %>">Older requests</a><% } %></p><% } %>
 `
 
 export const RUNS = `<% layout('@layout') %>

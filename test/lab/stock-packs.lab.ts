@@ -96,10 +96,12 @@ if (lab) {
     t.teardown(() => nats.stop())
     const fx = makeCpFixture(nats.url)
     t.teardown(() => fx.cleanup())
-    // The same packs artifact as the runner; times sized for a runner under software emulation.
+    // The same packs artifact as the runner; times sized for a runner under software emulation, and a rate
+    // limit that lets the test poll the fleet every 25 ms for the minutes such a runner may take to come online.
     const cp = await startCpProcess(fx.writeConfigFile({
       packs: { dirs: [packsDir] },
       runs: { writ_ttl: '5m', ack_timeout: '30s', lost_grace: '60s', sweep_interval: '1s', max_wait: '120s' },
+      limits: { body_bytes: 64 * 1024, rate_per_minute: 60_000 },
     }))
     t.teardown(() => cp.stop())
     const headers = { authorization: `Bearer ${fx.tokens.agent}`, 'content-type': 'application/json' }
@@ -128,6 +130,7 @@ if (lab) {
 
     const online = await eventually(async () => {
       const res = await fetch(`${cp.url}/v1/nodes`, { headers })
+      if (res.status !== 200) throw new Error(`GET /v1/nodes: ${res.status} ${await res.text()}`)
       const nodes = ((await res.json()) as { nodes: Array<{ id: string, name: string, online: boolean }> }).nodes
       return nodes.find((n) => n.id === NODE_ID && n.online)
     }, 300_000, `the runner in the guest to come online (console:\n${vm.consoleTail()})`)

@@ -12,19 +12,18 @@
  */
 import t from 'tap'
 import { execFileSync } from 'node:child_process'
-import { createHash, randomUUID } from 'node:crypto'
+import { createHash } from 'node:crypto'
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { basename, dirname, join, posix } from 'node:path'
+import { basename, dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { createAccount, createUser } from '@nats-io/nkeys'
 import { startNatsServer, freePort } from '../helpers/nats-server.js'
 import { makeCpFixture } from '../helpers/cp-fixtures.js'
 import { startCpProcess } from '../helpers/cp-process.js'
 import { eventually } from '../helpers/cp-fake-runner.js'
-import { flagValues, hostAgentFromJob, shellQuote, type HostAgent } from './host-agent-job.js'
+import { flagValues, hostAgentFromJob } from './host-agent-job.js'
+import { natsCreds, taskFiles } from './host-agent-task.js'
 import { labSuite, mapState, one, resultLines, formatResult } from './lab-suite.js'
-import type { LabFile } from './lab-vm.js'
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
 const JOB = join(ROOT, 'jobs', 'writ-node-runner.nomad.hcl')
@@ -34,52 +33,6 @@ const NODE_NAME = 'lab-node'
 
 interface Run { id: string, status: string, status_reason: string, result?: { exit_code: number | null, stdout: string, stderr: string, parsed?: unknown, parse_error?: string } }
 interface Topology { source: string, maps: Array<{ name: string, wwid: string, queueing: boolean, features: string, pathGroups: Array<{ index: number, status: string, paths: Array<{ dev: string, devT?: string, dmState: string, checkerState: string, devState?: string }> }> }> }
-
-/** A NATS user creds file for the node, as `nsc generate creds` writes it (the user JWT is named after the node id). */
-function natsCreds(nodeId: string): string {
-  const account = createAccount()
-  const user = createUser()
-  const b64 = (o: unknown): string => Buffer.from(JSON.stringify(o)).toString('base64url')
-  const claims = {
-    jti: createHash('sha256').update(randomUUID()).digest('base64url'), iat: Math.floor(Date.now() / 1000),
-    iss: account.getPublicKey(), name: nodeId, sub: user.getPublicKey(),
-    nats: {
-      pub: { allow: [`writ.v1.node.${nodeId}.heartbeat`, `writ.v1.node.${nodeId}.output.*`, `writ.v1.node.${nodeId}.result.*`, `writ.v1.node.${nodeId}.event.*`] },
-      sub: { allow: [`writ.v1.node.${nodeId}.run`, `writ.v1.node.${nodeId}.cancel`, '_INBOX.>'] },
-      subs: -1, data: -1, payload: -1, type: 'user', version: 2,
-    },
-  }
-  const head = `${b64({ typ: 'JWT', alg: 'ed25519-nkey' })}.${b64(claims)}`
-  const jwt = `${head}.${Buffer.from(account.sign(Buffer.from(head))).toString('base64url')}`
-  return `-----BEGIN NATS USER JWT-----\n${jwt}\n------END NATS USER JWT------\n\n-----BEGIN USER NKEY SEED-----\n${new TextDecoder().decode(user.getSeed())}\n------END USER NKEY SEED------\n`
-}
-
-/** The guest files that make the job's task: its artifacts and templates, the files its flags name, and a launcher with its command line and environment. */
-function taskFiles(agent: HostAgent, release: { runner: string, packsDir: string }, creds: string): LabFile[] {
-  const files: LabFile[] = []
-  for (const f of agent.files) {
-    if (f.kind === 'template') files.push({ guestPath: f.path, content: f.content ?? '' })
-    else if (/writ-node-runner-linux-x64$/.test(f.source ?? '')) files.push({ guestPath: f.path, from: release.runner, mode: 0o644 }) // as go-getter leaves it: without +x
-    else if (/writ-packs-[^/]+\.tar\.gz$/.test(f.source ?? '')) files.push({ guestPath: f.path, fromDir: release.packsDir })
-    else throw new Error(`the job fetches an artifact the lab does not know: ${f.source}`)
-  }
-  for (const path of flagValues(agent.argv, 'nats-creds')) files.push({ guestPath: path, content: creds, mode: 0o600 })
-  for (const path of flagValues(agent.argv, 'journal')) files.push({ guestPath: posix.join(posix.dirname(path), '.keep'), content: '' })
-  const cwd = agent.driver === 'docker' ? '/' : agent.taskDir
-  const command = agent.argv[0] as string
-  const launcher = [
-    '#!/bin/sh',
-    `# ${basename(JOB)}, task "${agent.task}" (driver ${agent.driver}), as the lab runs it`,
-    `cd ${shellQuote(cwd)} || exit 1`,
-    // raw_exec/exec: Nomad's executor marks the command executable before starting it (docker jobs do it in their entrypoint).
-    ...(agent.driver === 'docker' ? [] : [`chmod 0755 ${shellQuote(command)}`]),
-    `exec env -i ${Object.entries(agent.env).map(([k, v]) => shellQuote(`${k}=${v}`)).join(' ')} \\`,
-    `  ${agent.argv.map(shellQuote).join(' ')}`,
-    '',
-  ].join('\n')
-  files.push({ guestPath: '/lab/host-agent.sh', content: launcher, mode: 0o755 })
-  return files
-}
 
 const lab = await labSuite(t)
 
@@ -123,7 +76,7 @@ if (lab) {
     const vm = await lab.boot('host-agent', {
       scenario: 'host-agent', luns: [{ wwn: WWN, sizeMiB: 128 }], args: { wwn: WWN }, timeoutMs: 840_000,
       net: { hostForwards: [{ host: hostMetrics, guest: metricsPort }] },
-      files: taskFiles(agent, { runner: release.runner, packsDir }, natsCreds(NODE_ID)),
+      files: taskFiles(JOB, agent, { runner: release.runner, packsDir }, natsCreds(NODE_ID)),
     })
     const healthy = await vm.waitFor('the healthy map', (r) => r.event === 'healthy' || r.event === 'error', 240_000)
     t.equal(healthy.event, 'healthy', `the guest set up the healthy map: ${formatResult(healthy)}`)

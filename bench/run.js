@@ -1,6 +1,7 @@
 // `npm run bench`: every benchmark, printed as figures and ratios against a
 // baseline measured in the same process. Select with `npm run bench -- <name>`.
-import { runnerRoundtrip, runnerIdleRss } from './runner-roundtrip.js'
+import { runnerRoundtrip } from './runner-roundtrip.js'
+import { runnerRssByKind } from './runner-rss.js'
 import { runnerPasskeys } from './runner-passkeys.js'
 import { runnerJournalStart } from './runner-journal-start.js'
 import { httpLatency, throughput, rssWith200Nodes } from './control-plane.js'
@@ -9,7 +10,7 @@ import { mcpOverhead } from './mcp-overhead.js'
 import { execFileSync } from 'node:child_process'
 
 const benches = {
-  'runner-roundtrip': runnerRoundtrip, 'runner-rss': runnerIdleRss, 'runner-passkeys': runnerPasskeys, 'runner-journal-start': runnerJournalStart,
+  'runner-roundtrip': runnerRoundtrip, 'runner-rss': runnerRssByKind, 'runner-passkeys': runnerPasskeys, 'runner-journal-start': runnerJournalStart,
   'api-latency': httpLatency, 'mcp-overhead': mcpOverhead, 'approval-latency': approvalLatency, 'api-throughput': throughput, 'control-plane-rss': rssWith200Nodes,
   // A script of its own (it parses its own flags); its table is printed as is.
   'watchdog-pass': async () => ({ raw: execFileSync(process.execPath, [new URL('./watchdog-pass.js', import.meta.url).pathname], { encoding: 'utf8' }) }),

@@ -1,6 +1,7 @@
 // Bench: a writ round trip over NATS for debugging.loadavg (sign → request →
 // verify → journal → execFile → result via JetStream) against a direct
-// execFile of the same command in the same process. Also the runner's idle RSS.
+// execFile of the same command in the same process. `idleRssKb` is the
+// runner's idle RSS under given NODE_OPTIONS (runner-rss.js has the table).
 import { execFile, spawn } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -65,14 +66,6 @@ export async function runnerRoundtrip() {
     ],
     header: ['', 'p50 ms', 'p99 ms'],
   }
-}
-
-/** Idle RSS of the real runner process (the CLI), connected, with the stock packs loaded. */
-export async function runnerIdleRss() {
-  const profiles = [['default', ''], ['low-memory (as the Nomad job runs it)', '--max-semi-space-size=1 --jitless']]
-  const rows = []
-  for (const [name, nodeOptions] of profiles) rows.push([name, `${(await idleRssKb(nodeOptions) / 1024).toFixed(1)} MiB`, 'target ≤ 60 MiB'])
-  return { title: 'node-runner idle RSS (CLI process, connected, stock packs loaded, 3 s after connect)', rows, header: ['NODE_OPTIONS profile', 'VmRSS', ''] }
 }
 
 /** `extraArgs` are more runner flags (the passkeys bench adds an approver registry). */

@@ -76,6 +76,12 @@ variable "journal_path" {
   default     = "/var/lib/writ/node-runner/runner-journal.jsonl"
 }
 
+variable "docker_socket" {
+  description = "Path ON EACH HOST of the Docker Engine API socket the docker.* actions call."
+  type        = string
+  default     = "/var/run/docker.sock"
+}
+
 variable "metrics_port" {
   description = "Static host port for the runner's /metrics, /healthz and /readyz."
   type        = number
@@ -154,7 +160,7 @@ job "writ-node-runner" {
           "--trusted-keys", "${NOMAD_SECRETS_DIR}/trusted-keys.pem",
           "--nats-creds", var.nats_creds_host_path,
           "--journal", var.journal_path,
-          "--docker-socket", "/var/run/docker.sock",
+          "--docker-socket", var.docker_socket,
           "--metrics-listen", "${NOMAD_IP_metrics}:${NOMAD_PORT_metrics}",
           "--log-level", var.log_level,
         ]
@@ -171,8 +177,12 @@ job "writ-node-runner" {
         # secrets dir, no TLS to configure, and it always wants the token.
         NOMAD_ADDR = "unix://${NOMAD_SECRETS_DIR}/api.sock"
         # The runner's low-memory profile: a 1 MiB young generation and no JIT
-        # keep an idle runner under 60 MiB RSS (npm run bench -- runner-rss);
-        # its work is I/O and native crypto, so the interpreter costs little.
+        # keep it near 60 MiB RSS with every executor kind used (npm run
+        # bench -- runner-rss); its work is I/O and native crypto, so the
+        # interpreter costs little. --jitless also removes WebAssembly: the
+        # runner's HTTP clients are node:http (a native parser) for that
+        # reason, and test/runner-job-environment.test.ts runs every kind
+        # of action under exactly this environment.
         NODE_OPTIONS = "--max-semi-space-size=1 --jitless"
       }
 

@@ -35,7 +35,8 @@ t.test('bad input gets a typed 4xx, is audited when authenticated, and dispatche
     { name: 'arguments outside the contract', send: () => post({ ...good, args: { message: 'hi; rm -rf /' } }), status: 400, code: 'WRIT_ERR_BAD_ARGS', audited: true },
     { name: 'undeclared argument', send: () => post({ ...good, args: { message: 'hi', extra: '1' } }), status: 400, code: 'WRIT_ERR_BAD_ARGS', audited: true },
     { name: 'node with another pack digest', send: () => post({ ...good, node: 'web-2' }), status: 409, code: 'WRIT_ERR_PACK_DIGEST_MISMATCH', audited: true },
-    { name: 'policy denies', send: () => post({ ...good, action: 'testops.wipe', args: {} }), status: 403, code: 'WRIT_ERR_POLICY_DENIED', audited: true },
+    { name: 'an action no rule lets the agent run anywhere: out of scope, so not found', send: () => post({ ...good, action: 'testops.wipe', args: {} }), status: 404, code: 'WRIT_ERR_ACTION_NOT_FOUND', audited: true },
+    { name: 'policy denies on this node', send: () => post({ ...good, action: 'testops.list', args: {} }), status: 403, code: 'WRIT_ERR_POLICY_DENIED', audited: true },
     { name: 'missing token', send: () => post(good, null), status: 401, code: 'WRIT_ERR_UNAUTHORIZED', audited: false },
     { name: 'wrong token', send: () => post(good, 'tok-not-a-real-one'), status: 401, code: 'WRIT_ERR_UNAUTHORIZED', audited: false },
   ]
@@ -55,10 +56,10 @@ t.test('bad input gets a typed 4xx, is audited when authenticated, and dispatche
 
   const bad = await post({ ...good, args: { message: 'hi; rm' } })
   t.match(bad.json().error.args, [{ arg: 'message', code: 'pattern' }], 'argument errors are itemized')
-  const denied = await post({ ...good, action: 'testops.wipe', args: {} })
+  const denied = await post({ ...good, action: 'testops.list', args: {} })
   const runId = denied.json().error.run_id
   const deniedRun = await app.inject({ method: 'GET', url: `/v1/runs/${runId}`, headers: auth(fx.tokens.agent) })
-  t.match(deniedRun.json(), { status: 'denied', status_reason: /wiping is never allowed/, policy: { decision: 'deny', rule: 'no-wipes' } })
+  t.match(deniedRun.json(), { status: 'denied', status_reason: /listing is off on web-1/, policy: { decision: 'deny', rule: 'no-listing-on-web-1' } })
 
   t.test('a high-risk action waits for a person and stays pending', async (t) => {
     const res = await post({ ...good, action: 'testops.restart', args: {}, wait: 1 })

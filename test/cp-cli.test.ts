@@ -52,7 +52,7 @@ t.test('the CLI runs an action, lists nodes and actions, and verifies the audit 
   t.equal(run.code, 0, run.stderr)
   t.match(run.stdout, /testops\.sleep \{"seconds":1\}/, 'live output printed (the integer argument was typed by the contract)')
   t.match(run.stderr, /succeeded/)
-  const denied = await writ(['run', 'testops.wipe', '--node', 'web-1', '--reason', 'no'], env)
+  const denied = await writ(['run', 'testops.list', '--node', 'web-1', '--reason', 'no'], env)
   t.equal(denied.code, 2)
   t.match(denied.stderr, /WRIT_ERR_POLICY_DENIED/)
   t.equal((await writ(['nodes'], { ...env, WRIT_TOKEN: 'wrong' })).code, 2)
@@ -68,7 +68,8 @@ t.test('the CLI runs an action, lists nodes and actions, and verifies the audit 
   t.equal(lines.length, 5, "requested, dispatched, finished; the denied run: requested, rejected")
   const file = join(fx.dir, 'audit.jsonl')
   writeFileSync(file, exported.stdout)
-  t.equal((await writ(['audit', 'verify', ...keys, '--file', file])).code, 0, 'the export verifies')
+  const fromFile = await writ(['audit', 'verify', ...keys, '--file', file])
+  t.equal(fromFile.code, 0, `the export verifies ${fromFile.stderr}`)
 
   t.test('one flipped byte in one exported event is found and named', async (t) => {
     const target = lines[2] as string

@@ -11,6 +11,7 @@ import { join } from 'node:path'
 import { REPO_ROOT } from './helpers/runner-harness.js'
 import { eventually } from './helpers/cp-fake-runner.js'
 import { connectMcp } from './helpers/mcp-client.js'
+import { devNodeId } from '../control-plane/dist/cli/dev-stack.js'
 
 const CLI = join(REPO_ROOT, 'control-plane', 'dist', 'cli.js')
 
@@ -28,11 +29,18 @@ t.test('writ dev starts everything, proves it with a real run, and stops on Ctrl
   const env = Object.fromEntries(readFileSync(join(dir, 'dev.env'), 'utf8').trim().split('\n').map((l) => l.split('=', 2) as [string, string]))
   t.match(env, { WRIT_URL: /^http:\/\/127\.0\.0\.1:\d+$/, WRIT_AGENT_TOKEN: /^writ_a_/, WRIT_OPERATOR_TOKEN: /^writ_o_/ })
   t.notOk(readFileSync(join(dir, 'dev.yaml'), 'utf8').includes(env.WRIT_AGENT_TOKEN!), 'the config holds only token hashes')
-  const node = /for this host \("([^"]+)"\)/.exec(out)?.[1]
+  const [, node, nodeId] = /for this host \("([^"]+)", node id ([0-9a-f-]+)\)/.exec(out) ?? []
   const res = await fetch(`${env.WRIT_URL}/v1/runs`, { method: 'POST', headers: { authorization: `Bearer ${env.WRIT_AGENT_TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify({ action: 'debugging.disk_free', node, args: {}, reason: 'dev test', wait: 10 }) })
   const run = await res.json() as { status: string, result?: { stdout: string } }
   t.equal(run.status, 'succeeded', 'the printed curl recipe works with the written token')
   t.match(run.result?.stdout, /Mounted on/)
+
+  t.match(nodeId, /^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/, 'the dev runner has a UUID node id, as a Nomad node does')
+  t.equal(nodeId, devNodeId(), 'derived from this host, so it is the same on every start')
+  const nomadRun = await fetch(`${env.WRIT_URL}/v1/runs`, { method: 'POST', headers: { authorization: `Bearer ${env.WRIT_AGENT_TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify({ action: 'nomad.node_status', node, args: { node_id: nodeId }, reason: 'dev test: a node action', wait: 10 }) })
+  const nodeStatus = await nomadRun.json() as { status: string, status_reason?: string }
+  t.equal(nodeStatus.status, 'failed', 'a stock nomad.* node action can be requested for the dev node and runs')
+  t.match(nodeStatus.status_reason, /no Nomad agent at http:\/\/127\.0\.0\.1:4646/, 'and without a Nomad agent it says so')
 
   const mcpAdd = /claude mcp add --transport http writ (http:\/\/127\.0\.0\.1:\d+)\/mcp --header "Authorization: Bearer ([A-Za-z0-9_-]+)"/.exec(out)
   t.ok(mcpAdd, 'the ready-to-paste `claude mcp add` line is printed')

@@ -144,7 +144,7 @@ t.test('output over the cap is cut and marked; the hash covers the full output',
 t.test('an unreachable daemon socket is a failed run', async (t) => {
   const out = outcomeOf(await runHttpAction('docker.ps', {}, { dockerSocket: '/nonexistent/writ-test/docker.sock' }))
   t.equal(out.status, 'failed')
-  t.match(out.error, /^docker: cannot reach the daemon at \/nonexistent\/writ-test\/docker.sock: .*ENOENT/)
+  t.match(out.error, /^docker: no Docker daemon at \/nonexistent\/writ-test\/docker.sock: .*ENOENT/)
 })
 
 t.test('the demultiplexer, fed byte by byte and cut short', async (t) => {

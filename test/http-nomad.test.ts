@@ -169,7 +169,7 @@ t.test('an unreachable Nomad is a failed run naming the address, never the token
   await gone.close()
   const out = outcomeOf(await runHttpAction('nomad.node_status', { node_id: nomad.ids.node }, { nomad: { addr, token: TOKEN } }))
   t.equal(out.status, 'failed')
-  t.match(out.error, `nomad: cannot reach ${addr}`)
+  t.match(out.error, `nomad: no Nomad agent at ${addr}`)
   t.match(out.error, /ECONNREFUSED/)
   t.notMatch(JSON.stringify(out), TOKEN)
 })

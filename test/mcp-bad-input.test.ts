@@ -189,6 +189,18 @@ t.test('bad input through MCP', async (t) => {
     t.match(offline.value, { status: 'node_offline', node_last_seen: lastSeen, status_reason: `node host-2 has not sent a heartbeat since ${lastSeen}`, next: new RegExp(`last seen at ${lastSeen}`) })
   })
 
+  await t.test('a JSON-RPC batch is refused whole (batches left MCP in 2025-06-18): it cannot multiply the rate limit', async (t) => {
+    const call = (i: number) => ({ jsonrpc: '2.0', id: i, method: 'tools/call', params: { name: 'run_action', arguments: { action: 'testops.echo', node: 'host-1', args: { message: `batch ${i}` }, reason: 'one request, a hundred runs' } } })
+    let res: Response | undefined
+    const events = await appended(async () => { res = await rawPost(JSON.stringify(Array.from({ length: 100 }, (_, i) => call(i + 1)))) })
+    t.equal(res?.status, 400)
+    t.match(await res?.json(), { jsonrpc: '2.0', id: null, error: { code: -32600, message: /JSON-RPC batches are not accepted.*one request per POST/, data: { code: 'WRIT_ERR_BATCH_NOT_SUPPORTED' } } })
+    t.match(events, [{ type: 'request.rejected', actor: { id: 'agent-1' }, data: { route: '/mcp', code: 'WRIT_ERR_BATCH_NOT_SUPPORTED' } }], 'audited once, and no run was requested')
+    const reads = await rawPost(JSON.stringify([1, 2, 3, 4, 5].map((id) => ({ jsonrpc: '2.0', id, method: 'tools/list' }))))
+    t.equal(reads.status, 400, 'a batch of reads is refused the same way')
+    t.equal((await rawPost('[]')).status, 400, 'and so is an empty one')
+  })
+
   await t.test('one rate-limit budget per principal across REST and MCP', async (t) => {
     // "limited" may make 3 requests a minute, whichever door they use.
     for (let i = 0; i < 2; i++) t.equal((await fetch(`${url}/v1/nodes`, { headers: auth(fx.tokens.limited) })).status, 200)

@@ -9,10 +9,11 @@
  */
 import t from 'tap'
 import { readFileSync } from 'node:fs'
+import { spawnSync } from 'node:child_process'
 import { join } from 'node:path'
 import { connect, credsAuthenticator, type NatsConnection } from '@nats-io/transport-node'
 import { jetstreamManager } from '@nats-io/jetstream'
-import { PROTOCOL_VERSION, nscCommands, runnerInboxPrefix, streams, subjects } from '@writ/packs/protocol'
+import { AUDITOR_INBOX_PREFIX, PROTOCOL_VERSION, nscCommands, runnerInboxPrefix, streams, subjects } from '@writ/packs/protocol'
 import { buildApp } from '@writ/control-plane'
 import { auth, makeCpFixture } from './helpers/cp-fixtures.js'
 import { eventually } from './helpers/cp-fake-runner.js'
@@ -102,4 +103,42 @@ t.test('a runner reaches only its own subjects and inbox, and still does all of 
 t.test('the deployment documents exactly these permissions', async (t) => {
   const readme = readFileSync(join(REPO_ROOT, 'terraform', 'README.md'), 'utf8')
   t.ok(readme.includes(nscCommands()), 'terraform/README.md holds the output of `writ nats permissions`')
+})
+
+t.test('writ audit runs as a read-only auditor: it verifies and exports, and can change nothing', async (t) => {
+  const accounts = await startNatsWithAccounts()
+  t.teardown(() => accounts.stop())
+  const url = accounts.nats.url
+  const fx = makeCpFixture(url, { nats: { servers: [url], name: 'writ-control-plane', creds_file: accounts.controlPlaneCreds } })
+  t.teardown(() => fx.cleanup())
+  const app = await buildApp(fx.config)
+  t.teardown(() => app.close())
+  const runner = await startRealRunner(fx, url, 'node-a', { natsCreds: await accounts.runnerCreds('node-a') })
+  t.teardown(() => runner.close())
+  await eventually(() => app.writ.fleet.find('node-a')?.online, 10_000, 'the runner heartbeats')
+  const echo = await app.inject({ method: 'POST', url: '/v1/runs', headers: auth(fx.tokens.agent), payload: { action: 'testops.echo', node: 'node-a', args: { message: 'audited' }, reason: 'auditor', wait: 10 } })
+  t.equal(echo.json().status, 'succeeded')
+
+  const cli = (args: string[]) => spawnSync(process.execPath, [join(REPO_ROOT, 'control-plane', 'dist', 'cli.js'), 'audit', ...args, '--nats', url, '--nats-creds', accounts.auditorCreds], { encoding: 'utf8' })
+  const verify = cli(['verify', '--trusted-keys', fx.publicKeyFile])
+  t.equal(verify.status, 0, `writ audit verify with the auditor's credentials: ${verify.stderr}`)
+  t.match(verify.stdout, /audit chain OK/)
+  const exported = cli(['export'])
+  t.equal(exported.status, 0, exported.stderr)
+  t.ok(exported.stdout.trim().split('\n').some((l) => l.includes('"run.requested"')), 'the export holds the events')
+
+  const auditor = await connect({ servers: url, authenticator: credsAuthenticator(readFileSync(accounts.auditorCreds)), inboxPrefix: AUDITOR_INBOX_PREFIX })
+  t.teardown(() => auditor.close())
+  const jsm = await jetstreamManager(auditor)
+  await t.rejects(jsm.streams.deleteMessage('WRIT_AUDIT', 1), 'it cannot delete an audit event')
+  await t.rejects(jsm.streams.purge('WRIT_AUDIT'), 'nor purge the stream')
+  await t.rejects(jsm.streams.update('WRIT_AUDIT', { max_age: 1_000_000_000 }), 'nor change its retention')
+  await t.rejects(jsm.streams.info('KV_WRIT_RUNS'), 'nor look at the run store (it holds sensitive arguments)')
+  await t.rejects(jsm.streams.getMessage('WRIT_RESULTS', { seq: 1 }), 'nor read run results')
+  const denied: string[] = []
+  void (async () => { for await (const s of auditor.status()) if (s.type === 'error') denied.push(String(s.error)) })()
+  auditor.publish('writ.v1.audit.event', '{"forged":true}')
+  auditor.publish('writ.v1.node.node-a.run', '{"forged":true}')
+  await eventually(() => denied.filter((d) => /Permissions Violation for Publish/.test(d)).length >= 2, 5000, 'both publishes refused by the server')
+  t.pass('it can neither append to the audit nor send a writ')
 })

@@ -44,3 +44,14 @@ t.test('nodes: in scope when at least one catalog action could run there', async
   t.equal(scope.node(sre, { id: 'n2', name: 'vault-1' }), false, 'every action is denied to agents on vault nodes')
   t.equal(scope.node({ id: 'alice', kind: 'operator', groups: ['oncall'] }, { id: 'n2', name: 'vault-1' }), true, 'the vault rule names agents only')
 })
+
+t.test('a node whose attributes Nomad cannot state: in scope when some attribute could let an action through', async (t) => {
+  t.equal(scope.node(sre, { id: 'n3', name: 'web-3', source: 'unknown', reason: 'Nomad unreachable' }), true, 'the run itself is then refused by policy, with the reason')
+  t.equal(scope.node(sre, { id: 'n4', name: 'vault-2', source: 'unknown', reason: 'Nomad unreachable' }), false, 'a deny by name holds whatever Nomad says')
+  const poolOnly = new PolicyScope(new Policy(parseConfig({
+    packs: { dirs: ['/nonexistent'] }, signing: { key_file: '/nonexistent' },
+    policy: { rules: [{ name: 'prod-only', match: { node_pools: ['prod'], max_risk: 'low' }, decision: 'allow' }] },
+  }).policy.rules), () => catalog)
+  t.equal(poolOnly.node(sre, { id: 'n5', name: 'web-5', source: 'unknown' }), true, 'an allow on a pool might be this node\'s')
+  t.equal(poolOnly.node(sre, { id: 'n5', name: 'web-5', source: 'nomad', node_pool: 'dev' }), false, 'known to be in another pool: out of scope')
+})

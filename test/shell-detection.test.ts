@@ -96,6 +96,27 @@ t.test('every wrapper, find -exec, versioned and path interpreters make a shell 
   PLAIN.forEach((p, i) => t.same(plain.actions.get(`plain.a${i}`)!.shellReasons, [], `${p.name} stays a plain exec action`))
 })
 
+t.test('a database client with a shell escape, given a command an argument writes, is a shell action', async (t) => {
+  const escapes: Array<[string, string, string[], RegExp]> = [
+    ['psql -c {{sql}}', 'psql', ['-XAt', '-c', '{{ args.sql }}'], /argv\[2\] "\{\{ args\.sql \}\}" is a command psql runs, and psql's \\! runs a shell/],
+    ['psql, SQL around the argument', '/usr/bin/psql', ['-XAt', '-c', "ANALYZE VERBOSE {{ args.table }};"], /is a command psql runs/],
+    ['psql -XAtc cluster', 'psql', ['-XAtc', '{{ args.sql }}'], /is a command psql runs/],
+    ['psql --command=', 'psql', ['--command={{ args.sql }}'], /is a command psql runs/],
+    ['psql -f', 'psql', ['-f', '{{ args.file }}'], /is a command psql runs/],
+    ['versioned mysql -e', 'mysql8.0', ['-N', '-e', 'SHOW DATABASES LIKE "{{ args.m }}"'], /mysql's \\! and system run a shell/],
+    ['mariadb --execute=', 'mariadb', ['--execute=SELECT {{ args.m }}'], /is a command mariadb runs/],
+    ['sqlite3 SQL', 'sqlite3', ['-readonly', '/var/lib/app.db', 'SELECT * FROM t WHERE id = {{ args.m }}'], /may be a command sqlite3 runs/],
+    ['mongosh --eval', 'mongosh', ['--quiet', '--eval', 'db.getCollection("{{ args.m }}").stats()'], /mongosh's its JavaScript runs anything|is a command mongosh runs/],
+  ]
+  for (const [name, binary, argv, why] of escapes) t.match(shellReasons(binary, argv).join('; '), why, `${name}: shell action`)
+  const literal: Array<[string, string, string[]]> = [
+    ['psql with a literal command', 'psql', ['-XAt', '-c', 'SELECT pg_postmaster_start_time();']],
+    ['psql with an argument that is not a command', 'psql', ['-XAt', '-d', '{{ args.db }}', '-c', 'SELECT 1']],
+    ['redis-cli (no shell escape)', 'redis-cli', ['-h', '{{ args.host }}', 'INFO']],
+  ]
+  for (const [name, binary, argv] of literal) t.same(shellReasons(binary, argv), [], `${name}: stays a plain exec action`)
+})
+
 t.test('a templated loader variable in execution.env is a shell action too', async (t) => {
   t.match(shellReasons('ls', [], { LD_PRELOAD: '{{ args.lib }}' }).join(), /execution\.env\.LD_PRELOAD takes an argument/)
   t.same(shellReasons('ls', [], { LANG: '{{ args.lang }}', LD_PRELOAD: '/usr/lib/fixed.so' }), [])

@@ -21,7 +21,7 @@ import { Metrics } from './metrics.js'
 import { ensureStreams } from './nats/index.js'
 import { PasskeyConfigError, Passkeys, PasskeyStore, relyingParty, type RelyingParty } from './passkeys/index.js'
 import { createApprovalNotifier, type ApprovalNotifier } from './notify/index.js'
-import { Policy } from './policy/index.js'
+import { Policy, PolicyScope } from './policy/index.js'
 import { DeadlineSweeper, Dispatcher, OutputBuffer, ResultsConsumer, RunService, RunStore } from './runs/index.js'
 
 export class ControlPlaneStartError extends Error {
@@ -36,6 +36,8 @@ export interface ControlPlane {
   catalog: PackCatalog
   principals: PrincipalRegistry
   policy: Policy
+  /** What each principal could ever run: outside it, an action or node reads as nonexistent (MCP, and REST for agents). */
+  scope: PolicyScope
   fleet: FleetView
   store: RunStore
   audit: AuditChain
@@ -193,6 +195,9 @@ export async function startControlPlane(config: Config, log: Logger, opts: Start
     checkpoints.start()
     const principals = new PrincipalRegistry(config.principals)
     const policy = new Policy(config.policy.rules)
+    const scope = new PolicyScope(policy, function* () {
+      for (const { action } of catalog.allActions()) yield { id: action.id, risk: action.spec.risk }
+    })
     const base = publicUrl(config)
     const runUrl = (runId: string): string => `${base}/ui/runs/${encodeURIComponent(runId)}`
     const s = config.notify.slack
@@ -203,7 +208,7 @@ export async function startControlPlane(config: Config, log: Logger, opts: Start
     let approvals: ApprovalService | undefined
     let previews: ImpactPreview | undefined
     const runs = new RunService({
-      catalog, fleet, policy, store, audit, dispatcher, metrics, log: clog, instanceId, lostGraceMs: durationMs(config.runs.lost_grace), runUrl,
+      catalog, fleet, policy, scope, store, audit, dispatcher, metrics, log: clog, instanceId, lostGraceMs: durationMs(config.runs.lost_grace), runUrl,
       onPendingApproval: (run) => {
         approvals?.announce(run)
         previews?.start(run).catch((err: unknown) => clog.warn({ err, runId: run.id }, 'impact preview failed'))
@@ -221,7 +226,7 @@ export async function startControlPlane(config: Config, log: Logger, opts: Start
     clog.info({ packs: catalog.packs.length, actions: catalog.size, principals: principals.size, rules: policy.size, keyId: key.keyId, replicas: config.jetstream.replicas }, 'control plane started')
     let closed = false
     return {
-      config, instanceId, log: clog, nc, catalog, principals, policy, fleet, store, audit, dispatcher, outputs, metrics, runs, results,
+      config, instanceId, log: clog, nc, catalog, principals, policy, scope, fleet, store, audit, dispatcher, outputs, metrics, runs, results,
       approvals, passkeys, notifier, runUrl,
       natsConnected: () => connected && !nc.isClosed(),
       onAudit: (listener) => audit.follow(listener),

@@ -93,6 +93,10 @@ export async function main(argv: string[]): Promise<number> {
     if ((e as Error).name === 'ApproverRegistryError') { process.stderr.write(`writ-node-runner: ${(e as Error).message}\n`); return 2 }
     throw e
   }
+  // A rejection nothing handled (a library's internal promise, say) is reported and survived: a runner
+  // that exits on it takes every node's remediation with it, and Nomad's restart policy soon fails the allocation.
+  const survive = (reason: unknown): void => runner.internalError(reason, 'unhandled rejection')
+  process.on('unhandledRejection', survive)
   return new Promise<number>((resolve) => {
     let stopping = false
     const stop = (signal: string): void => {

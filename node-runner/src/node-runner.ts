@@ -8,22 +8,24 @@ import { jetstream, type JetStreamClient } from '@nats-io/jetstream'
 import { pino, type Logger } from 'pino'
 import { PackCatalog } from '@writ/packs'
 import {
-  PROTOCOL_VERSION, SignedCancelSchema, loadTrustedKey, runnerInboxPrefix, splitPemBundle, subjects, verifySignature,
-  type Heartbeat, type Refusal, type RunResult, type TrustedKey, type WritAck,
+  PROTOCOL_VERSION, runnerInboxPrefix, subjects, type Heartbeat, type Refusal, type RunResult, type WritAck,
 } from '@writ/packs/protocol'
 import type { ApproverRegistry } from '@writ/packs/approvers'
 import { nomadTargetFrom, type RunnerConfig } from './runner-config.js'
+import { describeError } from './clients/api-errors.js'
 import { RunJournal } from './run-journal.js'
 import { ResultSpool } from './result-spool.js'
 import { claimedRunId, verifyWrit, type Verdict } from './writ-verifier.js'
 import { openPasskeyGate } from './passkey-gate.js'
-import { executeWrit, refusalResult, type AcceptedWrit, type RunTargets } from './run-execution.js'
-import { preflightRefusal } from './run-preflight.js'
+import { refusalResult, runAcceptedWrit, type AcceptedWrit, type RunTargets } from './run-execution.js'
+import type { HttpClients } from './executors/execution-outcome.js'
 import { ResultPublisher } from './result-publisher.js'
 import { RUNNER_VERSION } from './version.js'
 import { LiveCatalog } from './live-catalog.js'
 import { throttledRefusalLog } from './refusal-log.js'
 import { RunnerMetrics, serveRunnerHttp } from './runner-metrics.js'
+import { loadTrustedKeys } from './trusted-keys.js'
+import { cancelHandler } from './cancel-handler.js'
 
 export interface NodeRunner {
   readonly nodeId: string
@@ -36,19 +38,22 @@ export interface NodeRunner {
   drain(): Promise<void>
   /** Immediate stop: aborts in-flight runs. */
   close(): Promise<void>
+  /** Reports an exception that escaped everything else (the CLI routes unhandled rejections here): logged, counted, survived. */
+  internalError(e: unknown, where: string): void
 }
 
 const encoder = new TextEncoder()
 const decoder = new TextDecoder()
 
-export function loadTrustedKeys(files: readonly string[]): TrustedKey[] {
-  const keys: TrustedKey[] = []
-  for (const f of files) for (const pem of splitPemBundle(readFileSync(f, 'utf8'))) keys.push(loadTrustedKey(pem))
-  if (keys.length === 0) throw new Error(`no Ed25519 public key found in ${files.join(', ')}`)
-  return keys
+
+/** What a runner can be given besides its config: API clients in place of the real ones (tests inject failing clients). */
+export interface RunnerDeps {
+  httpClients?: Partial<HttpClients>
 }
 
-export async function startNodeRunner(config: RunnerConfig, log: Logger = pino({ level: config.logLevel, name: 'writ-node-runner' })): Promise<NodeRunner> {
+export async function startNodeRunner(
+  config: RunnerConfig, log: Logger = pino({ level: config.logLevel, name: 'writ-node-runner' }), deps: RunnerDeps = {},
+): Promise<NodeRunner> {
   const announce = (c: PackCatalog): void => {
     for (const e of c.load.errors) log.warn({ file: e.file, field: e.field, action: e.action }, `pack load error: ${e.message}`)
     log.info({ packs: c.packs.map((p) => `${p.id}@${p.version}:${p.digest.slice(0, 12)}`), actions: c.size }, 'packs loaded')
@@ -56,7 +61,9 @@ export async function startNodeRunner(config: RunnerConfig, log: Logger = pino({
   const live = new LiveCatalog(config.packDirs, (c) => { announce(c); heartbeat() })
   announce(live.cached)
   const trusted = loadTrustedKeys(config.trustedKeys)
-  const targets: RunTargets = { nomad: nomadTargetFrom(config), docker: { socketPath: config.dockerSocket }, kernelLogFile: config.kernelLogFile }
+  const targets: RunTargets = {
+    nomad: nomadTargetFrom(config), docker: { socketPath: config.dockerSocket }, kernelLogFile: config.kernelLogFile, clients: deps.httpClients,
+  }
   if (config.nomadToken && /^http:\/\/(?!127\.0\.0\.1[:/]|localhost[:/]|\[::1\][:/])/.test(config.nomadAddr)) {
     log.warn({ nomadAddr: config.nomadAddr }, 'the Nomad token goes over plain http to a non-loopback address; use https (NOMAD_CACERT) or the Task API socket')
   }
@@ -124,6 +131,18 @@ export async function startNodeRunner(config: RunnerConfig, log: Logger = pino({
 
   const refusalLog = throttledRefusalLog(log)
 
+  /** An exception the runner survived: logged with its cause and counted (writ_runner_internal_errors_total). */
+  const internalError = (e: unknown, where: string): void => {
+    metrics.countInternalError()
+    log.error({ err: describeError(e), where }, 'internal error; the runner goes on')
+  }
+  /** Follows a writ's work to its end for the drain; whatever it rejects with is an internal error, never the process's end. */
+  const track = (p: Promise<unknown>): void => {
+    const settled = p.then(() => undefined, (e: unknown) => internalError(e, 'handling a writ'))
+    runPromises.add(settled)
+    void settled.finally(() => runPromises.delete(settled))
+  }
+
   const reply = (msg: Msg, ack: WritAck): void => { if (msg.reply) msg.respond(encoder.encode(JSON.stringify(ack))) }
 
   /** Run ids whose passkey approvals are being checked: a redelivery meanwhile is a replay. */
@@ -173,8 +192,7 @@ export async function startNodeRunner(config: RunnerConfig, log: Logger = pino({
       checking.delete(runId)
       refuse(msg, { ok: false, runId, writ: verdict.writ, refusal: { code: 'bad_passkey', message: `the passkey approvals could not be checked: ${e.message}` } })
     })
-    runPromises.add(p)
-    void p.finally(() => runPromises.delete(p))
+    track(p)
   }
 
   const accept = (msg: Msg, verdict: AcceptedWrit, checked: Record<string, unknown> = {}): void => {
@@ -215,10 +233,10 @@ export async function startNodeRunner(config: RunnerConfig, log: Logger = pino({
         reply(msg, { v: PROTOCOL_VERSION, run_id: runId, node_id: config.nodeId, accepted: false, refusal })
       },
     )
-    runPromises.add(p)
-    void p.finally(() => runPromises.delete(p))
+    track(p)
   }
 
+  /** Runs an accepted writ and publishes its result; never rejects, whatever the action, its client or the spool does. */
   const run = async (v: AcceptedWrit, ac: AbortController): Promise<void> => {
     const runId = v.writ.run_id
     metrics.inFlight = runs.size
@@ -226,40 +244,26 @@ export async function startNodeRunner(config: RunnerConfig, log: Logger = pino({
     const runLog = log.isLevelEnabled('info') ? log.child({ runId, action: v.writ.action }) : undefined
     runLog?.info({ requester: v.writ.requester.id }, 'run started')
     let chunkSeq = 0
-    const refusal = await preflightRefusal(v.invocation, {
-      nodeId: config.nodeId, nomad: targets.nomad, multipathdSockets: config.multipathdSockets,
-      timeoutMs: PackCatalog.limits(v.action, v.writ.options).timeoutMs, signal: ac.signal,
+    const { result, internalError: failure } = await runAcceptedWrit(v, targets, {
+      nodeId: config.nodeId, multipathdSockets: config.multipathdSockets, signal: ac.signal,
+      onChunk: (stream, data) => {
+        if (closed) return
+        nc.publish(subjects.output(config.nodeId, runId), encoder.encode(JSON.stringify({ v: PROTOCOL_VERSION, run_id: runId, seq: chunkSeq++, stream, data })))
+      },
     })
-    if (refusal) {
-      runLog?.warn({ code: refusal.code }, `run refused before it started: ${refusal.message}`)
-      metrics.countRefusal(refusal.code)
+    if (failure !== undefined) internalError(failure, `run ${runId} (${v.writ.action})`)
+    if (result.refusal) {
+      runLog?.warn({ code: result.refusal.code }, `run refused before it started: ${result.refusal.message}`)
+      metrics.countRefusal(result.refusal.code)
     }
-    const result = refusal ? refusalResult(v.writ, refusal) : await executeWrit(v, targets, ac.signal, (stream, data) => {
-      if (closed) return
-      nc.publish(subjects.output(config.nodeId, runId), encoder.encode(JSON.stringify({ v: PROTOCOL_VERSION, run_id: runId, seq: chunkSeq++, stream, data })))
-    })
     runs.delete(runId)
     metrics.countRun(result.status)
     metrics.inFlight = runs.size
     runLog?.info({ status: result.status, exitCode: result.exit_code, durationMs: result.duration_ms }, 'run finished')
-    await publishResult(result)
+    await publishResult(result).catch((e: Error) => log.error({ runId, err: e.message }, 'could not publish or spool a result'))
   }
 
-  const onCancel = (msg: Msg): void => {
-    let raw: unknown
-    try { raw = JSON.parse(decoder.decode(msg.data)) } catch { raw = undefined }
-    const parsed = SignedCancelSchema.safeParse(raw)
-    const answer = (ok: boolean, message: string): void => { if (msg.reply) msg.respond(encoder.encode(JSON.stringify({ ok, message }))) }
-    if (!parsed.success) return answer(false, 'malformed cancel')
-    const sig = verifySignature((raw as { cancel: unknown }).cancel, parsed.data.key_id, parsed.data.sig, trusted)
-    if (!sig.ok) return answer(false, sig.message)
-    if (parsed.data.cancel.node_id !== config.nodeId) return answer(false, 'cancel is for another node')
-    const ac = runs.get(parsed.data.cancel.run_id)
-    if (!ac) return answer(false, 'run is not in flight on this node')
-    log.info({ runId: parsed.data.cancel.run_id, by: parsed.data.cancel.by }, 'run canceled')
-    ac.abort()
-    answer(true, 'canceled')
-  }
+  const onCancel = cancelHandler({ nodeId: config.nodeId, trusted, runs, log })
 
   const subs: Subscription[] = [
     nc.subscribe(subjects.run(config.nodeId), { callback: (err, msg) => { if (!err) onWrit(msg) } }),
@@ -297,5 +301,6 @@ export async function startNodeRunner(config: RunnerConfig, log: Logger = pino({
     approverRegistry: () => passkeys?.registry,
     drain: () => shutdown(false),
     close: () => shutdown(true),
+    internalError,
   }
 }

@@ -1,18 +1,23 @@
 /**
- * Runs one verified writ to a RunResult: picks the executor for the action's
- * kind, applies the effective limits, parses the output.
+ * Runs one verified writ to a RunResult: the checks right before it runs,
+ * the executor for the action's kind under the effective limits, the parsed
+ * output. Whatever an executor, parser or client throws or rejects with
+ * becomes a `failed` result naming the cause: nothing in a run can end the
+ * runner.
  */
 import { PackCatalog } from '@writ/packs'
 import type { Refusal, RunResult, Writ } from '@writ/packs/protocol'
 import { PROTOCOL_VERSION } from '@writ/packs/protocol'
 import type { NomadTarget } from './clients/nomad-client.js'
-import type { ExecutionContext, ExecutionOutcome } from './executors/execution-outcome.js'
+import type { ExecutionContext, ExecutionOutcome, HttpClients } from './executors/execution-outcome.js'
 import { executeCommand } from './executors/exec-executor.js'
 import { executeList } from './executors/list-executor.js'
 import { withKernelLogSource } from './kernel-log-source.js'
 import { parseOutput } from './parsers/index.js'
 import type { Verdict } from './writ-verifier.js'
 import { redactorFor } from './output-redaction.js'
+import { preflightRefusal } from './run-preflight.js'
+import { describeError } from './clients/api-errors.js'
 
 /** SHA-256 of zero bytes: the output hash of a run that produced nothing. */
 export const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855'
@@ -24,7 +29,46 @@ export interface RunTargets {
   docker: { socketPath: string }
   /** A file dmesg reads instead of /dev/kmsg. */
   kernelLogFile?: string | undefined
+  /** API clients in place of the defaults (tests inject failing ones). */
+  clients?: Partial<HttpClients> | undefined
 }
+
+export interface RunContext {
+  nodeId: string
+  multipathdSockets: readonly string[]
+  signal: AbortSignal
+  onChunk: ExecutionContext['onChunk']
+}
+
+/**
+ * The whole run of an accepted writ: the preflight checks (a refusal runs
+ * nothing), then the action. Never rejects: an exception anywhere in it is
+ * reported as a `failed` run with its cause, and `internalError` says so for
+ * the runner's log.
+ */
+export async function runAcceptedWrit(v: AcceptedWrit, targets: RunTargets, ctx: RunContext): Promise<{ result: RunResult, internalError?: string }> {
+  try {
+    const refusal = await preflightRefusal(v.invocation, {
+      nodeId: ctx.nodeId, nomad: targets.nomad, multipathdSockets: ctx.multipathdSockets,
+      timeoutMs: PackCatalog.limits(v.action, v.writ.options).timeoutMs, signal: ctx.signal, callNomad: targets.clients?.nomad,
+    })
+    if (refusal) return { result: refusalResult(v.writ, refusal) }
+    return { result: await executeWrit(v, targets, ctx.signal, ctx.onChunk) }
+  } catch (e) {
+    const internalError = describeError(e)
+    const now = new Date().toISOString()
+    return {
+      internalError,
+      result: {
+        v: PROTOCOL_VERSION, run_id: v.writ.run_id, node_id: v.writ.node_id, action: v.writ.action, status: 'failed',
+        error: `runner error: ${internalError}; the runner went on`, exit_code: null, signal: null,
+        started_at: now, finished_at: now, duration_ms: 0, stdout: '', stderr: '', stdout_truncated: false, stderr_truncated: false,
+        stdout_bytes: 0, stderr_bytes: 0, output_sha256: EMPTY_SHA256,
+      },
+    }
+  }
+}
+
 
 export async function executeWrit(
   v: AcceptedWrit,
@@ -36,7 +80,7 @@ export async function executeWrit(
   const limits = PackCatalog.limits(v.action, v.writ.options)
   const redact = redactorFor(v.action.spec)
   // Output with redaction rules is only sent whole, after redaction: live chunks could split a secret.
-  const ctx: ExecutionContext = { limits, signal, onChunk: redact ? () => {} : onChunk, nomad: targets.nomad, docker: targets.docker }
+  const ctx: ExecutionContext = { limits, signal, onChunk: redact ? () => {} : onChunk, nomad: targets.nomad, docker: targets.docker, clients: targets.clients }
   let outcome: ExecutionOutcome
   try {
     const inv = v.invocation
@@ -47,7 +91,7 @@ export async function executeWrit(
         outcome = await executeCommand(withKernelLogSource(inv, targets.kernelLogFile), ctx, { successExitCodes: 'success_exit_codes' in spec.execution ? spec.execution.success_exit_codes : undefined })
         break
       case 'http': {
-        // Loaded on first use: the HTTP client stack costs ~18 MiB of a runner that may never call an API.
+        // Loaded on first use: a runner may never call an API.
         const { executeHttp } = await import('./executors/http-executor.js')
         outcome = await executeHttp(inv, ctx)
         break
@@ -57,7 +101,7 @@ export async function executeWrit(
   } catch (e) {
     outcome = {
       status: 'failed', exitCode: null, signal: null, stdout: '', stderr: '', stdoutTruncated: false, stderrTruncated: false,
-      stdoutBytes: 0, stderrBytes: 0, stdoutSha256: EMPTY_SHA256, error: `executor error: ${(e as Error).message}`,
+      stdoutBytes: 0, stderrBytes: 0, stdoutSha256: EMPTY_SHA256, error: `executor error: ${describeError(e)}`,
     }
   }
   if (redact) { outcome.stdout = redact(outcome.stdout); outcome.stderr = redact(outcome.stderr) }

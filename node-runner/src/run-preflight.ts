@@ -8,8 +8,9 @@
 import { basename } from 'node:path'
 import type { Invocation } from '@writ/packs'
 import type { Refusal } from '@writ/packs/protocol'
-import { ApiStatusError } from './clients/api-errors.js'
+import { ApiStatusError, describeError } from './clients/api-errors.js'
 import type { NomadTarget } from './clients/nomad-client.js'
+import type { HttpClients } from './executors/execution-outcome.js'
 import { MULTIPATHD_CLIENTS, probeMultipathd } from './multipathd-socket.js'
 import { allocationOf } from './nomad-locality.js'
 
@@ -23,13 +24,15 @@ export interface PreflightContext {
   /** Bounds the Nomad lookup; the action's own timeout. */
   timeoutMs: number
   signal: AbortSignal
+  /** The Nomad client to use instead of nomad-client.ts (tests). */
+  callNomad?: HttpClients['nomad'] | undefined
 }
 
 export async function preflightRefusal(invocation: Invocation, ctx: PreflightContext): Promise<Refusal | undefined> {
   const allocId = allocationOf(invocation)
   if (allocId !== undefined) {
     const signal = AbortSignal.any([ctx.signal, AbortSignal.timeout(ctx.timeoutMs)])
-    return allocLocalityRefusal(allocId, ctx.nodeId, ctx.nomad, signal)
+    return allocLocalityRefusal(allocId, ctx.nodeId, ctx.nomad, signal, ctx.callNomad)
   }
   if (invocation.kind === 'exec' && MULTIPATHD_CLIENTS.has(basename(invocation.binary))) {
     const probe = await probeMultipathd(ctx.multipathdSockets)
@@ -43,9 +46,11 @@ export async function preflightRefusal(invocation: Invocation, ctx: PreflightCon
  * Only the read is made; whatever the action would call comes after, and only
  * when this returns undefined.
  */
-async function allocLocalityRefusal(allocId: string, ownNodeId: string, nomad: NomadTarget, signal: AbortSignal): Promise<Refusal | undefined> {
-  // Loaded on first use, like the http executor: the client stack costs memory a runner may never need.
-  const { callNomad } = await import('./clients/nomad-client.js')
+async function allocLocalityRefusal(
+  allocId: string, ownNodeId: string, nomad: NomadTarget, signal: AbortSignal, injected: HttpClients['nomad'] | undefined,
+): Promise<Refusal | undefined> {
+  // Loaded on first use, like the http executor: a runner may never call an API.
+  const callNomad = injected ?? (await import('./clients/nomad-client.js')).callNomad
   const chunks: Buffer[] = []
   let size = 0
   try {
@@ -57,7 +62,7 @@ async function allocLocalityRefusal(allocId: string, ownNodeId: string, nomad: N
     if (e instanceof ApiStatusError && e.status === 404) {
       return { code: 'not_local', message: `allocation ${allocId} is not known to Nomad (${e.message}), so it is not on this node; nothing was called` }
     }
-    const why = signal.aborted ? 'no answer in time, or the run was canceled' : e instanceof Error ? e.message : String(e)
+    const why = signal.aborted ? 'no answer in time, or the run was canceled' : describeError(e)
     return { code: 'target_unavailable', message: `cannot check which node allocation ${allocId} runs on: ${why}; nothing was called` }
   }
   let nodeId: unknown

@@ -9,6 +9,10 @@ export class RunnerMetrics {
   readonly registry = new Registry()
   private readonly runs = new Counter({ name: 'writ_runner_runs_total', help: 'Runs finished by this runner, by final status.', labelNames: ['status'], registers: [this.registry] })
   private readonly refusals = new Counter({ name: 'writ_runner_refusals_total', help: 'Writs refused by this runner, by reason.', labelNames: ['code'], registers: [this.registry] })
+  private readonly internalErrors = new Counter({
+    name: 'writ_runner_internal_errors_total', registers: [this.registry],
+    help: 'Exceptions inside the runner (an executor, parser or client throwing, an unhandled rejection) that it reported and survived.',
+  })
   inFlight = 0
   resultsSpooled = 0
   connected = false
@@ -23,6 +27,7 @@ export class RunnerMetrics {
 
   countRun(status: string): void { this.runs.inc({ status }) }
   countRefusal(code: string): void { this.refusals.inc({ code }) }
+  countInternalError(): void { this.internalErrors.inc() }
 
   /** Prometheus text format. */
   render(): Promise<string> { return this.registry.metrics() }

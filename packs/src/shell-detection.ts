@@ -55,6 +55,51 @@ const SUBCOMMAND_WRAPPERS: Record<string, ReadonlySet<string>> = {
   oc: new Set(['exec', 'run', 'debug', 'rsh']), nomad: new Set(['exec']), ip: new Set(['exec']),
 }
 
+/**
+ * Clients whose own command language can start a shell: psql's `\!`,
+ * mysql's and mariadb's `\!` and `system`, sqlite3's `.shell` and `.system`,
+ * mongosh's JavaScript. Handing one of them a command that an argument
+ * writes makes the action a shell action, whatever the rest of the command
+ * says. Each names the options that take a command (or a file of commands),
+ * and whether its positional arguments are commands too.
+ */
+const SHELL_ESCAPE_CLIENTS: Record<string, { escape: string, options: readonly string[], positional: boolean }> = {
+  psql: { escape: '\\! runs a shell', options: ['-c', '--command', '-f', '--file'], positional: false },
+  mysql: { escape: '\\! and system run a shell', options: ['-e', '--execute'], positional: false },
+  mariadb: { escape: '\\! and system run a shell', options: ['-e', '--execute'], positional: false },
+  sqlite3: { escape: '.shell and .system run a shell', options: ['-cmd'], positional: true },
+  mongosh: { escape: 'its JavaScript runs anything', options: ['--eval', '-f', '--file'], positional: true },
+  mongo: { escape: 'its JavaScript runs anything', options: ['--eval'], positional: true },
+}
+
+/**
+ * Why `client argv…` hands the client a command an argument writes; empty
+ * when it does not. Covers `-c {{…}}`, `--command={{…}}`, `-c{{…}}`, a short
+ * option cluster ending in the option (`-XAtc {{…}}`) and, for clients that
+ * read commands from positional arguments, any templated positional.
+ */
+function shellEscapeReasons(client: string, argv: readonly string[]): string[] {
+  const spec = SHELL_ESCAPE_CLIENTS[client]
+  if (!spec) return []
+  const short = spec.options.filter((o) => /^-[A-Za-z]$/.test(o)).map((o) => o.slice(1))
+  const takesCommand = (el: string): boolean =>
+    spec.options.includes(el) || short.some((letter) => new RegExp(`^-[A-Za-z]*${letter}$`).test(el))
+  const reasons: string[] = []
+  argv.forEach((el, i) => {
+    if (!hasTemplate(el)) return
+    const prev = i > 0 ? argv[i - 1] as string : ''
+    const attached = spec.options.some((o) => el.startsWith(o.startsWith('--') ? `${o}=` : o) && el !== o)
+    const positional = spec.positional && !prev.startsWith('-')
+    if (takesCommand(prev) || attached) {
+      reasons.push(`argv[${i}] "${el}" is a command ${client} runs, and ${client}'s ${spec.escape}: an argument could reach it`)
+    } else if (positional) {
+      // Without knowing which options take values, any templated positional may be one of its commands.
+      reasons.push(`argv[${i}] "${el}" may be a command ${client} runs (it reads commands from its positional arguments), and ${client}'s ${spec.escape}: an argument could reach it`)
+    }
+  })
+  return reasons
+}
+
 /** `find` runs a program named after one of these. */
 const FIND_EXEC = new Set(['-exec', '-execdir', '-ok', '-okdir'])
 
@@ -132,6 +177,9 @@ export function shellReasons(binary: string, argv: readonly string[], env: Reado
       break
     }
   })
+
+  const client = binNames.find((n) => n in SHELL_ESCAPE_CLIENTS)
+  if (client) reasons.push(...shellEscapeReasons(client, argv))
 
   for (const [name, template] of Object.entries(env)) {
     if (CODE_ENV.test(name) && hasTemplate(template)) reasons.push(`execution.env.${name} takes an argument: it can make the program load or run other code`)

@@ -33,6 +33,8 @@ export interface NomadDoubleOptions {
   readOnlyToken?: string
   /** Listen on a unix socket in a temp dir instead of loopback TCP, like the Task API socket. */
   unixSocket?: boolean
+  /** Listen on this unix socket path (the Task API socket where a job's NOMAD_ADDR names it). */
+  socketPath?: string
   /** Allocations served beside the fixtures' (full `GET /v1/allocation/:id` objects, e.g. one with a CSI volume). */
   extraAllocs?: Array<Record<string, unknown> & { ID: string, NodeID?: string }>
   /** Serve https with this key and certificate (PEM), like an agent with `tls { http = true }`; `ca` + `requireClientCert` is verify_https_client. */
@@ -184,10 +186,10 @@ export async function startNomadDouble(options: NomadDoubleOptions = {}): Promis
     return text(res, 404, '404 page not found')
   }
 
-  const socketDir = options.unixSocket ? mkdtempSync(join(tmpdir(), 'writ-nomad-double-')) : undefined
+  const socketDir = options.unixSocket && !options.socketPath ? mkdtempSync(join(tmpdir(), 'writ-nomad-double-')) : undefined
   let addr: string
-  if (socketDir) {
-    const socketPath = join(socketDir, 'api.sock')
+  if (socketDir || options.socketPath) {
+    const socketPath = options.socketPath ?? join(socketDir as string, 'api.sock')
     await new Promise<void>((resolve) => server.listen(socketPath, resolve))
     addr = `unix://${socketPath}`
   } else {

@@ -162,6 +162,8 @@ export function makeCpFixture(natsUrl: string, overrides: Partial<ConfigInput> =
     policy: {
       rules: [
         { name: 'no-wipes', match: { actions: ['*.wipe'] }, decision: 'deny', reason: 'wiping is never allowed through writ' },
+        // Denied on one node only: the action stays in everyone's scope, so a run of it there is a policy denial.
+        { name: 'no-listing-on-web-1', match: { actions: ['testops.list'], nodes: ['web-1'] }, decision: 'deny', reason: 'listing is off on web-1' },
         { name: 'deploys-need-two', match: { actions: ['testops.deploy'] }, decision: 'require_approval', approver_groups: ['oncall'], quorum: 2, ttl: '15m' },
         { name: 'high-risk-needs-a-person', match: { risk: ['high', 'critical'] }, decision: 'require_approval', approver_groups: ['oncall'], quorum: 1, ttl: '15m' },
         { name: 'agents-low-risk', match: { groups: ['sre-agents'], max_risk: 'medium' }, decision: 'allow' },

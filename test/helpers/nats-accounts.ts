@@ -10,13 +10,15 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import * as jwt from '@nats-io/jwt'
-import { controlPlanePermissions, runnerPermissions } from '@writ/packs/protocol'
+import { auditorPermissions, controlPlanePermissions, runnerPermissions } from '@writ/packs/protocol'
 import { startNatsServer, type NatsServerHandle } from './nats-server.js'
 
 export interface NatsWithAccounts {
   nats: NatsServerHandle
   /** A creds file for the control plane's user. */
   controlPlaneCreds: string
+  /** A creds file for the read-only auditor (`writ audit`). */
+  auditorCreds: string
   /** Mints a runner user named `nodeId` with the node-runner scoped key; returns its creds file. */
   runnerCreds(nodeId: string): Promise<string>
   stop(): Promise<void>
@@ -41,6 +43,7 @@ export async function startNatsWithAccounts(): Promise<NatsWithAccounts> {
     return join(dir, file)
   }
   const controlPlaneCreds = await creds('writ-control-plane', 'control-plane.creds', (u) => jwt.encodeUser('writ-control-plane', u, account, controlPlanePermissions()))
+  const auditorCreds = await creds('writ-auditor', 'auditor.creds', (u) => jwt.encodeUser('writ-auditor', u, account, auditorPermissions()))
   const nats = await startNatsServer({
     extraConfig: [
       `operator: ${operatorJwt}`,
@@ -50,7 +53,7 @@ export async function startNatsWithAccounts(): Promise<NatsWithAccounts> {
     ].join('\n'),
   })
   return {
-    nats, controlPlaneCreds,
+    nats, controlPlaneCreds, auditorCreds,
     runnerCreds: (nodeId) => creds(nodeId, `${nodeId}.creds`, (u) => jwt.encodeUser(nodeId, u, account, {}, { scopedUser: true, signer: runnerRoleKey })),
     stop: async () => { await nats.stop(); rmSync(dir, { recursive: true, force: true }) },
   }

@@ -15,7 +15,7 @@ import {
   PROTOCOL_VERSION, RunResultSchema, WritAckSchema, generateSigningKeyPair, loadSigningKey, newNonce, signWrit,
   streams, subjects, type RunResult, type SignedWrit, type SigningKey, type Writ, type WritAck,
 } from '@writ/packs/protocol'
-import { loadRunnerConfig, startNodeRunner, type NodeRunner, type RunnerConfigInput } from '@writ/node-runner'
+import { loadRunnerConfig, startNodeRunner, type NodeRunner, type RunnerConfigInput, type RunnerDeps } from '@writ/node-runner'
 import { startNatsServer, type NatsServerHandle } from './nats-server.js'
 
 export const REPO_ROOT = resolve(new URL('../..', import.meta.url).pathname)
@@ -136,7 +136,9 @@ examples: [{ title: small, args: { bytes: 10 } }]
 }
 
 /** `nodeId` defaults to a random one; give a Nomad node UUID to test the runner against the Nomad double. */
-export async function startRunnerHarness(opts: { extraConfig?: Partial<RunnerConfigInput>, nats?: NatsServerHandle, nodeId?: string, log?: Logger } = {}): Promise<RunnerHarness> {
+export async function startRunnerHarness(
+  opts: { extraConfig?: Partial<RunnerConfigInput>, nats?: NatsServerHandle, nodeId?: string, log?: Logger, deps?: RunnerDeps } = {},
+): Promise<RunnerHarness> {
   const dir = mkdtempSync(join(tmpdir(), 'writ-runner-'))
   const nats = opts.nats ?? await startNatsServer()
   const keys = generateSigningKeyPair()
@@ -157,7 +159,8 @@ export async function startRunnerHarness(opts: { extraConfig?: Partial<RunnerCon
     WRIT_NATS_URL: nats.url, WRIT_NODE_ID: nodeId, WRIT_NODE_NAME: `${nodeId}.example`, WRIT_PACKS: packDirs.join(':'),
     WRIT_TRUSTED_KEYS: join(dir, 'trusted.pem'), WRIT_JOURNAL: journal,
   })
-  const start = async (): Promise<NodeRunner> => startNodeRunner({ ...config(), heartbeatIntervalMs: 200, drainTimeoutMs: 3000, ...opts.extraConfig } as ReturnType<typeof config>, opts.log ?? pino({ level: 'silent' }))
+  const start = async (): Promise<NodeRunner> => startNodeRunner({ ...config(), heartbeatIntervalMs: 200, drainTimeoutMs: 3000, ...opts.extraConfig } as ReturnType<typeof config>,
+    opts.log ?? pino({ level: 'silent' }), opts.deps)
   let runner = await start()
   const enc = new TextEncoder()
   const dec = new TextDecoder()

@@ -8,7 +8,7 @@ import { parseArgs } from 'node:util'
 import { connect, credsAuthenticator } from '@nats-io/transport-node'
 import { pino } from 'pino'
 import { parseDuration, readJournal, type JournalWitness } from '@writ/packs'
-import { CONTROL_PLANE_INBOX_PREFIX, loadTrustedKey, splitPemBundle, type TrustedKey } from '@writ/packs/protocol'
+import { AUDITOR_INBOX_PREFIX, loadTrustedKey, splitPemBundle, type TrustedKey } from '@writ/packs/protocol'
 import { AuditChain, eventsFromJsonLines, verifyAudit, type AuditReport } from '../audit/index.js'
 import { UsageError, type Io } from './cli-io.js'
 
@@ -59,8 +59,8 @@ function witnessesFrom(files: readonly string[]): { witnesses: JournalWitness[],
 
 async function withAudit<T>(natsUrl: string, creds: string | undefined, fn: (chain: AuditChain) => Promise<T>): Promise<T> {
   if (creds !== undefined && !existsSync(creds)) throw new UsageError(`no such NATS credentials file: ${creds}`)
-  // With the control plane's credentials the CLI may only read replies under the control plane's inbox prefix.
-  const nc = await connect({ servers: natsUrl.split(','), name: 'writ-cli', inboxPrefix: CONTROL_PLANE_INBOX_PREFIX, ...(creds ? { authenticator: credsAuthenticator(readFileSync(creds)) } : {}) })
+  // The auditor's credentials (writ nats permissions) may read replies only under the auditor's inbox prefix.
+  const nc = await connect({ servers: natsUrl.split(','), name: 'writ-audit', inboxPrefix: AUDITOR_INBOX_PREFIX, ...(creds ? { authenticator: credsAuthenticator(readFileSync(creds)) } : {}) })
   try { return await fn(await AuditChain.open(nc, 'writ-cli', pino({ level: 'silent' }))) } finally { await nc.drain() }
 }
 

@@ -4,7 +4,7 @@
  * packs — with a generated dev config, keys and tokens under `.writ/`, and one
  * real action run end to end so the user sees writ work.
  */
-import { randomBytes } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { accessSync, constants, createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
@@ -41,11 +41,28 @@ export interface DevStack {
   agentToken: string
   operatorToken: string
   nodeName: string
+  /** The dev runner's node id: a stable UUID, as a Nomad node id is. */
+  nodeId: string
   /** A one-time link that signs the dev operator in to the portal. */
   signInLink: string
   /** `debugging.loadavg` run through the whole path at start-up. */
   firstRun: { status: string, stdout: string }
   stop(): Promise<void>
+}
+
+/**
+ * A stable UUID for this host's dev runner, derived from the machine id and
+ * the host name: the stock nomad.* node actions take a Nomad node id (a UUID),
+ * and a runner acts only for its own, so the dev runner needs one that stays
+ * the same from one `writ dev` to the next.
+ */
+export function devNodeId(): string {
+  let machine = ''
+  try { machine = readFileSync('/etc/machine-id', 'utf8').trim() } catch { /* no machine id: the host name alone */ }
+  const h = createHash('sha256').update(`writ-dev-node\0${machine}\0${hostname()}`).digest('hex')
+  // RFC 9562 version 8 (name-based, our own hash) with the RFC variant bits.
+  const variant = ((Number.parseInt(h.charAt(16), 16) & 0x3) | 0x8).toString(16)
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-8${h.slice(13, 16)}-${variant}${h.slice(17, 20)}-${h.slice(20, 32)}`
 }
 
 const STOCK_PACKS = fileURLToPath(new URL('../../../packs/stock', import.meta.url))
@@ -150,6 +167,7 @@ export async function startDevStack(opts: DevStackOptions = {}): Promise<DevStac
   const port = await freePort(opts.port ?? 8480)
   const url = `http://127.0.0.1:${port}`
   const nodeName = hostname()
+  const nodeId = devNodeId()
 
   const raw: ConfigInput = {
     listen: { host: '127.0.0.1', port },
@@ -181,8 +199,8 @@ export async function startDevStack(opts: DevStackOptions = {}): Promise<DevStac
   await app.listen({ host: '127.0.0.1', port })
 
   const runnerLog = createWriteStream(join(stateDir, 'runner.log'), { flags: 'a' })
-  const runner = spawn(process.execPath, [runnerCli(), 'run', '--nats-url', natsUrl, '--node-name', nodeName, '--packs', STOCK_PACKS,
-    '--trusted-keys', pubFile, '--journal', join(stateDir, 'runner-journal.jsonl'), '--heartbeat-interval-ms', '2000', '--nomad-addr', process.env.NOMAD_ADDR ?? 'http://127.0.0.1:4646'],
+  const runner = spawn(process.execPath, [runnerCli(), 'run', '--nats-url', natsUrl, '--node-id', nodeId, '--node-name', nodeName, '--packs', STOCK_PACKS,
+    '--trusted-keys', pubFile, '--journal', join(stateDir, 'runner-journal.jsonl'), '--heartbeat-interval-ms', '2000', '--nomad-addr', process.env.NOMAD_ADDR || 'http://127.0.0.1:4646'],
   { stdio: ['ignore', 'pipe', 'pipe'] })
   runner.stdout?.pipe(runnerLog)
   runner.stderr?.pipe(runnerLog)
@@ -219,7 +237,7 @@ export async function startDevStack(opts: DevStackOptions = {}): Promise<DevStac
 
     const signInLink = app.portal.signInUrl(await app.portal.links.mint('dev-operator'))
     writeFileSync(envFile, `WRIT_URL=${url}\nWRIT_AGENT_TOKEN=${agentToken}\nWRIT_OPERATOR_TOKEN=${operatorToken}\nWRIT_NATS_URL=${natsUrl}\nWRIT_AUDIT_TRUSTED_KEYS=${pubFile}\n`, { mode: 0o600 })
-    return { url, natsUrl, agentToken, operatorToken, nodeName, firstRun, signInLink, stop }
+    return { url, natsUrl, agentToken, operatorToken, nodeName, nodeId, firstRun, signInLink, stop }
   } catch (err) {
     await stop()
     throw err

@@ -185,7 +185,7 @@ async function cmdDev(argv: string[], io: Io): Promise<number> {
   const stateDir = values['state-dir'] ?? '.writ'
   io.out([
     '',
-    `writ is running at ${stack.url} — control plane, NATS at ${stack.natsUrl}, and a node-runner for this host ("${stack.nodeName}") with the stock packs.`,
+    `writ is running at ${stack.url} — control plane, NATS at ${stack.natsUrl}, and a node-runner for this host ("${stack.nodeName}", node id ${stack.nodeId}) with the stock packs.`,
     '',
     `debugging.loadavg on ${stack.nodeName}, through the whole path (agent → policy → signed writ → runner → audit): ${stack.firstRun.status}`,
     `  ${stack.firstRun.stdout.trim()}`,

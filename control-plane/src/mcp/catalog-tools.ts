@@ -6,13 +6,11 @@
 import type { LoadedAction, LoadedPack, PackCatalog } from '@writ/packs'
 import type { Principal } from '../auth/index.js'
 import type { FleetNode, FleetView } from '../fleet/index.js'
-import type { Policy, PolicyDecision, PolicyScope } from '../policy/index.js'
+import { policyNodeOf, type Policy, type PolicyDecision, type PolicyScope } from '../policy/index.js'
 import { notFound } from './tool-result.js'
 import type { FindActionsArgs, GetActionArgs } from './tool-schemas.js'
 
 export interface CatalogToolDeps { catalog: PackCatalog, fleet: FleetView, policy: Policy, scope: PolicyScope }
-
-const policyNode = (n: FleetNode) => ({ id: n.id, name: n.name, ...n.nomad })
 
 /** The first sentence of a description, for a one-line candidate. */
 function oneLine(text: string | undefined, max = 160): string {
@@ -32,13 +30,13 @@ export class CatalogTools {
 
   /** Nodes in `principal`'s scope. */
   visibleNodes(principal: Principal): FleetNode[] {
-    return this.d.fleet.list().filter((n) => this.d.scope.node(principal, policyNode(n)))
+    return this.d.fleet.list().filter((n) => this.d.scope.node(principal, policyNodeOf(n)))
   }
 
   /** The node `ref` names, if it is in scope; else a not_found failure. */
   node(principal: Principal, ref: string): FleetNode {
     const node = this.d.fleet.find(ref)
-    if (!node || !this.d.scope.node(principal, policyNode(node))) throw notFound('node', ref)
+    if (!node || !this.d.scope.node(principal, policyNodeOf(node))) throw notFound('node', ref)
     return node
   }
 
@@ -80,7 +78,7 @@ export class CatalogTools {
       let decision: PolicyDecision | undefined
       if (node) {
         if (!node.packs.some((p) => p.id === pack.id && p.digest === pack.digest)) continue
-        decision = this.d.policy.evaluate({ action: action.id, risk: spec.risk, node: policyNode(node), principal })
+        decision = this.d.policy.evaluate({ action: action.id, risk: spec.risk, node: policyNodeOf(node), principal })
         if (decision.decision === 'deny') continue
       }
       // Matches in the id or title weigh more than in the description or search terms.
@@ -108,7 +106,7 @@ export class CatalogTools {
     const nodes = []
     for (const n of this.visibleNodes(principal)) {
       if (!n.packs.some((p) => p.id === pack.id && p.digest === pack.digest)) continue
-      const d = this.d.policy.evaluate({ action: action.id, risk: spec.risk, node: policyNode(n), principal })
+      const d = this.d.policy.evaluate({ action: action.id, risk: spec.risk, node: policyNodeOf(n), principal })
       if (d.decision === 'deny') continue
       nodes.push({ name: n.name, online: n.online, policy: decisionText(d) })
     }

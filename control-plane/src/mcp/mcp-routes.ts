@@ -9,8 +9,7 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { principalOf } from '../auth/index.js'
 import { durationMs } from '../config.js'
-import { BodyTooLarge, ForbiddenKey, MalformedJson, UnsupportedMediaType, detailsOf } from '../http/index.js'
-import { PolicyScope } from '../policy/index.js'
+import { BatchNotSupported, BodyTooLarge, ForbiddenKey, MalformedJson, UnsupportedMediaType, detailsOf } from '../http/index.js'
 import { CatalogTools } from './catalog-tools.js'
 import { recordRejection } from './mcp-audit.js'
 import { authInfoFor, createWritMcpHandler } from './mcp-server.js'
@@ -29,6 +28,7 @@ function hasForbiddenKey(v: unknown, depth = 0): boolean {
 /** JSON-RPC error codes for the refusals answered before the SDK sees a request. */
 function rpcCode(code: string, status: number): number {
   if (code === 'WRIT_ERR_MALFORMED_JSON' || code === 'WRIT_ERR_FORBIDDEN_KEY') return -32700
+  if (code === 'WRIT_ERR_BATCH_NOT_SUPPORTED') return -32600
   if (status === 401) return -32001
   if (status >= 500) return -32603
   return -32000
@@ -44,10 +44,7 @@ export default async function mcpRoutes(app: FastifyInstance) {
   const cp = app.writ
   const { config } = cp
   const allowed = allowedNames(config)
-  const scope = new PolicyScope(cp.policy, function* () {
-    for (const { action } of cp.catalog.allActions()) yield { id: action.id, risk: action.spec.risk }
-  })
-  const catalogTools = new CatalogTools({ catalog: cp.catalog, fleet: cp.fleet, policy: cp.policy, scope })
+  const catalogTools = new CatalogTools({ catalog: cp.catalog, fleet: cp.fleet, policy: cp.policy, scope: cp.scope })
   const runTools = new RunTools({
     runs: cp.runs, store: cp.store, outputs: cp.outputs, fleet: cp.fleet, catalogTools, runUrl: cp.runUrl,
     budget: config.mcp.max_output_chars, maxWaitMs: durationMs(config.runs.max_wait),
@@ -63,6 +60,8 @@ export default async function mcpRoutes(app: FastifyInstance) {
     let value: unknown
     try { value = JSON.parse(body as string) } catch (e) { return done(new MalformedJson((e as Error).message), undefined) }
     if (hasForbiddenKey(value)) return done(new ForbiddenKey(), undefined)
+    // A batch would be one request to the rate limit and to the audit, and many calls to the tools.
+    if (Array.isArray(value)) return done(new BatchNotSupported(), undefined)
     done(null, value)
   })
 

@@ -20,10 +20,27 @@
 import type { Risk } from '@writ/packs'
 import type { PolicyMatch } from '../config.js'
 import { matchesRequest, type Policy, type PolicyInput } from './policy.js'
+import { anyGlob } from './glob-match.js'
 
 export interface ScopedAction { id: string, risk: Risk }
 
 type Asker = PolicyInput['principal']
+
+/** A fleet node as policy sees it: its id, name and the Nomad attributes known for it. */
+export interface ScopedNode { id: string, name: string, nomad: Omit<PolicyInput['node'], 'id' | 'name'> }
+
+/** The node policy rules are matched against. */
+export function policyNodeOf(n: ScopedNode): PolicyInput['node'] {
+  return { id: n.id, name: n.name, ...n.nomad }
+}
+
+/**
+ * Whom the REST API shows only their scope: agents. Operators see the whole
+ * catalog and fleet, since they decide runs of any action on any node.
+ */
+export function restScoped(principal: Asker): boolean {
+  return principal.kind === 'agent'
+}
 
 /** True when the rule constrains which nodes it applies to (`nodes: ["*"]` alone does not). */
 function namesNodes(m: PolicyMatch): boolean {
@@ -46,10 +63,28 @@ export class PolicyScope {
     return answer
   }
 
-  /** Whether policy allows or gates at least one catalog action on `node` for `principal`. */
+  /**
+   * Whether policy allows or gates at least one catalog action on `node` for
+   * `principal`. A node whose attributes are unknown (Nomad cannot say) is in
+   * scope when some attribute it might have would let an action through: scope
+   * follows the configuration, and the run itself is then refused by policy
+   * with the reason, instead of the node vanishing while Nomad is away.
+   */
   node(principal: Asker, node: PolicyInput['node']): boolean {
     for (const a of this.actions()) {
-      if (this.policy.evaluate({ action: a.id, risk: a.risk, node, principal }).decision !== 'deny') return true
+      if (node.source === 'unknown' ? this.couldRunOnUnknown(principal, a, node) : this.policy.evaluate({ action: a.id, risk: a.risk, node, principal }).decision !== 'deny') return true
+    }
+    return false
+  }
+
+  private couldRunOnUnknown(principal: Asker, action: ScopedAction, node: PolicyInput['node']): boolean {
+    for (const rule of this.policy.orderedRules) {
+      const m = rule.match
+      if (!matchesRequest(m, { action: action.id, risk: action.risk, principal })) continue
+      if (m.nodes && !anyGlob(m.nodes, node.name) && !anyGlob(m.nodes, node.id)) continue
+      if (rule.decision !== 'deny') return true
+      // A deny on attributes might not be this node's: the walk goes on, as for a deny that names other nodes.
+      if (m.node_pools === undefined && m.datacenters === undefined && m.node_classes === undefined) return false
     }
     return false
   }

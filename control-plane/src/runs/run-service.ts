@@ -14,7 +14,7 @@ import {
   ActionNotFound, ActionNotOnNode, BadArgs, DigestMismatch, EvidenceNotFound, NodeNotFound, NotCancelable, PolicyDenied, RunNotFound, withDetails,
 } from '../http/index.js'
 import type { Metrics } from '../metrics.js'
-import type { Policy, PolicyDecision } from '../policy/index.js'
+import { policyNodeOf, restScoped, type Policy, type PolicyDecision, type PolicyScope } from '../policy/index.js'
 import { durationMs } from '../config.js'
 import type { Principal } from '../auth/index.js'
 import { isTerminal, runBinding, type Run } from './run-record.js'
@@ -24,6 +24,8 @@ import { presentRun, redactArgs, sensitiveArgNames } from './sensitive-args.js'
 
 export interface RunServiceDeps {
   catalog: PackCatalog, fleet: FleetView, policy: Policy, store: RunStore, audit: AuditChain, dispatcher: Dispatcher,
+  /** An agent's scope: an action or node outside it is refused exactly as one that does not exist. */
+  scope?: PolicyScope | undefined
   metrics: Metrics, log: Logger, instanceId: string, lostGraceMs: number,
   /** The portal page of a run, shown with runs that wait for approval. */
   runUrl: (runId: string) => string
@@ -68,10 +70,11 @@ export class RunService {
     }
     // Thrown errors reach the one error handler, which audits them for the authenticated caller.
     const hit = catalog.lookup(req.action)
-    if (!hit.ok) throw new ActionNotFound(req.action)
+    const scoped = this.d.scope && restScoped(principal) ? this.d.scope : undefined
+    if (!hit.ok || (scoped && !scoped.action(principal, { id: hit.action.id, risk: hit.action.spec.risk }))) throw new ActionNotFound(req.action)
     const { pack, action } = hit
     const node = fleet.find(req.node)
-    if (!node) throw new NodeNotFound(req.node)
+    if (!node || (scoped && !scoped.node(principal, policyNodeOf(node)))) throw new NodeNotFound(req.node)
     const prepared = prepareInvocation(action.spec, req.args, pack.dir)
     if (!prepared.ok) {
       const err = withDetails(new BadArgs(action.id, prepared.errors.map((e) => e.message).join('; ')), { args: prepared.errors })

@@ -53,3 +53,14 @@ export function describeCause(e: unknown): string {
   const msg = typeof err?.message === 'string' ? oneLine(err.message, 200) : String(e)
   return code && !msg.includes(code) ? `${code} ${msg}` : msg
 }
+
+/** An exception as one line: its class and message (a thrown non-Error as text). */
+export function describeError(e: unknown): string {
+  try {
+    const text = e instanceof Error ? `${e.name}: ${e.message}` : String(e)
+    return text.replace(/[\u0000-\u001f\u007f]+/g, ' ').slice(0, 512)
+  } catch {
+    // An error whose message or toString throws still ends as text.
+    return 'an exception that cannot be described'
+  }
+}

@@ -6,8 +6,8 @@
  * stderr; Docker's JSON error bodies (`{"message": "No such container: …"}`)
  * become an `ApiStatusError`.
  */
-import { Pool, type Dispatcher } from 'undici'
 import { ApiStatusError, ApiUnreachableError, describeCause, oneLine, readCappedText } from './api-errors.js'
+import { closeHttpAgents, sendHttp, type HttpAnswer } from './http-transport.js'
 import { DockerStreamDemuxer, framingFromContentType, type DemuxSinks } from './docker-stream-demuxer.js'
 
 export interface DockerCall {
@@ -25,19 +25,10 @@ export class DockerStreamError extends Error {
 
 const API_VERSION_RE = /^[0-9]{1,2}\.[0-9]{1,3}$/
 
-interface SocketState { pool: Pool, version?: Promise<string> }
-const sockets = new Map<string, SocketState>()
+/** The daemon's API version, asked once per socket. */
+const versions = new Map<string, Promise<string>>()
 
-function stateFor(socketPath: string): SocketState {
-  let s = sockets.get(socketPath)
-  if (!s) {
-    s = { pool: new Pool('http://localhost', { socketPath, connections: 4 }) }
-    sockets.set(socketPath, s)
-  }
-  return s
-}
-
-async function send(socketPath: string, method: string, path: string, body: unknown, signal: AbortSignal) {
+async function send(socketPath: string, method: string, path: string, body: unknown, signal: AbortSignal): Promise<HttpAnswer> {
   const headers: Record<string, string> = { 'user-agent': 'writ-node-runner' }
   let payload: string | undefined
   if (body !== undefined) {
@@ -45,10 +36,12 @@ async function send(socketPath: string, method: string, path: string, body: unkn
     headers['content-type'] = 'application/json'
   }
   try {
-    return await stateFor(socketPath).pool.request({ method: method as Dispatcher.HttpMethod, path, headers, ...(payload !== undefined ? { body: payload } : {}), signal })
+    return await sendHttp({ origin: 'http://localhost', socketPath }, { method, path, headers, body: payload }, signal)
   } catch (e) {
     if (signal.aborted) throw signal.reason
-    throw new ApiUnreachableError('docker', `cannot reach the daemon at ${socketPath}: ${describeCause(e)}`, { cause: e })
+    const code = (e as { code?: unknown } | null)?.code
+    const why = code === 'ECONNREFUSED' || code === 'ENOENT' ? `no Docker daemon at ${socketPath}` : `cannot reach the daemon at ${socketPath}`
+    throw new ApiUnreachableError('docker', `${why}: ${describeCause(e)}`, { cause: e })
   }
 }
 
@@ -68,8 +61,8 @@ async function statusError(statusCode: number, body: AsyncIterable<Buffer>): Pro
  * cached, so the next call asks again.
  */
 export function dockerApiVersion(socketPath: string, signal: AbortSignal): Promise<string> {
-  const state = stateFor(socketPath)
-  if (!state.version) {
+  let known = versions.get(socketPath)
+  if (!known) {
     const lookup = (async () => {
       const res = await send(socketPath, 'GET', '/version', undefined, signal)
       if (res.statusCode >= 400) throw await statusError(res.statusCode, res.body)
@@ -81,10 +74,11 @@ export function dockerApiVersion(socketPath: string, signal: AbortSignal): Promi
       }
       return version
     })()
-    state.version = lookup
-    lookup.catch(() => { if (state.version === lookup) delete state.version })
+    known = lookup
+    versions.set(socketPath, lookup)
+    lookup.catch(() => { if (versions.get(socketPath) === lookup) versions.delete(socketPath) })
   }
-  return state.version
+  return known
 }
 
 /**
@@ -114,9 +108,8 @@ export async function callDocker(socketPath: string, call: DockerCall, sinks: De
   }
 }
 
-/** Closes every socket's connections and forgets the versions (runner shutdown, tests). */
-export async function closeDockerClients(): Promise<void> {
-  const all = [...sockets.values()]
-  sockets.clear()
-  await Promise.all(all.map((s) => s.pool.close().catch(() => undefined)))
+/** Closes every kept-alive connection and forgets the versions (runner shutdown, tests). */
+export function closeDockerClients(): void {
+  versions.clear()
+  closeHttpAgents()
 }

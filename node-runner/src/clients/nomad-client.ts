@@ -9,9 +9,8 @@
  * given, else the system's CAs, and presents a client certificate when the
  * agent requires one (verify_https_client).
  */
-import { createHash } from 'node:crypto'
-import { Pool, type Dispatcher } from 'undici'
 import { ApiStatusError, ApiUnreachableError, describeCause, oneLine, readCappedText } from './api-errors.js'
+import { closeHttpAgents, sendHttp, type HttpAnswer } from './http-transport.js'
 
 /** PEM contents (not paths) for an https agent: the NOMAD_CACERT / NOMAD_CLIENT_CERT / NOMAD_CLIENT_KEY files, and NOMAD_TLS_SERVER_NAME. */
 export interface NomadTls {
@@ -39,8 +38,6 @@ export interface NomadCall {
 
 interface Endpoint { origin: string, socketPath?: string, shown: string }
 
-const pools = new Map<string, Pool>()
-
 /** Parses a Nomad address; throws `ApiUnreachableError` naming the address when it is unusable. */
 export function parseNomadAddr(addr: string): Endpoint {
   if (addr.startsWith('unix://')) {
@@ -53,22 +50,6 @@ export function parseNomadAddr(addr: string): Endpoint {
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ApiUnreachableError('nomad', `address scheme "${url.protocol}" is not supported (http, https or unix)`)
   // The origin drops any user:password@ so it can never reach a message.
   return { origin: url.origin, shown: url.origin }
-}
-
-/** A pool per endpoint and TLS identity, so a different CA or client certificate never reuses a connection. */
-function poolFor(ep: Endpoint, tls: NomadTls | undefined): Pool {
-  const https = ep.origin.startsWith('https:')
-  const tlsId = https && tls ? createHash('sha256').update(JSON.stringify([tls.ca, tls.cert, tls.key, tls.servername])).digest('hex') : ''
-  const key = ep.socketPath ? `unix:${ep.socketPath}` : `${ep.origin}|${tlsId}`
-  let pool = pools.get(key)
-  if (!pool) {
-    const connect = https && tls
-      ? { ...(tls.ca ? { ca: tls.ca } : {}), ...(tls.cert ? { cert: tls.cert } : {}), ...(tls.key ? { key: tls.key } : {}), ...(tls.servername ? { servername: tls.servername } : {}) }
-      : undefined
-    pool = new Pool(ep.origin, { connections: 4, ...(ep.socketPath ? { socketPath: ep.socketPath } : {}), ...(connect ? { connect } : {}) })
-    pools.set(key, pool)
-  }
-  return pool
 }
 
 /**
@@ -85,12 +66,12 @@ export async function callNomad(target: NomadTarget, call: NomadCall, sink: (chu
     body = JSON.stringify(call.body)
     headers['content-type'] = 'application/json'
   }
-  let res
+  let res: HttpAnswer
   try {
-    res = await poolFor(ep, target.tls).request({ method: call.method as Dispatcher.HttpMethod, path: call.path, headers, ...(body !== undefined ? { body } : {}), signal })
+    res = await sendHttp({ origin: ep.origin, socketPath: ep.socketPath, tls: ep.origin.startsWith('https:') ? target.tls : undefined }, { method: call.method, path: call.path, headers, body }, signal)
   } catch (e) {
     if (signal.aborted) throw signal.reason
-    throw new ApiUnreachableError('nomad', `cannot reach ${ep.shown}: ${describeCause(e)}`, { cause: e })
+    throw new ApiUnreachableError('nomad', unreachable(ep, e), { cause: e })
   }
   try {
     if (res.statusCode >= 400) {
@@ -106,9 +87,18 @@ export async function callNomad(target: NomadTarget, call: NomadCall, sink: (chu
   }
 }
 
-/** Closes every pooled connection (runner shutdown, tests). */
-export async function closeNomadClients(): Promise<void> {
-  const all = [...pools.values()]
-  pools.clear()
-  await Promise.all(all.map((p) => p.close().catch(() => undefined)))
+/**
+ * Why the agent could not be reached, in the words an operator looks for:
+ * nothing listening at the address means there is no Nomad agent there
+ * (a dev host, a stopped agent, a Task API socket that does not exist).
+ */
+function unreachable(ep: Endpoint, e: unknown): string {
+  const code = (e as { code?: unknown } | null)?.code
+  if (code === 'ECONNREFUSED' || code === 'ENOENT') return `no Nomad agent at ${ep.shown} (${describeCause(e)})`
+  return `cannot reach ${ep.shown}: ${describeCause(e)}`
+}
+
+/** Closes every kept-alive connection (runner shutdown, tests). */
+export function closeNomadClients(): void {
+  closeHttpAgents()
 }

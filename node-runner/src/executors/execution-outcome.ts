@@ -3,7 +3,9 @@
  * context it runs in. The runner turns an outcome into a RunResult.
  */
 import type { Invocation } from '@writ/packs'
-import type { NomadTarget } from '../clients/nomad-client.js'
+import type { NomadCall, NomadTarget } from '../clients/nomad-client.js'
+import type { DockerCall } from '../clients/docker-client.js'
+import type { DemuxSinks } from '../clients/docker-stream-demuxer.js'
 
 export interface ExecutionLimits {
   timeoutMs: number
@@ -19,6 +21,14 @@ export interface ExecutionContext {
   onChunk: (stream: 'stdout' | 'stderr', data: string) => void
   nomad: NomadTarget
   docker: { socketPath: string }
+  /** The API clients; the defaults (nomad-client.ts, docker-client.ts) unless a test puts its own in. */
+  clients?: Partial<HttpClients> | undefined
+}
+
+/** The calls the http executor and the allocation check make, as the clients export them. */
+export interface HttpClients {
+  nomad: (target: NomadTarget, call: NomadCall, sink: (chunk: Buffer) => void, signal: AbortSignal) => Promise<void>
+  docker: (socketPath: string, call: DockerCall, sinks: DemuxSinks, signal: AbortSignal) => Promise<void>
 }
 
 export interface ExecutionOutcome {

@@ -5,8 +5,8 @@
  * comes back, and maps the ending to an outcome status.
  */
 import type { Invocation } from '@writ/packs'
-import { ApiStatusError } from '../clients/api-errors.js'
-import { callDocker, closeDockerClients } from '../clients/docker-client.js'
+import { ApiStatusError, ApiUnreachableError, describeError } from '../clients/api-errors.js'
+import { DockerStreamError, callDocker, closeDockerClients } from '../clients/docker-client.js'
 import { callNomad, closeNomadClients } from '../clients/nomad-client.js'
 import type { ExecutionContext, ExecutionOutcome, Executor } from './execution-outcome.js'
 import { OutputCapture } from './output-capture.js'
@@ -36,9 +36,9 @@ export const executeHttp: Executor<'http'> = async (invocation: HttpInvocation, 
   let error: string | undefined
   try {
     if (invocation.target === 'nomad') {
-      await callNomad(ctx.nomad, { method: invocation.method, path: invocation.path, ...(invocation.body !== undefined ? { body: invocation.body } : {}) }, (c) => stdout.push(c), controller.signal)
+      await (ctx.clients?.nomad ?? callNomad)(ctx.nomad, { method: invocation.method, path: invocation.path, ...(invocation.body !== undefined ? { body: invocation.body } : {}) }, (c) => stdout.push(c), controller.signal)
     } else {
-      await callDocker(ctx.docker.socketPath, { method: invocation.method, path: invocation.path, stream: invocation.stream, ...(invocation.body !== undefined ? { body: invocation.body } : {}) },
+      await (ctx.clients?.docker ?? callDocker)(ctx.docker.socketPath, { method: invocation.method, path: invocation.path, stream: invocation.stream, ...(invocation.body !== undefined ? { body: invocation.body } : {}) },
         { stdout: (c) => stdout.push(c), stderr: (c) => stderr.push(c) }, controller.signal)
     }
   } catch (e) {
@@ -50,7 +50,8 @@ export const executeHttp: Executor<'http'> = async (invocation: HttpInvocation, 
         : `${invocation.target}: canceled; request aborted`
     } else {
       status = 'failed'
-      error = e instanceof Error ? e.message : `${invocation.target}: ${String(e)}`
+      // The clients' own errors already read "nomad: …"; anything else is named by its class.
+      error = e instanceof ApiStatusError || e instanceof ApiUnreachableError || e instanceof DockerStreamError ? e.message : `${invocation.target}: ${describeError(e)}`
       // The API's own error text is also the run's stderr, so it is on the record with the output.
       if (e instanceof ApiStatusError && stderr.total === 0) stderr.push(Buffer.from(e.detail))
     }
@@ -67,7 +68,8 @@ export const executeHttp: Executor<'http'> = async (invocation: HttpInvocation, 
   }
 }
 
-/** Closes the pooled connections of both clients; call on shutdown. */
+/** Closes the kept-alive connections of both clients; call on shutdown. */
 export async function closeHttpClients(): Promise<void> {
-  await Promise.all([closeNomadClients(), closeDockerClients()])
+  closeNomadClients()
+  closeDockerClients()
 }

@@ -17,5 +17,7 @@ export type { SigningKey, TrustedKey, SignatureCheck } from './writ-signing.js'
 export { approvalBinding } from './approval-binding.js'
 export type { ApprovalSubject } from './approval-binding.js'
 export { canonicalJson } from '../canonical-json.js'
-export { CONTROL_PLANE_INBOX_PREFIX, runnerInboxPrefix, runnerPermissions, controlPlanePermissions, nscCommands } from './nats-permissions.js'
+export {
+  CONTROL_PLANE_INBOX_PREFIX, AUDITOR_INBOX_PREFIX, runnerInboxPrefix, runnerPermissions, controlPlanePermissions, auditorPermissions, nscCommands,
+} from './nats-permissions.js'
 export type { NatsPermissions } from './nats-permissions.js'

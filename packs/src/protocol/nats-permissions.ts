@@ -22,6 +22,12 @@ export interface NatsPermissions {
 /** The control plane's inbox prefix (every instance shares the control plane's user). */
 export const CONTROL_PLANE_INBOX_PREFIX = '_INBOX_writ_cp'
 
+/** The inbox prefix of `writ audit` (verify, export) under the auditor user. */
+export const AUDITOR_INBOX_PREFIX = '_INBOX_writ_audit'
+
+/** The audit stream (control-plane/src/nats/jetstream-setup.ts creates it); named here for the auditor's permissions. */
+const AUDIT_STREAM = 'WRIT_AUDIT'
+
 /**
  * A runner's inbox prefix. The node id is a subject token of its own because
  * a signing-key template (`{{name()}}`, the user's name, which is the node id)
@@ -63,9 +69,31 @@ export function controlPlanePermissions(): NatsPermissions {
 }
 
 /** The `nsc` commands that give an existing WRIT account these permissions. */
+/**
+ * A read-only auditor for `writ audit verify|export`: the audit stream's info,
+ * single messages, and an ephemeral ordered consumer over it (created,
+ * pulled, deleted), replies on its own inbox. Nothing else: no other stream
+ * (the run store holds sensitive arguments), no stream updates, purges or
+ * message deletes, no writs, no audit appends.
+ */
+export function auditorPermissions(): NatsPermissions {
+  const api = '$JS.API'
+  return {
+    pub: {
+      allow: [
+        `${api}.INFO`, `${api}.STREAM.INFO.${AUDIT_STREAM}`, `${api}.STREAM.MSG.GET.${AUDIT_STREAM}`,
+        `${api}.CONSUMER.CREATE.${AUDIT_STREAM}`, `${api}.CONSUMER.CREATE.${AUDIT_STREAM}.>`, `${api}.CONSUMER.INFO.${AUDIT_STREAM}.>`,
+        `${api}.CONSUMER.MSG.NEXT.${AUDIT_STREAM}.>`, `${api}.CONSUMER.DELETE.${AUDIT_STREAM}.>`,
+      ],
+    },
+    sub: { allow: [`${AUDITOR_INBOX_PREFIX}.>`] },
+  }
+}
+
 export function nscCommands(): string {
   const r = runnerPermissions('{{name()}}')
   const cp = controlPlanePermissions()
+  const au = auditorPermissions()
   const q = (list: string[]): string => `'${list.join(',')}'`
   return [
     '# the node-runner role: a scoped signing key whose permissions are templates on the user name (the Nomad node id)',
@@ -82,5 +110,10 @@ export function nscCommands(): string {
     `  --allow-pub ${q(cp.pub.allow)} \\`,
     `  --allow-sub ${q(cp.sub.allow)}`,
     'nsc generate creds --account WRIT --name writ-control-plane > control-plane.creds',
+    '# a read-only auditor for `writ audit verify|export` (never the control plane\'s credentials)',
+    'nsc add user --account WRIT --name writ-auditor \\',
+    `  --allow-pub ${q(au.pub.allow)} \\`,
+    `  --allow-sub ${q(au.sub.allow)}`,
+    'nsc generate creds --account WRIT --name writ-auditor > auditor.creds',
   ].join('\n')
 }

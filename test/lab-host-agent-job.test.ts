@@ -8,6 +8,7 @@ import t from 'tap'
 import { join } from 'node:path'
 import { REPO_ROOT } from './doubles/fixtures-dir.js'
 import { flagValues, hostAgentFromJob, type LabNomadValues } from './lab/host-agent-job.js'
+import { apiForwards } from './lab/host-apis.js'
 
 const JOB = join(REPO_ROOT, 'jobs', 'writ-node-runner.nomad.hcl')
 const values = (items: Record<string, string>): LabNomadValues => ({
@@ -33,4 +34,16 @@ t.test('with an approver registry published, the runner is pointed at it', async
   t.match(agent.env.WRIT_APPROVERS_KEYS, /\/secrets\/approvers\.pub\.pem$/)
   const registry = agent.files.find((f) => f.path.endsWith('/secrets/approvers.json'))
   t.equal(registry?.content?.trim(), '{"v":1}', 'the registry file holds the published registry')
+})
+
+t.test('scenario 5 forwards the APIs where the job points the runner: the Task API socket in its secrets dir, the Docker socket', async (t) => {
+  const agent = await hostAgentFromJob(JOB, values({}))
+  const forwards = apiForwards(agent, { nomad: 4646, docker: 2375 })
+  t.same(forwards, [
+    { api: 'nomad', socket: `${agent.env.NOMAD_SECRETS_DIR}/api.sock`, target: '10.0.2.2:4646' },
+    { api: 'docker', socket: '/var/run/docker.sock', target: '10.0.2.2:2375' },
+  ], 'socat in the guest listens where NOMAD_ADDR and --docker-socket say')
+  t.match(agent.env.NODE_OPTIONS, /--jitless/, 'and the runner keeps the job\'s NODE_OPTIONS (no JIT, no WebAssembly) while it calls them')
+  t.equal(agent.env.NOMAD_TOKEN, 'lab-workload-identity', 'with the workload identity in NOMAD_TOKEN')
+  t.throws(() => apiForwards({ ...agent, env: { ...agent.env, NOMAD_ADDR: 'http://127.0.0.1:4646' } }, { nomad: 1, docker: 2 }), /not the Task API socket/, 'a job that stops using the Task API socket is named, not silently forwarded')
 })

@@ -30,6 +30,7 @@ export const GUEST_PACKAGES = [
   'e2fsprogs', // mkfs.ext4
   'xfsprogs', // mkfs.xfs (format-new-volume.sh)
   'open-iscsi', // iscsiadm (storage.iscsi_sessions)
+  'socat', // scenario 5: the Task API and Docker sockets, forwarded to the API doubles on the host
   'libstdc++6', // the runner's single executable
   'libgcc-s1',
 ] as const

@@ -8,7 +8,7 @@
  * serial port (a unix socket here) and powers off, which ends QEMU.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { chmodSync, copyFileSync, createReadStream, createWriteStream, cpSync, existsSync, linkSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { appendFileSync, chmodSync, copyFileSync, createReadStream, createWriteStream, cpSync, existsSync, linkSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { connect, type Socket } from 'node:net'
 import { dirname, join } from 'node:path'
 import { once } from 'node:events'
@@ -78,6 +78,8 @@ export class LabVm {
 
   constructor(private readonly child: ChildProcess, private readonly channel: Socket, readonly consoleLog: string, timeoutMs: number, readonly lunImages: string[]) {
     const started = Date.now()
+    // Beside console.log, so a kept boot folder (WRIT_LAB_KEEP=1) says how far the scenario got.
+    const resultsLog = join(dirname(consoleLog), 'results.jsonl')
     let buf = ''
     channel.on('data', (d: Buffer) => {
       buf += d.toString('utf8')
@@ -86,6 +88,7 @@ export class LabVm {
         const line = buf.slice(0, nl).replace(/\r$/, '')
         buf = buf.slice(nl + 1)
         if (line.trim() === '') continue
+        appendFileSync(resultsLog, `${line}\n`)
         try { this.results.push(JSON.parse(line) as LabResult) } catch { this.results.push({ event: 'unparsed', t: '', line }) }
       }
       this.wake()
@@ -119,8 +122,8 @@ export class LabVm {
     for (;;) {
       const hit = this.results.find(pred)
       if (hit) return hit
-      if (this.exit) throw new Error(`the VM ended (${JSON.stringify(this.exit)}) before ${what}; last results: ${JSON.stringify(this.results.slice(-5))}\n${this.consoleTail()}`)
-      if (Date.now() > deadline) throw new Error(`no ${what} within ${timeoutMs} ms; last results: ${JSON.stringify(this.results.slice(-5))}\n${this.consoleTail()}`)
+      if (this.exit) throw new Error(`the VM ended (${JSON.stringify(this.exit)}) before ${what}; last results: ${this.lastResults()}\n${this.consoleTail()}`)
+      if (Date.now() > deadline) throw new Error(`no ${what} within ${timeoutMs} ms; last results: ${this.lastResults()}\n${this.consoleTail()}`)
       await new Promise<void>((resolve) => {
         const t = setTimeout(done, Math.min(1000, Math.max(1, deadline - Date.now())))
         function done(): void { clearTimeout(t); resolve() }
@@ -144,13 +147,18 @@ export class LabVm {
   async finished(): Promise<{ exit: LabExit, end: LabResult }> {
     const exit = await this.exited
     const end = this.results.find((r) => r.event === 'end')
-    if (exit.timedOut) throw new Error(`the VM did not power off within its timeout (${exit.ms} ms): killed\n${this.consoleTail()}`)
-    if (!end) throw new Error(`QEMU exited (${exit.code ?? exit.signal}) without the scenario's end line\n${this.consoleTail()}`)
+    if (exit.timedOut) throw new Error(`the VM did not power off within its timeout (${exit.ms} ms): killed; last results: ${this.lastResults()}\n${this.consoleTail()}`)
+    if (!end) throw new Error(`QEMU exited (${exit.code ?? exit.signal}) without the scenario's end line; last results: ${this.lastResults()}\n${this.consoleTail()}`)
     return { exit, end }
   }
 
   kill(): void {
     if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL')
+  }
+
+  /** The scenario's last result lines, for an error that must say how far it got. */
+  lastResults(n = 8): string {
+    return this.results.slice(-n).map((r) => JSON.stringify(r)).join('\n')
   }
 
   consoleTail(lines = 40): string {

@@ -8,78 +8,37 @@
  * REST API with an agent token, run the multipath, storage and debugging
  * actions against the guest's kernel and device-mapper while the map is
  * healthy and while it is stuck; their parsed output must match what the
- * scenario set up.
+ * scenario set up. While it is stuck, the nomad.* and docker.* actions run
+ * too, under the job's environment (its NOMAD_ADDR, NOMAD_TOKEN,
+ * NODE_OPTIONS, --docker-socket), against the API doubles on this machine
+ * (host-apis.ts); the runner must still be alive after them.
  */
 import t from 'tap'
 import { execFileSync } from 'node:child_process'
-import { createHash, randomUUID } from 'node:crypto'
+import { createHash } from 'node:crypto'
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { basename, dirname, join, posix } from 'node:path'
+import { basename, dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { createAccount, createUser } from '@nats-io/nkeys'
 import { startNatsServer, freePort } from '../helpers/nats-server.js'
 import { makeCpFixture } from '../helpers/cp-fixtures.js'
 import { startCpProcess } from '../helpers/cp-process.js'
 import { eventually } from '../helpers/cp-fake-runner.js'
-import { flagValues, hostAgentFromJob, shellQuote, type HostAgent } from './host-agent-job.js'
+import { selectFrames, type LogFrame } from '../doubles/docker-api.js'
+import { flagValues, hostAgentFromJob } from './host-agent-job.js'
+import { natsCreds, taskFiles } from './host-agent-task.js'
+import { PLUGIN_ALLOC, PLUGIN_CONTAINER, startHostApis } from './host-apis.js'
 import { labSuite, mapState, one, resultLines, formatResult } from './lab-suite.js'
-import type { LabFile } from './lab-vm.js'
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
 const JOB = join(ROOT, 'jobs', 'writ-node-runner.nomad.hcl')
 const WWN = '5000c50015ea7105'
-const NODE_ID = 'b7f3c2d4-1a5e-4c8b-9f60-1ab5e0000105'
 const NODE_NAME = 'lab-node'
+/** What Nomad puts in NOMAD_TOKEN for the job's `identity { env = true }`; the Nomad double wants it on every call. */
+const WORKLOAD_TOKEN = 'lab-workload-identity-token'
 
 interface Run { id: string, status: string, status_reason: string, result?: { exit_code: number | null, stdout: string, stderr: string, parsed?: unknown, parse_error?: string } }
 interface Topology { source: string, maps: Array<{ name: string, wwid: string, queueing: boolean, features: string, pathGroups: Array<{ index: number, status: string, paths: Array<{ dev: string, devT?: string, dmState: string, checkerState: string, devState?: string }> }> }> }
-
-/** A NATS user creds file for the node, as `nsc generate creds` writes it (the user JWT is named after the node id). */
-function natsCreds(nodeId: string): string {
-  const account = createAccount()
-  const user = createUser()
-  const b64 = (o: unknown): string => Buffer.from(JSON.stringify(o)).toString('base64url')
-  const claims = {
-    jti: createHash('sha256').update(randomUUID()).digest('base64url'), iat: Math.floor(Date.now() / 1000),
-    iss: account.getPublicKey(), name: nodeId, sub: user.getPublicKey(),
-    nats: {
-      pub: { allow: [`writ.v1.node.${nodeId}.heartbeat`, `writ.v1.node.${nodeId}.output.*`, `writ.v1.node.${nodeId}.result.*`, `writ.v1.node.${nodeId}.event.*`] },
-      sub: { allow: [`writ.v1.node.${nodeId}.run`, `writ.v1.node.${nodeId}.cancel`, '_INBOX.>'] },
-      subs: -1, data: -1, payload: -1, type: 'user', version: 2,
-    },
-  }
-  const head = `${b64({ typ: 'JWT', alg: 'ed25519-nkey' })}.${b64(claims)}`
-  const jwt = `${head}.${Buffer.from(account.sign(Buffer.from(head))).toString('base64url')}`
-  return `-----BEGIN NATS USER JWT-----\n${jwt}\n------END NATS USER JWT------\n\n-----BEGIN USER NKEY SEED-----\n${new TextDecoder().decode(user.getSeed())}\n------END USER NKEY SEED------\n`
-}
-
-/** The guest files that make the job's task: its artifacts and templates, the files its flags name, and a launcher with its command line and environment. */
-function taskFiles(agent: HostAgent, release: { runner: string, packsDir: string }, creds: string): LabFile[] {
-  const files: LabFile[] = []
-  for (const f of agent.files) {
-    if (f.kind === 'template') files.push({ guestPath: f.path, content: f.content ?? '' })
-    else if (/writ-node-runner-linux-x64$/.test(f.source ?? '')) files.push({ guestPath: f.path, from: release.runner, mode: 0o644 }) // as go-getter leaves it: without +x
-    else if (/writ-packs-[^/]+\.tar\.gz$/.test(f.source ?? '')) files.push({ guestPath: f.path, fromDir: release.packsDir })
-    else throw new Error(`the job fetches an artifact the lab does not know: ${f.source}`)
-  }
-  for (const path of flagValues(agent.argv, 'nats-creds')) files.push({ guestPath: path, content: creds, mode: 0o600 })
-  for (const path of flagValues(agent.argv, 'journal')) files.push({ guestPath: posix.join(posix.dirname(path), '.keep'), content: '' })
-  const cwd = agent.driver === 'docker' ? '/' : agent.taskDir
-  const command = agent.argv[0] as string
-  const launcher = [
-    '#!/bin/sh',
-    `# ${basename(JOB)}, task "${agent.task}" (driver ${agent.driver}), as the lab runs it`,
-    `cd ${shellQuote(cwd)} || exit 1`,
-    // raw_exec/exec: Nomad's executor marks the command executable before starting it (docker jobs do it in their entrypoint).
-    ...(agent.driver === 'docker' ? [] : [`chmod 0755 ${shellQuote(command)}`]),
-    `exec env -i ${Object.entries(agent.env).map(([k, v]) => shellQuote(`${k}=${v}`)).join(' ')} \\`,
-    `  ${agent.argv.map(shellQuote).join(' ')}`,
-    '',
-  ].join('\n')
-  files.push({ guestPath: '/lab/host-agent.sh', content: launcher, mode: 0o755 })
-  return files
-}
 
 const lab = await labSuite(t)
 
@@ -96,13 +55,19 @@ if (lab) {
     t.teardown(() => nats.stop())
     const fx = makeCpFixture(nats.url)
     t.teardown(() => fx.cleanup())
-    // The same packs artifact as the runner; times sized for a runner under software emulation.
+    // The same packs artifact as the runner; times sized for a runner under software emulation, and a rate
+    // limit that lets the test poll the fleet every 25 ms for the minutes such a runner may take to come online.
     const cp = await startCpProcess(fx.writeConfigFile({
       packs: { dirs: [packsDir] },
       runs: { writ_ttl: '5m', ack_timeout: '30s', lost_grace: '60s', sweep_interval: '1s', max_wait: '120s' },
+      limits: { body_bytes: 64 * 1024, rate_per_minute: 60_000 },
     }))
     t.teardown(() => cp.stop())
     const headers = { authorization: `Bearer ${fx.tokens.agent}`, 'content-type': 'application/json' }
+    const apis = await startHostApis({ workloadIdentityToken: WORKLOAD_TOKEN })
+    t.teardown(() => apis.close())
+    // The node Nomad's fixture describes, so nomad.node_status of the runner's own node has an answer.
+    const NODE_ID = apis.nodeId
 
     const sha = (f: string): string => createHash('sha256').update(readFileSync(f)).digest('hex')
     const agent = await hostAgentFromJob(JOB, {
@@ -110,7 +75,7 @@ if (lab) {
       vars: { release_base_url: 'https://releases.lab.invalid/writ', writ_version: release.version, runner_sha256: sha(release.runner), packs_sha256: sha(release.packsTarball) },
       services: { 'writ-nats': { address: '10.0.2.2', port: nats.port } },
       variables: { 'nomad/jobs/writ-node-runner': { nomad_token: 'lab-nomad-token-not-used', trusted_keys_pem: readFileSync(fx.publicKeyFile, 'utf8').trim() } },
-      workloadIdentityToken: 'lab-workload-identity-not-used',
+      workloadIdentityToken: WORKLOAD_TOKEN,
     })
     t.comment(`from ${basename(JOB)}: driver ${agent.driver}, argv ${JSON.stringify(agent.argv)}`)
     t.comment(`environment: ${Object.keys(agent.env).sort().join(' ')}`)
@@ -121,19 +86,23 @@ if (lab) {
     const vm = await lab.boot('host-agent', {
       scenario: 'host-agent', luns: [{ wwn: WWN, sizeMiB: 128 }], args: { wwn: WWN }, timeoutMs: 840_000,
       net: { hostForwards: [{ host: hostMetrics, guest: metricsPort }] },
-      files: taskFiles(agent, { runner: release.runner, packsDir }, natsCreds(NODE_ID)),
+      files: [...taskFiles(JOB, agent, { runner: release.runner, packsDir }, natsCreds(NODE_ID)), apis.forwardsFile(agent)],
     })
     const healthy = await vm.waitFor('the healthy map', (r) => r.event === 'healthy' || r.event === 'error', 240_000)
     t.equal(healthy.event, 'healthy', `the guest set up the healthy map: ${formatResult(healthy)}`)
 
     const online = await eventually(async () => {
       const res = await fetch(`${cp.url}/v1/nodes`, { headers })
+      if (res.status !== 200) throw new Error(`GET /v1/nodes: ${res.status} ${await res.text()}`)
       const nodes = ((await res.json()) as { nodes: Array<{ id: string, name: string, online: boolean }> }).nodes
       return nodes.find((n) => n.id === NODE_ID && n.online)
     }, 300_000, `the runner in the guest to come online (console:\n${vm.consoleTail()})`)
     t.equal(online.name, NODE_NAME, 'the runner in the guest heartbeats over NATS with the node id and name the job gives it')
-    const ready = await fetch(`http://127.0.0.1:${hostMetrics}/readyz`).catch((e: Error) => e)
-    t.equal(ready instanceof Error ? ready.message : ready.status, 200, `its /readyz (the job's service check) answers 200 through the forwarded metrics port ${metricsPort}`)
+    const readyz = async (): Promise<number | string> => {
+      const res = await fetch(`http://127.0.0.1:${hostMetrics}/readyz`).catch((e: Error) => e)
+      return res instanceof Error ? `${res.message} (${String((res.cause as Error | undefined)?.message)})` : res.status
+    }
+    t.equal(await readyz(), 200, `its /readyz (the job's service check) answers 200 through the forwarded metrics port ${metricsPort}`)
 
     const run = async (action: string, args: Record<string, unknown> = {}): Promise<Run> => {
       const res = await fetch(`${cp.url}/v1/runs`, { method: 'POST', headers, body: JSON.stringify({ action, node: NODE_ID, args, reason: 'incident lab, scenario 5', wait: 120 }) })
@@ -148,9 +117,14 @@ if (lab) {
       // Last: on the stuck map its read queues in the kernel.
       ['storage.blkid', { device: dev }],
     ]
-    const runAll = async (phase: string): Promise<Map<string, Run>> => {
+    // What an agent reads next while the map is stuck: its node and the CSI plugin's allocation from Nomad,
+    // the plugin's log from Docker — over the Task API socket and the Docker socket the job gives the runner.
+    const httpActions: Array<[string, Record<string, unknown>]> = [
+      ['nomad.node_status', { node_id: NODE_ID }], ['nomad.alloc_status', { alloc_id: PLUGIN_ALLOC }], ['docker.logs', { container: PLUGIN_CONTAINER, tail: 50 }],
+    ]
+    const runAll = async (phase: string, list = actions): Promise<Map<string, Run>> => {
       const out = new Map<string, Run>()
-      for (const [action, args] of actions) {
+      for (const [action, args] of list) {
         const started = Date.now()
         const r = await run(action, args)
         out.set(action, r)
@@ -163,12 +137,15 @@ if (lab) {
     vm.release('healthy')
     const stuck = await vm.waitFor('the stuck map', (r) => r.event === 'stuck' || r.event === 'error', 120_000)
     const stuckRuns = await runAll('stuck')
+    const httpRuns = await runAll('stuck, HTTP', httpActions)
+    const readyAfterHttp = await readyz()
     vm.release('stuck')
     const { exit, end } = await vm.finished()
     t.comment(`scenario 5 result lines (VM ${(exit.ms / 1000).toFixed(1)} s):\n${resultLines(vm, ['agent_started'])}`)
     t.equal(end.rc, '0', 'the scenario ran to its end')
     t.same(vm.events('error'), [], 'and reported no error')
     t.equal(one(vm, 'agent_stopped').rc, '0', 'the runner drained and exited 0 on SIGTERM')
+    t.equal(one(vm, 'apis_forwarded').forwards, apis.forwardsFile(agent).content?.trim(), 'socat forwarded the job\'s Task API socket and Docker socket to the doubles')
 
     const paths = (healthy.paths as string).trim().split(' ')
     t.equal(paths.length, 2, `two paths to the LUN: ${paths.join(', ')}`)
@@ -264,5 +241,34 @@ if (lab) {
         }
       })
     }
+
+    t.test('stuck: nomad.* and docker.* under the job\'s environment, and the runner lives on', async (t) => {
+      const status = (action: string): string => { const r = httpRuns.get(action) as Run; return `${r.status}${r.status === 'succeeded' ? '' : ` — ${r.status_reason}`}` }
+      const nodeStatus = httpRuns.get('nomad.node_status') as Run
+      t.equal(status('nomad.node_status'), 'succeeded', 'nomad.node_status of the runner\'s own node')
+      t.match(nodeStatus.result?.parsed, { ID: NODE_ID, Datacenter: String, Status: String }, 'the Nomad fixture\'s node, parsed')
+      const alloc = httpRuns.get('nomad.alloc_status') as Run
+      t.equal(status('nomad.alloc_status'), 'succeeded', 'nomad.alloc_status of the CSI plugin\'s allocation on this node')
+      t.match(alloc.result?.parsed, { ID: PLUGIN_ALLOC, NodeID: NODE_ID, JobID: 'democratic-csi-node', TaskGroup: 'node' }, 'its allocation record, parsed')
+      const nomadCalls = apis.nomad.requests.map((r) => `${r.method} ${r.path} token=${r.headers['x-nomad-token'] === WORKLOAD_TOKEN ? 'workload-identity' : String(r.headers['x-nomad-token'])}`)
+      t.same(nomadCalls, [
+        `GET /v1/node/${NODE_ID} token=workload-identity`,
+        `GET /v1/allocation/${PLUGIN_ALLOC} token=workload-identity`, // the runner's own check: is the allocation on this node?
+        `GET /v1/allocation/${PLUGIN_ALLOC} token=workload-identity`,
+      ], 'Nomad received exactly these calls, each with the job\'s workload identity (NOMAD_TOKEN) over the Task API socket')
+
+      const logs = httpRuns.get('docker.logs') as Run
+      t.equal(status('docker.logs'), 'succeeded', 'docker.logs of the CSI plugin\'s container')
+      const sent = selectFrames(apis.pluginLog, { stdout: '1', stderr: '1', timestamps: '1', tail: '50' })
+      const stream = (n: LogFrame['stream']): string => Buffer.concat(sent.filter((f) => f.stream === n).map((f) => f.payload)).toString('utf8')
+      t.equal(logs.result?.stdout, stream(1), 'stdout: the plugin\'s log lines, demultiplexed, with their timestamps')
+      t.equal(logs.result?.stderr, stream(2), 'stderr: its stderr frame (the refused format)')
+      t.match((logs.result?.parsed as string[] | undefined)?.join('\n'), /blkid output empty for \/dev\/mapper\/mpatha \(exit code 2\)[\s\S]*executing filesystem command: mkfs\.ext4 -m 0/, 'parsed lines: the probe that read "empty", then the format')
+      t.same(apis.docker.requests.map((r) => `${r.method} ${r.path}`), ['GET /version', `GET /v${apis.docker.apiVersion}/containers/${PLUGIN_CONTAINER}/logs`], 'Docker received the version check and the logs call over /var/run/docker.sock')
+
+      t.equal(readyAfterHttp, 200, 'after the HTTP actions the runner\'s /readyz still answers 200')
+      const alive = one(vm, 'agent_before_stop')
+      t.equal(alive.alive, 'yes', `the runner process was still running when the scenario came to stop it${alive.alive === 'yes' ? '' : `; its log:\n${one(vm, 'agent_stopped').log_tail}`}`)
+    })
   })
 }

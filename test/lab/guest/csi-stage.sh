@@ -13,6 +13,16 @@ dev=$1
 probe=$(blkid -p -o export "$dev" 2>/tmp/csi-probe.err)
 rc=$?
 lab_result csi_probe rc "$rc" output "$probe" stderr "$(cat /tmp/csi-probe.err)"
+# The lab's hold (CSI_STAGE_HOLD, a FIFO; never set outside the lab): the
+# routine says it has probed and waits to be let go on. A plugin goes
+# straight from its probe to what it decides; the scenario needs the map in
+# a known state for each of the two steps (queueing off while the probe
+# reads, on again before the format writes), and a hold orders that where
+# timing cannot.
+if [ -n "${CSI_STAGE_HOLD:-}" ]; then
+  : >"$CSI_STAGE_HOLD.probed"
+  read -r _ <"$CSI_STAGE_HOLD"
+fi
 case "$rc" in
   0)
     lab_result csi_decision action mount

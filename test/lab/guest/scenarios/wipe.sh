@@ -4,10 +4,18 @@
 # A LUN holds ext4 with a known file. multipathd assembles its map as on a
 # node the volume just moved to: queue_if_no_path, every path group
 # "enabled", none active. Every path fails. The CSI routine (csi-stage.sh)
-# probes the map; its read queues. Queueing is switched off and on again
-# (what no_path_retry expiring or a flush does; multipathd restores it when
-# paths return): the queued probe fails, blkid exits 2 with no output, and
-# the routine formats. The paths come back, and the queued format writes land.
+# probes the map; its read queues. Queueing is switched off (what
+# no_path_retry expiring or a flush does): the queued probe fails, blkid
+# exits 2 with no output. Queueing is on again (multipathd restores it when
+# paths return) before the routine formats, so the format's writes queue;
+# the paths come back and they land.
+#
+# The order is held, not timed: queueing stays off until the probe has
+# returned (a read it makes after queueing is back would queue again and,
+# once the paths return, read the ext4 that is there: no wipe), and the
+# routine waits between its probe and its decision (csi-stage.sh's lab hold)
+# until queueing is back (a format that starts before would fail at once;
+# a guard read would fail instead of hanging).
 #
 #   lab.wwn=WWN     the LUN
 #   lab.guard=1     mkfs.ext4 on the routine's PATH is writ's mkfs guard,
@@ -54,17 +62,29 @@ if [ "$guard" = 1 ]; then
   lab_result guard_installed mkfs "/usr/local/sbin/mkfs.ext4" allow_list "$(cat /etc/writ/mkfs-allow)" timeout "$timeout"
 fi
 
+hold=/run/csi-stage.hold
+mkfifo "$hold"
 # shellcheck disable=SC2086 # the assignments are words on purpose
-env $stage_env /bin/sh /lab/csi-stage.sh "$dev" &
+env $stage_env CSI_STAGE_HOLD="$hold" /bin/sh /lab/csi-stage.sh "$dev" &
 stage=$!
 if lab_wait_until 30 lab_proc_in_d blkid; then
   lab_result probe_queued state "$(lab_map_state "$map")"
 else
   lab_result error message "the CSI probe never queued"
 fi
-dmsetup message "$map" 0 fail_if_no_path
+# Queueing off until the probe has returned. Said again on every poll:
+# multipathd (no_path_retry queue) may switch it back on while it handles
+# the path events, and a probe read queued then would wait for the paths.
+probe_returned_unqueued() {
+  dmsetup message "$map" 0 fail_if_no_path
+  [ -e "$hold.probed" ]
+}
+lab_wait_until 60 probe_returned_unqueued || lab_result error message "the CSI probe did not return with queueing off"
 dmsetup message "$map" 0 queue_if_no_path
 lab_result queueing_cycled state "$(lab_map_state "$map")"
+# Only now may the routine decide: whatever it runs meets a queueing map.
+# shellcheck disable=SC2016 # "$1" is the inner shell's, given the FIFO below
+timeout 30 sh -c 'echo continue >"$1"' sh "$hold" || lab_result error message "the CSI routine was not waiting in its hold"
 
 # Before the paths return: without the guard, until the format waits on the
 # map (queued) or has given up; with it, until the guard has decided, which

@@ -53,7 +53,7 @@ function cpuSecondsOf(pid) {
  * `runners` node-runners in this process. Reports CPU per process so a figure
  * can be split into control plane, runners + client, and nats-server.
  */
-export async function stack({ runners, extraPacks, rules, principals = [] }) {
+export async function stack({ runners, extraPacks, rules, principals = [], config: extra = {} }) {
   const nats = await startNats()
   const dir = mkdtempSync(join(tmpdir(), 'writ-bench-cp-'))
   const kp = generateSigningKeyPair()
@@ -69,6 +69,7 @@ export async function stack({ runners, extraPacks, rules, principals = [] }) {
     principals: [{ id: 'bench-agent', kind: 'agent', token_sha256: hashToken(TOKEN), groups: [], rate_per_minute: 10_000_000 }, ...principals],
     policy: { rules: rules ?? [{ name: 'all', match: {}, decision: 'allow' }] }, log: { level: 'warn' },
     limits: { body_bytes: 65536, rate_per_minute: 10_000_000 },
+    ...extra,
   }
   writeFileSync(join(dir, 'cp.yaml'), JSON.stringify(config))
   // BENCH_CPU_PROF=DIR writes a V8 CPU profile of the control-plane process there.
@@ -109,7 +110,7 @@ export async function stack({ runners, extraPacks, rules, principals = [] }) {
     cp.kill('SIGTERM'); await cpExited
     await agent.close(); await nats.stop(); rmSync(dir, { recursive: true, force: true })
   }
-  return { run, stop, url, cpu, natsUrl: nats.url, agent, token: TOKEN }
+  return { run, stop, url, cpu, natsUrl: nats.url, agent, token: TOKEN, cpPid: cp.pid }
 }
 
 export async function httpLatency() {

@@ -173,8 +173,13 @@ export async function throughput() {
   const perRun = (k) => (((cpu1[k] - cpu0[k]) * 1e6) / Math.max(1, done)).toFixed(0)
   // The audit chain this produced must still verify.
   const { verifyChain } = await import('@writ/control-plane')
-  const auditRes = await request(`${s.url}/v1/audit?limit=100000`, { headers: { authorization: `Bearer ${TOKEN}` } })
-  const lines = (await auditRes.body.text()).trim().split('\n').filter(Boolean)
+  const lines = []
+  for (let since = 1; since !== undefined;) {
+    // A page reads a bounded slice of the chain and names the next one.
+    const page = await request(`${s.url}/v1/audit?limit=100000&since_seq=${since}`, { headers: { authorization: `Bearer ${TOKEN}` } })
+    lines.push(...(await page.body.text()).split('\n').filter(Boolean))
+    since = page.headers['writ-next-seq']
+  }
   const verdict = await verifyChain(lines.map((text) => ({ text })))
   await s.stop()
   return {

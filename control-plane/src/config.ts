@@ -38,7 +38,9 @@ export const ConfigSchema = z.object({
     checkpoint_interval: Duration.default('5s'),
     /** Ed25519 key for checkpoints; the dispatch key (signing.key_file) when unset. */
     key_file: z.string().min(1).optional(),
-  }).strict().default({ checkpoint_interval: '5s' }),
+    /** Most stored events one `GET /v1/audit` page reads; a page that stops there names the next (`Writ-Next-Seq`). */
+    max_scan: z.number().int().min(10).max(100_000).default(5000),
+  }).strict().default({ checkpoint_interval: '5s', max_scan: 5000 }),
   principals: z.array(PrincipalConfigSchema).default([]),
   policy: z.object({ file: z.string().optional(), rules: z.array(PolicyRuleSchema).default([]) }).strict().default({ rules: [] }),
   nomad: z.object({

@@ -133,8 +133,10 @@ export const ConfigSchema = z.object({
       timeout: Duration.default('10s'),
       /** First wait after a failed post; doubles per attempt (a 429 waits its Retry-After instead). */
       retry_base: Duration.default('1s'),
-    }).strict().default({ max_attempts: 8, timeout: '10s', retry_base: '1s' }),
-  }).strict().default({ slack: { max_attempts: 8, timeout: '10s', retry_base: '1s' } }),
+      /** More notices than this waiting from one requester are posted as one summary linking to the inbox. */
+      coalesce_after: z.number().int().min(1).max(1000).default(5),
+    }).strict().default({ max_attempts: 8, timeout: '10s', retry_base: '1s', coalesce_after: 5 }),
+  }).strict().default({ slack: { max_attempts: 8, timeout: '10s', retry_base: '1s', coalesce_after: 5 } }),
   mcp: z.object({
     /**
      * Hostnames a browser's `Origin` may name on `/mcp` (DNS-rebinding guard;

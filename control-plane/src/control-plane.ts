@@ -202,8 +202,8 @@ export async function startControlPlane(config: Config, log: Logger, opts: Start
     const runUrl = (runId: string): string => `${base}/ui/runs/${encodeURIComponent(runId)}`
     const s = config.notify.slack
     const notifier = createApprovalNotifier(
-      { webhook_url: s.webhook_url, webhook_url_file: s.webhook_url_file, max_attempts: s.max_attempts, timeoutMs: durationMs(s.timeout), retryBaseMs: durationMs(s.retry_base) },
-      catalog, clog, opts.print,
+      { webhook_url: s.webhook_url, webhook_url_file: s.webhook_url_file, max_attempts: s.max_attempts, timeoutMs: durationMs(s.timeout), retryBaseMs: durationMs(s.retry_base), coalesceAfter: s.coalesce_after },
+      catalog, { log: clog, inboxUrl: `${base}/ui/`, dropped: metrics.slackDropped, coalesced: metrics.slackCoalesced, print: opts.print },
     )
     let approvals: ApprovalService | undefined
     let previews: ImpactPreview | undefined

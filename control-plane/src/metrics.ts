@@ -29,6 +29,11 @@ export class Metrics {
     name: 'writ_approval_wait_seconds', help: 'From a run entering pending_approval to its decision (approved, denied or expired)', labelNames: ['outcome'],
     buckets: [5, 15, 30, 60, 120, 300, 600, 900, 1800, 3600], registers: [this.registry],
   })
+  readonly slackDropped = new Counter({
+    name: 'writ_slack_notices_dropped_total', labelNames: ['reason'], registers: [this.registry],
+    help: 'Slack notices never posted, by reason (refused: Slack answered 4xx; max_attempts: still failing after notify.slack.max_attempts; queue_full, shutdown)',
+  })
+  readonly slackCoalesced = new Counter({ name: 'writ_slack_notices_coalesced_total', help: 'Slack notices posted inside a per-requester summary rather than one message each', registers: [this.registry] })
   readonly auditEventsRead = new Counter({ name: 'writ_audit_query_events_read_total', help: 'Stored audit events read to answer GET /v1/audit (indexed lookups and scans)', registers: [this.registry] })
   readonly runDuration = new Histogram({
     name: 'writ_run_duration_seconds', help: 'Runs from dispatch to result, by action and final status', labelNames: ['action', 'status'],

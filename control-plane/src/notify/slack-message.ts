@@ -104,3 +104,34 @@ export function outcomeMessage(run: Run, url: string): SlackMessage {
     ],
   }
 }
+
+/** What a summary needs to know of each notice it stands for. */
+export interface NoticeFacts { kind: string, action: string }
+
+/**
+ * One message for a pile of one requester's notices: how many runs wait for
+ * approval (and how many outcomes), by action, and the inbox to review them
+ * in. It holds ids and counts only.
+ */
+export function summaryMessage(requester: string, notices: readonly NoticeFacts[], inboxUrl: string): SlackMessage {
+  const waiting = notices.filter((n) => n.kind === 'pending').length
+  const others = notices.length - waiting
+  const parts = [
+    ...(waiting > 0 ? [`${waiting} more run${waiting === 1 ? '' : 's'} waiting for approval`] : []),
+    ...(others > 0 ? [`${others} more run outcome${others === 1 ? '' : 's'}`] : []),
+  ]
+  const headline = `${requester} has ${parts.join(' and ')}`
+  const byAction = new Map<string, number>()
+  for (const n of notices) byAction.set(n.action, (byAction.get(n.action) ?? 0) + 1)
+  const top = [...byAction].sort((a, b) => b[1] - a[1])
+  const actions = top.slice(0, 5).map(([a, n]) => `${a} ×${n}`).join(', ') + (top.length > 5 ? `, and ${top.length - 5} more actions` : '')
+  return {
+    text: clip(escapeMrkdwn(`${headline} — review them in the inbox`), 3000),
+    unfurl_links: false,
+    unfurl_media: false,
+    blocks: [
+      { type: 'section', text: plain(headline), accessory: { type: 'button', text: plain('Open the inbox', 75), url: inboxUrl, style: 'primary', action_id: 'writ_inbox' } },
+      { type: 'context', elements: [plain(`${actions} · one message for them all, so that no requester can flood this channel`)] },
+    ],
+  }
+}

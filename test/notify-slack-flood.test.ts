@@ -6,6 +6,9 @@
  * watches that count.
  */
 import t from 'tap'
+import { connect } from '@nats-io/transport-node'
+import { jetstreamManager } from '@nats-io/jetstream'
+import { NOTIFY_STREAM } from '@writ/control-plane'
 import { eventually } from './helpers/cp-fake-runner.js'
 import { reviewLink } from './helpers/slack-receiver.js'
 import { startNotifySuite } from './helpers/notify-suite.js'
@@ -13,7 +16,7 @@ import { startNotifySuite } from './helpers/notify-suite.js'
 const FLOOD = 12
 
 t.test("one agent's burst reaches Slack as one summary, and another agent's notice is not held behind it", async (t) => {
-  const { fx, app, slack, gated } = await startNotifySuite(t, { slack: { coalesce_after: 3, max_attempts: 30, retry_base: '100ms' } })
+  const { fx, nats, app, slack, gated } = await startNotifySuite(t, { slack: { coalesce_after: 3, max_attempts: 30, retry_base: '100ms' } })
   slack.down = true
   const flood: string[] = []
   for (let i = 0; i < FLOOD; i++) {
@@ -22,6 +25,10 @@ t.test("one agent's burst reaches Slack as one summary, and another agent's noti
     flood.push(run.id)
   }
   const mine = await gated('the one that matters')
+  const nc = await connect({ servers: nats.url })
+  t.teardown(() => nc.close())
+  const jsm = await jetstreamManager(nc)
+  await eventually(async () => (await jsm.streams.info(NOTIFY_STREAM)).state.messages === FLOOD + 1, 10_000, 'every notice in the outbox')
   slack.down = false
 
   const url = `https://writ.example.internal/ui/runs/${mine.id}`

@@ -128,15 +128,17 @@ export const ConfigSchema = z.object({
       /** Incoming-webhook URL (a secret: prefer `webhook_url_file` or `WRIT_SLACK_WEBHOOK_URL`). Unset: messages are logged instead. */
       webhook_url: z.string().url().refine((u) => u.startsWith('https://') || u.startsWith('http://'), 'expected an http(s) URL').optional(),
       webhook_url_file: z.string().min(1).optional(),
-      /** Attempts per message before it is given up (a run never waits on Slack). */
+      /** Deliveries per notice before it is given up (a run never waits on Slack). */
       max_attempts: z.number().int().min(1).max(50).default(8),
       timeout: Duration.default('10s'),
       /** First wait after a failed post; doubles per attempt (a 429 waits its Retry-After instead). */
       retry_base: Duration.default('1s'),
       /** More notices than this waiting from one requester are posted as one summary linking to the inbox. */
       coalesce_after: z.number().int().min(1).max(1000).default(5),
-    }).strict().default({ max_attempts: 8, timeout: '10s', retry_base: '1s', coalesce_after: 5 }),
-  }).strict().default({ slack: { max_attempts: 8, timeout: '10s', retry_base: '1s', coalesce_after: 5 } }),
+      /** How long a notice an instance holds stays its own without a sign of life: a killed instance's notices move to another after this. */
+      ack_wait: Duration.default('30s'),
+    }).strict().default({ max_attempts: 8, timeout: '10s', retry_base: '1s', coalesce_after: 5, ack_wait: '30s' }),
+  }).strict().default({ slack: { max_attempts: 8, timeout: '10s', retry_base: '1s', coalesce_after: 5, ack_wait: '30s' } }),
   mcp: z.object({
     /**
      * Hostnames a browser's `Origin` may name on `/mcp` (DNS-rebinding guard;

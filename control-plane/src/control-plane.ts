@@ -201,9 +201,12 @@ export async function startControlPlane(config: Config, log: Logger, opts: Start
     const base = publicUrl(config)
     const runUrl = (runId: string): string => `${base}/ui/runs/${encodeURIComponent(runId)}`
     const s = config.notify.slack
-    const notifier = createApprovalNotifier(
-      { webhook_url: s.webhook_url, webhook_url_file: s.webhook_url_file, max_attempts: s.max_attempts, timeoutMs: durationMs(s.timeout), retryBaseMs: durationMs(s.retry_base), coalesceAfter: s.coalesce_after },
-      catalog, { log: clog, inboxUrl: `${base}/ui/`, dropped: metrics.slackDropped, coalesced: metrics.slackCoalesced, print: opts.print },
+    const notifier = await createApprovalNotifier(
+      {
+        webhook_url: s.webhook_url, webhook_url_file: s.webhook_url_file, max_attempts: s.max_attempts, timeoutMs: durationMs(s.timeout), retryBaseMs: durationMs(s.retry_base),
+        coalesceAfter: s.coalesce_after, ackWaitMs: durationMs(s.ack_wait),
+      },
+      catalog, { nc, log: clog, inboxUrl: `${base}/ui/`, dropped: metrics.slackDropped, coalesced: metrics.slackCoalesced, print: opts.print },
     )
     let approvals: ApprovalService | undefined
     let previews: ImpactPreview | undefined

@@ -31,7 +31,7 @@ export class Metrics {
   })
   readonly slackDropped = new Counter({
     name: 'writ_slack_notices_dropped_total', labelNames: ['reason'], registers: [this.registry],
-    help: 'Slack notices never posted, by reason (refused: Slack answered 4xx; max_attempts: still failing after notify.slack.max_attempts; queue_full, shutdown)',
+    help: 'Slack notices never posted, by reason (refused: Slack answered 4xx; max_attempts: still failing after notify.slack.max_attempts; outbox_full, outbox_unavailable, malformed)',
   })
   readonly slackCoalesced = new Counter({ name: 'writ_slack_notices_coalesced_total', help: 'Slack notices posted inside a per-requester summary rather than one message each', registers: [this.registry] })
   readonly auditEventsRead = new Counter({ name: 'writ_audit_query_events_read_total', help: 'Stored audit events read to answer GET /v1/audit (indexed lookups and scans)', registers: [this.registry] })

@@ -31,7 +31,7 @@ export class AuditIndex {
   indexedThrough = 0
 
   /** `requesterOf` answers for runs whose `run.requested` event the stream no longer holds (aged out). */
-  constructor(nc: NatsConnection, private readonly requesterOf: (runId: string) => string | undefined, private readonly log: Logger) {
+  constructor(private readonly nc: NatsConnection, private readonly requesterOf: (runId: string) => string | undefined, private readonly log: Logger) {
     this.js = jetstream(nc)
   }
 
@@ -66,6 +66,7 @@ export class AuditIndex {
         if (this.running) this.log.warn({ err, indexedThrough: this.indexedThrough }, 'audit index feed interrupted; resuming')
       }
       this.messages = undefined
+      if (this.nc.isClosed()) break
       if (this.running) await new Promise((r) => setTimeout(r, RESUME_DELAY_MS))
     }
   }

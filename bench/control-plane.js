@@ -54,7 +54,7 @@ function cpuSecondsOf(pid) {
  * `runners` node-runners in this process. Reports CPU per process so a figure
  * can be split into control plane, runners + client, and nats-server.
  */
-export async function stack({ runners, extraPacks, rules, principals = [] }) {
+export async function stack({ runners, extraPacks, rules, principals = [], config: extra = {} }) {
   const nats = await startNats()
   const dir = mkdtempSync(join(tmpdir(), 'writ-bench-cp-'))
   const kp = generateSigningKeyPair()
@@ -70,6 +70,7 @@ export async function stack({ runners, extraPacks, rules, principals = [] }) {
     principals: [{ id: 'bench-agent', kind: 'agent', token_sha256: hashToken(TOKEN), groups: [], rate_per_minute: 10_000_000 }, ...principals],
     policy: { rules: rules ?? [{ name: 'all', match: {}, decision: 'allow' }] }, log: { level: 'warn' },
     limits: { body_bytes: 65536, rate_per_minute: 10_000_000 },
+    ...extra,
   }
   writeFileSync(join(dir, 'cp.yaml'), JSON.stringify(config))
   // BENCH_CPU_PROF=DIR writes a V8 CPU profile of the control-plane process there.
@@ -117,7 +118,7 @@ export async function stack({ runners, extraPacks, rules, principals = [] }) {
     await stopWrit()
     await agent.close(); await nats.stop(); rmSync(dir, { recursive: true, force: true })
   }
-  return { run, stop, stopWrit, url, cpu, natsUrl: nats.url, agent, token: TOKEN, trustedKeyFile: join(dir, 'key.pub.pem'), journals }
+  return { run, stop, stopWrit, url, cpu, natsUrl: nats.url, agent, token: TOKEN, trustedKeyFile: join(dir, 'key.pub.pem'), journals, cpPid: cp.pid }
 }
 
 export async function httpLatency() {

@@ -8,12 +8,14 @@ import { httpLatency, throughput, rssWith200Nodes } from './control-plane.js'
 import { approvalLatency } from './approval-latency.js'
 import { mcpOverhead } from './mcp-overhead.js'
 import { runStoreSweep } from './run-store-sweep.js'
+import { auditScan } from './audit-scan.js'
 import { execFileSync } from 'node:child_process'
 
 const benches = {
   'runner-roundtrip': runnerRoundtrip, 'runner-rss': runnerRssByKind, 'runner-passkeys': runnerPasskeys, 'runner-journal-start': runnerJournalStart,
   'api-latency': httpLatency, 'mcp-overhead': mcpOverhead, 'approval-latency': approvalLatency, 'api-throughput': throughput, 'control-plane-rss': rssWith200Nodes,
   'run-store-sweep': runStoreSweep,
+  'audit-scan': auditScan,
   // A script of its own (it parses its own flags); its table is printed as is.
   'watchdog-pass': async () => ({ raw: execFileSync(process.execPath, [new URL('./watchdog-pass.js', import.meta.url).pathname], { encoding: 'utf8' }) }),
 }

@@ -12,7 +12,7 @@ import { readFileSync } from 'node:fs'
 import { spawnSync } from 'node:child_process'
 import { join } from 'node:path'
 import { connect, credsAuthenticator, type NatsConnection } from '@nats-io/transport-node'
-import { jetstreamManager } from '@nats-io/jetstream'
+import { jetstream, jetstreamManager } from '@nats-io/jetstream'
 import { AUDITOR_INBOX_PREFIX, PROTOCOL_VERSION, nscCommands, runnerInboxPrefix, streams, subjects } from '@writ/packs/protocol'
 import { buildApp } from '@writ/control-plane'
 import { auth, makeCpFixture } from './helpers/cp-fixtures.js'
@@ -76,7 +76,7 @@ t.test('a runner reaches only its own subjects and inbox, and still does all of 
       const refused = new Promise<string>((resolve) => { a.subscribe(subject, { callback: (err) => { if (err) resolve(err.message) } }) })
       t.match(await refused, new RegExp(`Permissions Violation for Subscription to "${subject.replace(/[.*>$]/g, (c) => `\\${c}`)}"`), `subscribe ${subject}: refused`)
     }
-    const forbiddenPubs = ['writ.v1.node.node-b.heartbeat', 'writ.v1.node.node-b.result.run_12345678', 'writ.v1.audit.event', '$KV.WRIT_RUNS.x', '$JS.API.STREAM.INFO.KV_WRIT_RUNS', '$JS.API.DIRECT.GET.KV_WRIT_RUNS', 'writ.v1.node.node-b.run']
+    const forbiddenPubs = ['writ.v1.node.node-b.heartbeat', 'writ.v1.node.node-b.result.run_12345678', 'writ.v1.audit.event', 'writ.v1.notify.slack', '$KV.WRIT_RUNS.x', '$JS.API.STREAM.INFO.KV_WRIT_RUNS', '$JS.API.DIRECT.GET.KV_WRIT_RUNS', 'writ.v1.node.node-b.run']
     for (const subject of forbiddenPubs) {
       a.publish(subject, '{}')
       await a.flush()
@@ -86,6 +86,11 @@ t.test('a runner reaches only its own subjects and inbox, and still does all of 
     const ok = a.subscribe(subjects.run('node-a'), { callback: () => {} })
     await a.flush()
     t.notOk(ok.isClosed(), 'its own writ subject is still fine')
+  })
+
+  t.test("the control plane's credentials reach the Slack outbox", async (t) => {
+    const ack = await jetstream(cp).publish('writ.v1.notify.slack', '{}', { msgID: 'permission-check' })
+    t.equal(ack.stream, 'WRIT_NOTIFY', 'a notice lands in the outbox')
   })
 
   t.test('a heartbeat that claims another node under its own subject is ignored', async (t) => {

@@ -1,33 +1,15 @@
 /**
  * Slack is told about runs that wait for people, and about what became of
  * them; a Slack outage or rate limit is retried as Slack asks and never
- * blocks, loses or delays a run. What an agent wrote cannot ping a channel.
+ * blocks, loses or delays a run.
  */
 import t from 'tap'
-import { Writable } from 'node:stream'
-import { buildApp, createLogger, parseConfig } from '@writ/control-plane'
-import { auth, startCpSuite } from './helpers/cp-fixtures.js'
-import { eventually, startFakeRunner } from './helpers/cp-fake-runner.js'
-import { reviewLink, startSlackReceiver } from './helpers/slack-receiver.js'
+import { auth } from './helpers/cp-fixtures.js'
+import { eventually } from './helpers/cp-fake-runner.js'
+import { reviewLink } from './helpers/slack-receiver.js'
+import { startNotifySuite } from './helpers/notify-suite.js'
 
-async function setup(t: { teardown(fn: () => unknown): void }, slackOver: Record<string, unknown> = {}) {
-  const { fx } = await startCpSuite(t)
-  const slack = await startSlackReceiver()
-  t.teardown(() => slack.close())
-  let logs = ''
-  const sink = new Writable({ write(chunk, _enc, done) { logs += chunk.toString(); done() } })
-  const config = parseConfig({
-    ...fx.config, public_url: 'https://writ.example.internal', log: { level: 'debug' },
-    notify: { slack: { webhook_url: slack.url, max_attempts: 6, timeout: '2s', retry_base: '50ms', ...slackOver } },
-  })
-  const app = await buildApp(config, { logger: createLogger(config, sink) })
-  t.teardown(() => app.close())
-  const runner = await startFakeRunner({ natsUrl: fx.config.nats.servers[0] as string, nodeId: 'host-s', packDirs: fx.config.packs.dirs, publicKeyFile: fx.publicKeyFile })
-  t.teardown(() => runner.close())
-  await eventually(() => app.writ.fleet.find('host-s')?.online, 10_000, 'heartbeat')
-  const gated = async (reason = 'restart the worker') => (await app.inject({ method: 'POST', url: '/v1/runs', headers: auth(fx.tokens.agent), payload: { action: 'testops.restart', node: 'host-s', args: {}, reason } })).json()
-  return { fx, app, slack, runner, gated, logs: () => logs }
-}
+const setup = (t: { teardown(fn: () => unknown): void }, slack: Record<string, unknown> = {}) => startNotifySuite(t, { slack })
 
 t.test('500s and a 429 are retried, the 429 as long as Retry-After says; the run never waits', async (t) => {
   const { fx, app, slack, runner, gated, logs } = await setup(t)
@@ -44,25 +26,12 @@ t.test('500s and a 429 are retried, the 429 as long as Retry-After says; the run
   const [, , limited, next] = slack.attempts
   t.ok((next?.at ?? 0) - (limited?.at ?? 0) >= 950, `waited the 1 s Retry-After (${(next?.at ?? 0) - (limited?.at ?? 0)} ms)`)
   const [request, outcome] = slack.messages
-  t.match(request, { unfurl_links: false, unfurl_media: false, text: /^Approval needed: testops\.restart on host-s \(high risk\)/ })
+  t.match(request, { unfurl_links: false, unfurl_media: false, text: /^Approval needed: testops\.restart on host-s \(high risk\), requested by agent-1/ })
   t.equal(reviewLink(request as Record<string, any>), `https://writ.example.internal/ui/runs/${run.id}`, 'the button links to the run page under the public URL')
   t.notOk(JSON.stringify(request).includes('"action_id":"approve'), 'there is no approve button in Slack')
   t.match(outcome?.text, new RegExp(`run ${run.id}\\) — Approved by ops-1`))
   t.notMatch(logs(), /services\/T000/, 'the webhook URL (a secret) is never logged')
   t.match(logs(), /Slack answered with a server error; retrying/)
-})
-
-t.test('denials and expiries reach Slack too; agent text cannot ping a channel or hide a link', async (t) => {
-  const { fx, app, slack, gated } = await setup(t)
-  const run = await gated('<!channel> urgent <https://evil.example|click here> & more')
-  await app.inject({ method: 'POST', url: `/v1/runs/${run.id}/deny`, headers: auth(fx.tokens.operator), payload: { reason: 'not <@U123> now' } })
-  await eventually(() => slack.messages.length === 2, 10_000, 'both messages')
-  const text = JSON.stringify(slack.messages)
-  t.notMatch(text, '<!channel>', 'no channel mention')
-  t.notMatch(text, '<https://evil.example|click here>', 'no disguised link')
-  t.match(text, '&lt;!channel&gt;', 'the text is shown escaped')
-  t.match(slack.messages[1]?.text, /Denied by ops-1: not &lt;@U123&gt; now/, 'the reason reaches Slack, escaped')
-  t.match(JSON.stringify(slack.messages[1]?.blocks), /Denied by ops-1: not &lt;@U123&gt; now/, 'escaped in the rendered block')
 })
 
 t.test('a Slack that never answers costs nothing but its messages', async (t) => {

@@ -38,7 +38,9 @@ export const ConfigSchema = z.object({
     checkpoint_interval: Duration.default('5s'),
     /** Ed25519 key for checkpoints; the dispatch key (signing.key_file) when unset. */
     key_file: z.string().min(1).optional(),
-  }).strict().default({ checkpoint_interval: '5s' }),
+    /** Most stored events one `GET /v1/audit` page reads; a page that stops there names the next (`Writ-Next-Seq`). */
+    max_scan: z.number().int().min(10).max(100_000).default(5000),
+  }).strict().default({ checkpoint_interval: '5s', max_scan: 5000 }),
   principals: z.array(PrincipalConfigSchema).default([]),
   policy: z.object({ file: z.string().optional(), rules: z.array(PolicyRuleSchema).default([]) }).strict().default({ rules: [] }),
   nomad: z.object({
@@ -135,13 +137,17 @@ export const ConfigSchema = z.object({
       /** Incoming-webhook URL (a secret: prefer `webhook_url_file` or `WRIT_SLACK_WEBHOOK_URL`). Unset: messages are logged instead. */
       webhook_url: z.string().url().refine((u) => u.startsWith('https://') || u.startsWith('http://'), 'expected an http(s) URL').optional(),
       webhook_url_file: z.string().min(1).optional(),
-      /** Attempts per message before it is given up (a run never waits on Slack). */
+      /** Deliveries per notice before it is given up (a run never waits on Slack). */
       max_attempts: z.number().int().min(1).max(50).default(8),
       timeout: Duration.default('10s'),
       /** First wait after a failed post; doubles per attempt (a 429 waits its Retry-After instead). */
       retry_base: Duration.default('1s'),
-    }).strict().default({ max_attempts: 8, timeout: '10s', retry_base: '1s' }),
-  }).strict().default({ slack: { max_attempts: 8, timeout: '10s', retry_base: '1s' } }),
+      /** More notices than this waiting from one requester are posted as one summary linking to the inbox. */
+      coalesce_after: z.number().int().min(1).max(1000).default(5),
+      /** How long a notice an instance holds stays its own without a sign of life: a killed instance's notices move to another after this. */
+      ack_wait: Duration.default('30s'),
+    }).strict().default({ max_attempts: 8, timeout: '10s', retry_base: '1s', coalesce_after: 5, ack_wait: '30s' }),
+  }).strict().default({ slack: { max_attempts: 8, timeout: '10s', retry_base: '1s', coalesce_after: 5, ack_wait: '30s' } }),
   mcp: z.object({
     /**
      * Hostnames a browser's `Origin` may name on `/mcp` (DNS-rebinding guard;

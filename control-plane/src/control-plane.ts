@@ -13,7 +13,7 @@ import { CONTROL_PLANE_INBOX_PREFIX, keyIdOf, loadSigningKey, loadTrustedKey, sp
 import { ApproverRegistryError, ApproverRegistryFile } from '@writ/packs/approvers'
 import type { Logger } from 'pino'
 import { ApprovalService, ImpactPreview } from './approvals/index.js'
-import { AuditChain, AuditCheckpointer, type AuditEvent } from './audit/index.js'
+import { AuditChain, AuditCheckpointer, AuditReader, type AuditEvent } from './audit/index.js'
 import { PrincipalRegistry } from './auth/index.js'
 import { durationMs, publicUrl, type Config } from './config.js'
 import { FleetView, NodeAttributeSource, NomadNodesClient } from './fleet/index.js'
@@ -41,6 +41,8 @@ export interface ControlPlane {
   fleet: FleetView
   store: RunStore
   audit: AuditChain
+  /** Pages of `GET /v1/audit`, bounded, through an index by run and principal. */
+  auditReader: AuditReader
   dispatcher: Dispatcher
   outputs: OutputBuffer
   metrics: Metrics
@@ -195,10 +197,13 @@ export async function startControlPlane(config: Config, log: Logger, opts: Start
     const outputs = new OutputBuffer()
     outputs.start(nc)
     let results: ResultsConsumer | undefined
+    let auditReader: AuditReader | undefined
     const metrics = new Metrics({
       nodesOnline: () => fleet.onlineCount, nodesKnown: () => fleet.size, auditAppends: () => audit.appended,
       auditConflicts: () => audit.conflicts, auditCheckpoints: () => checkpoints.written, catalogActions: () => catalog.size, resultsRecorded: () => results?.recorded ?? 0,
+      auditIndexed: () => auditReader?.indexedThrough ?? 0,
     })
+    auditReader = await AuditReader.open(nc, audit, store, { maxScan: config.audit.max_scan, eventsRead: metrics.auditEventsRead, log: clog })
     const dispatcher = new Dispatcher(nc, key, { writTtlMs: durationMs(config.runs.writ_ttl), ackTimeoutMs: durationMs(config.runs.ack_timeout) })
     results = new ResultsConsumer(nc, store, audit, clog, (run) => {
       if (run.dispatched_at && run.result) metrics.runDuration.observe({ action: run.action, status: run.status }, run.result.duration_ms / 1000)
@@ -216,9 +221,12 @@ export async function startControlPlane(config: Config, log: Logger, opts: Start
     const base = publicUrl(config)
     const runUrl = (runId: string): string => `${base}/ui/runs/${encodeURIComponent(runId)}`
     const s = config.notify.slack
-    const notifier = createApprovalNotifier(
-      { webhook_url: s.webhook_url, webhook_url_file: s.webhook_url_file, max_attempts: s.max_attempts, timeoutMs: durationMs(s.timeout), retryBaseMs: durationMs(s.retry_base) },
-      catalog, clog, opts.print,
+    const notifier = await createApprovalNotifier(
+      {
+        webhook_url: s.webhook_url, webhook_url_file: s.webhook_url_file, max_attempts: s.max_attempts, timeoutMs: durationMs(s.timeout), retryBaseMs: durationMs(s.retry_base),
+        coalesceAfter: s.coalesce_after, ackWaitMs: durationMs(s.ack_wait),
+      },
+      catalog, { nc, log: clog, inboxUrl: `${base}/ui/`, dropped: metrics.slackDropped, coalesced: metrics.slackCoalesced, print: opts.print },
     )
     let approvals: ApprovalService | undefined
     let previews: ImpactPreview | undefined
@@ -244,7 +252,7 @@ export async function startControlPlane(config: Config, log: Logger, opts: Start
     clog.info({ packs: catalog.packs.length, actions: catalog.size, principals: principals.size, rules: policy.size, keyId: key.keyId, replicas: config.jetstream.replicas }, 'control plane started')
     let closed = false
     return {
-      config, instanceId, log: clog, nc, catalog, principals, policy, scope, fleet, store, audit, dispatcher, outputs, metrics, runs, results,
+      config, instanceId, log: clog, nc, catalog, principals, policy, scope, fleet, store, audit, auditReader, dispatcher, outputs, metrics, runs, results,
       approvals, passkeys, notifier, runUrl,
       natsConnected: () => connected && !nc.isClosed(),
       onAudit: (listener) => audit.follow(listener),
@@ -259,6 +267,7 @@ export async function startControlPlane(config: Config, log: Logger, opts: Start
         // The last events this instance wrote leave covered by a signed checkpoint.
         await checkpoints.stop()
         store.stop()
+        auditReader.stop()
         audit.stop()
         outputs.stop()
         await fleet.stop()

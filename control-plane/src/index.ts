@@ -9,6 +9,7 @@ export type { Config, ConfigInput, PolicyRule, PrincipalConfig } from './config.
 export { startControlPlane, ensureJetStream, connectNats, ControlPlaneStartError } from './control-plane.js'
 export type { ControlPlane } from './control-plane.js'
 export { AUDIT_STREAM, AUDIT_SUBJECT, RESULTS_CONSUMER, ensureStreams } from './nats/index.js'
+export { NOTIFY_STREAM, NOTIFY_CONSUMER } from './nats/index.js'
 export { AuditEventSchema, verifyChain, verifyAudit, eventsFromJsonLines, hashEvent, GENESIS_HASH, CHECKPOINT_TYPE } from './audit/index.js'
 export type { AuditEvent, AuditReport, ChainVerdict, StoredEvent } from './audit/index.js'
 export { RunSchema, RunStatusSchema, TERMINAL_STATUSES, isTerminal, RUNS_BUCKET } from './runs/index.js'

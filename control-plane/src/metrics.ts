@@ -10,6 +10,7 @@ export interface MetricSources {
   auditAppends: () => number
   auditConflicts: () => number
   auditCheckpoints: () => number
+  auditIndexed: () => number
   catalogActions: () => number
   resultsRecorded: () => number
 }
@@ -28,6 +29,12 @@ export class Metrics {
     name: 'writ_approval_wait_seconds', help: 'From a run entering pending_approval to its decision (approved, denied or expired)', labelNames: ['outcome'],
     buckets: [5, 15, 30, 60, 120, 300, 600, 900, 1800, 3600], registers: [this.registry],
   })
+  readonly slackDropped = new Counter({
+    name: 'writ_slack_notices_dropped_total', labelNames: ['reason'], registers: [this.registry],
+    help: 'Slack notices never posted, by reason (refused: Slack answered 4xx; max_attempts: still failing after notify.slack.max_attempts; outbox_full, outbox_unavailable, malformed)',
+  })
+  readonly slackCoalesced = new Counter({ name: 'writ_slack_notices_coalesced_total', help: 'Slack notices posted inside a per-requester summary rather than one message each', registers: [this.registry] })
+  readonly auditEventsRead = new Counter({ name: 'writ_audit_query_events_read_total', help: 'Stored audit events read to answer GET /v1/audit (indexed lookups and scans)', registers: [this.registry] })
   readonly runDuration = new Histogram({
     name: 'writ_run_duration_seconds', help: 'Runs from dispatch to result, by action and final status', labelNames: ['action', 'status'],
     buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300], registers: [this.registry],
@@ -40,6 +47,7 @@ export class Metrics {
     gauge(this.registry, 'writ_audit_append_conflicts', 'Audit appends retried after another instance appended first', sources.auditConflicts)
     gauge(this.registry, 'writ_audit_checkpoints', 'Signed audit checkpoints appended by this instance', sources.auditCheckpoints)
     gauge(this.registry, 'writ_catalog_actions', 'Actions in the loaded catalog', sources.catalogActions)
+    gauge(this.registry, 'writ_audit_index_seq', 'Audit stream sequence this instance has indexed through (0 until the first audit read)', sources.auditIndexed)
     gauge(this.registry, 'writ_results_recorded', 'Runner results recorded by this instance', sources.resultsRecorded)
   }
 

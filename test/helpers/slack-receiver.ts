@@ -14,16 +14,18 @@ export interface SlackReceiver {
   attempts: Array<{ at: number, status: number }>
   /** Statuses to answer next, one per request, before answering 200. */
   script: Array<{ status: number, retryAfter?: number }>
+  /** While true, every request is answered 503 (Slack is down). */
+  down: boolean
   close(): Promise<void>
 }
 
 export async function startSlackReceiver(): Promise<SlackReceiver> {
-  const r: Omit<SlackReceiver, 'url' | 'close'> = { messages: [], attempts: [], script: [] }
+  const r: SlackReceiver = { url: '', messages: [], attempts: [], script: [], down: false, close: async () => {} }
   const server = createServer((req, res) => {
     const parts: Buffer[] = []
     req.on('data', (c: Buffer) => parts.push(c))
     req.on('end', () => {
-      const next = r.script.shift()
+      const next: { status: number, retryAfter?: number } | undefined = r.down ? { status: 503 } : r.script.shift()
       const status = next?.status ?? 200
       r.attempts.push({ at: Date.now(), status })
       if (status === 200) {
@@ -35,11 +37,9 @@ export async function startSlackReceiver(): Promise<SlackReceiver> {
     })
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  return {
-    ...r,
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/services/T000/B000/XXXX`,
-    close: () => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()) }),
-  }
+  r.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/services/T000/B000/XXXX`
+  r.close = () => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()) })
+  return r
 }
 
 /** The portal link in an approval message's "Review" button. */

@@ -8,4 +8,7 @@ export type { AuditReport, AuditVerifyOptions, StreamFacts } from './audit-verif
 export { AuditEventSchema, AuditActorSchema, GENESIS_HASH, hashEvent, sealEvent, verifyChain, eventsFromJsonLines } from './audit-event.js'
 export type { AuditEvent, AuditEventBody, ChainVerdict, StoredEvent } from './audit-event.js'
 export { AuditQuerySchema } from './audit-schemas.js'
-export { default as auditRoutes, auditVisible } from './audit-routes.js'
+export type { AuditQuery } from './audit-schemas.js'
+export { AuditReader, auditVisible } from './audit-query.js'
+export type { AuditPage, AuditReaderOptions } from './audit-query.js'
+export { default as auditRoutes, NEXT_SEQ_HEADER } from './audit-routes.js'

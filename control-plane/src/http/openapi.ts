@@ -65,7 +65,19 @@ export function openApiDocument(serverUrl?: string): Record<string, unknown> {
         },
       },
       '/v1/approvers/registrations': { get: { summary: 'Registered passkeys with their operators, groups and the relying party: what `writ approvers export` signs into the approver registry (operators)', responses: { 200: ok(z.object({ relying_party: z.object({ id: z.string(), origins: z.array(z.string()) }), dispatch_key_id: z.string(), registrations: z.array(z.object({ credential_id: z.string(), operator: z.string(), groups: z.array(z.string()), public_key: z.string() }).passthrough()) }).passthrough()), 403: errors[400], 503: errors[400], ...errors } } },
-      '/v1/audit': { get: { summary: 'Audit events as JSON lines', parameters: queryParams(AuditQuerySchema), responses: { 200: { description: 'JSON lines, one event each', content: { 'application/x-ndjson': { schema: { type: 'string' } } } }, ...errors } } },
+      '/v1/audit': {
+        get: {
+          summary: 'Audit events as JSON lines, one bounded page (at most audit.max_scan stored events read); Writ-Next-Seq names the next page', parameters: queryParams(AuditQuerySchema),
+          responses: {
+            200: {
+              description: 'JSON lines, one event each',
+              headers: { 'Writ-Next-Seq': { description: 'since_seq of the next page; absent when this page reached the end of the stream', schema: { type: 'integer' } } },
+              content: { 'application/x-ndjson': { schema: { type: 'string' } } },
+            },
+            ...errors,
+          },
+        },
+      },
       '/v1/stream': { get: { summary: 'WebSocket: live run output, run status and audit events', responses: { 101: { description: 'Switching protocols' }, ...errors } } },
       '/healthz': { get: { security: [], summary: 'Liveness', responses: { 200: { description: 'up' } } } },
       '/readyz': { get: { security: [], summary: 'Readiness (NATS, catalog)', responses: { 200: { description: 'ready' }, 503: { description: 'not ready' } } } },

@@ -3,7 +3,7 @@
  * planes booting at once both succeed, and a later boot leaves data alone.
  */
 import type { NatsConnection } from '@nats-io/transport-node'
-import { jetstreamManager, type StreamConfig } from '@nats-io/jetstream'
+import { DiscardPolicy, RetentionPolicy, jetstreamManager, type StreamConfig } from '@nats-io/jetstream'
 import { streams } from '@writ/packs/protocol'
 import { parseDuration } from '@writ/packs'
 
@@ -11,6 +11,13 @@ export const AUDIT_STREAM = 'WRIT_AUDIT'
 export const AUDIT_SUBJECT = 'writ.v1.audit.event'
 /** Durable consumer shared by every control-plane instance (work is split, never repeated). */
 export const RESULTS_CONSUMER = 'writ-control-plane-results'
+/** The Slack outbox: notices wait here (a work queue) until an instance has posted them. */
+export const NOTIFY_STREAM = 'WRIT_NOTIFY'
+export const NOTIFY_SUBJECT = 'writ.v1.notify.slack'
+/** Durable consumer every instance delivers the outbox from. */
+export const NOTIFY_CONSUMER = 'writ-control-plane-slack'
+/** Notices the outbox holds at most; past it a new notice is refused (and counted as dropped) rather than an old one lost. */
+export const NOTIFY_MAX_MSGS = 100_000
 
 const STREAM_IN_USE = 10058
 const STREAM_NOT_FOUND = 10059
@@ -34,6 +41,11 @@ export function streamConfigs(layout: JetStreamLayout): Array<Partial<StreamConf
     // The audit trail keeps everything unless told otherwise, and refuses message deletes and purges
     // (a server lets neither be switched off again); what is left — recreating the stream — verify catches.
     { name: AUDIT_STREAM, subjects: [AUDIT_SUBJECT], num_replicas: layout.replicas, max_age: ns(layout.auditMaxAge), duplicate_window: dupeWindow(ns(layout.auditMaxAge)), deny_delete: true, deny_purge: true },
+    // A notice is removed once acknowledged (posted to Slack, or given up); its id dedupes a repeated enqueue.
+    {
+      name: NOTIFY_STREAM, subjects: [NOTIFY_SUBJECT], num_replicas: layout.replicas, retention: RetentionPolicy.Workqueue,
+      max_msgs: NOTIFY_MAX_MSGS, discard: DiscardPolicy.New, duplicate_window: dupeWindow(0),
+    },
   ]
 }
 
@@ -51,7 +63,7 @@ export async function withJetStreamRetry<T>(what: string, fn: () => Promise<T>, 
   }
 }
 
-/** Ensures WRIT_RESULTS, WRIT_EVENTS and WRIT_AUDIT exist (the runs bucket is opened by RunStore). */
+/** Ensures WRIT_RESULTS, WRIT_EVENTS, WRIT_AUDIT and WRIT_NOTIFY exist (the runs bucket is opened by RunStore). */
 export async function ensureStreams(nc: NatsConnection, layout: JetStreamLayout): Promise<void> {
   const jsm = await withJetStreamRetry('JetStream', () => jetstreamManager(nc))
   for (const cfg of streamConfigs(layout)) {

@@ -1,13 +1,19 @@
 /**
  * Tells people that a run waits for them, and what became of it. With a Slack
- * webhook configured the messages go there; without one (as in `writ dev`)
- * they are logged, and printed when the caller gives a printer.
+ * webhook configured the notices go through the outbox on JetStream
+ * (slack-outbox.ts), from which every instance delivers (slack-delivery.ts);
+ * without one (as in `writ dev`) they are logged, and printed when the
+ * caller gives a printer.
  */
 import { readFileSync } from 'node:fs'
+import type { NatsConnection } from '@nats-io/transport-node'
+import type { Counter } from 'prom-client'
 import type { Logger } from 'pino'
 import type { PackCatalog } from '@writ/packs'
 import type { Run } from '../runs/index.js'
 import { outcomeMessage, pendingMessage, type ActionFacts, type SlackMessage } from './slack-message.js'
+import { SlackDelivery } from './slack-delivery.js'
+import { SlackOutbox } from './slack-outbox.js'
 import { SlackWebhook } from './slack-webhook.js'
 
 export interface ApprovalNotifier {
@@ -21,9 +27,27 @@ export interface ApprovalNotifier {
 export interface NotifierConfig {
   webhook_url?: string | undefined
   webhook_url_file?: string | undefined
+  /** Deliveries of one notice before it is given up. */
   max_attempts: number
   timeoutMs: number
   retryBaseMs: number
+  /** More notices than this waiting from one requester go out as one summary. */
+  coalesceAfter: number
+  /** How long a notice an instance holds stays its own without a sign of life. */
+  ackWaitMs: number
+}
+
+/** What the notifier uses, reports to and links to, from the control plane. */
+export interface NotifierDeps {
+  nc: NatsConnection
+  log: Logger
+  /** The portal inbox (what a summary links to). */
+  inboxUrl: string
+  /** writ_slack_notices_dropped_total{reason} and writ_slack_notices_coalesced_total. */
+  dropped: Counter<'reason'>
+  coalesced: Counter
+  /** Where messages are printed when no webhook is configured (the dev stack's terminal). */
+  print?: ((line: string) => void) | undefined
 }
 
 export class NotifyConfigError extends Error {
@@ -35,24 +59,46 @@ function factsOf(catalog: PackCatalog, run: Run): ActionFacts {
   return hit.ok ? { title: hit.action.spec.title, side_effects: hit.action.spec.side_effects ?? [] } : { title: run.action, side_effects: [] }
 }
 
-export function createApprovalNotifier(cfg: NotifierConfig, catalog: PackCatalog, log: Logger, print?: (line: string) => void): ApprovalNotifier {
-  let url = cfg.webhook_url
-  if (cfg.webhook_url_file) {
-    try { url = readFileSync(cfg.webhook_url_file, 'utf8').trim() } catch (err) {
-      throw new NotifyConfigError(`cannot read the Slack webhook URL (setting notify.slack.webhook_url_file): ${cfg.webhook_url_file}`, { cause: err })
-    }
-    if (!/^https?:\/\/\S+$/.test(url)) throw new NotifyConfigError(`notify.slack.webhook_url_file ${cfg.webhook_url_file} does not hold an http(s) URL`)
+function webhookUrl(cfg: NotifierConfig): string | undefined {
+  if (!cfg.webhook_url_file) return cfg.webhook_url
+  let url: string
+  try { url = readFileSync(cfg.webhook_url_file, 'utf8').trim() } catch (err) {
+    throw new NotifyConfigError(`cannot read the Slack webhook URL (setting notify.slack.webhook_url_file): ${cfg.webhook_url_file}`, { cause: err })
   }
-  const deliver = (message: SlackMessage, runId: string): void => { hook ? hook.post(message, runId) : show(message, runId) }
-  const hook = url ? new SlackWebhook(url, { maxAttempts: cfg.max_attempts, timeoutMs: cfg.timeoutMs, retryBaseMs: cfg.retryBaseMs, log }) : undefined
-  const show = (message: SlackMessage, runId: string): void => {
-    log.info({ runId, slack: message }, `no Slack webhook configured; message: ${message.text}`)
+  if (!/^https?:\/\/\S+$/.test(url)) throw new NotifyConfigError(`notify.slack.webhook_url_file ${cfg.webhook_url_file} does not hold an http(s) URL`)
+  return url
+}
+
+/** Starts delivering the outbox when a webhook is configured (the outbox stream already exists: ensureStreams). */
+export async function createApprovalNotifier(cfg: NotifierConfig, catalog: PackCatalog, deps: NotifierDeps): Promise<ApprovalNotifier> {
+  const { log, print } = deps
+  const url = webhookUrl(cfg)
+  let outbox: SlackOutbox | undefined
+  let delivery: SlackDelivery | undefined
+  if (url) {
+    const hook = new SlackWebhook(url, cfg.timeoutMs)
+    outbox = new SlackOutbox(deps.nc, log, deps.dropped)
+    delivery = new SlackDelivery(deps.nc, hook, {
+      maxAttempts: cfg.max_attempts, retryBaseMs: cfg.retryBaseMs, ackWaitMs: cfg.ackWaitMs, coalesceAfter: cfg.coalesceAfter,
+      inboxUrl: deps.inboxUrl, log, dropped: deps.dropped, coalesced: deps.coalesced,
+    })
+    await delivery.start()
+    log.info({ webhook: hook.host }, 'approval messages go to a Slack webhook')
+  }
+  const deliver = (kind: string, run: Run, message: SlackMessage): void => {
+    if (outbox) {
+      outbox.enqueue({ v: 1, id: `${run.id}:${kind}:${run.status}`, kind, requester: run.requester.id, run_id: run.id, action: run.action, message })
+      return
+    }
+    log.info({ runId: run.id, slack: message }, `no Slack webhook configured; message: ${message.text}`)
     print?.(message.text)
   }
-  if (hook) log.info({ webhook: hook.host }, 'approval messages go to a Slack webhook')
   return {
-    pending: (run, link) => deliver(pendingMessage(run, factsOf(catalog, run), link), run.id),
-    decided: (run, link) => deliver(outcomeMessage(run, link), run.id),
-    close: async () => { await hook?.close() },
+    pending: (run, link) => deliver('pending', run, pendingMessage(run, factsOf(catalog, run), link)),
+    decided: (run, link) => deliver('decided', run, outcomeMessage(run, link)),
+    close: async () => {
+      await outbox?.close()
+      await delivery?.close()
+    },
   }
 }

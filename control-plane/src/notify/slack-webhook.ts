@@ -1,119 +1,48 @@
 /**
- * Posts messages to one Slack incoming webhook, in order, off the request
- * path: a run never waits on Slack. A failed post is retried with exponential
- * backoff; a 429 waits as long as its `Retry-After` says (Slack allows about
- * one message a second per webhook). The webhook URL is a secret: it is never
- * logged, only its host.
+ * One Slack incoming webhook: posts one message and says what came of it —
+ * accepted, worth another try (a 5xx, no answer, or a 429 with how long its
+ * `Retry-After` asks to wait), or refused for good (any other 4xx). The
+ * webhook URL is a secret: it is never logged, only its host.
  */
 import { request } from 'undici'
-import type { Logger } from 'pino'
 import type { SlackMessage } from './slack-message.js'
 
-export interface SlackWebhookOptions {
-  maxAttempts: number
-  timeoutMs: number
-  /** First backoff after a failure; doubles per attempt, capped at a minute. */
-  retryBaseMs: number
-  log: Logger
-}
+export type PostOutcome =
+  | { kind: 'delivered' }
+  | { kind: 'retry', reason: 'server_error', status: number }
+  | { kind: 'retry', reason: 'rate_limited', retryAfterMs: number | undefined }
+  | { kind: 'retry', reason: 'unreachable', error: string }
+  | { kind: 'refused', status: number, answer: string }
 
-interface Queued { message: SlackMessage, runId: string, attempt: number }
-
-const MAX_QUEUE = 1000
-const MAX_BACKOFF_MS = 60_000
+/** The longest a `Retry-After` is taken at its word. */
+const MAX_RETRY_AFTER_MS = 600_000
 
 export class SlackWebhook {
-  private readonly queue: Queued[] = []
-  private pumping: Promise<void> | undefined
-  private closed = false
-  private wake: (() => void) | undefined
-  delivered = 0
-  failed = 0
-
-  constructor(private readonly url: string, private readonly opts: SlackWebhookOptions) {}
+  constructor(private readonly url: string, private readonly timeoutMs: number) {}
 
   /** Where messages go, safe to log. */
   get host(): string { return new URL(this.url).host }
 
-  post(message: SlackMessage, runId: string): void {
-    if (this.closed) return
-    if (this.queue.length >= MAX_QUEUE) {
-      this.failed++
-      this.opts.log.error({ runId, webhook: this.host }, 'Slack queue is full; message dropped (the run is unaffected)')
-      return
-    }
-    this.queue.push({ message, runId, attempt: 0 })
-    this.pumping ??= this.pump().finally(() => { this.pumping = undefined })
-  }
-
-  private async pump(): Promise<void> {
-    while (this.queue.length > 0 && !this.closed) {
-      const item = this.queue[0] as Queued
-      item.attempt++
-      const wait = await this.send(item)
-      if (wait === undefined) { this.queue.shift(); continue }
-      if (item.attempt >= this.opts.maxAttempts) {
-        this.queue.shift()
-        this.failed++
-        this.opts.log.error({ runId: item.runId, webhook: this.host, attempts: item.attempt }, 'Slack message given up after its last attempt (the run is unaffected)')
-        continue
-      }
-      await this.sleep(wait)
-    }
-  }
-
-  /** Undefined when the message is done with (delivered, or refused for good); else how long to wait before the next attempt. */
-  private async send(item: Queued): Promise<number | undefined> {
-    const backoff = Math.min(MAX_BACKOFF_MS, this.opts.retryBaseMs * 2 ** (item.attempt - 1)) * (0.8 + Math.random() * 0.4)
+  async post(message: SlackMessage): Promise<PostOutcome> {
     try {
       const res = await request(this.url, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
-        body: JSON.stringify(item.message),
-        headersTimeout: this.opts.timeoutMs,
-        bodyTimeout: this.opts.timeoutMs,
+        body: JSON.stringify(message),
+        headersTimeout: this.timeoutMs,
+        bodyTimeout: this.timeoutMs,
       })
-      const body = (await res.body.text()).slice(0, 200)
-      if (res.statusCode >= 200 && res.statusCode < 300) {
-        this.delivered++
-        this.opts.log.debug({ runId: item.runId, webhook: this.host }, 'Slack message delivered')
-        return undefined
-      }
+      const answer = (await res.body.text()).slice(0, 200)
+      if (res.statusCode >= 200 && res.statusCode < 300) return { kind: 'delivered' }
       if (res.statusCode === 429) {
         const after = Number(res.headers['retry-after'])
-        const waitMs = Number.isFinite(after) && after >= 0 ? Math.min(after * 1000, 10 * MAX_BACKOFF_MS) : backoff
-        this.opts.log.warn({ runId: item.runId, webhook: this.host, retryAfterMs: waitMs, attempt: item.attempt }, 'Slack rate limit; waiting as told')
-        return waitMs
+        return { kind: 'retry', reason: 'rate_limited', retryAfterMs: Number.isFinite(after) && after >= 0 ? Math.min(after * 1000, MAX_RETRY_AFTER_MS) : undefined }
       }
-      if (res.statusCode >= 500) {
-        this.opts.log.warn({ runId: item.runId, webhook: this.host, status: res.statusCode, attempt: item.attempt }, 'Slack answered with a server error; retrying')
-        return backoff
-      }
+      if (res.statusCode >= 500) return { kind: 'retry', reason: 'server_error', status: res.statusCode }
       // 4xx: the message or the webhook is wrong; retrying will not help.
-      this.failed++
-      this.opts.log.error({ runId: item.runId, webhook: this.host, status: res.statusCode, answer: body }, 'Slack refused the message')
-      return undefined
+      return { kind: 'refused', status: res.statusCode, answer }
     } catch (err) {
-      this.opts.log.warn({ runId: item.runId, webhook: this.host, err: (err as Error).message, attempt: item.attempt }, 'cannot reach Slack; retrying')
-      return backoff
+      return { kind: 'retry', reason: 'unreachable', error: (err as Error).message }
     }
-  }
-
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(done, ms)
-      function done(): void { clearTimeout(timer); resolve() }
-      this.wake = done
-    })
-  }
-
-  /** Stops posting; waits up to `graceMs` for what is in flight. Queued messages still waiting are dropped (and logged). */
-  async close(graceMs = 2000): Promise<void> {
-    if (this.queue.length > 0 && this.pumping) {
-      await Promise.race([this.pumping, new Promise((r) => setTimeout(r, graceMs).unref())])
-    }
-    this.closed = true
-    this.wake?.()
-    if (this.queue.length > 0) this.opts.log.warn({ webhook: this.host, dropped: this.queue.length }, 'Slack messages still queued at shutdown were not sent')
   }
 }

@@ -199,6 +199,13 @@ job "writ-control-plane" {
         # here assumes plain http.
         NOMAD_ADDR            = var.nomad_addr
         NOMAD_TLS_SERVER_NAME = var.nomad_tls_server_name
+        # exec hands the task the Nomad agent's own environment (the packaged
+        # unit loads /etc/nomad.d/nomad.env). Every Nomad setting the control
+        # plane reads is set here, empty (= unset) unless secrets/env below
+        # sets it from the Nomad Variable: env templates win over env.
+        NOMAD_CACERT      = ""
+        NOMAD_CLIENT_CERT = ""
+        NOMAD_CLIENT_KEY  = ""
       }
 
       # Secrets land in secrets/ (tmpfs, not readable by other tasks) and are

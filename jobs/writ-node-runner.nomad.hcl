@@ -170,6 +170,14 @@ job "writ-node-runner" {
         # The Task API: the local agent's HTTP API on a socket in this task's
         # secrets dir, no TLS to configure, and it always wants the token.
         NOMAD_ADDR = "unix://${NOMAD_SECRETS_DIR}/api.sock"
+        # raw_exec hands the task the Nomad agent's own environment, and the
+        # packaged agent unit loads /etc/nomad.d/nomad.env, where clusters
+        # keep these for the CLI. The socket takes no TLS: cleared here, so
+        # an agent's settings never reach the runner (empty means unset).
+        NOMAD_CACERT          = ""
+        NOMAD_CLIENT_CERT     = ""
+        NOMAD_CLIENT_KEY      = ""
+        NOMAD_TLS_SERVER_NAME = ""
         # The runner's low-memory profile: a 1 MiB young generation and no JIT
         # keep an idle runner under 60 MiB RSS (npm run bench -- runner-rss);
         # its work is I/O and native crypto, so the interpreter costs little.

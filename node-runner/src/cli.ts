@@ -26,7 +26,8 @@ run flags (env fallback in brackets):
   --nomad-addr URL        [NOMAD_ADDR]           https://host:4646, http://host:4646 or unix:///…/api.sock (the Task API);
                                                  default http://127.0.0.1:4646, Nomad's own
   --nomad-token TOKEN     [NOMAD_TOKEN]          ACL token or workload identity
-  --nomad-cacert FILE     [NOMAD_CACERT]         CA of the agent's certificate (https only)
+  --nomad-cacert FILE     [NOMAD_CACERT]         CA of the agent's certificate (https only; the TLS settings
+                                                 are refused with http://, ignored with one warning on unix://)
   --nomad-client-cert FILE, --nomad-client-key FILE   [NOMAD_CLIENT_CERT, NOMAD_CLIENT_KEY]  for verify_https_client
   --nomad-tls-server-name NAME  [NOMAD_TLS_SERVER_NAME]  e.g. client.global.nomad when the address is an IP
   --multipathd-socket S   [WRIT_MULTIPATHD_SOCKETS, ","-separated]  repeatable; default /run/multipathd.socket,

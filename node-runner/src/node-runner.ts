@@ -12,7 +12,7 @@ import {
   type Heartbeat, type Refusal, type RunResult, type TrustedKey, type WritAck,
 } from '@writ/packs/protocol'
 import type { ApproverRegistry } from '@writ/packs/approvers'
-import { nomadTargetFrom, type RunnerConfig } from './runner-config.js'
+import { ignoredNomadTlsSettings, nomadTargetFrom, type RunnerConfig } from './runner-config.js'
 import { RunJournal } from './run-journal.js'
 import { ResultSpool } from './result-spool.js'
 import { claimedRunId, verifyWrit, type Verdict } from './writ-verifier.js'
@@ -59,6 +59,10 @@ export async function startNodeRunner(config: RunnerConfig, log: Logger = pino({
   const targets: RunTargets = { nomad: nomadTargetFrom(config), docker: { socketPath: config.dockerSocket }, kernelLogFile: config.kernelLogFile }
   if (config.nomadToken && /^http:\/\/(?!127\.0\.0\.1[:/]|localhost[:/]|\[::1\][:/])/.test(config.nomadAddr)) {
     log.warn({ nomadAddr: config.nomadAddr }, 'the Nomad token goes over plain http to a non-loopback address; use https (NOMAD_CACERT) or the Task API socket')
+  }
+  const ignoredTls = ignoredNomadTlsSettings(config)
+  if (ignoredTls.length > 0) {
+    log.warn({ nomadAddr: config.nomadAddr, ignored: ignoredTls }, `ignoring ${ignoredTls.join(', ')}: the Task API socket takes no TLS settings (inherited from the Nomad agent's environment?)`)
   }
   // Checked before anything connects: a registry that does not verify stops the runner with the reason.
   const passkeys = config.approversRegistry

@@ -184,17 +184,43 @@ function readPem(setting: keyof typeof NOMAD_SETTING, path: string, want: RegExp
 const CERT_PEM = /-----BEGIN CERTIFICATE-----/
 const KEY_PEM = /-----BEGIN [A-Z ]*PRIVATE KEY-----/
 
+/** The TLS settings, named the way an operator sets them. */
+const NOMAD_TLS_SETTING = {
+  nomadCaCert: NOMAD_SETTING.nomadCaCert,
+  nomadClientCert: NOMAD_SETTING.nomadClientCert,
+  nomadClientKey: NOMAD_SETTING.nomadClientKey,
+  nomadTlsServerName: 'NOMAD_TLS_SERVER_NAME / --nomad-tls-server-name',
+} as const
+
+const nomadScheme = (addr: string): string | undefined => /^([a-z]+):\/\//.exec(addr)?.[1]
+
+/**
+ * The TLS settings a `unix://` address (the Task API socket) leaves unused.
+ * A raw_exec task inherits the Nomad agent's environment, and the packaged
+ * agent unit loads /etc/nomad.d/nomad.env, where clusters keep NOMAD_CACERT
+ * and friends for the CLI: they reach the runner without anyone choosing
+ * them, so on the socket they are ignored (and named once in the log)
+ * rather than stopping the runner.
+ */
+export function ignoredNomadTlsSettings(cfg: RunnerConfig): string[] {
+  if (nomadScheme(cfg.nomadAddr) !== 'unix') return []
+  return (Object.keys(NOMAD_TLS_SETTING) as Array<keyof typeof NOMAD_TLS_SETTING>).filter((k) => cfg[k] !== undefined).map((k) => NOMAD_TLS_SETTING[k])
+}
+
 /**
  * Checks the Nomad address and TLS settings together, so a CA given for a
  * plain-http address (TLS silently not used) or half a client certificate
- * stops the runner at boot instead of failing the first Nomad action.
+ * stops the runner at boot instead of failing the first Nomad action. On the
+ * Task API socket there is no TLS to configure: the settings are ignored
+ * (ignoredNomadTlsSettings), never read.
  */
 function checkNomadConnection(cfg: RunnerConfig): void {
   const addr = cfg.nomadAddr
-  const scheme = /^([a-z]+):\/\//.exec(addr)?.[1]
+  const scheme = nomadScheme(addr)
   if (scheme !== 'http' && scheme !== 'https' && scheme !== 'unix') {
     throw new RunnerConfigError(`${NOMAD_SETTING.nomadAddr} "${addr.slice(0, 200)}" must be https://host:port, http://host:port or unix:///path/api.sock`)
   }
+  if (scheme === 'unix') return
   const tlsSet = cfg.nomadCaCert !== undefined || cfg.nomadClientCert !== undefined || cfg.nomadClientKey !== undefined || cfg.nomadTlsServerName !== undefined
   if (tlsSet && scheme !== 'https') {
     throw new RunnerConfigError(`TLS settings (NOMAD_CACERT, NOMAD_CLIENT_CERT, NOMAD_CLIENT_KEY, NOMAD_TLS_SERVER_NAME) are set but ${NOMAD_SETTING.nomadAddr} is ${scheme}://, so they would not be used; give an https:// address`)
@@ -209,6 +235,7 @@ function checkNomadConnection(cfg: RunnerConfig): void {
 
 /** How the runner reaches Nomad: the address, its token, and the TLS material read from the configured files. */
 export function nomadTargetFrom(cfg: RunnerConfig): NomadTarget {
+  if (nomadScheme(cfg.nomadAddr) === 'unix') return { addr: cfg.nomadAddr, token: cfg.nomadToken }
   const tls = {
     ...(cfg.nomadCaCert !== undefined ? { ca: readPem('nomadCaCert', cfg.nomadCaCert, CERT_PEM) } : {}),
     ...(cfg.nomadClientCert !== undefined ? { cert: readPem('nomadClientCert', cfg.nomadClientCert, CERT_PEM) } : {}),

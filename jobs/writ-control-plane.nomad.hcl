@@ -16,6 +16,9 @@
 #   nats_creds          NATS user credentials (JWT + seed) of the control plane
 #   nomad_token         Nomad ACL token (read-only) for impact previews
 #   nomad_ca_pem        (optional) CA of the Nomad agents' https certificates
+#   nomad_client_cert_pem, nomad_client_key_pem
+#                       (optional) client certificate and key for agents with
+#                       tls { verify_https_client = true }
 #
 # The task runs as task_user (nobody), so every file it reads from secrets/
 # is owned by task_uid:task_gid: Nomad renders templates as root unless a
@@ -261,6 +264,10 @@ job "writ-control-plane" {
           {{- if .nomad_ca_pem.Value }}
           NOMAD_CACERT={{ env "NOMAD_SECRETS_DIR" }}/nomad-ca.pem
           {{- end }}
+          {{- if .nomad_client_cert_pem.Value }}
+          NOMAD_CLIENT_CERT={{ env "NOMAD_SECRETS_DIR" }}/nomad-client.pem
+          NOMAD_CLIENT_KEY={{ env "NOMAD_SECRETS_DIR" }}/nomad-client-key.pem
+          {{- end }}
           {{- end }}
         EOT
       }
@@ -273,6 +280,28 @@ job "writ-control-plane" {
         change_mode = "restart"
         data        = <<-EOT
           {{- with nomadVar "nomad/jobs/writ-control-plane" }}{{ .nomad_ca_pem.Value }}{{ end }}
+        EOT
+      }
+
+      # verify_https_client: the certificate the control plane presents to
+      # the agent. The certificate is public; its key is the task user's only.
+      template {
+        destination = "secrets/nomad-client.pem"
+        perms       = "0444"
+        change_mode = "restart"
+        data        = <<-EOT
+          {{- with nomadVar "nomad/jobs/writ-control-plane" }}{{ .nomad_client_cert_pem.Value }}{{ end }}
+        EOT
+      }
+
+      template {
+        destination = "secrets/nomad-client-key.pem"
+        perms       = "0400"
+        uid         = var.task_uid
+        gid         = var.task_gid
+        change_mode = "restart"
+        data        = <<-EOT
+          {{- with nomadVar "nomad/jobs/writ-control-plane" }}{{ .nomad_client_key_pem.Value }}{{ end }}
         EOT
       }
 

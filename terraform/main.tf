@@ -129,7 +129,22 @@ resource "nomad_variable" "control_plane" {
     }, var.nomad_ca_cert_pem == "" ? {} : {
     # The job sets NOMAD_CACERT only when this item is there.
     nomad_ca_pem = var.nomad_ca_cert_pem
+    }, var.nomad_client_cert_pem == "" ? {} : {
+    # And NOMAD_CLIENT_CERT / NOMAD_CLIENT_KEY only when these are.
+    nomad_client_cert_pem = var.nomad_client_cert_pem
+    nomad_client_key_pem  = var.nomad_client_key_pem
   }, local.approver_items)
+
+  lifecycle {
+    precondition {
+      condition     = (var.nomad_client_cert_pem == "") == (var.nomad_client_key_pem == "")
+      error_message = "Set nomad_client_cert_pem and nomad_client_key_pem together (or neither)."
+    }
+    precondition {
+      condition     = startswith(var.nomad_addr, "https://") || (var.nomad_ca_cert_pem == "" && var.nomad_client_cert_pem == "" && var.nomad_tls_server_name == "")
+      error_message = "nomad_ca_cert_pem, nomad_client_cert_pem and nomad_tls_server_name are TLS settings: they need an https:// nomad_addr (the control plane refuses them with http://)."
+    }
+  }
 }
 
 resource "nomad_variable" "node_runner" {

@@ -159,6 +159,29 @@ variable "nomad_ca_cert_pem" {
   }
 }
 
+variable "nomad_client_cert_pem" {
+  description = "PEM client certificate the control plane presents to Nomad agents with tls { verify_https_client = true } (its NOMAD_CLIENT_CERT), e.g. from `nomad tls cert create -cli`; empty when the agents ask for none."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.nomad_client_cert_pem == "" || (can(regex("-----BEGIN CERTIFICATE-----", var.nomad_client_cert_pem)) && !can(regex("PRIVATE KEY", var.nomad_client_cert_pem)))
+    error_message = "nomad_client_cert_pem must be empty or PEM certificates only (the key goes into nomad_client_key_pem)."
+  }
+}
+
+variable "nomad_client_key_pem" {
+  description = "PEM private key of nomad_client_cert_pem (the control plane's NOMAD_CLIENT_KEY). Stored only in the control plane's Nomad Variable, readable by its task user alone."
+  type        = string
+  default     = ""
+  sensitive   = true
+
+  validation {
+    condition     = var.nomad_client_key_pem == "" || can(regex("-----BEGIN [A-Z ]*PRIVATE KEY-----", var.nomad_client_key_pem))
+    error_message = "nomad_client_key_pem must be empty or a PEM private key."
+  }
+}
+
 variable "nomad_tls_server_name" {
   description = "Name on the agents' https certificates when nomad_addr's host is not on them (NOMAD_TLS_SERVER_NAME), e.g. client.global.nomad; empty for none."
   type        = string

@@ -159,3 +159,27 @@ t.test('no job hard-codes a plain-http Nomad address; the control plane passes N
   t.match(cpVars, 'nomad_addr') && t.match(cpVars, 'nomad_tls_server_name')
   t.match(JSON.stringify(main.resource.nomad_variable.control_plane[0].items), 'nomad_ca_pem = var.nomad_ca_cert_pem', 'terraform stores the CA for the job')
 })
+
+t.test('verify_https_client: the control plane presents a client certificate from its Nomad Variable, the key readable by its user only', async (t) => {
+  const task = (await allTasks()).find((x) => x.job === 'writ-control-plane')!.task
+  const doc = await hcl(join(JOBS_DIR, 'writ-control-plane.nomad.hcl'))
+  const tpl = (dest: string): Json => (task.template as Json[]).find((x) => x.destination === dest)
+  t.match(tpl('secrets/env').data, /\{\{- if \.nomad_client_cert_pem\.Value \}\}\s*NOMAD_CLIENT_CERT=\{\{ env "NOMAD_SECRETS_DIR" \}\}\/nomad-client\.pem\s*NOMAD_CLIENT_KEY=\{\{ env "NOMAD_SECRETS_DIR" \}\}\/nomad-client-key\.pem/, 'NOMAD_CLIENT_CERT/KEY point at the files when the variable holds a certificate')
+  t.match(tpl('secrets/nomad-client.pem')?.data, '.nomad_client_cert_pem.Value')
+  const key = tpl('secrets/nomad-client-key.pem')
+  t.match(key?.data, '.nomad_client_key_pem.Value')
+  t.equal(key?.perms, '0400')
+  t.equal(withDefaults(doc, key?.uid), doc.variable.task_uid[0].default, 'owned by the task user')
+  t.same([task.env[0].NOMAD_CLIENT_CERT, task.env[0].NOMAD_CLIENT_KEY], ['', ''], 'unset (not the agent\'s) when the variable holds none')
+
+  const main = await hcl(join(TF_DIR, 'main.tf'))
+  const items = JSON.stringify(main.resource.nomad_variable.control_plane[0].items)
+  t.match(items, 'nomad_client_cert_pem = var.nomad_client_cert_pem')
+  t.match(items, 'nomad_client_key_pem  = var.nomad_client_key_pem')
+  const conditions = JSON.stringify(main.resource.nomad_variable.control_plane[0].lifecycle[0].precondition)
+  t.match(conditions, '(var.nomad_client_cert_pem == \\"\\") == (var.nomad_client_key_pem == \\"\\")', 'the plan fails on half a client certificate')
+  t.match(conditions, 'startswith(var.nomad_addr, \\"https://\\")', 'and on TLS settings for a plain-http address')
+  const vars = (await hcl(join(TF_DIR, 'variables.tf'))).variable
+  t.equal(vars.nomad_client_key_pem[0].sensitive, true, 'the key is sensitive')
+  t.ok(vars.nomad_client_cert_pem[0].validation, 'the certificate is validated (never a key)')
+})

@@ -169,7 +169,10 @@ export async function startControlPlane(config: Config, log: Logger, opts: Start
     })().catch(() => {})
     const audit = await AuditChain.open(nc, instanceId, clog)
     const attributes = new NodeAttributeSource(
-      config.nomad.addr ? new NomadNodesClient({ addr: config.nomad.addr, token: config.nomad.token, caCertFile: config.nomad.ca_cert, timeoutMs: durationMs(config.nomad.timeout) }) : undefined,
+      config.nomad.addr ? new NomadNodesClient({
+        addr: config.nomad.addr, token: config.nomad.token, caCertFile: config.nomad.ca_cert, clientCertFile: config.nomad.client_cert,
+        clientKeyFile: config.nomad.client_key, tlsServerName: config.nomad.tls_server_name, timeoutMs: durationMs(config.nomad.timeout),
+      }) : undefined,
       { refreshMs: durationMs(config.nomad.refresh_interval), maxStaleMs: durationMs(config.nomad.max_stale) }, clog,
     )
     attributes.start()

@@ -14,11 +14,14 @@
 #   principals_yaml     the `principals:` YAML list (ids, groups, token SHA-256s;
 #                       the tokens themselves are never stored)
 #   nats_creds          NATS user credentials (JWT + seed) of the control plane
-#   nomad_token         Nomad ACL token (read-only) for impact previews
 #   nomad_ca_pem        (optional) CA of the Nomad agents' https certificates
 #   nomad_client_cert_pem, nomad_client_key_pem
 #                       (optional) client certificate and key for agents with
 #                       tls { verify_https_client = true }
+#
+# Nomad API: the allocation's workload identity (NOMAD_TOKEN); the policy
+# attached to this job (terraform: nomad_acl_policy.control_plane) is node
+# read, for GET /v1/nodes, its only Nomad call. No long-lived token exists.
 #
 # The task runs as task_user (nobody), so every file it reads from secrets/
 # is owned by task_uid:task_gid: Nomad renders templates as root unless a
@@ -194,6 +197,13 @@ job "writ-control-plane" {
         args    = ["serve", "--config", "/secrets/writ.yaml"]
       }
 
+      # The workload identity as NOMAD_TOKEN, for GET /v1/nodes at nomad_addr.
+      # It is this allocation's own and stops working when the allocation stops.
+      identity {
+        env  = true
+        file = false
+      }
+
       env {
         WRIT_LISTEN_HOST = NOMAD_IP_http
         WRIT_LISTEN_PORT = NOMAD_PORT_http
@@ -260,7 +270,6 @@ job "writ-control-plane" {
         data        = <<-EOT
           {{- with nomadVar "nomad/jobs/writ-control-plane" }}
           WRIT_SLACK_WEBHOOK_URL={{ .slack_webhook_url }}
-          NOMAD_TOKEN={{ .nomad_token }}
           {{- if .nomad_ca_pem.Value }}
           NOMAD_CACERT={{ env "NOMAD_SECRETS_DIR" }}/nomad-ca.pem
           {{- end }}

@@ -14,9 +14,6 @@ locals {
   runner_namespace_rules = join("\n", [
     for ns in var.managed_namespaces : "namespace \"${ns}\" {\n  capabilities = ${jsonencode(["read-job", "alloc-lifecycle"])}\n}"
   ])
-  control_plane_namespace_rules = join("\n", [
-    for ns in var.managed_namespaces : "namespace \"${ns}\" {\n  capabilities = ${jsonencode(["read-job"])}\n}"
-  ])
 }
 
 # ---------------------------------------------------------------------------
@@ -84,21 +81,23 @@ resource "nomad_acl_policy" "node_runner" {
   }
 }
 
+# Attached to the control-plane job, like the runner's: its only Nomad call
+# is GET /v1/nodes (the node attributes policy matches on). Impact previews
+# are read actions run by the runners, with their own identities. No
+# long-lived token exists, so none sits in Terraform state.
 resource "nomad_acl_policy" "control_plane" {
   name        = "writ-control-plane"
-  description = "writ control plane: read-only, for impact previews (an alloc's job and volumes, a node's allocations) and the node list."
+  description = "writ control plane (workload identity): GET /v1/nodes, the node attributes policy matches on."
   rules_hcl   = <<-EOT
-    ${local.control_plane_namespace_rules}
     node {
       policy = "read"
     }
   EOT
-}
 
-resource "nomad_acl_token" "control_plane" {
-  name     = "writ-control-plane"
-  type     = "client"
-  policies = [nomad_acl_policy.control_plane.name]
+  job_acl {
+    namespace = nomad_namespace.writ.name
+    job_id    = "writ-control-plane"
+  }
 }
 
 # ---------------------------------------------------------------------------
@@ -125,7 +124,6 @@ resource "nomad_variable" "control_plane" {
     portal_session_key = var.portal_session_key_hex
     principals_yaml    = var.principals_yaml
     nats_creds         = var.control_plane_nats_creds
-    nomad_token        = nomad_acl_token.control_plane.secret_id
     }, var.nomad_ca_cert_pem == "" ? {} : {
     # The job sets NOMAD_CACERT only when this item is there.
     nomad_ca_pem = var.nomad_ca_cert_pem
@@ -218,7 +216,7 @@ resource "nomad_job" "control_plane" {
     })
   }
 
-  depends_on = [nomad_variable.control_plane, nomad_job.nats]
+  depends_on = [nomad_variable.control_plane, nomad_acl_policy.control_plane, nomad_job.nats]
 }
 
 resource "nomad_job" "node_runner" {

@@ -163,12 +163,17 @@ t.test('terraform deploys every job from ../jobs and feeds only variables the jo
   const cpRules = pol.control_plane[0].rules_hcl as string
   t.match(JSON.stringify(main.locals), /read-job\\", \\"alloc-lifecycle/, 'runner namespace capabilities: read-job, alloc-lifecycle')
   t.match(runnerRules, /node\s*\{\s*policy\s*=\s*"write"/, 'runner: node write (drain, eligibility)')
-  t.match(cpRules, /node\s*\{\s*policy\s*=\s*"read"/, 'control plane: node read only')
+  // The control plane calls GET /v1/nodes and nothing else (impact previews are runner actions): node read is all it holds.
+  t.same(await parseHcl('cp-rules.hcl', cpRules), { node: [{ policy: 'read' }] }, 'control plane: node read, and no namespace capability at all')
   for (const rules of [runnerRules, cpRules]) {
     t.notMatch(rules, /submit-job|management|operator|agent\s*\{|policy\s*=\s*"write"[\s\S]*namespace/, 'no broader rights')
   }
-  t.same(Object.keys(main.resource.nomad_acl_token), ['control_plane'], 'the control plane has a token; the runner has none (workload identity)')
+  t.notOk(main.resource.nomad_acl_token, 'no long-lived Nomad token in Terraform state: both daemons use their workload identity')
   t.same(pol.node_runner[0].job_acl, [{ namespace: '${nomad_namespace.writ.name}', job_id: 'writ-node-runner' }], 'the runner policy is attached to the runner job')
+  t.same(pol.control_plane[0].job_acl, [{ namespace: '${nomad_namespace.writ.name}', job_id: 'writ-control-plane' }], 'the control-plane policy is attached to the control-plane job')
+  const cpTask = tasks(groups(onlyJob(await hcl(join(jobsDir, 'writ-control-plane.nomad.hcl'))).job)[0]!.group)[0]!.task
+  t.same(cpTask.identity, [{ env: true, file: false }], 'the control plane\'s workload identity is its NOMAD_TOKEN')
+  t.notMatch(JSON.stringify(cpTask.template), /NOMAD_TOKEN|nomad_token/, 'and no token is rendered from a variable')
   const ns = main.resource.nomad_namespace
   t.same(ns.writ[0].capabilities, [{ enabled_task_drivers: ['docker', 'exec', 'raw_exec'] }], 'the writ namespace allows raw_exec')
   t.same(ns.raw_exec_denied[0].capabilities, [{ disabled_task_drivers: ['raw_exec'] }], 'the other namespaces refuse it')
@@ -176,9 +181,8 @@ t.test('terraform deploys every job from ../jobs and feeds only variables the jo
   const tfVars = (await hcl(join(tfDir, 'variables.tf'))).variable
   t.same(tfVars.raw_exec_denied_namespaces[0].default, ['default'], 'by default the default namespace refuses raw_exec')
   const outputs = (await hcl(join(tfDir, 'outputs.tf'))).output
-  for (const o of ['control_plane_url', 'namespace', 'node_runner_policy', 'control_plane_token_accessor']) t.ok(outputs[o], `output ${o}`)
-  t.match(JSON.stringify(outputs), 'accessor_id', 'outputs expose accessors, never secret ids')
-  t.notMatch(JSON.stringify(outputs), 'secret_id')
+  for (const o of ['control_plane_url', 'namespace', 'node_runner_policy', 'control_plane_policy']) t.ok(outputs[o], `output ${o}`)
+  t.notMatch(JSON.stringify(outputs), 'secret_id', 'no output holds a secret')
 })
 
 t.test('every file(...) path exists', async (t) => {
@@ -227,7 +231,7 @@ t.test('no secret literal in any file under jobs/ or terraform/', async (t) => {
 t.test('jobs read their secrets from Nomad Variables, never inline', async (t) => {
   const cp = onlyJob(await hcl(join(jobsDir, 'writ-control-plane.nomad.hcl'))).job
   const text = readFileSync(join(jobsDir, 'writ-control-plane.nomad.hcl'), 'utf8')
-  for (const item of ['signing_key_pem', 'slack_webhook_url', 'portal_session_key', 'principals_yaml', 'nats_creds', 'nomad_token']) {
+  for (const item of ['signing_key_pem', 'slack_webhook_url', 'portal_session_key', 'principals_yaml', 'nats_creds']) {
     t.match(text, new RegExp(`nomadVar "nomad/jobs/writ-control-plane" \\}\\}[^\\n]*\\.${item}|\\.${item} \\}\\}`), `control plane: ${item} from nomadVar`)
   }
   const g = groups(cp)[0]!.group

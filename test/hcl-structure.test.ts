@@ -185,6 +185,20 @@ t.test('terraform deploys every job from ../jobs and feeds only variables the jo
   t.notMatch(JSON.stringify(outputs), 'secret_id', 'no output holds a secret')
 })
 
+t.test('terraform/README.md "Residual reach" says what each right of the runner\'s identity exposes', async (t) => {
+  const readme = readFileSync(join(tfDir, 'README.md'), 'utf8')
+  const reach = /\*\*Residual reach\*\*([\s\S]*?)\n\n/.exec(readme)?.[1] ?? ''
+  const main = await hcl(join(tfDir, 'main.tf'))
+  const caps = JSON.parse(/jsonencode\((\[[^\]]*\])\)/.exec(String(main.locals[0].runner_namespace_rules))?.[1] ?? '[]') as string[]
+  t.same(caps.sort(), ['alloc-lifecycle', 'read-job'], 'the runner\'s namespace capabilities')
+  const what: Record<string, RegExp> = {
+    'alloc-lifecycle': /`alloc-lifecycle`[^.;]*stop, restart or signal\s+\*\*any\*\* allocation/,
+    'read-job': /`read-job`[^;]*read \*\*every\*\* job\s+specification[^;]*`env`[^;]*`template` data[^;]*every\s+allocation/,
+  }
+  for (const c of caps) t.match(reach, what[c] ?? c, `Residual reach: what ${c} in managed_namespaces exposes`)
+  t.match(reach, /`node write`[^;]*\*\*any\*\* node/, 'Residual reach: node write')
+})
+
 t.test('every file(...) path exists', async (t) => {
   let count = 0
   for (const f of hclFiles.filter((x) => x.endsWith('.tf'))) {

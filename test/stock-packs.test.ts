@@ -135,3 +135,11 @@ function requiredArgs(a: LoadedAction): Record<string, unknown> {
   const ex = a.spec.examples[0]?.args ?? {}
   return Object.fromEntries(a.spec.args.filter((x) => x.required).map((x) => [x.name, ex[x.name]]))
 }
+
+t.test('nomad.node_allocs tells its reader that Nomad drops allocations of namespaces the token cannot read', async (t) => {
+  const a = actions.find((x) => x.id === 'nomad.node_allocs')
+  // Node.GetAllocs filters by read-job per namespace and says nothing: an approver must not read "empty" as "nothing runs here".
+  t.match(a?.spec.description, /leaves out, without an error[^.]*every\s+allocation in a namespace the caller may not read-job in/)
+  t.match(a?.spec.description, /managed_namespaces/, 'and names where writ\'s runner stands')
+  t.match(a?.spec.description, /drain\s+still moves/, 'and what it means for a drain')
+})

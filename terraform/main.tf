@@ -179,10 +179,27 @@ resource "nomad_variable" "nats" {
 
 # ---------------------------------------------------------------------------
 # Jobs
+#
+# Every job: purge_on_destroy, because the provider deregisters without purge
+# by default and Nomad refuses to delete a namespace that still holds jobs,
+# so the first `terraform destroy` failed on nomad_namespace.writ; and
+# detach = false, so an apply waits for each deployment to succeed (NATS is
+# healthy before the jobs that connect to it start, and a failed rollout
+# fails the apply instead of reporting success).
 # ---------------------------------------------------------------------------
 
 resource "nomad_job" "nats" {
   jobspec = file("${local.jobs_dir}/nats.nomad.hcl")
+
+  purge_on_destroy = true
+  detach           = false
+
+  # One server at a time (3 or 5), each up to its 5m healthy_deadline: the provider's
+  # default 5m would fail a slow but healthy rolling update.
+  timeouts {
+    create = "30m"
+    update = "30m"
+  }
 
   hcl2 {
     vars = {
@@ -199,6 +216,15 @@ resource "nomad_job" "nats" {
 
 resource "nomad_job" "control_plane" {
   jobspec = file("${local.jobs_dir}/writ-control-plane.nomad.hcl")
+
+  purge_on_destroy = true
+  detach           = false
+
+  # One instance at a time, each up to its 3m healthy_deadline.
+  timeouts {
+    create = "10m"
+    update = "10m"
+  }
 
   hcl2 {
     vars = merge(local.release_vars, {
@@ -222,6 +248,9 @@ resource "nomad_job" "control_plane" {
 resource "nomad_job" "node_runner" {
   jobspec = file("${local.jobs_dir}/writ-node-runner.nomad.hcl")
 
+  purge_on_destroy = true
+  detach           = false
+
   hcl2 {
     vars = merge(local.release_vars, {
       namespace            = nomad_namespace.writ.name
@@ -239,6 +268,9 @@ resource "nomad_job" "node_runner" {
 resource "nomad_job" "democratic_csi_node" {
   count   = var.deploy_csi_node_plugin ? 1 : 0
   jobspec = file("${local.jobs_dir}/democratic-csi-node.nomad.hcl")
+
+  purge_on_destroy = true
+  detach           = false
 
   hcl2 {
     vars = {
@@ -260,6 +292,9 @@ resource "nomad_job" "democratic_csi_node" {
 resource "nomad_job" "multipath_watchdog" {
   count   = var.deploy_multipath_watchdog ? 1 : 0
   jobspec = file("${local.jobs_dir}/multipath-watchdog.nomad.hcl")
+
+  purge_on_destroy = true
+  detach           = false
 
   hcl2 {
     vars = merge(local.release_vars, {

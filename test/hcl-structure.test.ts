@@ -142,6 +142,10 @@ t.test('terraform deploys every job from ../jobs and feeds only variables the jo
     if (!m) continue
     const jobFile = m[1] as string
     fed.add(jobFile)
+    // The provider deregisters without purge and returns before the deployment by default:
+    // destroy then fails on the namespace (it still holds the jobs), and a failed rollout applies "successfully".
+    t.equal(body.purge_on_destroy, true, `nomad_job.${res}: purge_on_destroy, so destroy can delete the namespace`)
+    t.equal(body.detach, false, `nomad_job.${res}: detach = false, so apply waits for the deployment`)
     const jobVars = (await hcl(join(jobsDir, jobFile))).variable ?? {}
     const varsExpr = body.hcl2?.[0]?.vars
     const keys = new Set<string>()

@@ -352,9 +352,38 @@ t.test('multipath watchdog: system job with the documented flags and host access
   t.notMatch(JSON.stringify(task.config[0]), 'multipathd.socket', 'no bind of the socket path (the chroot reaches /host/run; a missing path would fail the task)')
 })
 
+/** Nomad's server defaults for the settings the snippet touches (nomad/config.go DefaultConfig). */
+const NOMAD_SERVER_DEFAULTS: Record<string, string> = { csi_volume_claim_gc_interval: '5m', csi_volume_claim_gc_threshold: '5m' }
+
+/** [setting, default it is said to have]: each `default "<duration>"` in a paragraph, paired with the setting named nearest to it. */
+function claimedDefaults(paragraphs: string[]): Array<[string, string]> {
+  const out: Array<[string, string]> = []
+  for (const p of paragraphs) {
+    const names = Object.keys(NOMAD_SERVER_DEFAULTS).flatMap((k) => [...p.matchAll(new RegExp(k, 'g'))].map((m) => ({ k, at: m.index })))
+    for (const m of p.matchAll(/default\W{0,4}"(\d+[smh])"/g)) {
+      const nearest = names.sort((a, b) => Math.abs(a.at - m.index) - Math.abs(b.at - m.index))[0]
+      if (nearest) out.push([nearest.k, m[1] as string])
+    }
+  }
+  return out
+}
+
 t.test('agent settings ship as documented snippets, not jobs', async (t) => {
   const server = await hcl(join(tfDir, 'nomad-server-snippets/csi-claim-gc.hcl'))
   t.equal(server.server[0].csi_volume_claim_gc_interval, '1m')
+  t.same(Object.keys(server.server[0]), ['csi_volume_claim_gc_interval'], 'the server snippet changes the claim GC interval and nothing else')
+  // Comment paragraphs of the snippet, and the README's paragraphs: every default they quote is Nomad's.
+  const snippetText = readFileSync(join(tfDir, 'nomad-server-snippets/csi-claim-gc.hcl'), 'utf8')
+  const snippetParagraphs: string[] = ['']
+  for (const line of snippetText.split('\n')) {
+    const comment = /^\s*# ?(.*)$/.exec(line)?.[1]
+    if (comment !== undefined && comment !== '') snippetParagraphs[snippetParagraphs.length - 1] += ` ${comment}`
+    else snippetParagraphs.push(line, '')
+  }
+  const readmeParagraphs = readFileSync(join(tfDir, 'README.md'), 'utf8').split(/\n\s*\n|\n(?=- )/)
+  const claims = claimedDefaults([...snippetParagraphs, ...readmeParagraphs])
+  t.ok(claims.some(([k]) => k === 'csi_volume_claim_gc_interval'), 'the README quotes the interval\'s default')
+  for (const [setting, said] of claims) t.equal(said, NOMAD_SERVER_DEFAULTS[setting], `${setting}: the default quoted ("${said}") is Nomad's`)
   const client = await hcl(join(tfDir, 'nomad-client-snippets/client.hcl'))
   t.equal(client.client[0].max_kill_timeout, '60s', 'max_kill_timeout allows the 60 s kill_timeout')
   const docker = client.plugin.docker[0].config[0]

@@ -111,6 +111,26 @@ if (skip) {
     t.equal(await sha256Of(dev.path), formatted, 'the new filesystem is untouched by the second attempt')
   })
 
+  t.test('a device node made without udev (libdevmapper\'s /dev/mapper/<map>) is known by its major:minor', async (t) => {
+    // Not a link to the kernel's node: a block node of its own, with the same major:minor, as
+    // libdevmapper creates under /dev/mapper when udev does not. Only sysfs can say what it is.
+    const dev = newDevice('udevless', 64)
+    const [major, minor] = execFileSync('stat', ['-L', '-c', '%t %T', dev.path], { encoding: 'utf8' }).trim().split(' ').map((h) => parseInt(h, 16))
+    const nodes = join(work, 'mapper')
+    mkdirSync(nodes, { recursive: true })
+    const node = join(nodes, 'lun-udevless')
+    execFileSync('mknod', [node, 'b', String(major), String(minor)])
+    t.equal(execFileSync('readlink', ['-f', node], { encoding: 'utf8' }).trim(), node, 'the node is not a link: its name says nothing')
+    writeFileSync(allowList, `${dev.path}\n`)
+
+    const res = await mkfsExt4(node)
+    t.comment(`guard: ${res.stderr.split('\n').filter((l) => l.startsWith('mkfs-guard:')).join(' | ')}`)
+    t.equal(res.code, 0, 'allow-listed by its kernel name, it is found and formatted')
+    t.match(res.stderr, new RegExp(`^mkfs-guard: FORMAT ${node}: allow-listed as ${dev.path} \\(entry removed\\)`, 'm'))
+    t.equal(fsTypeOf(dev.path), 'ext4')
+    t.notMatch(readFileSync(allowList, 'utf8'), dev.path, 'the entry was consumed')
+  })
+
   t.test('a blank device that is not allow-listed is refused', async (t) => {
     const dev = newDevice('not-listed')
     writeFileSync(allowList, '/dev/something-else\n')

@@ -335,6 +335,31 @@ job "writ-control-plane" {
         EOT
       }
 
+      # The NATS servers at start. Clients learn the cluster's other servers
+      # from each server's INFO (connect_urls), so a changed list needs no
+      # restart: noop. ("restart" restarted every instance of this job at
+      # once, within the splay, on any NATS allocation change, whatever the
+      # update block says.)
+      template {
+        destination = "local/nats.env"
+        env         = true
+        change_mode = "noop"
+        data        = <<-EOT
+          WRIT_NATS_URL={{ range $i, $s := nomadService "writ-nats" }}{{ if $i }},{{ end }}nats://{{ $s.Address }}:{{ $s.Port }}{{ end }}
+        EOT
+      }
+
+      # The one list change a client cannot learn by itself: from no server
+      # (started before any NATS server was registered) to some. The text is
+      # the same for any non-empty list, so a moved server restarts nothing.
+      template {
+        destination = "local/nats-registered"
+        change_mode = "restart"
+        data        = <<-EOT
+          {{- if nomadService "writ-nats" }}registered{{ end }}
+        EOT
+      }
+
       template {
         destination = "local/policy.yaml"
         change_mode = "restart"
@@ -356,7 +381,7 @@ job "writ-control-plane" {
         data        = <<-EOT
           public_url: "${var.public_url}"
           nats:
-            servers: [{{ range $i, $s := nomadService "writ-nats" }}{{ if $i }}, {{ end }}"nats://{{ $s.Address }}:{{ $s.Port }}"{{ end }}]
+            # servers: WRIT_NATS_URL, from local/nats.env
             name: "writ-control-plane-{{ env "NOMAD_ALLOC_INDEX" }}"
             creds_file: "/secrets/nats.creds"
           jetstream:

@@ -14,6 +14,8 @@
 #   principals_yaml     the `principals:` YAML list (ids, groups, token SHA-256s;
 #                       the tokens themselves are never stored)
 #   nats_creds          NATS user credentials (JWT + seed) of the control plane
+#   nats_ca_pem, nats_tls_server_name
+#                       the NATS cluster's CA and the name on its certificate
 #   nomad_ca_pem        (optional) CA of the Nomad agents' https certificates
 #   nomad_client_cert_pem, nomad_client_key_pem
 #                       (optional) client certificate and key for agents with
@@ -277,6 +279,10 @@ job "writ-control-plane" {
           NOMAD_CLIENT_CERT={{ env "NOMAD_SECRETS_DIR" }}/nomad-client.pem
           NOMAD_CLIENT_KEY={{ env "NOMAD_SECRETS_DIR" }}/nomad-client-key.pem
           {{- end }}
+          {{- if .nats_ca_pem.Value }}
+          WRIT_NATS_CA={{ env "NOMAD_SECRETS_DIR" }}/nats-ca.pem
+          WRIT_NATS_TLS_SERVER_NAME={{ .nats_tls_server_name.Value }}
+          {{- end }}
           {{- end }}
         EOT
       }
@@ -289,6 +295,16 @@ job "writ-control-plane" {
         change_mode = "restart"
         data        = <<-EOT
           {{- with nomadVar "nomad/jobs/writ-control-plane" }}{{ .nomad_ca_pem.Value }}{{ end }}
+        EOT
+      }
+
+      # The NATS cluster's CA: NATS is TLS only (see secrets/env).
+      template {
+        destination = "secrets/nats-ca.pem"
+        perms       = "0444"
+        change_mode = "restart"
+        data        = <<-EOT
+          {{- with nomadVar "nomad/jobs/writ-control-plane" }}{{ .nats_ca_pem.Value }}{{ end }}
         EOT
       }
 

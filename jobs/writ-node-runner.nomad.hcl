@@ -209,6 +209,30 @@ job "writ-node-runner" {
         EOT
       }
 
+      # NATS over TLS: the cluster's CA and the name on the servers'
+      # certificate (they are reached by IP), when the variable holds them
+      # (terraform always writes them; terraform/README.md "NATS over TLS").
+      template {
+        destination = "secrets/nats-tls.env"
+        env         = true
+        change_mode = "restart"
+        data        = <<-EOT
+          {{- with nomadVar "nomad/jobs/writ-node-runner" }}{{ if .nats_ca_pem.Value }}
+          WRIT_NATS_CA={{ env "NOMAD_SECRETS_DIR" }}/nats-ca.pem
+          WRIT_NATS_TLS_SERVER_NAME={{ .nats_tls_server_name.Value }}
+          {{- end }}{{ end }}
+        EOT
+      }
+
+      template {
+        destination = "secrets/nats-ca.pem"
+        perms       = "0444"
+        change_mode = "restart"
+        data        = <<-EOT
+          {{- with nomadVar "nomad/jobs/writ-node-runner" }}{{ .nats_ca_pem.Value }}{{ end }}
+        EOT
+      }
+
       # The control plane's public keys (a list, for rotation). Not secret, but
       # whoever can change them can command every node: same ACL as secrets.
       # Rendered as root, read by root (raw_exec runs the task as root).

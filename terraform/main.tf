@@ -124,6 +124,9 @@ resource "nomad_variable" "control_plane" {
     portal_session_key = var.portal_session_key_hex
     principals_yaml    = var.principals_yaml
     nats_creds         = var.control_plane_nats_creds
+    # NATS is TLS only; the job points WRIT_NATS_CA and WRIT_NATS_TLS_SERVER_NAME at these.
+    nats_ca_pem          = var.nats_tls_ca_pem
+    nats_tls_server_name = var.nats_tls_server_name
     }, var.nomad_ca_cert_pem == "" ? {} : {
     # The job sets NOMAD_CACERT only when this item is there.
     nomad_ca_pem = var.nomad_ca_cert_pem
@@ -149,7 +152,9 @@ resource "nomad_variable" "node_runner" {
   namespace = nomad_namespace.writ.name
   path      = "nomad/jobs/writ-node-runner"
   items = merge({
-    trusted_keys_pem = var.trusted_public_keys_pem
+    trusted_keys_pem     = var.trusted_public_keys_pem
+    nats_ca_pem          = var.nats_tls_ca_pem
+    nats_tls_server_name = var.nats_tls_server_name
   }, local.approver_items)
 
   lifecycle {
@@ -174,6 +179,9 @@ resource "nomad_variable" "nats" {
     writ_account_public_key   = var.nats_writ_account.public_key
     writ_account_jwt          = trimspace(var.nats_writ_account.jwt)
     cluster_route_password    = var.nats_route_password
+    tls_ca_pem                = var.nats_tls_ca_pem
+    tls_cert_pem              = var.nats_tls_cert_pem
+    tls_key_pem               = var.nats_tls_key_pem
   }
 }
 
@@ -306,6 +314,8 @@ resource "nomad_job" "multipath_watchdog" {
       interval             = var.watchdog_interval
       textfile_dir         = var.node_exporter_textfile_dir
       nats_creds_host_path = var.runner_nats_creds_host_path
+      nats_ca_pem          = var.nats_tls_ca_pem
+      nats_tls_server_name = var.nats_tls_server_name
     })
   }
 

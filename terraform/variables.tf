@@ -343,6 +343,48 @@ variable "nats_route_password" {
   }
 }
 
+variable "nats_tls_ca_pem" {
+  description = "PEM CA certificate that signed nats_tls_cert_pem. Public: every NATS client (control plane, runners, watchdog) verifies the servers against it."
+  type        = string
+
+  validation {
+    condition     = can(regex("-----BEGIN CERTIFICATE-----", var.nats_tls_ca_pem)) && !can(regex("PRIVATE KEY", var.nats_tls_ca_pem))
+    error_message = "nats_tls_ca_pem must hold PEM certificates only (never a private key)."
+  }
+}
+
+variable "nats_tls_cert_pem" {
+  description = "PEM certificate every NATS server presents, to clients and (mutual TLS) to its peers on routes: extended key usage serverAuth and clientAuth; SANs DNS:<nats_tls_server_name> and the IP of every host that may run a NATS server. See README \"NATS over TLS\"."
+  type        = string
+
+  validation {
+    condition     = can(regex("-----BEGIN CERTIFICATE-----", var.nats_tls_cert_pem)) && !can(regex("PRIVATE KEY", var.nats_tls_cert_pem))
+    error_message = "nats_tls_cert_pem must hold PEM certificates only (the key goes into nats_tls_key_pem)."
+  }
+}
+
+variable "nats_tls_key_pem" {
+  description = "PEM private key of nats_tls_cert_pem. Stored only in the NATS job's Nomad Variable."
+  type        = string
+  sensitive   = true
+
+  validation {
+    condition     = can(regex("-----BEGIN [A-Z ]*PRIVATE KEY-----", var.nats_tls_key_pem))
+    error_message = "nats_tls_key_pem must be a PEM private key."
+  }
+}
+
+variable "nats_tls_server_name" {
+  description = "DNS name on nats_tls_cert_pem that NATS clients verify the servers against: they reach the servers by IP (Nomad service discovery), and the Node.js client checks an IP-addressed server against \"localhost\" otherwise."
+  type        = string
+  default     = "writ-nats"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$", var.nats_tls_server_name))
+    error_message = "nats_tls_server_name must be a DNS name (letters, digits, hyphens, dots)."
+  }
+}
+
 variable "nats_data_host_volume" {
   description = "Client host_volume holding the JetStream store (nomad-client-snippets/host-volumes.hcl)."
   type        = string

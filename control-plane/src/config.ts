@@ -24,6 +24,10 @@ export const ConfigSchema = z.object({
     pass: z.string().optional(),
     token: z.string().optional(),
     creds_file: z.string().optional(),
+    /** PEM file of the CA that signed the NATS servers' certificates; with it, TLS only, verified against it (WRIT_NATS_CA). */
+    ca_file: z.string().optional(),
+    /** The name the servers' certificate is verified against, when they are reached by IP (WRIT_NATS_TLS_SERVER_NAME). */
+    tls_server_name: z.string().min(1).max(253).optional(),
   }).strict().default({ servers: ['nats://127.0.0.1:4222'], name: 'writ-control-plane' }),
   jetstream: z.object({
     /** Stream and bucket replicas: 1 in development, 3 on a production cluster. */
@@ -202,6 +206,8 @@ function checkNomadTls(nomad: Config['nomad'], source: string): void {
 
 const ENV_OVERRIDES: Array<[string, (raw: Record<string, any>, v: string) => void]> = [
   ['WRIT_NATS_URL', (r, v) => { (r.nats ??= {}).servers = v.split(',').map((s) => s.trim()).filter(Boolean) }],
+  ['WRIT_NATS_CA', (r, v) => { (r.nats ??= {}).ca_file = v }],
+  ['WRIT_NATS_TLS_SERVER_NAME', (r, v) => { (r.nats ??= {}).tls_server_name = v }],
   ['WRIT_LISTEN_HOST', (r, v) => { (r.listen ??= {}).host = v }],
   ['WRIT_LISTEN_PORT', (r, v) => { (r.listen ??= {}).port = Number(v) }],
   ['WRIT_PUBLIC_URL', (r, v) => { r.public_url = v }],
@@ -248,6 +254,7 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): 
   const base = dirname(resolve(file))
   config.packs.dirs = config.packs.dirs.map((d) => resolve(base, d))
   config.signing.key_file = resolve(base, config.signing.key_file)
+  if (config.nats.ca_file) config.nats.ca_file = resolve(base, config.nats.ca_file)
   if (config.portal.session_key_file) config.portal.session_key_file = resolve(base, config.portal.session_key_file)
   if (config.notify.slack.webhook_url_file) config.notify.slack.webhook_url_file = resolve(base, config.notify.slack.webhook_url_file)
   const oidc = config.portal.oidc

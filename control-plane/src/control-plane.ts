@@ -18,7 +18,7 @@ import { PrincipalRegistry } from './auth/index.js'
 import { durationMs, publicUrl, type Config } from './config.js'
 import { FleetView, NodeAttributeSource, NomadNodesClient } from './fleet/index.js'
 import { Metrics } from './metrics.js'
-import { ensureStreams } from './nats/index.js'
+import { ensureStreams, natsTlsOptions } from './nats/index.js'
 import { PasskeyConfigError, Passkeys, PasskeyStore, relyingParty, type RelyingParty } from './passkeys/index.js'
 import { createApprovalNotifier, type ApprovalNotifier } from './notify/index.js'
 import { Policy } from './policy/index.js'
@@ -62,6 +62,13 @@ export interface ControlPlane {
 /** Connects to NATS with the configured credentials. */
 export async function connectNats(config: Config): Promise<NatsConnection> {
   const n = config.nats
+  if (n.ca_file !== undefined) {
+    let pem: string
+    try { pem = readFileSync(n.ca_file, 'utf8') } catch (err) {
+      throw new ControlPlaneStartError(`cannot read nats.ca_file (WRIT_NATS_CA) ${n.ca_file}: ${(err as Error).message}`, { cause: err })
+    }
+    if (!/-----BEGIN CERTIFICATE-----/.test(pem)) throw new ControlPlaneStartError(`nats.ca_file (WRIT_NATS_CA) ${n.ca_file} does not hold a PEM certificate`)
+  }
   try {
     return await connect({
       servers: n.servers, name: n.name, maxReconnectAttempts: -1, reconnectTimeWait: 250,
@@ -72,6 +79,7 @@ export async function connectNats(config: Config): Promise<NatsConnection> {
       ...(n.user !== undefined ? { user: n.user, pass: n.pass } : {}),
       ...(n.token !== undefined ? { token: n.token } : {}),
       ...(n.creds_file !== undefined ? { authenticator: credsAuthenticator(readFileSync(n.creds_file)) } : {}),
+      ...natsTlsOptions(n.ca_file, n.tls_server_name),
     })
   } catch (err) {
     throw new ControlPlaneStartError(`cannot connect to NATS at ${n.servers.join(', ')} (setting nats.servers / WRIT_NATS_URL)`, { cause: err })

@@ -18,6 +18,8 @@ usage:
 run flags (env fallback in brackets):
   --nats-url URL          [WRIT_NATS_URL]        default nats://127.0.0.1:4222
   --nats-creds FILE       [WRIT_NATS_CREDS]
+  --nats-ca FILE          [WRIT_NATS_CA]         CA of the NATS servers' certificates: TLS only, verified against it
+  --nats-tls-server-name NAME [WRIT_NATS_TLS_SERVER_NAME]  the name on the servers' certificate (they are reached by IP)
   --node-id ID            [WRIT_NODE_ID, NODE_ID, NOMAD_NODE_ID]   default: from the node name
   --node-name NAME        [WRIT_NODE_NAME, NOMAD_NODE_NAME]        default: hostname
   --packs DIR             [WRIT_PACKS, ":"-separated]  repeatable
@@ -63,7 +65,7 @@ export async function main(argv: string[]): Promise<number> {
     const { values, positionals } = parseArgs({
       args: runArgs, allowPositionals: true, strict: true,
       options: {
-        config: { type: 'string' }, 'nats-url': { type: 'string' }, 'nats-creds': { type: 'string' },
+        config: { type: 'string' }, 'nats-url': { type: 'string' }, 'nats-creds': { type: 'string' }, 'nats-ca': { type: 'string' }, 'nats-tls-server-name': { type: 'string' },
         'node-id': { type: 'string' }, 'node-name': { type: 'string' }, packs: { type: 'string', multiple: true },
         'trusted-keys': { type: 'string', multiple: true }, journal: { type: 'string' }, 'nomad-addr': { type: 'string' },
         'nomad-token': { type: 'string' }, 'nomad-cacert': { type: 'string' }, 'nomad-client-cert': { type: 'string' },

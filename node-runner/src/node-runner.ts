@@ -13,6 +13,7 @@ import {
 } from '@writ/packs/protocol'
 import type { ApproverRegistry } from '@writ/packs/approvers'
 import { ignoredNomadTlsSettings, nomadTargetFrom, type RunnerConfig } from './runner-config.js'
+import { natsTlsOptions } from './nats-tls.js'
 import { RunJournal } from './run-journal.js'
 import { ResultSpool } from './result-spool.js'
 import { claimedRunId, verifyWrit, type Verdict } from './writ-verifier.js'
@@ -88,6 +89,7 @@ export async function startNodeRunner(config: RunnerConfig, log: Logger = pino({
     noAsyncTraces: true,
     ...(config.natsCreds ? { authenticator: credsAuthenticator(readFileSync(config.natsCreds)) } : {}),
     ...(config.natsUser ? { user: config.natsUser, pass: config.natsPass ?? '' } : {}),
+    ...natsTlsOptions(config.natsCa, config.natsTlsServerName),
   })
   log.info({ server: nc.getServer(), nodeId: config.nodeId, nodeName: config.nodeName }, 'connected to NATS')
   const metrics = new RunnerMetrics()

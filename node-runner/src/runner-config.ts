@@ -15,6 +15,10 @@ export const RunnerConfigSchema = z.object({
   natsUrl: z.string().min(1).default('nats://127.0.0.1:4222'),
   /** NATS credentials file (JWT + nkey seed), optional. */
   natsCreds: z.string().optional(),
+  /** PEM file of the CA that signed the NATS servers' certificates; with it the runner speaks TLS only, verified against it. */
+  natsCa: z.string().optional(),
+  /** The name the NATS servers' certificate is verified against (servers are addressed by IP under Nomad). */
+  natsTlsServerName: z.string().min(1).max(253).optional(),
   natsUser: z.string().optional(),
   natsPass: z.string().optional(),
   nodeId: z.string().regex(NODE_ID_RE, 'node id must be letters, digits, "-" or "_" (it is a NATS subject token)'),
@@ -78,7 +82,7 @@ export class RunnerConfigError extends Error {
 }
 
 const FLAG_KEYS: Record<string, keyof RunnerConfigInput> = {
-  'nats-url': 'natsUrl', 'nats-creds': 'natsCreds', 'node-id': 'nodeId', 'node-name': 'nodeName',
+  'nats-url': 'natsUrl', 'nats-creds': 'natsCreds', 'nats-ca': 'natsCa', 'nats-tls-server-name': 'natsTlsServerName', 'node-id': 'nodeId', 'node-name': 'nodeName',
   packs: 'packDirs', 'trusted-keys': 'trustedKeys', journal: 'journal', 'nomad-addr': 'nomadAddr',
   'nomad-token': 'nomadToken', 'nomad-cacert': 'nomadCaCert', 'nomad-client-cert': 'nomadClientCert', 'nomad-client-key': 'nomadClientKey',
   'nomad-tls-server-name': 'nomadTlsServerName', 'multipathd-socket': 'multipathdSockets', 'docker-socket': 'dockerSocket', 'heartbeat-interval-ms': 'heartbeatIntervalMs',
@@ -111,6 +115,8 @@ export function loadRunnerConfig(flags: Record<string, string | string[] | boole
   const set = (k: keyof RunnerConfigInput, v: string | undefined): void => { if (v !== undefined && v !== '') fromEnv[k] = v }
   set('natsUrl', env.WRIT_NATS_URL)
   set('natsCreds', env.WRIT_NATS_CREDS)
+  set('natsCa', env.WRIT_NATS_CA)
+  set('natsTlsServerName', env.WRIT_NATS_TLS_SERVER_NAME)
   set('natsUser', env.WRIT_NATS_USER)
   set('natsPass', env.WRIT_NATS_PASS)
   set('nodeId', env.WRIT_NODE_ID ?? env.NODE_ID ?? env.NOMAD_NODE_ID)
@@ -158,8 +164,9 @@ export function loadRunnerConfig(flags: Record<string, string | string[] | boole
   }
   const cfg = parsed.data
   checkNomadConnection(cfg)
+  if (cfg.natsCa !== undefined) readSettingPem('WRIT_NATS_CA / --nats-ca', cfg.natsCa, CERT_PEM)
   return {
-    ...cfg, packDirs: cfg.packDirs.map((d) => resolve(d)), trustedKeys: cfg.trustedKeys.map((k) => resolve(k)), journal: resolve(cfg.journal),
+    ...cfg, ...(cfg.natsCa !== undefined ? { natsCa: resolve(cfg.natsCa) } : {}), packDirs: cfg.packDirs.map((d) => resolve(d)), trustedKeys: cfg.trustedKeys.map((k) => resolve(k)), journal: resolve(cfg.journal),
     ...(cfg.kernelLogFile ? { kernelLogFile: resolve(cfg.kernelLogFile) } : {}),
     ...(cfg.approversRegistry ? { approversRegistry: resolve(cfg.approversRegistry) } : {}), approversKeys: cfg.approversKeys.map((k) => resolve(k)),
   }
@@ -174,11 +181,16 @@ const NOMAD_SETTING = {
 } as const
 
 function readPem(setting: keyof typeof NOMAD_SETTING, path: string, want: RegExp): string {
+  return readSettingPem(NOMAD_SETTING[setting], path, want)
+}
+
+/** Reads a PEM file a setting names; the error names the setting and says what is wrong. */
+function readSettingPem(setting: string, path: string, want: RegExp): string {
   let text: string
   try { text = readFileSync(path, 'utf8') } catch (e) {
-    throw new RunnerConfigError(`${NOMAD_SETTING[setting]}: cannot read ${path}: ${(e as Error).message}`, { cause: e })
+    throw new RunnerConfigError(`${setting}: cannot read ${path}: ${(e as Error).message}`, { cause: e })
   }
-  if (!want.test(text)) throw new RunnerConfigError(`${NOMAD_SETTING[setting]}: ${path} does not hold a PEM ${want === CERT_PEM ? 'certificate' : 'private key'}`)
+  if (!want.test(text)) throw new RunnerConfigError(`${setting}: ${path} does not hold a PEM ${want === CERT_PEM ? 'certificate' : 'private key'}`)
   return text
 }
 const CERT_PEM = /-----BEGIN CERTIFICATE-----/

@@ -2,3 +2,4 @@
 export { AUDIT_STREAM, AUDIT_SUBJECT, RESULTS_CONSUMER, JetStreamSetupError, streamConfigs, withJetStreamRetry, ensureStreams } from './jetstream-setup.js'
 export type { JetStreamLayout } from './jetstream-setup.js'
 export { isTransientJetStreamError, retryTransient } from './jetstream-retry.js'
+export { natsTlsOptions } from './nats-tls.js'

@@ -76,6 +76,12 @@ variable "journal_path" {
   default     = "/var/lib/writ/node-runner/runner-journal.jsonl"
 }
 
+variable "nomad_data_dir" {
+  description = "The Nomad clients' data_dir: list roots under {{ runner.nomad_data_dir }} (storage.csi_volume_ls lists its client/csi) resolve against it on each host."
+  type        = string
+  default     = "/opt/nomad/data"
+}
+
 variable "metrics_port" {
   description = "Static host port for the runner's /metrics, /healthz and /readyz."
   type        = number
@@ -154,6 +160,7 @@ job "writ-node-runner" {
           "--trusted-keys", "${NOMAD_SECRETS_DIR}/trusted-keys.pem",
           "--nats-creds", var.nats_creds_host_path,
           "--journal", var.journal_path,
+          "--nomad-data-dir", var.nomad_data_dir,
           "--docker-socket", "/var/run/docker.sock",
           "--metrics-listen", "${NOMAD_IP_metrics}:${NOMAD_PORT_metrics}",
           "--log-level", var.log_level,

@@ -267,6 +267,7 @@ resource "nomad_job" "node_runner" {
       runner_sha256        = var.runner_sha256
       packs_sha256         = var.packs_sha256
       nats_creds_host_path = var.runner_nats_creds_host_path
+      nomad_data_dir       = var.nomad_data_dir
     })
   }
 

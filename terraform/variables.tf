@@ -396,13 +396,13 @@ variable "nats_data_host_volume" {
 # ---------------------------------------------------------------------------
 
 variable "nomad_data_dir" {
-  description = "The Nomad clients' data_dir (its client/csi subtree is listed by storage.csi_volume_ls)."
+  description = "The Nomad clients' data_dir, passed to every runner (--nomad-data-dir): storage.csi_volume_ls lists its client/csi subtree. The same on every client."
   type        = string
   default     = "/opt/nomad/data"
 
   validation {
-    condition     = startswith(var.nomad_data_dir, "/")
-    error_message = "nomad_data_dir must be an absolute path."
+    condition     = startswith(var.nomad_data_dir, "/") && !contains(split("/", var.nomad_data_dir), "..") && !strcontains(var.nomad_data_dir, "{")
+    error_message = "nomad_data_dir must be an absolute path without \"..\" segments."
   }
 }
 

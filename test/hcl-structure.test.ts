@@ -122,6 +122,8 @@ t.test('terraform variables: description and type on every one, every var.x decl
       t.ok(body.type, `${rel(dir)}: variable ${name} has a type`)
     }
     for (const u of used) t.ok(u in declared, `${rel(dir)}: var.${u} is declared`)
+    // A variable nothing reads is a setting an operator changes to no effect.
+    for (const name of Object.keys(declared)) t.ok(used.has(name), `${rel(dir)}: variable ${name} is used`)
   }
   const vars = (await hcl(join(tfDir, 'variables.tf'))).variable
   for (const name of ['release_base_url', 'writ_version', 'control_plane_sha256', 'runner_sha256', 'packs_sha256', 'control_plane_count', 'slack_webhook_url', 'portal_session_key_hex', 'signing_key_pem', 'nats_server_count']) {

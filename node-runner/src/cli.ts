@@ -32,6 +32,8 @@ run flags (env fallback in brackets):
                                                  are refused with http://, ignored with one warning on unix://)
   --nomad-client-cert FILE, --nomad-client-key FILE   [NOMAD_CLIENT_CERT, NOMAD_CLIENT_KEY]  for verify_https_client
   --nomad-tls-server-name NAME  [NOMAD_TLS_SERVER_NAME]  e.g. client.global.nomad when the address is an IP
+  --nomad-data-dir DIR    [WRIT_NOMAD_DATA_DIR]  the Nomad client's data_dir on this host (list roots under
+                                                 {{ runner.nomad_data_dir }}, e.g. storage.csi_volume_ls); default /opt/nomad/data
   --multipathd-socket S   [WRIT_MULTIPATHD_SOCKETS, ","-separated]  repeatable; default /run/multipathd.socket,
                                                  @/org/kernel/linux/storage/multipathd (@ = abstract)
   --docker-socket PATH    [WRIT_DOCKER_SOCKET]   default /var/run/docker.sock
@@ -69,7 +71,7 @@ export async function main(argv: string[]): Promise<number> {
         'node-id': { type: 'string' }, 'node-name': { type: 'string' }, packs: { type: 'string', multiple: true },
         'trusted-keys': { type: 'string', multiple: true }, journal: { type: 'string' }, 'nomad-addr': { type: 'string' },
         'nomad-token': { type: 'string' }, 'nomad-cacert': { type: 'string' }, 'nomad-client-cert': { type: 'string' },
-        'nomad-client-key': { type: 'string' }, 'nomad-tls-server-name': { type: 'string' }, 'multipathd-socket': { type: 'string', multiple: true },
+        'nomad-client-key': { type: 'string' }, 'nomad-tls-server-name': { type: 'string' }, 'nomad-data-dir': { type: 'string' }, 'multipathd-socket': { type: 'string', multiple: true },
         'docker-socket': { type: 'string' }, 'heartbeat-interval-ms': { type: 'string' },
         'drain-timeout-ms': { type: 'string' }, 'max-concurrent-runs': { type: 'string' }, 'log-level': { type: 'string' },
         'allow-shell-packs': { type: 'boolean' }, 'metrics-listen': { type: 'string' }, 'kernel-log-file': { type: 'string' }, 'max-writ-lifetime-ms': { type: 'string' },

@@ -164,6 +164,7 @@ export async function startNodeRunner(config: RunnerConfig, log: Logger = pino({
       : verifyWrit(raw, {
         nodeId: config.nodeId, trusted, catalog: (packId) => live.current(packId), seen: (id) => journal.has(id) || checking.has(id),
         allowShellPacks: config.allowShellPacks, clockSkewMs: config.clockSkewMs, maxWritLifetimeMs: config.maxWritLifetimeMs,
+        runnerDirs: { nomad_data_dir: config.nomadDataDir },
       })
     if (!verdict.ok) return refuse(msg, verdict)
     if (!passkeys || !passkeys.needsCheck(verdict)) return accept(msg, verdict)

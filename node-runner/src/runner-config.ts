@@ -37,6 +37,11 @@ export const RunnerConfigSchema = z.object({
   nomadClientKey: z.string().optional(),
   /** Name the agent's certificate carries when it is not the address's host (NOMAD_TLS_SERVER_NAME), e.g. client.global.nomad. */
   nomadTlsServerName: z.string().optional(),
+  /**
+   * The Nomad client's data_dir on this host, for list roots under `{{ runner.nomad_data_dir }}`
+   * (storage.csi_volume_ls lists its client/csi). HashiCorp's Linux packages use /opt/nomad/data.
+   */
+  nomadDataDir: z.string().max(1024).refine((d) => d.startsWith('/') && !d.split('/').includes('..') && !d.includes('{{'), 'must be an absolute path without ".." segments').default('/opt/nomad/data'),
   /** Where multipathd may listen; `@` marks an abstract socket. */
   multipathdSockets: z.array(z.string().min(2)).min(1).default([...MULTIPATHD_SOCKETS]),
   dockerSocket: z.string().default('/var/run/docker.sock'),
@@ -85,7 +90,7 @@ const FLAG_KEYS: Record<string, keyof RunnerConfigInput> = {
   'nats-url': 'natsUrl', 'nats-creds': 'natsCreds', 'nats-ca': 'natsCa', 'nats-tls-server-name': 'natsTlsServerName', 'node-id': 'nodeId', 'node-name': 'nodeName',
   packs: 'packDirs', 'trusted-keys': 'trustedKeys', journal: 'journal', 'nomad-addr': 'nomadAddr',
   'nomad-token': 'nomadToken', 'nomad-cacert': 'nomadCaCert', 'nomad-client-cert': 'nomadClientCert', 'nomad-client-key': 'nomadClientKey',
-  'nomad-tls-server-name': 'nomadTlsServerName', 'multipathd-socket': 'multipathdSockets', 'docker-socket': 'dockerSocket', 'heartbeat-interval-ms': 'heartbeatIntervalMs',
+  'nomad-tls-server-name': 'nomadTlsServerName', 'nomad-data-dir': 'nomadDataDir', 'multipathd-socket': 'multipathdSockets', 'docker-socket': 'dockerSocket', 'heartbeat-interval-ms': 'heartbeatIntervalMs',
   'drain-timeout-ms': 'drainTimeoutMs', 'max-concurrent-runs': 'maxConcurrentRuns', 'log-level': 'logLevel',
   'allow-shell-packs': 'allowShellPacks', 'metrics-listen': 'metricsListen', 'kernel-log-file': 'kernelLogFile', 'max-writ-lifetime-ms': 'maxWritLifetimeMs',
   'journal-rotate-entries': 'journalRotateEntries', 'journal-keep-rotated': 'journalKeepRotated',
@@ -128,6 +133,7 @@ export function loadRunnerConfig(flags: Record<string, string | string[] | boole
   set('nomadClientCert', env.NOMAD_CLIENT_CERT)
   set('nomadClientKey', env.NOMAD_CLIENT_KEY)
   set('nomadTlsServerName', env.NOMAD_TLS_SERVER_NAME)
+  set('nomadDataDir', env.WRIT_NOMAD_DATA_DIR)
   if (env.WRIT_MULTIPATHD_SOCKETS) fromEnv.multipathdSockets = env.WRIT_MULTIPATHD_SOCKETS.split(',').map((x) => x.trim()).filter(Boolean)
   set('dockerSocket', env.WRIT_DOCKER_SOCKET)
   set('kernelLogFile', env.WRIT_KERNEL_LOG_FILE)
@@ -166,7 +172,7 @@ export function loadRunnerConfig(flags: Record<string, string | string[] | boole
   checkNomadConnection(cfg)
   if (cfg.natsCa !== undefined) readSettingPem('WRIT_NATS_CA / --nats-ca', cfg.natsCa, CERT_PEM)
   return {
-    ...cfg, ...(cfg.natsCa !== undefined ? { natsCa: resolve(cfg.natsCa) } : {}), packDirs: cfg.packDirs.map((d) => resolve(d)), trustedKeys: cfg.trustedKeys.map((k) => resolve(k)), journal: resolve(cfg.journal),
+    ...cfg, ...(cfg.natsCa !== undefined ? { natsCa: resolve(cfg.natsCa) } : {}), nomadDataDir: resolve(cfg.nomadDataDir), packDirs: cfg.packDirs.map((d) => resolve(d)), trustedKeys: cfg.trustedKeys.map((k) => resolve(k)), journal: resolve(cfg.journal),
     ...(cfg.kernelLogFile ? { kernelLogFile: resolve(cfg.kernelLogFile) } : {}),
     ...(cfg.approversRegistry ? { approversRegistry: resolve(cfg.approversRegistry) } : {}), approversKeys: cfg.approversKeys.map((k) => resolve(k)),
   }

@@ -370,51 +370,6 @@ function claimedDefaults(paragraphs: string[]): Array<[string, string]> {
   return out
 }
 
-t.test('NATS: TLS for clients and routes from the module\'s inputs, the monitor on loopback, every client given the CA', async (t) => {
-  const natsDoc = await hcl(join(jobsDir, 'nats.nomad.hcl'))
-  const g = groups(onlyJob(natsDoc).job)[0]!.group
-  const task = tasks(g)[0]!.task
-  const tpl = (dest: string): Json => (task.template as Json[]).find((x) => x.destination === dest)
-  const cluster = String(tpl('secrets/cluster.conf').data)
-  t.match(cluster, /cluster \{[\s\S]*tls \{\s*cert_file: "\/secrets\/nats-cert\.pem"\s*key_file: "\/secrets\/nats-key\.pem"\s*ca_file: "\/secrets\/nats-ca\.pem"/, 'routes are TLS (nats-server makes cluster TLS mutual)')
-  const conf = String(tpl('local/nats.conf').data)
-  t.match(conf, /^tls \{\s*cert_file: "\/secrets\/nats-cert\.pem"\s*key_file: "\/secrets\/nats-key\.pem"/m, 'clients must speak TLS')
-  t.match(conf, /^http: "127\.0\.0\.1:/m, 'the monitor on loopback')
-  t.notMatch(conf, /^http: "0\.0\.0\.0/m)
-  for (const [dest, item] of [['secrets/nats-ca.pem', 'tls_ca_pem'], ['secrets/nats-cert.pem', 'tls_cert_pem'], ['secrets/nats-key.pem', 'tls_key_pem']]) {
-    t.match(tpl(dest as string)?.data, `nomadVar "nomad/jobs/writ-nats" }}{{ .${item} }}`, `${dest} from the variable's ${item}`)
-    t.equal(tpl(dest as string)?.perms, '0400')
-  }
-  const check = g.service.find((x: Json) => x.name === 'writ-nats').check[0]
-  t.same([check.type, check.port], ['tcp', 'client'], 'the health check is a TCP connect to the client port (the monitor is out of its reach)')
-
-  const main = await hcl(join(tfDir, 'main.tf'))
-  const items = (res: string): string => JSON.stringify(main.resource.nomad_variable[res][0].items)
-  for (const item of ['tls_ca_pem       = var.nats_tls_ca_pem', 'tls_cert_pem      = var.nats_tls_cert_pem', 'tls_key_pem       = var.nats_tls_key_pem']) {
-    t.match(items('nats'), item.replace(/\s+/g, ' ').split(' = ')[0], `the NATS variable holds ${item.split(' ')[0]}`)
-  }
-  for (const res of ['control_plane', 'node_runner']) {
-    t.match(items(res), 'nats_ca_pem', `${res}: the CA`)
-    t.match(items(res), 'nats_tls_server_name', `${res}: the name on the servers' certificate`)
-  }
-  const wdVars = String(main.resource.nomad_job.multipath_watchdog[0].hcl2[0].vars)
-  t.match(wdVars, 'nats_ca_pem          = var.nats_tls_ca_pem')
-  t.match(wdVars, 'nats_tls_server_name = var.nats_tls_server_name')
-  const tfVars = (await hcl(join(tfDir, 'variables.tf'))).variable
-  t.equal(tfVars.nats_tls_key_pem[0].sensitive, true, 'the key is sensitive')
-  for (const v of ['nats_tls_ca_pem', 'nats_tls_cert_pem', 'nats_tls_key_pem']) t.notOk('default' in tfVars[v][0], `${v} is required: there is no NATS without TLS`)
-
-  for (const [file, ns] of [['writ-node-runner.nomad.hcl', 'writ-node-runner'], ['writ-control-plane.nomad.hcl', 'writ-control-plane']]) {
-    const text = readFileSync(join(jobsDir, file as string), 'utf8')
-    t.match(text, new RegExp(`nomadVar "nomad/jobs/${ns}" \\}\\}\\{\\{ if \\.nats_ca_pem\\.Value \\}\\}|\\{\\{- if \\.nats_ca_pem\\.Value \\}\\}\\s*WRIT_NATS_CA=`), `${file}: WRIT_NATS_CA when the variable holds the CA`)
-    t.match(text, /WRIT_NATS_TLS_SERVER_NAME=\{\{ \.nats_tls_server_name\.Value \}\}/, `${file}: and the name on the servers' certificate`)
-  }
-  const wd = tasks(groups(onlyJob(await hcl(join(jobsDir, 'multipath-watchdog.nomad.hcl'))).job)[0]!.group)[0]!.task
-  const args = wd.config[0].args as string[]
-  t.equal(args[args.indexOf('--nats-ca') + 1], '/local/nats-ca.pem', 'the watchdog verifies NATS against the CA')
-  t.equal(args[args.indexOf('--nats-tls-server-name') + 1], '${var.nats_tls_server_name}')
-})
-
 t.test('agent settings ship as documented snippets, not jobs', async (t) => {
   const server = await hcl(join(tfDir, 'nomad-server-snippets/csi-claim-gc.hcl'))
   t.equal(server.server[0].csi_volume_claim_gc_interval, '1m')

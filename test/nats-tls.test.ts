@@ -12,7 +12,7 @@
  */
 import t from 'tap'
 import { spawn } from 'node:child_process'
-import { writeFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { connect as netConnect } from 'node:net'
 import { networkInterfaces } from 'node:os'
 import { join } from 'node:path'
@@ -26,7 +26,7 @@ import { startRealRunner } from './helpers/cp-real-runner.js'
 import { freePort, startNatsServer, type NatsServerHandle } from './helpers/nats-server.js'
 import { REPO_ROOT } from './helpers/runner-harness.js'
 import { createTestPki, type TestPki } from './helpers/test-pki.js'
-import { groups, hcl, JOBS_DIR, onlyJob, tasks, withDefaults, type Json } from './helpers/hcl-jobs.js'
+import { groups, hcl, JOBS_DIR, onlyJob, tasks, TF_DIR, withDefaults, type Json } from './helpers/hcl-jobs.js'
 import { renderTemplate, type LabNomadValues } from './lab/host-agent-job.js'
 
 /** The DNS name on the servers' certificate (terraform: nats_tls_server_name). */
@@ -164,4 +164,49 @@ t.test('the NATS job\'s own server config: clients must speak TLS, the monitor a
   if (!external) { t.comment('no non-loopback IPv4 address here: the monitor\'s binding was checked on loopback only'); return }
   await t.rejects(fetch(`http://${external}:${monitor}/connz`), 'and not on the host\'s network address: /connz, /accountz, /jsz stay private')
   t.match(conf, new RegExp(`^http: "127\\.0\\.0\\.1:${monitor}"$`, 'm'))
+})
+
+t.test('NATS: TLS for clients and routes from the module\'s inputs, the monitor on loopback, every client given the CA', async (t) => {
+  const natsDoc = await hcl(join(JOBS_DIR, 'nats.nomad.hcl'))
+  const g = groups(onlyJob(natsDoc).job)[0]!.group
+  const task = tasks(g)[0]!.task
+  const tpl = (dest: string): Json => (task.template as Json[]).find((x) => x.destination === dest)
+  const cluster = String(tpl('secrets/cluster.conf').data)
+  t.match(cluster, /cluster \{[\s\S]*tls \{\s*cert_file: "\/secrets\/nats-cert\.pem"\s*key_file: "\/secrets\/nats-key\.pem"\s*ca_file: "\/secrets\/nats-ca\.pem"/, 'routes are TLS (nats-server makes cluster TLS mutual)')
+  const conf = String(tpl('local/nats.conf').data)
+  t.match(conf, /^tls \{\s*cert_file: "\/secrets\/nats-cert\.pem"\s*key_file: "\/secrets\/nats-key\.pem"/m, 'clients must speak TLS')
+  t.match(conf, /^http: "127\.0\.0\.1:/m, 'the monitor on loopback')
+  t.notMatch(conf, /^http: "0\.0\.0\.0/m)
+  for (const [dest, item] of [['secrets/nats-ca.pem', 'tls_ca_pem'], ['secrets/nats-cert.pem', 'tls_cert_pem'], ['secrets/nats-key.pem', 'tls_key_pem']]) {
+    t.match(tpl(dest as string)?.data, `nomadVar "nomad/jobs/writ-nats" }}{{ .${item} }}`, `${dest} from the variable's ${item}`)
+    t.equal(tpl(dest as string)?.perms, '0400')
+  }
+  const check = g.service.find((x: Json) => x.name === 'writ-nats').check[0]
+  t.same([check.type, check.port], ['tcp', 'client'], 'the health check is a TCP connect to the client port (the monitor is out of its reach)')
+
+  const main = await hcl(join(TF_DIR, 'main.tf'))
+  const items = (res: string): string => JSON.stringify(main.resource.nomad_variable[res][0].items)
+  for (const item of ['tls_ca_pem       = var.nats_tls_ca_pem', 'tls_cert_pem      = var.nats_tls_cert_pem', 'tls_key_pem       = var.nats_tls_key_pem']) {
+    t.match(items('nats'), item.replace(/\s+/g, ' ').split(' = ')[0], `the NATS variable holds ${item.split(' ')[0]}`)
+  }
+  for (const res of ['control_plane', 'node_runner']) {
+    t.match(items(res), 'nats_ca_pem', `${res}: the CA`)
+    t.match(items(res), 'nats_tls_server_name', `${res}: the name on the servers' certificate`)
+  }
+  const wdVars = String(main.resource.nomad_job.multipath_watchdog[0].hcl2[0].vars)
+  t.match(wdVars, 'nats_ca_pem          = var.nats_tls_ca_pem')
+  t.match(wdVars, 'nats_tls_server_name = var.nats_tls_server_name')
+  const tfVars = (await hcl(join(TF_DIR, 'variables.tf'))).variable
+  t.equal(tfVars.nats_tls_key_pem[0].sensitive, true, 'the key is sensitive')
+  for (const v of ['nats_tls_ca_pem', 'nats_tls_cert_pem', 'nats_tls_key_pem']) t.notOk('default' in tfVars[v][0], `${v} is required: there is no NATS without TLS`)
+
+  for (const [file, ns] of [['writ-node-runner.nomad.hcl', 'writ-node-runner'], ['writ-control-plane.nomad.hcl', 'writ-control-plane']]) {
+    const text = readFileSync(join(JOBS_DIR, file as string), 'utf8')
+    t.match(text, new RegExp(`nomadVar "nomad/jobs/${ns}" \\}\\}\\{\\{ if \\.nats_ca_pem\\.Value \\}\\}|\\{\\{- if \\.nats_ca_pem\\.Value \\}\\}\\s*WRIT_NATS_CA=`), `${file}: WRIT_NATS_CA when the variable holds the CA`)
+    t.match(text, /WRIT_NATS_TLS_SERVER_NAME=\{\{ \.nats_tls_server_name\.Value \}\}/, `${file}: and the name on the servers' certificate`)
+  }
+  const wd = tasks(groups(onlyJob(await hcl(join(JOBS_DIR, 'multipath-watchdog.nomad.hcl'))).job)[0]!.group)[0]!.task
+  const args = wd.config[0].args as string[]
+  t.equal(args[args.indexOf('--nats-ca') + 1], '/local/nats-ca.pem', 'the watchdog verifies NATS against the CA')
+  t.equal(args[args.indexOf('--nats-tls-server-name') + 1], '${var.nats_tls_server_name}')
 })

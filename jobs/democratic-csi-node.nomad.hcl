@@ -26,9 +26,16 @@
 #        by default), and only an allow-listed, proven-blank device, by
 #        exec'ing the real /usr/sbin binary;
 #      - refuses every other formatter (mkfs.btrfs, mkfs.vfat, mkfs.ntfs,
-#        mke2fs, mkswap, the mkfs front end, …) and every partitioner (sfdisk,
-#        fdisk, gdisk, …) outright, with one REFUSE line: a volume with another
-#        fs_type fails to stage instead of being formatted unguarded.
+#        mke2fs, mkswap, the mkfs front end, …) and every partition-table
+#        write (sfdisk, fdisk, gdisk, …) outright, with one REFUSE line: a
+#        volume with another fs_type fails to stage instead of being
+#        formatted unguarded;
+#      - lets sfdisk's report forms (--dump, --list, …) run: growpart,
+#        which the plugin runs on a partitioned volume at every stage, reads
+#        the table with them. Its resize is a write and is refused, and
+#        democratic-csi ignores growpart's failure, so a volume WITH A
+#        PARTITION TABLE does not grow its partition (terraform/README.md
+#        "The mkfs guard and new volumes").
 #    Binding over /usr/sbin/mkfs.* instead would hide the real binary from the
 #    guard itself.
 # 3. kill_timeout = "60s": a NodeUnstage/unmount in flight must finish rather
@@ -278,8 +285,9 @@ job "democratic-csi-node" {
           readonly = true
         }
 
-        # Partitioners: democratic-csi partitions with sfdisk for ntfs (and
-        # growpart calls sfdisk/sgdisk); the guard refuses them all.
+        # Partitioners: democratic-csi partitions with sfdisk for ntfs, and
+        # growpart calls sfdisk; the guard refuses every table write and lets
+        # only sfdisk's report forms through.
         mount {
           type     = "bind"
           source   = "local/writ/mkfs-guard.sh"

@@ -7,6 +7,7 @@
 #   nomad job run -var 'release_base_url=https://releases.example.internal/writ' \
 #     -var writ_version=0.1.0 -var runner_sha256=<sha256> \
 #     -var "host_tool_script=$(cat jobs/scripts/host-tool.sh)" \
+#     -var "nats_ca_pem=$(cat nats-ca.pem)" \
 #     jobs/multipath-watchdog.nomad.hcl
 #
 # Host access, and why:
@@ -95,6 +96,17 @@ variable "textfile_dir" {
   default     = "/var/lib/node_exporter/textfile_collector"
 }
 
+variable "nats_ca_pem" {
+  description = "PEM CA certificate of the NATS cluster (public): NATS is TLS only, and the watchdog verifies the servers against it."
+  type        = string
+}
+
+variable "nats_tls_server_name" {
+  description = "DNS name on the NATS servers' certificate; the servers are reached by IP (Nomad service discovery), so the certificate is verified against this name."
+  type        = string
+  default     = "writ-nats"
+}
+
 variable "nats_creds_host_path" {
   description = "Path ON EACH HOST of this node's NATS credentials (the same per-node creds the runner uses)."
   type        = string
@@ -158,6 +170,8 @@ job "multipath-watchdog" {
           # env values are interpolated into the task config.
           "--nats-url", "${WRIT_NATS_URL}",
           "--nats-creds", "/etc/writ/nats/node-runner.creds",
+          "--nats-ca", "/local/nats-ca.pem",
+          "--nats-tls-server-name", var.nats_tls_server_name,
           "--node-id", "${node.unique.id}",
           "--node-name", "${node.unique.name}",
         ]
@@ -210,6 +224,14 @@ job "multipath-watchdog" {
       }
 
       template {
+        destination     = "local/nats-ca.pem"
+        change_mode     = "restart"
+        data            = var.nats_ca_pem
+        left_delimiter  = "[[writ-no-template["
+        right_delimiter = "]]writ-no-template]"
+      }
+
+      template {
         destination     = "local/host-tool.sh"
         perms           = "0755"
         change_mode     = "restart"
@@ -218,12 +240,28 @@ job "multipath-watchdog" {
         right_delimiter = "]]writ-no-template]"
       }
 
+      # The NATS servers at start. Clients learn the cluster's other servers
+      # from each server's INFO (connect_urls), so a changed list needs no
+      # restart: noop. ("restart" restarted every instance of this job at
+      # once, within the splay, on any NATS allocation change, whatever the
+      # update block says.)
       template {
         destination = "local/nats.env"
         env         = true
-        change_mode = "restart"
+        change_mode = "noop"
         data        = <<-EOT
           WRIT_NATS_URL={{ range $i, $s := nomadService "writ-nats" }}{{ if $i }},{{ end }}nats://{{ $s.Address }}:{{ $s.Port }}{{ end }}
+        EOT
+      }
+
+      # The one list change a client cannot learn by itself: from no server
+      # (started before any NATS server was registered) to some. The text is
+      # the same for any non-empty list, so a moved server restarts nothing.
+      template {
+        destination = "local/nats-registered"
+        change_mode = "restart"
+        data        = <<-EOT
+          {{- if nomadService "writ-nats" }}registered{{ end }}
         EOT
       }
 

@@ -9,6 +9,14 @@
 # Per-node rights come from the WRIT account's scoped signing key "node-runner"
 # whose permissions are templates on the user name ({{name()}} = Nomad node
 # id), so adding a node never touches this job.
+#
+# TLS on both listeners, from the same variable (tls_ca_pem, tls_cert_pem,
+# tls_key_pem): clients must speak TLS (their credentials and every writ
+# travel over it), and routes are mutual TLS (nats-server requires and
+# verifies the peer's certificate on routes), so the route password never
+# travels in clear and a sniffed one is no way in. The HTTP monitor (/connz,
+# /accountz, /jsz list every connection and account) listens on loopback
+# only; the health check is a TCP connect to the client port.
 
 variable "namespace" {
   description = "Nomad namespace of the writ jobs (terraform: nomad_namespace.writ); service discovery and Nomad Variables are per namespace, so every writ job shares it."
@@ -59,7 +67,7 @@ variable "cluster_port" {
 }
 
 variable "monitor_port" {
-  description = "Static host port for the NATS HTTP monitor (/healthz, /varz)."
+  description = "Static host port for the NATS HTTP monitor (/healthz, /varz, /connz …), bound to 127.0.0.1 only: it lists every connection and account."
   type        = number
   default     = 8222
 }
@@ -122,10 +130,11 @@ job "writ-nats" {
       provider = "nomad"
       port     = "client"
 
+      # The monitor is on loopback, out of the check's reach: a TCP connect
+      # to the client port says the server is up and accepting clients.
       check {
-        type     = "http"
-        port     = "monitor"
-        path     = "/healthz?js-enabled-only=true"
+        type     = "tcp"
+        port     = "client"
         interval = "10s"
         timeout  = "3s"
       }
@@ -171,6 +180,41 @@ job "writ-nats" {
         EOT
       }
 
+      # The cluster's certificate: the CA, and one certificate and key every
+      # server presents to clients and to its peers (mutual TLS on routes).
+      # Its SANs name the servers as clients and peers reach them: the
+      # nats_tls_server_name DNS name, and the IP of every host that may run
+      # a server (routes go by IP). terraform/README.md "NATS over TLS".
+      template {
+        destination   = "secrets/nats-ca.pem"
+        perms         = "0400"
+        change_mode   = "signal"
+        change_signal = "SIGHUP"
+        data          = <<-EOT
+          {{- with nomadVar "nomad/jobs/writ-nats" }}{{ .tls_ca_pem }}{{ end }}
+        EOT
+      }
+
+      template {
+        destination   = "secrets/nats-cert.pem"
+        perms         = "0400"
+        change_mode   = "signal"
+        change_signal = "SIGHUP"
+        data          = <<-EOT
+          {{- with nomadVar "nomad/jobs/writ-nats" }}{{ .tls_cert_pem }}{{ end }}
+        EOT
+      }
+
+      template {
+        destination   = "secrets/nats-key.pem"
+        perms         = "0400"
+        change_mode   = "signal"
+        change_signal = "SIGHUP"
+        data          = <<-EOT
+          {{- with nomadVar "nomad/jobs/writ-nats" }}{{ .tls_key_pem }}{{ end }}
+        EOT
+      }
+
       # Route credentials and the current peer list. Peers come and go with
       # allocations; SIGHUP reloads routes without dropping client connections.
       # The password goes into a URL and a quoted config string unescaped:
@@ -185,6 +229,12 @@ job "writ-nats" {
           cluster {
             name: "${var.cluster_name}"
             listen: "0.0.0.0:{{ env "NOMAD_PORT_cluster" }}"
+            tls {
+              cert_file: "/secrets/nats-cert.pem"
+              key_file: "/secrets/nats-key.pem"
+              ca_file: "/secrets/nats-ca.pem"
+              timeout: 5
+            }
             authorization {
               user: "route"
               password: "{{ $pw }}"
@@ -206,7 +256,12 @@ job "writ-nats" {
         data          = <<-EOT
           server_name: "writ-nats-{{ env "NOMAD_ALLOC_INDEX" }}"
           listen: "0.0.0.0:{{ env "NOMAD_PORT_client" }}"
-          http: "0.0.0.0:{{ env "NOMAD_PORT_monitor" }}"
+          tls {
+            cert_file: "/secrets/nats-cert.pem"
+            key_file: "/secrets/nats-key.pem"
+            timeout: 5
+          }
+          http: "127.0.0.1:{{ env "NOMAD_PORT_monitor" }}"
           max_payload: 1MB
 
           jetstream {

@@ -14,8 +14,16 @@
 #   principals_yaml     the `principals:` YAML list (ids, groups, token SHA-256s;
 #                       the tokens themselves are never stored)
 #   nats_creds          NATS user credentials (JWT + seed) of the control plane
-#   nomad_token         Nomad ACL token (read-only) for impact previews
+#   nats_ca_pem, nats_tls_server_name
+#                       the NATS cluster's CA and the name on its certificate
 #   nomad_ca_pem        (optional) CA of the Nomad agents' https certificates
+#   nomad_client_cert_pem, nomad_client_key_pem
+#                       (optional) client certificate and key for agents with
+#                       tls { verify_https_client = true }
+#
+# Nomad API: the allocation's workload identity (NOMAD_TOKEN); the policy
+# attached to this job (terraform: nomad_acl_policy.control_plane) is node
+# read, for GET /v1/nodes, its only Nomad call. No long-lived token exists.
 #
 # The task runs as task_user (nobody), so every file it reads from secrets/
 # is owned by task_uid:task_gid: Nomad renders templates as root unless a
@@ -191,6 +199,13 @@ job "writ-control-plane" {
         args    = ["serve", "--config", "/secrets/writ.yaml"]
       }
 
+      # The workload identity as NOMAD_TOKEN, for GET /v1/nodes at nomad_addr.
+      # It is this allocation's own and stops working when the allocation stops.
+      identity {
+        env  = true
+        file = false
+      }
+
       env {
         WRIT_LISTEN_HOST = NOMAD_IP_http
         WRIT_LISTEN_PORT = NOMAD_PORT_http
@@ -199,6 +214,13 @@ job "writ-control-plane" {
         # here assumes plain http.
         NOMAD_ADDR            = var.nomad_addr
         NOMAD_TLS_SERVER_NAME = var.nomad_tls_server_name
+        # exec hands the task the Nomad agent's own environment (the packaged
+        # unit loads /etc/nomad.d/nomad.env). Every Nomad setting the control
+        # plane reads is set here, empty (= unset) unless secrets/env below
+        # sets it from the Nomad Variable: env templates win over env.
+        NOMAD_CACERT      = ""
+        NOMAD_CLIENT_CERT = ""
+        NOMAD_CLIENT_KEY  = ""
       }
 
       # Secrets land in secrets/ (tmpfs, not readable by other tasks) and are
@@ -250,9 +272,16 @@ job "writ-control-plane" {
         data        = <<-EOT
           {{- with nomadVar "nomad/jobs/writ-control-plane" }}
           WRIT_SLACK_WEBHOOK_URL={{ .slack_webhook_url }}
-          NOMAD_TOKEN={{ .nomad_token }}
           {{- if .nomad_ca_pem.Value }}
           NOMAD_CACERT={{ env "NOMAD_SECRETS_DIR" }}/nomad-ca.pem
+          {{- end }}
+          {{- if .nomad_client_cert_pem.Value }}
+          NOMAD_CLIENT_CERT={{ env "NOMAD_SECRETS_DIR" }}/nomad-client.pem
+          NOMAD_CLIENT_KEY={{ env "NOMAD_SECRETS_DIR" }}/nomad-client-key.pem
+          {{- end }}
+          {{- if .nats_ca_pem.Value }}
+          WRIT_NATS_CA={{ env "NOMAD_SECRETS_DIR" }}/nats-ca.pem
+          WRIT_NATS_TLS_SERVER_NAME={{ .nats_tls_server_name.Value }}
           {{- end }}
           {{- end }}
         EOT
@@ -266,6 +295,38 @@ job "writ-control-plane" {
         change_mode = "restart"
         data        = <<-EOT
           {{- with nomadVar "nomad/jobs/writ-control-plane" }}{{ .nomad_ca_pem.Value }}{{ end }}
+        EOT
+      }
+
+      # The NATS cluster's CA: NATS is TLS only (see secrets/env).
+      template {
+        destination = "secrets/nats-ca.pem"
+        perms       = "0444"
+        change_mode = "restart"
+        data        = <<-EOT
+          {{- with nomadVar "nomad/jobs/writ-control-plane" }}{{ .nats_ca_pem.Value }}{{ end }}
+        EOT
+      }
+
+      # verify_https_client: the certificate the control plane presents to
+      # the agent. The certificate is public; its key is the task user's only.
+      template {
+        destination = "secrets/nomad-client.pem"
+        perms       = "0444"
+        change_mode = "restart"
+        data        = <<-EOT
+          {{- with nomadVar "nomad/jobs/writ-control-plane" }}{{ .nomad_client_cert_pem.Value }}{{ end }}
+        EOT
+      }
+
+      template {
+        destination = "secrets/nomad-client-key.pem"
+        perms       = "0400"
+        uid         = var.task_uid
+        gid         = var.task_gid
+        change_mode = "restart"
+        data        = <<-EOT
+          {{- with nomadVar "nomad/jobs/writ-control-plane" }}{{ .nomad_client_key_pem.Value }}{{ end }}
         EOT
       }
 
@@ -290,6 +351,31 @@ job "writ-control-plane" {
         EOT
       }
 
+      # The NATS servers at start. Clients learn the cluster's other servers
+      # from each server's INFO (connect_urls), so a changed list needs no
+      # restart: noop. ("restart" restarted every instance of this job at
+      # once, within the splay, on any NATS allocation change, whatever the
+      # update block says.)
+      template {
+        destination = "local/nats.env"
+        env         = true
+        change_mode = "noop"
+        data        = <<-EOT
+          WRIT_NATS_URL={{ range $i, $s := nomadService "writ-nats" }}{{ if $i }},{{ end }}nats://{{ $s.Address }}:{{ $s.Port }}{{ end }}
+        EOT
+      }
+
+      # The one list change a client cannot learn by itself: from no server
+      # (started before any NATS server was registered) to some. The text is
+      # the same for any non-empty list, so a moved server restarts nothing.
+      template {
+        destination = "local/nats-registered"
+        change_mode = "restart"
+        data        = <<-EOT
+          {{- if nomadService "writ-nats" }}registered{{ end }}
+        EOT
+      }
+
       template {
         destination = "local/policy.yaml"
         change_mode = "restart"
@@ -311,7 +397,7 @@ job "writ-control-plane" {
         data        = <<-EOT
           public_url: "${var.public_url}"
           nats:
-            servers: [{{ range $i, $s := nomadService "writ-nats" }}{{ if $i }}, {{ end }}"nats://{{ $s.Address }}:{{ $s.Port }}"{{ end }}]
+            # servers: WRIT_NATS_URL, from local/nats.env
             name: "writ-control-plane-{{ env "NOMAD_ALLOC_INDEX" }}"
             creds_file: "/secrets/nats.creds"
           jetstream:

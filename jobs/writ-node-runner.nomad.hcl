@@ -82,6 +82,12 @@ variable "docker_socket" {
   default     = "/var/run/docker.sock"
 }
 
+variable "nomad_data_dir" {
+  description = "The Nomad clients' data_dir: list roots under {{ runner.nomad_data_dir }} (storage.csi_volume_ls lists its client/csi) resolve against it on each host."
+  type        = string
+  default     = "/opt/nomad/data"
+}
+
 variable "metrics_port" {
   description = "Static host port for the runner's /metrics, /healthz and /readyz."
   type        = number
@@ -160,6 +166,7 @@ job "writ-node-runner" {
           "--trusted-keys", "${NOMAD_SECRETS_DIR}/trusted-keys.pem",
           "--nats-creds", var.nats_creds_host_path,
           "--journal", var.journal_path,
+          "--nomad-data-dir", var.nomad_data_dir,
           "--docker-socket", var.docker_socket,
           "--metrics-listen", "${NOMAD_IP_metrics}:${NOMAD_PORT_metrics}",
           "--log-level", var.log_level,
@@ -176,6 +183,14 @@ job "writ-node-runner" {
         # The Task API: the local agent's HTTP API on a socket in this task's
         # secrets dir, no TLS to configure, and it always wants the token.
         NOMAD_ADDR = "unix://${NOMAD_SECRETS_DIR}/api.sock"
+        # raw_exec hands the task the Nomad agent's own environment, and the
+        # packaged agent unit loads /etc/nomad.d/nomad.env, where clusters
+        # keep these for the CLI. The socket takes no TLS: cleared here, so
+        # an agent's settings never reach the runner (empty means unset).
+        NOMAD_CACERT          = ""
+        NOMAD_CLIENT_CERT     = ""
+        NOMAD_CLIENT_KEY      = ""
+        NOMAD_TLS_SERVER_NAME = ""
         # The runner's low-memory profile: a 1 MiB young generation and no JIT
         # keep it near 60 MiB RSS with every executor kind used (npm run
         # bench -- runner-rss); its work is I/O and native crypto, so the
@@ -186,12 +201,52 @@ job "writ-node-runner" {
         NODE_OPTIONS = "--max-semi-space-size=1 --jitless"
       }
 
+      # The NATS servers at start. Clients learn the cluster's other servers
+      # from each server's INFO (connect_urls), so a changed list needs no
+      # restart: noop. ("restart" restarted every instance of this job at
+      # once, within the splay, on any NATS allocation change, whatever the
+      # update block says.)
       template {
         destination = "local/nats.env"
         env         = true
-        change_mode = "restart"
+        change_mode = "noop"
         data        = <<-EOT
           WRIT_NATS_URL={{ range $i, $s := nomadService "writ-nats" }}{{ if $i }},{{ end }}nats://{{ $s.Address }}:{{ $s.Port }}{{ end }}
+        EOT
+      }
+
+      # The one list change a client cannot learn by itself: from no server
+      # (started before any NATS server was registered) to some. The text is
+      # the same for any non-empty list, so a moved server restarts nothing.
+      template {
+        destination = "local/nats-registered"
+        change_mode = "restart"
+        data        = <<-EOT
+          {{- if nomadService "writ-nats" }}registered{{ end }}
+        EOT
+      }
+
+      # NATS over TLS: the cluster's CA and the name on the servers'
+      # certificate (they are reached by IP), when the variable holds them
+      # (terraform always writes them; terraform/README.md "NATS over TLS").
+      template {
+        destination = "secrets/nats-tls.env"
+        env         = true
+        change_mode = "restart"
+        data        = <<-EOT
+          {{- with nomadVar "nomad/jobs/writ-node-runner" }}{{ if .nats_ca_pem.Value }}
+          WRIT_NATS_CA={{ env "NOMAD_SECRETS_DIR" }}/nats-ca.pem
+          WRIT_NATS_TLS_SERVER_NAME={{ .nats_tls_server_name.Value }}
+          {{- end }}{{ end }}
+        EOT
+      }
+
+      template {
+        destination = "secrets/nats-ca.pem"
+        perms       = "0444"
+        change_mode = "restart"
+        data        = <<-EOT
+          {{- with nomadVar "nomad/jobs/writ-node-runner" }}{{ .nats_ca_pem.Value }}{{ end }}
         EOT
       }
 

@@ -14,9 +14,6 @@ locals {
   runner_namespace_rules = join("\n", [
     for ns in var.managed_namespaces : "namespace \"${ns}\" {\n  capabilities = ${jsonencode(["read-job", "alloc-lifecycle"])}\n}"
   ])
-  control_plane_namespace_rules = join("\n", [
-    for ns in var.managed_namespaces : "namespace \"${ns}\" {\n  capabilities = ${jsonencode(["read-job"])}\n}"
-  ])
 }
 
 # ---------------------------------------------------------------------------
@@ -84,21 +81,23 @@ resource "nomad_acl_policy" "node_runner" {
   }
 }
 
+# Attached to the control-plane job, like the runner's: its only Nomad call
+# is GET /v1/nodes (the node attributes policy matches on). Impact previews
+# are read actions run by the runners, with their own identities. No
+# long-lived token exists, so none sits in Terraform state.
 resource "nomad_acl_policy" "control_plane" {
   name        = "writ-control-plane"
-  description = "writ control plane: read-only, for impact previews (an alloc's job and volumes, a node's allocations) and the node list."
+  description = "writ control plane (workload identity): GET /v1/nodes, the node attributes policy matches on."
   rules_hcl   = <<-EOT
-    ${local.control_plane_namespace_rules}
     node {
       policy = "read"
     }
   EOT
-}
 
-resource "nomad_acl_token" "control_plane" {
-  name     = "writ-control-plane"
-  type     = "client"
-  policies = [nomad_acl_policy.control_plane.name]
+  job_acl {
+    namespace = nomad_namespace.writ.name
+    job_id    = "writ-control-plane"
+  }
 }
 
 # ---------------------------------------------------------------------------
@@ -125,18 +124,37 @@ resource "nomad_variable" "control_plane" {
     portal_session_key = var.portal_session_key_hex
     principals_yaml    = var.principals_yaml
     nats_creds         = var.control_plane_nats_creds
-    nomad_token        = nomad_acl_token.control_plane.secret_id
+    # NATS is TLS only; the job points WRIT_NATS_CA and WRIT_NATS_TLS_SERVER_NAME at these.
+    nats_ca_pem          = var.nats_tls_ca_pem
+    nats_tls_server_name = var.nats_tls_server_name
     }, var.nomad_ca_cert_pem == "" ? {} : {
     # The job sets NOMAD_CACERT only when this item is there.
     nomad_ca_pem = var.nomad_ca_cert_pem
+    }, var.nomad_client_cert_pem == "" ? {} : {
+    # And NOMAD_CLIENT_CERT / NOMAD_CLIENT_KEY only when these are.
+    nomad_client_cert_pem = var.nomad_client_cert_pem
+    nomad_client_key_pem  = var.nomad_client_key_pem
   }, local.approver_items)
+
+  lifecycle {
+    precondition {
+      condition     = (var.nomad_client_cert_pem == "") == (var.nomad_client_key_pem == "")
+      error_message = "Set nomad_client_cert_pem and nomad_client_key_pem together (or neither)."
+    }
+    precondition {
+      condition     = startswith(var.nomad_addr, "https://") || (var.nomad_ca_cert_pem == "" && var.nomad_client_cert_pem == "" && var.nomad_tls_server_name == "")
+      error_message = "nomad_ca_cert_pem, nomad_client_cert_pem and nomad_tls_server_name are TLS settings: they need an https:// nomad_addr (the control plane refuses them with http://)."
+    }
+  }
 }
 
 resource "nomad_variable" "node_runner" {
   namespace = nomad_namespace.writ.name
   path      = "nomad/jobs/writ-node-runner"
   items = merge({
-    trusted_keys_pem = var.trusted_public_keys_pem
+    trusted_keys_pem     = var.trusted_public_keys_pem
+    nats_ca_pem          = var.nats_tls_ca_pem
+    nats_tls_server_name = var.nats_tls_server_name
   }, local.approver_items)
 
   lifecycle {
@@ -161,15 +179,35 @@ resource "nomad_variable" "nats" {
     writ_account_public_key   = var.nats_writ_account.public_key
     writ_account_jwt          = trimspace(var.nats_writ_account.jwt)
     cluster_route_password    = var.nats_route_password
+    tls_ca_pem                = var.nats_tls_ca_pem
+    tls_cert_pem              = var.nats_tls_cert_pem
+    tls_key_pem               = var.nats_tls_key_pem
   }
 }
 
 # ---------------------------------------------------------------------------
 # Jobs
+#
+# Every job: purge_on_destroy, because the provider deregisters without purge
+# by default and Nomad refuses to delete a namespace that still holds jobs,
+# so the first `terraform destroy` failed on nomad_namespace.writ; and
+# detach = false, so an apply waits for each deployment to succeed (NATS is
+# healthy before the jobs that connect to it start, and a failed rollout
+# fails the apply instead of reporting success).
 # ---------------------------------------------------------------------------
 
 resource "nomad_job" "nats" {
   jobspec = file("${local.jobs_dir}/nats.nomad.hcl")
+
+  purge_on_destroy = true
+  detach           = false
+
+  # One server at a time (3 or 5), each up to its 5m healthy_deadline: the provider's
+  # default 5m would fail a slow but healthy rolling update.
+  timeouts {
+    create = "30m"
+    update = "30m"
+  }
 
   hcl2 {
     vars = {
@@ -187,6 +225,15 @@ resource "nomad_job" "nats" {
 resource "nomad_job" "control_plane" {
   jobspec = file("${local.jobs_dir}/writ-control-plane.nomad.hcl")
 
+  purge_on_destroy = true
+  detach           = false
+
+  # One instance at a time, each up to its 3m healthy_deadline.
+  timeouts {
+    create = "10m"
+    update = "10m"
+  }
+
   hcl2 {
     vars = merge(local.release_vars, {
       namespace             = nomad_namespace.writ.name
@@ -203,11 +250,14 @@ resource "nomad_job" "control_plane" {
     })
   }
 
-  depends_on = [nomad_variable.control_plane, nomad_job.nats]
+  depends_on = [nomad_variable.control_plane, nomad_acl_policy.control_plane, nomad_job.nats]
 }
 
 resource "nomad_job" "node_runner" {
   jobspec = file("${local.jobs_dir}/writ-node-runner.nomad.hcl")
+
+  purge_on_destroy = true
+  detach           = false
 
   hcl2 {
     vars = merge(local.release_vars, {
@@ -217,6 +267,7 @@ resource "nomad_job" "node_runner" {
       runner_sha256        = var.runner_sha256
       packs_sha256         = var.packs_sha256
       nats_creds_host_path = var.runner_nats_creds_host_path
+      nomad_data_dir       = var.nomad_data_dir
     })
   }
 
@@ -226,6 +277,9 @@ resource "nomad_job" "node_runner" {
 resource "nomad_job" "democratic_csi_node" {
   count   = var.deploy_csi_node_plugin ? 1 : 0
   jobspec = file("${local.jobs_dir}/democratic-csi-node.nomad.hcl")
+
+  purge_on_destroy = true
+  detach           = false
 
   hcl2 {
     vars = {
@@ -248,6 +302,9 @@ resource "nomad_job" "multipath_watchdog" {
   count   = var.deploy_multipath_watchdog ? 1 : 0
   jobspec = file("${local.jobs_dir}/multipath-watchdog.nomad.hcl")
 
+  purge_on_destroy = true
+  detach           = false
+
   hcl2 {
     vars = merge(local.release_vars, {
       namespace            = nomad_namespace.writ.name
@@ -258,6 +315,8 @@ resource "nomad_job" "multipath_watchdog" {
       interval             = var.watchdog_interval
       textfile_dir         = var.node_exporter_textfile_dir
       nats_creds_host_path = var.runner_nats_creds_host_path
+      nats_ca_pem          = var.nats_tls_ca_pem
+      nats_tls_server_name = var.nats_tls_server_name
     })
   }
 

@@ -18,9 +18,9 @@ output "node_runner_policy" {
   value       = nomad_acl_policy.node_runner.name
 }
 
-output "control_plane_token_accessor" {
-  description = "Accessor ID of the control plane's read-only Nomad ACL token."
-  value       = nomad_acl_token.control_plane.accessor_id
+output "control_plane_policy" {
+  description = "ACL policy attached to the writ-control-plane job (node read); each control-plane allocation's workload identity carries it (no long-lived control-plane token exists)."
+  value       = nomad_acl_policy.control_plane.name
 }
 
 output "job_ids" {

@@ -159,6 +159,29 @@ variable "nomad_ca_cert_pem" {
   }
 }
 
+variable "nomad_client_cert_pem" {
+  description = "PEM client certificate the control plane presents to Nomad agents with tls { verify_https_client = true } (its NOMAD_CLIENT_CERT), e.g. from `nomad tls cert create -cli`; empty when the agents ask for none."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.nomad_client_cert_pem == "" || (can(regex("-----BEGIN CERTIFICATE-----", var.nomad_client_cert_pem)) && !can(regex("PRIVATE KEY", var.nomad_client_cert_pem)))
+    error_message = "nomad_client_cert_pem must be empty or PEM certificates only (the key goes into nomad_client_key_pem)."
+  }
+}
+
+variable "nomad_client_key_pem" {
+  description = "PEM private key of nomad_client_cert_pem (the control plane's NOMAD_CLIENT_KEY). Stored only in the control plane's Nomad Variable, readable by its task user alone."
+  type        = string
+  default     = ""
+  sensitive   = true
+
+  validation {
+    condition     = var.nomad_client_key_pem == "" || can(regex("-----BEGIN [A-Z ]*PRIVATE KEY-----", var.nomad_client_key_pem))
+    error_message = "nomad_client_key_pem must be empty or a PEM private key."
+  }
+}
+
 variable "nomad_tls_server_name" {
   description = "Name on the agents' https certificates when nomad_addr's host is not on them (NOMAD_TLS_SERVER_NAME), e.g. client.global.nomad; empty for none."
   type        = string
@@ -320,6 +343,48 @@ variable "nats_route_password" {
   }
 }
 
+variable "nats_tls_ca_pem" {
+  description = "PEM CA certificate that signed nats_tls_cert_pem. Public: every NATS client (control plane, runners, watchdog) verifies the servers against it."
+  type        = string
+
+  validation {
+    condition     = can(regex("-----BEGIN CERTIFICATE-----", var.nats_tls_ca_pem)) && !can(regex("PRIVATE KEY", var.nats_tls_ca_pem))
+    error_message = "nats_tls_ca_pem must hold PEM certificates only (never a private key)."
+  }
+}
+
+variable "nats_tls_cert_pem" {
+  description = "PEM certificate every NATS server presents, to clients and (mutual TLS) to its peers on routes: extended key usage serverAuth and clientAuth; SANs DNS:<nats_tls_server_name> and the IP of every host that may run a NATS server. See README \"NATS over TLS\"."
+  type        = string
+
+  validation {
+    condition     = can(regex("-----BEGIN CERTIFICATE-----", var.nats_tls_cert_pem)) && !can(regex("PRIVATE KEY", var.nats_tls_cert_pem))
+    error_message = "nats_tls_cert_pem must hold PEM certificates only (the key goes into nats_tls_key_pem)."
+  }
+}
+
+variable "nats_tls_key_pem" {
+  description = "PEM private key of nats_tls_cert_pem. Stored only in the NATS job's Nomad Variable."
+  type        = string
+  sensitive   = true
+
+  validation {
+    condition     = can(regex("-----BEGIN [A-Z ]*PRIVATE KEY-----", var.nats_tls_key_pem))
+    error_message = "nats_tls_key_pem must be a PEM private key."
+  }
+}
+
+variable "nats_tls_server_name" {
+  description = "DNS name on nats_tls_cert_pem that NATS clients verify the servers against: they reach the servers by IP (Nomad service discovery), and the Node.js client checks an IP-addressed server against \"localhost\" otherwise."
+  type        = string
+  default     = "writ-nats"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$", var.nats_tls_server_name))
+    error_message = "nats_tls_server_name must be a DNS name (letters, digits, hyphens, dots)."
+  }
+}
+
 variable "nats_data_host_volume" {
   description = "Client host_volume holding the JetStream store (nomad-client-snippets/host-volumes.hcl)."
   type        = string
@@ -331,13 +396,13 @@ variable "nats_data_host_volume" {
 # ---------------------------------------------------------------------------
 
 variable "nomad_data_dir" {
-  description = "The Nomad clients' data_dir (its client/csi subtree is listed by storage.csi_volume_ls)."
+  description = "The Nomad clients' data_dir, passed to every runner (--nomad-data-dir): storage.csi_volume_ls lists its client/csi subtree. The same on every client."
   type        = string
   default     = "/opt/nomad/data"
 
   validation {
-    condition     = startswith(var.nomad_data_dir, "/")
-    error_message = "nomad_data_dir must be an absolute path."
+    condition     = startswith(var.nomad_data_dir, "/") && !contains(split("/", var.nomad_data_dir), "..") && !strcontains(var.nomad_data_dir, "{")
+    error_message = "nomad_data_dir must be an absolute path without \"..\" segments."
   }
 }
 

@@ -5,7 +5,8 @@
  * asked, the attributes are a clear "unknown" that matches no attribute rule.
  */
 import t, { type Test } from 'tap'
-import { buildApp } from '@writ/control-plane'
+import { applyEnvOverrides, buildApp, parseConfig } from '@writ/control-plane'
+import { NomadNodesClient } from '../control-plane/dist/fleet/nomad-nodes.js'
 import { auth, makeCpFixture } from './helpers/cp-fixtures.js'
 import { eventually, startFakeRunner } from './helpers/cp-fake-runner.js'
 import { startNatsServer } from './helpers/nats-server.js'
@@ -91,4 +92,40 @@ t.test('NOMAD_ADDR over https with NOMAD_CACERT', async (t) => {
   const { app } = await setup(t, double, { ca_cert: pki.caFile })
   await eventually(() => app.writ.fleet.find('nomad-4')?.nomad.source === 'nomad', 5000, 'the node list read over https')
   t.match(app.writ.fleet.find('nomad-4')?.nomad, { source: 'nomad', node_pool: 'default' })
+})
+
+t.test('verify_https_client, and an agent certificate that names client.global.nomad, not the address', async (t) => {
+  const pki = createTestPki()
+  t.teardown(() => pki.remove())
+  const agent = pki.issue('agent-name-only', 'DNS:client.global.nomad', 'serverAuth')
+  const client = pki.issue('cp-client', 'DNS:cli.global.nomad', 'clientAuth')
+  const double = await startNomadDouble({ token: NOMAD_TOKEN, tls: { key: agent.key, cert: agent.cert, ca: pki.ca, requireClientCert: true } })
+  t.teardown(() => double.close())
+
+  // The settings as the job gives them: environment variables over the config file.
+  const env = { NOMAD_ADDR: double.addr, NOMAD_CACERT: pki.caFile, NOMAD_TLS_SERVER_NAME: 'client.global.nomad', NOMAD_CLIENT_CERT: client.certFile, NOMAD_CLIENT_KEY: client.keyFile }
+  const fromEnv = parseConfig(applyEnvOverrides({ packs: { dirs: ['/p'] }, signing: { key_file: '/k' } }, env)).nomad
+  t.match(fromEnv, { addr: double.addr, ca_cert: pki.caFile, tls_server_name: 'client.global.nomad', client_cert: client.certFile, client_key: client.keyFile })
+
+  const { app } = await setup(t, double, { ca_cert: pki.caFile, tls_server_name: 'client.global.nomad', client_cert: client.certFile, client_key: client.keyFile })
+  await eventually(() => app.writ.fleet.find('nomad-4')?.nomad.source === 'nomad', 5000, 'the node list read over mutual TLS')
+  t.match(app.writ.fleet.find('nomad-4')?.nomad, { source: 'nomad', node_pool: 'default', datacenter: 'dc1' })
+  t.equal(double.requests.filter((r) => r.path === '/v1/nodes')[0]?.headers['x-nomad-token'], NOMAD_TOKEN)
+
+  const list = (opts: Record<string, string>) => {
+    const c = new NomadNodesClient({ addr: double.addr, token: NOMAD_TOKEN, caCertFile: pki.caFile, timeoutMs: 3000, ...opts })
+    return c.list().finally(() => c.close())
+  }
+  const asked = double.requests.length
+  await t.rejects(list({ clientCertFile: client.certFile, clientKeyFile: client.keyFile }), /unreachable: .*(altnames|Hostname\/IP|IP: 127\.0\.0\.1)/, 'without the server name the certificate does not match 127.0.0.1')
+  await t.rejects(list({ tlsServerName: 'client.global.nomad' }), /unreachable/, 'without the client certificate the agent closes the connection')
+  t.equal(double.requests.length, asked, 'neither unverified connection carried a request (nor the token)')
+  t.same((await list({ tlsServerName: 'client.global.nomad', clientCertFile: client.certFile, clientKeyFile: client.keyFile })).map((n) => n.id), [NOMAD_SAMPLE_NODE])
+})
+
+t.test('Nomad TLS settings that cannot work stop the boot, naming the setting', async (t) => {
+  const base = { packs: { dirs: ['/p'] }, signing: { key_file: '/k' } }
+  t.throws(() => parseConfig({ ...base, nomad: { addr: 'https://127.0.0.1:4646', client_cert: '/c.pem' } }), /nomad\.client_cert \(NOMAD_CLIENT_CERT\) and nomad\.client_key \(NOMAD_CLIENT_KEY\) go together/)
+  t.throws(() => parseConfig({ ...base, nomad: { addr: 'http://127.0.0.1:4646', ca_cert: '/ca.pem', tls_server_name: 'client.global.nomad' } }), /nomad\.ca_cert, nomad\.tls_server_name set, but nomad\.addr \(NOMAD_ADDR\) is not https:\/\//)
+  t.throws(() => new NomadNodesClient({ addr: 'https://127.0.0.1:4646', clientCertFile: '/nonexistent/cli.pem', clientKeyFile: '/nonexistent/cli-key.pem', timeoutMs: 1000 }), /cannot read nomad\.client_cert \/nonexistent\/cli\.pem/)
 })

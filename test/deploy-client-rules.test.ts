@@ -6,7 +6,8 @@
  * secret templates readable by the task's user, no bind of a host path only
  * some clients have, no ignored or repeated settings, usage lines that
  * supply every required variable, one name for the CSI plugin, a NATS route
- * password that cannot break a URL, no hard-coded plain-http Nomad address.
+ * password that cannot break a URL, no hard-coded plain-http Nomad address,
+ * no restart of every instance when a NATS server moves.
  */
 import t from 'tap'
 import { spawnSync } from 'node:child_process'
@@ -14,6 +15,7 @@ import { readFileSync } from 'node:fs'
 import { join, relative } from 'node:path'
 import { REPO_ROOT } from './doubles/fixtures-dir.js'
 import { allTasks, hcl, jobFiles, JOBS_DIR, onlyJob, groups, TF_DIR, withDefaults, type Json } from './helpers/hcl-jobs.js'
+import { renderTemplate, type LabNomadValues } from './lab/host-agent-job.js'
 
 const rel = (f: string): string => relative(REPO_ROOT, f)
 
@@ -158,4 +160,61 @@ t.test('no job hard-codes a plain-http Nomad address; the control plane passes N
   const cpVars = main.resource.nomad_job.control_plane[0].hcl2[0].vars as string
   t.match(cpVars, 'nomad_addr') && t.match(cpVars, 'nomad_tls_server_name')
   t.match(JSON.stringify(main.resource.nomad_variable.control_plane[0].items), 'nomad_ca_pem = var.nomad_ca_cert_pem', 'terraform stores the CA for the job')
+})
+
+t.test('verify_https_client: the control plane presents a client certificate from its Nomad Variable, the key readable by its user only', async (t) => {
+  const task = (await allTasks()).find((x) => x.job === 'writ-control-plane')!.task
+  const doc = await hcl(join(JOBS_DIR, 'writ-control-plane.nomad.hcl'))
+  const tpl = (dest: string): Json => (task.template as Json[]).find((x) => x.destination === dest)
+  t.match(tpl('secrets/env').data, /\{\{- if \.nomad_client_cert_pem\.Value \}\}\s*NOMAD_CLIENT_CERT=\{\{ env "NOMAD_SECRETS_DIR" \}\}\/nomad-client\.pem\s*NOMAD_CLIENT_KEY=\{\{ env "NOMAD_SECRETS_DIR" \}\}\/nomad-client-key\.pem/, 'NOMAD_CLIENT_CERT/KEY point at the files when the variable holds a certificate')
+  t.match(tpl('secrets/nomad-client.pem')?.data, '.nomad_client_cert_pem.Value')
+  const key = tpl('secrets/nomad-client-key.pem')
+  t.match(key?.data, '.nomad_client_key_pem.Value')
+  t.equal(key?.perms, '0400')
+  t.equal(withDefaults(doc, key?.uid), doc.variable.task_uid[0].default, 'owned by the task user')
+  t.same([task.env[0].NOMAD_CLIENT_CERT, task.env[0].NOMAD_CLIENT_KEY], ['', ''], 'unset (not the agent\'s) when the variable holds none')
+
+  const main = await hcl(join(TF_DIR, 'main.tf'))
+  const items = JSON.stringify(main.resource.nomad_variable.control_plane[0].items)
+  t.match(items, 'nomad_client_cert_pem = var.nomad_client_cert_pem')
+  t.match(items, 'nomad_client_key_pem  = var.nomad_client_key_pem')
+  const conditions = JSON.stringify(main.resource.nomad_variable.control_plane[0].lifecycle[0].precondition)
+  t.match(conditions, '(var.nomad_client_cert_pem == \\"\\") == (var.nomad_client_key_pem == \\"\\")', 'the plan fails on half a client certificate')
+  t.match(conditions, 'startswith(var.nomad_addr, \\"https://\\")', 'and on TLS settings for a plain-http address')
+  const vars = (await hcl(join(TF_DIR, 'variables.tf'))).variable
+  t.equal(vars.nomad_client_key_pem[0].sensitive, true, 'the key is sensitive')
+  t.ok(vars.nomad_client_cert_pem[0].validation, 'the certificate is validated (never a key)')
+})
+
+t.test('a NATS server that moves restarts no writ daemon: server lists are noop, and a restarting template reads no address', async (t) => {
+  // consul-template re-renders on every change of the service list; Nomad then applies change_mode to
+  // every allocation at once (within the splay), whatever the update block says. Clients learn the
+  // cluster from the servers' INFO (connect_urls), so only "no server at all" is worth a restart.
+  const withNats = (services: LabNomadValues['services']): LabNomadValues => ({
+    nodeId: 'n', nodeName: 'n', nodeIp: '10.0.0.9', datacenter: 'dc1', vars: {}, services, variables: {}, workloadIdentityToken: 'wi',
+  })
+  let lists = 0
+  let restarts = 0
+  for (const { job, name, task } of await allTasks()) {
+    for (const tpl of (task.template ?? []) as Json[]) {
+      const data = String(tpl.data ?? '')
+      if (!data.includes('nomadService "writ-nats"')) continue
+      const mode = tpl.change_mode ?? 'restart'
+      const where = `${job}/${name} ${tpl.destination}`
+      if (/\.Address|\.Port/.test(data)) {
+        t.equal(mode, 'noop', `${where} renders the server list: change_mode noop`)
+        lists++
+        continue
+      }
+      const render = (services: LabNomadValues['services']): string => renderTemplate(data, withNats(services), where)
+      const here = render({ 'writ-nats': { address: '10.0.0.1', port: 4222 } })
+      t.equal(render({ 'writ-nats': { address: '10.0.0.2', port: 4222 } }), here, `${where} (${mode}): the same text wherever the server runs`)
+      if (mode === 'restart') {
+        t.not(render({}), here, `${where}: it changes (and restarts) only between no server and some`)
+        restarts++
+      }
+    }
+  }
+  t.equal(lists, 3, 'the runner, the watchdog and the control plane take the list from one noop template each')
+  t.equal(restarts, 3, 'and each restarts only when the first server appears')
 })

@@ -122,6 +122,8 @@ t.test('terraform variables: description and type on every one, every var.x decl
       t.ok(body.type, `${rel(dir)}: variable ${name} has a type`)
     }
     for (const u of used) t.ok(u in declared, `${rel(dir)}: var.${u} is declared`)
+    // A variable nothing reads is a setting an operator changes to no effect.
+    for (const name of Object.keys(declared)) t.ok(used.has(name), `${rel(dir)}: variable ${name} is used`)
   }
   const vars = (await hcl(join(tfDir, 'variables.tf'))).variable
   for (const name of ['release_base_url', 'writ_version', 'control_plane_sha256', 'runner_sha256', 'packs_sha256', 'control_plane_count', 'slack_webhook_url', 'portal_session_key_hex', 'signing_key_pem', 'nats_server_count']) {
@@ -142,6 +144,10 @@ t.test('terraform deploys every job from ../jobs and feeds only variables the jo
     if (!m) continue
     const jobFile = m[1] as string
     fed.add(jobFile)
+    // The provider deregisters without purge and returns before the deployment by default:
+    // destroy then fails on the namespace (it still holds the jobs), and a failed rollout applies "successfully".
+    t.equal(body.purge_on_destroy, true, `nomad_job.${res}: purge_on_destroy, so destroy can delete the namespace`)
+    t.equal(body.detach, false, `nomad_job.${res}: detach = false, so apply waits for the deployment`)
     const jobVars = (await hcl(join(jobsDir, jobFile))).variable ?? {}
     const varsExpr = body.hcl2?.[0]?.vars
     const keys = new Set<string>()
@@ -163,12 +169,17 @@ t.test('terraform deploys every job from ../jobs and feeds only variables the jo
   const cpRules = pol.control_plane[0].rules_hcl as string
   t.match(JSON.stringify(main.locals), /read-job\\", \\"alloc-lifecycle/, 'runner namespace capabilities: read-job, alloc-lifecycle')
   t.match(runnerRules, /node\s*\{\s*policy\s*=\s*"write"/, 'runner: node write (drain, eligibility)')
-  t.match(cpRules, /node\s*\{\s*policy\s*=\s*"read"/, 'control plane: node read only')
+  // The control plane calls GET /v1/nodes and nothing else (impact previews are runner actions): node read is all it holds.
+  t.same(await parseHcl('cp-rules.hcl', cpRules), { node: [{ policy: 'read' }] }, 'control plane: node read, and no namespace capability at all')
   for (const rules of [runnerRules, cpRules]) {
     t.notMatch(rules, /submit-job|management|operator|agent\s*\{|policy\s*=\s*"write"[\s\S]*namespace/, 'no broader rights')
   }
-  t.same(Object.keys(main.resource.nomad_acl_token), ['control_plane'], 'the control plane has a token; the runner has none (workload identity)')
+  t.notOk(main.resource.nomad_acl_token, 'no long-lived Nomad token in Terraform state: both daemons use their workload identity')
   t.same(pol.node_runner[0].job_acl, [{ namespace: '${nomad_namespace.writ.name}', job_id: 'writ-node-runner' }], 'the runner policy is attached to the runner job')
+  t.same(pol.control_plane[0].job_acl, [{ namespace: '${nomad_namespace.writ.name}', job_id: 'writ-control-plane' }], 'the control-plane policy is attached to the control-plane job')
+  const cpTask = tasks(groups(onlyJob(await hcl(join(jobsDir, 'writ-control-plane.nomad.hcl'))).job)[0]!.group)[0]!.task
+  t.same(cpTask.identity, [{ env: true, file: false }], 'the control plane\'s workload identity is its NOMAD_TOKEN')
+  t.notMatch(JSON.stringify(cpTask.template), /NOMAD_TOKEN|nomad_token/, 'and no token is rendered from a variable')
   const ns = main.resource.nomad_namespace
   t.same(ns.writ[0].capabilities, [{ enabled_task_drivers: ['docker', 'exec', 'raw_exec'] }], 'the writ namespace allows raw_exec')
   t.same(ns.raw_exec_denied[0].capabilities, [{ disabled_task_drivers: ['raw_exec'] }], 'the other namespaces refuse it')
@@ -176,9 +187,22 @@ t.test('terraform deploys every job from ../jobs and feeds only variables the jo
   const tfVars = (await hcl(join(tfDir, 'variables.tf'))).variable
   t.same(tfVars.raw_exec_denied_namespaces[0].default, ['default'], 'by default the default namespace refuses raw_exec')
   const outputs = (await hcl(join(tfDir, 'outputs.tf'))).output
-  for (const o of ['control_plane_url', 'namespace', 'node_runner_policy', 'control_plane_token_accessor']) t.ok(outputs[o], `output ${o}`)
-  t.match(JSON.stringify(outputs), 'accessor_id', 'outputs expose accessors, never secret ids')
-  t.notMatch(JSON.stringify(outputs), 'secret_id')
+  for (const o of ['control_plane_url', 'namespace', 'node_runner_policy', 'control_plane_policy']) t.ok(outputs[o], `output ${o}`)
+  t.notMatch(JSON.stringify(outputs), 'secret_id', 'no output holds a secret')
+})
+
+t.test('terraform/README.md "Residual reach" says what each right of the runner\'s identity exposes', async (t) => {
+  const readme = readFileSync(join(tfDir, 'README.md'), 'utf8')
+  const reach = /\*\*Residual reach\*\*([\s\S]*?)\n\n/.exec(readme)?.[1] ?? ''
+  const main = await hcl(join(tfDir, 'main.tf'))
+  const caps = JSON.parse(/jsonencode\((\[[^\]]*\])\)/.exec(String(main.locals[0].runner_namespace_rules))?.[1] ?? '[]') as string[]
+  t.same(caps.sort(), ['alloc-lifecycle', 'read-job'], 'the runner\'s namespace capabilities')
+  const what: Record<string, RegExp> = {
+    'alloc-lifecycle': /`alloc-lifecycle`[^.;]*stop, restart or signal\s+\*\*any\*\* allocation/,
+    'read-job': /`read-job`[^;]*read \*\*every\*\* job\s+specification[^;]*`env`[^;]*`template` data[^;]*every\s+allocation/,
+  }
+  for (const c of caps) t.match(reach, what[c] ?? c, `Residual reach: what ${c} in managed_namespaces exposes`)
+  t.match(reach, /`node write`[^;]*\*\*any\*\* node/, 'Residual reach: node write')
 })
 
 t.test('every file(...) path exists', async (t) => {
@@ -227,7 +251,7 @@ t.test('no secret literal in any file under jobs/ or terraform/', async (t) => {
 t.test('jobs read their secrets from Nomad Variables, never inline', async (t) => {
   const cp = onlyJob(await hcl(join(jobsDir, 'writ-control-plane.nomad.hcl'))).job
   const text = readFileSync(join(jobsDir, 'writ-control-plane.nomad.hcl'), 'utf8')
-  for (const item of ['signing_key_pem', 'slack_webhook_url', 'portal_session_key', 'principals_yaml', 'nats_creds', 'nomad_token']) {
+  for (const item of ['signing_key_pem', 'slack_webhook_url', 'portal_session_key', 'principals_yaml', 'nats_creds']) {
     t.match(text, new RegExp(`nomadVar "nomad/jobs/writ-control-plane" \\}\\}[^\\n]*\\.${item}|\\.${item} \\}\\}`), `control plane: ${item} from nomadVar`)
   }
   const g = groups(cp)[0]!.group
@@ -319,7 +343,7 @@ t.test('multipath watchdog: system job with the documented flags and host access
   const task = tasks(groups(job)[0]!.group)[0]!.task
   const args = (task.config[0].args as string[])
   t.same(args.slice(0, 2), ['watchdog', 'multipath'])
-  for (const flag of ['--interval', '--kick-timeout', '--metrics-listen', '--textfile-dir', '--nats-url', '--nats-creds', '--node-id', '--node-name', '--device-dir']) {
+  for (const flag of ['--interval', '--kick-timeout', '--metrics-listen', '--textfile-dir', '--nats-url', '--nats-creds', '--nats-ca', '--nats-tls-server-name', '--node-id', '--node-name', '--device-dir']) {
     t.ok(args.includes(flag), `watchdog gets ${flag}`)
   }
   const vars = (await hcl(join(jobsDir, 'multipath-watchdog.nomad.hcl'))).variable
@@ -330,9 +354,38 @@ t.test('multipath watchdog: system job with the documented flags and host access
   t.notMatch(JSON.stringify(task.config[0]), 'multipathd.socket', 'no bind of the socket path (the chroot reaches /host/run; a missing path would fail the task)')
 })
 
+/** Nomad's server defaults for the settings the snippet touches (nomad/config.go DefaultConfig). */
+const NOMAD_SERVER_DEFAULTS: Record<string, string> = { csi_volume_claim_gc_interval: '5m', csi_volume_claim_gc_threshold: '5m' }
+
+/** [setting, default it is said to have]: each `default "<duration>"` in a paragraph, paired with the setting named nearest to it. */
+function claimedDefaults(paragraphs: string[]): Array<[string, string]> {
+  const out: Array<[string, string]> = []
+  for (const p of paragraphs) {
+    const names = Object.keys(NOMAD_SERVER_DEFAULTS).flatMap((k) => [...p.matchAll(new RegExp(k, 'g'))].map((m) => ({ k, at: m.index })))
+    for (const m of p.matchAll(/default\W{0,4}"(\d+[smh])"/g)) {
+      const nearest = names.sort((a, b) => Math.abs(a.at - m.index) - Math.abs(b.at - m.index))[0]
+      if (nearest) out.push([nearest.k, m[1] as string])
+    }
+  }
+  return out
+}
+
 t.test('agent settings ship as documented snippets, not jobs', async (t) => {
   const server = await hcl(join(tfDir, 'nomad-server-snippets/csi-claim-gc.hcl'))
   t.equal(server.server[0].csi_volume_claim_gc_interval, '1m')
+  t.same(Object.keys(server.server[0]), ['csi_volume_claim_gc_interval'], 'the server snippet changes the claim GC interval and nothing else')
+  // Comment paragraphs of the snippet, and the README's paragraphs: every default they quote is Nomad's.
+  const snippetText = readFileSync(join(tfDir, 'nomad-server-snippets/csi-claim-gc.hcl'), 'utf8')
+  const snippetParagraphs: string[] = ['']
+  for (const line of snippetText.split('\n')) {
+    const comment = /^\s*# ?(.*)$/.exec(line)?.[1]
+    if (comment !== undefined && comment !== '') snippetParagraphs[snippetParagraphs.length - 1] += ` ${comment}`
+    else snippetParagraphs.push(line, '')
+  }
+  const readmeParagraphs = readFileSync(join(tfDir, 'README.md'), 'utf8').split(/\n\s*\n|\n(?=- )/)
+  const claims = claimedDefaults([...snippetParagraphs, ...readmeParagraphs])
+  t.ok(claims.some(([k]) => k === 'csi_volume_claim_gc_interval'), 'the README quotes the interval\'s default')
+  for (const [setting, said] of claims) t.equal(said, NOMAD_SERVER_DEFAULTS[setting], `${setting}: the default quoted ("${said}") is Nomad's`)
   const client = await hcl(join(tfDir, 'nomad-client-snippets/client.hcl'))
   t.equal(client.client[0].max_kill_timeout, '60s', 'max_kill_timeout allows the 60 s kill_timeout')
   const docker = client.plugin.docker[0].config[0]
@@ -461,7 +514,7 @@ t.test('nomad job validate', async (t) => {
     release_base_url: 'https://releases.example.internal/writ', writ_version: '0.1.0',
     control_plane_sha256: '0'.repeat(64), runner_sha256: '0'.repeat(64), packs_sha256: '0'.repeat(64),
     public_url: 'https://writ.example.internal', driver_config_yaml: 'driver: freenas-iscsi',
-    mkfs_guard_script: '#!/bin/sh', blank_proof_lib: '#', host_tool_script: '#!/bin/sh',
+    mkfs_guard_script: '#!/bin/sh', blank_proof_lib: '#', host_tool_script: '#!/bin/sh', nats_ca_pem: '-----BEGIN CERTIFICATE-----',
   }
   for (const f of jobFiles) {
     const declared = (await hcl(f)).variable ?? {}

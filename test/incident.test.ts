@@ -19,7 +19,7 @@
  */
 import t from 'tap'
 import { execFile } from 'node:child_process'
-import { cpSync, mkdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs'
+import { mkdirSync, utimesSync, writeFileSync } from 'node:fs'
 import { createServer, type Server } from 'node:net'
 import { join } from 'node:path'
 import { buildApp, parseConfig, type AuditEvent } from '@writ/control-plane'
@@ -72,24 +72,14 @@ function pluginLog(): LogFrame[] {
   ].map((line) => ({ stream: 1, payload: Buffer.from(`${line}\n`) }))
 }
 
-/** The stock packs, with csi_volume_ls confined to the test's CSI root instead of /opt/nomad/data/client/csi. */
-function stockPacksWithCsiRoot(dir: string, csiRoot: string): string {
-  const packs = join(dir, 'stock-packs')
-  cpSync(STOCK_PACKS, packs, { recursive: true })
-  const file = join(packs, 'storage', 'actions', 'csi_volume_ls.yaml')
-  const text = readFileSync(file, 'utf8')
-  const moved = text.replace('root: /opt/nomad/data/client/csi', `root: ${csiRoot}`)
-  if (moved === text) throw new Error('csi_volume_ls.yaml no longer declares the Nomad CSI root; update this test')
-  writeFileSync(file, moved)
-  return packs
-}
-
 t.test('the incident, end to end: investigate over MCP, a person approves in the browser, one stop, on the record', async (t) => {
   const nats = await startNatsServer()
   t.teardown(() => nats.stop())
   const fx = makeCpFixture(nats.url)
   t.teardown(() => fx.cleanup())
-  const csiRoot = join(fx.dir, 'nomad-data', 'client', 'csi')
+  // The node's Nomad data_dir: the runner's --nomad-data-dir, which csi_volume_ls lists <data_dir>/client/csi of.
+  const nomadDataDir = join(fx.dir, 'nomad-data')
+  const csiRoot = join(nomadDataDir, 'client', 'csi')
   const csi = await layOutCsiRoot(csiRoot)
   t.teardown(() => csi.close())
   const kernelLog = join(fx.dir, 'kmsg.log')
@@ -108,12 +98,12 @@ t.test('the incident, end to end: investigate over MCP, a person approves in the
 
   const port = await freePort()
   const base = `http://127.0.0.1:${port}`
-  const packs = stockPacksWithCsiRoot(fx.dir, csiRoot)
+  const packs = STOCK_PACKS
   const config = parseConfig({ ...fx.config, listen: { host: '127.0.0.1', port }, public_url: base, packs: { dirs: [packs] } })
   const app = await buildApp(config)
   t.teardown(() => app.close())
   await app.listen({ host: '127.0.0.1', port })
-  const runner = await startRealRunner(fx, nats.url, NODE, { packDirs: [packs], nomadAddr: nomad.addr, dockerSocket: docker.socketPath, kernelLogFile: kernelLog })
+  const runner = await startRealRunner(fx, nats.url, NODE, { packDirs: [packs], nomadAddr: nomad.addr, dockerSocket: docker.socketPath, kernelLogFile: kernelLog, nomadDataDir })
   t.teardown(() => runner.close())
   await eventually(() => app.writ.fleet.find(NODE)?.online, 10_000, 'runner heartbeat')
 

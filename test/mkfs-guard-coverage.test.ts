@@ -129,7 +129,10 @@ t.test('called by any name but mkfs.<allowed fs>, the guard refuses at once, nam
       continue
     }
     t.equal(res.code, 32, `${name}: refused`)
-    t.equal(res.stderr, `mkfs-guard: REFUSE ${device}: ${name} is not a format path this plugin may use (only mkfs.<fs> for: ext4 xfs, after the blank-and-readable proof); nothing was run\n`, `${name}: one REFUSE line`)
+    const why = derived.partitioners.includes(name)
+      ? `${name} would write a partition table, which this plugin never does (only sfdisk's report forms are let through); nothing was run. A partitioned volume does not grow its partition here: grow it on the host`
+      : `${name} is not a format path this plugin may use (only mkfs.<fs> for: ext4 xfs, after the blank-and-readable proof); nothing was run`
+    t.equal(res.stderr, `mkfs-guard: REFUSE ${device}: ${why}\n`, `${name}: one REFUSE line`)
   }
   t.notOk(existsSync(calls), 'no real formatter or partitioner was reached')
   t.equal(readFileSync(allowList, 'utf8'), `${device}\n`, 'the allow-list entry is untouched')

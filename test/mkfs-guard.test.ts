@@ -14,6 +14,7 @@ import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { eventually } from './helpers/cp-fake-runner.js'
 import { createLoopDevice, fsTypeOf, hasTool, loopDeviceSkipReason, runScript, sha256Of, type LoopDevice } from './helpers/loop-device.js'
+import { debianPackageRoot } from './helpers/debian-packages.js'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const scripts = resolve(here, '../jobs/scripts')
@@ -111,6 +112,26 @@ if (skip) {
     t.equal(await sha256Of(dev.path), formatted, 'the new filesystem is untouched by the second attempt')
   })
 
+  t.test('a device node made without udev (libdevmapper\'s /dev/mapper/<map>) is known by its major:minor', async (t) => {
+    // Not a link to the kernel's node: a block node of its own, with the same major:minor, as
+    // libdevmapper creates under /dev/mapper when udev does not. Only sysfs can say what it is.
+    const dev = newDevice('udevless', 64)
+    const [major, minor] = execFileSync('stat', ['-L', '-c', '%t %T', dev.path], { encoding: 'utf8' }).trim().split(' ').map((h) => parseInt(h, 16))
+    const nodes = join(work, 'mapper')
+    mkdirSync(nodes, { recursive: true })
+    const node = join(nodes, 'lun-udevless')
+    execFileSync('mknod', [node, 'b', String(major), String(minor)])
+    t.equal(execFileSync('readlink', ['-f', node], { encoding: 'utf8' }).trim(), node, 'the node is not a link: its name says nothing')
+    writeFileSync(allowList, `${dev.path}\n`)
+
+    const res = await mkfsExt4(node)
+    t.comment(`guard: ${res.stderr.split('\n').filter((l) => l.startsWith('mkfs-guard:')).join(' | ')}`)
+    t.equal(res.code, 0, 'allow-listed by its kernel name, it is found and formatted')
+    t.match(res.stderr, new RegExp(`^mkfs-guard: FORMAT ${node}: allow-listed as ${dev.path} \\(entry removed\\)`, 'm'))
+    t.equal(fsTypeOf(dev.path), 'ext4')
+    t.notMatch(readFileSync(allowList, 'utf8'), dev.path, 'the entry was consumed')
+  })
+
   t.test('a blank device that is not allow-listed is refused', async (t) => {
     const dev = newDevice('not-listed')
     writeFileSync(allowList, '/dev/something-else\n')
@@ -199,6 +220,50 @@ if (skip) {
     await waitGone(pid)
     const later = await mkfsExt4(dev.path)
     t.equal(later.code, 0, 'formatted after the stuck reader went away')
+  })
+
+  t.test('partition tables: sfdisk\'s report forms pass, every write is refused, and growpart says why in its output', async (t) => {
+    // The image's own sfdisk and growpart (Debian's fdisk and cloud-guest-utils), unpacked, not installed.
+    const realSbin = join(debianPackageRoot('fdisk'), 'sbin')
+    const growpart = join(debianPackageRoot('cloud-guest-utils'), 'usr', 'bin', 'growpart')
+    const bin = join(work, 'partition-bin')
+    mkdirSync(bin)
+    for (const name of ['sfdisk', 'sgdisk']) symlinkSync(join(scripts, 'mkfs-guard.sh'), join(bin, name))
+    // democratic-csi's PATH: the guard first.
+    const partEnv = env({ PATH: `${bin}:${process.env.PATH ?? ''}`, MKFS_GUARD_REAL_DIR: realSbin })
+    const dev = newDevice('partitioned', 64)
+    // One 32 MiB partition from 1 MiB: a volume whose LUN grew behind its partition.
+    execFileSync(join(realSbin, 'sfdisk'), ['--no-reread', '--no-tell-kernel', '--quiet', dev.path], { input: 'label: dos\nstart=2048, size=65536, type=83\n' })
+    const dump = (): string => execFileSync(join(realSbin, 'sfdisk'), ['--unit=S', '--dump', dev.path], { encoding: 'utf8' })
+    const before = dump()
+
+    const read = await runScript(join(bin, 'sfdisk'), ['--unit=S', '--dump', dev.path], partEnv)
+    t.equal(read.code, 0, read.stderr)
+    t.equal(read.stdout, before, 'sfdisk --dump through the guard prints the real table')
+    t.equal(read.stderr, `mkfs-guard: READ ${dev.path}: sfdisk --unit=S --dump ${dev.path} changes nothing; running ${realSbin}/sfdisk\n`, 'one READ line')
+    for (const args of [['--list', '--unit=S', dev.path], ['-l', dev.path], ['--version'], ['--show-size', dev.path], ['-d', '-u', 'S', dev.path]]) {
+      const r = await runScript(join(bin, 'sfdisk'), args, partEnv)
+      t.equal(r.code, 0, `sfdisk ${args.join(' ')} is a report: ${r.stderr.trim()}`)
+    }
+
+    // growpart as democratic-csi runs it: its dry run now gets the table it reads …
+    const dry = await runScript(growpart, ['--dry-run', dev.path, '1'], partEnv)
+    t.equal(dry.code, 0, `growpart --dry-run: ${dry.stderr}`)
+    t.match(dry.stdout, /^CHANGE: partition=1 start=2048 old: size=65536 end=67583 new: size=\d+/m, 'growpart sees the room to grow')
+
+    // … and the write is refused, in words growpart passes on to the plugin's log; the table is untouched.
+    const grow = await runScript(growpart, [dev.path, '1'], partEnv)
+    t.not(grow.code, 0, 'growpart fails (democratic-csi ignores that when it stages the volume)')
+    t.match(grow.stdout + grow.stderr, `mkfs-guard: REFUSE ${dev.path}: sfdisk would write a partition table, which this plugin never does`, 'the REFUSE line is in growpart\'s output')
+    t.equal(dump(), before, 'the partition table is unchanged')
+
+    for (const args of [[dev.path], ['--no-reread', dev.path, '--force', '-O', join(work, 'backup')], ['-N', '1', dev.path], ['--delete', dev.path, '1'], ['--dump', '--force', dev.path], ['--dump', '--list', dev.path], ['--part-type', dev.path, '1', '83'], ['-u', 'C', '-d', dev.path]]) {
+      const r = await runScript(join(bin, 'sfdisk'), args, partEnv)
+      t.equal(r.code, 32, `sfdisk ${args.join(' ')}: refused`)
+    }
+    const sgdisk = await runScript(join(bin, 'sgdisk'), ['--print', dev.path], partEnv)
+    t.match(sgdisk.stderr, 'sgdisk would write a partition table', 'sgdisk is refused whatever it is asked (growpart uses sfdisk on Debian 12)')
+    t.equal(dump(), before, 'still unchanged')
   })
 
   t.test('mkfs.xfs goes through the guard too', { skip: hasTool('mkfs.xfs') ? false : 'mkfs.xfs not installed (xfsprogs)' }, async (t) => {

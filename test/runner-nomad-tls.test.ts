@@ -8,15 +8,18 @@
  * settings that cannot work stop the runner at boot, naming the setting.
  */
 import t from 'tap'
-import { spawnSync } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { loadRunnerConfig, nomadTargetFrom, RunnerConfigError } from '../node-runner/dist/runner-config.js'
+import { generateSigningKeyPair } from '@writ/packs/protocol'
+import { ignoredNomadTlsSettings, loadRunnerConfig, nomadTargetFrom, RunnerConfigError } from '../node-runner/dist/runner-config.js'
 import { closeHttpClients } from '../node-runner/dist/executors/http-executor.js'
 import { startNomadDouble, type NomadDouble } from './doubles/nomad-api.js'
 import { outcomeOf, runHttpAction } from './helpers/run-http-action.js'
 import { REPO_ROOT } from './helpers/runner-harness.js'
 import { createTestPki, type TestPki } from './helpers/test-pki.js'
+import { startNatsServer } from './helpers/nats-server.js'
+import { eventually } from './helpers/cp-fake-runner.js'
 
 const TOKEN = '3c2b1a09-8f7e-4d6c-9b5a-4e3d2c1b0a99'
 let pki: TestPki
@@ -79,7 +82,6 @@ t.test('verify_https_client: the client certificate from NOMAD_CLIENT_CERT/NOMAD
 t.test('TLS settings that cannot work stop the runner at boot, naming the setting', async (t) => {
   const cases: Array<[string, Record<string, string>, RegExp]> = [
     ['a CA for a plain-http address', { NOMAD_ADDR: 'http://127.0.0.1:4646', NOMAD_CACERT: pki.caFile }, /TLS settings .* are set but NOMAD_ADDR \/ --nomad-addr is http:\/\/, so they would not be used/],
-    ['a CA for the Task API socket', { NOMAD_ADDR: 'unix:///secrets/api.sock', NOMAD_CACERT: pki.caFile }, /is unix:\/\//],
     ['an unreadable CA file', { NOMAD_ADDR: 'https://127.0.0.1:4646', NOMAD_CACERT: '/nonexistent/ca.pem' }, /^NOMAD_CACERT \/ --nomad-cacert: cannot read \/nonexistent\/ca\.pem/],
     ['a CA file that is not a certificate', { NOMAD_ADDR: 'https://127.0.0.1:4646', NOMAD_CACERT: join(pki.dir, 'ca.key') }, /^NOMAD_CACERT \/ --nomad-cacert: .* does not hold a PEM certificate/],
     ['a client certificate without its key', { NOMAD_ADDR: 'https://127.0.0.1:4646', NOMAD_CLIENT_CERT: pki.caFile }, /go together; only one is set/],
@@ -98,4 +100,49 @@ t.test('TLS settings that cannot work stop the runner at boot, naming the settin
   })
   t.equal(cli.status, 2, 'exit status 2: bad configuration')
   t.match(cli.stderr, /NOMAD_CACERT \/ --nomad-cacert: .*not-a-cert\.pem does not hold a PEM certificate/)
+})
+
+/** What the packaged Nomad agent unit can hand a raw_exec task from /etc/nomad.d/nomad.env (files that need not exist). */
+const AGENT_TLS_ENV = {
+  NOMAD_CACERT: '/etc/nomad.d/tls/nomad-agent-ca.pem',
+  NOMAD_CLIENT_CERT: '/etc/nomad.d/tls/global-cli-nomad.pem',
+  NOMAD_CLIENT_KEY: '/etc/nomad.d/tls/global-cli-nomad-key.pem',
+  NOMAD_TLS_SERVER_NAME: 'client.global.nomad',
+}
+
+t.test('on the Task API socket, TLS settings from the agent\'s environment are ignored, not fatal', async (t) => {
+  const cfg = configFrom({ NOMAD_ADDR: 'unix:///secrets/api.sock', NOMAD_TOKEN: TOKEN, ...AGENT_TLS_ENV })
+  t.same(nomadTargetFrom(cfg), { addr: 'unix:///secrets/api.sock', token: TOKEN }, 'the socket is used without TLS, and no TLS file is read')
+  t.same(ignoredNomadTlsSettings(cfg), ['NOMAD_CACERT / --nomad-cacert', 'NOMAD_CLIENT_CERT / --nomad-client-cert', 'NOMAD_CLIENT_KEY / --nomad-client-key', 'NOMAD_TLS_SERVER_NAME / --nomad-tls-server-name'])
+  t.same(ignoredNomadTlsSettings(configFrom({ NOMAD_ADDR: 'unix:///secrets/api.sock', NOMAD_CACERT: '', NOMAD_TLS_SERVER_NAME: '' })), [], 'empty values (the job clears them) are unset: nothing to ignore')
+  t.throws(() => configFrom({ NOMAD_ADDR: 'http://127.0.0.1:4646', NOMAD_CACERT: pki.caFile }), { name: 'RunnerConfigError' }, 'plain http with a CA still stops the runner')
+
+  // The executable starts, connects and says once, at start, what it ignored.
+  const nats = await startNatsServer()
+  t.teardown(() => nats.stop())
+  const keys = generateSigningKeyPair()
+  writeFileSync(join(pki.dir, 'trusted.pem'), keys.publicPem)
+  const child = spawn(process.execPath, [join(REPO_ROOT, 'node-runner', 'dist', 'cli.js'), 'run', '--node-id', 'n-socket', '--packs', join(REPO_ROOT, 'packs', 'stock'),
+    '--trusted-keys', join(pki.dir, 'trusted.pem'), '--journal', join(pki.dir, 'socket-journal.jsonl'), '--heartbeat-interval-ms', '200'], {
+    env: { PATH: process.env.PATH, WRIT_NATS_URL: nats.url, NOMAD_ADDR: `unix://${join(pki.dir, 'api.sock')}`, NOMAD_TOKEN: TOKEN, ...AGENT_TLS_ENV },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let out = ''
+  let err = ''
+  child.stdout.on('data', (d: Buffer) => { out += d.toString() })
+  child.stderr.on('data', (d: Buffer) => { err += d.toString() })
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
+  t.teardown(() => { child.kill('SIGKILL') })
+  await Promise.race([
+    eventually(() => /connected to NATS/.test(out), 20_000, 'the runner to connect'),
+    exited.then((code) => { throw new Error(`the runner exited (${code}): ${err}${out}`) }),
+  ])
+  child.kill('SIGTERM')
+  t.equal(await exited, 0, 'and drains cleanly')
+  const lines = out.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { level: number, msg: string, ignored?: string[] })
+  const warnings = lines.filter((l) => l.level === 40)
+  t.equal(warnings.length, 1, `exactly one warning: ${warnings.map((w) => w.msg).join(' | ')}`)
+  t.match(warnings[0]?.msg, /^ignoring NOMAD_CACERT \/ --nomad-cacert, NOMAD_CLIENT_CERT \/ --nomad-client-cert, NOMAD_CLIENT_KEY \/ --nomad-client-key, NOMAD_TLS_SERVER_NAME \/ --nomad-tls-server-name: the Task API socket takes no TLS settings/)
+  t.same(warnings[0]?.ignored?.length, 4)
+  t.notMatch(out + err, TOKEN, 'the token is never logged')
 })

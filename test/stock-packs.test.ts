@@ -8,7 +8,7 @@ import t from 'tap'
 import { readFileSync } from 'node:fs'
 import { basename, join } from 'node:path'
 import { parse as parseYaml } from 'yaml'
-import { loadPacks, prepareInvocation, type LoadedAction } from '@writ/packs'
+import { loadPacks, prepareInvocation, resolveListRoot, type LoadedAction } from '@writ/packs'
 import { REPO_ROOT } from './doubles/fixtures-dir.js'
 
 const STOCK = join(REPO_ROOT, 'packs', 'stock')
@@ -101,15 +101,19 @@ t.test('hostile strings never reach an exec argv', async (t) => {
   }
 })
 
-t.test('storage.csi_volume_ls stays under the Nomad CSI root', async (t) => {
+t.test('storage.csi_volume_ls stays under the Nomad CSI root of the runner\'s own data_dir', async (t) => {
   const ls = actions.find((a) => a.id === 'storage.csi_volume_ls')
   if (!ls || ls.spec.kind !== 'list') return t.fail('csi_volume_ls is a list action')
-  t.equal(ls.spec.execution.list.root, '/opt/nomad/data/client/csi')
+  t.equal(ls.spec.execution.list.root, '{{ runner.nomad_data_dir }}/client/csi', 'the pack names the data dir; each runner knows where it is')
   for (const path of ['..', '../x', 'a/../../b', '/etc', './x', 'a//b', 'a/./b', '.hidden']) {
     t.equal(prepareInvocation(ls.spec, { path }).ok, false, `refuses ${path}`)
   }
   const ok = prepareInvocation(ls.spec, { path: 'node/org.democratic-csi.iscsi/staging' })
-  t.same(ok.ok && ok.invocation, { kind: 'list', root: '/opt/nomad/data/client/csi', relPath: 'node/org.democratic-csi.iscsi/staging', maxEntries: 2000, maxDepth: 4 })
+  t.same(ok.ok && ok.invocation, { kind: 'list', root: '{{ runner.nomad_data_dir }}/client/csi', relPath: 'node/org.democratic-csi.iscsi/staging', maxEntries: 2000, maxDepth: 4 })
+  if (!ok.ok || ok.invocation.kind !== 'list') return
+  t.same(resolveListRoot(ok.invocation.root, { nomad_data_dir: '/srv/nomad' }), { ok: true, root: '/srv/nomad/client/csi' })
+  t.same(resolveListRoot(ok.invocation.root, { nomad_data_dir: '/opt/nomad/data/' }), { ok: true, root: '/opt/nomad/data/client/csi' })
+  t.match(resolveListRoot(ok.invocation.root, {}), { ok: false, message: /needs this runner's nomad_data_dir setting/ })
 })
 
 t.test('storage.blkid: a short timeout, exit 2 is not success, and the description says why', async (t) => {
@@ -135,3 +139,11 @@ function requiredArgs(a: LoadedAction): Record<string, unknown> {
   const ex = a.spec.examples[0]?.args ?? {}
   return Object.fromEntries(a.spec.args.filter((x) => x.required).map((x) => [x.name, ex[x.name]]))
 }
+
+t.test('nomad.node_allocs tells its reader that Nomad drops allocations of namespaces the token cannot read', async (t) => {
+  const a = actions.find((x) => x.id === 'nomad.node_allocs')
+  // Node.GetAllocs filters by read-job per namespace and says nothing: an approver must not read "empty" as "nothing runs here".
+  t.match(a?.spec.description, /leaves out, without an error[^.]*every\s+allocation in a namespace the caller may not read-job in/)
+  t.match(a?.spec.description, /managed_namespaces/, 'and names where writ\'s runner stands')
+  t.match(a?.spec.description, /drain\s+still moves/, 'and what it means for a drain')
+})

@@ -24,6 +24,10 @@ export const ConfigSchema = z.object({
     pass: z.string().optional(),
     token: z.string().optional(),
     creds_file: z.string().optional(),
+    /** PEM file of the CA that signed the NATS servers' certificates; with it, TLS only, verified against it (WRIT_NATS_CA). */
+    ca_file: z.string().optional(),
+    /** The name the servers' certificate is verified against, when they are reached by IP (WRIT_NATS_TLS_SERVER_NAME). */
+    tls_server_name: z.string().min(1).max(253).optional(),
   }).strict().default({ servers: ['nats://127.0.0.1:4222'], name: 'writ-control-plane' }),
   jetstream: z.object({
     /** Stream and bucket replicas: 1 in development, 3 on a production cluster. */
@@ -50,6 +54,11 @@ export const ConfigSchema = z.object({
     token: z.string().optional(),
     /** PEM file of the CA that signed Nomad's https certificate (NOMAD_CACERT). */
     ca_cert: z.string().optional(),
+    /** Client certificate and key for an agent with verify_https_client (NOMAD_CLIENT_CERT, NOMAD_CLIENT_KEY). */
+    client_cert: z.string().optional(),
+    client_key: z.string().optional(),
+    /** Name on the agent's certificate when it is not the address's host (NOMAD_TLS_SERVER_NAME), e.g. client.global.nomad. */
+    tls_server_name: z.string().min(1).max(253).optional(),
     refresh_interval: Duration.default('30s'),
     /** Attributes from an older node list than this are unknown. */
     max_stale: Duration.default('5m'),
@@ -189,13 +198,31 @@ export function parseConfig(input: unknown, source = 'config'): Config {
   if (oidc && !oidc.scopes.includes('openid')) throw new ConfigError(`invalid ${source}: portal.oidc.scopes must include "openid"`)
   const pk = parsed.data.passkeys
   if (pk && (pk.registry_file === undefined) !== (pk.approvers_key_file === undefined)) throw new ConfigError(`invalid ${source}: passkeys: set registry_file and approvers_key_file together`)
+  checkNomadTls(parsed.data.nomad, source)
   const slack = parsed.data.notify.slack
   if (slack.webhook_url && slack.webhook_url_file) throw new ConfigError(`invalid ${source}: notify.slack: set webhook_url or webhook_url_file, not both`)
   return parsed.data
 }
 
+/**
+ * The Nomad address and its TLS settings together: a client certificate comes
+ * with its key, and TLS settings for a plain-http address (they would silently
+ * not be used) stop the boot, as the runner's do.
+ */
+function checkNomadTls(nomad: Config['nomad'], source: string): void {
+  if ((nomad.client_cert === undefined) !== (nomad.client_key === undefined)) {
+    throw new ConfigError(`invalid ${source}: nomad.client_cert (NOMAD_CLIENT_CERT) and nomad.client_key (NOMAD_CLIENT_KEY) go together; only one is set`)
+  }
+  const tls = (['ca_cert', 'client_cert', 'client_key', 'tls_server_name'] as const).filter((k) => nomad[k] !== undefined)
+  if (tls.length > 0 && nomad.addr !== undefined && !nomad.addr.startsWith('https://')) {
+    throw new ConfigError(`invalid ${source}: ${tls.map((k) => `nomad.${k}`).join(', ')} set, but nomad.addr (NOMAD_ADDR) is not https://, so TLS would not be used`)
+  }
+}
+
 const ENV_OVERRIDES: Array<[string, (raw: Record<string, any>, v: string) => void]> = [
   ['WRIT_NATS_URL', (r, v) => { (r.nats ??= {}).servers = v.split(',').map((s) => s.trim()).filter(Boolean) }],
+  ['WRIT_NATS_CA', (r, v) => { (r.nats ??= {}).ca_file = v }],
+  ['WRIT_NATS_TLS_SERVER_NAME', (r, v) => { (r.nats ??= {}).tls_server_name = v }],
   ['WRIT_LISTEN_HOST', (r, v) => { (r.listen ??= {}).host = v }],
   ['WRIT_LISTEN_PORT', (r, v) => { (r.listen ??= {}).port = Number(v) }],
   ['WRIT_PUBLIC_URL', (r, v) => { r.public_url = v }],
@@ -213,6 +240,9 @@ const ENV_OVERRIDES: Array<[string, (raw: Record<string, any>, v: string) => voi
   ['NOMAD_ADDR', (r, v) => { (r.nomad ??= {}).addr = v }],
   ['NOMAD_TOKEN', (r, v) => { (r.nomad ??= {}).token = v }],
   ['NOMAD_CACERT', (r, v) => { (r.nomad ??= {}).ca_cert = v }],
+  ['NOMAD_CLIENT_CERT', (r, v) => { (r.nomad ??= {}).client_cert = v }],
+  ['NOMAD_CLIENT_KEY', (r, v) => { (r.nomad ??= {}).client_key = v }],
+  ['NOMAD_TLS_SERVER_NAME', (r, v) => { (r.nomad ??= {}).tls_server_name = v }],
 ]
 
 /** Applies `WRIT_*` overrides to a raw (unvalidated) config object. */
@@ -239,6 +269,7 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): 
   const base = dirname(resolve(file))
   config.packs.dirs = config.packs.dirs.map((d) => resolve(base, d))
   config.signing.key_file = resolve(base, config.signing.key_file)
+  if (config.nats.ca_file) config.nats.ca_file = resolve(base, config.nats.ca_file)
   if (config.portal.session_key_file) config.portal.session_key_file = resolve(base, config.portal.session_key_file)
   if (config.notify.slack.webhook_url_file) config.notify.slack.webhook_url_file = resolve(base, config.notify.slack.webhook_url_file)
   const oidc = config.portal.oidc
@@ -247,6 +278,8 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): 
   if (config.passkeys?.approvers_key_file) config.passkeys.approvers_key_file = resolve(base, config.passkeys.approvers_key_file)
   if (config.audit.key_file) config.audit.key_file = resolve(base, config.audit.key_file)
   if (config.nomad.ca_cert) config.nomad.ca_cert = resolve(base, config.nomad.ca_cert)
+  if (config.nomad.client_cert) config.nomad.client_cert = resolve(base, config.nomad.client_cert)
+  if (config.nomad.client_key) config.nomad.client_key = resolve(base, config.nomad.client_key)
   if (config.policy.file) {
     config.policy.file = resolve(base, config.policy.file)
     config.policy.rules = [...config.policy.rules, ...loadPolicyFile(config.policy.file)]

@@ -18,7 +18,7 @@ import { PrincipalRegistry } from './auth/index.js'
 import { durationMs, publicUrl, type Config } from './config.js'
 import { FleetView, NodeAttributeSource, NomadNodesClient } from './fleet/index.js'
 import { Metrics } from './metrics.js'
-import { ensureStreams } from './nats/index.js'
+import { ensureStreams, natsTlsOptions } from './nats/index.js'
 import { PasskeyConfigError, Passkeys, PasskeyStore, RegistryRecord, relyingParty, type RelyingParty } from './passkeys/index.js'
 import { createApprovalNotifier, type ApprovalNotifier } from './notify/index.js'
 import { Policy, PolicyScope } from './policy/index.js'
@@ -66,6 +66,13 @@ export interface ControlPlane {
 /** Connects to NATS with the configured credentials. */
 export async function connectNats(config: Config): Promise<NatsConnection> {
   const n = config.nats
+  if (n.ca_file !== undefined) {
+    let pem: string
+    try { pem = readFileSync(n.ca_file, 'utf8') } catch (err) {
+      throw new ControlPlaneStartError(`cannot read nats.ca_file (WRIT_NATS_CA) ${n.ca_file}: ${(err as Error).message}`, { cause: err })
+    }
+    if (!/-----BEGIN CERTIFICATE-----/.test(pem)) throw new ControlPlaneStartError(`nats.ca_file (WRIT_NATS_CA) ${n.ca_file} does not hold a PEM certificate`)
+  }
   try {
     return await connect({
       servers: n.servers, name: n.name, maxReconnectAttempts: -1, reconnectTimeWait: 250,
@@ -76,6 +83,7 @@ export async function connectNats(config: Config): Promise<NatsConnection> {
       ...(n.user !== undefined ? { user: n.user, pass: n.pass } : {}),
       ...(n.token !== undefined ? { token: n.token } : {}),
       ...(n.creds_file !== undefined ? { authenticator: credsAuthenticator(readFileSync(n.creds_file)) } : {}),
+      ...natsTlsOptions(n.ca_file, n.tls_server_name),
     })
   } catch (err) {
     throw new ControlPlaneStartError(`cannot connect to NATS at ${n.servers.join(', ')} (setting nats.servers / WRIT_NATS_URL)`, { cause: err })
@@ -188,7 +196,10 @@ export async function startControlPlane(config: Config, log: Logger, opts: Start
     })().catch(() => {})
     const audit = await AuditChain.open(nc, instanceId, clog)
     const attributes = new NodeAttributeSource(
-      config.nomad.addr ? new NomadNodesClient({ addr: config.nomad.addr, token: config.nomad.token, caCertFile: config.nomad.ca_cert, timeoutMs: durationMs(config.nomad.timeout) }) : undefined,
+      config.nomad.addr ? new NomadNodesClient({
+        addr: config.nomad.addr, token: config.nomad.token, caCertFile: config.nomad.ca_cert, clientCertFile: config.nomad.client_cert,
+        clientKeyFile: config.nomad.client_key, tlsServerName: config.nomad.tls_server_name, timeoutMs: durationMs(config.nomad.timeout),
+      }) : undefined,
       { refreshMs: durationMs(config.nomad.refresh_interval), maxStaleMs: durationMs(config.nomad.max_stale) }, clog,
     )
     attributes.start()

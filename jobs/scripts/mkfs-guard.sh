@@ -18,10 +18,22 @@
 # An allow-list entry is used once: it is removed before the real mkfs runs,
 # so a second attempt on the same device is refused.
 #
+# Partition tables are read, never written. sfdisk's report forms (--dump,
+# --list, --json, --show-size, --version, with at most --unit S) run the
+# real sfdisk: growpart, which democratic-csi runs on the last partition of
+# a partitioned volume whenever it stages one, reads the table with them.
+# Every write (growpart's own resize, ntfs's partitioning, any gdisk/sgdisk
+# call) is refused, so a volume with a partition table does NOT grow its
+# partition: democratic-csi ignores growpart's failure and the filesystem
+# stays inside the old partition. The REFUSE line is in the plugin's log;
+# grow such a partition on the host (terraform/README.md "The mkfs guard and
+# new volumes").
+#
 # Every decision is one line on stderr, which democratic-csi copies into its
 # "failed to execute filesystem command" log line:
 #   mkfs-guard: REFUSE <device>: <reason>
 #   mkfs-guard: FORMAT <device>: <what ran>
+#   mkfs-guard: READ <device>: <what ran>
 #
 # Settings (environment):
 #   MKFS_GUARD_ALLOWED_FS  filesystems that may be created, space-separated
@@ -49,6 +61,49 @@ refuse() {
   fi
   exit 32
 }
+
+real_dir="${MKFS_GUARD_REAL_DIR:-/usr/sbin}"
+real="$real_dir/$tool"
+
+# The real binary behind this name, or a refusal. Bind-mounted over the real
+# binary by mistake, the guard would call itself.
+check_real() {
+  if [ ! -x "$real" ]; then
+    refuse "$1" "real $tool not found at $real"
+  fi
+  if [ "$(readlink -f -- "$real")" = "$(readlink -f -- "$0")" ]; then
+    refuse "$1" "MKFS_GUARD_REAL_DIR points at the guard itself ($real)"
+  fi
+}
+
+# True when an sfdisk command line only reports: exactly one report command,
+# sector units at most, and device names. Anything else may write.
+sfdisk_reads_only() {
+  reports=0
+  unit_next=""
+  for arg in "$@"; do
+    if [ -n "$unit_next" ]; then
+      [ "$arg" = "S" ] || return 1
+      unit_next=""
+      continue
+    fi
+    case "$arg" in
+      -d | --dump | -l | --list | -J | --json | -s | --show-size | -v | --version) reports=$((reports + 1)) ;;
+      --unit=S | -uS) ;;
+      -u | --unit) unit_next="yes" ;;
+      -*) return 1 ;;
+    esac
+  done
+  [ -z "$unit_next" ] && [ "$reports" -eq 1 ]
+}
+
+if [ "$tool" = "sfdisk" ] && sfdisk_reads_only "$@"; then
+  target="$(for a in "$@"; do case "$a" in -* | S) ;; *) printf '%s ' "$a" ;; esac; done)"
+  target="${target% }"
+  check_real "${target:-<none>}"
+  log "READ ${target:-<none>}: sfdisk $* changes nothing; running $real"
+  exec "$real" "$@"
+fi
 
 # The device is the one argument naming a block device (or a /dev path that
 # may have vanished). Options such as `-m 0` carry values, so "the last
@@ -92,6 +147,11 @@ if [ -n "$fs" ]; then
   done
 fi
 if [ -z "$permitted" ]; then
+  case "$tool" in
+    *fdisk | *gdisk | fixparts)
+      refuse "$device" "$tool would write a partition table, which this plugin never does (only sfdisk's report forms are let through); nothing was run. A partitioned volume does not grow its partition here: grow it on the host"
+      ;;
+  esac
   refuse "$device" "$tool is not a format path this plugin may use (only mkfs.<fs> for: $allowed_fs, after the blank-and-readable proof); nothing was run"
 fi
 
@@ -115,15 +175,7 @@ fi
 . "$lib"
 trap 'bp_cleanup' EXIT
 
-real_dir="${MKFS_GUARD_REAL_DIR:-/usr/sbin}"
-real="$real_dir/$tool"
-if [ ! -x "$real" ]; then
-  refuse "$device" "real $tool not found at $real"
-fi
-# Bind-mounted over the real binary by mistake, the guard would call itself.
-if [ "$(readlink -f -- "$real")" = "$(readlink -f -- "$0")" ]; then
-  refuse "$device" "MKFS_GUARD_REAL_DIR points at the guard itself ($real)"
-fi
+check_real "$device"
 
 allow_list="${MKFS_GUARD_ALLOW_LIST:-/etc/writ/mkfs-allow}"
 

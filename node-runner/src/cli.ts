@@ -18,6 +18,8 @@ usage:
 run flags (env fallback in brackets):
   --nats-url URL          [WRIT_NATS_URL]        default nats://127.0.0.1:4222
   --nats-creds FILE       [WRIT_NATS_CREDS]
+  --nats-ca FILE          [WRIT_NATS_CA]         CA of the NATS servers' certificates: TLS only, verified against it
+  --nats-tls-server-name NAME [WRIT_NATS_TLS_SERVER_NAME]  the name on the servers' certificate (they are reached by IP)
   --node-id ID            [WRIT_NODE_ID, NODE_ID, NOMAD_NODE_ID]   default: from the node name
   --node-name NAME        [WRIT_NODE_NAME, NOMAD_NODE_NAME]        default: hostname
   --packs DIR             [WRIT_PACKS, ":"-separated]  repeatable
@@ -26,9 +28,12 @@ run flags (env fallback in brackets):
   --nomad-addr URL        [NOMAD_ADDR]           https://host:4646, http://host:4646 or unix:///…/api.sock (the Task API);
                                                  default http://127.0.0.1:4646, Nomad's own
   --nomad-token TOKEN     [NOMAD_TOKEN]          ACL token or workload identity
-  --nomad-cacert FILE     [NOMAD_CACERT]         CA of the agent's certificate (https only)
+  --nomad-cacert FILE     [NOMAD_CACERT]         CA of the agent's certificate (https only; the TLS settings
+                                                 are refused with http://, ignored with one warning on unix://)
   --nomad-client-cert FILE, --nomad-client-key FILE   [NOMAD_CLIENT_CERT, NOMAD_CLIENT_KEY]  for verify_https_client
   --nomad-tls-server-name NAME  [NOMAD_TLS_SERVER_NAME]  e.g. client.global.nomad when the address is an IP
+  --nomad-data-dir DIR    [WRIT_NOMAD_DATA_DIR]  the Nomad client's data_dir on this host (list roots under
+                                                 {{ runner.nomad_data_dir }}, e.g. storage.csi_volume_ls); default /opt/nomad/data
   --multipathd-socket S   [WRIT_MULTIPATHD_SOCKETS, ","-separated]  repeatable; default /run/multipathd.socket,
                                                  @/org/kernel/linux/storage/multipathd (@ = abstract)
   --docker-socket PATH    [WRIT_DOCKER_SOCKET]   default /var/run/docker.sock
@@ -63,11 +68,11 @@ export async function main(argv: string[]): Promise<number> {
     const { values, positionals } = parseArgs({
       args: runArgs, allowPositionals: true, strict: true,
       options: {
-        config: { type: 'string' }, 'nats-url': { type: 'string' }, 'nats-creds': { type: 'string' },
+        config: { type: 'string' }, 'nats-url': { type: 'string' }, 'nats-creds': { type: 'string' }, 'nats-ca': { type: 'string' }, 'nats-tls-server-name': { type: 'string' },
         'node-id': { type: 'string' }, 'node-name': { type: 'string' }, packs: { type: 'string', multiple: true },
         'trusted-keys': { type: 'string', multiple: true }, journal: { type: 'string' }, 'nomad-addr': { type: 'string' },
         'nomad-token': { type: 'string' }, 'nomad-cacert': { type: 'string' }, 'nomad-client-cert': { type: 'string' },
-        'nomad-client-key': { type: 'string' }, 'nomad-tls-server-name': { type: 'string' }, 'multipathd-socket': { type: 'string', multiple: true },
+        'nomad-client-key': { type: 'string' }, 'nomad-tls-server-name': { type: 'string' }, 'nomad-data-dir': { type: 'string' }, 'multipathd-socket': { type: 'string', multiple: true },
         'docker-socket': { type: 'string' }, 'heartbeat-interval-ms': { type: 'string' },
         'drain-timeout-ms': { type: 'string' }, 'max-concurrent-runs': { type: 'string' }, 'log-level': { type: 'string' },
         'allow-shell-packs': { type: 'boolean' }, 'metrics-listen': { type: 'string' }, 'kernel-log-file': { type: 'string' }, 'max-writ-lifetime-ms': { type: 'string' },

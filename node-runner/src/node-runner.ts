@@ -11,8 +11,9 @@ import {
   PROTOCOL_VERSION, runnerInboxPrefix, subjects, type Heartbeat, type Refusal, type RunResult, type WritAck,
 } from '@writ/packs/protocol'
 import type { ApproverRegistry } from '@writ/packs/approvers'
-import { nomadTargetFrom, type RunnerConfig } from './runner-config.js'
+import { ignoredNomadTlsSettings, nomadTargetFrom, type RunnerConfig } from './runner-config.js'
 import { describeError } from './clients/api-errors.js'
+import { natsTlsOptions } from './nats-tls.js'
 import { RunJournal } from './run-journal.js'
 import { ResultSpool } from './result-spool.js'
 import { claimedRunId, verifyWrit, type Verdict } from './writ-verifier.js'
@@ -67,6 +68,10 @@ export async function startNodeRunner(
   if (config.nomadToken && /^http:\/\/(?!127\.0\.0\.1[:/]|localhost[:/]|\[::1\][:/])/.test(config.nomadAddr)) {
     log.warn({ nomadAddr: config.nomadAddr }, 'the Nomad token goes over plain http to a non-loopback address; use https (NOMAD_CACERT) or the Task API socket')
   }
+  const ignoredTls = ignoredNomadTlsSettings(config)
+  if (ignoredTls.length > 0) {
+    log.warn({ nomadAddr: config.nomadAddr, ignored: ignoredTls }, `ignoring ${ignoredTls.join(', ')}: the Task API socket takes no TLS settings (inherited from the Nomad agent's environment?)`)
+  }
   const journal = RunJournal.open(config.journal, {
     clockSkewMs: config.clockSkewMs, maxWritLifetimeMs: config.maxWritLifetimeMs,
     rotateEntries: config.journalRotateEntries, keepRotated: config.journalKeepRotated,
@@ -93,6 +98,7 @@ export async function startNodeRunner(
     noAsyncTraces: true,
     ...(config.natsCreds ? { authenticator: credsAuthenticator(readFileSync(config.natsCreds)) } : {}),
     ...(config.natsUser ? { user: config.natsUser, pass: config.natsPass ?? '' } : {}),
+    ...natsTlsOptions(config.natsCa, config.natsTlsServerName),
   })
   log.info({ server: nc.getServer(), nodeId: config.nodeId, nodeName: config.nodeName }, 'connected to NATS')
   const metrics = new RunnerMetrics()
@@ -180,6 +186,7 @@ export async function startNodeRunner(
       : verifyWrit(raw, {
         nodeId: config.nodeId, trusted, catalog: (packId) => live.current(packId), seen: (id) => journal.has(id) || checking.has(id),
         allowShellPacks: config.allowShellPacks, clockSkewMs: config.clockSkewMs, maxWritLifetimeMs: config.maxWritLifetimeMs,
+        runnerDirs: { nomad_data_dir: config.nomadDataDir },
       })
     if (!verdict.ok) return refuse(msg, verdict)
     if (!passkeys || !passkeys.needsCheck(verdict)) return accept(msg, verdict)

@@ -15,6 +15,10 @@ export const RunnerConfigSchema = z.object({
   natsUrl: z.string().min(1).default('nats://127.0.0.1:4222'),
   /** NATS credentials file (JWT + nkey seed), optional. */
   natsCreds: z.string().optional(),
+  /** PEM file of the CA that signed the NATS servers' certificates; with it the runner speaks TLS only, verified against it. */
+  natsCa: z.string().optional(),
+  /** The name the NATS servers' certificate is verified against (servers are addressed by IP under Nomad). */
+  natsTlsServerName: z.string().min(1).max(253).optional(),
   natsUser: z.string().optional(),
   natsPass: z.string().optional(),
   nodeId: z.string().regex(NODE_ID_RE, 'node id must be letters, digits, "-" or "_" (it is a NATS subject token)'),
@@ -33,6 +37,11 @@ export const RunnerConfigSchema = z.object({
   nomadClientKey: z.string().optional(),
   /** Name the agent's certificate carries when it is not the address's host (NOMAD_TLS_SERVER_NAME), e.g. client.global.nomad. */
   nomadTlsServerName: z.string().optional(),
+  /**
+   * The Nomad client's data_dir on this host, for list roots under `{{ runner.nomad_data_dir }}`
+   * (storage.csi_volume_ls lists its client/csi). HashiCorp's Linux packages use /opt/nomad/data.
+   */
+  nomadDataDir: z.string().max(1024).refine((d) => d.startsWith('/') && !d.split('/').includes('..') && !d.includes('{{'), 'must be an absolute path without ".." segments').default('/opt/nomad/data'),
   /** Where multipathd may listen; `@` marks an abstract socket. */
   multipathdSockets: z.array(z.string().min(2)).min(1).default([...MULTIPATHD_SOCKETS]),
   dockerSocket: z.string().default('/var/run/docker.sock'),
@@ -78,10 +87,10 @@ export class RunnerConfigError extends Error {
 }
 
 const FLAG_KEYS: Record<string, keyof RunnerConfigInput> = {
-  'nats-url': 'natsUrl', 'nats-creds': 'natsCreds', 'node-id': 'nodeId', 'node-name': 'nodeName',
+  'nats-url': 'natsUrl', 'nats-creds': 'natsCreds', 'nats-ca': 'natsCa', 'nats-tls-server-name': 'natsTlsServerName', 'node-id': 'nodeId', 'node-name': 'nodeName',
   packs: 'packDirs', 'trusted-keys': 'trustedKeys', journal: 'journal', 'nomad-addr': 'nomadAddr',
   'nomad-token': 'nomadToken', 'nomad-cacert': 'nomadCaCert', 'nomad-client-cert': 'nomadClientCert', 'nomad-client-key': 'nomadClientKey',
-  'nomad-tls-server-name': 'nomadTlsServerName', 'multipathd-socket': 'multipathdSockets', 'docker-socket': 'dockerSocket', 'heartbeat-interval-ms': 'heartbeatIntervalMs',
+  'nomad-tls-server-name': 'nomadTlsServerName', 'nomad-data-dir': 'nomadDataDir', 'multipathd-socket': 'multipathdSockets', 'docker-socket': 'dockerSocket', 'heartbeat-interval-ms': 'heartbeatIntervalMs',
   'drain-timeout-ms': 'drainTimeoutMs', 'max-concurrent-runs': 'maxConcurrentRuns', 'log-level': 'logLevel',
   'allow-shell-packs': 'allowShellPacks', 'metrics-listen': 'metricsListen', 'kernel-log-file': 'kernelLogFile', 'max-writ-lifetime-ms': 'maxWritLifetimeMs',
   'journal-rotate-entries': 'journalRotateEntries', 'journal-keep-rotated': 'journalKeepRotated',
@@ -111,6 +120,8 @@ export function loadRunnerConfig(flags: Record<string, string | string[] | boole
   const set = (k: keyof RunnerConfigInput, v: string | undefined): void => { if (v !== undefined && v !== '') fromEnv[k] = v }
   set('natsUrl', env.WRIT_NATS_URL)
   set('natsCreds', env.WRIT_NATS_CREDS)
+  set('natsCa', env.WRIT_NATS_CA)
+  set('natsTlsServerName', env.WRIT_NATS_TLS_SERVER_NAME)
   set('natsUser', env.WRIT_NATS_USER)
   set('natsPass', env.WRIT_NATS_PASS)
   set('nodeId', env.WRIT_NODE_ID ?? env.NODE_ID ?? env.NOMAD_NODE_ID)
@@ -122,6 +133,7 @@ export function loadRunnerConfig(flags: Record<string, string | string[] | boole
   set('nomadClientCert', env.NOMAD_CLIENT_CERT)
   set('nomadClientKey', env.NOMAD_CLIENT_KEY)
   set('nomadTlsServerName', env.NOMAD_TLS_SERVER_NAME)
+  set('nomadDataDir', env.WRIT_NOMAD_DATA_DIR)
   if (env.WRIT_MULTIPATHD_SOCKETS) fromEnv.multipathdSockets = env.WRIT_MULTIPATHD_SOCKETS.split(',').map((x) => x.trim()).filter(Boolean)
   set('dockerSocket', env.WRIT_DOCKER_SOCKET)
   set('kernelLogFile', env.WRIT_KERNEL_LOG_FILE)
@@ -158,8 +170,9 @@ export function loadRunnerConfig(flags: Record<string, string | string[] | boole
   }
   const cfg = parsed.data
   checkNomadConnection(cfg)
+  if (cfg.natsCa !== undefined) readSettingPem('WRIT_NATS_CA / --nats-ca', cfg.natsCa, CERT_PEM)
   return {
-    ...cfg, packDirs: cfg.packDirs.map((d) => resolve(d)), trustedKeys: cfg.trustedKeys.map((k) => resolve(k)), journal: resolve(cfg.journal),
+    ...cfg, ...(cfg.natsCa !== undefined ? { natsCa: resolve(cfg.natsCa) } : {}), nomadDataDir: resolve(cfg.nomadDataDir), packDirs: cfg.packDirs.map((d) => resolve(d)), trustedKeys: cfg.trustedKeys.map((k) => resolve(k)), journal: resolve(cfg.journal),
     ...(cfg.kernelLogFile ? { kernelLogFile: resolve(cfg.kernelLogFile) } : {}),
     ...(cfg.approversRegistry ? { approversRegistry: resolve(cfg.approversRegistry) } : {}), approversKeys: cfg.approversKeys.map((k) => resolve(k)),
   }
@@ -174,27 +187,58 @@ const NOMAD_SETTING = {
 } as const
 
 function readPem(setting: keyof typeof NOMAD_SETTING, path: string, want: RegExp): string {
+  return readSettingPem(NOMAD_SETTING[setting], path, want)
+}
+
+/** Reads a PEM file a setting names; the error names the setting and says what is wrong. */
+function readSettingPem(setting: string, path: string, want: RegExp): string {
   let text: string
   try { text = readFileSync(path, 'utf8') } catch (e) {
-    throw new RunnerConfigError(`${NOMAD_SETTING[setting]}: cannot read ${path}: ${(e as Error).message}`, { cause: e })
+    throw new RunnerConfigError(`${setting}: cannot read ${path}: ${(e as Error).message}`, { cause: e })
   }
-  if (!want.test(text)) throw new RunnerConfigError(`${NOMAD_SETTING[setting]}: ${path} does not hold a PEM ${want === CERT_PEM ? 'certificate' : 'private key'}`)
+  if (!want.test(text)) throw new RunnerConfigError(`${setting}: ${path} does not hold a PEM ${want === CERT_PEM ? 'certificate' : 'private key'}`)
   return text
 }
 const CERT_PEM = /-----BEGIN CERTIFICATE-----/
 const KEY_PEM = /-----BEGIN [A-Z ]*PRIVATE KEY-----/
 
+/** The TLS settings, named the way an operator sets them. */
+const NOMAD_TLS_SETTING = {
+  nomadCaCert: NOMAD_SETTING.nomadCaCert,
+  nomadClientCert: NOMAD_SETTING.nomadClientCert,
+  nomadClientKey: NOMAD_SETTING.nomadClientKey,
+  nomadTlsServerName: 'NOMAD_TLS_SERVER_NAME / --nomad-tls-server-name',
+} as const
+
+const nomadScheme = (addr: string): string | undefined => /^([a-z]+):\/\//.exec(addr)?.[1]
+
+/**
+ * The TLS settings a `unix://` address (the Task API socket) leaves unused.
+ * A raw_exec task inherits the Nomad agent's environment, and the packaged
+ * agent unit loads /etc/nomad.d/nomad.env, where clusters keep NOMAD_CACERT
+ * and friends for the CLI: they reach the runner without anyone choosing
+ * them, so on the socket they are ignored (and named once in the log)
+ * rather than stopping the runner.
+ */
+export function ignoredNomadTlsSettings(cfg: RunnerConfig): string[] {
+  if (nomadScheme(cfg.nomadAddr) !== 'unix') return []
+  return (Object.keys(NOMAD_TLS_SETTING) as Array<keyof typeof NOMAD_TLS_SETTING>).filter((k) => cfg[k] !== undefined).map((k) => NOMAD_TLS_SETTING[k])
+}
+
 /**
  * Checks the Nomad address and TLS settings together, so a CA given for a
  * plain-http address (TLS silently not used) or half a client certificate
- * stops the runner at boot instead of failing the first Nomad action.
+ * stops the runner at boot instead of failing the first Nomad action. On the
+ * Task API socket there is no TLS to configure: the settings are ignored
+ * (ignoredNomadTlsSettings), never read.
  */
 function checkNomadConnection(cfg: RunnerConfig): void {
   const addr = cfg.nomadAddr
-  const scheme = /^([a-z]+):\/\//.exec(addr)?.[1]
+  const scheme = nomadScheme(addr)
   if (scheme !== 'http' && scheme !== 'https' && scheme !== 'unix') {
     throw new RunnerConfigError(`${NOMAD_SETTING.nomadAddr} "${addr.slice(0, 200)}" must be https://host:port, http://host:port or unix:///path/api.sock`)
   }
+  if (scheme === 'unix') return
   const tlsSet = cfg.nomadCaCert !== undefined || cfg.nomadClientCert !== undefined || cfg.nomadClientKey !== undefined || cfg.nomadTlsServerName !== undefined
   if (tlsSet && scheme !== 'https') {
     throw new RunnerConfigError(`TLS settings (NOMAD_CACERT, NOMAD_CLIENT_CERT, NOMAD_CLIENT_KEY, NOMAD_TLS_SERVER_NAME) are set but ${NOMAD_SETTING.nomadAddr} is ${scheme}://, so they would not be used; give an https:// address`)
@@ -209,6 +253,7 @@ function checkNomadConnection(cfg: RunnerConfig): void {
 
 /** How the runner reaches Nomad: the address, its token, and the TLS material read from the configured files. */
 export function nomadTargetFrom(cfg: RunnerConfig): NomadTarget {
+  if (nomadScheme(cfg.nomadAddr) === 'unix') return { addr: cfg.nomadAddr, token: cfg.nomadToken }
   const tls = {
     ...(cfg.nomadCaCert !== undefined ? { ca: readPem('nomadCaCert', cfg.nomadCaCert, CERT_PEM) } : {}),
     ...(cfg.nomadClientCert !== undefined ? { cert: readPem('nomadClientCert', cfg.nomadClientCert, CERT_PEM) } : {}),

@@ -3,8 +3,8 @@
  * the order a forged or stale writ is cheapest to turn away; each refusal
  * carries a typed code and a message an operator can act on.
  */
-import type { Invocation, LoadedAction, LoadedPack, PackCatalog } from '@writ/packs'
-import { prepareInvocation } from '@writ/packs'
+import type { Invocation, LoadedAction, LoadedPack, PackCatalog, RunnerDirs } from '@writ/packs'
+import { prepareInvocation, resolveListRoot } from '@writ/packs'
 import { SignedWritSchema, approvalBinding, verifySignature, type Refusal, type SignedWrit, type TrustedKey, type Writ } from '@writ/packs/protocol'
 import { nodeLocalityRefusal } from './nomad-locality.js'
 
@@ -22,6 +22,8 @@ export interface VerifierDeps {
   clockSkewMs: number
   /** A writ valid for longer is refused (the journal remembers run ids only that long). */
   maxWritLifetimeMs: number
+  /** This host's directories that list roots may name (`{{ runner.nomad_data_dir }}`). */
+  runnerDirs?: RunnerDirs
   now?: () => number
 }
 
@@ -66,7 +68,13 @@ export function verifyWrit(raw: unknown, deps: VerifierDeps): Verdict {
   if (!prepared.ok) return refuse('bad_args', prepared.errors.map((e) => e.message).join('; '))
   const notLocal = nodeLocalityRefusal(prepared.invocation, deps.nodeId)
   if (notLocal) return refuse(notLocal.code, notLocal.message)
-  return { ok: true, writ, pack: found.pack, action: found.action, invocation: prepared.invocation }
+  let invocation = prepared.invocation
+  if (invocation.kind === 'list') {
+    const root = resolveListRoot(invocation.root, deps.runnerDirs ?? {})
+    if (!root.ok) return refuse('target_unavailable', root.message)
+    invocation = { ...invocation, root: root.root }
+  }
+  return { ok: true, writ, pack: found.pack, action: found.action, invocation }
 }
 
 /**

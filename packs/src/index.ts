@@ -1,9 +1,9 @@
 export {
   RiskSchema, RISK_ORDER, ArgTypeSchema, ArgValidationSchema, ArgSpecSchema, TEMPLATE_RE, TEMPLATE_FILTERS,
   ExecExecutionSchema, ScriptExecutionSchema, HttpTargetSchema, HttpExecutionSchema, ListExecutionSchema,
-  ParserSchema, OutputSchema, ActionFileSchema, PackManifestSchema, compilePackRegex,
+  ParserSchema, OutputSchema, ActionFileSchema, PackManifestSchema, compilePackRegex, RUNNER_DIRS,
 } from './pack-schema.js'
-export type { Risk, ArgType, ArgValidation, ArgSpec, HttpTarget, ParserName, ActionFile, ActionKind, PackManifest } from './pack-schema.js'
+export type { Risk, ArgType, ArgValidation, ArgSpec, HttpTarget, ParserName, ActionFile, ActionKind, PackManifest, RunnerDirs, RunnerDirName } from './pack-schema.js'
 export { parseDuration } from './duration.js'
 export { declaresNoSideEffects } from './side-effects.js'
 export { canonicalJson } from './canonical-json.js'
@@ -14,7 +14,7 @@ export { JournalEntrySchema, readJournal } from './run-journal-format.js'
 export type { JournalEntry, JournalWitness, JournalRead } from './run-journal-format.js'
 export { validateArgs, REDACTED } from './arg-validation.js'
 export type { ArgValue, ValidatedArgs, ArgError, ArgErrorCode, ArgResult } from './arg-validation.js'
-export { prepareInvocation, templateNames } from './invocation.js'
+export { prepareInvocation, resolveListRoot, templateNames } from './invocation.js'
 export type { Invocation, InvocationResult } from './invocation.js'
 export { loadPacks } from './pack-loader.js'
 export { shellReasons, programNames } from './shell-detection.js'

@@ -5,8 +5,8 @@
  * part — it is never parsed by a shell of ours.
  */
 import { posix } from 'node:path'
-import type { ActionFile, HttpTarget } from './pack-schema.js'
-import { TEMPLATE_RE } from './pack-schema.js'
+import type { ActionFile, HttpTarget, RunnerDirs } from './pack-schema.js'
+import { RUNNER_DIR_RE, TEMPLATE_RE } from './pack-schema.js'
 import type { ArgError, ArgResult, ArgValue, ValidatedArgs } from './arg-validation.js'
 import { validateArgs } from './arg-validation.js'
 import { parseDuration } from './duration.js'
@@ -15,6 +15,7 @@ export type Invocation =
   | { kind: 'exec', binary: string, argv: string[], env: Record<string, string>, cwd?: string }
   | { kind: 'script', interpreter: string, script: string, argv: string[], env: Record<string, string>, cwd?: string }
   | { kind: 'http', target: HttpTarget, method: string, path: string, body?: unknown, stream: 'json' | 'text' | 'docker-multiplexed' }
+  /** `root` as the pack declares it; a runner resolves a `{{ runner.<dir> }}` start with resolveListRoot before listing. */
   | { kind: 'list', root: string, relPath: string, maxEntries: number, maxDepth: number }
 
 export type InvocationResult = { ok: true, args: ValidatedArgs, invocation: Invocation } | { ok: false, errors: ArgError[] }
@@ -69,6 +70,20 @@ export function prepareInvocation(action: ActionFile, input: unknown, packDir = 
     }
   }
   return errors.length > 0 ? { ok: false, errors } : { ok: true, args, invocation }
+}
+
+/**
+ * A list root as this runner lists it: `{{ runner.<dir> }}` replaced by the
+ * runner's own setting (an absolute, normalised path from its configuration,
+ * never from a writ). The pack loader has already refused unknown names, ".."
+ * and a second template, so the result names one fixed directory.
+ */
+export function resolveListRoot(root: string, dirs: RunnerDirs): { ok: true, root: string } | { ok: false, message: string } {
+  const m = RUNNER_DIR_RE.exec(root)
+  if (!m) return { ok: true, root }
+  const dir = dirs[m[1] as keyof RunnerDirs]
+  if (dir === undefined || !dir.startsWith('/')) return { ok: false, message: `the list root ${root} needs this runner's ${m[1]} setting, which it does not have` }
+  return { ok: true, root: posix.normalize(`${dir}/${m[2] as string}`).replace(/(.)\/+$/, '$1') }
 }
 
 /** Every `{{ args.x }}` name used in a template string. */

@@ -9,7 +9,7 @@ import { join, posix, relative, resolve } from 'node:path'
 import { parse as parseYaml, YAMLParseError } from 'yaml'
 import type { ZodError } from 'zod'
 import { canonicalJson } from './canonical-json.js'
-import { ActionFileSchema, PackManifestSchema, TEMPLATE_FILTERS, type ActionFile, type PackManifest } from './pack-schema.js'
+import { ActionFileSchema, PackManifestSchema, RUNNER_DIR_RE, RUNNER_DIRS, TEMPLATE_FILTERS, type ActionFile, type PackManifest } from './pack-schema.js'
 import { prepareInvocation, templateNames } from './invocation.js'
 import { shellReasons } from './shell-detection.js'
 
@@ -196,9 +196,16 @@ function loadAction(packDir: string, file: string, packId: string, result: LoadR
       if (h.stream === 'docker-multiplexed' && h.target !== 'docker') err('execution.http.stream', 'docker-multiplexed streams only come from the docker target')
       break
     }
-    case 'list':
+    case 'list': {
       checkTemplates('execution.list.path', spec.execution.list.path)
+      const root = spec.execution.list.root
+      const dir = RUNNER_DIR_RE.exec(root)
+      if (dir && !(RUNNER_DIRS as readonly string[]).includes(dir[1] as string)) err('execution.list.root', `"${dir[1]}" is not a runner directory (known: ${RUNNER_DIRS.join(', ')})`)
+      const rest = dir ? dir[2] as string : root
+      if (rest !== '' && !rest.startsWith('/')) err('execution.list.root', `after {{ runner.${dir?.[1] ?? ''} }} comes "/…" or nothing, not "${rest}"`)
+      if (rest.split('/').includes('..') || /\{\{|\}\}/.test(rest)) err('execution.list.root', `root "${root}" has a ".." segment or a second template: it must name one fixed directory`)
       break
+    }
   }
   spec.examples.forEach((ex, i) => {
     const r = prepareInvocation(spec, ex.args, packDir)

@@ -120,10 +120,23 @@ export const HttpExecutionSchema = z.object({
   timeout_max: DurationString.optional(),
 }).strict()
 
+/**
+ * Directories a runner knows about its own host, which a list action's root
+ * may start with: `{{ runner.nomad_data_dir }}/client/csi`. Each runner fills
+ * them in from its own configuration, never from a writ, so one pack (one
+ * digest on every node) names "Nomad's data dir on this host" without
+ * assuming where it is.
+ */
+export const RUNNER_DIRS = ['nomad_data_dir'] as const
+export type RunnerDirName = typeof RUNNER_DIRS[number]
+export type RunnerDirs = Partial<Record<RunnerDirName, string>>
+/** `{{ runner.<dir> }}` at the start of a list root; [1] is the name, [2] the rest of the path. */
+export const RUNNER_DIR_RE = /^\{\{\s*runner\.([a-z][a-z0-9_]*)\s*\}\}(.*)$/
+
 export const ListExecutionSchema = z.object({
   list: z.object({
-    /** Absolute directory the listing is confined to. */
-    root: z.string().startsWith('/'),
+    /** Absolute directory the listing is confined to, or one under a runner directory (`{{ runner.nomad_data_dir }}/…`). */
+    root: z.string().max(1024).refine((r) => r.startsWith('/') || RUNNER_DIR_RE.test(r), 'expected an absolute path, or {{ runner.<dir> }} and a path under it'),
     /** Relative path template under root; empty lists the root itself. */
     path: TemplateString.default(''),
     max_entries: z.number().int().positive().max(100_000).default(1000),

@@ -3,10 +3,12 @@
  * `apt-get download` fetches the .deb files into a git-ignored cache
  * (.cache/debian-packages/, reused while a file for the package is there) and
  * `dpkg-deb -c` lists them. Used to derive, not hand-maintain, the list of
- * formatters and partitioners the democratic-csi image carries.
+ * formatters and partitioners the democratic-csi image carries, and
+ * (`dpkg-deb -x`) to run the image's own programs — sfdisk, growpart —
+ * without installing them on the machine.
  */
 import { execFileSync, spawnSync } from 'node:child_process'
-import { mkdirSync, readdirSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { REPO_ROOT } from '../doubles/fixtures-dir.js'
 
@@ -50,4 +52,17 @@ export function debianPackageFiles(packages: readonly string[]): Map<string, Deb
     out.set(pkg, entries)
   }
   return out
+}
+
+/** Unpacks (once) a package into the cache and returns the folder: `<root>/usr/sbin/sfdisk` and the like, not installed anywhere. */
+export function debianPackageRoot(pkg: string): string {
+  debianPackageFiles([pkg])
+  const deb = debFor(pkg) as string
+  const root = join(DEB_CACHE, `${deb.slice(0, -'.deb'.length)}.root`)
+  if (!existsSync(join(root, '.unpacked'))) {
+    rmSync(root, { recursive: true, force: true })
+    execFileSync('dpkg-deb', ['-x', join(DEB_CACHE, deb), root])
+    writeFileSync(join(root, '.unpacked'), '')
+  }
+  return root
 }

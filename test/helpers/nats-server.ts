@@ -13,6 +13,8 @@ export interface NatsServerHandle {
   port: number
   storeDir: string
   process: ChildProcess
+  /** The server's recent log lines (stderr, last 16 KiB): what it said about clients it refused. */
+  log(): string
   /** Kills the server (SIGKILL with `hard`), keeping the store so it can be restarted. */
   kill(hard?: boolean): Promise<void>
   /** Starts the server again on the same port and store. */
@@ -65,10 +67,11 @@ export async function startNatsServer(opts: NatsServerOptions = {}): Promise<Nat
     opts.extraConfig ?? '',
   ].join('\n'))
   let proc: ChildProcess
+  let stderr = ''
   const start = async (): Promise<void> => {
     proc = spawn('nats-server', ['-c', confFile], { stdio: ['ignore', 'ignore', 'pipe'] })
-    let stderr = ''
-    proc.stderr?.on('data', (d: Buffer) => { stderr = (stderr + d.toString()).slice(-4000) })
+    stderr = ''
+    proc.stderr?.on('data', (d: Buffer) => { stderr = (stderr + d.toString()).slice(-16_000) })
     const exited = new Promise<never>((_, reject) => proc.once('exit', (code) => reject(new Error(`nats-server exited (${code}): ${stderr}`))))
     exited.catch(() => {})
     await Promise.race([waitForPort(port, 10_000), exited])
@@ -82,7 +85,7 @@ export async function startNatsServer(opts: NatsServerOptions = {}): Promise<Nat
   }
   const handle: NatsServerHandle = {
     url: `nats://127.0.0.1:${port}`, port, storeDir, process: undefined as unknown as ChildProcess,
-    kill, restart: start,
+    log: () => stderr, kill, restart: start,
     stop: async () => { await kill(); if (!opts.storeDir) rmSync(storeDir, { recursive: true, force: true }) },
   }
   await start()

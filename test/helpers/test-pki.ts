@@ -2,7 +2,8 @@
  * A throwaway certificate authority made with the openssl CLI, shaped like
  * the one `nomad tls ca create` / `nomad tls cert create` give a cluster: a CA,
  * agent certificates named `client.global.nomad` (with or without an IP SAN),
- * and a client certificate for verify_https_client.
+ * a client certificate for verify_https_client, and NATS server certificates
+ * (serverAuth and clientAuth both, for mutual TLS on routes).
  */
 import { execFileSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -15,7 +16,7 @@ export interface TestPki {
   caFile: string
   ca: string
   /** Signs a certificate with the given subjectAltName (e.g. "DNS:client.global.nomad,IP:127.0.0.1"). */
-  issue(name: string, subjectAltName: string, usage: 'serverAuth' | 'clientAuth'): IssuedCert
+  issue(name: string, subjectAltName: string, usage: 'serverAuth' | 'clientAuth' | 'serverAuth,clientAuth'): IssuedCert
   remove(): void
 }
 

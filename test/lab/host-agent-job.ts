@@ -81,7 +81,7 @@ function interpolator(lookup: (name: string) => string | undefined, where: strin
 
 /**
  * Renders the consul-template subset the job's templates use: `nomadService`
- * ranges, `with nomadVar`, `.key`, an optional item's `.key.Value` and
+ * ranges and `if nomadService` (is one registered), `with nomadVar`, `.key`, an optional item's `.key.Value` and
  * `if .key.Value` (empty when the variable has no such item), `if $i`,
  * `$s.Address`/`$s.Port`, `env "NAME"` from the task's runtime environment,
  * and the `{{-`/`-}}` whitespace trims. Anything else is refused by name.
@@ -117,6 +117,9 @@ export function renderTemplate(text: string, values: LabNomadValues, where: stri
         const svc = values.services[m[3] as string]
         if (!svc) throw new HostAgentJobError(`${where}: the lab runs no service "${m[3]}" for nomadService`)
         out += render({ ...scope, [`$${m[1]}`]: 0, [`$${m[2]}`]: { Address: svc.address, Port: svc.port } }, 'end')
+      } else if ((m = /^if nomadService "([^"]+)"$/.exec(a))) {
+        const body = render(scope, 'end')
+        if (values.services[m[1] as string]) out += body
       } else if ((m = /^with nomadVar "([^"]+)"$/.exec(a))) {
         const v = values.variables[m[1] as string]
         if (!v) throw new HostAgentJobError(`${where}: the lab has no Nomad Variable "${m[1]}"`)

@@ -10,6 +10,7 @@ import { pino } from 'pino'
 import { parseDuration, readJournal, type JournalWitness } from '@writ/packs'
 import { AUDITOR_INBOX_PREFIX, loadTrustedKey, splitPemBundle, type TrustedKey } from '@writ/packs/protocol'
 import { AuditChain, eventsFromJsonLines, verifyAudit, type AuditReport } from '../audit/index.js'
+import { natsTlsOptions } from '../nats/index.js'
 import { UsageError, type Io } from './cli-io.js'
 
 function ago(ms: number): string {
@@ -57,21 +58,27 @@ function witnessesFrom(files: readonly string[]): { witnesses: JournalWitness[],
   return { witnesses, problems, journals: files.length }
 }
 
-async function withAudit<T>(natsUrl: string, creds: string | undefined, fn: (chain: AuditChain) => Promise<T>): Promise<T> {
+async function withAudit<T>(natsUrl: string, creds: string | undefined, tls: { ca?: string | undefined, serverName?: string | undefined }, fn: (chain: AuditChain) => Promise<T>): Promise<T> {
+  const ca = tls.ca
   if (creds !== undefined && !existsSync(creds)) throw new UsageError(`no such NATS credentials file: ${creds}`)
+  if (ca !== undefined && !existsSync(ca)) throw new UsageError(`no such NATS CA file: ${ca}`)
   // The auditor's credentials (writ nats permissions) may read replies only under the auditor's inbox prefix.
-  const nc = await connect({ servers: natsUrl.split(','), name: 'writ-audit', inboxPrefix: AUDITOR_INBOX_PREFIX, ...(creds ? { authenticator: credsAuthenticator(readFileSync(creds)) } : {}) })
+  const nc = await connect({
+    servers: natsUrl.split(','), name: 'writ-audit', inboxPrefix: AUDITOR_INBOX_PREFIX,
+    ...(creds ? { authenticator: credsAuthenticator(readFileSync(creds)) } : {}), ...natsTlsOptions(ca, tls.serverName),
+  })
   try { return await fn(await AuditChain.open(nc, 'writ-cli', pino({ level: 'silent' }))) } finally { await nc.drain() }
 }
 
 export async function cmdAudit(argv: string[], io: Io): Promise<number> {
   const sub = argv[0]
   const { values } = parseArgs({ args: argv.slice(1), options: {
-    file: { type: 'string' }, nats: { type: 'string' }, 'nats-creds': { type: 'string' }, 'trusted-keys': { type: 'string', multiple: true, default: [] },
+    file: { type: 'string' }, nats: { type: 'string' }, 'nats-creds': { type: 'string' }, 'nats-ca': { type: 'string' }, 'nats-tls-server-name': { type: 'string' }, 'trusted-keys': { type: 'string', multiple: true, default: [] },
     witness: { type: 'string', multiple: true, default: [] }, grace: { type: 'string', default: '60s' }, json: { type: 'boolean', default: false },
   } })
   const natsUrl = values.nats ?? io.env.WRIT_NATS_URL ?? 'nats://127.0.0.1:4222'
   const natsCreds = values['nats-creds'] ?? io.env.WRIT_NATS_CREDS
+  const natsTls = { ca: values['nats-ca'] ?? io.env.WRIT_NATS_CA, serverName: values['nats-tls-server-name'] ?? io.env.WRIT_NATS_TLS_SERVER_NAME }
   if (sub === 'verify') {
     const keyFiles = values['trusted-keys']?.length ? values['trusted-keys'] : (io.env.WRIT_AUDIT_TRUSTED_KEYS ?? '').split(':').filter(Boolean)
     if (keyFiles.length === 0) {
@@ -90,7 +97,7 @@ export async function cmdAudit(argv: string[], io: Io): Promise<number> {
       const r = await verifyAudit(eventsFromJsonLines(readFileSync(values.file, 'utf8')), { trusted, witnesses: w.witnesses, graceMs })
       return finish(r, values.file, [])
     }
-    return withAudit(natsUrl, natsCreds, async (chain) => {
+    return withAudit(natsUrl, natsCreds, natsTls, async (chain) => {
       const stream = await chain.streamState()
       const r = await verifyAudit(chain.read(stream.firstSeq), { trusted, witnesses: w.witnesses, graceMs, stream })
       const guards = stream.denyDelete && stream.denyPurge ? 'deletes and purges refused' : 'WARNING: the stream allows message deletes or purges (a control plane of this version turns both off at start)'
@@ -98,7 +105,7 @@ export async function cmdAudit(argv: string[], io: Io): Promise<number> {
     })
   }
   if (sub === 'export') {
-    return withAudit(natsUrl, natsCreds, async (chain) => {
+    return withAudit(natsUrl, natsCreds, natsTls, async (chain) => {
       for await (const e of chain.read(1)) io.out(`${e.text}\n`)
       return 0
     })

@@ -1,7 +1,9 @@
 /**
  * The control plane's own, small Nomad client: `GET /v1/nodes` with its own
- * ACL token (`node:read`), over http or https (a private CA from
- * NOMAD_CACERT). Policy matches node pool, datacenter and class as Nomad
+ * token (`node:read`), over http or https: a private CA (NOMAD_CACERT), the
+ * agent's certificate name when the address is an IP (NOMAD_TLS_SERVER_NAME)
+ * and a client certificate for verify_https_client (NOMAD_CLIENT_CERT,
+ * NOMAD_CLIENT_KEY). Policy matches node pool, datacenter and class as Nomad
  * states them, never as a runner describes itself.
  */
 import { readFileSync } from 'node:fs'
@@ -29,8 +31,23 @@ export interface NomadNodesOptions {
   token?: string | undefined
   /** PEM file of the CA that signed Nomad's certificate (NOMAD_CACERT). */
   caCertFile?: string | undefined
+  /** PEM files of the client certificate and its key (NOMAD_CLIENT_CERT, NOMAD_CLIENT_KEY). */
+  clientCertFile?: string | undefined
+  clientKeyFile?: string | undefined
+  /** The name to verify the agent's certificate against instead of the address's host (NOMAD_TLS_SERVER_NAME). */
+  tlsServerName?: string | undefined
   timeoutMs: number
 }
+
+/** Reads one PEM file of the TLS settings, naming the setting when it cannot. */
+function readPem(setting: string, file: string, want: RegExp, what: string): string {
+  let text: string
+  try { text = readFileSync(file, 'utf8') } catch (err) { throw new NomadApiError(`cannot read ${setting} ${file}: ${(err as Error).message}`, { cause: err }) }
+  if (!want.test(text)) throw new NomadApiError(`${setting} ${file} does not hold a PEM ${what}`)
+  return text
+}
+const CERT_PEM = /-----BEGIN CERTIFICATE-----/
+const KEY_PEM = /-----BEGIN [A-Z ]*PRIVATE KEY-----/
 
 export class NomadNodesClient {
   private readonly url: URL
@@ -39,11 +56,14 @@ export class NomadNodesClient {
   constructor(private readonly opts: NomadNodesOptions) {
     try { this.url = new URL('/v1/nodes', opts.addr) } catch (err) { throw new NomadApiError(`nomad.addr "${opts.addr}" is not a URL`, { cause: err }) }
     if (this.url.protocol !== 'http:' && this.url.protocol !== 'https:') throw new NomadApiError(`nomad.addr must be http:// or https://, not ${this.url.protocol}`)
-    let ca: string | undefined
-    if (opts.caCertFile) {
-      try { ca = readFileSync(opts.caCertFile, 'utf8') } catch (err) { throw new NomadApiError(`cannot read nomad.ca_cert ${opts.caCertFile}`, { cause: err }) }
+    const tls = {
+      ...(opts.caCertFile ? { ca: readPem('nomad.ca_cert', opts.caCertFile, CERT_PEM, 'certificate') } : {}),
+      ...(opts.clientCertFile ? { cert: readPem('nomad.client_cert', opts.clientCertFile, CERT_PEM, 'certificate') } : {}),
+      ...(opts.clientKeyFile ? { key: readPem('nomad.client_key', opts.clientKeyFile, KEY_PEM, 'private key') } : {}),
+      ...(opts.tlsServerName ? { servername: opts.tlsServerName } : {}),
     }
-    this.agent = new Agent({ connections: 2, ...(ca ? { connect: { ca } } : {}) })
+    if (Object.keys(tls).length > 0 && this.url.protocol !== 'https:') throw new NomadApiError(`nomad TLS settings need an https:// nomad.addr, not ${this.url.protocol}//`)
+    this.agent = new Agent({ connections: 2, ...(Object.keys(tls).length > 0 ? { connect: tls } : {}) })
   }
 
   /** Where it asks, for messages (no credentials in it). */

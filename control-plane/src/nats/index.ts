@@ -3,3 +3,4 @@ export { AUDIT_STREAM, AUDIT_SUBJECT, RESULTS_CONSUMER, JetStreamSetupError, str
 export { NOTIFY_STREAM, NOTIFY_SUBJECT, NOTIFY_CONSUMER, NOTIFY_MAX_MSGS } from './jetstream-setup.js'
 export type { JetStreamLayout } from './jetstream-setup.js'
 export { isTransientJetStreamError, retryTransient } from './jetstream-retry.js'
+export { natsTlsOptions } from './nats-tls.js'

@@ -16,7 +16,9 @@
 #
 # Interface:
 #   bp_device_ids DEV    print the identifiers DEV is known by (path, resolved
-#                        path, /dev/mapper name, dm uuid, WWID), one a line
+#                        path, kernel node /dev/dm-N, /dev/mapper name, map
+#                        name, dm uuid, WWID), one a line; found by major:minor
+#                        in sysfs, so any node of the device will do
 #   bp_prove_blank DEV   return 0 when DEV is proven blank and readable;
 #                        otherwise return 1 with the reason in BP_REASON
 #   bp_cleanup           remove the scratch directory (call before exit/exec)
@@ -171,24 +173,41 @@ bp_read_is_zero() {
   fi
 }
 
-# Device-mapper name and uuid of a resolved /dev/dm-N path, if it is one.
-bp_dm_info() {
+# What the kernel knows a block device as, found by its major:minor through
+# /sys/dev/block rather than by its name: a /dev/mapper/<map> node that
+# libdevmapper made without udev is a plain block node, not a link to
+# /dev/dm-N, so its name says nothing. Sets BP_SYS (its sysfs directory),
+# BP_KNAME (dm-3, sdb, loop5), BP_DM_NAME and BP_DM_UUID (device-mapper
+# only), each empty when unknown.
+bp_sysfs_info() {
+  BP_SYS=""
+  BP_KNAME=""
   BP_DM_NAME=""
   BP_DM_UUID=""
-  case "$(basename -- "$1")" in
-    dm-[0-9]*)
-      _bp_sys="/sys/class/block/$(basename -- "$1")/dm"
-      BP_DM_NAME="$(cat -- "$_bp_sys/name" 2>/dev/null || :)"
-      BP_DM_UUID="$(cat -- "$_bp_sys/uuid" 2>/dev/null || :)"
-      ;;
+  _bp_mm="$(stat -L -c '%t %T' -- "$1" 2>/dev/null)" || return 0
+  [ -b "$1" ] || return 0
+  _bp_maj="${_bp_mm% *}"
+  _bp_min="${_bp_mm#* }"
+  case "$_bp_maj$_bp_min" in
+    '' | *[!0-9a-f]*) return 0 ;;
   esac
+  _bp_link="/sys/dev/block/$((0x$_bp_maj)):$((0x$_bp_min))"
+  [ -e "$_bp_link" ] || return 0
+  BP_SYS="$(readlink -f -- "$_bp_link" 2>/dev/null || :)"
+  [ -n "$BP_SYS" ] || return 0
+  BP_KNAME="$(basename -- "$BP_SYS")"
+  BP_DM_NAME="$(cat -- "$BP_SYS/dm/name" 2>/dev/null || :)"
+  BP_DM_UUID="$(cat -- "$BP_SYS/dm/uuid" 2>/dev/null || :)"
 }
 
 bp_device_ids() {
   printf '%s\n' "$1"
   _bp_real="$(readlink -f -- "$1" 2>/dev/null || printf '%s' "$1")"
   printf '%s\n' "$_bp_real"
-  bp_dm_info "$_bp_real"
+  bp_sysfs_info "$1"
+  if [ -n "$BP_KNAME" ]; then
+    printf '/dev/%s\n' "$BP_KNAME"
+  fi
   if [ -n "$BP_DM_NAME" ]; then
     printf '/dev/mapper/%s\n' "$BP_DM_NAME"
     printf '%s\n' "$BP_DM_NAME"
@@ -199,9 +218,8 @@ bp_device_ids() {
       mpath-*) printf '%s\n' "${BP_DM_UUID#mpath-}" ;;
     esac
   fi
-  _bp_wwid="/sys/class/block/$(basename -- "$_bp_real")/device/wwid"
-  if [ -r "$_bp_wwid" ]; then
-    tr -d ' \n' <"$_bp_wwid"
+  if [ -n "$BP_SYS" ] && [ -r "$BP_SYS/device/wwid" ]; then
+    tr -d ' \n' <"$BP_SYS/device/wwid"
     printf '\n'
   fi
 }
@@ -272,7 +290,7 @@ bp_prove_blank() {
   _bp_dev="$1"
   # shellcheck disable=SC2034 # read by the scripts that source this file
   BP_REASON=""
-  bp_need_tools dd cmp blkid wipefs blockdev readlink || return 1
+  bp_need_tools dd cmp blkid wipefs blockdev readlink stat || return 1
   if [ ! -e "$_bp_dev" ]; then
     bp_fail "no such device"
     return 1
@@ -282,7 +300,13 @@ bp_prove_blank() {
     return 1
   fi
   bp_workdir || return 1
+  # One name per device whatever node it was given by, so a stuck reader
+  # found through /dev/mapper/<map> also counts for /dev/dm-N.
+  bp_sysfs_info "$_bp_dev"
   _bp_real="$(readlink -f -- "$_bp_dev")"
+  if [ -n "$BP_KNAME" ]; then
+    _bp_real="/dev/$BP_KNAME"
+  fi
   bp_check_no_stuck_reader "$_bp_real" || return 1
   _bp_t="$(bp_timeout)"
 
@@ -344,8 +368,9 @@ bp_prove_blank() {
   fi
   # After the reads, not before: a fresh map shows every group "enabled" until
   # its first I/O promotes one. If a group is still not active after reads that
-  # completed, the map is not in a state anyone should format.
-  bp_dm_info "$_bp_real"
+  # completed, the map is not in a state anyone should format. The map is
+  # recognised by major:minor, so a node made without udev is checked too.
+  bp_sysfs_info "$_bp_dev"
   case "$BP_DM_UUID" in
     mpath-*) bp_check_multipath_active "$BP_DM_NAME" || return 1 ;;
   esac

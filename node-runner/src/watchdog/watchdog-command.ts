@@ -26,7 +26,7 @@ export async function runWatchdogCommand(argv: string[]): Promise<number> {
   try {
     events = WatchdogEventPublisher.start({ ...pick(config), log })
   } catch (e) {
-    process.stderr.write(`writ-node-runner watchdog multipath: --nats-creds: ${(e as Error).message}\n`)
+    process.stderr.write(`writ-node-runner watchdog multipath: ${(e as Error).message}\n`)
     return 2
   }
   const watchdog = new MultipathWatchdog({ config, log, events })
@@ -67,6 +67,10 @@ export async function runWatchdogCommand(argv: string[]): Promise<number> {
   })
 }
 
-function pick(c: WatchdogConfig): { natsUrl?: string, natsCreds?: string, nodeId: string, nodeName: string } {
-  return { nodeId: c.nodeId, nodeName: c.nodeName, ...(c.natsUrl !== undefined ? { natsUrl: c.natsUrl } : {}), ...(c.natsCreds !== undefined ? { natsCreds: c.natsCreds } : {}) }
+function pick(c: WatchdogConfig): { natsUrl?: string, natsCreds?: string, natsCa?: string, natsTlsServerName?: string, nodeId: string, nodeName: string } {
+  return {
+    nodeId: c.nodeId, nodeName: c.nodeName, ...(c.natsUrl !== undefined ? { natsUrl: c.natsUrl } : {}),
+    ...(c.natsCreds !== undefined ? { natsCreds: c.natsCreds } : {}), ...(c.natsCa !== undefined ? { natsCa: c.natsCa } : {}),
+    ...(c.natsTlsServerName !== undefined ? { natsTlsServerName: c.natsTlsServerName } : {}),
+  }
 }

@@ -17,6 +17,10 @@ export interface WatchdogConfig {
   textfileDir?: string
   natsUrl?: string
   natsCreds?: string
+  /** CA of the NATS servers' certificates: TLS only, verified against it. */
+  natsCa?: string
+  /** The name on the NATS servers' certificate (they are reached by IP). */
+  natsTlsServerName?: string
   nodeId: string
   nodeName: string
   multipathdBin: string
@@ -45,6 +49,8 @@ export const WATCHDOG_USAGE = `usage: writ-node-runner watchdog multipath [flags
   --textfile-dir DIR        write DIR/writ_multipath.prom for node_exporter
   --nats-url URL            [WRIT_NATS_URL]  publish events (none without it)
   --nats-creds FILE         [WRIT_NATS_CREDS]
+  --nats-ca FILE            [WRIT_NATS_CA]  CA of the NATS servers' certificates: TLS only, verified against it
+  --nats-tls-server-name N  [WRIT_NATS_TLS_SERVER_NAME]  the name on the servers' certificate (they are reached by IP)
   --node-id ID              [WRIT_NODE_ID, NODE_ID, NOMAD_NODE_ID]
   --node-name NAME          [WRIT_NODE_NAME, NODE_NAME, NOMAD_NODE_NAME]  default: hostname
   --multipathd-bin PATH     default multipathd (from PATH)
@@ -79,7 +85,7 @@ export function loadWatchdogConfig(argv: string[], env: NodeJS.ProcessEnv = proc
       options: {
         interval: { type: 'string' }, 'kick-timeout': { type: 'string' }, 'max-backoff': { type: 'string' },
         'query-timeout': { type: 'string' }, 'metrics-listen': { type: 'string' }, 'textfile-dir': { type: 'string' },
-        'nats-url': { type: 'string' }, 'nats-creds': { type: 'string' }, 'node-id': { type: 'string' },
+        'nats-url': { type: 'string' }, 'nats-creds': { type: 'string' }, 'nats-ca': { type: 'string' }, 'nats-tls-server-name': { type: 'string' }, 'node-id': { type: 'string' },
         'node-name': { type: 'string' }, 'multipathd-bin': { type: 'string' }, 'multipath-bin': { type: 'string' },
         'dd-bin': { type: 'string' }, 'device-dir': { type: 'string' }, once: { type: 'boolean' }, 'log-level': { type: 'string' },
       },
@@ -116,9 +122,13 @@ export function loadWatchdogConfig(argv: string[], env: NodeJS.ProcessEnv = proc
   }
   const natsUrl = str('nats-url') ?? env.WRIT_NATS_URL
   const natsCreds = str('nats-creds') ?? env.WRIT_NATS_CREDS
+  const natsCa = str('nats-ca') ?? env.WRIT_NATS_CA
+  const natsTlsServerName = str('nats-tls-server-name') ?? env.WRIT_NATS_TLS_SERVER_NAME
   const textfileDir = str('textfile-dir')
   if (natsUrl !== undefined && natsUrl.trim() !== '') config.natsUrl = natsUrl
   if (natsCreds !== undefined && natsCreds.trim() !== '') config.natsCreds = natsCreds
+  if (natsCa !== undefined && natsCa.trim() !== '') config.natsCa = natsCa
+  if (natsTlsServerName !== undefined && natsTlsServerName.trim() !== '') config.natsTlsServerName = natsTlsServerName
   if (textfileDir !== undefined) config.textfileDir = textfileDir
   if (metricsListen !== undefined) config.metricsListen = metricsListen
   return config

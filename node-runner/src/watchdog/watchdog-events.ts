@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs'
 import { connect, credsAuthenticator, type NatsConnection } from '@nats-io/transport-node'
 import { runnerInboxPrefix, NodeEventSchema, PROTOCOL_VERSION, subjects, type NodeEvent } from '@writ/packs/protocol'
 import type { Logger } from 'pino'
+import { natsTlsOptions } from '../nats-tls.js'
 
 export type WatchdogEventKind = 'multipath_stuck' | 'multipath_kick' | 'multipath_recovered' | 'multipath_kick_released'
 
@@ -22,6 +23,10 @@ export interface WatchdogEvent {
 export interface EventPublisherOptions {
   natsUrl?: string
   natsCreds?: string
+  /** PEM file of the CA of the NATS servers' certificates: TLS only, verified against it. */
+  natsCa?: string
+  /** The name on the NATS servers' certificate, when they are reached by IP. */
+  natsTlsServerName?: string
   nodeId: string
   nodeName: string
   log: Logger
@@ -37,16 +42,23 @@ export class WatchdogEventPublisher {
 
   /**
    * Starts connecting in the background (retrying forever) when a URL is set.
-   * @throws {Error} when the creds file cannot be read (a configuration error).
+   * @throws {Error} naming the flag when the creds or CA file cannot be read (a configuration error).
    */
   static start(options: EventPublisherOptions): WatchdogEventPublisher {
     const p = new WatchdogEventPublisher(options)
     if (options.natsUrl === undefined) return p
-    const authenticator = options.natsCreds ? credsAuthenticator(readFileSync(options.natsCreds)) : undefined
+    const read = (flag: string, file: string): Buffer => {
+      try { return readFileSync(file) } catch (e) { throw new Error(`${flag}: ${(e as Error).message}`, { cause: e }) }
+    }
+    const authenticator = options.natsCreds ? credsAuthenticator(read('--nats-creds', options.natsCreds)) : undefined
+    if (options.natsCa !== undefined && !/-----BEGIN CERTIFICATE-----/.test(read('--nats-ca', options.natsCa).toString())) {
+      throw new Error(`--nats-ca: ${options.natsCa} does not hold a PEM certificate`)
+    }
     connect({
       servers: options.natsUrl.split(','), name: `writ-multipath-watchdog:${options.nodeId}`, inboxPrefix: runnerInboxPrefix(options.nodeId),
       maxReconnectAttempts: -1, reconnectTimeWait: 1000, reconnectJitter: 500, waitOnFirstConnect: true,
       ...(authenticator ? { authenticator } : {}),
+      ...natsTlsOptions(options.natsCa, options.natsTlsServerName),
     }).then((nc) => {
       if (p.closed) { void nc.close(); return }
       p.nc = nc

@@ -8,6 +8,8 @@
 #   export TF_VAR_trusted_public_keys_pem="$(cat signing-key.pub.pem)"
 #   export TF_VAR_nats_operator_jwt="$(cat nsc/operator.jwt)"  (and the
 #     TF_VAR_nats_system_account / TF_VAR_nats_writ_account objects)
+#   export TF_VAR_nats_tls_ca_pem="$(cat nats-ca.pem)" TF_VAR_nats_tls_cert_pem="$(cat nats.pem)"
+#   export TF_VAR_nats_tls_key_pem="$(cat nats-key.pem)"   (README "NATS over TLS")
 #   terraform init && terraform apply
 
 terraform {
@@ -81,6 +83,22 @@ variable "nats_route_password" {
   sensitive   = true
 }
 
+variable "nats_tls_ca_pem" {
+  description = "CA certificate (PEM) of the NATS cluster's certificate."
+  type        = string
+}
+
+variable "nats_tls_cert_pem" {
+  description = "The NATS servers' certificate (PEM): DNS:writ-nats and the IP of every NATS host, serverAuth and clientAuth."
+  type        = string
+}
+
+variable "nats_tls_key_pem" {
+  description = "Private key (PEM) of the NATS servers' certificate."
+  type        = string
+  sensitive   = true
+}
+
 module "writ" {
   source = "../.."
 
@@ -102,6 +120,9 @@ module "writ" {
   principals_yaml          = var.principals_yaml
   control_plane_nats_creds = var.control_plane_nats_creds
   nats_route_password      = var.nats_route_password
+  nats_tls_ca_pem          = var.nats_tls_ca_pem
+  nats_tls_cert_pem        = var.nats_tls_cert_pem
+  nats_tls_key_pem         = var.nats_tls_key_pem
 
   # Public NATS material from `nsc` (README "NATS authorization").
   nats_operator_jwt   = var.nats_operator_jwt

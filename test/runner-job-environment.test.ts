@@ -189,7 +189,8 @@ t.test('under the job environment, every executor kind works and the runner live
 
   mkdirSync(join(d.dataDir, 'client', 'csi', 'node', 'democratic-csi', 'per-alloc', LOCAL_ALLOC, 'vmstorage-data-0', 'rw-file-system-single-node-writer'), { recursive: true })
   const list = await run('storage.csi_volume_ls', {})
-  t.ok(['succeeded', 'failed'].includes(list.result.status), `list: storage.csi_volume_ls ended with a typed status (${list.result.status}: ${list.result.error ?? ''})`)
+  t.equal(list.result.status, 'succeeded', `list: storage.csi_volume_ls under the job's nomad_data_dir (${list.result.error ?? ''})`)
+  t.match(list.result.stdout, /per-alloc/, 'the CSI mount tree under <data_dir>/client/csi came back')
 
   const logs = await run('docker.logs', { container: 'plugin-democratic-csi-node', tail: 50 })
   t.equal(logs.result.status, 'succeeded', `docker socket: docker.logs (${logs.result.error ?? ''})`)

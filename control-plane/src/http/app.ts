@@ -23,6 +23,7 @@ import errorHandler from './error-handler.js'
 import { RateLimited } from './http-errors.js'
 import { openApiDocument } from './openapi.js'
 import opsRoutes from './ops-routes.js'
+import { serializeRequest } from './request-log.js'
 import securityHeaders from './security-headers.js'
 
 /** Paths pino must never print: tokens, cookies, signing material. */
@@ -44,7 +45,8 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
   const log = opts.logger ?? createLogger(config)
   const controlPlane = opts.controlPlane ?? await startControlPlane(config, log, { ...(opts.print ? { print: opts.print } : {}) })
   const app = Fastify({
-    loggerInstance: log,
+    // Whatever logger a caller passes, request lines go through our serializer (no query strings, no sign-in codes).
+    loggerInstance: log.child({}, { serializers: { req: serializeRequest } }),
     bodyLimit: config.limits.body_bytes,
     trustProxy: false,
     return503OnClosing: true,

@@ -96,8 +96,13 @@ export const ConfigSchema = z.object({
       scopes: z.array(z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/)).min(1).default(['openid', 'email', 'profile']),
       /** The claim whose value is matched against `principals[].sso`. */
       operator_claim: z.string().min(1).default('email'),
-      /** When set, an operator's groups come from this claim (a list of names) instead of `principals[].groups`. */
+      /**
+       * When set, an operator's groups come from this claim (a list of names)
+       * instead of `principals[].groups` — only those also in `allowed_groups`.
+       */
       groups_claim: z.string().min(1).optional(),
+      /** The groups the provider may grant (required with `groups_claim`); any other group it names is ignored. */
+      allowed_groups: z.array(z.string().regex(/^[A-Za-z0-9_.@-]{1,128}$/, 'a group name: letters, digits and _ . @ -')).min(1).optional(),
       /** How the sign-in button names the provider. */
       name: z.string().min(1).max(60).default('single sign-on'),
     }).strict().optional(),
@@ -172,6 +177,9 @@ export function parseConfig(input: unknown, source = 'config'): Config {
   const oidc = parsed.data.portal.oidc
   if (oidc?.client_secret && oidc.client_secret_file) throw new ConfigError(`invalid ${source}: portal.oidc: set client_secret or client_secret_file, not both`)
   if (oidc && !oidc.scopes.includes('openid')) throw new ConfigError(`invalid ${source}: portal.oidc.scopes must include "openid"`)
+  if (oidc?.groups_claim !== undefined && oidc.allowed_groups === undefined) {
+    throw new ConfigError(`invalid ${source}: portal.oidc.allowed_groups: list the groups the provider may grant (portal.oidc.groups_claim is set, and any group a provider names would otherwise count)`)
+  }
   const pk = parsed.data.passkeys
   if (pk && (pk.registry_file === undefined) !== (pk.approvers_key_file === undefined)) throw new ConfigError(`invalid ${source}: passkeys: set registry_file and approvers_key_file together`)
   const slack = parsed.data.notify.slack

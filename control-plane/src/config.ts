@@ -103,6 +103,8 @@ export const ConfigSchema = z.object({
       groups_claim: z.string().min(1).optional(),
       /** The groups the provider may grant (required with `groups_claim`); any other group it names is ignored. */
       allowed_groups: z.array(z.string().regex(/^[A-Za-z0-9_.@-]{1,128}$/, 'a group name: letters, digits and _ . @ -')).min(1).optional(),
+      /** With `groups_claim`: groups older than this are read again from the provider (the operator goes back through it). */
+      groups_max_age: Duration.default('15m'),
       /** How the sign-in button names the provider. */
       name: z.string().min(1).max(60).default('single sign-on'),
     }).strict().optional(),

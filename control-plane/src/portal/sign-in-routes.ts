@@ -6,7 +6,8 @@
 import type { FastifyInstance } from 'fastify'
 import { z } from 'zod'
 import type { PageRenderer } from './page-render.js'
-import { safeNext, signIn, signOut } from './portal-session.js'
+import { safeNext, signIn, signOut, type SessionLimits } from './portal-session.js'
+import type { PortalSessions } from './session-store.js'
 import type { SignInLinks } from './sign-in-links.js'
 
 const SignInQuery = z.object({ next: z.string().max(512).optional() }).passthrough()
@@ -14,14 +15,14 @@ const TokenForm = z.object({ _csrf: z.string().optional(), token: z.string().max
 const LinkForm = z.object({ _csrf: z.string().optional(), code: z.string().max(64) }).strict()
 
 export interface SignInOptions {
-  pages: PageRenderer, links: SignInLinks, tokenSignIn: boolean
+  pages: PageRenderer, links: SignInLinks, sessions: PortalSessions, limits: SessionLimits, tokenSignIn: boolean
   /** The single sign-on provider's name, when one is configured (its button leads to /ui/sign-in/oidc). */
   ssoName?: string | undefined
 }
 
 export default async function signInRoutes(app: FastifyInstance, opts: SignInOptions) {
   const { principals } = app.writ
-  const { pages, links } = opts
+  const { pages, links, sessions, limits } = opts
   const attempts = { config: { rateLimit: { max: 20, timeWindow: 60_000 } } }
   const sso = (next: string) => (opts.ssoName ? { sso: { name: opts.ssoName, url: `/ui/sign-in/oidc?next=${encodeURIComponent(next)}` } } : {})
 
@@ -39,7 +40,7 @@ export default async function signInRoutes(app: FastifyInstance, opts: SignInOpt
       req.log.warn({ ip: req.ip }, 'portal sign-in refused')
       return pages.page(req, reply, '@sign-in', { title: 'Sign in' }, { next, tokenSignIn: true, error: principal ? 'That token belongs to an agent; the portal is for operators.' : 'That token is not valid.', ...sso(next) }, 401)
     }
-    signIn(req, principal, 'token')
+    await signIn(req, sessions, limits, principal, 'token')
     req.log.info({ operator: principal.id, via: 'token' }, 'operator signed in to the portal')
     return reply.redirect(next, 303)
   })
@@ -57,13 +58,13 @@ export default async function signInRoutes(app: FastifyInstance, opts: SignInOpt
     if (!hit.ok || !principal || principal.kind !== 'operator') {
       return pages.page(req, reply, '@sign-in-link', { title: 'Sign in' }, { error: hit.ok ? `operator ${hit.operator} is not configured here` : hit.message }, 401)
     }
-    signIn(req, principal, 'link')
+    await signIn(req, sessions, limits, principal, 'link')
     req.log.info({ operator: principal.id, via: 'link' }, 'operator signed in to the portal')
     return reply.redirect('/ui', 303)
   })
 
   app.post('/sign-out', { preHandler: app.csrfProtection }, async (req, reply) => {
-    signOut(req)
+    await signOut(req, sessions)
     return reply.redirect('/ui/sign-in', 303)
   })
 }

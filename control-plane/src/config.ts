@@ -70,7 +70,9 @@ export const ConfigSchema = z.object({
   limits: z.object({
     body_bytes: z.number().int().min(1024).max(10 * 1024 * 1024).default(64 * 1024),
     rate_per_minute: z.number().int().positive().default(600),
-  }).strict().default({ body_bytes: 64 * 1024, rate_per_minute: 600 }),
+    /** Failed authentications (bad token, bad sign-in link, portal POST without a session) per address per minute before it gets 429s for the rest of the minute. */
+    failed_auth_per_minute: z.number().int().min(1).max(100_000).default(30),
+  }).strict().default({ body_bytes: 64 * 1024, rate_per_minute: 600, failed_auth_per_minute: 30 }),
   portal: z.object({
     /**
      * File holding the key of the encrypted session cookie: 32 bytes as 64 hex

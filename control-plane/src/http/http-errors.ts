@@ -31,8 +31,10 @@ export const PasskeyRequired = createError('WRIT_ERR_PASSKEY_REQUIRED', 'approvi
 export const PasskeyRejected = createError('WRIT_ERR_PASSKEY_REJECTED', '%s', 403)
 export const SessionEnded = createError('WRIT_ERR_SESSION_ENDED', 'your portal session has ended (signed out, or older than its time limit); sign in again and retry', 401)
 export const GroupsExpired = createError('WRIT_ERR_GROUPS_EXPIRED', 'your groups from %s were read more than %s ago; reload the page to sign in through %s again, then retry', 401)
+export const CrossSiteRejected = createError('WRIT_ERR_CROSS_SITE', 'refused a %s from another site (%s): the portal takes forms from its own pages only', 403)
 export const CsrfRejected = createError('WRIT_ERR_CSRF', 'the form is missing its CSRF token or the token is not valid for this session; reload the page and try again', 403)
 export const RateLimited = createError('WRIT_ERR_RATE_LIMITED', 'rate limit exceeded: retry in %s', 429)
+export const FailedAuthLimited = createError('WRIT_ERR_RATE_LIMITED', 'too many failed authentications from your address: retry in %d seconds', 429)
 export const Unavailable = createError('WRIT_ERR_UNAVAILABLE', '%s', 503)
 
 /** Extra fields rendered next to code and message (argument errors, the run id…). */

@@ -5,10 +5,12 @@
  * feature importing this plumbing never pulls in the other features through it.
  */
 export {
-  Unauthorized, Forbidden, ValidationFailed, MalformedJson, ForbiddenKey, BodyTooLarge, UnsupportedMediaType, RouteNotFound, ActionNotFound, NodeNotFound, RunNotFound, BadArgs, PolicyDenied, DigestMismatch, ActionNotOnNode, NotCancelable, EvidenceNotFound, NotPending, ApprovalExpired, SelfApproval, NotAnApprover, AlreadyApproved, BindingMismatch, PasskeyRequired, PasskeyRejected, CsrfRejected, SessionEnded, GroupsExpired, RateLimited, Unavailable,
+  Unauthorized, Forbidden, ValidationFailed, MalformedJson, ForbiddenKey, BodyTooLarge, UnsupportedMediaType, RouteNotFound, ActionNotFound, NodeNotFound, RunNotFound, BadArgs, PolicyDenied, DigestMismatch, ActionNotOnNode, NotCancelable, EvidenceNotFound, NotPending, ApprovalExpired, SelfApproval, NotAnApprover, AlreadyApproved, BindingMismatch, PasskeyRequired, PasskeyRejected, CsrfRejected, SessionEnded, GroupsExpired, CrossSiteRejected, RateLimited, FailedAuthLimited, Unavailable,
   withDetails, detailsOf,
 } from './http-errors.js'
 export { parseOrThrow, validationError, auditRejection } from './error-handler.js'
 export { ErrorBodySchema } from './error-body.js'
 export type { WritDecorations } from './control-plane-plugin.js'
 export { default as securityHeadersPlugin } from './security-headers.js'
+export { FailedAuthLimiter, addressKey } from './failed-auth-limiter.js'
+export type { Admission } from './failed-auth-limiter.js'

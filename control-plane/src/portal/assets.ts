@@ -85,8 +85,9 @@ const JS = `'use strict';
     };
     ws.onclose = function (ev) {
       body.removeAttribute('data-live-state');
-      // The session ended (signed out, its time up): reconnecting cannot help.
+      // The session ended (signed out, its time up), or a newer page of the session took this socket's place: reconnecting cannot help.
       if (ev.code === 4401) { body.setAttribute('data-live-state', 'ended'); say('Your session has ended. Sign in again to decide or to follow this page.'); return; }
+      if (ev.code === 4409) { body.setAttribute('data-live-state', 'replaced'); say('This page stopped following live updates: too many pages of this session are open. Reload it to follow again.'); return; }
       setTimeout(connect, retry); retry = Math.min(retry * 2, 30000);
     };
   }

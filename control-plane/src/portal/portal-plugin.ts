@@ -11,7 +11,7 @@ import csrfProtection from '@fastify/csrf-protection'
 import formbody from '@fastify/formbody'
 import rateLimit from '@fastify/rate-limit'
 import { durationMs, publicUrl } from '../config.js'
-import { auditRejection, CsrfRejected, GroupsExpired, SessionEnded, securityHeadersPlugin } from '../http/index.js'
+import { auditRejection, CrossSiteRejected, CsrfRejected, FailedAuthLimited, GroupsExpired, SessionEnded, securityHeadersPlugin, type FailedAuthLimiter } from '../http/index.js'
 import { ASSETS } from './assets.js'
 import listPageRoutes from './list-page-routes.js'
 import liveSocket from './live-socket.js'
@@ -21,6 +21,7 @@ import oidcRoutes from './oidc-routes.js'
 import passkeyPageRoutes from './passkey-page-routes.js'
 import { readSession, redirectToSignIn, sessionKey, type SessionLimits } from './portal-session.js'
 import runPageRoutes from './run-page-routes.js'
+import { crossSiteEvidence } from './same-origin.js'
 import { PortalSessions } from './session-store.js'
 import { SignInLinks } from './sign-in-links.js'
 import signInRoutes from './sign-in-routes.js'
@@ -41,8 +42,9 @@ declare module 'fastify' {
 
 const PUBLIC = new Set(['/ui/sign-in', '/ui/sign-in/link', '/ui/sign-out'])
 
-export default fp(async function portalPlugin(root: FastifyInstance) {
+export default fp(async function portalPlugin(root: FastifyInstance, opts: { failedAuth: FailedAuthLimiter }) {
   const { config, principals, approvals, passkeys, nc, log } = root.writ
+  const { failedAuth } = opts
   const links = await SignInLinks.open(nc, config.jetstream.replicas)
   const oidcConfig = config.portal.oidc
   const limits: SessionLimits = {
@@ -52,6 +54,7 @@ export default fp(async function portalPlugin(root: FastifyInstance) {
   const sessions = await PortalSessions.open(nc, config.jetstream.replicas, limits.ttlMs, log)
   root.addHook('onClose', async () => sessions.close())
   const base = publicUrl(config)
+  const ownOrigins = new Set([new URL(base).origin])
   root.decorate('portal', { links, sessions, signInUrl: (code: string) => `${base}/ui/sign-in/link/${code}` })
 
   const oidc = OidcSignIn.fromConfig(config, principals, log)
@@ -61,7 +64,11 @@ export default fp(async function portalPlugin(root: FastifyInstance) {
     const { key, ephemeral } = sessionKey(config.portal.session_key_file)
     if (ephemeral) log.warn('portal.session_key_file is not set: sessions are signed with a key made at start (they end with this process and are not shared with other replicas)')
     const secure = config.portal.secure_cookies ?? base.startsWith('https://')
-    const cookie = (name: string, path: string) => ({ cookieName: name, cookie: { path, httpOnly: true, sameSite: 'lax' as const, secure } })
+    // Under https the cookies are `__Host-` ones: Secure, Path=/, no Domain, so no sibling subdomain can set or shadow them.
+    const cookie = (name: string, path: string) => ({
+      cookieName: secure ? `__Host-${name}` : name,
+      cookie: { path: secure ? '/' : path, httpOnly: true, sameSite: 'lax' as const, secure },
+    })
     await ui.register(secureSession, [
       { sessionName: 'session', key, expiry: Math.round(limits.ttlMs / 1000), ...cookie('writ_session', '/ui') },
       // The sign-on under way has its own cookie: starting one never rewrites (and so never renews) a signed-in session.
@@ -108,6 +115,8 @@ export default fp(async function portalPlugin(root: FastifyInstance) {
       }
       const changes = req.method !== 'GET' && req.method !== 'HEAD'
       if (changes && state.kind === 'groups_stale' && !PUBLIC.has(path)) req.principal = state.principal
+      const crossSite = changes ? crossSiteEvidence(req, ownOrigins) : undefined
+      if (crossSite) throw new CrossSiteRejected(req.method, crossSite)
       if (state.kind === 'signed_in' || PUBLIC.has(path) || path.startsWith('/ui/sign-in/')) return
       if (state.kind === 'groups_stale') {
         // Groups from the provider are read again by going back through it (invisible while its own session lasts).
@@ -115,6 +124,13 @@ export default fp(async function portalPlugin(root: FastifyInstance) {
         throw new GroupsExpired(oidc?.name ?? 'the identity provider', oidcConfig?.groups_max_age ?? '', oidc?.name ?? 'it')
       }
       if (!changes) return redirectToSignIn(req, reply, oidc !== undefined)
+      // A change without a session is a failed authentication, counted per address.
+      const admission = failedAuth.admit(req.ip)
+      if (!admission.ok) {
+        reply.header('retry-after', String(admission.retryAfterSeconds))
+        throw new FailedAuthLimited(admission.retryAfterSeconds)
+      }
+      failedAuth.failed(req.ip)
       throw new SessionEnded()
     })
 
@@ -139,11 +155,11 @@ export default fp(async function portalPlugin(root: FastifyInstance) {
         .header('cache-control', 'public, max-age=31536000, immutable').header('etag', asset.etag)
         .type(asset.path.endsWith('.css') ? 'text/css; charset=utf-8' : 'text/javascript; charset=utf-8').send(asset.body))
     }
-    await ui.register(signInRoutes, { pages, links, sessions, limits, tokenSignIn: config.portal.token_sign_in, ssoName: oidc?.name })
+    await ui.register(signInRoutes, { pages, links, sessions, limits, failedAuth, tokenSignIn: config.portal.token_sign_in, ssoName: oidc?.name })
     if (oidc) await ui.register(oidcRoutes, { pages, oidc, sessions, limits, tokenSignIn: config.portal.token_sign_in })
     if (passkeys) await ui.register(passkeyPageRoutes, { pages, passkeys })
     await ui.register(listPageRoutes, { pages })
     await ui.register(runPageRoutes, { pages })
-    await ui.register(liveSocket, { allowedOrigins: new Set([new URL(base).origin]), sessions })
+    await ui.register(liveSocket, { allowedOrigins: ownOrigins, sessions })
   }, { prefix: '/ui' })
 }, { name: 'writ-portal', dependencies: ['writ-control-plane'] })

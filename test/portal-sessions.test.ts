@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { WebSocket } from 'ws'
+import { jetstreamManager } from '@nats-io/jetstream'
 import { buildApp, parseConfig } from '@writ/control-plane'
 import { startNatsServer } from './helpers/nats-server.js'
 import { makeCpFixture } from './helpers/cp-fixtures.js'
@@ -78,6 +79,12 @@ t.test('a session ends portal.session_ttl after sign-in, however busy it is kept
   t.equal(code(post.body), 'WRIT_ERR_SESSION_ENDED', 'a form posted on it is refused with the reason')
   await eventually(() => socket.closed, 5000, 'the open live socket to close')
   t.equal(socket.closed?.code, 4401, 'the live socket open since sign-in closed when the session\'s time was up')
+
+  // A replica started with a longer session_ttl brings the bucket's max age along (no session record dies before its session).
+  const longer = await buildApp(parseConfig({ ...fx.config, portal: { ...fx.config.portal, session_ttl: '12h' } }))
+  t.teardown(() => longer.close())
+  const jsm = await jetstreamManager(longer.writ.nc)
+  t.equal((await jsm.streams.info('KV_WRIT_PORTAL_SESSIONS')).config.max_age, 12 * 3600 * 1e9, 'the session bucket keeps records for the configured 12h')
 })
 
 t.test('a sign-out on one replica ends the session on every replica and closes its live sockets', async (t) => {

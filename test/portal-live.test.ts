@@ -54,6 +54,12 @@ t.test('a decision made elsewhere updates the open run page and the inbox', asyn
   t.match(await page.locator('#run-status').innerText(), /denied/)
   t.equal(await page.getByRole('button', { name: 'Approve' }).count(), 0, 'the stale forms are gone')
   t.equal(runner.writs.length, 0)
+
+  // Signing out in one tab ends the session everywhere: the open pages say so instead of following on.
+  await inbox.getByRole('button', { name: 'Sign out' }).click()
+  await inbox.waitForURL('**/ui/sign-in')
+  await page.locator('body[data-live-state="ended"]').waitFor({ state: 'attached', timeout: 10_000 })
+  t.match(await page.locator('#live-note').innerText(), 'Your session has ended', 'the open run page says its session ended')
 })
 
 t.test('a node that went quiet: the page says the preview is unavailable, and why', async (t) => {

@@ -46,7 +46,7 @@ t.test('single sign-on in the browser', async (t) => {
     packs: { dirs: [...fx.config.packs.dirs, STOCK_PACKS] },
     // alice signs in only through the provider; her groups come from its groups claim, not from here.
     principals: [...fx.config.principals, { id: 'alice', kind: 'operator', sso: 'alice@example.test', groups: [] }],
-    portal: { ...fx.config.portal, token_sign_in: false, oidc: { issuer: idp.issuer, ...OIDC_CLIENT, groups_claim: 'groups', name: 'Example SSO', scopes: ['openid', 'email', 'groups'] } },
+    portal: { ...fx.config.portal, token_sign_in: false, oidc: { issuer: idp.issuer, ...OIDC_CLIENT, groups_claim: 'groups', allowed_groups: ['oncall', 'sre'], name: 'Example SSO', scopes: ['openid', 'email', 'groups'] } },
   })
   const app = await buildApp(config)
   t.teardown(() => app.close())

@@ -90,7 +90,9 @@ export const ConfigSchema = z.object({
   limits: z.object({
     body_bytes: z.number().int().min(1024).max(10 * 1024 * 1024).default(64 * 1024),
     rate_per_minute: z.number().int().positive().default(600),
-  }).strict().default({ body_bytes: 64 * 1024, rate_per_minute: 600 }),
+    /** Failed authentications (bad token, bad sign-in link, portal POST without a session) per address per minute before it gets 429s for the rest of the minute. */
+    failed_auth_per_minute: z.number().int().min(1).max(100_000).default(30),
+  }).strict().default({ body_bytes: 64 * 1024, rate_per_minute: 600, failed_auth_per_minute: 30 }),
   portal: z.object({
     /**
      * File holding the key of the encrypted session cookie: 32 bytes as 64 hex
@@ -116,8 +118,15 @@ export const ConfigSchema = z.object({
       scopes: z.array(z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/)).min(1).default(['openid', 'email', 'profile']),
       /** The claim whose value is matched against `principals[].sso`. */
       operator_claim: z.string().min(1).default('email'),
-      /** When set, an operator's groups come from this claim (a list of names) instead of `principals[].groups`. */
+      /**
+       * When set, an operator's groups come from this claim (a list of names)
+       * instead of `principals[].groups` — only those also in `allowed_groups`.
+       */
       groups_claim: z.string().min(1).optional(),
+      /** The groups the provider may grant (required with `groups_claim`); any other group it names is ignored. */
+      allowed_groups: z.array(z.string().regex(/^[A-Za-z0-9_.@-]{1,128}$/, 'a group name: letters, digits and _ . @ -')).min(1).optional(),
+      /** With `groups_claim`: groups older than this are read again from the provider (the operator goes back through it). */
+      groups_max_age: Duration.default('15m'),
       /** How the sign-in button names the provider. */
       name: z.string().min(1).max(60).default('single sign-on'),
     }).strict().optional(),
@@ -196,6 +205,9 @@ export function parseConfig(input: unknown, source = 'config'): Config {
   const oidc = parsed.data.portal.oidc
   if (oidc?.client_secret && oidc.client_secret_file) throw new ConfigError(`invalid ${source}: portal.oidc: set client_secret or client_secret_file, not both`)
   if (oidc && !oidc.scopes.includes('openid')) throw new ConfigError(`invalid ${source}: portal.oidc.scopes must include "openid"`)
+  if (oidc?.groups_claim !== undefined && oidc.allowed_groups === undefined) {
+    throw new ConfigError(`invalid ${source}: portal.oidc.allowed_groups: list the groups the provider may grant (portal.oidc.groups_claim is set, and any group a provider names would otherwise count)`)
+  }
   const pk = parsed.data.passkeys
   if (pk && (pk.registry_file === undefined) !== (pk.approvers_key_file === undefined)) throw new ConfigError(`invalid ${source}: passkeys: set registry_file and approvers_key_file together`)
   checkNomadTls(parsed.data.nomad, source)

@@ -9,7 +9,8 @@ import { generateKeyPairSync } from 'node:crypto'
 import Provider from 'oidc-provider'
 import { freePort } from './nats-server.js'
 
-export interface OidcUser { email: string, groups?: string[], emailVerified?: boolean }
+/** A user at the provider; `emailVerified: 'absent'` makes a provider that never says whether it verified the email. Changes show in later sign-ins. */
+export interface OidcUser { email: string, groups?: string[], emailVerified?: boolean | 'absent' }
 
 export interface OidcProviderHandle {
   issuer: string
@@ -32,7 +33,10 @@ export async function startOidcProvider(opts: { redirectUris: string[], users: R
     findAccount: async (_ctx, sub) => {
       const u = opts.users[sub]
       if (!u) return undefined
-      return { accountId: sub, claims: async () => ({ sub, email: u.email, email_verified: u.emailVerified ?? true, groups: u.groups ?? [] }) }
+      return {
+        accountId: sub,
+        claims: async () => ({ sub, email: u.email, ...(u.emailVerified === 'absent' ? {} : { email_verified: u.emailVerified ?? true }), groups: u.groups ?? [] }),
+      }
     },
     claims: { openid: ['sub'], email: ['email', 'email_verified'], groups: ['groups'] },
     features: { devInteractions: { enabled: true } },

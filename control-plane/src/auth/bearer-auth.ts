@@ -4,7 +4,7 @@
  */
 import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
-import { Forbidden, Unauthorized } from '../http/index.js'
+import { FailedAuthLimited, Forbidden, Unauthorized, type FailedAuthLimiter } from '../http/index.js'
 import { bearerToken, type Principal } from './principals.js'
 
 export interface WritRequestDecorations { principal: Principal | null }
@@ -13,16 +13,28 @@ declare module 'fastify' {
   interface FastifyRequest extends WritRequestDecorations {}
 }
 
-export default fp(async function auth(app: FastifyInstance) {
+export default fp(async function auth(app: FastifyInstance, opts: { failedAuth: FailedAuthLimiter }) {
+  const { failedAuth } = opts
   app.decorateRequest('principal', null)
-  app.addHook('onRequest', async (req) => {
+  app.addHook('onRequest', async (req, reply) => {
     const token = bearerToken(req.headers.authorization)
-    if (!token) throw new Unauthorized('send "Authorization: Bearer <token>"')
-    const principal = app.writ.principals.authenticate(token)
+    const principal = token ? app.writ.principals.authenticate(token) : undefined
+    // An address that failed too often waits, unless this principal was already working from it.
+    const admission = failedAuth.admit(req.ip, principal?.id)
+    if (!admission.ok) {
+      reply.header('retry-after', String(admission.retryAfterSeconds))
+      throw new FailedAuthLimited(admission.retryAfterSeconds)
+    }
+    if (!token) {
+      failedAuth.failed(req.ip)
+      throw new Unauthorized('send "Authorization: Bearer <token>"')
+    }
     if (!principal) {
+      failedAuth.failed(req.ip)
       req.log.warn({ ip: req.ip }, 'rejected an unknown bearer token')
       throw new Unauthorized('the bearer token is not valid')
     }
+    failedAuth.succeeded(req.ip, principal.id)
     req.principal = principal
     // A child logger per request costs; a silent logger (benchmarks, embedded use) never prints it.
     if (req.log.level !== 'silent') req.log = req.log.child({ principal: principal.id })

@@ -20,9 +20,11 @@ import { portalPlugin } from '../portal/index.js'
 import { runRoutes, streamRoutes } from '../runs/index.js'
 import controlPlanePlugin from './control-plane-plugin.js'
 import errorHandler from './error-handler.js'
+import { FailedAuthLimiter } from './failed-auth-limiter.js'
 import { RateLimited } from './http-errors.js'
 import { openApiDocument } from './openapi.js'
 import opsRoutes from './ops-routes.js'
+import { serializeRequest } from './request-log.js'
 import securityHeaders from './security-headers.js'
 
 /** Paths pino must never print: tokens, cookies, signing material. */
@@ -44,7 +46,8 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
   const log = opts.logger ?? createLogger(config)
   const controlPlane = opts.controlPlane ?? await startControlPlane(config, log, { ...(opts.print ? { print: opts.print } : {}) })
   const app = Fastify({
-    loggerInstance: log,
+    // Whatever logger a caller passes, request lines go through our serializer (no query strings, no sign-in codes).
+    loggerInstance: log.child({}, { serializers: { req: serializeRequest } }),
     bodyLimit: config.limits.body_bytes,
     trustProxy: false,
     return503OnClosing: true,
@@ -58,11 +61,13 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
       controlPlane.metrics.http.inc({ route: req.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) })
     })
     await app.register(opsRoutes)
-    await app.register(portalPlugin)
+    // One budget of failed authentications per address for the portal, /v1 and /mcp.
+    const failedAuth = new FailedAuthLimiter(config.limits.failed_auth_per_minute, log)
+    await app.register(portalPlugin, { failedAuth })
     app.get('/openapi.json', async () => openApiDocument(config.public_url))
     // `/v1` and `/mcp` share authentication and one rate-limit budget per principal.
     await app.register(async (api) => {
-      await api.register(bearerAuth)
+      await api.register(bearerAuth, { failedAuth })
       await api.register(rateLimit, {
         hook: 'preHandler',
         timeWindow: 60_000,

@@ -8,6 +8,7 @@ import type { FastifyError, FastifyInstance, FastifyRequest } from 'fastify'
 import type { ZodError, ZodType } from 'zod'
 import { BodyTooLarge, ForbiddenKey, MalformedJson, RouteNotFound, Unavailable, UnsupportedMediaType, ValidationFailed, detailsOf, withDetails } from './http-errors.js'
 import { isTransientJetStreamError } from '../nats/index.js'
+import { logSafePath } from './request-log.js'
 
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype'])
 
@@ -91,7 +92,7 @@ export async function auditRejection(req: FastifyRequest, code: string, message:
     type: 'request.rejected', actor: { id: principal.id, kind: principal.kind },
     ...(action ? { action } : {}), ...(node ? { node } : {}),
     ...(runId ? { run_id: runId } : {}),
-    data: { method: req.method, route: req.routeOptions.url ?? req.url.split('?')[0], code, message, ...(reason ? { reason } : {}), ...(details ? { details } : {}) },
+    data: { method: req.method, route: req.routeOptions.url ?? logSafePath(req.url), code, message, ...(reason ? { reason } : {}), ...(details ? { details } : {}) },
   })
 }
 
@@ -106,7 +107,8 @@ export default fp(async function errorHandler(app: FastifyInstance, opts: { body
     done(null, value)
   })
 
-  app.setNotFoundHandler((req) => { throw new RouteNotFound(req.method, req.url.split('?')[0]) })
+  // The message is logged too: the path only, with a one-time sign-in code masked.
+  app.setNotFoundHandler((req) => { throw new RouteNotFound(req.method, logSafePath(req.url)) })
 
   app.setErrorHandler(async (err: FastifyError, req, reply) => {
     let e: FastifyError = err

@@ -5,7 +5,7 @@
  * feature importing this plumbing never pulls in the other features through it.
  */
 export {
-  Unauthorized, Forbidden, ValidationFailed, MalformedJson, BatchNotSupported, ForbiddenKey, BodyTooLarge, UnsupportedMediaType, RouteNotFound, ActionNotFound, NodeNotFound, RunNotFound, BadArgs, PolicyDenied, DigestMismatch, ActionNotOnNode, NotCancelable, EvidenceNotFound, NotPending, ApprovalExpired, SelfApproval, NotAnApprover, AlreadyApproved, BindingMismatch, PasskeyRequired, PasskeyRejected, CsrfRejected, RateLimited, Unavailable,
+  Unauthorized, Forbidden, ValidationFailed, MalformedJson, BatchNotSupported, ForbiddenKey, BodyTooLarge, UnsupportedMediaType, RouteNotFound, ActionNotFound, NodeNotFound, RunNotFound, BadArgs, PolicyDenied, DigestMismatch, ActionNotOnNode, NotCancelable, EvidenceNotFound, NotPending, ApprovalExpired, SelfApproval, NotAnApprover, AlreadyApproved, BindingMismatch, PasskeyRequired, PasskeyRejected, CsrfRejected, SessionEnded, GroupsExpired, CrossSiteRejected, RateLimited, FailedAuthLimited, Unavailable,
   TooManyPending, TooManyActiveRuns, CancelForbidden,
   withDetails, detailsOf,
 } from './http-errors.js'
@@ -13,3 +13,5 @@ export { parseOrThrow, validationError, auditRejection } from './error-handler.j
 export { ErrorBodySchema } from './error-body.js'
 export type { WritDecorations } from './control-plane-plugin.js'
 export { default as securityHeadersPlugin } from './security-headers.js'
+export { FailedAuthLimiter, addressKey } from './failed-auth-limiter.js'
+export type { Admission } from './failed-auth-limiter.js'

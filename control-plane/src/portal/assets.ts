@@ -54,7 +54,8 @@ form.inline { display:inline; } form.inline button { margin:0 0 0 8px; min-heigh
 /**
  * Live updates: a decision made elsewhere updates an open page. The run page
  * says so and takes the now-stale forms away; the inbox reloads when what
- * waits changes. Without this script every page still works (reload).
+ * waits changes; a page whose session ended says so. Without this script
+ * every page still works (reload).
  */
 const JS = `'use strict';
 (function () {
@@ -83,7 +84,13 @@ const JS = `'use strict';
       }
       if (m.type === 'inbox' && inbox) location.reload();
     };
-    ws.onclose = function () { body.removeAttribute('data-live-state'); setTimeout(connect, retry); retry = Math.min(retry * 2, 30000); };
+    ws.onclose = function (ev) {
+      body.removeAttribute('data-live-state');
+      // The session ended (signed out, its time up), or a newer page of the session took this socket's place: reconnecting cannot help.
+      if (ev.code === 4401) { body.setAttribute('data-live-state', 'ended'); say('Your session has ended. Sign in again to decide or to follow this page.'); return; }
+      if (ev.code === 4409) { body.setAttribute('data-live-state', 'replaced'); say('This page stopped following live updates: too many pages of this session are open. Reload it to follow again.'); return; }
+      setTimeout(connect, retry); retry = Math.min(retry * 2, 30000);
+    };
   }
   connect();
 })();

@@ -3,52 +3,114 @@
  * hears its run's status changes, the inbox hears when what waits changes —
  * from whichever replica made the change (the run store watches the bucket).
  * Read-only: the socket accepts subscriptions and nothing else.
+ *
+ * A socket lives no longer than its session: it closes when the session is
+ * signed out on any replica and when the session's time is up. What one
+ * connection may hold is bounded (subscriptions, messages, frames waiting to
+ * be sent), and so is the number of connections one session keeps open here.
  */
 import type { FastifyInstance } from 'fastify'
 import type { WebSocket } from 'ws'
 import { z } from 'zod'
+import { isOwnOrigin } from './same-origin.js'
+import type { PortalSessions } from './session-store.js'
 
 const Subscribe = z.discriminatedUnion('type', [
   z.object({ type: z.literal('run'), run_id: z.string().regex(/^[A-Za-z0-9_-]{8,64}$/) }).strict(),
   z.object({ type: z.literal('inbox') }).strict(),
 ])
 
-export default async function liveSocket(app: FastifyInstance, opts: { allowedOrigins: ReadonlySet<string> }) {
+/** Limits of one connection, and of one session's connections on this replica. */
+export const LIVE_LIMITS = {
+  /** Runs one page follows. */
+  runs: 16,
+  /** Messages a connection may send (a page sends one or two). */
+  messages: 64,
+  /** Runs the inbox remembers as waiting (to tell when one stops waiting). */
+  pending: 10_000,
+  /** Bytes queued for a reader that does not read; past it the socket is closed (the page reconnects). */
+  queuedBytes: 1024 * 1024,
+  /** Open sockets per session here; a new one closes the oldest. */
+  perSession: 8,
+} as const
+
+/** Close codes a page can tell apart (4000–4999 are the application's). */
+export const LIVE_CLOSE = { sessionEnded: 4401, tooManyMessages: 4408, replaced: 4409, slowReader: 4413 } as const
+
+export default async function liveSocket(app: FastifyInstance, opts: { allowedOrigins: ReadonlySet<string>, sessions: PortalSessions }) {
   const { store } = app.writ
+  const { sessions } = opts
+  /** Open sockets per session id, oldest first. */
+  const bySession = new Map<string, Set<WebSocket>>()
 
   app.get('/live', {
     websocket: true,
     // Another site must not open a socket with the operator's cookie.
     preValidation: async (req, reply) => {
       const origin = req.headers.origin
-      const own = `${req.protocol}://${req.headers.host ?? ''}`
-      if (origin !== undefined && origin !== own && !opts.allowedOrigins.has(origin)) return reply.code(403).send({ error: { code: 'WRIT_ERR_FORBIDDEN', message: 'cross-origin socket refused' } })
+      if (origin !== undefined && !isOwnOrigin(req, origin, opts.allowedOrigins)) return reply.code(403).send({ error: { code: 'WRIT_ERR_FORBIDDEN', message: 'cross-origin socket refused' } })
     },
-  }, (socket: WebSocket) => {
+  }, (socket: WebSocket, req) => {
+    const session = req.portalSession
+    if (!session) { socket.close(LIVE_CLOSE.sessionEnded, 'session ended'); return }
+    const close = (code: number, why: string): void => { if (socket.readyState === socket.OPEN || socket.readyState === socket.CONNECTING) socket.close(code, why) }
+
+    let mine = bySession.get(session.sid)
+    if (!mine) bySession.set(session.sid, mine = new Set())
+    if (mine.size >= LIVE_LIMITS.perSession) {
+      const oldest = mine.values().next().value as WebSocket
+      mine.delete(oldest)
+      oldest.close(LIVE_CLOSE.replaced, 'too many open pages for this session')
+    }
+    mine.add(socket)
+    const endSession = sessions.onEnd(session.sid, () => close(LIVE_CLOSE.sessionEnded, 'session ended'))
+    // (A timer cannot wait past 2^31 ms; a session longer than that has its socket closed then, and the page reconnects.)
+    const timeUp = setTimeout(() => close(LIVE_CLOSE.sessionEnded, 'session ended'), Math.min(2 ** 31 - 1, Math.max(0, session.expiresAt - Date.now())))
+
     const runs = new Set<string>()
     let inbox = false
-    const pending = new Map<string, boolean>()
-    const send = (msg: unknown): void => { if (socket.readyState === socket.OPEN) socket.send(JSON.stringify(msg)) }
+    let messages = 0
+    const pending = new Set<string>()
+    const send = (msg: unknown): void => {
+      if (socket.readyState !== socket.OPEN) return
+      if (socket.bufferedAmount > LIVE_LIMITS.queuedBytes) { close(LIVE_CLOSE.slowReader, 'not reading'); return }
+      socket.send(JSON.stringify(msg))
+    }
     const stop = store.onChange((run) => {
       if (runs.has(run.id)) send({ type: 'run', run_id: run.id, status: run.status, status_reason: run.status_reason })
-      if (inbox) {
-        const waits = run.status === 'pending_approval'
-        if (pending.get(run.id) !== waits && (waits || pending.has(run.id))) send({ type: 'inbox' })
-        if (waits || pending.has(run.id)) pending.set(run.id, waits)
-      }
+      if (!inbox) return
+      const waits = run.status === 'pending_approval'
+      if (waits === pending.has(run.id)) return
+      if (waits && pending.size >= LIVE_LIMITS.pending) return
+      if (waits) pending.add(run.id)
+      else pending.delete(run.id)
+      send({ type: 'inbox' })
     })
     socket.on('message', (raw) => {
+      if (++messages > LIVE_LIMITS.messages) { close(LIVE_CLOSE.tooManyMessages, 'too many messages'); return }
       let json: unknown
       try { json = JSON.parse(raw.toString()) } catch { return }
       const m = Subscribe.safeParse(json)
       if (!m.success) return
-      if (m.data.type === 'run' && runs.size < 16) runs.add(m.data.run_id)
-      if (m.data.type === 'inbox') {
+      if (m.data.type === 'run') {
+        if (!runs.has(m.data.run_id) && runs.size >= LIVE_LIMITS.runs) {
+          send({ type: 'error', code: 'WRIT_ERR_TOO_MANY_SUBSCRIPTIONS', message: `a page follows at most ${LIVE_LIMITS.runs} runs` })
+          return
+        }
+        runs.add(m.data.run_id)
+      }
+      if (m.data.type === 'inbox' && !inbox) {
         inbox = true
-        for (const r of store.list({ status: 'pending_approval' }, 10_000)) pending.set(r.id, true)
+        for (const r of store.list({ status: 'pending_approval' }, LIVE_LIMITS.pending)) pending.add(r.id)
       }
       send({ type: 'subscribed' })
     })
-    socket.on('close', stop)
+    socket.on('close', () => {
+      stop()
+      endSession()
+      clearTimeout(timeUp)
+      mine.delete(socket)
+      if (mine.size === 0 && bySession.get(session.sid) === mine) bySession.delete(session.sid)
+    })
   })
 }

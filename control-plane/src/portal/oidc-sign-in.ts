@@ -3,7 +3,9 @@
  * code flow with PKCE, `state` and `nonce`. The provider is discovered on
  * first use (and again after a failure), so a provider that is down at boot
  * does not keep the control plane from starting. An operator is whoever the
- * config maps the configured claim to (`principals[].sso`); nobody else.
+ * config maps the configured claim to (`principals[].sso`) — an email only
+ * when the provider verified it; nobody else. Groups from the provider count
+ * only where `allowed_groups` names them.
  */
 import { readFileSync } from 'node:fs'
 import * as oidc from 'openid-client'
@@ -100,35 +102,59 @@ export class OidcSignIn {
     }
     const current = new URL(this.redirectUrl)
     current.search = query
-    let claims: Record<string, unknown>
+    let idClaims: Record<string, unknown>
+    let userInfo: Record<string, unknown> | undefined
     try {
       const tokens = await oidc.authorizationCodeGrant(config, current, { pkceCodeVerifier: tx.verifier, expectedState: tx.state, expectedNonce: tx.nonce, idTokenExpected: true })
-      claims = { ...(tokens.claims() ?? {}) }
-      const missing = !(this.c.operator_claim in claims) || (this.c.groups_claim !== undefined && !(this.c.groups_claim in claims))
-      if (missing && tokens.access_token && typeof claims.sub === 'string') {
-        // Some providers put email or groups only in userinfo.
-        claims = { ...(await oidc.fetchUserInfo(config, tokens.access_token, claims.sub)), ...claims }
+      idClaims = { ...(tokens.claims() ?? {}) }
+      if (this.needsUserInfo(idClaims) && tokens.access_token && typeof idClaims.sub === 'string') {
+        // Some providers put email, its verification or groups only in userinfo.
+        userInfo = { ...(await oidc.fetchUserInfo(config, tokens.access_token, idClaims.sub)) }
       }
     } catch (err) {
       return { ok: false, kind: 'refused', message: describeFailure(err) }
     }
-    const value = claims[this.c.operator_claim]
-    if (typeof value !== 'string' || value === '') {
-      return { ok: false, kind: 'unmapped', message: `${this.name} did not say who you are in the claim "${this.c.operator_claim}" (setting portal.oidc.operator_claim; check the scopes the provider grants)` }
-    }
-    if (this.c.operator_claim === 'email' && claims.email_verified === false) {
-      return { ok: false, kind: 'unmapped', message: `${this.name} has not verified the email ${value}, so it cannot name an operator` }
-    }
-    const principal = this.principals.bySsoName(value)
+    const identity = this.identity(idClaims, userInfo)
+    if (!identity.ok) return identity
+    const principal = this.principals.bySsoName(identity.value)
     if (!principal) {
-      return { ok: false, kind: 'unmapped', message: `${this.name} signed you in as ${value}, but no writ operator is configured for it. An administrator can add it as principals[].sso of an operator.` }
+      return { ok: false, kind: 'unmapped', message: `${this.name} signed you in as ${identity.value}, but no writ operator is configured for it. An administrator can add it as principals[].sso of an operator.` }
     }
-    let groups: string[] | undefined
-    if (this.c.groups_claim !== undefined) {
-      const raw = claims[this.c.groups_claim]
-      groups = (Array.isArray(raw) ? raw : typeof raw === 'string' ? [raw] : []).filter((g): g is string => typeof g === 'string' && GROUP_NAME.test(g))
+    return { ok: true, principal, groups: this.groups(idClaims, userInfo), subject: identity.value }
+  }
+
+  private needsUserInfo(id: Record<string, unknown>): boolean {
+    const claim = this.c.operator_claim
+    return !(claim in id) || (claim === 'email' && !('email_verified' in id)) || (this.c.groups_claim !== undefined && !(this.c.groups_claim in id))
+  }
+
+  /**
+   * The value matched against `principals[].sso`. An email counts only when
+   * the provider says, in the same answer, that it verified it
+   * (`email_verified: true`): anyone can type an address into a provider's
+   * profile, and an absent claim is no promise.
+   */
+  private identity(id: Record<string, unknown>, userInfo: Record<string, unknown> | undefined): { ok: true, value: string } | Extract<OidcOutcome, { ok: false }> {
+    const claim = this.c.operator_claim
+    const source = claim in id && (claim !== 'email' || 'email_verified' in id) ? id : userInfo && claim in userInfo ? userInfo : id
+    const value = source[claim]
+    if (typeof value !== 'string' || value === '') {
+      return { ok: false, kind: 'unmapped', message: `${this.name} did not say who you are in the claim "${claim}" (setting portal.oidc.operator_claim; check the scopes the provider grants)` }
     }
-    return { ok: true, principal, groups, subject: value }
+    if (claim === 'email' && source.email_verified !== true) {
+      return { ok: false, kind: 'unmapped', message: `${this.name} has not verified the email ${value} (its answer has no email_verified: true), so it cannot name an operator` }
+    }
+    return { ok: true, value }
+  }
+
+  /** The provider's groups (groups_claim) that the config allows it to grant (allowed_groups); undefined without groups_claim. */
+  private groups(id: Record<string, unknown>, userInfo: Record<string, unknown> | undefined): string[] | undefined {
+    const claim = this.c.groups_claim
+    if (claim === undefined) return undefined
+    const raw = claim in id ? id[claim] : userInfo?.[claim]
+    const allowed = new Set(this.c.allowed_groups ?? [])
+    const named = (Array.isArray(raw) ? raw : typeof raw === 'string' ? [raw] : []).filter((g): g is string => typeof g === 'string' && GROUP_NAME.test(g))
+    return [...new Set(named.filter((g) => allowed.has(g)))]
   }
 }
 

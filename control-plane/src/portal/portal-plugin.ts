@@ -6,39 +6,56 @@
  */
 import type { FastifyError, FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
-import secureSession from '@fastify/secure-session'
+import secureSession, { type Session } from '@fastify/secure-session'
 import csrfProtection from '@fastify/csrf-protection'
 import formbody from '@fastify/formbody'
 import rateLimit from '@fastify/rate-limit'
 import { durationMs, publicUrl } from '../config.js'
-import { auditRejection, CsrfRejected, securityHeadersPlugin } from '../http/index.js'
+import { auditRejection, CrossSiteRejected, CsrfRejected, FailedAuthLimited, GroupsExpired, SessionEnded, securityHeadersPlugin, type FailedAuthLimiter } from '../http/index.js'
 import { ASSETS } from './assets.js'
 import listPageRoutes from './list-page-routes.js'
 import liveSocket from './live-socket.js'
 import { PageRenderer } from './page-render.js'
-import { OidcSignIn } from './oidc-sign-in.js'
+import { OIDC_TRANSACTION_MS, OidcSignIn, type OidcTransaction } from './oidc-sign-in.js'
 import oidcRoutes from './oidc-routes.js'
 import passkeyPageRoutes from './passkey-page-routes.js'
-import { redirectToSignIn, sessionKey, sessionOperator } from './portal-session.js'
+import { readSession, redirectToSignIn, sessionKey, type SessionLimits } from './portal-session.js'
 import runPageRoutes from './run-page-routes.js'
+import { crossSiteEvidence } from './same-origin.js'
+import { PortalSessions } from './session-store.js'
 import { SignInLinks } from './sign-in-links.js'
 import signInRoutes from './sign-in-routes.js'
 import { createTemplates } from './templates.js'
 
 /** What the portal adds to the app (the dev stack mints sign-in links with it). */
-export interface PortalDecorations { portal: { links: SignInLinks, signInUrl(code: string): string } }
+export interface PortalDecorations { portal: { links: SignInLinks, sessions: PortalSessions, signInUrl(code: string): string } }
 
 declare module 'fastify' {
   interface FastifyInstance extends PortalDecorations {}
+  interface FastifyRequest {
+    /** The signed-in session behind `principal` (its server-side id and when it ends). */
+    portalSession: { sid: string, expiresAt: number } | null
+    /** The single sign-on under way in this browser, in its own short-lived cookie. */
+    oidcSignIn: Session<{ tx: OidcTransaction }>
+  }
 }
 
 const PUBLIC = new Set(['/ui/sign-in', '/ui/sign-in/link', '/ui/sign-out'])
 
-export default fp(async function portalPlugin(root: FastifyInstance) {
+export default fp(async function portalPlugin(root: FastifyInstance, opts: { failedAuth: FailedAuthLimiter }) {
   const { config, principals, approvals, passkeys, nc, log } = root.writ
+  const { failedAuth } = opts
   const links = await SignInLinks.open(nc, config.jetstream.replicas)
+  const oidcConfig = config.portal.oidc
+  const limits: SessionLimits = {
+    ttlMs: durationMs(config.portal.session_ttl),
+    groupsMaxAgeMs: oidcConfig?.groups_claim !== undefined ? durationMs(oidcConfig.groups_max_age) : undefined,
+  }
+  const sessions = await PortalSessions.open(nc, config.jetstream.replicas, limits.ttlMs, log)
+  root.addHook('onClose', async () => sessions.close())
   const base = publicUrl(config)
-  root.decorate('portal', { links, signInUrl: (code: string) => `${base}/ui/sign-in/link/${code}` })
+  const ownOrigins = new Set([new URL(base).origin])
+  root.decorate('portal', { links, sessions, signInUrl: (code: string) => `${base}/ui/sign-in/link/${code}` })
 
   const oidc = OidcSignIn.fromConfig(config, principals, log)
   oidc?.warmUp()
@@ -47,10 +64,16 @@ export default fp(async function portalPlugin(root: FastifyInstance) {
     const { key, ephemeral } = sessionKey(config.portal.session_key_file)
     if (ephemeral) log.warn('portal.session_key_file is not set: sessions are signed with a key made at start (they end with this process and are not shared with other replicas)')
     const secure = config.portal.secure_cookies ?? base.startsWith('https://')
-    await ui.register(secureSession, {
-      key, cookieName: 'writ_session', expiry: Math.round(durationMs(config.portal.session_ttl) / 1000),
-      cookie: { path: '/ui', httpOnly: true, sameSite: 'lax', secure },
+    // Under https the cookies are `__Host-` ones: Secure, Path=/, no Domain, so no sibling subdomain can set or shadow them.
+    const cookie = (name: string, path: string) => ({
+      cookieName: secure ? `__Host-${name}` : name,
+      cookie: { path: secure ? '/' : path, httpOnly: true, sameSite: 'lax' as const, secure },
     })
+    await ui.register(secureSession, [
+      { sessionName: 'session', key, expiry: Math.round(limits.ttlMs / 1000), ...cookie('writ_session', '/ui') },
+      // The sign-on under way has its own cookie: starting one never rewrites (and so never renews) a signed-in session.
+      { sessionName: 'oidcSignIn', key, expiry: Math.round(OIDC_TRANSACTION_MS / 1000), ...cookie('writ_oidc', '/ui/sign-in/oidc') },
+    ])
     await ui.register(formbody, { bodyLimit: 16 * 1024 })
     await ui.register(csrfProtection, {
       sessionPlugin: '@fastify/secure-session',
@@ -75,12 +98,40 @@ export default fp(async function portalPlugin(root: FastifyInstance) {
     const pages = new PageRenderer(createTemplates(), () => approvals.pendingCount(), { passkeys: passkeys !== undefined })
 
     ui.decorateRequest('principal', null)
+    ui.decorateRequest('portalSession', null)
     ui.addHook('onRequest', async (req, reply) => {
-      req.principal = sessionOperator(req, principals) ?? null
       const path = req.url.split('?')[0] as string
-      if (req.principal || PUBLIC.has(path) || path.startsWith('/ui/sign-in/') || path.startsWith('/ui/assets/')) return
-      if (req.method === 'GET') return redirectToSignIn(req, reply, oidc !== undefined)
-      return reply.code(401).type('text/html; charset=utf-8').send('<!doctype html><title>Sign in</title><p>Your session has ended. <a href="/ui/sign-in">Sign in</a> and try again.</p>')
+      if (path.startsWith('/ui/assets/')) return
+      const state = await readSession(req, principals, sessions, limits)
+      if (state.kind === 'ended') {
+        req.log.info({ why: state.why }, 'portal session ended')
+        const sid = req.session.get('sid')
+        if (typeof sid === 'string') await sessions.revoke(sid)
+        req.session.delete()
+      }
+      if (state.kind === 'signed_in') {
+        req.principal = state.principal
+        req.portalSession = { sid: state.sid, expiresAt: state.expiresAt }
+      }
+      const changes = req.method !== 'GET' && req.method !== 'HEAD'
+      if (changes && state.kind === 'groups_stale' && !PUBLIC.has(path)) req.principal = state.principal
+      const crossSite = changes ? crossSiteEvidence(req, ownOrigins) : undefined
+      if (crossSite) throw new CrossSiteRejected(req.method, crossSite)
+      if (state.kind === 'signed_in' || PUBLIC.has(path) || path.startsWith('/ui/sign-in/')) return
+      if (state.kind === 'groups_stale') {
+        // Groups from the provider are read again by going back through it (invisible while its own session lasts).
+        if (!changes) return redirectToSignIn(req, reply, true)
+        throw new GroupsExpired(oidc?.name ?? 'the identity provider', oidcConfig?.groups_max_age ?? '', oidc?.name ?? 'it')
+      }
+      if (!changes) return redirectToSignIn(req, reply, oidc !== undefined)
+      // A change without a session is a failed authentication, counted per address.
+      const admission = failedAuth.admit(req.ip)
+      if (!admission.ok) {
+        reply.header('retry-after', String(admission.retryAfterSeconds))
+        throw new FailedAuthLimited(admission.retryAfterSeconds)
+      }
+      failedAuth.failed(req.ip)
+      throw new SessionEnded()
     })
 
     ui.setErrorHandler(async (err: FastifyError, req, reply) => {
@@ -104,11 +155,11 @@ export default fp(async function portalPlugin(root: FastifyInstance) {
         .header('cache-control', 'public, max-age=31536000, immutable').header('etag', asset.etag)
         .type(asset.path.endsWith('.css') ? 'text/css; charset=utf-8' : 'text/javascript; charset=utf-8').send(asset.body))
     }
-    await ui.register(signInRoutes, { pages, links, tokenSignIn: config.portal.token_sign_in, ssoName: oidc?.name })
-    if (oidc) await ui.register(oidcRoutes, { pages, oidc, tokenSignIn: config.portal.token_sign_in })
+    await ui.register(signInRoutes, { pages, links, sessions, limits, failedAuth, tokenSignIn: config.portal.token_sign_in, ssoName: oidc?.name })
+    if (oidc) await ui.register(oidcRoutes, { pages, oidc, sessions, limits, tokenSignIn: config.portal.token_sign_in })
     if (passkeys) await ui.register(passkeyPageRoutes, { pages, passkeys })
     await ui.register(listPageRoutes, { pages })
     await ui.register(runPageRoutes, { pages })
-    await ui.register(liveSocket, { allowedOrigins: new Set([new URL(base).origin]) })
+    await ui.register(liveSocket, { allowedOrigins: ownOrigins, sessions })
   }, { prefix: '/ui' })
 }, { name: 'writ-portal', dependencies: ['writ-control-plane'] })

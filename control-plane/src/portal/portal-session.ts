@@ -1,26 +1,50 @@
 /**
- * The portal's stateless session: an encrypted, authenticated cookie
- * (@fastify/secure-session) holding who signed in, how and when, so any
- * replica serves any operator. Every sign-in method ends in `signIn`.
+ * The portal's session: an encrypted, authenticated cookie
+ * (@fastify/secure-session) holding who signed in, how and when, and the id
+ * of its server-side record (session-store.ts), so any replica serves any
+ * operator and a sign-out anywhere ends it everywhere. A session ends
+ * `portal.session_ttl` after sign-in, however busy it was: the cookie's own
+ * timestamp moves with every write, so it is never what decides. Every
+ * sign-in method ends in `signIn`.
  */
 import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Principal, PrincipalRegistry } from '../auth/index.js'
+import type { PortalSessions } from './session-store.js'
 
 declare module '@fastify/secure-session' {
   interface SessionData {
     operator: string
     via: string
-    at: string
-    /** Groups the identity provider gave (portal.oidc.groups_claim); replaces the configured ones for this session. */
+    /** When the operator signed in (ms since the epoch); the session ends `portal.session_ttl` after it. */
+    signed_in_at: number
+    /** The server-side session id (session-store.ts). */
+    sid: string
+    /** Groups the identity provider gave (portal.oidc.groups_claim, within allowed_groups); replace the configured ones for this session. */
     groups: string[]
-    /** A single sign-on under way: what the callback must match, and where to go after. */
-    oidc: { state: string, nonce: string, verifier: string, next: string, started: number }
+    /** When the provider last gave those groups (ms since the epoch); older than portal.oidc.groups_max_age, they are read again. */
+    groups_at: number
     /** The challenge of a passkey registration under way. */
     passkeyChallenge: { challenge: string, started: number }
   }
 }
+
+/** How long sessions and the provider's groups last. */
+export interface SessionLimits {
+  ttlMs: number
+  /** Set when groups come from the identity provider (portal.oidc.groups_claim). */
+  groupsMaxAgeMs?: number | undefined
+}
+
+/** What the cookie on a request amounts to. */
+export type SessionState =
+  | { kind: 'none' }
+  | { kind: 'signed_in', principal: Principal, sid: string, expiresAt: number }
+  /** Signed in, but the provider's groups are older than groups_max_age: read them again before deciding anything. */
+  | { kind: 'groups_stale', principal: Principal, sid: string }
+  /** The cookie names a session that is over: past its TTL, signed out, or an operator the config no longer has. */
+  | { kind: 'ended', why: string }
 
 export class PortalConfigError extends Error {
   constructor(message: string, options?: ErrorOptions) { super(message, options); this.name = 'PortalConfigError' }
@@ -37,27 +61,55 @@ export function sessionKey(file: string | undefined): { key: Buffer, ephemeral: 
   return { key: Buffer.from(text, 'hex'), ephemeral: false }
 }
 
-/** The operator signed in on this request, if the session names one the config still has. */
-export function sessionOperator(req: FastifyRequest, principals: PrincipalRegistry): Principal | undefined {
+/** Reads the session on this request: who is signed in, checked against the server-side record and the limits. */
+export async function readSession(req: FastifyRequest, principals: PrincipalRegistry, sessions: PortalSessions, limits: SessionLimits): Promise<SessionState> {
   const id = req.session.get('operator')
-  if (!id) return undefined
+  if (!id) return { kind: 'none' }
+  const sid = req.session.get('sid')
+  const signedInAt = req.session.get('signed_in_at')
+  // A cookie from before server-side sessions, or one that says nothing of when it began, is over.
+  if (typeof sid !== 'string' || typeof signedInAt !== 'number') return { kind: 'ended', why: 'the session has no server-side record' }
+  const expiresAt = signedInAt + limits.ttlMs
+  if (Date.now() >= expiresAt) return { kind: 'ended', why: 'the session is older than portal.session_ttl' }
   const p = principals.get(id)
-  if (!p || p.kind !== 'operator') return undefined
+  if (!p || p.kind !== 'operator') return { kind: 'ended', why: `operator ${id} is not configured any more` }
+  if (!await sessions.isLive(sid, id)) return { kind: 'ended', why: 'the session was signed out' }
   const groups = req.session.get('groups')
-  return groups ? { ...p, groups } : p
+  // Groups from the provider count only while the config takes groups from it.
+  if (!groups || limits.groupsMaxAgeMs === undefined) return { kind: 'signed_in', principal: p, sid, expiresAt }
+  const groupsAt = req.session.get('groups_at') ?? 0
+  if (limits.groupsMaxAgeMs !== undefined && Date.now() - groupsAt >= limits.groupsMaxAgeMs) return { kind: 'groups_stale', principal: p, sid }
+  return { kind: 'signed_in', principal: { ...p, groups }, sid, expiresAt }
 }
 
-/** Signs `operator` in; `groups`, when given, are the identity provider's and replace the configured ones. */
-export function signIn(req: FastifyRequest, operator: Principal, via: string, groups?: string[]): void {
+/**
+ * Signs `operator` in; `groups`, when given, are the identity provider's and
+ * replace the configured ones. A session this browser had before ends on
+ * every replica.
+ */
+export async function signIn(req: FastifyRequest, sessions: PortalSessions, limits: SessionLimits, operator: Principal, via: string, groups?: string[]): Promise<void> {
+  const previous = req.session.get('sid')
+  if (typeof previous === 'string') await sessions.revoke(previous)
   // A new session on sign-in: nothing from before (a CSRF secret included) carries over.
   req.session.regenerate()
+  const now = Date.now()
+  const sid = await sessions.create(operator.id, via, now, now + limits.ttlMs)
   req.session.set('operator', operator.id)
   req.session.set('via', via)
-  req.session.set('at', new Date().toISOString())
-  if (groups) req.session.set('groups', groups)
+  req.session.set('signed_in_at', now)
+  req.session.set('sid', sid)
+  if (groups) {
+    req.session.set('groups', groups)
+    req.session.set('groups_at', now)
+  }
 }
 
-export function signOut(req: FastifyRequest): void { req.session.delete() }
+/** Ends this browser's session here and on every replica. */
+export async function signOut(req: FastifyRequest, sessions: PortalSessions): Promise<void> {
+  const sid = req.session.get('sid')
+  if (typeof sid === 'string') await sessions.revoke(sid)
+  req.session.delete()
+}
 
 /** Only paths inside the portal are followed after sign-in (no open redirect). */
 export function safeNext(next: unknown): string {

@@ -12,7 +12,8 @@ import type { PasskeyAssertion } from '@writ/packs/protocol'
 import type { AuditChain, AuditEventBody } from '../audit/index.js'
 import type { Principal } from '../auth/index.js'
 import {
-  AlreadyApproved, ApprovalExpired, BindingMismatch, Forbidden, NotAnApprover, NotPending, PasskeyRejected, PasskeyRequired, RunNotFound, SelfApproval, withDetails,
+  AlreadyApproved, ApprovalExpired, BindingMismatch, Forbidden, NotAnApprover, NotPending, PasskeyRejected, PasskeyRequired, RunNotFound, SelfApproval,
+  requirePlainText, withDetails,
 } from '../http/index.js'
 import type { Passkeys } from '../passkeys/index.js'
 import type { Metrics } from '../metrics.js'
@@ -122,6 +123,8 @@ export class ApprovalService {
    */
   async decide(principal: Principal, runId: string, input: DecisionInput): Promise<Run> {
     if (principal.kind !== 'operator') throw new Forbidden('only operators decide runs; agents never approve')
+    // The agent reads a deny reason, other people read a comment: plain text only, on every surface.
+    requirePlainText(input.decision === 'deny' ? { reason: input.reason } : { comment: input.comment })
     const passkey = input.decision === 'approve' ? await this.checkedPasskey(principal, runId, input) : undefined
     const now = this.now()
     const at = new Date(now).toISOString()

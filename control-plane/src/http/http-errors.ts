@@ -32,6 +32,7 @@ export const PasskeyRejected = createError('WRIT_ERR_PASSKEY_REJECTED', '%s', 40
 export const CsrfRejected = createError('WRIT_ERR_CSRF', 'the form is missing its CSRF token or the token is not valid for this session; reload the page and try again', 403)
 export const RateLimited = createError('WRIT_ERR_RATE_LIMITED', 'rate limit exceeded: retry in %s', 429)
 export const Unavailable = createError('WRIT_ERR_UNAVAILABLE', '%s', 503)
+export const UnsafeText = createError('WRIT_ERR_UNSAFE_TEXT', '%s holds %s at character %d: control characters, line breaks and bidi overrides are refused in text people read, since a terminal or a page would show something other than what was sent', 400)
 
 /** Extra fields rendered next to code and message (argument errors, the run id…). */
 export function withDetails<E extends Error>(err: E, details: Record<string, unknown>): E {

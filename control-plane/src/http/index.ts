@@ -5,10 +5,11 @@
  * feature importing this plumbing never pulls in the other features through it.
  */
 export {
-  Unauthorized, Forbidden, ValidationFailed, MalformedJson, ForbiddenKey, BodyTooLarge, UnsupportedMediaType, RouteNotFound, ActionNotFound, NodeNotFound, RunNotFound, BadArgs, PolicyDenied, DigestMismatch, ActionNotOnNode, NotCancelable, EvidenceNotFound, NotPending, ApprovalExpired, SelfApproval, NotAnApprover, AlreadyApproved, BindingMismatch, PasskeyRequired, PasskeyRejected, CsrfRejected, RateLimited, Unavailable,
+  Unauthorized, Forbidden, ValidationFailed, MalformedJson, ForbiddenKey, BodyTooLarge, UnsupportedMediaType, RouteNotFound, ActionNotFound, NodeNotFound, RunNotFound, BadArgs, PolicyDenied, DigestMismatch, ActionNotOnNode, NotCancelable, EvidenceNotFound, NotPending, ApprovalExpired, SelfApproval, NotAnApprover, AlreadyApproved, BindingMismatch, PasskeyRequired, PasskeyRejected, CsrfRejected, RateLimited, Unavailable, UnsafeText,
   withDetails, detailsOf,
 } from './http-errors.js'
 export { parseOrThrow, validationError, auditRejection } from './error-handler.js'
 export { ErrorBodySchema } from './error-body.js'
+export { requirePlainText } from './plain-text.js'
 export type { WritDecorations } from './control-plane-plugin.js'
 export { default as securityHeadersPlugin } from './security-headers.js'

@@ -11,7 +11,7 @@ import type { AuditChain, AuditEventBody } from '../audit/index.js'
 import type { Dispatcher } from './dispatcher.js'
 import type { FleetNode, FleetView } from '../fleet/index.js'
 import {
-  ActionNotFound, ActionNotOnNode, BadArgs, DigestMismatch, EvidenceNotFound, NodeNotFound, NotCancelable, PolicyDenied, RunNotFound, withDetails,
+  ActionNotFound, ActionNotOnNode, BadArgs, DigestMismatch, EvidenceNotFound, NodeNotFound, NotCancelable, PolicyDenied, RunNotFound, requirePlainText, withDetails,
 } from '../http/index.js'
 import type { Metrics } from '../metrics.js'
 import type { Policy, PolicyDecision } from '../policy/index.js'
@@ -62,6 +62,8 @@ export class RunService {
   async submit(principal: Principal, req: RunRequest): Promise<Run> {
     const { catalog, fleet, policy } = this.d
     const actor = { id: principal.id, kind: principal.kind }
+    // What an approver reads is what the agent sent: no text that a terminal or page would show otherwise.
+    requirePlainText({ reason: req.reason, expected: req.expected })
     for (const id of req.evidence ?? []) {
       const cited = await this.d.store.current(id)
       if (!cited || !this.visible(principal, cited.run)) throw withDetails(new EvidenceNotFound(id), { evidence: id })

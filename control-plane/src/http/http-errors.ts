@@ -27,6 +27,7 @@ export const SelfApproval = createError('WRIT_ERR_SELF_APPROVAL', 'run "%s" was 
 export const NotAnApprover = createError('WRIT_ERR_NOT_AN_APPROVER', 'run "%s" needs an approver from %s; %s is in none of them', 403)
 export const AlreadyApproved = createError('WRIT_ERR_ALREADY_APPROVED', '%s already approved run "%s"; it needs %d more approval(s) from other people', 409)
 export const BindingMismatch = createError('WRIT_ERR_BINDING_MISMATCH', 'the decision names binding %s, but run "%s" is bound to %s: reload the run and decide on what it is now', 409)
+export const BindingOutdated = createError('WRIT_ERR_BINDING_OUTDATED', 'run "%s" was requested before this control plane was upgraded: its binding is in a format runners no longer accept, so it cannot be approved; deny it and request it again', 409)
 export const PasskeyRequired = createError('WRIT_ERR_PASSKEY_REQUIRED', 'approving run "%s" needs your passkey\'s signature over its binding (the approver registry asks for it from %s risk); approve it on its page: %s', 403)
 export const PasskeyRejected = createError('WRIT_ERR_PASSKEY_REJECTED', '%s', 403)
 export const CsrfRejected = createError('WRIT_ERR_CSRF', 'the form is missing its CSRF token or the token is not valid for this session; reload the page and try again', 403)

@@ -8,7 +8,7 @@ import { ActionDetailSchema, ActionListQuerySchema, ActionSummarySchema } from '
 import { AuditQuerySchema } from '../audit/index.js'
 import { ErrorBodySchema } from './error-body.js'
 import { NodeSchema } from '../fleet/index.js'
-import { OutputQuerySchema, RunListQuerySchema, RunOutputSchema, RunRequestSchema, RunSchema, WaitQuerySchema } from '../runs/index.js'
+import { OutputQuerySchema, RunListQuerySchema, RunOutputSchema, RunRequestSchema, ShownRunSchema, WaitQuerySchema } from '../runs/index.js'
 
 const json = (schema: z.ZodType, io: 'input' | 'output' = 'output') => z.toJSONSchema(schema, { io, unrepresentable: 'any' })
 
@@ -40,20 +40,20 @@ export function openApiDocument(serverUrl?: string): Record<string, unknown> {
         post: {
           summary: 'Request a run; waits up to `wait` seconds for it to finish',
           requestBody: { required: true, content: { 'application/json': { schema: json(RunRequestSchema, 'input') } } },
-          responses: { 200: ok(RunSchema, 'The run finished (any terminal status)'), 202: ok(RunSchema, 'The run is pending approval or still running'), 403: { description: 'Denied by policy', content: { 'application/json': { schema: json(ErrorBodySchema) } } }, 404: { description: 'Unknown action or node', content: { 'application/json': { schema: json(ErrorBodySchema) } } }, 409: { description: 'The node lacks the pack or reports another digest', content: { 'application/json': { schema: json(ErrorBodySchema) } } }, 413: { description: 'Body too large', content: { 'application/json': { schema: json(ErrorBodySchema) } } }, ...errors },
+          responses: { 200: ok(ShownRunSchema, 'The run finished (any terminal status)'), 202: ok(ShownRunSchema, 'The run is pending approval or still running'), 403: { description: 'Denied by policy', content: { 'application/json': { schema: json(ErrorBodySchema) } } }, 404: { description: 'Unknown action or node', content: { 'application/json': { schema: json(ErrorBodySchema) } } }, 409: { description: 'The node lacks the pack or reports another digest', content: { 'application/json': { schema: json(ErrorBodySchema) } } }, 413: { description: 'Body too large', content: { 'application/json': { schema: json(ErrorBodySchema) } } }, ...errors },
         },
         get: { summary: 'Recent runs (by session, node, status)', parameters: queryParams(RunListQuerySchema), responses: { 200: ok(z.object({ runs: z.array(z.record(z.string(), z.unknown())) })), ...errors } },
       },
-      '/v1/runs/{id}': { get: { summary: 'A run; long-polls with `wait`', parameters: [idParam, ...queryParams(WaitQuerySchema)], responses: { 200: ok(RunSchema), ...errors } } },
+      '/v1/runs/{id}': { get: { summary: 'A run; long-polls with `wait`', parameters: [idParam, ...queryParams(WaitQuerySchema)], responses: { 200: ok(ShownRunSchema), ...errors } } },
       '/v1/runs/{id}/output': { get: { summary: 'Live output chunks from `cursor`; the recorded output once done', parameters: [idParam, ...queryParams(OutputQuerySchema)], responses: { 200: ok(RunOutputSchema), ...errors } } },
-      '/v1/runs/{id}/cancel': { post: { summary: 'Cancel a run (before dispatch, or ask the runner)', parameters: [idParam], responses: { 200: ok(RunSchema), 409: errors[400], ...errors } } },
+      '/v1/runs/{id}/cancel': { post: { summary: 'Cancel a run (before dispatch, or ask the runner)', parameters: [idParam], responses: { 200: ok(ShownRunSchema), 409: errors[400], ...errors } } },
       '/v1/approvals': { get: { summary: 'Runs waiting for approval (operators); `mine=true` for those you may decide', parameters: queryParams(ApprovalListQuerySchema), responses: { 200: ok(z.object({ approvals: z.array(z.object({ id: z.string(), action: z.string(), node_name: z.string(), approval: ApprovalSummarySchema }).passthrough()) })), 403: errors[400], ...errors } } },
       '/v1/runs/{id}/approve': {
         post: {
           summary: 'Approve a run waiting for approval (operators in its approver groups, never the requester); dispatches it once its quorum is met',
           parameters: [idParam],
           requestBody: { required: false, content: { 'application/json': { schema: json(ApproveBodySchema, 'input') } } },
-          responses: { 200: ok(RunSchema, 'The run after the decision (dispatched when the quorum is met)'), 403: { description: 'Not an approver of this run, or its requester; or the run needs a passkey-signed approval (WRIT_ERR_PASSKEY_REQUIRED) and none, or one that does not verify (WRIT_ERR_PASSKEY_REJECTED), came', content: { 'application/json': { schema: json(ErrorBodySchema) } } }, 409: { description: 'Already decided, expired, already approved by you, or the binding digest does not match', content: { 'application/json': { schema: json(ErrorBodySchema) } } }, ...errors },
+          responses: { 200: ok(ShownRunSchema, 'The run after the decision (dispatched when the quorum is met)'), 403: { description: 'Not an approver of this run, or its requester; or the run needs a passkey-signed approval (WRIT_ERR_PASSKEY_REQUIRED) and none, or one that does not verify (WRIT_ERR_PASSKEY_REJECTED), came', content: { 'application/json': { schema: json(ErrorBodySchema) } } }, 409: { description: 'Already decided, expired, already approved by you, or the binding digest does not match', content: { 'application/json': { schema: json(ErrorBodySchema) } } }, ...errors },
         },
       },
       '/v1/runs/{id}/deny': {
@@ -61,7 +61,7 @@ export function openApiDocument(serverUrl?: string): Record<string, unknown> {
           summary: 'Deny a run waiting for approval; the reason reaches the agent',
           parameters: [idParam],
           requestBody: { required: true, content: { 'application/json': { schema: json(DenyBodySchema, 'input') } } },
-          responses: { 200: ok(RunSchema, 'The denied run'), 403: errors[400], 409: errors[400], ...errors },
+          responses: { 200: ok(ShownRunSchema, 'The denied run'), 403: errors[400], 409: errors[400], ...errors },
         },
       },
       '/v1/approvers/registrations': { get: { summary: 'Registered passkeys with their operators, groups and the relying party: what `writ approvers export` signs into the approver registry (operators)', responses: { 200: ok(z.object({ relying_party: z.object({ id: z.string(), origins: z.array(z.string()) }), dispatch_key_id: z.string(), registrations: z.array(z.object({ credential_id: z.string(), operator: z.string(), groups: z.array(z.string()), public_key: z.string() }).passthrough()) }).passthrough()), 403: errors[400], 503: errors[400], ...errors } } },

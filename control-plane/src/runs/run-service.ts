@@ -18,9 +18,9 @@ import type { Policy, PolicyDecision } from '../policy/index.js'
 import { durationMs } from '../config.js'
 import type { Principal } from '../auth/index.js'
 import { isTerminal, runBinding, type Run } from './run-record.js'
-import { newRunId, type RunStore } from './run-store.js'
+import { newRunId, randomHex, type RunStore } from './run-store.js'
 import type { RunRequest } from './run-schemas.js'
-import { presentRun, redactArgs, sensitiveArgNames } from './sensitive-args.js'
+import { presentRun, redactArgs, sensitiveArgNames, withoutSalt } from './sensitive-args.js'
 
 export interface RunServiceDeps {
   catalog: PackCatalog, fleet: FleetView, policy: Policy, store: RunStore, audit: AuditChain, dispatcher: Dispatcher,
@@ -51,6 +51,17 @@ export class RunService {
     const shown = presentRun(run, this.d.catalog)
     if (!run.approval) return shown
     return { ...shown, approval: { ...run.approval, url: this.d.runUrl(run.id), approvals_so_far: run.approval.approvals.length } }
+  }
+
+  /**
+   * `present(run)` as JSON when it can be the record's stored bytes less the
+   * binding salt (nothing redacted, nothing added), so a reply need not
+   * serialize the run again; undefined otherwise.
+   */
+  presentedJson(run: Run): string | undefined {
+    if (run.approval || redactArgs(run.args, sensitiveArgNames(this.d.catalog, run.action)) !== run.args) return undefined
+    const stored = this.d.store.serialized(run)
+    return stored === undefined ? undefined : withoutSalt(stored, run)
   }
 
   async get(principal: Principal, id: string): Promise<Run> {
@@ -95,7 +106,7 @@ export class RunService {
       ...(req.session_id !== undefined ? { session_id: req.session_id } : {}),
       ...(req.expected !== undefined ? { expected: req.expected } : {}),
       ...(req.evidence !== undefined && req.evidence.length > 0 ? { evidence: req.evidence } : {}),
-      options: req.options ?? {},
+      options: req.options ?? {}, binding_salt: randomHex(32),
       policy: policyOutcome(decision), created_at: now, updated_at: now, created_by_instance: this.d.instanceId,
     }
     const requested: AuditEventBody = {
@@ -103,6 +114,7 @@ export class RunService {
       data: {
         args: redactArgs(run.args, sensitiveArgNames(catalog, action.id)),
         reason: run.reason, risk: run.risk, pack_digest: run.pack_digest, policy: run.policy,
+        ...(Object.keys(run.options).length > 0 ? { options: run.options } : {}),
         ...(run.session_id ? { session_id: run.session_id } : {}),
         ...(run.expected ? { expected: run.expected } : {}),
         ...(run.evidence ? { evidence: run.evidence } : {}),
@@ -196,7 +208,7 @@ export class RunService {
     const run: Run = {
       id: newRunId(), status: 'dispatched', status_reason: '', action: action.id, pack: pack.id, pack_digest: pack.digest,
       risk: action.spec.risk, node_id: node.id, node_name: node.name, args: prepared.args, reason: req.reason, requester: SYSTEM,
-      ...(req.session_id !== undefined ? { session_id: req.session_id } : {}), options: {},
+      ...(req.session_id !== undefined ? { session_id: req.session_id } : {}), options: {}, binding_salt: randomHex(32),
       policy: { decision: 'allow', rule: null }, created_at: now, updated_at: now, created_by_instance: this.d.instanceId,
     }
     const requested: AuditEventBody = {

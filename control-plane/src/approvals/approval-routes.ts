@@ -10,14 +10,19 @@ import { RunIdParamsSchema } from '../runs/index.js'
 import { ApprovalListQuerySchema, ApproveBodySchema, DenyBodySchema } from './approval-schemas.js'
 
 export default async function approvalRoutes(app: FastifyInstance) {
-  const { approvals, runs } = app.writ
+  const { approvals, runs, store } = app.writ
 
   app.get('/approvals', async (req) => {
     const principal = requireOperator(req)
     const q = parseOrThrow(ApprovalListQuerySchema, req.query, 'query')
     const pending = approvals.pending({ node: q.node, action: q.action, requester: q.requester, approver: q.mine ? principal : undefined }, q.limit)
       .filter((r) => !q.mine || (r.requester.id !== principal.id && (r.requester_person ?? r.requester.id) !== principal.person))
-    return { approvals: pending.map((r) => ({ ...r, approval: approvals.summary(r) })) }
+    // Each with its arguments (sensitive ones redacted): a person decides on what runs, not on a summary.
+    const shown = await Promise.all(pending.map(async (r) => {
+      const full = (await store.current(r.id))?.run
+      return { ...r, args: full ? runs.present(full).args : {}, approval: approvals.summary(r) }
+    }))
+    return { approvals: shown }
   })
 
   app.post('/runs/:id/approve', async (req) => {

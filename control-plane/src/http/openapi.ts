@@ -47,7 +47,7 @@ export function openApiDocument(serverUrl?: string): Record<string, unknown> {
       '/v1/runs/{id}': { get: { summary: 'A run; long-polls with `wait`', parameters: [idParam, ...queryParams(WaitQuerySchema)], responses: { 200: ok(ShownRunSchema), ...errors } } },
       '/v1/runs/{id}/output': { get: { summary: 'Live output chunks from `cursor`; the recorded output once done', parameters: [idParam, ...queryParams(OutputQuerySchema)], responses: { 200: ok(RunOutputSchema), ...errors } } },
       '/v1/runs/{id}/cancel': { post: { summary: 'Cancel a run (before dispatch, or ask the runner)', parameters: [idParam], responses: { 200: ok(ShownRunSchema), 409: errors[400], ...errors } } },
-      '/v1/approvals': { get: { summary: 'Runs waiting for approval (operators); `mine=true` for those you may decide', parameters: queryParams(ApprovalListQuerySchema), responses: { 200: ok(z.object({ approvals: z.array(z.object({ id: z.string(), action: z.string(), node_name: z.string(), approval: ApprovalSummarySchema }).passthrough()) })), 403: errors[400], ...errors } } },
+      '/v1/approvals': { get: { summary: 'Runs waiting for approval (operators); `mine=true` for those you may decide', parameters: queryParams(ApprovalListQuerySchema), responses: { 200: ok(z.object({ approvals: z.array(z.object({ id: z.string(), action: z.string(), node_name: z.string(), args: z.record(z.string(), z.unknown()), approval: ApprovalSummarySchema }).passthrough()) })), 403: errors[400], ...errors } } },
       '/v1/runs/{id}/approve': {
         post: {
           summary: 'Approve a run waiting for approval (operators in its approver groups, never the requester); dispatches it once its quorum is met',

@@ -75,7 +75,7 @@ export async function runnerPasskeys() {
 
   const writ = (action) => {
     const now = Date.now()
-    return { v: WRIT_VERSION, run_id: `run_${randomBytes(8).toString('hex')}`, node_id: 'bench', node_name: 'bench', action, pack: 'bench', pack_digest: digest, args: {}, reason: 'bench', requester: { id: 'bench-agent', kind: 'agent' }, approvals: [], options: {}, issued_at: new Date(now).toISOString(), expires_at: new Date(now + 60000).toISOString(), nonce: newNonce(), binding_salt: newBindingSalt() }
+    return { v: WRIT_VERSION, run_id: `run_${randomBytes(8).toString('hex')}`, node_id: 'bench', node_name: 'bench', action, pack: 'bench', pack_digest: digest, args: {}, reason: 'bench', requester: { id: 'bench-agent', kind: 'agent' }, approvals: [], request_hash: 'e'.repeat(64), options: {}, issued_at: new Date(now).toISOString(), expires_at: new Date(now + 60000).toISOString(), nonce: newNonce(), binding_salt: newBindingSalt() }
   }
   // The assertions are made before the clock starts: only the runner's work is timed.
   const roundTrip = async (w) => {

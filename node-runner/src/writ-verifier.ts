@@ -40,10 +40,8 @@ function versionRefusal(raw: unknown): Verdict | undefined {
   const v = (raw as { writ?: { v?: unknown } } | null)?.writ?.v
   if (typeof v !== 'number' || v === WRIT_VERSION) return undefined
   const upgrade = v < WRIT_VERSION ? 'the control plane is older than this runner' : 'this runner is older than the control plane'
-  return {
-    ok: false, runId: claimedRunId(raw),
-    refusal: { code: 'malformed', message: `writ format version ${v}, this runner verifies version ${WRIT_VERSION} only (${upgrade}): control plane and runners are upgraded together` },
-  }
+  const message = `writ format version ${v}, this runner verifies version ${WRIT_VERSION} only (${upgrade}): control plane and runners are upgraded together`
+  return { ok: false, runId: claimedRunId(raw), refusal: { code: 'malformed', message } }
 }
 
 export function verifyWrit(raw: unknown, deps: VerifierDeps): Verdict {

@@ -132,7 +132,9 @@ function checkScalar(spec: ArgSpec, raw: unknown, errors: ArgError[], isDefault:
   else return fail('type', `expected a string, got ${shown(typeName(raw))}`)
   // No value carries a second line past a pattern or into a command, nor reads differently from what it holds.
   const unsafe = findUnsafeCharacter(s)
-  if (unsafe) return fail('control_chars', `control and bidi characters (newlines, escapes, NUL, overrides) are not allowed, got ${shown(`${unsafe.label} at character ${unsafe.index}`)}`)
+  if (unsafe) {
+    return fail('control_chars', `control and bidi characters (newlines, escapes, NUL, overrides) are not allowed, got ${shown(`${unsafe.label} at character ${unsafe.index}`)}`)
+  }
   if (v.max_length !== undefined && s.length > v.max_length) return fail('max_length', `at most ${v.max_length} characters, got ${s.length}`)
   if (s.length > 65536) return fail('max_length', 'at most 65536 characters')
   if (v.pattern !== undefined && !anchored(v.pattern).test(s)) return fail('pattern', `does not match the declared pattern ${v.pattern}`)

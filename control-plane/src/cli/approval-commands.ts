@@ -56,7 +56,10 @@ function describeRun(r: ShownRun): string {
   return `${lines.join('\n')}\n`
 }
 
-const headline = (r: ShownRun): string => `${terminalLine(r.action)} on ${terminalLine(r.node_name)} (${terminalLine(r.risk)} risk), requested by ${terminalLine(r.requester.id)}`
+function headline(r: ShownRun): string {
+  const where = `${terminalLine(r.action)} on ${terminalLine(r.node_name)} (${terminalLine(r.risk)} risk)`
+  return `${where}, requested by ${terminalLine(r.requester.id)}`
+}
 
 export async function cmdPending(argv: string[], io: Io): Promise<number> {
   const { values } = parseArgs({ args: argv, options: { ...common, node: { type: 'string' }, mine: { type: 'boolean', default: false } } })
@@ -87,7 +90,8 @@ function bindingToSend(run: ShownRun, pinned: string | undefined): string | unde
   if (pinned === undefined) return binding
   const p = pinned.toLowerCase()
   if (!new RegExp(`^[0-9a-f]{${MIN_BINDING_PREFIX},64}$`).test(p)) {
-    throw new UsageError(`--binding takes the run's binding digest or a prefix of it (at least ${MIN_BINDING_PREFIX} hex characters, as writ pending shows it)`)
+    const what = `at least ${MIN_BINDING_PREFIX} hex characters, as writ pending shows it`
+    throw new UsageError(`--binding takes the run's binding digest or a prefix of it (${what})`)
   }
   if (p.length === 64 || binding === undefined) return p
   if (!binding.startsWith(p)) throw new BindingNotRead(run.id, p, binding)
@@ -98,7 +102,8 @@ function bindingToSend(run: ShownRun, pinned: string | undefined): string | unde
 export class BindingNotRead extends Error {
   constructor(runId: string, pinned: string, actual: string) {
     // Worded and coded as the control plane's own refusal of a decision on another binding.
-    super(`WRIT_ERR_BINDING_MISMATCH: run "${terminalLine(runId)}" is bound to ${actual.slice(0, SHOWN_BINDING)}…, not to the ${pinned.slice(0, SHOWN_BINDING)}… you pinned: it is not the run you read; nothing was decided`)
+    const bound = `run "${terminalLine(runId)}" is bound to ${actual.slice(0, SHOWN_BINDING)}…, not to the ${pinned.slice(0, SHOWN_BINDING)}… you pinned`
+    super(`WRIT_ERR_BINDING_MISMATCH: ${bound}: it is not the run you read; nothing was decided`)
     this.name = 'BindingNotRead'
   }
 }

@@ -86,12 +86,13 @@ async function cmdRun(argv: string[], io: Io): Promise<number> {
   if (created.status === 'pending_approval') {
     // A person decides, maybe much later: say where, and do not hold the terminal.
     const id = terminalLine(created.id)
-    io.err(`run ${id} waits for approval until ${terminalLine(created.approval?.expires_at ?? '?')}: ${terminalLine(created.approval?.url ?? '')}\n  ${terminalLine(created.status_reason)}\n  check on it with: writ status ${id} --wait 60\n`)
+    const until = `${terminalLine(created.approval?.expires_at ?? '?')}: ${terminalLine(created.approval?.url ?? '')}`
+    io.err(`run ${id} waits for approval until ${until}\n  ${terminalLine(created.status_reason)}\n  check on it with: writ status ${id} --wait 60\n`)
     if (values.json) io.out(`${terminalJson(created)}\n`)
     return EXIT_OF.pending_approval as number
   }
   // A command's output is printed as it comes, escaped: it must not drive the terminal either.
-  const { run, printedChunks } = await c.follow(created.id, (stream, data) => (stream === 'stdout' ? io.out(terminalBlock(data)) : io.err(terminalBlock(data))))
+  const { run, printedChunks } = await c.follow(created.id, (stream, data) => (stream === 'stdout' ? io.out : io.err)(terminalBlock(data)))
   if (printedChunks === 0 && run.result) {
     // Live chunks are best effort; the recorded output is authoritative.
     if (run.result.stdout) io.out(terminalBlock(run.result.stdout))

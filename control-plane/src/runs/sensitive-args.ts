@@ -48,5 +48,6 @@ export function withoutSalt(json: string, run: Pick<Run, 'binding_salt'>): strin
   const at = json.indexOf(member)
   if (at < 0) return json
   // The member and the comma on one side of it.
-  return json[at + member.length] === ',' ? json.slice(0, at) + json.slice(at + member.length + 1) : json.slice(0, at - 1) + json.slice(at + member.length)
+  const end = at + member.length
+  return json[end] === ',' ? json.slice(0, at) + json.slice(end + 1) : json.slice(0, at - 1) + json.slice(end)
 }

@@ -14,7 +14,7 @@ import { connect } from '@nats-io/transport-node'
 import { jetstreamManager } from '@nats-io/jetstream'
 import { pino } from 'pino'
 import { loadPacks } from '@writ/packs'
-import { PROTOCOL_VERSION, approvalBinding, generateSigningKeyPair, loadSigningKey, newNonce, signWrit, streams, subjects } from '@writ/packs/protocol'
+import { WRIT_VERSION, approvalBinding, generateSigningKeyPair, loadSigningKey, newBindingSalt, newNonce, signWrit, streams, subjects } from '@writ/packs/protocol'
 import { bindingChallenge, signApproverRegistry } from '@writ/packs/approvers'
 import { loadRunnerConfig, startNodeRunner } from '@writ/node-runner'
 import { createSoftwareAuthenticator } from '../test/helpers/software-authenticator.js'
@@ -75,7 +75,7 @@ export async function runnerPasskeys() {
 
   const writ = (action) => {
     const now = Date.now()
-    return { v: PROTOCOL_VERSION, run_id: `run_${randomBytes(8).toString('hex')}`, node_id: 'bench', node_name: 'bench', action, pack: 'bench', pack_digest: digest, args: {}, reason: 'bench', requester: { id: 'bench-agent', kind: 'agent' }, approvals: [], options: {}, issued_at: new Date(now).toISOString(), expires_at: new Date(now + 60000).toISOString(), nonce: newNonce() }
+    return { v: WRIT_VERSION, run_id: `run_${randomBytes(8).toString('hex')}`, node_id: 'bench', node_name: 'bench', action, pack: 'bench', pack_digest: digest, args: {}, reason: 'bench', requester: { id: 'bench-agent', kind: 'agent' }, approvals: [], request_hash: 'e'.repeat(64), options: {}, issued_at: new Date(now).toISOString(), expires_at: new Date(now + 60000).toISOString(), nonce: newNonce(), binding_salt: newBindingSalt() }
   }
   // The assertions are made before the clock starts: only the runner's work is timed.
   const roundTrip = async (w) => {

@@ -12,7 +12,7 @@ import { connect } from '@nats-io/transport-node'
 import { jetstreamManager } from '@nats-io/jetstream'
 import { pino } from 'pino'
 import { loadPacks } from '@writ/packs'
-import { PROTOCOL_VERSION, generateSigningKeyPair, loadSigningKey, newNonce, signWrit, streams, subjects } from '@writ/packs/protocol'
+import { WRIT_VERSION, generateSigningKeyPair, loadSigningKey, newBindingSalt, newNonce, signWrit, streams, subjects } from '@writ/packs/protocol'
 import { loadRunnerConfig, startNodeRunner } from '@writ/node-runner'
 import { percentile, startNats } from './nats-for-bench.js'
 
@@ -38,7 +38,7 @@ export async function runnerRoundtrip() {
 
   const oneWrit = async () => {
     const now = Date.now()
-    const writ = { v: PROTOCOL_VERSION, run_id: `run_${randomBytes(8).toString('hex')}`, node_id: 'bench', node_name: 'bench', action: 'debugging.loadavg', pack: 'debugging', pack_digest: digest, args: {}, reason: 'bench', requester: { id: 'bench', kind: 'agent' }, approvals: [], request_hash: 'e'.repeat(64), options: {}, issued_at: new Date(now).toISOString(), expires_at: new Date(now + 60000).toISOString(), nonce: newNonce() }
+    const writ = { v: WRIT_VERSION, run_id: `run_${randomBytes(8).toString('hex')}`, node_id: 'bench', node_name: 'bench', action: 'debugging.loadavg', pack: 'debugging', pack_digest: digest, args: {}, reason: 'bench', requester: { id: 'bench', kind: 'agent' }, approvals: [], request_hash: 'e'.repeat(64), options: {}, issued_at: new Date(now).toISOString(), expires_at: new Date(now + 60000).toISOString(), nonce: newNonce(), binding_salt: newBindingSalt() }
     const sub = nc.subscribe(subjects.result('bench', writ.run_id), { max: 1 })
     const t0 = performance.now()
     await nc.request(subjects.run('bench'), enc.encode(JSON.stringify(signWrit(writ, key))), { timeout: 5000 })

@@ -12,7 +12,7 @@ import { randomBytes } from 'node:crypto'
 import { connect } from '@nats-io/transport-node'
 import { jetstreamManager } from '@nats-io/jetstream'
 import { loadPacks } from '@writ/packs'
-import { PROTOCOL_VERSION, generateSigningKeyPair, loadSigningKey, newNonce, signWrit, streams, subjects } from '@writ/packs/protocol'
+import { WRIT_VERSION, generateSigningKeyPair, loadSigningKey, newBindingSalt, newNonce, signWrit, streams, subjects } from '@writ/packs/protocol'
 import { startNats } from './nats-for-bench.js'
 import { loadApiDoubles } from './api-doubles.js'
 
@@ -56,9 +56,9 @@ export async function runnerRssByKind() {
     const now = Date.now()
     const pack = action.split('.')[0]
     const writ = {
-      v: PROTOCOL_VERSION, run_id: `r${randomBytes(10).toString('hex')}`, node_id: NODE_ID, node_name: 'bench', action, pack, pack_digest: digests[pack],
+      v: WRIT_VERSION, run_id: `r${randomBytes(10).toString('hex')}`, node_id: NODE_ID, node_name: 'bench', action, pack, pack_digest: digests[pack],
       args, reason: 'bench', requester: { id: 'bench', kind: 'agent' }, approvals: [], request_hash: 'e'.repeat(64), options: {},
-      issued_at: new Date(now).toISOString(), expires_at: new Date(now + 60_000).toISOString(), nonce: newNonce(),
+      issued_at: new Date(now).toISOString(), expires_at: new Date(now + 60_000).toISOString(), nonce: newNonce(), binding_salt: newBindingSalt(),
     }
     const sub = nc.subscribe(subjects.result(NODE_ID, writ.run_id), { max: 1 })
     await nc.request(subjects.run(NODE_ID), JSON.stringify(signWrit(writ, key)), { timeout: 10_000 })

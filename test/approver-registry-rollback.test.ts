@@ -18,7 +18,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node'
 import { jetstreamManager } from '@nats-io/jetstream'
 import { loadPacks } from '@writ/packs'
 import {
-  HeartbeatSchema, PROTOCOL_VERSION, RunResultSchema, WritAckSchema, approvalBinding, generateSigningKeyPair, loadSigningKey, newNonce, signWrit, streams, subjects,
+  HeartbeatSchema, PROTOCOL_VERSION, RunResultSchema, WRIT_VERSION, WritAckSchema, approvalBinding, generateSigningKeyPair, loadSigningKey, newBindingSalt, newNonce, signWrit, streams, subjects,
   type ApprovalRef, type Heartbeat, type RunResult, type Writ, type WritAck,
 } from '@writ/packs/protocol'
 import { bindingChallenge, signApproverRegistry } from '@writ/packs/approvers'
@@ -98,9 +98,9 @@ function spawnRunner(journalFile = journal): RunnerProcess {
 const digest = loadPacks([STOCK_PACKS]).packs.find((p) => p.id === 'nomad')!.digest
 function stopWrit(): Writ {
   return {
-    v: PROTOCOL_VERSION, run_id: `run_${newNonce().slice(0, 16)}`, node_id: NODE, node_name: 'client-9', action: 'nomad.alloc_stop', pack: 'nomad', pack_digest: digest,
+    v: WRIT_VERSION, run_id: `run_${newNonce().slice(0, 16)}`, node_id: NODE, node_name: 'client-9', action: 'nomad.alloc_stop', pack: 'nomad', pack_digest: digest,
     args: { alloc_id: ALLOC }, reason: 'victoria-metrics writes into a reformatted volume', requester: { id: 'agent-sre', kind: 'agent' }, approvals: [],
-    request_hash: 'e'.repeat(64), options: {}, issued_at: new Date().toISOString(), expires_at: new Date(Date.now() + 60_000).toISOString(), nonce: newNonce(),
+    request_hash: 'e'.repeat(64), options: {}, issued_at: new Date().toISOString(), expires_at: new Date(Date.now() + 60_000).toISOString(), nonce: newNonce(), binding_salt: newBindingSalt(),
   }
 }
 function approvedBy(writ: Writ, who: TestApprover): Writ {

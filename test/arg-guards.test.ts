@@ -73,3 +73,20 @@ t.test('U+2028 / U+2029 (and the C1 controls) are control characters, even under
   const multi = [{ name: 'x', type: 'string' as const, required: false, validation: { pattern: '(?m)^ok$' } }]
   t.equal(validateArgs(multi, { x: 'ok\u2028rm' }).ok, false)
 })
+
+t.test('a bidi override or isolate in an argument is refused like a control character, on both daemons (one rule)', async (t) => {
+  const specs = [
+    { name: 'path', type: 'string' as const, required: false },
+    { name: 'token', type: 'string' as const, required: false, sensitive: true },
+  ]
+  for (const ch of ['\u202e', '\u202d', '\u2066', '\u2067', '\u2068', '\u2069', '\u200f', '\u061c']) {
+    const code = `U+${ch.codePointAt(0)!.toString(16).padStart(4, '0').toUpperCase()}`
+    const r = validateArgs(specs, { path: `/var/log/${ch}gol.txt` })
+    t.equal(r.ok, false, `${code} is refused`)
+    if (!r.ok) t.match(r.errors[0], { arg: 'path', code: 'control_chars', message: new RegExp(`got ${code.replace('+', '\\+')}.* at character 9`) }, `${code}: the message names the code point and where`)
+    const secret = validateArgs(specs, { token: `s3cret${ch}` })
+    if (!secret.ok) t.match(secret.errors[0]?.message, /got \[redacted\]$/, 'a sensitive value gives nothing away, not even where')
+    else t.fail(`${code} in a sensitive value is refused`)
+  }
+  t.ok(validateArgs(specs, { path: '/var/log/שלום.txt' }).ok, 'right-to-left letters themselves are text, not formatting')
+})

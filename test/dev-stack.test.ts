@@ -55,14 +55,17 @@ t.test('writ dev starts everything, proves it with a real run, and stops on Ctrl
   const page = await fetch(link as string)
   t.match(await page.text(), /signs you in as <strong>dev-operator<\/strong>/, 'the link opens the sign-in page for the dev operator')
 
-  const gated = await (await fetch(`${env.WRIT_URL}/v1/runs`, { method: 'POST', headers: { authorization: `Bearer ${env.WRIT_AGENT_TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify({ action: 'nomad.alloc_stop', node, args: { alloc_id: '5456bd7a-9fc0-c0dd-6131-cbee77f57577' }, reason: 'dev test: held for a person' }) })).json() as { id: string, status: string }
+  const gated = await (await fetch(`${env.WRIT_URL}/v1/runs`, { method: 'POST', headers: { authorization: `Bearer ${env.WRIT_AGENT_TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify({ action: 'nomad.alloc_stop', node, args: { alloc_id: '5456bd7a-9fc0-c0dd-6131-cbee77f57577' }, reason: 'dev test: held for a per\u00adson\u200b' }) })).json() as { id: string, status: string }
   t.equal(gated.status, 'pending_approval', 'a high-risk action waits for an operator')
   await eventually(() => out.includes('[slack] Approval needed: nomad.alloc_stop'), 10_000, 'the printed Slack message')
   t.match(out, '[slack] Approval needed: nomad.alloc_stop', 'without a webhook the Slack message is printed')
+  t.match(out, 'held for a per\\u00ADson\\u200B', 'with every invisible character of the reason shown as its escape')
+  t.notMatch(out, /[\u00ad\u200b]/, 'none of them printed raw')
   const cli = (args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { ...process.env, WRIT_URL: env.WRIT_URL, WRIT_OPERATOR_TOKEN: env.WRIT_OPERATOR_TOKEN, WRIT_TOKEN: '' } })
   const pending = cli(['pending'])
   t.equal(pending.status, 0, pending.stderr)
-  t.match(pending.stdout, new RegExp(`${gated.id}  nomad\\.alloc_stop on .* by dev-agent  0/1 approvals`), 'writ pending lists it')
+  t.match(pending.stdout, new RegExp(`${gated.id}  nomad\\.alloc_stop on .* \\(high risk\\), requested by dev-agent  0/1 approvals`), 'writ pending lists it')
+  t.match(pending.stdout, '    args:     alloc_id=5456bd7a-9fc0-c0dd-6131-cbee77f57577\n', 'with its arguments')
   const denied = cli(['deny', gated.id, '--reason', 'not on a laptop'])
   t.equal(denied.status, 0, denied.stderr)
   t.match(denied.stdout, `run ${gated.id}: denied — denied by dev-operator: not on a laptop`)

@@ -4,7 +4,7 @@
  */
 import t from 'tap'
 import { ActionFileSchema, canonicalJson, prepareInvocation, validateArgs, type ActionFile, type ArgSpec } from '@writ/packs'
-import { generateSigningKeyPair, loadSigningKey, loadTrustedKey, signWrit, verifySignature, PROTOCOL_VERSION, newNonce, type Writ } from '@writ/packs/protocol'
+import { generateSigningKeyPair, loadSigningKey, loadTrustedKey, signWrit, verifySignature, WRIT_VERSION, newBindingSalt, newNonce, type Writ } from '@writ/packs/protocol'
 
 const action = (over: Record<string, unknown>): ActionFile => ActionFileSchema.parse({
   schema_version: 1, id: 'demo.thing', title: 'demo', kind: 'exec', risk: 'low',
@@ -82,9 +82,9 @@ t.test('writ signatures: verify, reject tampering and unknown keys', async (t) =
   const key = loadSigningKey(kp.privatePem)
   const trusted = [loadTrustedKey(kp.publicPem)]
   const writ: Writ = {
-    v: PROTOCOL_VERSION, run_id: 'run_0123456789', node_id: 'n1', node_name: 'n1', action: 'debugging.loadavg', pack: 'debugging',
+    v: WRIT_VERSION, run_id: 'run_0123456789', node_id: 'n1', node_name: 'n1', action: 'debugging.loadavg', pack: 'debugging',
     pack_digest: 'a'.repeat(64), args: {}, reason: 'r', requester: { id: 'a', kind: 'agent' }, approvals: [], request_hash: 'e'.repeat(64), options: {},
-    issued_at: new Date().toISOString(), expires_at: new Date().toISOString(), nonce: newNonce(),
+    issued_at: new Date().toISOString(), expires_at: new Date().toISOString(), nonce: newNonce(), binding_salt: newBindingSalt(),
   }
   const s = signWrit(writ, key)
   t.same(verifySignature(s.writ, s.key_id, s.sig, trusted), { ok: true })

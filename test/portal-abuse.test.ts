@@ -160,6 +160,26 @@ t.test('decision forms refuse what they must, each attempt audited, nothing disp
   t.equal(runner.writs.length, 1)
 })
 
+t.test('a comment or deny reason with control or bidi characters is refused on the page, audited, and decides nothing', async (t) => {
+  const { fx, app, gated, events, status, runner } = await setup(t)
+  const ops1 = new Visitor(app)
+  await ops1.signIn(fx.tokens.operator)
+  const id = await gated()
+  const page = await ops1.get(`/ui/runs/${id}`)
+  const form = { _csrf: Visitor.field(page.body, '_csrf'), binding: Visitor.field(page.body, 'binding') }
+  const approve = await ops1.post(`/ui/runs/${id}/approve`, { ...form, comment: 'looks fine \u202e' })
+  t.equal(approve.statusCode, 400)
+  t.equal(code(approve.body), 'WRIT_ERR_UNSAFE_TEXT', 'a bidi override in the comment is refused')
+  t.match(approve.body, /comment holds U\+202E RIGHT-TO-LEFT OVERRIDE at character 11/, 'the page names the field and the code point')
+  const deny = await ops1.post(`/ui/runs/${id}/deny`, { ...form, reason: 'no\u0085reboot' })
+  t.equal(code(deny.body), 'WRIT_ERR_UNSAFE_TEXT', 'a C1 newline in the deny reason is refused')
+  t.match(deny.body, /reason holds U\+0085 NEXT LINE/)
+  t.equal(await status(id), 'pending_approval', 'the run still waits')
+  t.equal(runner.writs.length, 0, 'nothing dispatched')
+  const rejected = (await events(id)).filter((e) => e.type === 'request.rejected').map((e) => (e.data as { code: string }).code)
+  t.same(rejected, ['WRIT_ERR_UNSAFE_TEXT', 'WRIT_ERR_UNSAFE_TEXT'], 'both attempts are on the record')
+})
+
 t.test('an approval after the window closed is refused and the run expires', async (t) => {
   const { fx, app, gated, status, runner, events } = await setup(t, '2s')
   const ops1 = new Visitor(app)

@@ -24,7 +24,7 @@ import { connect, credsAuthenticator, type NatsConnection } from '@nats-io/trans
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream'
 import { loadPacks } from '@writ/packs'
 import {
-  CONTROL_PLANE_INBOX_PREFIX, PROTOCOL_VERSION, RunResultSchema, WritAckSchema, generateSigningKeyPair, loadSigningKey, newNonce,
+  CONTROL_PLANE_INBOX_PREFIX, WRIT_VERSION, RunResultSchema, WritAckSchema, generateSigningKeyPair, loadSigningKey, newBindingSalt, newNonce,
   signWrit, streams, subjects, type RunResult, type Writ, type WritAck,
 } from '@writ/packs/protocol'
 import { REPO_ROOT } from './doubles/fixtures-dir.js'
@@ -153,10 +153,10 @@ async function run(action: string, args: Record<string, unknown>): Promise<{ ack
   const now = Date.now()
   const runId = `r${randomBytes(10).toString('hex')}`
   const writ: Writ = {
-    v: PROTOCOL_VERSION, run_id: runId, node_id: NODE_ID, node_name: 'client-1', action, pack: action.split('.')[0] as string,
+    v: WRIT_VERSION, run_id: runId, node_id: NODE_ID, node_name: 'client-1', action, pack: action.split('.')[0] as string,
     pack_digest: digestOf(action.split('.')[0] as string), args: args as Writ['args'], reason: 'job environment test', requester: { id: 'agent-1', kind: 'agent' },
     approvals: [], request_hash: 'e'.repeat(64), options: {}, issued_at: new Date(now).toISOString(), expires_at: new Date(now + 60_000).toISOString(),
-    nonce: newNonce(),
+    nonce: newNonce(), binding_salt: newBindingSalt(),
   }
   const reply = await cp.request(subjects.run(NODE_ID), JSON.stringify(signWrit(writ, key)), { timeout: 10_000 })
   const ack = WritAckSchema.parse(reply.json())

@@ -14,7 +14,7 @@ import { randomBytes } from 'node:crypto'
 import { connect } from '@nats-io/transport-node'
 import { jetstreamManager } from '@nats-io/jetstream'
 import { loadPacks } from '@writ/packs'
-import { PROTOCOL_VERSION, RunResultSchema, WritAckSchema, generateSigningKeyPair, loadSigningKey, newNonce, signWrit, streams, subjects, type Writ } from '@writ/packs/protocol'
+import { WRIT_VERSION, RunResultSchema, WritAckSchema, generateSigningKeyPair, loadSigningKey, newBindingSalt, newNonce, signWrit, streams, subjects, type Writ } from '@writ/packs/protocol'
 import { freePort, startNatsServer } from './helpers/nats-server.js'
 import { REPO_ROOT, STOCK_PACKS } from './helpers/runner-harness.js'
 import { eventually } from './helpers/cp-fake-runner.js'
@@ -64,9 +64,10 @@ t.test('the stop signal Nomad sends drains: the in-flight run finishes and is pu
   const key = loadSigningKey(kp.privatePem)
   const digest = loadPacks([join(dir, 'packs')]).packs[0]!.digest
   const writ = (): Writ => ({
-    v: PROTOCOL_VERSION, run_id: `run_${randomBytes(8).toString('hex')}`, node_id: nodeId, node_name: nodeId, action: 'slow.nap', pack: 'slow', pack_digest: digest,
+    v: WRIT_VERSION, run_id: `run_${randomBytes(8).toString('hex')}`, node_id: nodeId, node_name: nodeId, action: 'slow.nap', pack: 'slow', pack_digest: digest,
     args: {}, reason: 'drain test', requester: { id: 'tester', kind: 'agent' }, approvals: [], request_hash: 'e'.repeat(64), options: {},
     issued_at: new Date().toISOString(), expires_at: new Date(Date.now() + 60_000).toISOString(), nonce: newNonce(),
+    binding_salt: newBindingSalt(),
   })
   const enc = new TextEncoder(); const dec = new TextDecoder()
   const first = writ()
@@ -122,9 +123,10 @@ t.test('a runner killed mid-run reports the run as of unknown outcome when it st
   const first = await start()
   const key = loadSigningKey(kp.privatePem)
   const writ: Writ = {
-    v: PROTOCOL_VERSION, run_id: `run_${randomBytes(8).toString('hex')}`, node_id: nodeId, node_name: nodeId, action: 'slow.nap', pack: 'slow',
+    v: WRIT_VERSION, run_id: `run_${randomBytes(8).toString('hex')}`, node_id: nodeId, node_name: nodeId, action: 'slow.nap', pack: 'slow',
     pack_digest: loadPacks([join(dir, 'packs')]).packs[0]!.digest, args: {}, reason: 'kill test', requester: { id: 'tester', kind: 'agent' }, approvals: [], request_hash: 'e'.repeat(64), options: {},
     issued_at: new Date().toISOString(), expires_at: new Date(Date.now() + 60_000).toISOString(), nonce: newNonce(),
+    binding_salt: newBindingSalt(),
   }
   const enc = new TextEncoder(); const dec = new TextDecoder()
   const signed = signWrit(writ, key)

@@ -5,7 +5,7 @@
  */
 import type { Invocation, LoadedAction, LoadedPack, PackCatalog, RunnerDirs } from '@writ/packs'
 import { prepareInvocation, resolveListRoot } from '@writ/packs'
-import { SignedWritSchema, approvalBinding, verifySignature, type Refusal, type SignedWrit, type TrustedKey, type Writ } from '@writ/packs/protocol'
+import { SignedWritSchema, WRIT_VERSION, approvalBinding, verifySignature, type Refusal, type SignedWrit, type TrustedKey, type Writ } from '@writ/packs/protocol'
 import { nodeLocalityRefusal } from './nomad-locality.js'
 
 export type Verdict =
@@ -33,7 +33,22 @@ export function claimedRunId(raw: unknown): string {
   return typeof id === 'string' ? id.slice(0, 64) : ''
 }
 
+/**
+ * A writ of another format version is refused before anything else: its
+ * approvals are bound in a way this runner does not compute, and checking
+ * them anyway would refuse good approvals or, worse, accept bad ones.
+ */
+function versionRefusal(raw: unknown): Verdict | undefined {
+  const v = (raw as { writ?: { v?: unknown } } | null)?.writ?.v
+  if (typeof v !== 'number' || v === WRIT_VERSION) return undefined
+  const upgrade = v < WRIT_VERSION ? 'the control plane is older than this runner' : 'this runner is older than the control plane'
+  const message = `writ format version ${v}, this runner verifies version ${WRIT_VERSION} only (${upgrade}): control plane and runners are upgraded together`
+  return { ok: false, runId: claimedRunId(raw), refusal: { code: 'malformed', message } }
+}
+
 export function verifyWrit(raw: unknown, deps: VerifierDeps): Verdict {
+  const wrongVersion = versionRefusal(raw)
+  if (wrongVersion) return wrongVersion
   const parsed = SignedWritSchema.safeParse(raw)
   if (!parsed.success) {
     const issue = parsed.error.issues[0]

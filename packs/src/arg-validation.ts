@@ -7,6 +7,7 @@ import { posix } from 'node:path'
 import type { ArgSpec } from './pack-schema.js'
 import { parseDuration } from './duration.js'
 import { compilePackRegex } from './pack-schema.js'
+import { findUnsafeCharacter } from './unsafe-characters.js'
 
 export type ArgValue = string | number | boolean | string[] | number[]
 export type ValidatedArgs = Record<string, ArgValue>
@@ -24,13 +25,6 @@ export interface ArgError {
 }
 
 export type ArgResult = { ok: true, args: ValidatedArgs } | { ok: false, errors: ArgError[] }
-
-// Any C0 control character except tab, DEL, the C1 controls (U+0085 is a
-// newline to some programs) and the Unicode line and paragraph separators,
-// which a pattern with the m flag treats as line ends: no value carries a
-// second line past a pattern or into a command.
-// eslint-disable-next-line no-control-regex
-const CONTROL_CHARS = /[\u0000-\u0008\u000a-\u001f\u007f-\u009f\u2028\u2029]/
 
 const anchoredCache = new Map<string, RegExp>()
 function anchored(pattern: string): RegExp {
@@ -136,7 +130,11 @@ function checkScalar(spec: ArgSpec, raw: unknown, errors: ArgError[], isDefault:
   if (typeof raw === 'string') s = raw
   else if (typeof raw === 'number' && spec.type === 'string') s = String(raw)
   else return fail('type', `expected a string, got ${shown(typeName(raw))}`)
-  if (CONTROL_CHARS.test(s)) return fail('control_chars', 'control characters (newlines, escapes, NUL) are not allowed')
+  // No value carries a second line past a pattern or into a command, nor reads differently from what it holds.
+  const unsafe = findUnsafeCharacter(s)
+  if (unsafe) {
+    return fail('control_chars', `control and bidi characters (newlines, escapes, NUL, overrides) are not allowed, got ${shown(`${unsafe.label} at character ${unsafe.index}`)}`)
+  }
   if (v.max_length !== undefined && s.length > v.max_length) return fail('max_length', `at most ${v.max_length} characters, got ${s.length}`)
   if (s.length > 65536) return fail('max_length', 'at most 65536 characters')
   if (v.pattern !== undefined && !anchored(v.pattern).test(s)) return fail('pattern', `does not match the declared pattern ${v.pattern}`)

@@ -113,6 +113,27 @@ execution:
   command: { binary: /bin/true, argv: ["{{ args.user }}", "{{ args.password }}"] }
   timeout: 5s
 `,
+  'unlock.yaml': `schema_version: 1
+id: testops.unlock
+title: Unlock a vault with its pin (pretend)
+kind: exec
+risk: high
+description: Needs a person; the pin must never be shown back, nor be recoverable from anything shown.
+side_effects: [Unlocks the vault.]
+args:
+  - name: vault
+    type: string
+    required: true
+    validation: { pattern: "^[a-z-]{1,32}$" }
+  - name: pin
+    type: string
+    required: true
+    sensitive: true
+    validation: { pattern: "^[0-9]{4}$" }
+execution:
+  command: { binary: /bin/true, argv: ["{{ args.vault }}", "{{ args.pin }}"] }
+  timeout: 5s
+`,
   'list.yaml': `schema_version: 1
 id: testops.list
 title: List the fixture folder

@@ -12,7 +12,7 @@ import { jetstreamManager } from '@nats-io/jetstream'
 import { pino, type Logger } from 'pino'
 import { loadPacks } from '@writ/packs'
 import {
-  PROTOCOL_VERSION, RunResultSchema, WritAckSchema, generateSigningKeyPair, loadSigningKey, newNonce, signWrit,
+  WRIT_VERSION, RunResultSchema, WritAckSchema, generateSigningKeyPair, loadSigningKey, newBindingSalt, newNonce, signWrit,
   streams, subjects, type RunResult, type SignedWrit, type SigningKey, type Writ, type WritAck,
 } from '@writ/packs/protocol'
 import { loadRunnerConfig, startNodeRunner, type NodeRunner, type RunnerConfigInput, type RunnerDeps } from '@writ/node-runner'
@@ -177,10 +177,10 @@ export async function startRunnerHarness(
       const now = Date.now()
       const pack = action.split('.')[0] as string
       return {
-        v: PROTOCOL_VERSION, run_id: `run_${randomBytes(8).toString('hex')}`, node_id: nodeId, node_name: `${nodeId}.example`,
+        v: WRIT_VERSION, run_id: `run_${randomBytes(8).toString('hex')}`, node_id: nodeId, node_name: `${nodeId}.example`,
         action, pack, pack_digest: over.pack_digest ?? h.digestOf(pack), args: args as Writ['args'], reason: 'test', requester: { id: 'agent-test', kind: 'agent' },
         approvals: [], request_hash: 'e'.repeat(64), options: {}, issued_at: new Date(now).toISOString(), expires_at: new Date(now + 60_000).toISOString(), nonce: newNonce(),
-        ...over,
+        binding_salt: newBindingSalt(), ...over,
       }
     },
     send: async (signed) => {

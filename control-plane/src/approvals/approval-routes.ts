@@ -11,13 +11,18 @@ import { RunIdParamsSchema } from '../runs/index.js'
 import { ApprovalListQuerySchema, ApproveBodySchema, DenyBodySchema } from './approval-schemas.js'
 
 export default async function approvalRoutes(app: FastifyInstance) {
-  const { approvals, runs } = app.writ
+  const { approvals, runs, store } = app.writ
 
   app.get('/approvals', async (req) => {
     const principal = requireOperator(req)
     const q = parseOrThrow(ApprovalListQuerySchema, req.query, 'query')
     const page = approvals.page({ node: q.node, action: q.action, requester: q.requester, approver: q.mine ? principal : undefined }, q.limit, q.cursor)
-    return { approvals: page.runs.map((r) => ({ ...r, approval: approvals.summary(r) })), total: page.total, next_cursor: page.next_cursor }
+    // Each with its arguments (sensitive ones redacted): a person decides on what runs, not on a summary.
+    const shown = await Promise.all(page.runs.map(async (r) => {
+      const full = (await store.current(r.id))?.run
+      return { ...r, args: full ? runs.present(full).args : {}, approval: approvals.summary(r) }
+    }))
+    return { approvals: shown, total: page.total, next_cursor: page.next_cursor }
   })
 
   app.post('/runs/:id/approve', async (req) => {

@@ -12,7 +12,8 @@ import type { PasskeyAssertion } from '@writ/packs/protocol'
 import type { AuditChain, AuditEventBody } from '../audit/index.js'
 import type { Principal } from '../auth/index.js'
 import {
-  AlreadyApproved, ApprovalExpired, BindingMismatch, Forbidden, NotAnApprover, NotPending, PasskeyRejected, PasskeyRequired, RunNotFound, SelfApproval, withDetails,
+  AlreadyApproved, ApprovalExpired, BindingMismatch, BindingOutdated, Forbidden, NotAnApprover, NotPending, PasskeyRejected, PasskeyRequired, RunNotFound, SelfApproval,
+  requirePlainText, withDetails,
 } from '../http/index.js'
 import type { Passkeys } from '../passkeys/index.js'
 import type { Metrics } from '../metrics.js'
@@ -154,6 +155,8 @@ export class ApprovalService {
    */
   async decide(principal: Principal, runId: string, input: DecisionInput): Promise<Run> {
     if (principal.kind !== 'operator') throw new Forbidden('only operators decide runs; agents never approve')
+    // The agent reads a deny reason, other people read a comment: plain text only, on every surface.
+    requirePlainText(input.decision === 'deny' ? { reason: input.reason } : { comment: input.comment })
     const passkey = input.decision === 'approve' ? await this.checkedPasskey(principal, runId, input) : undefined
     const now = this.now()
     const at = new Date(now).toISOString()
@@ -245,6 +248,8 @@ export class ApprovalService {
     if (input.binding !== undefined && input.binding !== a.binding) {
       return withDetails(new BindingMismatch(input.binding.slice(0, 16), r.id, a.binding.slice(0, 16)), { run_id: r.id, binding: a.binding })
     }
+    // Runners verify binding v2 only: an approval of a run bound before the upgrade could never run. Denying it still works.
+    if (input.decision === 'approve' && r.binding_salt === undefined) return withDetails(new BindingOutdated(r.id), { run_id: r.id })
     if (input.decision === 'approve' && a.approvals.some((x) => x.by === principal.id || x.person === principal.person)) {
       return withDetails(new AlreadyApproved(principal.id, r.id, a.quorum - a.approvals.length), { run_id: r.id })
     }

@@ -18,6 +18,7 @@ import {
 } from '@writ/packs/approvers'
 import { operatorClient } from './approval-commands.js'
 import { UsageError, type Io } from './cli-io.js'
+import { terminalJson, terminalLine } from './terminal-text.js'
 
 /** The administrator's policy file, kept with the approvers key. */
 export const ApproverPolicyFileSchema = z.object({
@@ -59,8 +60,9 @@ async function fetchRegistrations(io: Io, flags: { url?: string | undefined, tok
   return parsed.data
 }
 
-const describe = (a: { operator: string, groups: readonly string[], credential_id: string, label?: string | undefined, registered_at: string }): string =>
-  `${a.operator} [${a.groups.join(', ') || 'no groups'}] passkey ${a.credential_id.slice(0, 16)}…${a.label ? ` "${a.label}"` : ''} registered ${a.registered_at}`
+// A passkey's label is what its owner typed on the portal: escaped for the terminal, like everything printed.
+const describe = (a: { operator: string, groups: readonly string[], credential_id: string, label?: string | undefined, registered_at: string }): string => terminalLine(
+  `${a.operator} [${a.groups.join(', ') || 'no groups'}] passkey ${a.credential_id.slice(0, 16)}…${a.label ? ` "${a.label}"` : ''} registered ${a.registered_at}`)
 
 export async function cmdApprovers(argv: string[], io: Io): Promise<number> {
   const sub = argv[0]
@@ -68,7 +70,7 @@ export async function cmdApprovers(argv: string[], io: Io): Promise<number> {
   if (sub === 'list') {
     const { values } = parseArgs({ args: argv.slice(1), options: { ...common, json: { type: 'boolean', default: false } } })
     const regs = await fetchRegistrations(io, values)
-    if (values.json) { io.out(`${JSON.stringify(regs, null, 2)}\n`); return 0 }
+    if (values.json) { io.out(`${terminalJson(regs, 2)}\n`); return 0 }
     io.out(regs.relying_party ? `relying party ${regs.relying_party.id} (${regs.relying_party.origins.join(', ')})\n` : 'relying party: not derivable from the control plane\'s public_url (name it in the approver policy file)\n')
     for (const r of regs.registrations) io.out(`${describe(r)}${r.operator_configured ? '' : '  (operator no longer configured)'}\n`)
     if (regs.registrations.length === 0) io.err('no passkey is registered yet (operators register them on the portal\'s Passkeys page)\n')

@@ -18,6 +18,7 @@ import { generateSigningKeyPair } from '@writ/packs/protocol'
 import { buildApp, createLogger } from '../http/app.js'
 import { parseConfig, type ConfigInput } from '../config.js'
 import { generateToken, hashToken } from '../auth/index.js'
+import { terminalLine } from './terminal-text.js'
 
 export class DevStackError extends Error {
   constructor(message: string, options?: ErrorOptions) { super(message, options); this.name = 'DevStackError' }
@@ -194,8 +195,8 @@ export async function startDevStack(opts: DevStackOptions = {}): Promise<DevStac
   writeFileSync(join(stateDir, 'dev.yaml'), `# Written by \`writ dev\`; regenerated on every start.\n${toYaml(raw)}`)
   const config = parseConfig(raw, 'dev config')
   const logger = createLogger(config, createWriteStream(join(stateDir, 'control-plane.log'), { flags: 'a' }))
-  // No Slack webhook in dev: approval messages are printed here instead.
-  const app = await buildApp(config, { logger, print: (line) => out(`[slack] ${line}`) })
+  // No Slack webhook in dev: approval messages are printed here instead, escaped (they carry an agent's reason).
+  const app = await buildApp(config, { logger, print: (line) => out(`[slack] ${terminalLine(line)}`) })
   await app.listen({ host: '127.0.0.1', port })
 
   const runnerLog = createWriteStream(join(stateDir, 'runner.log'), { flags: 'a' })

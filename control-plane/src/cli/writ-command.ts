@@ -13,6 +13,7 @@ import { cmdDecide, cmdPending } from './approval-commands.js'
 import { cmdApprovers } from './approver-commands.js'
 import { ApiError, WritClient } from './cli-client.js'
 import { UsageError, type Io } from './cli-io.js'
+import { terminalBlock, terminalJson, terminalLine } from './terminal-text.js'
 import { ConfigError } from '../config.js'
 import { serve } from '../main.js'
 import { isTerminal } from '../runs/index.js'
@@ -24,8 +25,8 @@ const USAGE = `usage:
   writ nodes [--json]
   writ actions [query] [--node NODE] [--risk R] [--json]
   writ pending [--node NODE] [--mine] [--json]        (operators: runs waiting for approval)
-  writ approve <run> [--comment "…"]                  (operators)
-  writ deny <run> --reason "why"                      (operators; the agent is told)
+  writ approve <run> [--comment "…"] [--binding PREFIX]   (operators; decides the binding it prints, or the one pinned)
+  writ deny <run> --reason "why" [--binding PREFIX]       (operators; the agent is told)
   writ audit verify --trusted-keys PEM... [--file export.jsonl | --nats URL] [--witness JOURNAL]... [--grace 60s] [--json]
   writ audit export [--nats URL]            (JSON lines on stdout; --nats-creds FILE, --nats-ca FILE,
                                             --nats-tls-server-name NAME for both)
@@ -82,21 +83,24 @@ async function cmdRun(argv: string[], io: Io): Promise<number> {
   const contract = (await c.request('GET', `/v1/actions/${encodeURIComponent(action)}`)).json as { args: Array<{ name: string, type: string }> }
   const body = { action, node: values.node, args: typedArgs(values.arg ?? [], contract.args), reason: values.reason, ...(values.session ? { session_id: values.session } : {}) }
   const created = (await c.request('POST', '/v1/runs', body)).json as { id: string, status: string, status_reason: string, approval?: { url: string, expires_at: string } }
-  io.err(`run ${created.id}: ${created.status}\n`)
+  io.err(`run ${terminalLine(created.id)}: ${terminalLine(created.status)}\n`)
   if (created.status === 'pending_approval') {
     // A person decides, maybe much later: say where, and do not hold the terminal.
-    io.err(`run ${created.id} waits for approval until ${created.approval?.expires_at ?? '?'}: ${created.approval?.url ?? ''}\n  ${created.status_reason}\n  check on it with: writ status ${created.id} --wait 60\n`)
-    if (values.json) io.out(`${JSON.stringify(created)}\n`)
+    const id = terminalLine(created.id)
+    const until = `${terminalLine(created.approval?.expires_at ?? '?')}: ${terminalLine(created.approval?.url ?? '')}`
+    io.err(`run ${id} waits for approval until ${until}\n  ${terminalLine(created.status_reason)}\n  check on it with: writ status ${id} --wait 60\n`)
+    if (values.json) io.out(`${terminalJson(created)}\n`)
     return EXIT_OF.pending_approval as number
   }
-  const { run, printedChunks } = await c.follow(created.id, (stream, data) => (stream === 'stdout' ? io.out(data) : io.err(data)))
+  // A command's output is printed as it comes, escaped: it must not drive the terminal either.
+  const { run, printedChunks } = await c.follow(created.id, (stream, data) => (stream === 'stdout' ? io.out : io.err)(terminalBlock(data)))
   if (printedChunks === 0 && run.result) {
     // Live chunks are best effort; the recorded output is authoritative.
-    if (run.result.stdout) io.out(run.result.stdout)
-    if (run.result.stderr) io.err(run.result.stderr)
+    if (run.result.stdout) io.out(terminalBlock(run.result.stdout))
+    if (run.result.stderr) io.err(terminalBlock(run.result.stderr))
   }
-  if (values.json) io.out(`${JSON.stringify(run)}\n`)
-  io.err(`run ${run.id}: ${run.status} — ${run.status_reason}\n`)
+  if (values.json) io.out(`${terminalJson(run)}\n`)
+  io.err(`run ${terminalLine(run.id)}: ${run.status} — ${terminalLine(run.status_reason)}\n`)
   return EXIT_OF[run.status] ?? 2
 }
 
@@ -105,8 +109,8 @@ async function cmdStatus(argv: string[], io: Io): Promise<number> {
   const id = positionals[0]
   if (!id || !/^\d{1,4}$/.test(values.wait ?? '0')) throw new UsageError('writ status <run-id> [--wait SECONDS]')
   const run = await client(io.env, values).run(id, Number(values.wait))
-  if (values.json) io.out(`${JSON.stringify(run)}\n`)
-  else io.out(`run ${run.id}: ${run.status} — ${run.status_reason}\n`)
+  if (values.json) io.out(`${terminalJson(run)}\n`)
+  else io.out(`run ${terminalLine(run.id)}: ${run.status} — ${terminalLine(run.status_reason)}\n`)
   return EXIT_OF[run.status] ?? (isTerminal(run.status) ? 2 : 4)
 }
 
@@ -114,8 +118,12 @@ async function cmdNodes(argv: string[], io: Io): Promise<number> {
   const { values } = parseArgs({ args: argv, options: { json: { type: 'boolean', default: false }, url: { type: 'string' }, token: { type: 'string' } } })
   const { json } = await client(io.env, values).request('GET', '/v1/nodes')
   const nodes = (json as { nodes: Array<{ id: string, name: string, online: boolean, last_seen: string, packs: Array<{ id: string, matches_catalog: boolean }> }> }).nodes
-  if (values.json) { io.out(`${JSON.stringify(nodes, null, 2)}\n`); return 0 }
-  for (const n of nodes) io.out(`${n.online ? 'online ' : 'OFFLINE'}  ${n.name.padEnd(24)} ${n.id.padEnd(24)} packs: ${n.packs.map((p) => `${p.id}${p.matches_catalog ? '' : '(digest differs)'}`).join(', ')}\n`)
+  if (values.json) { io.out(`${terminalJson(nodes, 2)}\n`); return 0 }
+  // A node's name comes from its own heartbeat: escaped like any text from elsewhere.
+  for (const n of nodes) {
+    const packs = n.packs.map((p) => `${terminalLine(p.id)}${p.matches_catalog ? '' : '(digest differs)'}`).join(', ')
+    io.out(`${n.online ? 'online ' : 'OFFLINE'}  ${terminalLine(n.name).padEnd(24)} ${terminalLine(n.id).padEnd(24)} packs: ${packs}\n`)
+  }
   if (nodes.length === 0) io.err('no node has sent a heartbeat yet\n')
   return 0
 }
@@ -130,8 +138,8 @@ async function cmdActions(argv: string[], io: Io): Promise<number> {
   if (values.risk) q.set('risk', values.risk)
   const { json } = await client(io.env, values).request('GET', `/v1/actions?${q}`)
   const actions = (json as { actions: Array<{ id: string, risk: string, title: string }> }).actions
-  if (values.json) { io.out(`${JSON.stringify(actions, null, 2)}\n`); return 0 }
-  for (const a of actions) io.out(`${a.id.padEnd(36)} ${a.risk.padEnd(8)} ${a.title}\n`)
+  if (values.json) { io.out(`${terminalJson(actions, 2)}\n`); return 0 }
+  for (const a of actions) io.out(`${terminalLine(a.id).padEnd(36)} ${terminalLine(a.risk).padEnd(8)} ${terminalLine(a.title)}\n`)
   return 0
 }
 
@@ -189,7 +197,7 @@ async function cmdDev(argv: string[], io: Io): Promise<number> {
     `writ is running at ${stack.url} — control plane, NATS at ${stack.natsUrl}, and a node-runner for this host ("${stack.nodeName}", node id ${stack.nodeId}) with the stock packs.`,
     '',
     `debugging.loadavg on ${stack.nodeName}, through the whole path (agent → policy → signed writ → runner → audit): ${stack.firstRun.status}`,
-    `  ${stack.firstRun.stdout.trim()}`,
+    `  ${terminalBlock(stack.firstRun.stdout.trim())}`,
     '',
     `Operator portal (approvals, runs, audit): ${stack.url}/ui — sign in once with this link (valid 15 min, one use):`,
     `  ${stack.signInLink}`,

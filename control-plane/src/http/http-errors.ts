@@ -28,6 +28,7 @@ export const SelfApproval = createError('WRIT_ERR_SELF_APPROVAL', 'run "%s" was 
 export const NotAnApprover = createError('WRIT_ERR_NOT_AN_APPROVER', 'run "%s" needs an approver from %s; %s is in none of them', 403)
 export const AlreadyApproved = createError('WRIT_ERR_ALREADY_APPROVED', '%s already approved run "%s"; it needs %d more approval(s) from other people', 409)
 export const BindingMismatch = createError('WRIT_ERR_BINDING_MISMATCH', 'the decision names binding %s, but run "%s" is bound to %s: reload the run and decide on what it is now', 409)
+export const BindingOutdated = createError('WRIT_ERR_BINDING_OUTDATED', 'run "%s" was requested before this control plane was upgraded: its binding is in a format runners no longer accept, so it cannot be approved; deny it and request it again', 409)
 export const PasskeyRequired = createError('WRIT_ERR_PASSKEY_REQUIRED', 'approving run "%s" needs your passkey\'s signature over its binding (the approver registry asks for it: %s); approve it on its page: %s', 403)
 export const PasskeyRejected = createError('WRIT_ERR_PASSKEY_REJECTED', '%s', 403)
 export const SessionEnded = createError('WRIT_ERR_SESSION_ENDED', 'your portal session has ended (signed out, or older than its time limit); sign in again and retry', 401)
@@ -40,6 +41,7 @@ export const Unavailable = createError('WRIT_ERR_UNAVAILABLE', '%s', 503)
 export const TooManyPending = createError('WRIT_ERR_TOO_MANY_PENDING', '%s already has %d run(s) waiting for approval, the most one requester may have (runs.max_pending_per_requester: %d): wait until some are decided, or cancel one, before asking again', 429)
 export const TooManyActiveRuns = createError('WRIT_ERR_TOO_MANY_ACTIVE_RUNS', 'the control plane already holds %d unfinished runs, its bound (runs.max_active_runs: %d): no new run is accepted until some finish, are decided or expire', 503)
 export const CancelForbidden = createError<'WRIT_ERR_CANCEL_FORBIDDEN', 403, [string, string, string, string]>('WRIT_ERR_CANCEL_FORBIDDEN', 'run "%s" was requested by %s and needs approvers from %s; %s is in none of them (nor in runs.cancel_any_groups), so cannot cancel it', 403)
+export const UnsafeText = createError('WRIT_ERR_UNSAFE_TEXT', '%s holds %s at character %d: control characters, line breaks and bidi overrides are refused in text people read, since a terminal or a page would show something other than what was sent', 400)
 
 /** Extra fields rendered next to code and message (argument errors, the run id…). */
 export function withDetails<E extends Error>(err: E, details: Record<string, unknown>): E {

@@ -5,12 +5,13 @@
  * feature importing this plumbing never pulls in the other features through it.
  */
 export {
-  Unauthorized, Forbidden, ValidationFailed, MalformedJson, BatchNotSupported, ForbiddenKey, BodyTooLarge, UnsupportedMediaType, RouteNotFound, ActionNotFound, NodeNotFound, RunNotFound, BadArgs, PolicyDenied, DigestMismatch, ActionNotOnNode, NotCancelable, EvidenceNotFound, NotPending, ApprovalExpired, SelfApproval, NotAnApprover, AlreadyApproved, BindingMismatch, PasskeyRequired, PasskeyRejected, CsrfRejected, SessionEnded, GroupsExpired, CrossSiteRejected, RateLimited, FailedAuthLimited, Unavailable,
-  TooManyPending, TooManyActiveRuns, CancelForbidden,
+  Unauthorized, Forbidden, ValidationFailed, MalformedJson, BatchNotSupported, ForbiddenKey, BodyTooLarge, UnsupportedMediaType, RouteNotFound, ActionNotFound, NodeNotFound, RunNotFound, BadArgs, PolicyDenied, DigestMismatch, ActionNotOnNode, NotCancelable, EvidenceNotFound, NotPending, ApprovalExpired, SelfApproval, NotAnApprover, AlreadyApproved, BindingMismatch, BindingOutdated, PasskeyRequired, PasskeyRejected, CsrfRejected, SessionEnded, GroupsExpired, CrossSiteRejected, RateLimited, FailedAuthLimited, Unavailable,
+  TooManyPending, TooManyActiveRuns, CancelForbidden, UnsafeText,
   withDetails, detailsOf,
 } from './http-errors.js'
 export { parseOrThrow, validationError, auditRejection } from './error-handler.js'
 export { ErrorBodySchema } from './error-body.js'
+export { requirePlainText } from './plain-text.js'
 export type { WritDecorations } from './control-plane-plugin.js'
 export { default as securityHeadersPlugin } from './security-headers.js'
 export { FailedAuthLimiter, addressKey } from './failed-auth-limiter.js'

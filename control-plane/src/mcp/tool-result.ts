@@ -42,6 +42,7 @@ export function invalidArguments(reason: string, issues: Array<{ path: string, m
 const BY_CODE: Record<string, { status: FailureStatus, next?: string }> = {
   WRIT_ERR_BAD_ARGS: { status: 'invalid_arguments', next: 'Fix the arguments as get_action describes them, then call again.' },
   WRIT_ERR_VALIDATION: { status: 'invalid_arguments', next: 'Fix the arguments, then call again.' },
+  WRIT_ERR_UNSAFE_TEXT: { status: 'invalid_arguments', next: 'Write reason and expected as plain text on one line: no control characters, line breaks or bidi overrides.' },
   WRIT_ERR_POLICY_DENIED: { status: 'denied', next: 'Policy does not allow this run for you. Do not retry with other wording; ask a person whether it should be done another way.' },
   WRIT_ERR_EVIDENCE_NOT_FOUND: { status: 'evidence_not_found', next: 'Cite only ids of your own runs (recent_runs lists them).' },
   WRIT_ERR_ACTION_NOT_ON_NODE: { status: 'action_not_on_node', next: 'Pick a node that has this action (get_action lists them).' },

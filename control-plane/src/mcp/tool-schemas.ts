@@ -31,8 +31,8 @@ export const RunActionInput = z.object({
   action: ActionId,
   node: NodeRef,
   args: z.record(z.string(), z.unknown()).default({}).describe('Arguments as get_action lists them'),
-  reason: z.string().trim().min(1).max(2000).describe('Why you run this, for the people who approve and audit it'),
-  expected: z.string().trim().min(1).max(2000).optional().describe('What you expect to happen (shown to the approver)'),
+  reason: z.string().trim().min(1).max(2000).describe('Why you run this, for the people who approve and audit it (plain text on one line)'),
+  expected: z.string().trim().min(1).max(2000).optional().describe('What you expect to happen, shown to the approver (plain text on one line)'),
   evidence: z.array(RunId).max(20).refine((ids) => new Set(ids).size === ids.length, 'evidence lists a run twice').optional()
     .describe('Ids of your earlier runs that led to this one'),
   session_id: SessionId.optional().describe('One id for all runs of one investigation'),

@@ -121,6 +121,11 @@ export async function runView(run: Run, viewer: Principal, store: RunStore, cata
       args: Object.entries(shown.args).map(([k, v]) => [k, Array.isArray(v) ? v.join(', ') : String(v)]),
     },
     action: { title: spec?.title ?? run.action, description: spec?.description ?? '', side_effects: spec?.side_effects ?? [], risk: run.risk },
+    // The options narrow the declared limits and are part of what the binding covers, so the approver sees both.
+    options: {
+      given: Object.entries(run.options).filter(([, v]) => v !== undefined).map(([k, v]) => [k, String(v)]),
+      declared: spec ? `timeout ${spec.execution.timeout}, stdout up to ${spec.output.max_stdout_bytes} bytes` : '',
+    },
     approval: a ? {
       ...a, groups: a.approver_groups.join(', '), open: run.status === 'pending_approval' && Date.parse(a.expires_at) > Date.now(), timeLeft: timeLeft(a.expires_at),
     } : undefined,

@@ -6,7 +6,7 @@
  */
 import type { NatsConnection } from '@nats-io/transport-node'
 import {
-  PROTOCOL_VERSION, WritAckSchema, signCancel, signWrit, subjects,
+  PROTOCOL_VERSION, WRIT_VERSION, WritAckSchema, signCancel, signWrit, subjects,
   type Refusal, type SigningKey, type Writ,
 } from '@writ/packs/protocol'
 import type { Run } from './run-record.js'
@@ -31,7 +31,7 @@ export class Dispatcher {
     if (run.request_hash === undefined) throw new Error(`run ${run.id} has no request event hash; its writ cannot witness the audit chain`)
     const now = Date.now()
     return {
-      v: PROTOCOL_VERSION,
+      v: WRIT_VERSION,
       run_id: run.id,
       node_id: run.node_id,
       node_name: run.node_name,
@@ -45,6 +45,8 @@ export class Dispatcher {
       request_hash: run.request_hash,
       ...(run.session_id !== undefined ? { session_id: run.session_id } : {}),
       options: run.options,
+      // A run recorded before binding v2 has none; its approvals (v1 digests) then fail the runner's check, as they must.
+      binding_salt: run.binding_salt ?? randomHex(32),
       issued_at: new Date(now).toISOString(),
       expires_at: new Date(now + this.opts.writTtlMs).toISOString(),
       // Same as the protocol's newNonce (16 CSPRNG bytes, hex), from the pooled entropy.

@@ -103,6 +103,12 @@ export const RunSchema = z.object({
   /** Earlier runs the requester relies on (shown to the approver). */
   evidence: z.array(z.string()).optional(),
   options: RunOptionsSchema.default({}),
+  /**
+   * The approval binding's salt (approval-binding.ts), which goes into the
+   * writ. Secret: `presentRun` and the store's index leave it out of
+   * everything a caller reads. Absent on runs recorded before binding v2.
+   */
+  binding_salt: z.string().regex(/^[0-9a-f]{64}$/).optional(),
   policy: PolicyOutcomeSchema,
   approval: ApprovalStateSchema.optional(),
   refusal: RefusalSchema.optional(),
@@ -123,7 +129,14 @@ export const RunSchema = z.object({
 })
 export type Run = z.infer<typeof RunSchema>
 
+/** A run as every answer shows it (`presentRun`): never with its binding salt. */
+export const ShownRunSchema = RunSchema.omit({ binding_salt: true })
+
 /** The approval binding digest of a run: what a person approves, recomputed by the runner from the writ. */
-export function runBinding(run: Pick<Run, 'id' | 'action' | 'pack_digest' | 'node_id' | 'args' | 'reason' | 'requester'>): string {
-  return approvalBinding({ run_id: run.id, action: run.action, pack_digest: run.pack_digest, node_id: run.node_id, args: run.args, reason: run.reason, requester: run.requester })
+export function runBinding(run: Pick<Run, 'id' | 'action' | 'pack_digest' | 'node_id' | 'args' | 'reason' | 'requester' | 'options' | 'binding_salt'>): string {
+  if (run.binding_salt === undefined) throw new Error(`run ${run.id} was recorded before approval binding v2 and has no binding salt`)
+  return approvalBinding({
+    run_id: run.id, action: run.action, pack_digest: run.pack_digest, node_id: run.node_id, args: run.args, reason: run.reason, requester: run.requester,
+    options: run.options, binding_salt: run.binding_salt,
+  })
 }

@@ -23,10 +23,9 @@ export default async function runRoutes(app: FastifyInstance) {
     if (!settled(run.status) && body.wait > 0) run = (await store.waitFor(run.id, (r) => settled(r.status), waitMs(body.wait))) ?? run
     req.log.info({ runId: run.id, action: run.action, node: run.node_name, status: run.status }, 'run requested')
     reply.code(isTerminal(run.status) ? 200 : 202)
-    const shown = runs.present(run)
-    // The record as stored is already JSON (the same JSON.stringify the reply would do); send those bytes.
-    const json = shown === run ? store.serialized(run) : undefined
-    return json !== undefined ? reply.type('application/json; charset=utf-8').send(json) : reply.send(shown)
+    // The record as stored is already JSON (the same JSON.stringify the reply would do); send those bytes when they can be.
+    const json = runs.presentedJson(run)
+    return json !== undefined ? reply.type('application/json; charset=utf-8').send(json) : reply.send(runs.present(run))
   })
 
   app.get('/runs/:id', async (req, reply) => {

@@ -11,17 +11,17 @@ import type { AuditChain, AuditEventBody } from '../audit/index.js'
 import type { Dispatcher } from './dispatcher.js'
 import type { FleetNode, FleetView } from '../fleet/index.js'
 import {
-  ActionNotFound, ActionNotOnNode, BadArgs, CancelForbidden, DigestMismatch, EvidenceNotFound, NodeNotFound, NotCancelable, PolicyDenied, RunNotFound, withDetails,
+  ActionNotFound, ActionNotOnNode, BadArgs, CancelForbidden, DigestMismatch, EvidenceNotFound, NodeNotFound, NotCancelable, PolicyDenied, RunNotFound, requirePlainText, withDetails,
 } from '../http/index.js'
 import type { Metrics } from '../metrics.js'
 import { policyNodeOf, restScoped, type Policy, type PolicyDecision, type PolicyScope } from '../policy/index.js'
 import { durationMs } from '../config.js'
 import type { Principal } from '../auth/index.js'
 import { isTerminal, runBinding, type Run } from './run-record.js'
-import { newRunId, type RunStore } from './run-store.js'
+import { newRunId, randomHex, type RunStore } from './run-store.js'
 import type { RunAdmission } from './run-admission.js'
 import type { RunRequest } from './run-schemas.js'
-import { presentRun, redactArgs, sensitiveArgNames } from './sensitive-args.js'
+import { presentRun, redactArgs, sensitiveArgNames, withoutSalt } from './sensitive-args.js'
 
 export interface RunServiceDeps {
   catalog: PackCatalog, fleet: FleetView, policy: Policy, store: RunStore, audit: AuditChain, dispatcher: Dispatcher,
@@ -65,6 +65,17 @@ export class RunService {
     return { ...shown, approval: { ...run.approval, url: this.d.runUrl(run.id), approvals_so_far: run.approval.approvals.length } }
   }
 
+  /**
+   * `present(run)` as JSON when it can be the record's stored bytes less the
+   * binding salt (nothing redacted, nothing added), so a reply need not
+   * serialize the run again; undefined otherwise.
+   */
+  presentedJson(run: Run): string | undefined {
+    if (run.approval || redactArgs(run.args, sensitiveArgNames(this.d.catalog, run.action)) !== run.args) return undefined
+    const stored = this.d.store.serialized(run)
+    return stored === undefined ? undefined : withoutSalt(stored, run)
+  }
+
   async get(principal: Principal, id: string): Promise<Run> {
     const hit = await this.d.store.get(id)
     if (!hit || !this.visible(principal, hit.run)) throw new RunNotFound(id)
@@ -74,6 +85,8 @@ export class RunService {
   async submit(principal: Principal, req: RunRequest): Promise<Run> {
     const { catalog, fleet, policy } = this.d
     const actor = { id: principal.id, kind: principal.kind }
+    // What an approver reads is what the agent sent: no text that a terminal or page would show otherwise.
+    requirePlainText({ reason: req.reason, expected: req.expected })
     for (const id of req.evidence ?? []) {
       const cited = await this.d.store.current(id)
       if (!cited || !this.visible(principal, cited.run)) throw withDetails(new EvidenceNotFound(id), { evidence: id })
@@ -107,7 +120,7 @@ export class RunService {
       ...(req.session_id !== undefined ? { session_id: req.session_id } : {}),
       ...(req.expected !== undefined ? { expected: req.expected } : {}),
       ...(req.evidence !== undefined && req.evidence.length > 0 ? { evidence: req.evidence } : {}),
-      options: req.options ?? {},
+      options: req.options ?? {}, binding_salt: randomHex(32),
       policy: policyOutcome(decision), created_at: now, updated_at: now, created_by_instance: this.d.instanceId,
     }
     const requested: AuditEventBody = {
@@ -115,6 +128,7 @@ export class RunService {
       data: {
         args: redactArgs(run.args, sensitiveArgNames(catalog, action.id)),
         reason: run.reason, risk: run.risk, pack_digest: run.pack_digest, policy: run.policy,
+        ...(Object.keys(run.options).length > 0 ? { options: run.options } : {}),
         ...(run.session_id ? { session_id: run.session_id } : {}),
         ...(run.expected ? { expected: run.expected } : {}),
         ...(run.evidence ? { evidence: run.evidence } : {}),
@@ -221,7 +235,7 @@ export class RunService {
     const run: Run = {
       id: newRunId(), status: 'dispatched', status_reason: '', action: action.id, pack: pack.id, pack_digest: pack.digest,
       risk: action.spec.risk, node_id: node.id, node_name: node.name, args: prepared.args, reason: req.reason, requester: SYSTEM,
-      ...(req.session_id !== undefined ? { session_id: req.session_id } : {}), options: {},
+      ...(req.session_id !== undefined ? { session_id: req.session_id } : {}), options: {}, binding_salt: randomHex(32),
       policy: { decision: 'allow', rule: null }, created_at: now, updated_at: now, created_by_instance: this.d.instanceId,
     }
     const requested: AuditEventBody = {

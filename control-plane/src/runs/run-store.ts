@@ -44,7 +44,7 @@ export function randomHex(bytes: number): string {
 let entropy = Buffer.alloc(0)
 let entropyAt = 0
 
-export type RunSummary = Omit<Run, 'result' | 'args'> & { exit_code?: number | null | undefined }
+export type RunSummary = Omit<Run, 'result' | 'args' | 'binding_salt'> & { exit_code?: number | null | undefined }
 
 export interface RunFilter { session_id?: string | undefined, node?: string | undefined, status?: RunStatus | undefined, requester?: string | undefined, action?: string | undefined }
 
@@ -135,7 +135,8 @@ export class RunStore {
     this.revisions.set(run.id, revision)
     if (isTerminal(run.status)) this.active.delete(run.id)
     else if (this.active.size < INDEX_LIMIT) this.active.set(run.id, { run, revision })
-    const { result, args: _args, ...rest } = run
+    // The index feeds listings: no output, no arguments, and never the binding salt.
+    const { result, args: _args, binding_salt: _salt, ...rest } = run
     const summary: RunSummary = { ...rest, exit_code: result?.exit_code }
     this.track(run.id, this.index.get(run.id), summary)
     this.index.set(run.id, summary)

@@ -25,8 +25,29 @@ export function redactArgs<T extends Record<string, unknown>>(args: T, sensitive
   return Object.fromEntries(Object.entries(args).map(([k, v]) => [k, sensitive.has(k) ? REDACTED : v])) as T
 }
 
-/** The run as shown to a caller: the same object unless it holds a sensitive argument. */
+/**
+ * The run as shown to a caller: sensitive arguments redacted and without the
+ * binding salt (which would let anyone test guesses of them against the
+ * binding). The same object when there is neither.
+ */
 export function presentRun(run: Run, catalog: PackCatalog): Run {
   const args = redactArgs(run.args, sensitiveArgNames(catalog, run.action))
-  return args === run.args ? run : { ...run, args }
+  if (args === run.args && run.binding_salt === undefined) return run
+  const { binding_salt: _salt, ...shown } = run
+  return { ...shown, args }
+}
+
+/**
+ * The stored JSON of `run` without its binding salt: a reply can send the
+ * record's bytes without serializing it again. Inside a JSON string a quote
+ * is always escaped, so `"binding_salt":"<salt>"` can only be the member.
+ */
+export function withoutSalt(json: string, run: Pick<Run, 'binding_salt'>): string {
+  if (run.binding_salt === undefined) return json
+  const member = `"binding_salt":"${run.binding_salt}"`
+  const at = json.indexOf(member)
+  if (at < 0) return json
+  // The member and the comma on one side of it.
+  const end = at + member.length
+  return json[end] === ',' ? json.slice(0, at) + json.slice(end + 1) : json.slice(0, at - 1) + json.slice(end)
 }

@@ -1,6 +1,6 @@
 export { SUBJECT_ROOT, NODE_ID_RE, RUN_ID_RE, subjects, streams } from './subjects.js'
 export {
-  PROTOCOL_VERSION, ArgValueSchema, PrincipalRefSchema, PasskeyAssertionSchema, ApprovalRefSchema, RunOptionsSchema,
+  PROTOCOL_VERSION, WRIT_VERSION, ArgValueSchema, PrincipalRefSchema, PasskeyAssertionSchema, ApprovalRefSchema, RunOptionsSchema,
   WritSchema, SignedWritSchema, CancelSchema, SignedCancelSchema, RefusalCodeSchema, RefusalSchema,
   WritAckSchema, OutputChunkSchema, RunnerStatusSchema, RunResultSchema, PackInventorySchema,
   HeartbeatSchema, NodeEventSchema,
@@ -10,7 +10,7 @@ export type {
   RunResult, Heartbeat, NodeEvent,
 } from './messages.js'
 export {
-  keyIdOf, generateSigningKeyPair, loadSigningKey, loadTrustedKey, splitPemBundle, newNonce,
+  keyIdOf, generateSigningKeyPair, loadSigningKey, loadTrustedKey, splitPemBundle, newNonce, newBindingSalt,
   signWrit, signCancel, verifySignature,
 } from './writ-signing.js'
 export type { SigningKey, TrustedKey, SignatureCheck } from './writ-signing.js'

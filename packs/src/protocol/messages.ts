@@ -7,6 +7,17 @@ import { NODE_ID_RE, RUN_ID_RE } from './subjects.js'
 
 export const PROTOCOL_VERSION = 1
 
+/**
+ * The writ's own format version, apart from the other messages'. It moves
+ * when what a runner must check changes: 2 binds approvals through a per-run
+ * salt and covers the run's options (see approval-binding.ts). A runner
+ * refuses a writ of any other version (an older runner: `malformed` at
+ * `writ.v`), so it never checks approvals against a binding it computes
+ * differently; heartbeats, results and cancels keep PROTOCOL_VERSION, so a
+ * fleet mid-upgrade stays visible and reports.
+ */
+export const WRIT_VERSION = 2
+
 const NodeId = z.string().regex(NODE_ID_RE)
 const RunId = z.string().regex(RUN_ID_RE)
 const Sha256Hex = z.string().regex(/^[0-9a-f]{64}$/)
@@ -54,7 +65,7 @@ export const RunOptionsSchema = z.object({
 
 /** The writ: everything a runner needs to decide, bound by one signature. */
 export const WritSchema = z.object({
-  v: z.literal(PROTOCOL_VERSION),
+  v: z.literal(WRIT_VERSION),
   run_id: RunId,
   node_id: NodeId,
   node_name: z.string().min(1).max(256),
@@ -69,6 +80,12 @@ export const WritSchema = z.object({
   request_hash: Sha256Hex,
   session_id: z.string().max(128).optional(),
   options: RunOptionsSchema.default({}),
+  /**
+   * 32 random bytes (hex) the approval binding is computed with, so a binding
+   * shown on a page or in the audit trail cannot be tested against guesses of
+   * a sensitive argument. Only the run record and the writ hold it.
+   */
+  binding_salt: Sha256Hex,
   issued_at: IsoTime,
   expires_at: IsoTime,
   nonce: z.string().regex(/^[0-9a-f]{32}$/),

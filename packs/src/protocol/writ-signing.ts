@@ -44,6 +44,11 @@ export function newNonce(): string {
   return randomBytes(16).toString('hex')
 }
 
+/** A run's approval-binding salt: 32 CSPRNG bytes, hex. */
+export function newBindingSalt(): string {
+  return randomBytes(32).toString('hex')
+}
+
 export function signWrit(writ: Writ, key: SigningKey): SignedWrit {
   const sig = sign(null, Buffer.from(canonicalJson(writ)), key.privateKey).toString('base64')
   return { writ, key_id: key.keyId, sig }

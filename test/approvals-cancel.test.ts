@@ -54,13 +54,14 @@ t.test('the requester and an approver may cancel a waiting run; Slack gets the f
   const byRequester = await cancel(own.id, fx.tokens.agent)
   t.equal(byRequester.statusCode, 200, 'the requester withdraws its own request')
   t.match(byRequester.json(), { status: 'canceled', status_reason: /canceled by agent-1 before dispatch/ })
-  t.match((await followUp(own.id)).text, /canceled: canceled by agent-1 before dispatch/, 'the approvers are told it is no longer waiting')
+  // The notification text holds ids only; the reason is in the message's (plain-text) section.
+  t.match(JSON.stringify((await followUp(own.id)).blocks), /canceled: canceled by agent-1 before dispatch/, 'the approvers are told it is no longer waiting')
 
   const other = await request('testops.restart')
   const byApprover = await cancel(other.id, fx.tokens.operator)
   t.equal(byApprover.statusCode, 200, 'an approver of its group may cancel it')
   t.match(await get(other.id), { status: 'canceled', cancel_requested_by: 'ops-1' })
-  t.match((await followUp(other.id)).text, /canceled by ops-1/)
+  t.match(JSON.stringify((await followUp(other.id)).blocks), /canceled by ops-1/)
 })
 
 t.test('an approved run on its node: only its approvers (or its requester) may cancel it', async (t) => {

@@ -89,7 +89,7 @@ t.test('a runner reaches only its own subjects and inbox, and still does all of 
   })
 
   t.test("the control plane's credentials reach the Slack outbox", async (t) => {
-    const ack = await jetstream(cp).publish('writ.v1.notify.slack', '{}', { msgID: 'permission-check' })
+    const ack = await jetstream(cp).publish('writ.v1.notify.slack.r-permission-check', '{}', { msgID: 'permission-check' })
     t.equal(ack.stream, 'WRIT_NOTIFY', 'a notice lands in the outbox')
   })
 

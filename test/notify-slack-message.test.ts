@@ -15,7 +15,8 @@ const HOSTILE = [
 
 t.test('agent, runner and approver text is plain text in the message, with no mention, formatting or link', async (t) => {
   const { fx, app, slack, gated } = await startNotifySuite(t, { nodeName: 'db-1 *PROD* @here' })
-  const reason = '@here <!channel> *URGENT: approved by security* ~struck~ `code`\n*Approved by* _security-lead_\nlog in at https://evil.example/login or www.evil.example or <https://evil.example/x|the runbook>'
+  // Line breaks never get this far (WRIT_ERR_UNSAFE_TEXT): a fake label line is refused before Slack sees it.
+  const reason = '@here <!channel> *URGENT: approved by security* ~struck~ `code` *Approved by* _security-lead_ log in at https://evil.example/login or www.evil.example or <https://evil.example/x|the runbook>'
   const expected = 'nothing; @channel see http://evil.example/x'
   const run = await gated(reason, { expected })
   t.equal(run.status, 'pending_approval')
@@ -33,11 +34,25 @@ t.test('agent, runner and approver text is plain text in the message, with no me
   }
   const [request, outcome] = slack.messages as [Record<string, any>, Record<string, any>]
   const plain = textObjects(request).filter((x) => x.type === 'plain_text').map((x) => x.text)
-  t.ok(plain.some((x) => x.startsWith('@here <!channel> *URGENT: approved by security* ~struck~ `code`\n*Approved by* _security-lead_\nlog in at https[:]//evil.example/login or www[.]evil.example or <https[:]//evil.example/x|the runbook>')),
+  t.ok(plain.some((x) => x.startsWith('@here <!channel> *URGENT: approved by security* ~struck~ `code` *Approved by* _security-lead_ log in at https[:]//evil.example/login or www[.]evil.example or <https[:]//evil.example/x|the runbook>')),
     'the reason is shown as written, as plain text, its URLs defanged')
   t.ok(plain.includes('nothing; @channel see http[:]//evil.example/x'), 'so is the expected outcome')
   t.ok(plain.includes('db-1 *PROD* @here'), 'and the name the runner gave its node')
   t.match(request.text, /^Approval needed: testops\.restart \(high risk\), requested by agent-1/, 'the notification names the action, risk and requester, and leaves out a node name that is not a plain host name')
   t.ok(textObjects(outcome).some((x) => x.type === 'plain_text' && x.text.includes('Denied by ops-1: *approved* after all <@U123> https[:]//evil.example/deny')), 'the denial reason is plain text too')
   t.match(outcome.text, new RegExp(`^testops\\.restart \\(run ${run.id}\\) — Denied by ops-1$`), 'the outcome notification holds no free text')
+})
+
+t.test('the approval request shows the arguments the person decides on, a sensitive one redacted', async (t) => {
+  const { fx, app, slack } = await startNotifySuite(t, {
+    rulesFirst: [{ name: 'logins-need-a-person', match: { actions: ['testops.login'] }, decision: 'require_approval', approver_groups: ['oncall'], quorum: 1, ttl: '15m' }],
+  })
+  const secret = 'Hunter2Hunter2'
+  const res = await app.inject({ method: 'POST', url: '/v1/runs', headers: auth(fx.tokens.agent), payload: { action: 'testops.login', node: 'host-s', args: { user: 'alice', password: secret }, reason: 'check the login works' } })
+  t.equal(res.json().status, 'pending_approval')
+  await eventually(() => slack.messages.length === 1, 10_000, 'the request in Slack')
+  const message = slack.messages[0] as Record<string, any>
+  const plain = textObjects(message).filter((x) => x.type === 'plain_text').map((x) => x.text)
+  t.ok(plain.includes('user=alice\npassword=[redacted]'), `the arguments, one a line, the password redacted (${JSON.stringify(plain)})`)
+  t.notMatch(JSON.stringify(message), secret, 'the secret is nowhere in what Slack received')
 })

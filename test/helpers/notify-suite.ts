@@ -13,6 +13,8 @@ export interface NotifySuiteOptions {
   slack?: Record<string, unknown>
   /** The name the runner reports for itself (runner-controlled text). */
   nodeName?: string
+  /** Policy rules evaluated before the fixture's. */
+  rulesFirst?: unknown[]
 }
 
 export async function startNotifySuite(t: { teardown(fn: () => unknown): void }, opts: NotifySuiteOptions = {}) {
@@ -23,6 +25,7 @@ export async function startNotifySuite(t: { teardown(fn: () => unknown): void },
   const sink = new Writable({ write(chunk, _enc, done) { logs += chunk.toString(); done() } })
   const config = parseConfig({
     ...fx.config, public_url: 'https://writ.example.internal', log: { level: 'debug' },
+    ...(opts.rulesFirst ? { policy: { rules: [...opts.rulesFirst, ...fx.config.policy.rules] } } : {}),
     notify: { slack: { webhook_url: slack.url, max_attempts: 6, timeout: '2s', retry_base: '50ms', ...opts.slack } },
   })
   const app = await buildApp(config, { logger: createLogger(config, sink) })

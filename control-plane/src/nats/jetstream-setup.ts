@@ -14,6 +14,10 @@ export const RESULTS_CONSUMER = 'writ-control-plane-results'
 /** The Slack outbox: notices wait here (a work queue) until an instance has posted them. */
 export const NOTIFY_STREAM = 'WRIT_NOTIFY'
 export const NOTIFY_SUBJECT = 'writ.v1.notify.slack'
+/** Every run's notices: one subject per run, so "is an earlier notice of this run still undelivered?" is one lookup. */
+export const NOTIFY_SUBJECTS = `${NOTIFY_SUBJECT}.*`
+/** The subject of one run's notices (a run id is one subject token). */
+export const notifySubject = (runId: string): string => `${NOTIFY_SUBJECT}.${runId}`
 /** Durable consumer every instance delivers the outbox from. */
 export const NOTIFY_CONSUMER = 'writ-control-plane-slack'
 /** Notices the outbox holds at most; past it a new notice is refused (and counted as dropped) rather than an old one lost. */
@@ -43,8 +47,10 @@ export function streamConfigs(layout: JetStreamLayout): Array<Partial<StreamConf
     { name: AUDIT_STREAM, subjects: [AUDIT_SUBJECT], num_replicas: layout.replicas, max_age: ns(layout.auditMaxAge), duplicate_window: dupeWindow(ns(layout.auditMaxAge)), deny_delete: true, deny_purge: true },
     // A notice is removed once acknowledged (posted to Slack, or given up); its id dedupes a repeated enqueue.
     {
-      name: NOTIFY_STREAM, subjects: [NOTIFY_SUBJECT], num_replicas: layout.replicas, retention: RetentionPolicy.Workqueue,
+      name: NOTIFY_STREAM, subjects: [NOTIFY_SUBJECTS], num_replicas: layout.replicas, retention: RetentionPolicy.Workqueue,
       max_msgs: NOTIFY_MAX_MSGS, discard: DiscardPolicy.New, duplicate_window: dupeWindow(0),
+      // Direct gets answer "is an earlier notice of this run still here?" (next_by_subj) for delivery order.
+      allow_direct: true,
     },
   ]
 }

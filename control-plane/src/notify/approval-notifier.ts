@@ -10,8 +10,8 @@ import type { NatsConnection } from '@nats-io/transport-node'
 import type { Counter } from 'prom-client'
 import type { Logger } from 'pino'
 import type { PackCatalog } from '@writ/packs'
-import type { Run } from '../runs/index.js'
-import { outcomeMessage, pendingMessage, type ActionFacts, type SlackMessage } from './slack-message.js'
+import { redactArgs, sensitiveArgNames, type Run } from '../runs/index.js'
+import { messageLines, outcomeMessage, pendingMessage, type ActionFacts, type SlackMessage } from './slack-message.js'
 import { SlackDelivery } from './slack-delivery.js'
 import { SlackOutbox } from './slack-outbox.js'
 import { SlackWebhook } from './slack-webhook.js'
@@ -56,7 +56,9 @@ export class NotifyConfigError extends Error {
 
 function factsOf(catalog: PackCatalog, run: Run): ActionFacts {
   const hit = catalog.lookup(run.action)
-  return hit.ok ? { title: hit.action.spec.title, side_effects: hit.action.spec.side_effects ?? [] } : { title: run.action, side_effects: [] }
+  // A sensitive argument reaches the runner in the writ and nowhere a person reads back.
+  const args = redactArgs(run.args, sensitiveArgNames(catalog, run.action))
+  return hit.ok ? { title: hit.action.spec.title, side_effects: hit.action.spec.side_effects ?? [], args } : { title: run.action, side_effects: [], args }
 }
 
 function webhookUrl(cfg: NotifierConfig): string | undefined {
@@ -91,7 +93,7 @@ export async function createApprovalNotifier(cfg: NotifierConfig, catalog: PackC
       return
     }
     log.info({ runId: run.id, slack: message }, `no Slack webhook configured; message: ${message.text}`)
-    print?.(message.text)
+    if (print) for (const line of messageLines(message)) print(line)
   }
   return {
     pending: (run, link) => deliver('pending', run, pendingMessage(run, factsOf(catalog, run), link)),

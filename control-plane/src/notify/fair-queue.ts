@@ -41,6 +41,13 @@ export class FairQueue<T extends { seq: number }> {
     if (seqs.length > 0) this.blocks.set(requester, { waiting: new Set(seqs), until })
   }
 
+  /** Puts a turn's items back, in order, and holds the requester until `until` (they must wait for something else first). */
+  putBack(turn: Turn<T>, until: number): void {
+    for (const item of turn.items) this.add(turn.requester, item)
+    const block = this.blocks.get(turn.requester)
+    this.blocks.set(turn.requester, { waiting: block?.waiting ?? new Set(), until: Math.max(until, block?.until ?? 0) })
+  }
+
   /** The next requester's turn that is not held: its oldest notice, or all of its notices when more than `coalesceAfter` wait. */
   next(now: number): Turn<T> | undefined {
     for (let i = 0; i < this.turns.length; i++) {

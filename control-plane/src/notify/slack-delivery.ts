@@ -14,11 +14,11 @@
  * delivery. One never posted is logged and counted
  * (`writ_slack_notices_dropped_total{reason}`).
  */
-import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream'
+import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, type ConsumerMessages, type JetStreamManager, type JsMsg } from '@nats-io/jetstream'
 import type { NatsConnection } from '@nats-io/transport-node'
 import type { Counter } from 'prom-client'
 import type { Logger } from 'pino'
-import { NOTIFY_CONSUMER, NOTIFY_STREAM, NOTIFY_SUBJECT, withJetStreamRetry } from '../nats/index.js'
+import { NOTIFY_CONSUMER, NOTIFY_STREAM, NOTIFY_SUBJECTS, notifySubject, withJetStreamRetry } from '../nats/index.js'
 import { FairQueue, type Turn } from './fair-queue.js'
 import { summaryMessage, type SlackMessage } from './slack-message.js'
 import { SlackNoticeSchema, type SlackNotice } from './slack-notice.js'
@@ -43,6 +43,8 @@ export interface SlackDeliveryOptions {
 interface Held { seq: number, notice: SlackNotice, msg: JsMsg }
 
 const MAX_BACKOFF_MS = 60_000
+/** How soon a run's outcome looks again for its earlier notice to be delivered. */
+const ORDER_RECHECK_MS = 500
 /** Notices one instance holds unacknowledged at most (the rest wait in the stream). */
 const MAX_HELD = 10_000
 
@@ -79,7 +81,7 @@ export class SlackDelivery {
     } catch (err) {
       if ((err as { code?: number }).code !== 10014 && !/consumer not found/i.test((err as Error).message)) throw err
       await jsm.consumers.add(NOTIFY_STREAM, {
-        durable_name: NOTIFY_CONSUMER, ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.All, filter_subject: NOTIFY_SUBJECT,
+        durable_name: NOTIFY_CONSUMER, ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.All, filter_subject: NOTIFY_SUBJECTS,
         max_ack_pending: MAX_HELD, ...settings,
       }).catch(async (addErr: unknown) => {
         // Another instance created it first.
@@ -135,11 +137,32 @@ export class SlackDelivery {
         await this.sleep(release === undefined ? undefined : Math.max(1, release - now))
         continue
       }
+      if (await this.waitsForEarlier(turn)) { this.queue.putBack(turn, Date.now() + ORDER_RECHECK_MS); continue }
       this.inFlight = turn.items
       const outcome = await this.hook.post(this.messageFor(turn))
       this.inFlight = []
       await this.settle(turn, outcome)
     }
+  }
+
+  /**
+   * Whether a notice of this turn is about a run whose earlier notice is still
+   * in the outbox: one held by an instance that died is redelivered only after
+   * `ackWaitMs`, and a run's outcome must never reach Slack before its request.
+   */
+  private async waitsForEarlier(turn: Turn<Held>): Promise<boolean> {
+    for (const h of turn.items) {
+      if (h.notice.kind === 'pending') continue
+      const first = await this.jsm().then((jsm) => jsm.direct.getMessage(NOTIFY_STREAM, { next_by_subj: notifySubject(h.notice.run_id), seq: 1 })).catch(() => null)
+      if (first && first.seq < h.seq) return true
+    }
+    return false
+  }
+
+  private manager: Promise<JetStreamManager> | undefined
+  private jsm(): Promise<JetStreamManager> {
+    this.manager ??= jetstreamManager(this.nc)
+    return this.manager
   }
 
   private messageFor(turn: Turn<Held>): SlackMessage {

@@ -23,8 +23,20 @@ export interface SlackMessage {
   unfurl_media: false
 }
 
-/** What the message says about the action, from the catalog. */
-export interface ActionFacts { title: string, side_effects: readonly string[] }
+/** What the message says about the action, from the catalog, and the run's arguments as a person may read them. */
+export interface ActionFacts {
+  title: string
+  side_effects: readonly string[]
+  /** The run's arguments, sensitive ones already redacted. */
+  args: Readonly<Record<string, unknown>>
+}
+
+/** `name=value`, one argument a line, values as JSON where they are not plain strings. */
+function argumentLines(args: Readonly<Record<string, unknown>>): string {
+  const entries = Object.entries(args).filter(([, v]) => v !== undefined)
+  if (entries.length === 0) return 'none'
+  return entries.map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join('\n')
+}
 
 /** Escapes the three characters Slack's mrkdwn gives meaning to (`<@U…>`, `<!channel>`, `<url|text>`). */
 export function escapeMrkdwn(text: string): string {
@@ -65,6 +77,7 @@ export function pendingMessage(run: Run, action: ActionFacts, url: string): Slac
           label('Expires'), plain(`${expires}${quorum > 1 ? ` · needs ${quorum} approvers` : ''}`, 2000),
         ],
       },
+      ...paragraph('Arguments', argumentLines(action.args)),
       ...paragraph('Reason', run.reason),
       ...(run.expected ? paragraph('Expected outcome', run.expected) : []),
       ...paragraph('What it changes', sideEffects),
@@ -134,4 +147,31 @@ export function summaryMessage(requester: string, notices: readonly NoticeFacts[
       { type: 'context', elements: [plain(`${actions} · one message for them all, so that no requester can flood this channel`)] },
     ],
   }
+}
+
+/**
+ * The message as lines of text, for where there is no Slack (`writ dev` prints
+ * them): the notification text, then each block's text, labels and values.
+ * Nothing is escaped here; the printer escapes for its terminal.
+ */
+export function messageLines(message: SlackMessage): string[] {
+  const lines = [message.text]
+  const textOf = (o: unknown): string | undefined => {
+    const t = (o as { type?: unknown, text?: unknown } | null)
+    if (!t || typeof t.text !== 'string') return undefined
+    // writ's own labels are the only mrkdwn: shown without their asterisks.
+    return t.type === 'mrkdwn' ? t.text.replace(/^\*(.*)\*$/s, '$1') : t.text
+  }
+  for (const block of message.blocks as Array<Record<string, unknown>>) {
+    const fields = Array.isArray(block.fields) ? block.fields.map(textOf) : []
+    for (let i = 0; i + 1 < fields.length; i += 2) lines.push(`  ${fields[i] ?? ''}: ${fields[i + 1] ?? ''}`)
+    const text = textOf(block.text)
+    if (text !== undefined && block.type !== 'header') lines.push(...text.split('\n').map((l) => `  ${l}`))
+    for (const e of Array.isArray(block.elements) ? block.elements : []) {
+      const url = (e as { url?: unknown }).url
+      const shown = textOf(e) ?? textOf((e as { text?: unknown }).text)
+      if (shown !== undefined) lines.push(`  ${shown}${typeof url === 'string' ? `: ${url}` : ''}`)
+    }
+  }
+  return lines
 }

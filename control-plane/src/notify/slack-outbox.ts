@@ -9,7 +9,7 @@ import { jetstream, type JetStreamClient } from '@nats-io/jetstream'
 import type { NatsConnection } from '@nats-io/transport-node'
 import type { Counter } from 'prom-client'
 import type { Logger } from 'pino'
-import { NOTIFY_SUBJECT, retryTransient } from '../nats/index.js'
+import { notifySubject, retryTransient } from '../nats/index.js'
 import type { SlackNotice } from './slack-notice.js'
 
 /** How long a publish is retried while JetStream is briefly unavailable. */
@@ -24,7 +24,7 @@ export class SlackOutbox {
   }
 
   enqueue(notice: SlackNotice): void {
-    const p = retryTransient(() => this.js.publish(NOTIFY_SUBJECT, JSON.stringify(notice), { msgID: notice.id }), PUBLISH_BUDGET_MS).then(() => {}, (err: unknown) => {
+    const p = retryTransient(() => this.js.publish(notifySubject(notice.run_id), JSON.stringify(notice), { msgID: notice.id }), PUBLISH_BUDGET_MS).then(() => {}, (err: unknown) => {
       const reason = /maximum messages/i.test((err as Error).message ?? '') ? 'outbox_full' : 'outbox_unavailable'
       this.dropped.inc({ reason })
       this.log.error({ runId: notice.run_id, kind: notice.kind, reason, err }, 'Slack notice could not be queued (the run is unaffected)')

@@ -28,7 +28,7 @@ import { serializeRequest } from './request-log.js'
 import securityHeaders from './security-headers.js'
 
 /** Paths pino must never print: tokens, cookies, signing material. */
-export const REDACT_PATHS = ['req.headers.authorization', 'req.headers.cookie', 'headers.authorization', 'authorization', 'token', '*.token', 'config.nats.pass', 'config.nats.token', 'config.notify.slack.webhook_url', 'webhook_url', 'config.nomad.token']
+export const REDACT_PATHS = ['req.headers.authorization', 'req.headers.cookie', 'headers.authorization', 'authorization', 'token', '*.token', 'config.nats.pass', 'config.nats.token', 'config.notify.slack.webhook_url', 'webhook_url', 'config.nomad.token', 'binding_salt', '*.binding_salt', 'run.binding_salt']
 
 export function createLogger(config: Pick<Config, 'log'>, destination?: NodeJS.WritableStream): Logger {
   return pino({ level: config.log.level, redact: { paths: REDACT_PATHS, censor: REDACTED } }, destination as pino.DestinationStream | undefined)

@@ -218,7 +218,7 @@ export async function startControlPlane(config: Config, log: Logger, opts: Start
     const s = config.notify.slack
     const notifier = createApprovalNotifier(
       { webhook_url: s.webhook_url, webhook_url_file: s.webhook_url_file, max_attempts: s.max_attempts, timeoutMs: durationMs(s.timeout), retryBaseMs: durationMs(s.retry_base) },
-      catalog, clog, opts.print,
+      catalog, clog, opts.print, { dropped: metrics.slackDropped, failures: metrics.slackFailures },
     )
     let approvals: ApprovalService | undefined
     let previews: ImpactPreview | undefined

@@ -17,6 +17,10 @@ export interface MetricSources {
 const gauge = (registry: Registry, name: string, help: string, read: () => number): Gauge =>
   new Gauge({ name, help, registers: [registry], collect() { this.set(read()) } })
 
+/** Outcomes and reasons known up front start at 0, so the first one is an increase() an alert sees. */
+const SLACK_DROP_REASONS = ['refused', 'max_attempts', 'queue_full', 'shutdown'] as const
+const SLACK_FAILURE_REASONS = ['rate_limited', 'server_error', 'unreachable', 'refused'] as const
+
 export class Metrics {
   readonly registry = new Registry()
   readonly runs = new Counter({ name: 'writ_runs_total', help: 'Runs created, by initial status', labelNames: ['status'], registers: [this.registry] })
@@ -27,6 +31,14 @@ export class Metrics {
   readonly approvalWait = new Histogram({
     name: 'writ_approval_wait_seconds', help: 'From a run entering pending_approval to its decision (approved, denied or expired)', labelNames: ['outcome'],
     buckets: [5, 15, 30, 60, 120, 300, 600, 900, 1800, 3600], registers: [this.registry],
+  })
+  readonly slackDropped = new Counter({
+    name: 'writ_slack_notices_dropped_total', labelNames: ['reason'], registers: [this.registry],
+    help: 'Slack notices never posted, by reason (refused: Slack answered 4xx; max_attempts: still failing after notify.slack.max_attempts; queue_full; shutdown)',
+  })
+  readonly slackFailures = new Counter({
+    name: 'writ_slack_post_failures_total', labelNames: ['reason'], registers: [this.registry],
+    help: 'Posts to the Slack webhook that failed, by reason (rate_limited, server_error, unreachable: retried; refused: a 4xx, given up)',
   })
   readonly runDuration = new Histogram({
     name: 'writ_run_duration_seconds', help: 'Runs from dispatch to result, by action and final status', labelNames: ['action', 'status'],
@@ -41,6 +53,8 @@ export class Metrics {
     gauge(this.registry, 'writ_audit_checkpoints', 'Signed audit checkpoints appended by this instance', sources.auditCheckpoints)
     gauge(this.registry, 'writ_catalog_actions', 'Actions in the loaded catalog', sources.catalogActions)
     gauge(this.registry, 'writ_results_recorded', 'Runner results recorded by this instance', sources.resultsRecorded)
+    for (const reason of SLACK_DROP_REASONS) this.slackDropped.inc({ reason }, 0)
+    for (const reason of SLACK_FAILURE_REASONS) this.slackFailures.inc({ reason }, 0)
   }
 
   render(): Promise<string> { return this.registry.metrics() }

@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs'
 import type { Logger } from 'pino'
+import type { Counter } from 'prom-client'
 import type { PackCatalog } from '@writ/packs'
 import type { Run } from '../runs/index.js'
 import { outcomeMessage, pendingMessage, type ActionFacts, type SlackMessage } from './slack-message.js'
@@ -26,6 +27,9 @@ export interface NotifierConfig {
   retryBaseMs: number
 }
 
+/** Where delivery trouble is counted: writ_slack_notices_dropped_total and writ_slack_post_failures_total, by reason. */
+export interface NotifierMetrics { dropped: Counter<'reason'>, failures: Counter<'reason'> }
+
 export class NotifyConfigError extends Error {
   constructor(message: string, options?: ErrorOptions) { super(message, options); this.name = 'NotifyConfigError' }
 }
@@ -35,7 +39,7 @@ function factsOf(catalog: PackCatalog, run: Run): ActionFacts {
   return hit.ok ? { title: hit.action.spec.title, side_effects: hit.action.spec.side_effects ?? [] } : { title: run.action, side_effects: [] }
 }
 
-export function createApprovalNotifier(cfg: NotifierConfig, catalog: PackCatalog, log: Logger, print?: (line: string) => void): ApprovalNotifier {
+export function createApprovalNotifier(cfg: NotifierConfig, catalog: PackCatalog, log: Logger, print?: (line: string) => void, metrics?: NotifierMetrics): ApprovalNotifier {
   let url = cfg.webhook_url
   if (cfg.webhook_url_file) {
     try { url = readFileSync(cfg.webhook_url_file, 'utf8').trim() } catch (err) {
@@ -44,7 +48,13 @@ export function createApprovalNotifier(cfg: NotifierConfig, catalog: PackCatalog
     if (!/^https?:\/\/\S+$/.test(url)) throw new NotifyConfigError(`notify.slack.webhook_url_file ${cfg.webhook_url_file} does not hold an http(s) URL`)
   }
   const deliver = (message: SlackMessage, runId: string): void => { hook ? hook.post(message, runId) : show(message, runId) }
-  const hook = url ? new SlackWebhook(url, { maxAttempts: cfg.max_attempts, timeoutMs: cfg.timeoutMs, retryBaseMs: cfg.retryBaseMs, log }) : undefined
+  const hook = url
+    ? new SlackWebhook(url, {
+      maxAttempts: cfg.max_attempts, timeoutMs: cfg.timeoutMs, retryBaseMs: cfg.retryBaseMs, log,
+      onDropped: (reason, count) => metrics?.dropped.inc({ reason }, count),
+      onPostFailed: (reason) => metrics?.failures.inc({ reason }),
+    })
+    : undefined
   const show = (message: SlackMessage, runId: string): void => {
     log.info({ runId, slack: message }, `no Slack webhook configured; message: ${message.text}`)
     print?.(message.text)

@@ -15,6 +15,10 @@ export interface SlackWebhookOptions {
   /** First backoff after a failure; doubles per attempt, capped at a minute. */
   retryBaseMs: number
   log: Logger
+  /** A message that will never be posted (writ_slack_notices_dropped_total). */
+  onDropped?: (reason: 'refused' | 'max_attempts' | 'queue_full' | 'shutdown', count: number) => void
+  /** A post that failed, retried or not (writ_slack_post_failures_total). */
+  onPostFailed?: (reason: 'rate_limited' | 'server_error' | 'unreachable' | 'refused') => void
 }
 
 interface Queued { message: SlackMessage, runId: string, attempt: number }
@@ -39,6 +43,7 @@ export class SlackWebhook {
     if (this.closed) return
     if (this.queue.length >= MAX_QUEUE) {
       this.failed++
+      this.opts.onDropped?.('queue_full', 1)
       this.opts.log.error({ runId, webhook: this.host }, 'Slack queue is full; message dropped (the run is unaffected)')
       return
     }
@@ -55,6 +60,7 @@ export class SlackWebhook {
       if (item.attempt >= this.opts.maxAttempts) {
         this.queue.shift()
         this.failed++
+        this.opts.onDropped?.('max_attempts', 1)
         this.opts.log.error({ runId: item.runId, webhook: this.host, attempts: item.attempt }, 'Slack message given up after its last attempt (the run is unaffected)')
         continue
       }
@@ -80,20 +86,25 @@ export class SlackWebhook {
         return undefined
       }
       if (res.statusCode === 429) {
+        this.opts.onPostFailed?.('rate_limited')
         const after = Number(res.headers['retry-after'])
         const waitMs = Number.isFinite(after) && after >= 0 ? Math.min(after * 1000, 10 * MAX_BACKOFF_MS) : backoff
         this.opts.log.warn({ runId: item.runId, webhook: this.host, retryAfterMs: waitMs, attempt: item.attempt }, 'Slack rate limit; waiting as told')
         return waitMs
       }
       if (res.statusCode >= 500) {
+        this.opts.onPostFailed?.('server_error')
         this.opts.log.warn({ runId: item.runId, webhook: this.host, status: res.statusCode, attempt: item.attempt }, 'Slack answered with a server error; retrying')
         return backoff
       }
       // 4xx: the message or the webhook is wrong; retrying will not help.
       this.failed++
+      this.opts.onPostFailed?.('refused')
+      this.opts.onDropped?.('refused', 1)
       this.opts.log.error({ runId: item.runId, webhook: this.host, status: res.statusCode, answer: body }, 'Slack refused the message')
       return undefined
     } catch (err) {
+      this.opts.onPostFailed?.('unreachable')
       this.opts.log.warn({ runId: item.runId, webhook: this.host, err: (err as Error).message, attempt: item.attempt }, 'cannot reach Slack; retrying')
       return backoff
     }
@@ -114,6 +125,9 @@ export class SlackWebhook {
     }
     this.closed = true
     this.wake?.()
-    if (this.queue.length > 0) this.opts.log.warn({ webhook: this.host, dropped: this.queue.length }, 'Slack messages still queued at shutdown were not sent')
+    if (this.queue.length > 0) {
+      this.opts.onDropped?.('shutdown', this.queue.length)
+      this.opts.log.warn({ webhook: this.host, dropped: this.queue.length }, 'Slack messages still queued at shutdown were not sent')
+    }
   }
 }

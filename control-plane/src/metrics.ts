@@ -18,6 +18,8 @@ const gauge = (registry: Registry, name: string, help: string, read: () => numbe
   new Gauge({ name, help, registers: [registry], collect() { this.set(read()) } })
 
 /** Outcomes and reasons known up front start at 0, so the first one is an increase() an alert sees. */
+const APPROVAL_OUTCOMES = ['approved', 'approval_recorded', 'denied', 'expired'] as const
+const WAIT_OUTCOMES = ['approved', 'denied', 'expired'] as const
 const SLACK_DROP_REASONS = ['refused', 'max_attempts', 'queue_full', 'shutdown'] as const
 const SLACK_FAILURE_REASONS = ['rate_limited', 'server_error', 'unreachable', 'refused'] as const
 
@@ -53,6 +55,8 @@ export class Metrics {
     gauge(this.registry, 'writ_audit_checkpoints', 'Signed audit checkpoints appended by this instance', sources.auditCheckpoints)
     gauge(this.registry, 'writ_catalog_actions', 'Actions in the loaded catalog', sources.catalogActions)
     gauge(this.registry, 'writ_results_recorded', 'Runner results recorded by this instance', sources.resultsRecorded)
+    for (const outcome of APPROVAL_OUTCOMES) this.decisions.inc({ outcome }, 0)
+    for (const outcome of WAIT_OUTCOMES) this.approvalWait.zero({ outcome })
     for (const reason of SLACK_DROP_REASONS) this.slackDropped.inc({ reason }, 0)
     for (const reason of SLACK_FAILURE_REASONS) this.slackFailures.inc({ reason }, 0)
   }

@@ -9,7 +9,7 @@ import { hostname } from 'node:os'
 import { createPublicKey, randomBytes } from 'node:crypto'
 import { connect, credsAuthenticator, type NatsConnection } from '@nats-io/transport-node'
 import { PackCatalog } from '@writ/packs'
-import { CONTROL_PLANE_INBOX_PREFIX, keyIdOf, loadSigningKey, loadTrustedKey, splitPemBundle, type SigningKey, type TrustedKey } from '@writ/packs/protocol'
+import { CONTROL_PLANE_INBOX_PREFIX, keyIdOf, loadSigningKey, loadTrustedKey, splitPemBundle, streams, type SigningKey, type TrustedKey } from '@writ/packs/protocol'
 import { ApproverRegistryError, ApproverRegistryFile } from '@writ/packs/approvers'
 import type { Logger } from 'pino'
 import { ApprovalService, ImpactPreview } from './approvals/index.js'
@@ -18,11 +18,11 @@ import { PrincipalRegistry } from './auth/index.js'
 import { durationMs, publicUrl, type Config } from './config.js'
 import { FleetView, NodeAttributeSource, NomadNodesClient } from './fleet/index.js'
 import { Metrics } from './metrics.js'
-import { ensureStreams } from './nats/index.js'
+import { AUDIT_STREAM, ensureStreams, JetStreamUsage } from './nats/index.js'
 import { PasskeyConfigError, Passkeys, PasskeyStore, RegistryRecord, relyingParty, type RelyingParty } from './passkeys/index.js'
 import { createApprovalNotifier, type ApprovalNotifier } from './notify/index.js'
 import { Policy, PolicyScope } from './policy/index.js'
-import { DeadlineSweeper, Dispatcher, OutputBuffer, ResultsConsumer, RunService, RunStore } from './runs/index.js'
+import { DeadlineSweeper, Dispatcher, OutputBuffer, ResultsConsumer, RUNS_BUCKET, RunService, RunStore } from './runs/index.js'
 
 export class ControlPlaneStartError extends Error {
   constructor(message: string, options?: ErrorOptions) { super(message, options); this.name = 'ControlPlaneStartError' }
@@ -57,6 +57,8 @@ export interface ControlPlane {
   onAudit(listener: (e: AuditEvent) => void): Promise<() => void>
   /** Whether the NATS connection is up (false while reconnecting). */
   natsConnected(): boolean
+  /** What /readyz and writ_control_plane_ready report: NATS connected (not draining) and a catalog loaded. */
+  readiness(): { nats: boolean, catalog: boolean }
   /** Drains in-flight work and the NATS connection. */
   close(): Promise<void>
 }
@@ -195,9 +197,15 @@ export async function startControlPlane(config: Config, log: Logger, opts: Start
     const outputs = new OutputBuffer()
     outputs.start(nc)
     let results: ResultsConsumer | undefined
+    const readiness = (): { nats: boolean, catalog: boolean } => ({ nats: connected && !nc.isClosed() && !nc.isDraining(), catalog: catalog.size > 0 })
+    const usage = new JetStreamUsage(nc, [AUDIT_STREAM, `KV_${RUNS_BUCKET}`, streams.results.name, streams.events.name], clog, {
+      maxAgeMs: durationMs(config.jetstream.usage_interval), timeoutMs: 2000,
+    })
     const metrics = new Metrics({
       nodesOnline: () => fleet.onlineCount, nodesKnown: () => fleet.size, auditAppends: () => audit.appended,
       auditConflicts: () => audit.conflicts, auditCheckpoints: () => checkpoints.written, catalogActions: () => catalog.size, resultsRecorded: () => results?.recorded ?? 0,
+      ready: () => Object.values(readiness()).every(Boolean), heartbeats: () => fleet.heartbeats(), auditCoveredAt: () => checkpoints.coveredAt,
+      jetstream: () => usage.snapshot(),
     })
     const dispatcher = new Dispatcher(nc, key, { writTtlMs: durationMs(config.runs.writ_ttl), ackTimeoutMs: durationMs(config.runs.ack_timeout) })
     results = new ResultsConsumer(nc, store, audit, clog, (run) => {
@@ -244,6 +252,7 @@ export async function startControlPlane(config: Config, log: Logger, opts: Start
       config, instanceId, log: clog, nc, catalog, principals, policy, scope, fleet, store, audit, dispatcher, outputs, metrics, runs, results,
       approvals, passkeys, notifier, runUrl,
       natsConnected: () => connected && !nc.isClosed(),
+      readiness,
       onAudit: (listener) => audit.follow(listener),
       close: async () => {
         if (closed) return

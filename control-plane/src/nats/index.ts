@@ -2,3 +2,5 @@
 export { AUDIT_STREAM, AUDIT_SUBJECT, RESULTS_CONSUMER, JetStreamSetupError, streamConfigs, withJetStreamRetry, ensureStreams } from './jetstream-setup.js'
 export type { JetStreamLayout } from './jetstream-setup.js'
 export { isTransientJetStreamError, retryTransient } from './jetstream-retry.js'
+export { JetStreamUsage } from './jetstream-usage.js'
+export type { AccountStorage, JetStreamUsageOptions, StreamUsage, UsageSnapshot } from './jetstream-usage.js'

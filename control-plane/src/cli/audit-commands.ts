@@ -1,7 +1,9 @@
 /**
  * `writ audit verify` and `writ audit export`: the chain as stored (or an
  * export), checked for links, signed checkpoints, the stream's last
- * sequence, the uncovered tail and runner-journal witnesses.
+ * sequence, the uncovered tail and runner-journal witnesses. With
+ * `--metrics-textfile` a scheduled verify also leaves its result for
+ * node_exporter (verify-textfile.ts).
  */
 import { existsSync, readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
@@ -11,6 +13,7 @@ import { parseDuration, readJournal, type JournalWitness } from '@writ/packs'
 import { AUDITOR_INBOX_PREFIX, loadTrustedKey, splitPemBundle, type TrustedKey } from '@writ/packs/protocol'
 import { AuditChain, eventsFromJsonLines, verifyAudit, type AuditReport } from '../audit/index.js'
 import { UsageError, type Io } from './cli-io.js'
+import { checkTextfileName, writeVerifyTextfile } from './verify-textfile.js'
 
 function ago(ms: number): string {
   const s = Math.round(ms / 1000)
@@ -69,39 +72,57 @@ export async function cmdAudit(argv: string[], io: Io): Promise<number> {
   const { values } = parseArgs({ args: argv.slice(1), options: {
     file: { type: 'string' }, nats: { type: 'string' }, 'nats-creds': { type: 'string' }, 'trusted-keys': { type: 'string', multiple: true, default: [] },
     witness: { type: 'string', multiple: true, default: [] }, grace: { type: 'string', default: '60s' }, json: { type: 'boolean', default: false },
+    'metrics-textfile': { type: 'string' },
   } })
   const natsUrl = values.nats ?? io.env.WRIT_NATS_URL ?? 'nats://127.0.0.1:4222'
   const natsCreds = values['nats-creds'] ?? io.env.WRIT_NATS_CREDS
   if (sub === 'verify') {
-    const keyFiles = values['trusted-keys']?.length ? values['trusted-keys'] : (io.env.WRIT_AUDIT_TRUSTED_KEYS ?? '').split(':').filter(Boolean)
-    if (keyFiles.length === 0) {
-      throw new UsageError('writ audit verify needs the public key(s) the control plane signs checkpoints with: --trusted-keys FILE (or WRIT_AUDIT_TRUSTED_KEYS); without them a rewritten chain would verify')
+    const textfile = values['metrics-textfile'] === undefined ? undefined : checkTextfileName(values['metrics-textfile'])
+    if (!textfile) return verify(values, natsUrl, natsCreds, io)
+    // A scheduled verification that cannot even start (a key file gone, NATS unreachable) is a failed one too.
+    let code: number
+    try { code = await verify(values, natsUrl, natsCreds, io) } catch (err) {
+      writeVerifyTextfile(textfile, false)
+      throw err
     }
-    const trusted = trustedKeys(keyFiles)
-    const graceMs = parseDuration(values.grace ?? '60s')
-    if (graceMs === undefined) throw new UsageError(`--grace takes a duration like "60s", not "${values.grace}"`)
-    const w = witnessesFrom(values.witness ?? [])
-    const finish = (r: AuditReport, source: string, extra: string[]): number => {
-      const merged = { ...r, ok: r.ok && w.problems.length === 0, problems: [...r.problems, ...w.problems] }
-      return report(merged, source, extra, io, values.json ?? false)
-    }
-    if (values.file) {
-      if (!existsSync(values.file)) throw new UsageError(`no such file: ${values.file}`)
-      const r = await verifyAudit(eventsFromJsonLines(readFileSync(values.file, 'utf8')), { trusted, witnesses: w.witnesses, graceMs })
-      return finish(r, values.file, [])
-    }
-    return withAudit(natsUrl, natsCreds, async (chain) => {
-      const stream = await chain.streamState()
-      const r = await verifyAudit(chain.read(stream.firstSeq), { trusted, witnesses: w.witnesses, graceMs, stream })
-      const guards = stream.denyDelete && stream.denyPurge ? 'deletes and purges refused' : 'WARNING: the stream allows message deletes or purges (a control plane of this version turns both off at start)'
-      return finish(r, `stream WRIT_AUDIT at ${natsUrl}`, [`  stream: sequence ${stream.firstSeq}–${stream.lastSeq}, ${r.lastSeq === null && r.events > 0 ? 'not read past the break' : stream.lastSeq === (r.lastSeq ?? 0) ? 'its last sequence read' : 'its last sequence NOT read'}; ${guards}${stream.maxAgeMs ? `; max_age ${ago(stream.maxAgeMs)}` : ''}`])
-    })
+    writeVerifyTextfile(textfile, code === 0)
+    return code
   }
   if (sub === 'export') {
+    if (values['metrics-textfile'] !== undefined) throw new UsageError('--metrics-textfile goes with writ audit verify')
     return withAudit(natsUrl, natsCreds, async (chain) => {
       for await (const e of chain.read(1)) io.out(`${e.text}\n`)
       return 0
     })
   }
   throw new UsageError('writ audit verify | export')
+}
+
+interface VerifyFlags { file?: string | undefined, 'trusted-keys'?: string[] | undefined, witness?: string[] | undefined, grace?: string | undefined, json?: boolean | undefined }
+
+/** Verifies the chain (an export, or the stream) and prints the report; resolves with the exit code. */
+async function verify(values: VerifyFlags, natsUrl: string, natsCreds: string | undefined, io: Io): Promise<number> {
+  const keyFiles = values['trusted-keys']?.length ? values['trusted-keys'] : (io.env.WRIT_AUDIT_TRUSTED_KEYS ?? '').split(':').filter(Boolean)
+  if (keyFiles.length === 0) {
+    throw new UsageError('writ audit verify needs the public key(s) the control plane signs checkpoints with: --trusted-keys FILE (or WRIT_AUDIT_TRUSTED_KEYS); without them a rewritten chain would verify')
+  }
+  const trusted = trustedKeys(keyFiles)
+  const graceMs = parseDuration(values.grace ?? '60s')
+  if (graceMs === undefined) throw new UsageError(`--grace takes a duration like "60s", not "${values.grace}"`)
+  const w = witnessesFrom(values.witness ?? [])
+  const finish = (r: AuditReport, source: string, extra: string[]): number => {
+    const merged = { ...r, ok: r.ok && w.problems.length === 0, problems: [...r.problems, ...w.problems] }
+    return report(merged, source, extra, io, values.json ?? false)
+  }
+  if (values.file) {
+    if (!existsSync(values.file)) throw new UsageError(`no such file: ${values.file}`)
+    const r = await verifyAudit(eventsFromJsonLines(readFileSync(values.file, 'utf8')), { trusted, witnesses: w.witnesses, graceMs })
+    return finish(r, values.file, [])
+  }
+  return withAudit(natsUrl, natsCreds, async (chain) => {
+    const stream = await chain.streamState()
+    const r = await verifyAudit(chain.read(stream.firstSeq), { trusted, witnesses: w.witnesses, graceMs, stream })
+    const guards = stream.denyDelete && stream.denyPurge ? 'deletes and purges refused' : 'WARNING: the stream allows message deletes or purges (a control plane of this version turns both off at start)'
+    return finish(r, `stream WRIT_AUDIT at ${natsUrl}`, [`  stream: sequence ${stream.firstSeq}–${stream.lastSeq}, ${r.lastSeq === null && r.events > 0 ? 'not read past the break' : stream.lastSeq === (r.lastSeq ?? 0) ? 'its last sequence read' : 'its last sequence NOT read'}; ${guards}${stream.maxAgeMs ? `; max_age ${ago(stream.maxAgeMs)}` : ''}`])
+  })
 }

@@ -33,3 +33,8 @@ output "job_ids" {
     one(nomad_job.multipath_watchdog[*].id),
   ])
 }
+
+output "alert_rules" {
+  description = "Prometheus / vmalert rule files, name => YAML, rendered with the alert_* thresholds: writ.yaml (writ's own health) and, with the watchdog deployed, multipath.yaml. Write them where your Prometheus or vmalert reads rules (README \"Alerts\")."
+  value       = local.alert_rules
+}

@@ -9,12 +9,13 @@
  */
 import t, { type Test } from 'tap'
 import { execFile } from 'node:child_process'
-import { readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { connect, type NatsConnection } from '@nats-io/transport-node'
 import { jetstreamManager, jetstream } from '@nats-io/jetstream'
 import { readJournal } from '@writ/packs'
+import { generateSigningKeyPair } from '@writ/packs/protocol'
 import { AUDIT_STREAM, AUDIT_SUBJECT, CHECKPOINT_TYPE, buildApp, ensureStreams, hashEvent, GENESIS_HASH, type AuditEvent } from '@writ/control-plane'
 import { startNatsServer, type NatsServerHandle } from './helpers/nats-server.js'
 import { auth, makeCpFixture, type CpFixture } from './helpers/cp-fixtures.js'
@@ -228,4 +229,43 @@ t.test('with audit_max_age, verify starts from the oldest surviving event and ch
   t.equal(r.code, 0, r.stderr)
   t.match(r.stdout, /note: events 1–\d+ aged out \(max_age 3 s\); verified from sequence \d+, which the oldest surviving checkpoint \(sequence \d+\) covers/)
   t.ok(firstOld > 0)
+})
+
+t.test('a scheduled verify leaves its result for node_exporter: 1 intact, 0 broken or not checked', async (t) => {
+  const s = await runStack(t, 1)
+  const dir = join(s.fx.dir, 'textfile_collector')
+  mkdirSync(dir)
+  const prom = join(dir, 'writ_audit_verify.prom')
+  const read = (): { success: number, lastRun: number } => {
+    const text = readFileSync(prom, 'utf8')
+    t.notMatch(text, /^writ_\S+ \S+ \S+$/m, 'no timestamps (the textfile collector refuses them)')
+    return {
+      success: Number(/^writ_audit_verify_success (\d+)$/m.exec(text)?.[1]),
+      lastRun: Number(/^writ_audit_verify_last_run_timestamp_seconds (\d+)$/m.exec(text)?.[1]),
+    }
+  }
+
+  const before = Math.floor(Date.now() / 1000)
+  t.equal((await writ(['audit', 'verify', ...s.keys, '--metrics-textfile', prom], s.env)).code, 0)
+  const ok = read()
+  t.equal(ok.success, 1, 'an intact chain: 1')
+  t.ok(ok.lastRun >= before && ok.lastRun <= Math.ceil(Date.now() / 1000), 'and when it finished')
+
+  const other = join(s.fx.dir, 'untrusted.pub.pem')
+  writeFileSync(other, generateSigningKeyPair().publicPem)
+  t.equal((await writ(['audit', 'verify', '--trusted-keys', other, '--metrics-textfile', prom], s.env)).code, 1, 'checkpoints no trusted key signed: broken')
+  t.equal(read().success, 0, 'a broken chain: 0')
+
+  t.equal((await writ(['audit', 'verify', ...s.keys, '--metrics-textfile', prom], s.env)).code, 0)
+  t.equal(read().success, 1, 'intact again')
+  const unreachable = await writ(['audit', 'verify', ...s.keys, '--metrics-textfile', prom], { WRIT_NATS_URL: 'nats://127.0.0.1:1' })
+  t.equal(unreachable.code, 2, 'NATS unreachable: the verify cannot run')
+  t.equal(read().success, 0, 'a verify that could not check the chain: 0, not the last good result')
+  t.same(readdirSync(dir), ['writ_audit_verify.prom'], 'written through a temporary file that does not stay behind')
+
+  const ignored = join(dir, 'writ_audit_verify.txt')
+  const usage = await writ(['audit', 'verify', ...s.keys, '--metrics-textfile', ignored], s.env)
+  t.equal(usage.code, 2)
+  t.match(usage.stderr, /--metrics-textfile .*writ_audit_verify\.txt: node_exporter's textfile collector reads only files named \*\.prom/)
+  t.notOk(existsSync(ignored), 'a file node_exporter would ignore is refused, not written')
 })

@@ -34,7 +34,9 @@ export const ConfigSchema = z.object({
     replicas: z.number().int().min(1).max(5).default(1),
     audit_max_age: Duration.optional(),
     results_max_age: Duration.default('168h'),
-  }).strict().default({ replicas: 1, results_max_age: '168h' }),
+    /** How long one read of the streams' and the account's usage serves /metrics scrapes. */
+    usage_interval: Duration.default('15s'),
+  }).strict().default({ replicas: 1, results_max_age: '168h', usage_interval: '15s' }),
   packs: z.object({ dirs: z.array(z.string().min(1)).min(1, 'at least one pack directory is needed') }).strict(),
   signing: z.object({ key_file: z.string().min(1) }).strict(),
   audit: z.object({

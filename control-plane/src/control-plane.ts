@@ -9,7 +9,7 @@ import { hostname } from 'node:os'
 import { createPublicKey, randomBytes } from 'node:crypto'
 import { connect, credsAuthenticator, type NatsConnection } from '@nats-io/transport-node'
 import { PackCatalog } from '@writ/packs'
-import { CONTROL_PLANE_INBOX_PREFIX, keyIdOf, loadSigningKey, loadTrustedKey, splitPemBundle, type SigningKey, type TrustedKey } from '@writ/packs/protocol'
+import { CONTROL_PLANE_INBOX_PREFIX, keyIdOf, loadSigningKey, loadTrustedKey, splitPemBundle, streams, type SigningKey, type TrustedKey } from '@writ/packs/protocol'
 import { ApproverRegistryError, ApproverRegistryFile } from '@writ/packs/approvers'
 import type { Logger } from 'pino'
 import { ApprovalService, ImpactPreview } from './approvals/index.js'
@@ -18,11 +18,11 @@ import { PrincipalRegistry } from './auth/index.js'
 import { durationMs, publicUrl, type Config } from './config.js'
 import { FleetView, NodeAttributeSource, NomadNodesClient } from './fleet/index.js'
 import { Metrics } from './metrics.js'
-import { ensureStreams, natsTlsOptions } from './nats/index.js'
+import { AUDIT_STREAM, ensureStreams, JetStreamUsage, natsTlsOptions } from './nats/index.js'
 import { PasskeyConfigError, Passkeys, PasskeyStore, RegistryRecord, relyingParty, type RelyingParty } from './passkeys/index.js'
 import { createApprovalNotifier, type ApprovalNotifier } from './notify/index.js'
 import { Policy, PolicyScope } from './policy/index.js'
-import { DeadlineSweeper, Dispatcher, OutputBuffer, ResultsConsumer, RunAdmission, RunService, RunStore } from './runs/index.js'
+import { DeadlineSweeper, Dispatcher, OutputBuffer, ResultsConsumer, RUNS_BUCKET, RunAdmission, RunService, RunStore } from './runs/index.js'
 
 export class ControlPlaneStartError extends Error {
   constructor(message: string, options?: ErrorOptions) { super(message, options); this.name = 'ControlPlaneStartError' }
@@ -59,6 +59,8 @@ export interface ControlPlane {
   onAudit(listener: (e: AuditEvent) => void): Promise<() => void>
   /** Whether the NATS connection is up (false while reconnecting). */
   natsConnected(): boolean
+  /** What /readyz and writ_control_plane_ready report: NATS connected (not draining) and a catalog loaded. */
+  readiness(): { nats: boolean, catalog: boolean }
   /** Drains in-flight work and the NATS connection. */
   close(): Promise<void>
 }
@@ -209,10 +211,16 @@ export async function startControlPlane(config: Config, log: Logger, opts: Start
     outputs.start(nc)
     let results: ResultsConsumer | undefined
     let auditReader: AuditReader | undefined
+    const readiness = (): { nats: boolean, catalog: boolean } => ({ nats: connected && !nc.isClosed() && !nc.isDraining(), catalog: catalog.size > 0 })
+    const usage = new JetStreamUsage(nc, [AUDIT_STREAM, `KV_${RUNS_BUCKET}`, streams.results.name, streams.events.name], clog, {
+      maxAgeMs: durationMs(config.jetstream.usage_interval), timeoutMs: 2000,
+    })
     const metrics = new Metrics({
       nodesOnline: () => fleet.onlineCount, nodesKnown: () => fleet.size, auditAppends: () => audit.appended,
       auditConflicts: () => audit.conflicts, auditCheckpoints: () => checkpoints.written, catalogActions: () => catalog.size, resultsRecorded: () => results?.recorded ?? 0,
       auditIndexed: () => auditReader?.indexedThrough ?? 0,
+      ready: () => Object.values(readiness()).every(Boolean), heartbeats: () => fleet.heartbeats(), auditCoveredAt: () => checkpoints.coveredAt,
+      jetstream: () => usage.snapshot(),
     })
     auditReader = await AuditReader.open(nc, audit, store, { maxScan: config.audit.max_scan, eventsRead: metrics.auditEventsRead, log: clog })
     const dispatcher = new Dispatcher(nc, key, { writTtlMs: durationMs(config.runs.writ_ttl), ackTimeoutMs: durationMs(config.runs.ack_timeout) })
@@ -237,7 +245,7 @@ export async function startControlPlane(config: Config, log: Logger, opts: Start
         webhook_url: s.webhook_url, webhook_url_file: s.webhook_url_file, max_attempts: s.max_attempts, timeoutMs: durationMs(s.timeout), retryBaseMs: durationMs(s.retry_base),
         coalesceAfter: s.coalesce_after, ackWaitMs: durationMs(s.ack_wait),
       },
-      catalog, { nc, log: clog, inboxUrl: `${base}/ui/`, dropped: metrics.slackDropped, coalesced: metrics.slackCoalesced, print: opts.print },
+      catalog, { nc, log: clog, inboxUrl: `${base}/ui/`, dropped: metrics.slackDropped, failures: metrics.slackFailures, coalesced: metrics.slackCoalesced, print: opts.print },
     )
     let approvals: ApprovalService | undefined
     let previews: ImpactPreview | undefined
@@ -266,6 +274,7 @@ export async function startControlPlane(config: Config, log: Logger, opts: Start
       config, instanceId, log: clog, nc, catalog, principals, policy, scope, fleet, store, audit, auditReader, dispatcher, outputs, metrics, runs, results,
       approvals, passkeys, notifier, runUrl,
       natsConnected: () => connected && !nc.isClosed(),
+      readiness,
       onAudit: (listener) => audit.follow(listener),
       close: async () => {
         if (closed) return

@@ -4,6 +4,7 @@
  */
 import { createServer, type Server } from 'node:http'
 import { Counter, Gauge, Registry } from 'prom-client'
+import { RefusalCodeSchema } from '@writ/packs/protocol'
 
 export class RunnerMetrics {
   readonly registry = new Registry()
@@ -23,6 +24,8 @@ export class RunnerMetrics {
       new Gauge({ name, help, registers: [this.registry], collect() { this.set(value()) } })
     read('writ_runner_in_flight', 'Runs executing now.', () => this.inFlight)
     read('writ_runner_nats_connected', '1 while connected to NATS.', () => (this.connected ? 1 : 0))
+    // Every code from 0: a runner's first forged writ is then an increase() the refusal alert sees.
+    for (const code of RefusalCodeSchema.options) this.refusals.inc({ code }, 0)
   }
 
   countRun(status: string): void { this.runs.inc({ status }) }

@@ -273,13 +273,13 @@ export class AuditChain {
     return feed
   }
 
-  /** The newest stored event (by any instance), if the stream holds one that parses. */
-  async lastEvent(): Promise<AuditEvent | undefined> {
+  /** The newest stored event (by any instance): `empty` for an empty stream, `event` undefined when the newest does not parse. */
+  async lastEvent(): Promise<{ empty: true } | { empty: false, event: AuditEvent | undefined }> {
     const info = await this.jsm.streams.info(AUDIT_STREAM)
-    if (info.state.last_seq === 0) return undefined
+    if (info.state.last_seq === 0) return { empty: true }
     const msg = await this.jsm.streams.getMessage(AUDIT_STREAM, { last_by_subj: AUDIT_SUBJECT }).catch(() => null)
     const parsed = AuditEventSchema.safeParse(msg ? safeJson(msg.string()) : undefined)
-    return parsed.success ? parsed.data : undefined
+    return { empty: false, event: parsed.success ? parsed.data : undefined }
   }
 
   /** What verification needs to know of the stream itself: its sequence range and retention. */

@@ -59,8 +59,18 @@ export class AuditCheckpointer {
   private running: Promise<unknown> | undefined
   private stopped = false
   written = 0
+  /**
+   * Unix ms when this instance last found every event on the chain (any
+   * instance's) covered by a signed checkpoint: the newest stored event was
+   * one, or it appended one. The start time until the first look, so an
+   * instance that can never checkpoint is as stale as one that stopped.
+   */
+  coveredAt: number
+  private tailUnreadable = false
 
-  constructor(private readonly chain: AuditChain, private readonly key: SigningKey, private readonly intervalMs: number, private readonly log: Logger) {}
+  constructor(private readonly chain: AuditChain, private readonly key: SigningKey, private readonly intervalMs: number, private readonly log: Logger, private readonly now: () => number = Date.now) {
+    this.coveredAt = now()
+  }
 
   /** Checkpoints at once if the tail is uncovered, then every interval while new events arrive. */
   start(): void {
@@ -78,8 +88,19 @@ export class AuditCheckpointer {
    * replicas do not checkpoint each other's checkpoints forever).
    */
   async checkpointIfNeeded(): Promise<AuditEvent | undefined> {
+    const lookedAt = this.now()
     const last = await this.chain.lastEvent()
-    if (!last || last.type === CHECKPOINT_TYPE) return undefined
+    if (last.empty || last.event?.type === CHECKPOINT_TYPE) {
+      this.coveredAt = lookedAt
+      return undefined
+    }
+    // A newest event that does not parse is not vouched for here: verify reports it.
+    if (!last.event) {
+      if (!this.tailUnreadable) this.log.warn('the newest audit event does not parse (written by something other than a control plane?); not checkpointing over it')
+      this.tailUnreadable = true
+      return undefined
+    }
+    this.tailUnreadable = false
     return this.checkpoint()
   }
 
@@ -92,6 +113,7 @@ export class AuditCheckpointer {
       return { type: CHECKPOINT_TYPE, actor: { id: 'control-plane', kind: 'system' }, data }
     })
     this.written++
+    this.coveredAt = this.now()
     return event
   }
 

@@ -1,17 +1,20 @@
 /**
  * `writ audit verify` and `writ audit export`: the chain as stored (or an
  * export), checked for links, signed checkpoints, the stream's last
- * sequence, the uncovered tail and runner-journal witnesses.
+ * sequence, the uncovered tail and runner-journal witnesses. With
+ * `--metrics-textfile` a scheduled verify also leaves its result for
+ * node_exporter (verify-textfile.ts).
  */
 import { existsSync, readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { connect, credsAuthenticator } from '@nats-io/transport-node'
 import { pino } from 'pino'
 import { parseDuration, readJournal, type JournalWitness } from '@writ/packs'
+import { natsTlsOptions } from '../nats/index.js'
 import { AUDITOR_INBOX_PREFIX, loadTrustedKey, splitPemBundle, type TrustedKey } from '@writ/packs/protocol'
 import { AuditChain, eventsFromJsonLines, verifyAudit, type AuditReport } from '../audit/index.js'
-import { natsTlsOptions } from '../nats/index.js'
 import { UsageError, type Io } from './cli-io.js'
+import { checkTextfileName, writeVerifyTextfile } from './verify-textfile.js'
 
 function ago(ms: number): string {
   const s = Math.round(ms / 1000)
@@ -58,13 +61,17 @@ function witnessesFrom(files: readonly string[]): { witnesses: JournalWitness[],
   return { witnesses, problems, journals: files.length }
 }
 
-async function withAudit<T>(natsUrl: string, creds: string | undefined, tls: { ca?: string | undefined, serverName?: string | undefined }, fn: (chain: AuditChain) => Promise<T>): Promise<T> {
+/** Where NATS is and how to reach it: URL, credentials, and the TLS CA and server name. */
+interface NatsAccess { url: string, creds: string | undefined, tls: { ca?: string | undefined, serverName?: string | undefined } }
+
+async function withAudit<T>(nats: NatsAccess, fn: (chain: AuditChain) => Promise<T>): Promise<T> {
+  const { creds, tls } = nats
   const ca = tls.ca
   if (creds !== undefined && !existsSync(creds)) throw new UsageError(`no such NATS credentials file: ${creds}`)
   if (ca !== undefined && !existsSync(ca)) throw new UsageError(`no such NATS CA file: ${ca}`)
   // The auditor's credentials (writ nats permissions) may read replies only under the auditor's inbox prefix.
   const nc = await connect({
-    servers: natsUrl.split(','), name: 'writ-audit', inboxPrefix: AUDITOR_INBOX_PREFIX,
+    servers: nats.url.split(','), name: 'writ-audit', inboxPrefix: AUDITOR_INBOX_PREFIX,
     ...(creds ? { authenticator: credsAuthenticator(readFileSync(creds)) } : {}), ...natsTlsOptions(ca, tls.serverName),
   })
   try { return await fn(await AuditChain.open(nc, 'writ-cli', pino({ level: 'silent' }))) } finally { await nc.drain() }
@@ -73,42 +80,63 @@ async function withAudit<T>(natsUrl: string, creds: string | undefined, tls: { c
 export async function cmdAudit(argv: string[], io: Io): Promise<number> {
   const sub = argv[0]
   const { values } = parseArgs({ args: argv.slice(1), options: {
-    file: { type: 'string' }, nats: { type: 'string' }, 'nats-creds': { type: 'string' }, 'nats-ca': { type: 'string' }, 'nats-tls-server-name': { type: 'string' }, 'trusted-keys': { type: 'string', multiple: true, default: [] },
+    file: { type: 'string' }, nats: { type: 'string' }, 'nats-creds': { type: 'string' }, 'nats-ca': { type: 'string' }, 'nats-tls-server-name': { type: 'string' },
+    'trusted-keys': { type: 'string', multiple: true, default: [] },
     witness: { type: 'string', multiple: true, default: [] }, grace: { type: 'string', default: '60s' }, json: { type: 'boolean', default: false },
+    'metrics-textfile': { type: 'string' },
   } })
-  const natsUrl = values.nats ?? io.env.WRIT_NATS_URL ?? 'nats://127.0.0.1:4222'
-  const natsCreds = values['nats-creds'] ?? io.env.WRIT_NATS_CREDS
-  const natsTls = { ca: values['nats-ca'] ?? io.env.WRIT_NATS_CA, serverName: values['nats-tls-server-name'] ?? io.env.WRIT_NATS_TLS_SERVER_NAME }
+  const nats: NatsAccess = {
+    url: values.nats ?? io.env.WRIT_NATS_URL ?? 'nats://127.0.0.1:4222',
+    creds: values['nats-creds'] ?? io.env.WRIT_NATS_CREDS,
+    tls: { ca: values['nats-ca'] ?? io.env.WRIT_NATS_CA, serverName: values['nats-tls-server-name'] ?? io.env.WRIT_NATS_TLS_SERVER_NAME },
+  }
   if (sub === 'verify') {
-    const keyFiles = values['trusted-keys']?.length ? values['trusted-keys'] : (io.env.WRIT_AUDIT_TRUSTED_KEYS ?? '').split(':').filter(Boolean)
-    if (keyFiles.length === 0) {
-      throw new UsageError('writ audit verify needs the public key(s) the control plane signs checkpoints with: --trusted-keys FILE (or WRIT_AUDIT_TRUSTED_KEYS); without them a rewritten chain would verify')
+    const textfile = values['metrics-textfile'] === undefined ? undefined : checkTextfileName(values['metrics-textfile'])
+    if (!textfile) return verify(values, nats, io)
+    // A scheduled verification that cannot even start (a key file gone, NATS unreachable) is a failed one too.
+    let code: number
+    try { code = await verify(values, nats, io) } catch (err) {
+      writeVerifyTextfile(textfile, false)
+      throw err
     }
-    const trusted = trustedKeys(keyFiles)
-    const graceMs = parseDuration(values.grace ?? '60s')
-    if (graceMs === undefined) throw new UsageError(`--grace takes a duration like "60s", not "${values.grace}"`)
-    const w = witnessesFrom(values.witness ?? [])
-    const finish = (r: AuditReport, source: string, extra: string[]): number => {
-      const merged = { ...r, ok: r.ok && w.problems.length === 0, problems: [...r.problems, ...w.problems] }
-      return report(merged, source, extra, io, values.json ?? false)
-    }
-    if (values.file) {
-      if (!existsSync(values.file)) throw new UsageError(`no such file: ${values.file}`)
-      const r = await verifyAudit(eventsFromJsonLines(readFileSync(values.file, 'utf8')), { trusted, witnesses: w.witnesses, graceMs })
-      return finish(r, values.file, [])
-    }
-    return withAudit(natsUrl, natsCreds, natsTls, async (chain) => {
-      const stream = await chain.streamState()
-      const r = await verifyAudit(chain.read(stream.firstSeq), { trusted, witnesses: w.witnesses, graceMs, stream })
-      const guards = stream.denyDelete && stream.denyPurge ? 'deletes and purges refused' : 'WARNING: the stream allows message deletes or purges (a control plane of this version turns both off at start)'
-      return finish(r, `stream WRIT_AUDIT at ${natsUrl}`, [`  stream: sequence ${stream.firstSeq}–${stream.lastSeq}, ${r.lastSeq === null && r.events > 0 ? 'not read past the break' : stream.lastSeq === (r.lastSeq ?? 0) ? 'its last sequence read' : 'its last sequence NOT read'}; ${guards}${stream.maxAgeMs ? `; max_age ${ago(stream.maxAgeMs)}` : ''}`])
-    })
+    writeVerifyTextfile(textfile, code === 0)
+    return code
   }
   if (sub === 'export') {
-    return withAudit(natsUrl, natsCreds, natsTls, async (chain) => {
+    if (values['metrics-textfile'] !== undefined) throw new UsageError('--metrics-textfile goes with writ audit verify')
+    return withAudit(nats, async (chain) => {
       for await (const e of chain.read(1)) io.out(`${e.text}\n`)
       return 0
     })
   }
   throw new UsageError('writ audit verify | export')
+}
+
+interface VerifyFlags { file?: string | undefined, 'trusted-keys'?: string[] | undefined, witness?: string[] | undefined, grace?: string | undefined, json?: boolean | undefined }
+
+/** Verifies the chain (an export, or the stream) and prints the report; resolves with the exit code. */
+async function verify(values: VerifyFlags, nats: NatsAccess, io: Io): Promise<number> {
+  const keyFiles = values['trusted-keys']?.length ? values['trusted-keys'] : (io.env.WRIT_AUDIT_TRUSTED_KEYS ?? '').split(':').filter(Boolean)
+  if (keyFiles.length === 0) {
+    throw new UsageError('writ audit verify needs the public key(s) the control plane signs checkpoints with: --trusted-keys FILE (or WRIT_AUDIT_TRUSTED_KEYS); without them a rewritten chain would verify')
+  }
+  const trusted = trustedKeys(keyFiles)
+  const graceMs = parseDuration(values.grace ?? '60s')
+  if (graceMs === undefined) throw new UsageError(`--grace takes a duration like "60s", not "${values.grace}"`)
+  const w = witnessesFrom(values.witness ?? [])
+  const finish = (r: AuditReport, source: string, extra: string[]): number => {
+    const merged = { ...r, ok: r.ok && w.problems.length === 0, problems: [...r.problems, ...w.problems] }
+    return report(merged, source, extra, io, values.json ?? false)
+  }
+  if (values.file) {
+    if (!existsSync(values.file)) throw new UsageError(`no such file: ${values.file}`)
+    const r = await verifyAudit(eventsFromJsonLines(readFileSync(values.file, 'utf8')), { trusted, witnesses: w.witnesses, graceMs })
+    return finish(r, values.file, [])
+  }
+  return withAudit(nats, async (chain) => {
+    const stream = await chain.streamState()
+    const r = await verifyAudit(chain.read(stream.firstSeq), { trusted, witnesses: w.witnesses, graceMs, stream })
+    const guards = stream.denyDelete && stream.denyPurge ? 'deletes and purges refused' : 'WARNING: the stream allows message deletes or purges (a control plane of this version turns both off at start)'
+    return finish(r, `stream WRIT_AUDIT at ${nats.url}`, [`  stream: sequence ${stream.firstSeq}–${stream.lastSeq}, ${r.lastSeq === null && r.events > 0 ? 'not read past the break' : stream.lastSeq === (r.lastSeq ?? 0) ? 'its last sequence read' : 'its last sequence NOT read'}; ${guards}${stream.maxAgeMs ? `; max_age ${ago(stream.maxAgeMs)}` : ''}`])
+  })
 }

@@ -28,6 +28,7 @@ const USAGE = `usage:
   writ approve <run> [--comment "…"] [--binding PREFIX]   (operators; decides the binding it prints, or the one pinned)
   writ deny <run> --reason "why" [--binding PREFIX]       (operators; the agent is told)
   writ audit verify --trusted-keys PEM... [--file export.jsonl | --nats URL] [--witness JOURNAL]... [--grace 60s] [--json]
+                    [--metrics-textfile DIR/writ_audit_verify.prom]   (on a schedule: the result for node_exporter)
   writ audit export [--nats URL]            (JSON lines on stdout; --nats-creds FILE, --nats-ca FILE,
                                             --nats-tls-server-name NAME for both)
   writ nats permissions                     (the nsc commands for the runners' and the control plane's NATS users)

@@ -93,6 +93,20 @@ export class FleetView {
     return named.length === 1 ? this.view(named[0] as Seen) : undefined
   }
 
+  /**
+   * When each runner last heartbeated, as this instance received it. A node
+   * that is offline and that Nomad no longer lists (purged, garbage
+   * collected) is left out, so a removed node does not stay "quiet" forever.
+   */
+  heartbeats(): Array<{ id: string, name: string, at: number }> {
+    const out: Array<{ id: string, name: string, at: number }> = []
+    for (const s of this.nodes.values()) {
+      if (!this.isOnline(s) && this.attributes.unlisted(s.hb.node_id)) continue
+      out.push({ id: s.hb.node_id, name: s.hb.node_name, at: s.at })
+    }
+    return out
+  }
+
   get onlineCount(): number {
     let n = 0
     for (const s of this.nodes.values()) if (this.isOnline(s)) n++

@@ -79,6 +79,11 @@ export class NodeAttributeSource {
 
   knows(nodeId: string): boolean { return this.nodes.has(nodeId) }
 
+  /** Whether a fresh Nomad node list leaves the node out (purged or garbage collected); false while Nomad is not configured or not answering. */
+  unlisted(nodeId: string): boolean {
+    return this.client !== undefined && this.lastOk > 0 && this.now() - this.lastOk <= this.opts.maxStaleMs && !this.nodes.has(nodeId)
+  }
+
   async stop(): Promise<void> {
     if (this.timer) clearTimeout(this.timer)
     this.timer = undefined

@@ -8,8 +8,7 @@ export default async function opsRoutes(app: FastifyInstance) {
   app.get('/healthz', async () => ({ ok: true }))
 
   app.get('/readyz', async (_req, reply) => {
-    const { nc, catalog } = app.writ
-    const checks = { nats: app.writ.natsConnected() && !nc.isDraining(), catalog: catalog.size > 0 }
+    const checks = app.writ.readiness()
     const ok = Object.values(checks).every(Boolean)
     return reply.code(ok ? 200 : 503).send({ ok, checks })
   })

@@ -4,3 +4,5 @@ export { NOTIFY_STREAM, NOTIFY_SUBJECT, NOTIFY_SUBJECTS, notifySubject, NOTIFY_C
 export type { JetStreamLayout } from './jetstream-setup.js'
 export { isTransientJetStreamError, retryTransient } from './jetstream-retry.js'
 export { natsTlsOptions } from './nats-tls.js'
+export { JetStreamUsage } from './jetstream-usage.js'
+export type { AccountStorage, JetStreamUsageOptions, StreamUsage, UsageSnapshot } from './jetstream-usage.js'

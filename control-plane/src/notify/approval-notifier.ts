@@ -43,12 +43,16 @@ export interface NotifierDeps {
   log: Logger
   /** The portal inbox (what a summary links to). */
   inboxUrl: string
-  /** writ_slack_notices_dropped_total{reason} and writ_slack_notices_coalesced_total. */
+  /** writ_slack_notices_dropped_total{reason}, writ_slack_post_failures_total{reason} and writ_slack_notices_coalesced_total. */
   dropped: Counter<'reason'>
+  failures: Counter<'reason'>
   coalesced: Counter
   /** Where messages are printed when no webhook is configured (the dev stack's terminal). */
   print?: ((line: string) => void) | undefined
 }
+
+/** Where delivery trouble is counted: writ_slack_notices_dropped_total and writ_slack_post_failures_total, by reason. */
+export interface NotifierMetrics { dropped: Counter<'reason'>, failures: Counter<'reason'> }
 
 export class NotifyConfigError extends Error {
   constructor(message: string, options?: ErrorOptions) { super(message, options); this.name = 'NotifyConfigError' }
@@ -82,7 +86,7 @@ export async function createApprovalNotifier(cfg: NotifierConfig, catalog: PackC
     outbox = new SlackOutbox(deps.nc, log, deps.dropped)
     delivery = new SlackDelivery(deps.nc, hook, {
       maxAttempts: cfg.max_attempts, retryBaseMs: cfg.retryBaseMs, ackWaitMs: cfg.ackWaitMs, coalesceAfter: cfg.coalesceAfter,
-      inboxUrl: deps.inboxUrl, log, dropped: deps.dropped, coalesced: deps.coalesced,
+      inboxUrl: deps.inboxUrl, log, dropped: deps.dropped, failures: deps.failures, coalesced: deps.coalesced,
     })
     await delivery.start()
     log.info({ webhook: hook.host }, 'approval messages go to a Slack webhook')

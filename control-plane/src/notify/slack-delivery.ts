@@ -37,6 +37,8 @@ export interface SlackDeliveryOptions {
   inboxUrl: string
   log: Logger
   dropped: Counter<'reason'>
+  /** writ_slack_post_failures_total{reason}: every failed post, retried or not. */
+  failures: Counter<'reason'>
   coalesced: Counter
 }
 
@@ -182,6 +184,7 @@ export class SlackDelivery {
       this.opts.log.debug(fields, notices.length > 1 ? 'Slack summary delivered' : 'Slack message delivered')
       return
     }
+    this.opts.failures.inc({ reason: outcome.kind === 'refused' ? 'refused' : outcome.reason })
     if (outcome.kind === 'refused') {
       for (const h of turn.items) h.msg.term()
       this.drop(notices, 'refused', 'Slack refused the message', { status: outcome.status, answer: outcome.answer })

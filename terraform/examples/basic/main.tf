@@ -130,9 +130,24 @@ module "writ" {
   nats_writ_account   = var.nats_writ_account
 
   csi_driver_config_yaml = file("${path.module}/democratic-csi-node.yaml")
+
+  # Where the alerts' runbook links point: docs/operations.md of this release.
+  alert_runbook_url = "https://git.example.internal/platform/writ/-/blob/v0.1.0/docs/operations.md"
 }
 
 output "control_plane_url" {
   description = "Control-plane URL."
   value       = module.writ.control_plane_url
+}
+
+# Hand these to Prometheus or vmalert (README "Alerts"), e.g. with the
+# hashicorp/local provider:
+#   resource "local_file" "writ_rules" {
+#     for_each = module.writ.alert_rules
+#     filename = "/etc/prometheus/rules/${each.key}"
+#     content  = each.value
+#   }
+output "alert_rules" {
+  description = "writ's alert rule files, rendered with the module's thresholds."
+  value       = module.writ.alert_rules
 }

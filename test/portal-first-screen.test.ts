@@ -61,15 +61,15 @@ t.test('every gated stock action can be decided on the first screen, at 375 px a
     return res.json() as Promise<Record<string, any>>
   }
   const gated = [
-    { action: 'nomad.alloc_stop', args: { alloc_id: ALLOC }, reason: 'victoria-metrics writes into a volume that was just reformatted; stop it before it overwrites what can be recovered' },
-    { action: 'nomad.node_drain', args: { node_id: nodeId, deadline: '1h', ignore_system_jobs: true }, reason: 'the node keeps losing its multipath paths; move the work off it' },
-    { action: 'nomad.node_eligibility', args: { node_id: nodeId, eligibility: 'ineligible' }, reason: 'nothing new on this node until the storage is checked' },
+    { summary: `Stop allocation a8198d79 (victoria-metrics.storage[0]) on ${NODE_NAME}`, action: 'nomad.alloc_stop', args: { alloc_id: ALLOC }, reason: 'victoria-metrics writes into a volume that was just reformatted; stop it before it overwrites what can be recovered' },
+    { summary: `Drain ${NODE_NAME}, deadline 1h, system jobs stay`, action: 'nomad.node_drain', args: { node_id: nodeId, deadline: '1h', ignore_system_jobs: true }, reason: 'the node keeps losing its multipath paths; move the work off it' },
+    { summary: `Mark ${NODE_NAME} INELIGIBLE`, action: 'nomad.node_eligibility', args: { node_id: nodeId, eligibility: 'ineligible' }, reason: 'nothing new on this node until the storage is checked' },
   ]
-  const runs: Array<{ action: string, id: string }> = []
-  for (const g of gated) {
+  const runs: Array<{ action: string, id: string, summary: string }> = []
+  for (const { summary, ...g } of gated) {
     const r = await request({ ...g, expected: 'the change takes effect at once' })
     t.equal(r.status, 'pending_approval', `${g.action} waits for a person`)
-    runs.push({ action: g.action, id: r.id as string })
+    runs.push({ action: g.action, id: r.id as string, summary })
     // The page is measured as the approver sees it once the impact preview is in.
     await eventually(async () => {
       const refs = (await app.writ.store.get(r.id))?.run.approval?.preview?.runs ?? []
@@ -95,12 +95,18 @@ t.test('every gated stock action can be decided on the first screen, at 375 px a
     await signIn(page)
     for (const r of runs) {
       await page.goto(`${base}/ui/runs/${r.id}`)
+      t.equal(await page.locator('h1').innerText(), r.summary, `${r.action}: the title is the argument-aware summary`)
       const approve = page.getByRole('button', { name: /^Approve/ })
       const box = await approve.boundingBox()
       t.ok(box, `${r.action}: the page has an Approve button`)
       if (!box) continue
       positions.push(`${viewport.width}x${viewport.height} ${r.action}: Approve at y=${Math.round(box.y)} px (bottom ${Math.round(box.y + box.height)} px)`)
       t.ok(box.y >= 0 && box.y + box.height <= viewport.height, `${r.action} at ${viewport.width} px: Approve lies within the first ${viewport.height} px (it is at ${Math.round(box.y)} px)`)
+      // Risk, node, requester, reason and time left sit above the decision bar, not under it.
+      const facts = await page.locator('dl.glance').boundingBox()
+      const bar = await page.locator('section.decide').boundingBox()
+      t.ok(facts && bar && facts.y + facts.height <= bar.y, `${r.action} at ${viewport.width} px: the decision's facts are on the first screen, above the decision bar`)
+      t.match(await page.locator('dl.glance').innerText(), /Risk[\s\S]*Node[\s\S]*Requested by[\s\S]*Reason[\s\S]*Time left[\s\S]*min left/)
       await page.screenshot({ path: join(out, `first-screen-${r.action.replace('.', '-')}-${viewport.width}.png`) })
     }
     await context.close()

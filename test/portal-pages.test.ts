@@ -39,6 +39,7 @@ async function setup(t: { teardown(fn: () => unknown): void }) {
     ...fx.config, listen: { host: '127.0.0.1', port }, public_url: base, packs: { dirs: [...fx.config.packs.dirs, STOCK_PACKS] },
     policy: { rules: [
       { name: 'reads', match: { max_risk: 'low' }, decision: 'allow' },
+      { name: 'restarts are urgent', match: { actions: ['testops.restart'] }, decision: 'require_approval', approver_groups: ['oncall'], quorum: 1, ttl: '90s' },
       { name: 'changes wait', match: { risk: ['medium', 'high', 'critical'] }, decision: 'require_approval', approver_groups: ['oncall'], quorum: 1, ttl: '15m' },
     ] },
   })
@@ -182,6 +183,14 @@ t.test('no page under /ui answers JSON: unknown routes, features that are off, b
     t.match(res?.headers()['content-type'], /^text\/html/, `signed out, ${url} answers a page`)
   }
   await signedOut.context().close()
+
+  // Under two minutes left, the countdown turns to a warning.
+  const urgent = await request({ action: 'testops.restart', args: {}, reason: 'the worker is wedged' })
+  await page.goto(`${base}/ui/runs/${urgent.id}`)
+  const countdown = page.locator('.countdown')
+  t.match(await countdown.getAttribute('class'), /urgent/, 'the countdown is a warning')
+  await page.waitForFunction(() => /^1 min \d+ s left — decide now$/.test(document.querySelector('.countdown')?.textContent ?? ''), undefined, { timeout: 10_000 })
+  t.pass('and counts down by the second')
 })
 
 t.test('a run that finished before the page\'s live socket connected is shown as finished', async (t) => {

@@ -74,13 +74,16 @@ t.test('writ pending and writ approve: what the operator reads is what is approv
     const pending = await writ(['pending'], env)
     t.equal(pending.code, 0, pending.stderr)
     t.notMatch(pending.stdout, RAW_CONTROL, 'no control, line-separator or bidi character reaches the terminal')
-    t.match(pending.stdout, `${unlock.id}  testops.unlock on web-1 (high risk), requested by agent-1  0/1 approvals`)
+    // The line is the run's summary (an action without one: its title, node and arguments, redacted), then what it is and why.
+    t.match(pending.stdout, `${unlock.id}  Unlock a vault with its pin (pretend) on web-1 (vault=payroll, pin=[redacted])  0/1 approvals`)
+    t.match(pending.stdout, '    action:   testops.unlock on web-1 (high risk), requested by agent-1\n')
     t.match(pending.stdout, '    args:     vault=payroll  pin=[redacted]\n', 'the arguments, the sensitive one redacted')
     t.match(pending.stdout, '    options:  timeout_ms=2000\n')
     t.match(pending.stdout, `    binding:  ${unlock.approval.binding.slice(0, 16)}…\n`)
     t.match(pending.stdout, '    expected: the vault opens\n')
     t.notMatch(pending.stdout, '4821')
-    t.match(pending.stdout, `${restart.id}  testops.restart on web-2\\u001B[1A\\u001B[2K\\u000Ddebugging.loadavg on web-9 (high risk)`, 'a node name is shown with its escapes visible')
+    t.match(pending.stdout, `    action:   testops.restart on web-2\\u001B[1A\\u001B[2K\\u000Ddebugging.loadavg on web-9 (high risk)`, 'a node name is shown with its escapes visible')
+    t.match(pending.stdout, `${restart.id}  Restart a service (pretend) on web-2\\u001B[1A\\u001B[2K\\u000Ddebugging.loadavg on web-9  `, 'in the summary too')
     t.match(pending.stdout, '    reason:   restart the worker\\u001B[1A\\u001B[2K\\u000D    reason:   read the load average\n', 'so is an old reason')
     t.match(pending.stdout, '    args:     none\n')
 
@@ -114,7 +117,9 @@ t.test('writ pending and writ approve: what the operator reads is what is approv
 
     const approved = await writ(['approve', unlock.id, '--binding', unlock.approval.binding.slice(0, 12).toUpperCase(), '--comment', 'audit window'], via)
     t.equal(approved.code, 0, approved.stderr)
-    t.match(approved.stderr, `approving run ${unlock.id}: testops.unlock on web-1 (high risk), requested by agent-1\n`, 'it says what it approves')
+    t.match(approved.stderr, `approving run ${unlock.id}: Unlock a vault with its pin (pretend) on web-1 (vault=payroll, pin=[redacted])\n`, 'it says what it approves')
+    t.match(approved.stderr, '    action:   testops.unlock on web-1 (high risk), requested by agent-1\n')
+    t.notMatch(approved.stderr, '[y/N]', 'not on a terminal: it asks nothing')
     t.match(approved.stderr, '    args:     vault=payroll  pin=[redacted]\n')
     t.match(approved.stderr, `    binding:  ${unlock.approval.binding.slice(0, 16)}…\n`)
     t.same(proxy.posts.at(-1), { path: `/v1/runs/${unlock.id}/approve`, body: { binding: unlock.approval.binding, comment: 'audit window' } }, 'and sends the whole binding it printed')
@@ -123,7 +128,7 @@ t.test('writ pending and writ approve: what the operator reads is what is approv
 
     const denied = await writ(['deny', restart.id, '--reason', 'not this one'], via)
     t.equal(denied.code, 0, denied.stderr)
-    t.match(denied.stderr, `denying run ${restart.id}: testops.restart on web-2\\u001B[1A`, 'deny prints the run, escaped, too')
+    t.match(denied.stderr, `denying run ${restart.id}: Restart a service (pretend) on web-2\\u001B[1A`, 'deny prints the run, escaped, too')
     t.same(proxy.posts.at(-1)?.body, { binding: restart.approval.binding, reason: 'not this one' }, 'with no --binding it sends the binding it printed')
     t.match(denied.stdout, `run ${restart.id}: denied — denied by ops-1: not this one`)
     t.equal(hostile.writs.length, 0, 'nothing reached the hostile node')

@@ -54,5 +54,7 @@ t.test('the approval request shows the arguments the person decides on, a sensit
   const message = slack.messages[0] as Record<string, any>
   const plain = textObjects(message).filter((x) => x.type === 'plain_text').map((x) => x.text)
   t.ok(plain.includes('user=alice\npassword=[redacted]'), `the arguments, one a line, the password redacted (${JSON.stringify(plain)})`)
+  // An action without a summary is its title, the node and the arguments, as plain text.
+  t.match(message.blocks[0], { type: 'header', text: { type: 'plain_text', text: 'Log in to a service (pretend) on host-s (user=alice, password=[redacted])' } }, 'the header says the concrete change')
   t.notMatch(JSON.stringify(message), secret, 'the secret is nowhere in what Slack received')
 })

@@ -174,6 +174,9 @@ t.test('a comment or deny reason with control or bidi characters is refused on t
   const deny = await ops1.post(`/ui/runs/${id}/deny`, { ...form, reason: 'no\u0085reboot' })
   t.equal(code(deny.body), 'WRIT_ERR_UNSAFE_TEXT', 'a C1 newline in the deny reason is refused')
   t.match(deny.body, /reason holds U\+0085 NEXT LINE/)
+  // The error stands next to the field it is about, in the deny form, which opens to show it.
+  t.match(deny.body, /<details class="deny" open>[\s\S]*<input id="reason"[^>]*aria-invalid="true" aria-describedby="reason-error">\s*<p class="error field-error" id="reason-error" role="alert"><strong>WRIT_ERR_UNSAFE_TEXT<\/strong>: reason holds U\+0085/)
+  t.match(approve.body, /<input id="comment"[^>]*aria-invalid="true"[^>]*>\s*<button[^>]*>Approve<\/button>\s*<p class="error field-error" id="comment-error"/, 'and the comment\'s beside the comment')
   t.equal(await status(id), 'pending_approval', 'the run still waits')
   t.equal(runner.writs.length, 0, 'nothing dispatched')
   const rejected = (await events(id)).filter((e) => e.type === 'request.rejected').map((e) => (e.data as { code: string }).code)

@@ -36,7 +36,7 @@ t.test('the emisar catalog: no action that says it changes something reads as "N
       if (!declaresNoSideEffects(a.spec.side_effects)) { changes++; continue }
       reads++
       // A "None"/"Read-only" declaration beside an entry that says it changes something would be a misreading.
-      if (a.spec.side_effects.some((e) => /^(Restarts|Deletes|Stops|Kills|Removes|Creates|Changes|Writes|Drops|Flushes|Truncates)\b(?! nothing)/.test(e))) suspicious.push(a.id)
+      if (a.spec.side_effects.some((e) => typeof e === 'string' && /^(Restarts|Deletes|Stops|Kills|Removes|Creates|Changes|Writes|Drops|Flushes|Truncates)\b(?! nothing)/.test(e))) suspicious.push(a.id)
     }
   }
   t.ok(reads > 500 && changes > 300, `${reads} actions declare no side effects, ${changes} change state`)

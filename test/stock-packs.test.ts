@@ -37,14 +37,17 @@ t.test('every stock pack and action loads, with zero errors', async (t) => {
   }
 })
 
-t.test('every action states risk, side effects, timeout, output caps, parser and an example in its YAML', async (t) => {
+t.test('every action states risk, a summary, side effects, timeout, output caps, parser and an example in its YAML', async (t) => {
   for (const a of actions) {
     // Read the file itself: schema defaults would hide a missing declaration.
     const raw = parseYaml(readFileSync(a.file, 'utf8')) as Record<string, any>
     t.equal(raw.schema_version, 1, `${a.id} schema_version`)
     t.ok(['low', 'medium', 'high', 'critical'].includes(raw.risk), `${a.id} risk`)
     t.ok(typeof raw.description === 'string' && raw.description.length > 80, `${a.id} explains itself`)
-    t.ok(Array.isArray(raw.side_effects) && raw.side_effects.length > 0 && raw.side_effects.every((s: unknown) => typeof s === 'string' && s.length > 10), `${a.id} side_effects`)
+    // An entry is prose, or prose with the argument condition under which it applies.
+    const effectText = (s: any): unknown => (typeof s === 'object' && s !== null && s.when ? s.effect : s)
+    t.ok(Array.isArray(raw.side_effects) && raw.side_effects.length > 0 && raw.side_effects.every((s: unknown) => typeof effectText(s) === 'string' && (effectText(s) as string).length > 10), `${a.id} side_effects`)
+    t.ok(raw.summary !== undefined, `${a.id} summary: the change in one line`)
     t.match(raw.execution?.timeout, /^\d+(ms|s|m)$/, `${a.id} timeout`)
     t.ok(Number.isInteger(raw.output?.max_stdout_bytes) && Number.isInteger(raw.output?.max_stderr_bytes), `${a.id} output caps`)
     t.ok(typeof raw.output?.parser === 'string', `${a.id} parser`)

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs'
 import { hostname } from 'node:os'
 import { createPublicKey, randomBytes } from 'node:crypto'
 import { connect, credsAuthenticator, type NatsConnection } from '@nats-io/transport-node'
-import { PackCatalog } from '@writ/packs'
+import { PackCatalog, type SideEffect } from '@writ/packs'
 import { CONTROL_PLANE_INBOX_PREFIX, keyIdOf, loadSigningKey, loadTrustedKey, splitPemBundle, streams, type SigningKey, type TrustedKey } from '@writ/packs/protocol'
 import { ApproverRegistryError, ApproverRegistryFile } from '@writ/packs/approvers'
 import type { Logger } from 'pino'
@@ -141,7 +141,7 @@ function preparePasskeys(config: Config, dispatchKey: SigningKey, catalog: PackC
     if (err instanceof PasskeyConfigError) throw new ControlPlaneStartError(err.message, { cause: err })
     throw err
   }
-  const sideEffectsOf = (action: string): readonly string[] | undefined => {
+  const sideEffectsOf = (action: string): readonly SideEffect[] | undefined => {
     const hit = catalog.lookup(action)
     return hit.ok ? hit.action.spec.side_effects : undefined
   }

@@ -14,6 +14,8 @@ import { executeCommand } from './executors/exec-executor.js'
 import { executeList } from './executors/list-executor.js'
 import { withKernelLogSource } from './kernel-log-source.js'
 import { parseOutput } from './parsers/index.js'
+import type { DmesgEntry } from './parsers/dmesg.js'
+import { bootTimeMs, withWallClock } from './parsers/dmesg-wall-clock.js'
 import type { Verdict } from './writ-verifier.js'
 import { redactorFor } from './output-redaction.js'
 import { preflightRefusal } from './run-preflight.js'
@@ -121,6 +123,10 @@ export async function executeWrit(
       const p = parseOutput(parser, outcome.stdout)
       if (p.error !== undefined) result.parse_error = p.error
       else if (p.parsed !== undefined) result.parsed = p.parsed
+      // The host's own kernel records get wall-clock times; a kernel-log file is some other boot's.
+      if (parser === 'dmesg' && Array.isArray(result.parsed) && v.invocation.kind === 'exec' && targets.kernelLogFile === undefined) {
+        result.parsed = withWallClock(result.parsed as DmesgEntry[], bootTimeMs())
+      }
     }
     if (result.parse_error && v.action.spec.output.parser_required) {
       result.status = 'failed'

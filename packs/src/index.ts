@@ -2,8 +2,11 @@ export {
   RiskSchema, RISK_ORDER, ArgTypeSchema, ArgValidationSchema, ArgSpecSchema, TEMPLATE_RE, TEMPLATE_FILTERS,
   ExecExecutionSchema, ScriptExecutionSchema, HttpTargetSchema, HttpExecutionSchema, ListExecutionSchema,
   ParserSchema, OutputSchema, ActionFileSchema, PackManifestSchema, compilePackRegex, RUNNER_DIRS,
+  ArgConditionSchema, SideEffectSchema, SummarySchema, SUMMARY_FILTERS,
 } from './pack-schema.js'
-export type { Risk, ArgType, ArgValidation, ArgSpec, HttpTarget, ParserName, ActionFile, ActionKind, PackManifest, RunnerDirs, RunnerDirName } from './pack-schema.js'
+export type { Risk, ArgType, ArgValidation, ArgSpec, HttpTarget, ParserName, ActionFile, ActionKind, PackManifest, RunnerDirs, RunnerDirName, ArgCondition, SideEffect, Summary } from './pack-schema.js'
+export { renderSummary, applicableSideEffects, describeSideEffects, conditionHolds } from './action-summary.js'
+export type { SummaryContext } from './action-summary.js'
 export { parseDuration } from './duration.js'
 export { declaresNoSideEffects } from './side-effects.js'
 export { canonicalJson } from './canonical-json.js'

@@ -12,6 +12,7 @@ import { canonicalJson } from './canonical-json.js'
 import { ActionFileSchema, PackManifestSchema, RUNNER_DIR_RE, RUNNER_DIRS, TEMPLATE_FILTERS, type ActionFile, type PackManifest } from './pack-schema.js'
 import { prepareInvocation, templateNames } from './invocation.js'
 import { shellReasons } from './shell-detection.js'
+import { summaryProblems } from './action-summary.js'
 
 export interface LoadedAction {
   /** `<pack>.<action>` */
@@ -207,6 +208,7 @@ function loadAction(packDir: string, file: string, packId: string, result: LoadR
       break
     }
   }
+  for (const [field, message] of summaryProblems(spec)) err(field, message)
   spec.examples.forEach((ex, i) => {
     const r = prepareInvocation(spec, ex.args, packDir)
     if (!r.ok) err(`examples.${i}.args`, `example "${ex.title}" does not satisfy the argument contract: ${r.errors.map((e) => e.message).join('; ')}`)

@@ -164,6 +164,38 @@ export const OutputSchema = z.object({
   schema: z.record(z.string(), z.unknown()).optional(),
 }).strict()
 
+const ConditionValue = z.union([z.string(), z.number(), z.boolean()])
+
+/**
+ * An argument condition: every named argument has the given value, or one of
+ * the listed values (`{ no_shutdown_delay: true }`, `{ eligibility: [eligible] }`).
+ * An argument that was not given (and has no default) matches nothing.
+ */
+export const ArgConditionSchema = z.record(z.string(), z.union([ConditionValue, z.array(ConditionValue).min(1)]))
+  .refine((c) => Object.keys(c).length > 0, 'a condition names at least one argument')
+export type ArgCondition = z.infer<typeof ArgConditionSchema>
+
+/** A side effect: always, or only `when` the arguments say so ("kills at once" only with no_shutdown_delay). */
+export const SideEffectSchema = z.union([z.string(), z.object({ effect: z.string().min(1), when: ArgConditionSchema }).strict()])
+export type SideEffect = z.infer<typeof SideEffectSchema>
+
+/**
+ * The one line an approver reads first, over the run's arguments:
+ * `"Mark {{ node }} {{ args.eligibility | upper }}"`, or a list of parts
+ * joined together, each part a text or `{ text, when }`. Templates:
+ * `{{ node }}` (the target node's name), `{{ action }}`, `{{ args.<name> }}`
+ * with filters (SUMMARY_FILTERS). Every surface escapes the result.
+ */
+export const SummaryPartSchema = z.union([z.string().max(300), z.object({ text: z.string().max(300), when: ArgConditionSchema }).strict()])
+export const SummarySchema = z.union([z.string().min(1).max(300), z.array(SummaryPartSchema).min(1).max(12)])
+export type Summary = z.infer<typeof SummarySchema>
+/**
+ * Filters a summary template may apply, in order: `upper`, `lower`, `short`
+ * (the first 8 characters, as Nomad shortens ids), `labelled` (appends the
+ * name the control plane knows for the value, " (victoria-metrics.storage[0])").
+ */
+export const SUMMARY_FILTERS = ['upper', 'lower', 'short', 'labelled'] as const
+
 const ExampleSchema = z.object({
   title: z.string(),
   args: z.record(z.string(), z.unknown()).default({}),
@@ -175,7 +207,9 @@ const ActionCommon = {
   title: z.string().min(1),
   risk: RiskSchema,
   description: z.string().default(''),
-  side_effects: z.array(z.string()).default([]),
+  /** The concrete change in one line; without one, surfaces show the title and the arguments. */
+  summary: SummarySchema.optional(),
+  side_effects: z.array(SideEffectSchema).default([]),
   search_terms: z.array(z.string()).optional(),
   args: z.array(ArgSpecSchema).nullable().default([]).transform((a) => a ?? []),
   output: OutputSchema.default({ parser: 'text', max_stdout_bytes: 65536, max_stderr_bytes: 16384 }),

@@ -11,6 +11,7 @@
  * mutation." — is not that declaration, and the action counts as changing
  * state: a prose reading that errs must err toward asking for a passkey.
  */
+import type { SideEffect } from './pack-schema.js'
 
 /**
  * An entry that is the declaration: the word "None" or "Read-only" (also
@@ -21,7 +22,12 @@
  */
 const NO_SIDE_EFFECTS = /^\s*(?:none|read[- ]only)\s*(?:$|[.;,:(\u2014\u2013]|-\s)/i
 
-/** Whether the author declared that the action changes nothing (an entry that says "None" or "Read-only"). */
-export function declaresNoSideEffects(sideEffects: readonly string[]): boolean {
-  return sideEffects.some((entry) => NO_SIDE_EFFECTS.test(entry))
+/**
+ * Whether the author declared that the action changes nothing (an entry that
+ * says "None" or "Read-only"). A conditional entry (`{ effect, when }`) is an
+ * effect under some arguments, so an action with one never reads as "None".
+ */
+export function declaresNoSideEffects(sideEffects: readonly SideEffect[]): boolean {
+  if (sideEffects.some((entry) => typeof entry !== 'string')) return false
+  return sideEffects.some((entry) => typeof entry === 'string' && NO_SIDE_EFFECTS.test(entry))
 }

@@ -7,7 +7,7 @@
 import type { FastifyInstance } from 'fastify'
 import { requireOperator } from '../auth/index.js'
 import { parseOrThrow } from '../http/index.js'
-import { RunIdParamsSchema } from '../runs/index.js'
+import { RunIdParamsSchema, runSummary } from '../runs/index.js'
 import { ApprovalListQuerySchema, ApproveBodySchema, DenyBodySchema } from './approval-schemas.js'
 
 export default async function approvalRoutes(app: FastifyInstance) {
@@ -20,7 +20,7 @@ export default async function approvalRoutes(app: FastifyInstance) {
     // Each with its arguments (sensitive ones redacted): a person decides on what runs, not on a summary.
     const shown = await Promise.all(page.runs.map(async (r) => {
       const full = (await store.current(r.id))?.run
-      return { ...r, args: full ? runs.present(full).args : {}, approval: approvals.summary(r) }
+      return { ...r, summary: full ? runSummary(full, app.writ.catalog) : r.action, args: full ? runs.present(full).args : {}, approval: approvals.summary(r) }
     }))
     return { approvals: shown, total: page.total, next_cursor: page.next_cursor }
   })

@@ -6,7 +6,7 @@
  * answered exactly as one that does not exist.
  */
 import type { FastifyInstance } from 'fastify'
-import type { LoadedAction, LoadedPack } from '@writ/packs'
+import { describeSideEffects, type LoadedAction, type LoadedPack } from '@writ/packs'
 import { ActionIdParamsSchema, ActionListQuerySchema } from './catalog-schemas.js'
 import { ActionNotFound, NodeNotFound, parseOrThrow } from '../http/index.js'
 import type { FleetNode } from '../fleet/index.js'
@@ -66,7 +66,7 @@ export default async function catalogRoutes(app: FastifyInstance) {
     const spec = action.spec
     return {
       ...summary(pack, action),
-      pack_version: pack.version, pack_digest: pack.digest, side_effects: spec.side_effects,
+      pack_version: pack.version, pack_digest: pack.digest, side_effects: describeSideEffects(spec.side_effects),
       args: spec.args.map((a) => ({ ...a })), timeout: spec.execution.timeout, examples: spec.examples,
       nodes: fleet.list().filter((n) => hasPack(n, pack) && sees.node(n)).map((n) => ({ id: n.id, name: n.name, online: n.online })),
     }

@@ -8,17 +8,19 @@
  * field escaped for the terminal; `approve` and `deny` print the run they
  * decide and send the binding they printed, or the one the operator pins with
  * `--binding` (a prefix from `pending` will do), so a run that is not what was
- * read is refused. Neither asks anything: no prompt stands between a script
- * and its decision, and none is needed to decide what was printed.
+ * read is refused. On a terminal, `approve` asks y/N after printing the run
+ * (`--yes` skips it); it never asks when stdin is not a terminal, so no prompt
+ * stands between a script and its decision.
  */
 import { parseArgs } from 'node:util'
 import { WritClient } from './cli-client.js'
-import { UsageError, type Io } from './cli-io.js'
+import { EXIT, UsageError, type Io } from './cli-io.js'
+import { pairs } from './show-command.js'
 import { terminalJson, terminalLine } from './terminal-text.js'
 
 /** What `writ pending` and `writ approve` show of a run (the API's presented run). */
 interface ShownRun {
-  id: string, action: string, node_name: string, risk: string, status: string, status_reason: string,
+  id: string, summary?: string, action: string, node_name: string, risk: string, status: string, status_reason: string,
   reason: string, expected?: string, requester: { id: string },
   args?: Record<string, unknown>, options?: Record<string, unknown>,
   approval?: { url?: string, expires_at: string, quorum: number, approvals_so_far?: number, approvals?: unknown[], binding: string }
@@ -37,16 +39,10 @@ export function operatorClient(env: NodeJS.ProcessEnv, flags: { url?: string | u
 
 const common = { url: { type: 'string' }, token: { type: 'string' }, json: { type: 'boolean', default: false } } as const
 
-/** `k=v` pairs on one line, each part escaped; values as JSON where they are not plain strings. */
-function pairs(values: Record<string, unknown> | undefined): string {
-  const entries = Object.entries(values ?? {}).filter(([, v]) => v !== undefined)
-  if (entries.length === 0) return 'none'
-  return entries.map(([k, v]) => `${terminalLine(k)}=${terminalLine(typeof v === 'string' ? v : JSON.stringify(v))}`).join('  ')
-}
-
 /** The lines that say what deciding `r` decides: every field escaped, one field a line. */
 function describeRun(r: ShownRun): string {
   const lines = [
+    `    action:   ${headline(r)}`,
     `    reason:   ${terminalLine(r.reason)}`,
     ...(r.expected !== undefined ? [`    expected: ${terminalLine(r.expected)}`] : []),
     `    args:     ${pairs(r.args)}`,
@@ -72,7 +68,8 @@ export async function cmdPending(argv: string[], io: Io): Promise<number> {
   for (const r of runs) {
     const a = r.approval
     const left = a ? Math.max(0, Math.round((Date.parse(a.expires_at) - Date.now()) / 60_000)) : 0
-    io.out(`${terminalLine(r.id)}  ${headline(r)}  ${a?.approvals_so_far ?? 0}/${a?.quorum ?? '?'} approvals, ${left} min left\n`)
+    // The line is the run's summary: two runs of one action differ in what they change.
+    io.out(`${terminalLine(r.id)}  ${terminalLine(r.summary ?? r.action)}  ${a?.approvals_so_far ?? 0}/${a?.quorum ?? '?'} approvals, ${left} min left\n`)
     io.out(describeRun(r))
     if (a?.url) io.out(`    ${terminalLine(a.url)}\n`)
   }
@@ -123,7 +120,7 @@ export class BindingNotRead extends Error {
 
 export async function cmdDecide(verb: 'approve' | 'deny', argv: string[], io: Io): Promise<number> {
   const { values, positionals } = parseArgs({
-    args: argv, allowPositionals: true, options: { ...common, comment: { type: 'string' }, reason: { type: 'string' }, binding: { type: 'string' } },
+    args: argv, allowPositionals: true, options: { ...common, comment: { type: 'string' }, reason: { type: 'string' }, binding: { type: 'string' }, yes: { type: 'boolean', default: false } },
   })
   const id = positionals[0]
   if (!id) throw new UsageError(`writ ${verb} <run-id>${verb === 'deny' ? ' --reason "why"' : ' [--comment "…"]'} [--binding PREFIX]`)
@@ -131,7 +128,11 @@ export async function cmdDecide(verb: 'approve' | 'deny', argv: string[], io: Io
   const client = operatorClient(io.env, values)
   const run = (await client.request('GET', `/v1/runs/${encodeURIComponent(id)}`)).json as ShownRun
   const binding = bindingToSend(run, values.binding)
-  io.err(`${verb === 'approve' ? 'approving' : 'denying'} run ${terminalLine(run.id)}: ${headline(run)}\n${describeRun(run)}`)
+  io.err(`${verb === 'approve' ? 'approving' : 'denying'} run ${terminalLine(run.id)}: ${terminalLine(run.summary ?? run.action)}\n${describeRun(run)}`)
+  if (verb === 'approve' && io.interactive && io.ask && !values.yes) {
+    const answer = (await io.ask('Approve this run? [y/N] ')).trim().toLowerCase()
+    if (answer !== 'y' && answer !== 'yes') { io.err('not approved: nothing was decided\n'); return EXIT.notConfirmed }
+  }
   const body = {
     ...(binding !== undefined ? { binding } : {}),
     ...(verb === 'deny' ? { reason: values.reason } : values.comment ? { comment: values.comment } : {}),
@@ -140,5 +141,5 @@ export async function cmdDecide(verb: 'approve' | 'deny', argv: string[], io: Io
   const decided = json as { id: string, status: string, status_reason: string }
   if (values.json) io.out(`${terminalJson(decided)}\n`)
   else io.out(`run ${terminalLine(decided.id)}: ${terminalLine(decided.status)} — ${terminalLine(decided.status_reason)}\n`)
-  return 0
+  return EXIT.ok
 }

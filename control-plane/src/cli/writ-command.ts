@@ -12,7 +12,9 @@ import { cmdAudit } from './audit-commands.js'
 import { cmdDecide, cmdPending } from './approval-commands.js'
 import { cmdApprovers } from './approver-commands.js'
 import { ApiError, WritClient } from './cli-client.js'
-import { UsageError, type Io } from './cli-io.js'
+import { EXIT, UsageError, type Io } from './cli-io.js'
+import { cmdShow } from './show-command.js'
+import { cmdDev } from './dev-command.js'
 import { terminalBlock, terminalJson, terminalLine } from './terminal-text.js'
 import { ConfigError } from '../config.js'
 import { serve } from '../main.js'
@@ -22,10 +24,12 @@ import { generateToken, hashToken } from '../auth/index.js'
 const USAGE = `usage:
   writ run <action> --node NODE [--arg k=v]... --reason "why" [--session ID] [--json]
   writ status <run> [--wait SECONDS] [--json]
+  writ show <run> [--json]                             (summary, arguments, expected, evidence, approvals, output)
   writ nodes [--json]
   writ actions [query] [--node NODE] [--risk R] [--json]
   writ pending [--node NODE] [--mine] [--json]        (operators: runs waiting for approval)
-  writ approve <run> [--comment "…"] [--binding PREFIX]   (operators; decides the binding it prints, or the one pinned)
+  writ approve <run> [--comment "…"] [--binding PREFIX] [--yes]   (operators; decides the binding it prints, or the one pinned;
+                                                          on a terminal asks y/N first, --yes skips that)
   writ deny <run> --reason "why" [--binding PREFIX]       (operators; the agent is told)
   writ audit verify --trusted-keys PEM... [--file export.jsonl | --nats URL] [--witness JOURNAL]... [--grace 60s] [--json]
                     [--metrics-textfile DIR/writ_audit_verify.prom]   (on a schedule: the result for node_exporter)
@@ -40,6 +44,9 @@ const USAGE = `usage:
   writ token generate [--kind agent|operator]
   writ serve --config FILE
   writ dev [--port N] [--state-dir DIR] [--start-nats]   (NATS + control plane + a runner for this host)
+
+exit codes: 0 done/succeeded, 1 the run failed, 2 usage or refused request (or another end), 3 waiting for approval,
+  4 not finished yet, 5 denied, 6 not confirmed (writ approve answered no)
 
 environment: WRIT_URL (default http://127.0.0.1:8480), WRIT_TOKEN (else WRIT_AGENT_TOKEN; WRIT_OPERATOR_TOKEN for pending/approve/deny), WRIT_NATS_URL, WRIT_NATS_CREDS,
   WRIT_AUDIT_TRUSTED_KEYS (":"-separated PEM files: the public keys audit checkpoints are signed with)`
@@ -71,7 +78,7 @@ function typedArgs(pairs: readonly string[], contract: Array<{ name: string, typ
   return out
 }
 
-const EXIT_OF: Record<string, number> = { succeeded: 0, failed: 1, pending_approval: 3 }
+const EXIT_OF: Record<string, number> = { succeeded: EXIT.ok, failed: EXIT.failed, pending_approval: EXIT.pending, denied: EXIT.denied }
 
 async function cmdRun(argv: string[], io: Io): Promise<number> {
   const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: {
@@ -112,7 +119,7 @@ async function cmdStatus(argv: string[], io: Io): Promise<number> {
   const run = await client(io.env, values).run(id, Number(values.wait))
   if (values.json) io.out(`${terminalJson(run)}\n`)
   else io.out(`run ${terminalLine(run.id)}: ${run.status} — ${terminalLine(run.status_reason)}\n`)
-  return EXIT_OF[run.status] ?? (isTerminal(run.status) ? 2 : 4)
+  return EXIT_OF[run.status] ?? (isTerminal(run.status) ? EXIT.error : EXIT.running)
 }
 
 async function cmdNodes(argv: string[], io: Io): Promise<number> {
@@ -181,59 +188,44 @@ function cmdToken(argv: string[], io: Io): number {
   return 0
 }
 
-async function cmdDev(argv: string[], io: Io): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { port: { type: 'string' }, 'state-dir': { type: 'string' }, 'start-nats': { type: 'boolean', default: false } } })
-  if (values.port !== undefined && !/^\d{1,5}$/.test(values.port)) throw new UsageError(`writ dev --port takes a port number (0 for any free port), not "${values.port}"`)
-  let startDevStack: typeof import('./dev-stack.js').startDevStack
-  try { ({ startDevStack } = await import('./dev-stack.js')) } catch {
-    throw new UsageError('writ dev runs from a source checkout (npm run dev); a release executable serves a configured control plane: writ serve --config FILE')
+/** The usage lines of one command (`writ dev --help`), or all of them. */
+function usageOf(cmd: string | undefined): string {
+  const lines = USAGE.split('\n')
+  const mine: string[] = []
+  let owner: string | undefined
+  for (const l of lines) {
+    // A command's line, and the indented lines that carry on its notes.
+    if (/^ {2}writ /.test(l)) owner = l.split(' ')[3]
+    else if (!/^ {20,}\S/.test(l)) owner = undefined
+    if (owner === cmd) mine.push(l)
   }
-  const stack = await startDevStack({
-    ...(values.port ? { port: Number(values.port) } : {}), ...(values['state-dir'] ? { stateDir: values['state-dir'] } : {}), startNats: values['start-nats'],
-    out: (l) => io.err(`${l}\n`),
-  })
-  const stateDir = values['state-dir'] ?? '.writ'
-  io.out([
-    '',
-    `writ is running at ${stack.url} — control plane, NATS at ${stack.natsUrl}, and a node-runner for this host ("${stack.nodeName}", node id ${stack.nodeId}) with the stock packs.`,
-    '',
-    `debugging.loadavg on ${stack.nodeName}, through the whole path (agent → policy → signed writ → runner → audit): ${stack.firstRun.status}`,
-    `  ${terminalBlock(stack.firstRun.stdout.trim())}`,
-    '',
-    `Operator portal (approvals, runs, audit): ${stack.url}/ui — sign in once with this link (valid 15 min, one use):`,
-    `  ${stack.signInLink}`,
-    '',
-    `Agents over MCP (${stack.url}/mcp) as the dev agent — for Claude Code, paste:`,
-    `  claude mcp add --transport http writ ${stack.url}/mcp --header "Authorization: Bearer ${stack.agentToken}"`,
-    '',
-    `Tokens and URL for scripts: ${stateDir}/dev.env (WRIT_URL, WRIT_AGENT_TOKEN, WRIT_OPERATOR_TOKEN). Try:`,
-    '',
-    `  set -a; . ${stateDir}/dev.env; set +a`,
-    `  curl -s -H "Authorization: Bearer $WRIT_AGENT_TOKEN" -H 'content-type: application/json' \\`,
-    `    -d '{"action":"debugging.dmesg_tail","node":"${stack.nodeName}","args":{"since":"1h"},"reason":"look at the kernel log","wait":10}' $WRIT_URL/v1/runs`,
-    `  npm run -s writ -- run debugging.disk_free --node ${stack.nodeName} --reason "check space"`,
-    `  npm run -s writ -- audit verify --witness ${stateDir}/runner-journal.jsonl`,
-    '',
-    `Logs: ${stateDir}/control-plane.log, ${stateDir}/runner.log. Ctrl-C stops everything.`,
-    '',
-  ].join('\n'))
-  await new Promise<void>((resolveStop) => {
-    const stop = (): void => { io.err('writ dev: stopping…\n'); void stack.stop().then(resolveStop, resolveStop) }
-    process.once('SIGINT', stop)
-    process.once('SIGTERM', stop)
-  })
-  return 0
+  return mine.length > 0 ? `usage:\n${mine.join('\n')}\n\n${lines.slice(lines.findIndex((l) => l.startsWith('exit codes:'))).join('\n')}` : USAGE
+}
+
+/** Asks the person at the terminal (stderr, so stdout stays the command's answer). */
+async function askTerminal(question: string): Promise<string> {
+  const { createInterface } = await import('node:readline/promises')
+  const rl = createInterface({ input: process.stdin, output: process.stderr })
+  try { return await rl.question(question) } finally { rl.close() }
+}
+
+const DEFAULT_IO: Io = {
+  out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s), env: process.env,
+  interactive: process.stdin.isTTY === true, ask: askTerminal,
 }
 
 /** Runs one CLI invocation; resolves with the exit code. */
-export async function runCli(argv: string[], io: Io = { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s), env: process.env }): Promise<number> {
+export async function runCli(argv: string[], io: Io = DEFAULT_IO): Promise<number> {
   const [cmd, ...rest] = argv
+  // `writ <command> --help` prints that command's usage and does nothing else (`writ dev --help` starts nothing).
+  if (cmd !== undefined && (rest.includes('--help') || rest.includes('-h'))) { io.out(`${usageOf(cmd)}\n`); return EXIT.ok }
   try {
     switch (cmd) {
       case 'run': return await cmdRun(rest, io)
       case 'nodes': return await cmdNodes(rest, io)
       case 'actions': return await cmdActions(rest, io)
       case 'status': return await cmdStatus(rest, io)
+      case 'show': return await cmdShow(rest, io)
       case 'pending': return await cmdPending(rest, io)
       case 'approve': return await cmdDecide('approve', rest, io)
       case 'deny': return await cmdDecide('deny', rest, io)
@@ -259,7 +251,10 @@ export async function runCli(argv: string[], io: Io = { out: (s) => process.stdo
       default: throw new UsageError(`unknown command "${cmd}"`)
     }
   } catch (err) {
-    if (err instanceof UsageError) { io.err(`writ: ${err.message}\n\n${USAGE}\n`); return 2 }
+    // A usage error is one line that says what is wrong and where the usage is.
+    if (err instanceof UsageError) { io.err(`writ: ${err.message} (see writ ${cmd && cmd !== 'help' ? `${cmd} ` : ''}--help)\n`); return EXIT.error }
+    const code = (err as { code?: unknown }).code
+    if (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS_')) { io.err(`writ: ${(err as Error).message} (see writ ${cmd} --help)\n`); return EXIT.error }
     if (err instanceof ApiError) { io.err(`writ: ${err.code}: ${err.message}\n`); return 2 }
     if (err instanceof ConfigError) { io.err(`writ: ${err.message}\n`); return 2 }
     const e = err as Error

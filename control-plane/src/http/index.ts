@@ -5,7 +5,7 @@
  * feature importing this plumbing never pulls in the other features through it.
  */
 export {
-  Unauthorized, Forbidden, ValidationFailed, MalformedJson, BatchNotSupported, ForbiddenKey, BodyTooLarge, UnsupportedMediaType, RouteNotFound, ActionNotFound, NodeNotFound, RunNotFound, BadArgs, PolicyDenied, DigestMismatch, ActionNotOnNode, NotCancelable, EvidenceNotFound, NotPending, ApprovalExpired, SelfApproval, NotAnApprover, AlreadyApproved, BindingMismatch, BindingOutdated, PasskeyRequired, PasskeyRejected, CsrfRejected, SessionEnded, GroupsExpired, CrossSiteRejected, RateLimited, FailedAuthLimited, Unavailable,
+  Unauthorized, Forbidden, ValidationFailed, MalformedJson, BatchNotSupported, ForbiddenKey, BodyTooLarge, UnsupportedMediaType, RouteNotFound, PageNotFound, FeatureNotConfigured, ActionNotFound, NodeNotFound, RunNotFound, BadArgs, PolicyDenied, DigestMismatch, ActionNotOnNode, NotCancelable, EvidenceNotFound, NotPending, ApprovalExpired, SelfApproval, NotAnApprover, AlreadyApproved, BindingMismatch, BindingOutdated, PasskeyRequired, PasskeyRejected, CsrfRejected, SessionEnded, GroupsExpired, CrossSiteRejected, RateLimited, FailedAuthLimited, Unavailable,
   TooManyPending, TooManyActiveRuns, CancelForbidden, UnsafeText,
   withDetails, detailsOf,
 } from './http-errors.js'

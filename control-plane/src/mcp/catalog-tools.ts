@@ -3,7 +3,7 @@
  * get_action. Each shows only the principal's scope (`policy/policy-scope.ts`):
  * what lies outside it is answered exactly as what does not exist.
  */
-import type { LoadedAction, LoadedPack, PackCatalog } from '@writ/packs'
+import { describeSideEffects, type LoadedAction, type LoadedPack, type PackCatalog } from '@writ/packs'
 import type { Principal } from '../auth/index.js'
 import type { FleetNode, FleetView } from '../fleet/index.js'
 import { policyNodeOf, type Policy, type PolicyDecision, type PolicyScope } from '../policy/index.js'
@@ -114,7 +114,7 @@ export class CatalogTools {
     return {
       id: action.id, title: spec.title, risk: spec.risk, kind: spec.kind, pack: pack.id, pack_version: pack.version,
       description: (spec.description ?? '').replace(/\s+/g, ' ').trim(),
-      side_effects: spec.side_effects ?? [],
+      side_effects: describeSideEffects(spec.side_effects ?? []),
       args: spec.args.map((a) => ({
         name: a.name, type: a.type, required: a.required,
         ...(a.default !== undefined ? { default: a.default } : {}), ...(a.description ? { description: a.description } : {}),

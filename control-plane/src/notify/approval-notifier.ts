@@ -10,7 +10,7 @@ import type { NatsConnection } from '@nats-io/transport-node'
 import type { Counter } from 'prom-client'
 import type { Logger } from 'pino'
 import type { PackCatalog } from '@writ/packs'
-import { redactArgs, sensitiveArgNames, type Run } from '../runs/index.js'
+import { redactArgs, runSideEffects, runSummary, sensitiveArgNames, type Run } from '../runs/index.js'
 import { messageLines, outcomeMessage, pendingMessage, type ActionFacts, type SlackMessage } from './slack-message.js'
 import { SlackDelivery } from './slack-delivery.js'
 import { SlackOutbox } from './slack-outbox.js'
@@ -62,7 +62,8 @@ function factsOf(catalog: PackCatalog, run: Run): ActionFacts {
   const hit = catalog.lookup(run.action)
   // A sensitive argument reaches the runner in the writ and nowhere a person reads back.
   const args = redactArgs(run.args, sensitiveArgNames(catalog, run.action))
-  return hit.ok ? { title: hit.action.spec.title, side_effects: hit.action.spec.side_effects ?? [], args } : { title: run.action, side_effects: [], args }
+  // The effects that apply to these arguments, and the change in one line (escaped as plain_text like every agent-chosen value).
+  return { title: hit.ok ? hit.action.spec.title : run.action, summary: runSummary(run, catalog), side_effects: runSideEffects(run, catalog), args }
 }
 
 function webhookUrl(cfg: NotifierConfig): string | undefined {

@@ -26,6 +26,9 @@ export interface SlackMessage {
 /** What the message says about the action, from the catalog, and the run's arguments as a person may read them. */
 export interface ActionFacts {
   title: string
+  /** The run in one line (the action's summary over its arguments): the message's header. */
+  summary: string
+  /** The side effects that apply to the run's arguments. */
   side_effects: readonly string[]
   /** The run's arguments, sensitive ones already redacted. */
   args: Readonly<Record<string, unknown>>
@@ -67,11 +70,12 @@ export function pendingMessage(run: Run, action: ActionFacts, url: string): Slac
     unfurl_links: false,
     unfurl_media: false,
     blocks: [
-      { type: 'header', text: plain(`Approval needed: ${action.title}`, 150) },
+      // The concrete change first: agent-chosen argument values in it are plain_text, URLs defanged, like every other.
+      { type: 'header', text: plain(action.summary, 150) },
       {
         type: 'section',
         fields: [
-          label('Action'), plain(`${run.action} (${run.risk} risk)`, 2000),
+          label('Action'), plain(`${action.title} · ${run.action} (${run.risk} risk)`, 2000),
           label('Node'), plain(run.node_name, 2000),
           label('Requested by'), plain(run.requester.id, 2000),
           label('Expires'), plain(`${expires}${quorum > 1 ? ` · needs ${quorum} approvers` : ''}`, 2000),
@@ -166,7 +170,7 @@ export function messageLines(message: SlackMessage): string[] {
     const fields = Array.isArray(block.fields) ? block.fields.map(textOf) : []
     for (let i = 0; i + 1 < fields.length; i += 2) lines.push(`  ${fields[i] ?? ''}: ${fields[i + 1] ?? ''}`)
     const text = textOf(block.text)
-    if (text !== undefined && block.type !== 'header') lines.push(...text.split('\n').map((l) => `  ${l}`))
+    if (text !== undefined) lines.push(...text.split('\n').map((l) => `  ${l}`))
     for (const e of Array.isArray(block.elements) ? block.elements : []) {
       const url = (e as { url?: unknown }).url
       const shown = textOf(e) ?? textOf((e as { text?: unknown }).text)

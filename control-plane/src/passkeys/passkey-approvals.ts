@@ -9,7 +9,7 @@ import {
   approverCredentials, passkeyRequirement, type ApproverEntry, type ApproverRegistry, type ApproverRegistryFile, type DeclaredAction, type RegistryMark,
 } from '@writ/packs/approvers'
 import { isRequester, verifyPasskeyAssertion } from '@writ/packs/passkeys'
-import type { Risk } from '@writ/packs'
+import type { Risk, SideEffect } from '@writ/packs'
 import type { Principal } from '../auth/index.js'
 import { PasskeyRejected, SelfApproval } from '../http/index.js'
 import type { PasskeyStore } from './passkey-store.js'
@@ -20,7 +20,7 @@ import type { RelyingParty } from './relying-party.js'
 export interface PasskeyRun { id: string, action: string, risk: Risk, requester: { id: string }, binding: string }
 
 /** An action's declared side effects, from the control plane's catalog (undefined: not in it any more). */
-export type SideEffectsOf = (action: string) => readonly string[] | undefined
+export type SideEffectsOf = (action: string) => readonly SideEffect[] | undefined
 
 export class Passkeys {
   constructor(

@@ -48,18 +48,88 @@ details.evidence { border-top:1px solid var(--line); padding:8px 0; } details.ev
 a.button { display:inline-block; min-height:44px; padding:10px 18px; border-radius:6px; border:1px solid #767676; background:#fff; text-decoration:none; } a.button.primary { background:var(--accent); color:#fff; border-color:var(--accent); }
 form.inline { display:inline; } form.inline button { margin:0 0 0 8px; min-height:36px; padding:4px 12px; }
 .ok-text { color:var(--ok); } li.passkey { padding:8px 0; border-bottom:1px solid var(--line); }
-@media (max-width: 520px) { .facts { grid-template-columns:1fr; } .facts dt { margin-top:6px; } main { padding:10px; } .signout { margin-left:0; } }
+/* The run page: the decision's facts first, the decision bar pinned to the bottom of the screen while the page scrolls. */
+.run h1 { font-size:1.35rem; line-height:1.3; overflow-wrap:anywhere; }
+.status { margin:.2em 0 .6em; } .tone-wait { color:var(--warn); } .tone-ok { color:var(--ok); } .tone-bad { color:var(--bad); } .tone-busy { color:var(--accent); }
+.glance { display:grid; grid-template-columns:max-content 1fr; gap:4px 12px; margin:0 0 12px; } .glance dt { font-weight:600; color:var(--muted); } .glance dd { margin:0; overflow-wrap:anywhere; }
+.countdown.urgent { color:#fff; background:var(--bad); padding:0 6px; border-radius:4px; }
+.warn-box { background:#fff4e0; border:1px solid #e0b060; border-radius:8px; padding:8px 12px; margin:0 0 12px; } .warn-box ul { margin:4px 0 0; padding-left:18px; }
+.decide.bar { position:sticky; bottom:0; z-index:5; background:#fff; border-top:3px solid var(--accent); box-shadow:0 -4px 12px rgba(0,0,0,.12); padding:10px 12px; margin:14px -16px 0; }
+.decide.bar form.approve { display:flex; flex-wrap:wrap; gap:8px; align-items:center; margin:0; }
+.decide.bar form.approve input[name=comment] { flex:1 1 140px; width:auto; }
+.decide.bar button { margin:0; } .decide.bar .note, .decide.bar .warn { flex-basis:100%; margin:4px 0 0; font-size:.9rem; }
+.decide.bar details.deny { margin-top:8px; } .decide.bar details.deny > summary { cursor:pointer; color:var(--bad); font-weight:600; padding:6px 0; }
+.decide.bar details.deny form { margin:0; } .decide.bar details.deny label { margin-top:4px; }
+.decide.bar .why-not { margin:0; }
+.field-error { margin:6px 0 0; flex-basis:100%; }
+details.more > summary, details.json > summary { cursor:pointer; font-weight:600; }
+.happened .decisions { padding-left:18px; }
+ol.kernel { list-style:none; margin:0; padding:8px; background:#111; color:#eee; border-radius:6px; max-height:28em; overflow:auto; font-family:ui-monospace, SFMono-Regular, Menlo, monospace; font-size:.85em; }
+ol.kernel li { padding:1px 0; overflow-wrap:anywhere; } ol.kernel time, ol.kernel .boot { color:#9ab; margin-right:6px; }
+ol.kernel .sev-warning .msg { color:#ffd479; } ol.kernel .sev-error .msg { color:#ff8a80; font-weight:600; }
+/* Lists on a phone: each table row becomes a card, each cell labelled. */
+.list-cards { list-style:none; padding:0; margin:0; } .list-cards li { background:#fff; border:1px solid var(--line); border-radius:8px; padding:8px 12px; margin-bottom:8px; }
+.list-cards .line1 { display:flex; flex-wrap:wrap; gap:4px 10px; align-items:baseline; } .list-cards .meta { font-size:.9rem; }
+.pager { display:flex; gap:16px; }
+@media (max-width: 520px) {
+  .facts { grid-template-columns:1fr; } .facts dt { margin-top:6px; } main { padding:10px; } .signout { margin-left:0; }
+  .glance { grid-template-columns:max-content 1fr; gap:2px 8px; font-size:.95rem; }
+  .decide.bar { margin:14px -10px 0; }
+  .table.cards-on-phone table, .table.cards-on-phone tbody, .table.cards-on-phone tr, .table.cards-on-phone td { display:block; width:100%; }
+  .table.cards-on-phone thead { display:none; } .table.cards-on-phone tr { border:1px solid var(--line); border-radius:8px; margin-bottom:8px; background:#fff; }
+  .table.cards-on-phone td { border:none; padding:4px 10px; } .table.cards-on-phone td::before { content:attr(data-label) ": "; font-weight:600; color:var(--muted); }
+}
 `
 
 /**
- * Live updates: a decision made elsewhere updates an open page. The run page
- * says so and takes the now-stale forms away; the inbox reloads when what
- * waits changes; a page whose session ended says so. Without this script
- * every page still works (reload).
+ * The portal's script. Times in the viewer's zone with a relative form, kept
+ * current; the decision window's countdown (a warning under 2 minutes); live
+ * updates: the run page learns its run's state the moment it subscribes (a
+ * run that finished before the socket connected shows as finished) and
+ * whenever it changes, the inbox reloads when what waits changes, a page
+ * whose session ended says so. Without it every page still works (reload).
  */
 const JS = `'use strict';
 (function () {
   var body = document.body;
+  function rel(ms) {
+    var a = Math.abs(ms), n, unit;
+    if (a < 45000) return 'just now';
+    if (a < 5400000) { n = Math.max(1, Math.round(a / 60000)); unit = 'min'; }
+    else if (a < 129600000) { n = Math.round(a / 3600000); unit = 'h'; }
+    else { n = Math.round(a / 86400000); unit = n === 1 ? 'day' : 'days'; }
+    return ms < 0 ? n + ' ' + unit + ' ago' : 'in ' + n + ' ' + unit;
+  }
+  var local = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+  function times() {
+    var els = document.querySelectorAll('time[data-when]');
+    for (var i = 0; i < els.length; i++) {
+      var at = Date.parse(els[i].getAttribute('datetime'));
+      if (isNaN(at)) continue;
+      els[i].textContent = local.format(new Date(at)) + ' \\u00b7 ' + rel(at - Date.now());
+      els[i].title = new Date(at).toISOString() + ' (UTC)';
+    }
+  }
+  function left(ms) {
+    var s = Math.ceil(ms / 1000);
+    if (s >= 600) return Math.floor(s / 60) + ' min';
+    if (s >= 60) return Math.floor(s / 60) + ' min ' + (s % 60) + ' s';
+    return s + ' s';
+  }
+  function countdowns() {
+    var els = document.querySelectorAll('[data-countdown]');
+    for (var i = 0; i < els.length; i++) {
+      var ms = Date.parse(els[i].getAttribute('data-countdown')) - Date.now();
+      if (isNaN(ms)) continue;
+      if (ms <= 0) { els[i].textContent = 'the decision window has closed'; els[i].classList.add('urgent'); els[i].removeAttribute('data-countdown'); continue; }
+      els[i].textContent = left(ms) + ' left' + (ms < 120000 ? ' \\u2014 decide now' : '');
+      if (ms < 120000) els[i].classList.add('urgent');
+    }
+  }
+  times(); countdowns();
+  setInterval(countdowns, 1000);
+  setInterval(times, 30000);
+
   var runId = body.getAttribute('data-live-run');
   var shown = body.getAttribute('data-live-status');
   var inbox = body.hasAttribute('data-live-inbox');
@@ -68,20 +138,24 @@ const JS = `'use strict';
   var proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
   var retry = 1000;
   function say(text) { if (note) { note.textContent = text; note.hidden = false; } }
+  function showRun(m) {
+    shown = m.status;
+    body.setAttribute('data-live-status', m.status);
+    var status = document.getElementById('run-status');
+    if (status) { status.textContent = ''; var b = document.createElement('strong'); b.textContent = m.label || m.status; status.appendChild(b); status.appendChild(document.createTextNode(' \\u2014 ' + m.status_reason)); status.className = 'status tone-' + (m.tone || ''); }
+    var bars = document.querySelectorAll('.decide');
+    for (var i = 0; i < bars.length; i++) bars[i].remove();
+    var cds = document.querySelectorAll('[data-countdown]');
+    for (var j = 0; j < cds.length; j++) cds[j].removeAttribute('data-countdown');
+    say('This run changed while the page was open: it is now ' + m.status + '. Reload to see everything.');
+  }
   function connect() {
     var ws = new WebSocket(proto + '//' + location.host + '/ui/live');
     ws.onopen = function () { retry = 1000; ws.send(JSON.stringify(runId ? { type: 'run', run_id: runId } : { type: 'inbox' })); };
     ws.onmessage = function (ev) {
       var m; try { m = JSON.parse(ev.data); } catch (e) { return; }
       if (m.type === 'subscribed') body.setAttribute('data-live-state', 'subscribed');
-      if (m.type === 'run' && m.run_id === runId && m.status !== shown) {
-        shown = m.status;
-        var status = document.getElementById('run-status');
-        if (status) { status.textContent = ''; var b = document.createElement('strong'); b.textContent = m.status; status.appendChild(b); status.appendChild(document.createTextNode(' \\u2014 ' + m.status_reason)); }
-        var forms = document.querySelectorAll('.decide form');
-        for (var i = 0; i < forms.length; i++) forms[i].remove();
-        say('This run changed while the page was open: it is now ' + m.status + '. Reload to see everything.');
-      }
+      if (m.type === 'run' && m.run_id === runId && m.status !== shown) showRun(m);
       if (m.type === 'inbox' && inbox) location.reload();
     };
     ws.onclose = function (ev) {

@@ -3,20 +3,28 @@ import type { FastifyInstance } from 'fastify'
 import { z } from 'zod'
 import { ApprovalService } from '../approvals/index.js'
 import { AuditEventSchema, type AuditEvent } from '../audit/index.js'
-import { RunStatusSchema } from '../runs/index.js'
+import { RunStatusSchema, runSummary } from '../runs/index.js'
 import { parseOrThrow } from '../http/index.js'
 import type { RegistryMark } from '@writ/packs/approvers'
 import { registryStanding, type FleetNode } from '../fleet/index.js'
 import type { PageRenderer } from './page-render.js'
-import { timeLeft } from './run-view.js'
+import { statusWords } from './status-words.js'
+import { timeLeft, URGENT_MS } from './time-text.js'
 
 const InboxQuery = z.object({ cursor: z.string().regex(/^[A-Za-z0-9_-]{8,64}$/, 'expected the cursor of an "Older requests" link').optional() }).strict()
-const RunsQuery = z.object({ status: z.union([RunStatusSchema, z.literal('')]).optional(), node: z.string().max(256).optional(), action: z.string().max(200).optional() }).strict()
+const RunsQuery = z.object({
+  status: z.union([RunStatusSchema, z.literal('')]).optional(), node: z.string().max(256).optional(), action: z.string().max(200).optional(),
+  /** `1` lists the control plane's own runs (impact previews) too. */
+  system: z.enum(['', '1']).optional(),
+  before: z.string().regex(/^[A-Za-z0-9_-]{8,64}$/, 'expected the run id of an "Older runs" link').optional(),
+}).strict()
 const AuditQuery = z.object({
   run_id: z.string().max(64).optional(), type: z.string().max(64).optional(), actor: z.string().max(128).optional(),
   before: z.coerce.number().int().min(1).optional(),
 }).strict()
 const PAGE = 200
+/** Runs one page of the run list shows; older ones are a link away. */
+const RUNS_PAGE = 50
 /** Waiting runs one inbox page shows; older ones are a link away, never cut off. */
 const INBOX_PAGE = 100
 /** How far back one audit page scans for matches. */
@@ -55,15 +63,17 @@ export default async function listPageRoutes(app: FastifyInstance, opts: { pages
     const me = req.principal!
     const q = parseOrThrow(InboxQuery, req.query, 'query')
     const page = approvals.page({}, INBOX_PAGE, q.cursor)
-    const runs = page.runs.map((r) => {
-      const hit = catalog.lookup(r.action)
+    const runs = await Promise.all(page.runs.map(async (r) => {
+      const full = (await store.current(r.id))?.run
+      const expires = r.approval?.expires_at ?? r.created_at
       return {
-        id: r.id, action: r.action, node: r.node_name, risk: r.risk, reason: r.reason, requester: r.requester.id,
-        title: hit.ok ? hit.action.spec.title : r.action, approvals: r.approval?.approvals.length ?? 0, quorum: r.approval?.quorum ?? 1,
-        timeLeft: timeLeft(r.approval?.expires_at ?? r.created_at),
+        id: r.id, action: r.action, node: r.node_name, risk: r.risk, reason: r.reason, requester: r.requester.id, created_at: r.created_at,
+        // Two runs of one action differ in their arguments: the card's title is the run's summary, not the action's title.
+        title: full ? runSummary(full, catalog) : r.action, approvals: r.approval?.approvals.length ?? 0, quorum: r.approval?.quorum ?? 1,
+        expires_at: expires, timeLeft: timeLeft(expires), urgent: Date.parse(expires) - Date.now() < URGENT_MS,
         mine: ApprovalService.isApprover(me, r.approval?.approver_groups ?? []) && r.requester.id !== me.id && (r.requester_person ?? r.requester.id) !== me.person,
       }
-    })
+    }))
     const older = page.next_cursor ? `/ui?cursor=${encodeURIComponent(page.next_cursor)}` : undefined
     return pages.page(req, reply, '@inbox', { title: 'Inbox', nav: 'inbox', liveInbox: true }, { runs, total: page.total, older, paged: q.cursor !== undefined })
   })
@@ -71,8 +81,18 @@ export default async function listPageRoutes(app: FastifyInstance, opts: { pages
   app.get('/runs', async (req, reply) => {
     // A filter that makes no sense is said so (WRIT_ERR_VALIDATION page), not silently dropped.
     const filter = parseOrThrow(RunsQuery, req.query, 'query')
-    const runs = store.list({ status: filter.status || undefined, node: filter.node || undefined, action: filter.action || undefined }, PAGE)
-    return pages.page(req, reply, '@runs', { title: 'Runs', nav: 'runs' }, { runs, filter, statuses: RunStatusSchema.options })
+    const matches = store.list({ status: filter.status || undefined, node: filter.node || undefined, action: filter.action || undefined }, Number.MAX_SAFE_INTEGER)
+      .filter((r) => (filter.system === '1' || r.requester.kind !== 'system') && (filter.before === undefined || r.id < filter.before))
+    const page = matches.slice(0, RUNS_PAGE)
+    const runs = await Promise.all(page.map(async (r) => {
+      const full = (await store.current(r.id))?.run
+      const words = statusWords(r.status)
+      return { id: r.id, summary: full ? runSummary(full, catalog) : r.action, action: r.action, node: r.node_name, status: words.label, tone: words.tone, requester: r.requester.id, created_at: r.created_at }
+    }))
+    const params = (over: Record<string, string | undefined>) => new URLSearchParams(Object.entries({ ...filter, before: undefined, ...over }).filter(([, v]) => v) as Array<[string, string]>).toString()
+    const older = matches.length > RUNS_PAGE ? `/ui/runs?${params({ before: page.at(-1)?.id })}` : undefined
+    const toggle = `/ui/runs?${params({ system: filter.system === '1' ? undefined : '1' })}`
+    return pages.page(req, reply, '@runs', { title: 'Runs', nav: 'runs' }, { runs, filter, statuses: RunStatusSchema.options, older, newest: filter.before ? `/ui/runs?${params({})}` : undefined, toggle })
   })
 
   app.get('/audit', async (req, reply) => {
@@ -96,8 +116,14 @@ export default async function listPageRoutes(app: FastifyInstance, opts: { pages
       }
     }
     const shown = matched.slice(-PAGE).reverse()
+    // A runner speaks as node:<id>; a person knows the node by its name.
+    const actorText = (a: AuditEvent['actor']): string => {
+      if (!a) return 'nobody'
+      const node = a.id.startsWith('node:') ? fleet.find(a.id.slice('node:'.length)) : undefined
+      return node ? `the runner on ${node.name} (${a.kind})` : `${a.id} (${a.kind})`
+    }
     const events = shown.map((e) => ({
-      seq: e.seq, at: e.at, type: e.type, actor: e.actor ? `${e.actor.id} (${e.actor.kind})` : 'nobody', run_id: e.run_id,
+      seq: e.seq, at: e.at, type: e.type, actor: actorText(e.actor), run_id: e.run_id,
       summary: summaryOf(e), prev: `${e.prev.slice(0, 12)}…`, hash: `${e.hash.slice(0, 12)}…`,
     }))
     const params = new URLSearchParams(Object.entries({ run_id: q.run_id, type: q.type, actor: q.actor }).filter(([, v]) => v) as Array<[string, string]>)

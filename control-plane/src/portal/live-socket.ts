@@ -12,8 +12,11 @@
 import type { FastifyInstance } from 'fastify'
 import type { WebSocket } from 'ws'
 import { z } from 'zod'
+import { CrossSiteRejected, PageNotFound } from '../http/index.js'
 import { isOwnOrigin } from './same-origin.js'
 import type { PortalSessions } from './session-store.js'
+import { statusWords } from './status-words.js'
+import type { Run } from '../runs/index.js'
 
 const Subscribe = z.discriminatedUnion('type', [
   z.object({ type: z.literal('run'), run_id: z.string().regex(/^[A-Za-z0-9_-]{8,64}$/) }).strict(),
@@ -43,74 +46,87 @@ export default async function liveSocket(app: FastifyInstance, opts: { allowedOr
   /** Open sockets per session id, oldest first. */
   const bySession = new Map<string, Set<WebSocket>>()
 
-  app.get('/live', {
-    websocket: true,
+  app.route({
+    method: 'GET',
+    url: '/live',
     // Another site must not open a socket with the operator's cookie.
-    preValidation: async (req, reply) => {
+    preValidation: async (req) => {
       const origin = req.headers.origin
-      if (origin !== undefined && !isOwnOrigin(req, origin, opts.allowedOrigins)) return reply.code(403).send({ error: { code: 'WRIT_ERR_FORBIDDEN', message: 'cross-origin socket refused' } })
+      if (origin !== undefined && !isOwnOrigin(req, origin, opts.allowedOrigins)) throw new CrossSiteRejected('WebSocket', `origin ${origin.slice(0, 100)}`)
     },
-  }, (socket: WebSocket, req) => {
-    const session = req.portalSession
-    if (!session) { socket.close(LIVE_CLOSE.sessionEnded, 'session ended'); return }
-    const close = (code: number, why: string): void => { if (socket.readyState === socket.OPEN || socket.readyState === socket.CONNECTING) socket.close(code, why) }
+    // Opened as a page (no upgrade), the address says what it is, as a page.
+    handler: async () => { throw new PageNotFound('/ui/live (it is the pages\' live-update socket; open the inbox or a run instead)') },
+    wsHandler: (socket: WebSocket, req) => {
+      const session = req.portalSession
+      if (!session) { socket.close(LIVE_CLOSE.sessionEnded, 'session ended'); return }
+      const close = (code: number, why: string): void => { if (socket.readyState === socket.OPEN || socket.readyState === socket.CONNECTING) socket.close(code, why) }
 
-    let mine = bySession.get(session.sid)
-    if (!mine) bySession.set(session.sid, mine = new Set())
-    if (mine.size >= LIVE_LIMITS.perSession) {
-      const oldest = mine.values().next().value as WebSocket
-      mine.delete(oldest)
-      oldest.close(LIVE_CLOSE.replaced, 'too many open pages for this session')
-    }
-    mine.add(socket)
-    const endSession = sessions.onEnd(session.sid, () => close(LIVE_CLOSE.sessionEnded, 'session ended'))
-    // (A timer cannot wait past 2^31 ms; a session longer than that has its socket closed then, and the page reconnects.)
-    const timeUp = setTimeout(() => close(LIVE_CLOSE.sessionEnded, 'session ended'), Math.min(2 ** 31 - 1, Math.max(0, session.expiresAt - Date.now())))
+      let mine = bySession.get(session.sid)
+      if (!mine) bySession.set(session.sid, mine = new Set())
+      if (mine.size >= LIVE_LIMITS.perSession) {
+        const oldest = mine.values().next().value as WebSocket
+        mine.delete(oldest)
+        oldest.close(LIVE_CLOSE.replaced, 'too many open pages for this session')
+      }
+      mine.add(socket)
+      const endSession = sessions.onEnd(session.sid, () => close(LIVE_CLOSE.sessionEnded, 'session ended'))
+      // (A timer cannot wait past 2^31 ms; a session longer than that has its socket closed then, and the page reconnects.)
+      const timeUp = setTimeout(() => close(LIVE_CLOSE.sessionEnded, 'session ended'), Math.min(2 ** 31 - 1, Math.max(0, session.expiresAt - Date.now())))
 
-    const runs = new Set<string>()
-    let inbox = false
-    let messages = 0
-    const pending = new Set<string>()
-    const send = (msg: unknown): void => {
-      if (socket.readyState !== socket.OPEN) return
-      if (socket.bufferedAmount > LIVE_LIMITS.queuedBytes) { close(LIVE_CLOSE.slowReader, 'not reading'); return }
-      socket.send(JSON.stringify(msg))
-    }
-    const stop = store.onChange((run) => {
-      if (runs.has(run.id)) send({ type: 'run', run_id: run.id, status: run.status, status_reason: run.status_reason })
-      if (!inbox) return
-      const waits = run.status === 'pending_approval'
-      if (waits === pending.has(run.id)) return
-      if (waits && pending.size >= LIVE_LIMITS.pending) return
-      if (waits) pending.add(run.id)
-      else pending.delete(run.id)
-      send({ type: 'inbox' })
-    })
-    socket.on('message', (raw) => {
-      if (++messages > LIVE_LIMITS.messages) { close(LIVE_CLOSE.tooManyMessages, 'too many messages'); return }
-      let json: unknown
-      try { json = JSON.parse(raw.toString()) } catch { return }
-      const m = Subscribe.safeParse(json)
-      if (!m.success) return
-      if (m.data.type === 'run') {
-        if (!runs.has(m.data.run_id) && runs.size >= LIVE_LIMITS.runs) {
-          send({ type: 'error', code: 'WRIT_ERR_TOO_MANY_SUBSCRIPTIONS', message: `a page follows at most ${LIVE_LIMITS.runs} runs` })
-          return
+      const runs = new Set<string>()
+      let inbox = false
+      let messages = 0
+      const pending = new Set<string>()
+      const send = (msg: unknown): void => {
+        if (socket.readyState !== socket.OPEN) return
+        if (socket.bufferedAmount > LIVE_LIMITS.queuedBytes) { close(LIVE_CLOSE.slowReader, 'not reading'); return }
+        socket.send(JSON.stringify(msg))
+      }
+      const runState = (run: Pick<Run, 'id' | 'status' | 'status_reason'>) => {
+        const words = statusWords(run.status)
+        return { type: 'run', run_id: run.id, status: run.status, status_reason: run.status_reason, label: words.label, tone: words.tone }
+      }
+      const stop = store.onChange((run) => {
+        if (runs.has(run.id)) send(runState(run))
+        if (!inbox) return
+        const waits = run.status === 'pending_approval'
+        if (waits === pending.has(run.id)) return
+        if (waits && pending.size >= LIVE_LIMITS.pending) return
+        if (waits) pending.add(run.id)
+        else pending.delete(run.id)
+        send({ type: 'inbox' })
+      })
+      socket.on('message', (raw) => {
+        if (++messages > LIVE_LIMITS.messages) { close(LIVE_CLOSE.tooManyMessages, 'too many messages'); return }
+        let json: unknown
+        try { json = JSON.parse(raw.toString()) } catch { return }
+        const m = Subscribe.safeParse(json)
+        if (!m.success) return
+        if (m.data.type === 'run') {
+          if (!runs.has(m.data.run_id) && runs.size >= LIVE_LIMITS.runs) {
+            send({ type: 'error', code: 'WRIT_ERR_TOO_MANY_SUBSCRIPTIONS', message: `a page follows at most ${LIVE_LIMITS.runs} runs` })
+            return
+          }
+          runs.add(m.data.run_id)
         }
-        runs.add(m.data.run_id)
-      }
-      if (m.data.type === 'inbox' && !inbox) {
-        inbox = true
-        for (const r of store.list({ status: 'pending_approval' }, LIVE_LIMITS.pending)) pending.add(r.id)
-      }
-      send({ type: 'subscribed' })
-    })
-    socket.on('close', () => {
-      stop()
-      endSession()
-      clearTimeout(timeUp)
-      mine.delete(socket)
-      if (mine.size === 0 && bySession.get(session.sid) === mine) bySession.delete(session.sid)
-    })
+        if (m.data.type === 'inbox' && !inbox) {
+          inbox = true
+          for (const r of store.list({ status: 'pending_approval' }, LIVE_LIMITS.pending)) pending.add(r.id)
+        }
+        send({ type: 'subscribed' })
+        // The state now, so a page rendered before its run changed (finished before this socket connected) is brought up to date.
+        if (m.data.type === 'run') {
+          const now = store.summary(m.data.run_id)
+          if (now) send(runState(now))
+        }
+      })
+      socket.on('close', () => {
+        stop()
+        endSession()
+        clearTimeout(timeUp)
+        mine.delete(socket)
+        if (mine.size === 0 && bySession.get(session.sid) === mine) bySession.delete(session.sid)
+      })
+    },
   })
 }

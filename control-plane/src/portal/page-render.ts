@@ -3,6 +3,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Eta } from 'eta'
 import { ASSETS } from './assets.js'
 import type { PageName } from './templates.js'
+import { pageFormatters } from './time-text.js'
 
 export interface PageFrame {
   title: string
@@ -21,7 +22,7 @@ export class PageRenderer {
     const operator = req.principal?.id
     const csrf = reply.generateCsrf({ userInfo: operator ?? 'anonymous' })
     const html = this.eta.render(name, {
-      ...data, title: frame.title, nav: frame.nav, operator, csrf, assets: { css: ASSETS.css.path, js: ASSETS.js.path, passkeys: ASSETS.passkeys.path },
+      ...data, fmt: pageFormatters(), title: frame.title, nav: frame.nav, operator, csrf, assets: { css: ASSETS.css.path, js: ASSETS.js.path, passkeys: ASSETS.passkeys.path },
       passkeysNav: this.features.passkeys, passkeyScript: frame.passkeyScript ?? false,
       pendingCount: operator ? this.pendingCount() : 0,
       liveRun: frame.liveRun?.id, liveStatus: frame.liveRun?.status, liveInbox: frame.liveInbox ?? false,

@@ -11,7 +11,7 @@ import csrfProtection from '@fastify/csrf-protection'
 import formbody from '@fastify/formbody'
 import rateLimit from '@fastify/rate-limit'
 import { durationMs, publicUrl } from '../config.js'
-import { auditRejection, CrossSiteRejected, CsrfRejected, FailedAuthLimited, GroupsExpired, SessionEnded, securityHeadersPlugin, type FailedAuthLimiter } from '../http/index.js'
+import { auditRejection, CrossSiteRejected, CsrfRejected, detailsOf, FailedAuthLimited, GroupsExpired, PageNotFound, SessionEnded, securityHeadersPlugin, type FailedAuthLimiter } from '../http/index.js'
 import { ASSETS } from './assets.js'
 import listPageRoutes from './list-page-routes.js'
 import liveSocket from './live-socket.js'
@@ -26,6 +26,7 @@ import { PortalSessions } from './session-store.js'
 import { SignInLinks } from './sign-in-links.js'
 import signInRoutes from './sign-in-routes.js'
 import { createTemplates } from './templates.js'
+import unconfiguredRoutes from './unconfigured-routes.js'
 
 /** What the portal adds to the app (the dev stack mints sign-in links with it). */
 export interface PortalDecorations { portal: { links: SignInLinks, sessions: PortalSessions, signInUrl(code: string): string } }
@@ -147,7 +148,13 @@ export default fp(async function portalPlugin(root: FastifyInstance, opts: { fai
       if (req.method === 'POST' && req.principal && e.statusCode >= 400 && e.statusCode < 500 && e.statusCode !== 429) {
         await auditRejection(req, e.code, e.message, undefined).catch((auditErr: unknown) => req.log.error({ err: auditErr }, 'cannot audit a refused portal request'))
       }
-      return pages.page(req, reply, '@error', { title: 'Something went wrong' }, { heading: e.statusCode === 404 ? 'Not found' : 'Refused', code: e.code, message: e.message }, e.statusCode)
+      const hint = detailsOf(err)?.hint
+      const heading = e.code === 'WRIT_ERR_NOT_CONFIGURED' ? 'Not set up here' : e.statusCode === 404 ? 'Not found' : e.statusCode >= 500 ? 'Something went wrong' : 'Refused'
+      return pages.page(req, reply, '@error', { title: heading }, { heading, code: e.code, message: e.message, hint: typeof hint === 'string' ? hint : '' }, e.statusCode)
+    })
+    // Every path under /ui answers with a page a person can go on from, an unknown one too (never the API's JSON).
+    ui.setNotFoundHandler(async (req) => {
+      throw new PageNotFound((req.url.split('?')[0] ?? '').slice(0, 200))
     })
 
     for (const asset of [ASSETS.css, ASSETS.js, ASSETS.passkeys]) {
@@ -158,6 +165,7 @@ export default fp(async function portalPlugin(root: FastifyInstance, opts: { fai
     await ui.register(signInRoutes, { pages, links, sessions, limits, failedAuth, tokenSignIn: config.portal.token_sign_in, ssoName: oidc?.name })
     if (oidc) await ui.register(oidcRoutes, { pages, oidc, sessions, limits, tokenSignIn: config.portal.token_sign_in })
     if (passkeys) await ui.register(passkeyPageRoutes, { pages, passkeys })
+    await ui.register(unconfiguredRoutes, { passkeys: passkeys !== undefined, sso: oidc !== undefined })
     await ui.register(listPageRoutes, { pages })
     await ui.register(runPageRoutes, { pages })
     await ui.register(liveSocket, { allowedOrigins: ownOrigins, sessions })

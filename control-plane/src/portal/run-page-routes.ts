@@ -20,6 +20,12 @@ const ApproveForm = z.object({
   /** The passkey assertion the page's script filled in (JSON), where the run needs one. */
   passkey: z.string().max(16 * 1024).optional(),
 }).strict()
+/** The form field an error message is about: validation and unsafe-text messages start with the field's name. */
+function fieldOf(message: string): 'comment' | 'reason' | undefined {
+  const m = /^(comment|reason)\b/.exec(message)
+  return m ? m[1] as 'comment' | 'reason' : undefined
+}
+
 const DenyForm = z.object({ _csrf: z.string().optional(), binding: z.string().regex(/^[0-9a-f]{64}$/), reason: z.string().trim().min(1, 'say why the run is denied').max(2000) }).strict()
 
 export default async function runPageRoutes(app: FastifyInstance, opts: { pages: PageRenderer }) {
@@ -39,7 +45,7 @@ export default async function runPageRoutes(app: FastifyInstance, opts: { pages:
     if (!hit) throw new RunNotFound(id)
     const view = await runView(hit.run, req.principal!, store, catalog)
     const passkey = passkeyView(hit.run, req.principal!)
-    return pages.page(req, reply, '@run', { title: `${view.action.title} on ${hit.run.node_name}`, liveRun: { id, status: hit.run.status }, passkeyScript: passkey?.has ?? false }, { ...view, passkey, ...extra }, status)
+    return pages.page(req, reply, '@run', { title: view.summary, liveRun: { id, status: hit.run.status }, passkeyScript: passkey?.has ?? false }, { ...view, passkey, ...extra }, status)
   }
 
   app.get('/runs/:id', async (req, reply) => {
@@ -75,11 +81,23 @@ export default async function runPageRoutes(app: FastifyInstance, opts: { pages:
       const e = err as Error & { code?: string, statusCode?: number }
       if (!e.code?.startsWith('WRIT_ERR_') || e.code === 'WRIT_ERR_RUN_NOT_FOUND') throw err
       await auditRejection(req, e.code, e.message, { run_id: id, ...detailsOf(e) }).catch((auditErr: unknown) => req.log.error({ err: auditErr }, 'cannot audit a refused decision'))
-      return show(req, reply, id, { error: { code: e.code, message: e.message } }, e.statusCode ?? 400)
+      // An error about one field is shown next to it (the deny form opens to show its reason's).
+      return show(req, reply, id, { error: { code: e.code, message: e.message, field: fieldOf(e.message) } }, e.statusCode ?? 400)
     }
     // Post/redirect/get: a reload of the result page does not post the decision again.
     return reply.redirect(`/ui/runs/${encodeURIComponent(id)}?done=1`, 303)
   }
+
+  // The whole output, as the runner returned it (the page shows a part): plain text, a download, never rendered.
+  app.get('/runs/:id/output', async (req, reply) => {
+    const parsed = RunIdParamsSchema.safeParse(req.params)
+    if (!parsed.success) throw new RunNotFound(String((req.params as { id?: unknown }).id ?? '').slice(0, 64))
+    const hit = await store.get(parsed.data.id)
+    if (!hit) throw new RunNotFound(parsed.data.id)
+    const stream = (req.query as { stream?: unknown }).stream === 'stderr' ? 'stderr' : 'stdout'
+    return reply.header('cache-control', 'no-store').header('content-disposition', `attachment; filename="${hit.run.id}-${stream}.txt"`)
+      .type('text/plain; charset=utf-8').send(hit.run.result?.[stream] ?? '')
+  })
 
   app.post('/runs/:id/approve', { preHandler: app.csrfProtection }, (req, reply) => decide(req, reply, 'approve'))
   app.post('/runs/:id/deny', { preHandler: app.csrfProtection }, (req, reply) => decide(req, reply, 'deny'))

@@ -8,6 +8,7 @@ import { durationMs } from '../config.js'
 import { principalOf } from '../auth/index.js'
 import { parseOrThrow } from '../http/index.js'
 import { isTerminal } from './run-record.js'
+import { runSummary } from './run-summary.js'
 
 export default async function runRoutes(app: FastifyInstance) {
   const { runs, store, outputs } = app.writ
@@ -35,7 +36,8 @@ export default async function runRoutes(app: FastifyInstance) {
     let run = await runs.get(principal, id)
     // A long-poll waits through approval too: it answers at the end, or when `wait` runs out.
     if (!isTerminal(run.status) && wait > 0) run = (await store.waitFor(id, (r) => isTerminal(r.status), waitMs(wait))) ?? run
-    return reply.code(200).send(runs.present(run))
+    // The run in one line, as every surface shows it (the CLI's `writ show` and `approve` print it).
+    return reply.code(200).send({ ...runs.present(run), summary: runSummary(run, app.writ.catalog) })
   })
 
   app.get('/runs', async (req) => {

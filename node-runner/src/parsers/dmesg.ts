@@ -28,6 +28,8 @@ export interface DmesgEntry {
   subsystem?: string
   /** The message after every prefix above (subsystem tag included). */
   text: string
+  /** Wall-clock instant (ISO) of a record from the runner's own kernel (dmesg-wall-clock.ts). */
+  at?: string
 }
 
 const RAW_PRIORITY_RE = /^<(\d{1,3})>/

@@ -9,7 +9,7 @@ import { sign } from 'node:crypto'
 import { z } from 'zod'
 import { canonicalJson } from '../canonical-json.js'
 import { globMatch } from '../glob-match.js'
-import { RISK_ORDER, RiskSchema, type Risk } from '../pack-schema.js'
+import { RISK_ORDER, RiskSchema, type Risk, type SideEffect } from '../pack-schema.js'
 import { declaresNoSideEffects } from '../side-effects.js'
 import { verifySignature, type SigningKey, type TrustedKey } from '../protocol/writ-signing.js'
 
@@ -164,7 +164,7 @@ export function verifyApproverRegistry(text: string, keys: RegistryKeys, source 
 }
 
 /** What an action declares that decides whether it needs passkeys: from the daemon's own catalog, never from a writ. */
-export interface DeclaredAction { risk: Risk, side_effects: readonly string[] }
+export interface DeclaredAction { risk: Risk, side_effects: readonly SideEffect[] }
 
 /** Why the registry gates an action (a phrase for messages), or undefined when it does not. */
 export function passkeyGateReason(require: ApproverRegistry['require'], declared: DeclaredAction): string | undefined {

@@ -8,7 +8,7 @@ export const INBOX = `<% layout('@layout') %>
     <h2><a href="/ui/runs/<%= r.id %>"><%= r.title %></a></h2>
     <p><code><%= r.action %></code> on <strong><%= r.node %></strong> · <span class="risk risk-<%= r.risk %>"><%= r.risk %> risk</span></p>
     <p class="quote"><%= r.reason %></p>
-    <p class="meta">by <%= r.requester %> · <%= r.approvals %> of <%= r.quorum %> approvals · <strong><%= r.timeLeft %></strong> left<% if (!r.mine) { %> · <em>you are not an approver of this run</em><% } %></p>
+    <p class="meta">by <%= r.requester %>, <%~ it.fmt.time(r.created_at) %> · <%= r.approvals %> of <%= r.quorum %> approvals · <strong class="countdown<% if (r.urgent) { %> urgent<% } %>" data-countdown="<%= r.expires_at %>" title="<%= r.expires_at %>"><%= r.timeLeft %> left</strong><% if (!r.mine) { %> · <em>you are not an approver of this run</em><% } %></p>
   </li>
 <% }) %>
 </ul>
@@ -23,18 +23,21 @@ export const RUNS = `<% layout('@layout') %>
   <select id="f-status" name="status"><option value="">any</option><% it.statuses.forEach(function (s) { %><option<% if (s === it.filter.status) { %> selected<% } %>><%= s %></option><% }) %></select>
   <label for="f-node">Node</label><input id="f-node" name="node" value="<%= it.filter.node || '' %>">
   <label for="f-action">Action</label><input id="f-action" name="action" value="<%= it.filter.action || '' %>">
+  <% if (it.filter.system) { %><input type="hidden" name="system" value="1"><% } %>
   <button type="submit">Filter</button>
 </form>
-<div class="table"><table>
+<p class="note"><% if (it.filter.system) { %>Showing the control plane's own runs (impact previews) too. <a href="<%= it.toggle %>">Hide them</a><% } else { %>The control plane's own runs (impact previews) are hidden. <a href="<%= it.toggle %>">Show them</a><% } %></p>
+<div class="table cards-on-phone"><table>
   <caption class="sr-only">Recent runs, newest first</caption>
-  <thead><tr><th scope="col">Run</th><th scope="col">Action</th><th scope="col">Node</th><th scope="col">Status</th><th scope="col">By</th><th scope="col">Created</th></tr></thead>
+  <thead><tr><th scope="col">Run</th><th scope="col">Status</th><th scope="col">Node</th><th scope="col">By</th><th scope="col">Requested</th></tr></thead>
   <tbody>
   <% it.runs.forEach(function (r) { %>
-    <tr><td><a href="/ui/runs/<%= r.id %>"><code><%= r.id %></code></a></td><td><code><%= r.action %></code></td><td><%= r.node_name %></td><td class="status-<%= r.status %>"><%= r.status %></td><td><%= r.requester.id %></td><td><time datetime="<%= r.created_at %>"><%= r.created_at %></time></td></tr>
+    <tr><td data-label="Run"><a href="/ui/runs/<%= r.id %>"><%= r.summary %></a><br><small><code><%= r.action %></code> · <code><%= r.id %></code></small></td><td data-label="Status" class="tone-<%= r.tone %>"><%= r.status %></td><td data-label="Node"><%= r.node %></td><td data-label="By"><%= r.requester %></td><td data-label="Requested"><%~ it.fmt.time(r.created_at) %></td></tr>
   <% }) %>
   </tbody>
 </table></div>
 <% if (it.runs.length === 0) { %><p>No run matches.</p><% } %>
+<% if (it.newest || it.older) { %><p class="pager"><% if (it.newest) { %><a href="<%= it.newest %>">Newest runs</a><% } %><% if (it.older) { %><a href="<%= it.older %>">Older runs</a><% } %></p><% } %>
 `
 
 export const AUDIT = `<% layout('@layout') %>
@@ -50,7 +53,7 @@ export const AUDIT = `<% layout('@layout') %>
 <% it.events.forEach(function (e) { %>
   <li>
     <span class="seq" title="chain position">#<%= e.seq %></span>
-    <time datetime="<%= e.at %>"><%= e.at %></time>
+    <%~ it.fmt.time(e.at) %>
     <strong><%= e.type %></strong> by <%= e.actor %>
     <% if (e.run_id) { %>· <a href="/ui/runs/<%= e.run_id %>"><code><%= e.run_id %></code></a><% } %>
     <% if (e.summary) { %><div class="quote"><%= e.summary %></div><% } %>
@@ -69,11 +72,11 @@ export const NODES = `<% layout('@layout') %>
   <thead><tr><th scope="col">Node</th><th scope="col">State</th><th scope="col">Last seen</th><th scope="col">Pool / datacenter</th><th scope="col">Packs</th><% if (it.registryColumn) { %><th scope="col">Approver registry</th><% } %></tr></thead>
   <tbody>
   <% it.nodes.forEach(function (n) { %>
-    <tr><td><strong><%= n.name %></strong><br><code><%= n.id %></code></td><td class="<%= n.online ? 'online' : 'offline' %>"><%= n.online ? 'online' : 'offline' %><% if (n.draining) { %> (draining)<% } %></td><td><time datetime="<%= n.last_seen %>"><%= n.last_seen %></time></td><td><%= n.pool %></td><td><%= n.packs %></td><% if (it.registryColumn) { %><td class="registry"><%= n.registry.text %><% if (n.registry.flag) { %><br><strong class="registry-flag"><%= n.registry.flag %></strong><% } %></td><% } %></tr>
+    <tr><td><strong><%= n.name %></strong><br><code><%= n.id %></code></td><td class="<%= n.online ? 'online' : 'offline' %>"><%= n.online ? 'online' : 'offline' %><% if (n.draining) { %> (draining)<% } %></td><td><%~ it.fmt.time(n.last_seen) %></td><td><%= n.pool %></td><td><%= n.packs %></td><% if (it.registryColumn) { %><td class="registry"><%= n.registry.text %><% if (n.registry.flag) { %><br><strong class="registry-flag"><%= n.registry.flag %></strong><% } %></td><% } %></tr>
   <% }) %>
   </tbody>
 </table></div>
-<% if (it.current) { %><p>The control plane's approver registry: serial <%= it.current.serial %> · <code><%= it.current.digest.slice(0, 12) %>…</code>, issued <time datetime="<%= it.current.issued_at %>"><%= it.current.issued_at %></time>.</p><% } %>
+<% if (it.current) { %><p>The control plane's approver registry: serial <%= it.current.serial %> · <code><%= it.current.digest.slice(0, 12) %>…</code>, issued <%~ it.fmt.time(it.current.issued_at) %>.</p><% } %>
 <% if (it.nodes.length === 0) { %><p>No node has sent a heartbeat yet.</p><% } %>
 `
 
@@ -81,6 +84,7 @@ export const ERROR_PAGE = `<% layout('@layout') %>
 <section class="card narrow">
   <h1><%= it.heading %></h1>
   <p class="error" role="alert"><strong><%= it.code %></strong>: <%= it.message %></p>
-  <p><a href="/ui">Back to the inbox</a></p>
+  <% if (it.hint) { %><p><%= it.hint %></p><% } %>
+  <p><% if (it.operator) { %><a href="/ui">Back to the inbox</a> · <a href="/ui/runs">Runs</a> · <a href="/ui/audit">Audit</a><% } else { %><a href="/ui/sign-in">Sign in</a><% } %></p>
 </section>
 `

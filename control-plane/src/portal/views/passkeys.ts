@@ -7,7 +7,7 @@ export const PASSKEYS = `<% layout('@layout') %>
   <h2>Why a passkey</h2>
   <p>Runners accept risky actions only with the signatures of the people who approved them. Your passkey signs exactly the run you approve; nobody holding the control plane can sign for you.</p>
   <% if (it.registry) { %>
-  <p>The approver registry in force<% if (it.registry.serial) { %> (serial <%= it.registry.serial %>)<% } %> was published <time datetime="<%= it.registry.issued_at %>"><%= it.registry.issued_at %></time><% if (it.registry.expires_at) { %> and expires <time datetime="<%= it.registry.expires_at %>"><%= it.registry.expires_at %></time><% } %>: <strong><%= it.registry.gate %></strong> needs passkey approvals from <%= it.registry.groups %>.</p>
+  <p>The approver registry in force<% if (it.registry.serial) { %> (serial <%= it.registry.serial %>)<% } %> was published <%~ it.fmt.time(it.registry.issued_at) %><% if (it.registry.expires_at) { %> and expires <%~ it.fmt.time(it.registry.expires_at) %><% } %>: <strong><%= it.registry.gate %></strong> needs passkey approvals from <%= it.registry.groups %>.</p>
   <% } else { %>
   <p class="warn">No approver registry is published yet: approvals are not passkey-signed until an administrator publishes one.</p>
   <% } %>
@@ -19,7 +19,7 @@ export const PASSKEYS = `<% layout('@layout') %>
   <% it.mine.forEach(function (p) { %>
     <li class="passkey">
       <strong><%= p.label %></strong> <code title="<%= p.credential_id %>"><%= p.short %></code>
-      — registered <time datetime="<%= p.registered_at %>"><%= p.registered_at %></time> for <%= p.groups.join(', ') || 'no group' %>
+      — registered <%~ it.fmt.time(p.registered_at) %> for <%= p.groups.join(', ') || 'no group' %>
       — <% if (p.published) { %><span class="ok-text">published: it can sign approvals</span><% } else { %><span class="warn">not published yet: an administrator runs writ approvers export</span><% } %>
       <form method="post" action="/ui/passkeys/remove" class="inline">
         <input type="hidden" name="_csrf" value="<%= it.csrf %>">

@@ -1,0 +1,52 @@
+/**
+ * `writ dev`: starts the dev stack (dev-stack.ts) and tells the user how to
+ * reach it — the portal's sign-in link, the MCP command for Claude Code, the
+ * tokens for scripts — then runs until Ctrl-C.
+ */
+import { parseArgs } from 'node:util'
+import { UsageError, type Io } from './cli-io.js'
+import { terminalBlock } from './terminal-text.js'
+
+export async function cmdDev(argv: string[], io: Io): Promise<number> {
+  const { values } = parseArgs({ args: argv, options: { port: { type: 'string' }, 'state-dir': { type: 'string' }, 'start-nats': { type: 'boolean', default: false } } })
+  if (values.port !== undefined && !/^\d{1,5}$/.test(values.port)) throw new UsageError(`writ dev --port takes a port number (0 for any free port), not "${values.port}"`)
+  let startDevStack: typeof import('./dev-stack.js').startDevStack
+  try { ({ startDevStack } = await import('./dev-stack.js')) } catch {
+    throw new UsageError('writ dev runs from a source checkout (npm run dev); a release executable serves a configured control plane: writ serve --config FILE')
+  }
+  const stack = await startDevStack({
+    ...(values.port ? { port: Number(values.port) } : {}), ...(values['state-dir'] ? { stateDir: values['state-dir'] } : {}), startNats: values['start-nats'],
+    out: (l) => io.err(`${l}\n`),
+  })
+  const stateDir = values['state-dir'] ?? '.writ'
+  io.out([
+    '',
+    `writ is running at ${stack.url} — control plane, NATS at ${stack.natsUrl}, and a node-runner for this host ("${stack.nodeName}", node id ${stack.nodeId}) with the stock packs.`,
+    '',
+    `debugging.loadavg on ${stack.nodeName}, through the whole path (agent → policy → signed writ → runner → audit): ${stack.firstRun.status}`,
+    `  ${terminalBlock(stack.firstRun.stdout.trim())}`,
+    '',
+    `Operator portal (approvals, runs, audit): ${stack.url}/ui — sign in once with this link (valid 15 min, one use):`,
+    `  ${stack.signInLink}`,
+    '',
+    `Agents over MCP (${stack.url}/mcp) as the dev agent — for Claude Code, paste:`,
+    `  claude mcp add --transport http writ ${stack.url}/mcp --header "Authorization: Bearer ${stack.agentToken}"`,
+    '',
+    `Tokens and URL for scripts: ${stateDir}/dev.env (WRIT_URL, WRIT_AGENT_TOKEN, WRIT_OPERATOR_TOKEN). Try:`,
+    '',
+    `  set -a; . ${stateDir}/dev.env; set +a`,
+    `  curl -s -H "Authorization: Bearer $WRIT_AGENT_TOKEN" -H 'content-type: application/json' \\`,
+    `    -d '{"action":"debugging.dmesg_tail","node":"${stack.nodeName}","args":{"since":"1h"},"reason":"look at the kernel log","wait":10}' $WRIT_URL/v1/runs`,
+    `  npm run -s writ -- run debugging.disk_free --node ${stack.nodeName} --reason "check space"`,
+    `  npm run -s writ -- audit verify --witness ${stateDir}/runner-journal.jsonl`,
+    '',
+    `Logs: ${stateDir}/control-plane.log, ${stateDir}/runner.log. Ctrl-C stops everything.`,
+    '',
+  ].join('\n'))
+  await new Promise<void>((resolveStop) => {
+    const stop = (): void => { io.err('writ dev: stopping…\n'); void stack.stop().then(resolveStop, resolveStop) }
+    process.once('SIGINT', stop)
+    process.once('SIGTERM', stop)
+  })
+  return 0
+}

@@ -143,7 +143,7 @@ async function deploy(t: Test, extraEnv: (agent: HostAgent) => Record<string, st
     await nomad.close()
     rmSync(dataDir, { recursive: true, force: true })
   })
-  await eventually(() => out.includes('connected to NATS') || runner.exitCode !== null, 15_000, 'the runner to connect')
+  await eventually(() => out.includes('listening for writs') || runner.exitCode !== null, 15_000, 'the runner to listen for writs')
   t.equal(runner.exitCode, null, `the runner started under the job's environment (NODE_OPTIONS=${env.NODE_OPTIONS ?? ''})`, { output: runner.exitCode === null ? '' : out })
   return deployed
 }

@@ -281,6 +281,9 @@ export async function startNodeRunner(
     nc.subscribe(subjects.cancel(config.nodeId), { callback: (err, msg) => { if (!err) onCancel(msg) } }),
   ]
   await nc.flush()
+  // Only now does a writ reach this runner: /readyz and this line say so (connecting alone does not).
+  metrics.listening = true
+  log.info({ subject: subjects.run(config.nodeId) }, 'listening for writs')
 
   const shutdown = async (abortRuns: boolean): Promise<void> => {
     if (closed) return

@@ -17,6 +17,8 @@ export class RunnerMetrics {
   inFlight = 0
   resultsSpooled = 0
   connected = false
+  /** Subscribed to this node's writ and cancel subjects. */
+  listening = false
   draining = false
 
   constructor() {
@@ -48,7 +50,11 @@ export function serveRunnerHttp(listen: string, metrics: RunnerMetrics): Promise
       return
     }
     if (req.url === '/healthz') return send(200, 'ok\n')
-    if (req.url === '/readyz') return metrics.connected && !metrics.draining ? send(200, 'ready\n') : send(503, metrics.draining ? 'draining\n' : 'not connected to NATS\n')
+    if (req.url === '/readyz') {
+      if (metrics.draining) return send(503, 'draining\n')
+      if (!metrics.connected) return send(503, 'not connected to NATS\n')
+      return metrics.listening ? send(200, 'ready\n') : send(503, 'not yet listening for writs\n')
+    }
     send(404, 'not found\n')
   })
   return new Promise((resolve, reject) => { server.once('error', reject); server.listen(port, host, () => resolve(server)) })

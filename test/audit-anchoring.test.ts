@@ -224,8 +224,24 @@ t.test('with audit_max_age, verify starts from the oldest surviving event and ch
   const firstOld = (await streamEvents(nc)).length
   // More events later, so the first ones age out while checkpoints survive.
   await eventually(async () => (await (await jetstreamManager(nc)).streams.info(AUDIT_STREAM)).state.first_seq > 1 || undefined, 10_000, 'the oldest events to age out')
-  await runStack(t, 1, nats, fx)
+  const before = (await (await jetstreamManager(nc)).streams.info(AUDIT_STREAM)).state.last_seq
+  // A live control plane keeps events flowing while verify reads, so the newest never all age out under a
+  // slow verify (with 3 s of retention, a stack that stopped first could leave an empty stream on a busy machine).
+  const app = await buildApp(fx.config)
+  t.teardown(() => app.close())
+  const runner = await startRealRunner(fx, nats.url, 'host-1')
+  t.teardown(() => runner.close())
+  await eventually(() => app.writ.fleet.find('host-1')?.online, 5000, 'runner heartbeat')
+  let flowing = true
+  const flow = (async () => {
+    for (let i = 0; flowing; i++) {
+      await app.inject({ method: 'POST', url: '/v1/runs', headers: auth(fx.tokens.agent), payload: { action: 'testops.echo', node: 'host-1', args: { message: `live ${i}` }, reason: 'keep the tail young', wait: 10 } })
+    }
+  })()
+  await eventually(async () => (await (await jetstreamManager(nc)).streams.info(AUDIT_STREAM)).state.last_seq > before || undefined, 10_000, 'live events on the chain')
   const r = await writ(['audit', 'verify', '--trusted-keys', fx.publicKeyFile], { WRIT_NATS_URL: nats.url })
+  flowing = false
+  await flow
   t.equal(r.code, 0, r.stderr)
   t.match(r.stdout, /note: events 1–\d+ aged out \(max_age 3 s\); verified from sequence \d+, which the oldest surviving checkpoint \(sequence \d+\) covers/)
   t.ok(firstOld > 0)

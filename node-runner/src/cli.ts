@@ -38,6 +38,9 @@ run flags (env fallback in brackets):
                                                  @/org/kernel/linux/storage/multipathd (@ = abstract)
   --docker-socket PATH    [WRIT_DOCKER_SOCKET]   default /var/run/docker.sock
   --kernel-log-file FILE  [WRIT_KERNEL_LOG_FILE] dmesg reads this file (lines as dmesg --raw prints them) instead of /dev/kmsg
+  --inherit-env NAME      [WRIT_INHERIT_ENV, ","-separated]  repeatable; a variable of the runner's environment every
+                                                 command gets (credentials packs read from the host: REDISCLI_AUTH,
+                                                 PGPASSWORD, …); commands otherwise see only PATH, LANG and LC_ALL
   --approvers-registry FILE [WRIT_APPROVERS_REGISTRY]  the signed approver registry (writ approvers export):
                           the actions it gates then need passkey-signed approvals; reloaded when the file
                           changes, never replaced by an older one (the journal keeps the newest accepted)
@@ -78,6 +81,7 @@ export async function main(argv: string[]): Promise<number> {
         'allow-shell-packs': { type: 'boolean' }, 'metrics-listen': { type: 'string' }, 'kernel-log-file': { type: 'string' }, 'max-writ-lifetime-ms': { type: 'string' },
         'journal-rotate-entries': { type: 'string' }, 'journal-keep-rotated': { type: 'string' },
         'approvers-registry': { type: 'string' }, 'approvers-key': { type: 'string', multiple: true }, 'approvers-reload-ms': { type: 'string' },
+        'inherit-env': { type: 'string', multiple: true },
       },
     })
     if (positionals.length > 0) throw new Error(`unexpected argument "${positionals[0]}"`)

@@ -39,7 +39,7 @@ export function executeCommand(
     let spawnError: Error | undefined
     const child = spawn(file, args, {
       cwd: invocation.cwd ?? opts.cwd ?? '/',
-      env: { ...SCRUBBED_ENV, ...invocation.env },
+      env: { ...SCRUBBED_ENV, ...ctx.inheritedEnv, ...invocation.env },
       stdio: ['ignore', 'pipe', 'pipe'],
       detached: true,
       shell: false,

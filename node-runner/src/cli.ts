@@ -12,6 +12,8 @@ const USAGE = `writ-node-runner ${RUNNER_VERSION}
 usage:
   writ-node-runner [run] [--config FILE] [flags]   run the daemon
   writ-node-runner packs check <dir>...             validate pack folders
+  writ-node-runner packs test <dir>... [--case NAME] run each pack's test/cases.yaml through a real runner
+                                                    against private services (packs test --help)
   writ-node-runner watchdog multipath [flags]       run the multipath watchdog
   writ-node-runner --version
 
@@ -56,6 +58,10 @@ export async function main(argv: string[]): Promise<number> {
   if (cmd === '--version' || cmd === 'version') { process.stdout.write(`writ-node-runner ${RUNNER_VERSION}\n`); return 0 }
   if (cmd === '--help' || cmd === '-h' || cmd === 'help') { process.stdout.write(USAGE); return 0 }
   if (cmd === 'packs') {
+    if (sub === 'test') {
+      const { runPacksTest } = await import('./packs-test/packs-test-command.js')
+      return runPacksTest(rest, process.argv.slice(1))
+    }
     if (sub !== 'check') { process.stderr.write(`unknown packs command "${sub ?? ''}"\n${USAGE}`); return 2 }
     const { runPacksCheck } = await import('./packs-check.js')
     return runPacksCheck(rest)

@@ -1,0 +1,94 @@
+/**
+ * Where `packs test` runs when it starts services: a private network, mount
+ * and PID namespace (util-linux `unshare`). Its loopback is its own, so the
+ * services listen on their default ports (redis-cli, for one, takes no port
+ * from the environment) and the machine's shared instances on those ports
+ * cannot even be reached; the service host names the case files use
+ * (`PGHOST: postgres`) resolve to 127.0.0.1 through an /etc/hosts seen only
+ * inside; and everything started inside — servers, their helpers (epmd), a
+ * case's background processes — ends with it. Root enters it directly; any
+ * other user through a user namespace of its own.
+ */
+import { spawn, spawnSync } from 'node:child_process'
+import { writeFileSync } from 'node:fs'
+import { hostname } from 'node:os'
+import { join } from 'node:path'
+import type { DaemonUser } from './services/daemon.js'
+
+/** Set (to the uid that started the run) in the re-executed command inside the sandbox. */
+export const SANDBOX_ENV = 'WRIT_PACKS_TEST_SANDBOX'
+
+/** The unprivileged account servers run as when the run is root (`nobody` on Debian). */
+const NOBODY = 65534
+
+export type SandboxState =
+  | { inside: true, originalUid: number }
+  | { inside: false, unavailable?: string }
+
+/** Whether this process is the sandboxed re-execution, and as whom the run was started. */
+export function sandboxState(env: NodeJS.ProcessEnv = process.env): SandboxState {
+  const v = env[SANDBOX_ENV]
+  return v !== undefined && /^\d+$/.test(v) ? { inside: true, originalUid: Number(v) } : { inside: false }
+}
+
+function unshareArgs(uid: number): string[] {
+  return ['--net', '--mount', '--pid', '--fork', '--mount-proc', '--kill-child', ...(uid === 0 ? [] : ['--user', '--map-root-user'])]
+}
+
+/** Undefined when a sandbox can be made here; else why not (missing unshare or ip, namespaces not allowed). */
+export function sandboxUnavailable(): string | undefined {
+  const uid = process.getuid?.() ?? 0
+  const r = spawnSync('unshare', [...unshareArgs(uid), '--', 'ip', 'link', 'set', 'lo', 'up'], { encoding: 'utf8', timeout: 15_000 })
+  if (r.error) return `cannot run unshare (util-linux): ${r.error.message}`
+  if (r.status !== 0) return `no private network namespace here: unshare/ip said: ${(r.stderr || r.stdout).trim().split('\n')[0] ?? `exit ${r.status}`}`
+  return undefined
+}
+
+/**
+ * Runs this same command again inside a new sandbox and resolves with its
+ * exit code; stdio is shared, and SIGINT/SIGTERM are passed on.
+ */
+export function reenterInSandbox(argv: readonly string[]): Promise<number> {
+  const uid = process.getuid?.() ?? 0
+  const child = spawn('unshare', [...unshareArgs(uid), '--', process.execPath, ...process.execArgv, ...argv], {
+    stdio: 'inherit', env: { ...process.env, [SANDBOX_ENV]: String(uid) },
+  })
+  const forward = (s: NodeJS.Signals): void => { child.kill(s) }
+  process.on('SIGINT', forward)
+  process.on('SIGTERM', forward)
+  return new Promise((resolve) => {
+    child.once('error', (e) => { process.stderr.write(`packs test: cannot enter the sandbox: ${e.message}\n`); resolve(2) })
+    child.once('exit', (code, sig) => {
+      process.off('SIGINT', forward)
+      process.off('SIGTERM', forward)
+      resolve(code ?? (sig ? 1 : 0))
+    })
+  })
+}
+
+/**
+ * Inside the sandbox: brings loopback up and makes the service host names
+ * resolve to it. Throws with the reason when either fails.
+ */
+export function prepareSandbox(dir: string, hostNames: readonly string[]): void {
+  const ip = spawnSync('ip', ['link', 'set', 'lo', 'up'], { encoding: 'utf8' })
+  if (ip.status !== 0) throw new Error(`cannot bring loopback up in the sandbox: ${(ip.stderr || ip.error?.message || '').trim()}`)
+  const hosts = join(dir, 'hosts')
+  const names = [...new Set(['localhost', hostname(), ...hostNames])].join(' ')
+  writeFileSync(hosts, `127.0.0.1 ${names}\n::1 localhost ip6-localhost ip6-loopback\n`)
+  const mount = spawnSync('mount', ['--bind', hosts, '/etc/hosts'], { encoding: 'utf8' })
+  if (mount.status !== 0) throw new Error(`cannot give the sandbox its own /etc/hosts: ${(mount.stderr || mount.error?.message || '').trim()}`)
+}
+
+/**
+ * Who servers run as. A root run drops them to `nobody` with setpriv; a
+ * run that is root only in its own user namespace nests one more, where
+ * the server's uid is not 0 (PostgreSQL and MariaDB refuse root) and the
+ * files the run created are its own.
+ */
+export function daemonUser(state: Extract<SandboxState, { inside: true }>): DaemonUser {
+  if (state.originalUid === 0) {
+    return { uid: NOBODY, gid: NOBODY, wrap: (argv) => ['setpriv', `--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', '--', ...argv] }
+  }
+  return { uid: 0, gid: 0, wrap: (argv) => ['unshare', '--user', `--map-user=${NOBODY}`, `--map-group=${NOBODY}`, '--', ...argv] }
+}

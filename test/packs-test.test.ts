@@ -115,6 +115,26 @@ examples: [{ title: run, args: {} }]
   t.match(lines(r.out).at(-1), /^cases: 3 passed, 1 failed, 1 skipped$/, 'the closing line counts them')
 })
 
+t.test('a command that exits non-zero fails with the reason cases written for emisar\'s runner expect', async (t) => {
+  const dir = writePack('exits', {
+    fail: `title: Always fails
+kind: exec
+risk: low
+side_effects: [None.]
+execution:
+  command: { binary: "false", argv: [] }
+  timeout: 5s
+examples: [{ title: run, args: {} }]
+`,
+  }, `cases:
+  - action: exits.fail
+    expect: { status: failure, exit: [1], reason_contains: [process exited with code 1] }
+`)
+  const r = await packsTest([dir])
+  t.equal(r.code, 0, r.out)
+  t.match(lineFor(r.out, 'exits.fail'), /^ok /, 'the run failed with exit code 1, and its reason says so in those words')
+})
+
 t.test('--case runs only the named case', async (t) => {
   const dir = join(work, 'basics')
   const r = await packsTest([dir, '--case', 'basics.echo-wrong-word'])

@@ -7,7 +7,7 @@
  */
 import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join, resolve } from 'node:path'
+import { dirname, join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { CaseFileError, caseName, loadCaseFile } from './case-file.js'
 import { CaseReport } from './case-report.js'
@@ -77,7 +77,14 @@ export async function runPacksTest(argv: readonly string[], rawArgv: readonly st
   const local = [...needed].filter((s) => startsLocally(s, externalByName))
   if (!state.inside && local.length > 0) {
     const why = sandboxUnavailable()
-    if (why === undefined) return reenterInSandbox(rawArgv)
+    if (why === undefined) {
+      // Inside, /tmp is the cases' own: the run keeps its files (service data, journals) in /var/tmp.
+      const dir = mkdtempSync(join('/var/tmp', 'writ-packs-test-'))
+      try { return await reenterInSandbox(rawArgv, dir) } finally {
+        if (values.keep) process.stdout.write(`# kept ${dir}\n`)
+        else rmSync(dir, { recursive: true, force: true })
+      }
+    }
     sandbox = { inside: false, unavailable: why }
   }
   if (state.inside && external.some((s) => !s.address.startsWith('unix://'))) {
@@ -91,14 +98,16 @@ async function runInPlace(dirs: readonly string[], o: {
   only: Set<string>, external: ExternalService[], sandbox: { inside: boolean, unavailable?: string | undefined }, keep: boolean, allowShellPacks: boolean, hostNames: string[]
 }): Promise<number> {
   const report = new CaseReport((line) => process.stdout.write(`${line}\n`))
-  const workDir = mkdtempSync(join(tmpdir(), 'writ-packs-test-'))
   const state = sandboxState()
+  // Inside the sandbox the folder is the outer command's: it holds mount points until the sandbox ends, so only the outer one removes it.
+  const workDir = state.inside ? state.dir : mkdtempSync(join(tmpdir(), 'writ-packs-test-'))
   const root = state.inside ? state.originalUid === 0 : (process.getuid?.() ?? 0) === 0
-  const stop = (): void => { if (!o.keep) rmSync(workDir, { recursive: true, force: true }) }
+  const stop = (): void => { if (!o.keep && !state.inside) rmSync(workDir, { recursive: true, force: true }) }
   process.once('SIGINT', () => { stop(); process.exit(130) })
   try {
     if (state.inside) {
-      prepareSandbox(workDir, o.hostNames)
+      const sockets = o.external.filter((x) => x.address.startsWith('unix://')).map((x) => dirname(x.address.slice('unix://'.length)))
+      prepareSandbox(workDir, o.hostNames, [...dirs, ...sockets])
       // Servers run as another user: they may pass through the run's folder (not list it) to their own.
       chmodSync(workDir, 0o711)
     }
@@ -115,7 +124,7 @@ async function runInPlace(dirs: readonly string[], o: {
   } catch (e) {
     report.error(`packs test could not run: ${(e as Error).message}`)
   } finally {
-    if (o.keep) report.note(`kept ${workDir}`)
+    if (o.keep && !state.inside) report.note(`kept ${workDir}`)
     stop()
   }
   process.stdout.write(`${report.summary()}\n`)

@@ -74,11 +74,13 @@ export async function startRunnerUnderTest(opts: RunnerUnderTestOptions): Promis
   writeFileSync(trusted, keys.publicPem)
   const key = loadSigningKey(keys.privatePem)
   const journal = join(opts.workDir, 'runner-journal.jsonl')
-  const nodeId = `packtest-${randomBytes(4).toString('hex')}`
+  const env0 = opts.runnerEnv
+  // A node id the case file gives (NODE_ID under Nomad) is the runner's; else one made up for the run.
+  const givesNodeId = ['WRIT_NODE_ID', 'NODE_ID', 'NOMAD_NODE_ID'].some((k) => env0[k] !== undefined)
   // The host's environment first; what the run itself needs (its NATS, its key, its journal) last, so a case file cannot redirect it.
   const config = {
     ...loadRunnerConfig({}, {
-      WRIT_NODE_ID: nodeId, WRIT_NODE_NAME: 'packs-test', ...opts.runnerEnv,
+      ...(givesNodeId ? {} : { WRIT_NODE_ID: `packtest-${randomBytes(4).toString('hex')}` }), WRIT_NODE_NAME: 'packs-test', ...env0,
       WRIT_NATS_URL: opts.natsUrl, WRIT_PACKS: opts.packDir, WRIT_TRUSTED_KEYS: trusted, WRIT_JOURNAL: journal,
     }),
     inheritEnv: opts.inheritEnv, allowShellPacks: opts.allowShellPacks, heartbeatIntervalMs: 2000, drainTimeoutMs: 10_000, logLevel: 'info' as const,

@@ -5,30 +5,33 @@
  * from the environment) and the machine's shared instances on those ports
  * cannot even be reached; the service host names the case files use
  * (`PGHOST: postgres`) resolve to 127.0.0.1 through an /etc/hosts seen only
- * inside; and everything started inside — servers, their helpers (epmd), a
+ * inside; /tmp is its own; and everything started inside — servers, their helpers (epmd), a
  * case's background processes — ends with it. Root enters it directly; any
  * other user through a user namespace of its own.
  */
 import { spawn, spawnSync } from 'node:child_process'
-import { writeFileSync } from 'node:fs'
+import { mkdirSync, writeFileSync } from 'node:fs'
 import { hostname } from 'node:os'
-import { join } from 'node:path'
+import { join, resolve } from 'node:path'
 import type { DaemonUser } from './services/daemon.js'
 
 /** Set (to the uid that started the run) in the re-executed command inside the sandbox. */
 export const SANDBOX_ENV = 'WRIT_PACKS_TEST_SANDBOX'
+/** The run's folder, made (and removed) outside the sandbox: inside, it holds mount points. */
+export const SANDBOX_DIR_ENV = 'WRIT_PACKS_TEST_DIR'
 
 /** The unprivileged account servers run as when the run is root (`nobody` on Debian). */
 const NOBODY = 65534
 
 export type SandboxState =
-  | { inside: true, originalUid: number }
+  | { inside: true, originalUid: number, dir: string }
   | { inside: false, unavailable?: string }
 
 /** Whether this process is the sandboxed re-execution, and as whom the run was started. */
 export function sandboxState(env: NodeJS.ProcessEnv = process.env): SandboxState {
   const v = env[SANDBOX_ENV]
-  return v !== undefined && /^\d+$/.test(v) ? { inside: true, originalUid: Number(v) } : { inside: false }
+  const dir = env[SANDBOX_DIR_ENV]
+  return v !== undefined && /^\d+$/.test(v) && dir ? { inside: true, originalUid: Number(v), dir } : { inside: false }
 }
 
 function unshareArgs(uid: number): string[] {
@@ -45,13 +48,16 @@ export function sandboxUnavailable(): string | undefined {
 }
 
 /**
- * Runs this same command again inside a new sandbox and resolves with its
- * exit code; stdio is shared, and SIGINT/SIGTERM are passed on.
+ * Runs this same command again inside a new sandbox, in the folder `dir`
+ * (outside /tmp), and resolves with its exit code; stdio is shared, and
+ * SIGINT/SIGTERM are passed on. The folder is the caller's to remove once
+ * this resolves: by then the sandbox, and every mount point in the folder,
+ * is gone.
  */
-export function reenterInSandbox(argv: readonly string[]): Promise<number> {
+export function reenterInSandbox(argv: readonly string[], dir: string): Promise<number> {
   const uid = process.getuid?.() ?? 0
   const child = spawn('unshare', [...unshareArgs(uid), '--', process.execPath, ...process.execArgv, ...argv], {
-    stdio: 'inherit', env: { ...process.env, [SANDBOX_ENV]: String(uid) },
+    stdio: 'inherit', env: { ...process.env, [SANDBOX_ENV]: String(uid), [SANDBOX_DIR_ENV]: dir },
   })
   const forward = (s: NodeJS.Signals): void => { child.kill(s) }
   process.on('SIGINT', forward)
@@ -67,17 +73,33 @@ export function reenterInSandbox(argv: readonly string[]): Promise<number> {
 }
 
 /**
- * Inside the sandbox: brings loopback up and makes the service host names
- * resolve to it. Throws with the reason when either fails.
+ * Inside the sandbox: brings loopback up, makes the service host names
+ * resolve to it, and gives the cases a /tmp of their own (they leave pid
+ * files and logs there, under fixed names two runs would share), with the
+ * folders the run needs from the host's /tmp (pack folders, the folders of
+ * `--service` sockets) still at their paths. `dir` must not be under /tmp.
+ * Throws with the reason when any step fails.
  */
-export function prepareSandbox(dir: string, hostNames: readonly string[]): void {
-  const ip = spawnSync('ip', ['link', 'set', 'lo', 'up'], { encoding: 'utf8' })
-  if (ip.status !== 0) throw new Error(`cannot bring loopback up in the sandbox: ${(ip.stderr || ip.error?.message || '').trim()}`)
+export function prepareSandbox(dir: string, hostNames: readonly string[], keepFolders: readonly string[]): void {
+  const run = (argv: string[], what: string): void => {
+    const r = spawnSync(argv[0] as string, argv.slice(1), { encoding: 'utf8' })
+    if (r.status !== 0) throw new Error(`${what}: ${(r.stderr || r.error?.message || `exit ${r.status}`).trim()}`)
+  }
+  run(['ip', 'link', 'set', 'lo', 'up'], 'cannot bring loopback up in the sandbox')
   const hosts = join(dir, 'hosts')
   const names = [...new Set(['localhost', hostname(), ...hostNames])].join(' ')
   writeFileSync(hosts, `127.0.0.1 ${names}\n::1 localhost ip6-localhost ip6-loopback\n`)
-  const mount = spawnSync('mount', ['--bind', hosts, '/etc/hosts'], { encoding: 'utf8' })
-  if (mount.status !== 0) throw new Error(`cannot give the sandbox its own /etc/hosts: ${(mount.stderr || mount.error?.message || '').trim()}`)
+  run(['mount', '--bind', hosts, '/etc/hosts'], 'cannot give the sandbox its own /etc/hosts')
+  const underTmp = [...new Set(keepFolders.map((f) => resolve(f)).filter((f) => f.startsWith('/tmp/')))]
+  if (underTmp.length === 0 && hostNames.length === 0) return
+  const hostTmp = join(dir, 'host-tmp')
+  mkdirSync(hostTmp)
+  run(['mount', '--bind', '/tmp', hostTmp], 'cannot keep the host\'s /tmp within reach')
+  run(['mount', '-t', 'tmpfs', '-o', 'mode=1777,size=512m', 'writ-packs-test', '/tmp'], 'cannot give the sandbox its own /tmp')
+  for (const folder of underTmp) {
+    mkdirSync(folder, { recursive: true })
+    run(['mount', '--bind', join(hostTmp, folder.slice('/tmp/'.length)), folder], `cannot reach ${folder} from the sandbox`)
+  }
 }
 
 /**

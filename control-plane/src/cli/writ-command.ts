@@ -38,7 +38,8 @@ const USAGE = `usage:
   writ approvers export --key FILE --policy FILE --out FILE [--from FILE]   (sign the approver registry)
   writ token generate [--kind agent|operator]
   writ serve --config FILE
-  writ dev [--port N] [--state-dir DIR] [--start-nats]   (NATS + control plane + a runner for this host)
+  writ dev [--port N] [--state-dir DIR] [--start-nats] [--packs DIR]... [--allow-shell-packs]
+                                              (NATS + control plane + a runner for this host; --packs adds pack folders)
 
 environment: WRIT_URL (default http://127.0.0.1:8480), WRIT_TOKEN (else WRIT_AGENT_TOKEN; WRIT_OPERATOR_TOKEN for pending/approve/deny), WRIT_NATS_URL, WRIT_NATS_CREDS,
   WRIT_AUDIT_TRUSTED_KEYS (":"-separated PEM files: the public keys audit checkpoints are signed with)`
@@ -181,7 +182,13 @@ function cmdToken(argv: string[], io: Io): number {
 }
 
 async function cmdDev(argv: string[], io: Io): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { port: { type: 'string' }, 'state-dir': { type: 'string' }, 'start-nats': { type: 'boolean', default: false } } })
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      port: { type: 'string' }, 'state-dir': { type: 'string' }, 'start-nats': { type: 'boolean', default: false },
+      packs: { type: 'string', multiple: true }, 'allow-shell-packs': { type: 'boolean', default: false },
+    },
+  })
   if (values.port !== undefined && !/^\d{1,5}$/.test(values.port)) throw new UsageError(`writ dev --port takes a port number (0 for any free port), not "${values.port}"`)
   let startDevStack: typeof import('./dev-stack.js').startDevStack
   try { ({ startDevStack } = await import('./dev-stack.js')) } catch {
@@ -189,12 +196,13 @@ async function cmdDev(argv: string[], io: Io): Promise<number> {
   }
   const stack = await startDevStack({
     ...(values.port ? { port: Number(values.port) } : {}), ...(values['state-dir'] ? { stateDir: values['state-dir'] } : {}), startNats: values['start-nats'],
+    packDirs: values.packs ?? [], allowShellPacks: values['allow-shell-packs'],
     out: (l) => io.err(`${l}\n`),
   })
   const stateDir = values['state-dir'] ?? '.writ'
   io.out([
     '',
-    `writ is running at ${stack.url} — control plane, NATS at ${stack.natsUrl}, and a node-runner for this host ("${stack.nodeName}", node id ${stack.nodeId}) with the stock packs.`,
+    `writ is running at ${stack.url} — control plane, NATS at ${stack.natsUrl}, and a node-runner for this host ("${stack.nodeName}", node id ${stack.nodeId}) with the stock packs${stack.addedPacks.length > 0 ? ` and ${stack.addedPacks.map(terminalLine).join(', ')} (--packs)` : ''}.`,
     '',
     `debugging.loadavg on ${stack.nodeName}, through the whole path (agent → policy → signed writ → runner → audit): ${stack.firstRun.status}`,
     `  ${terminalBlock(stack.firstRun.stdout.trim())}`,

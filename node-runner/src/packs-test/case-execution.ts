@@ -69,6 +69,22 @@ export function observedRun(obs: RunObservation): Observed {
   }
 }
 
+/**
+ * What the runner logged as an error while the run lasted: an exception it
+ * survived, a result it could not publish, a journal it could not write.
+ * Whatever the case expects, that is the runner's fault, so the case fails.
+ */
+export function runnerErrors(log: string): string[] {
+  const out: string[] = []
+  for (const line of log.split('\n')) {
+    if (line === '') continue
+    let entry: { level?: number, msg?: string, err?: unknown, where?: string }
+    try { entry = JSON.parse(line) as typeof entry } catch { continue }
+    if ((entry.level ?? 0) >= 50) out.push(`the runner logged an error: ${entry.msg ?? ''}${entry.where ? ` (${entry.where})` : ''}${entry.err ? `: ${String(entry.err)}` : ''}`)
+  }
+  return out
+}
+
 /** Runs `resolve_args`: each argument is what its command prints, trimmed, once it prints something. */
 async function resolveArgs(c: Case, env: NodeJS.ProcessEnv, groups: StepGroups): Promise<{ args: Record<string, string>, problems: string[] }> {
   const args: Record<string, string> = {}
@@ -118,6 +134,7 @@ async function runCaseSteps(c: Case, ctx: PackContext, env: Record<string, strin
     const obs = await ctx.runner.run(c.action, { ...c.args, ...resolved.args }, env, `packs test: ${caseName(c)}`)
     problems.push(...unmet(withDefaults(ctx.file.defaults?.expect, c.expect), observedRun(obs)))
     for (const leak of findLeaks(secrets, runSurfaces(obs))) problems.push(`leaked ${leak}`)
+    problems.push(...runnerErrors(obs.log))
 
     for (const [i, step] of (c.probes ?? []).entries()) {
       const r = await runStep(step, commandEnv, groups)

@@ -20,14 +20,24 @@ const MAX_OUTPUT = 1024 * 1024
 /** After the step exits, how long a background child may keep its pipes open. */
 const PIPE_SETTLE_MS = 300
 
+/** Every case's groups still open, for an interrupted run to end them all. */
+const openGroups = new Set<StepGroups>()
+
 /** Process groups of the steps one case started; `endAll` kills what is still running in them. */
 export class StepGroups {
   private readonly pgids = new Set<number>()
+  constructor() { openGroups.add(this) }
   add(pgid: number): void { this.pgids.add(pgid) }
   endAll(): void {
     for (const pgid of this.pgids) { try { process.kill(-pgid, 'SIGKILL') } catch { /* already gone */ } }
     this.pgids.clear()
+    openGroups.delete(this)
   }
+}
+
+/** Ends whatever any case's steps still have running (Ctrl-C on a run outside the sandbox). */
+export function endAllSteps(): void {
+  for (const g of [...openGroups]) g.endAll()
 }
 
 export function runCommand(argv: readonly string[], env: NodeJS.ProcessEnv, groups: StepGroups, timeoutMs = STEP_TIMEOUT_MS): Promise<CommandResult> {

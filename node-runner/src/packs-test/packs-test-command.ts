@@ -12,7 +12,8 @@ import { parseArgs } from 'node:util'
 import { CaseFileError, caseName, loadCaseFile } from './case-file.js'
 import { CaseReport } from './case-report.js'
 import { runPackCases } from './pack-run.js'
-import { startPrivateNats } from './private-nats.js'
+import { startPrivateNats, type PrivateNats } from './private-nats.js'
+import { endAllSteps } from './host-command.js'
 import { daemonUser, prepareSandbox, reenterInSandbox, sandboxState, sandboxUnavailable } from './sandbox.js'
 import { parseExternalService, startsLocally, type ExternalService } from './services/index.js'
 
@@ -103,7 +104,11 @@ async function runInPlace(dirs: readonly string[], o: {
   const workDir = state.inside ? state.dir : mkdtempSync(join(tmpdir(), 'writ-packs-test-'))
   const root = state.inside ? state.originalUid === 0 : (process.getuid?.() ?? 0) === 0
   const stop = (): void => { if (!o.keep && !state.inside) rmSync(workDir, { recursive: true, force: true }) }
-  process.once('SIGINT', () => { stop(); process.exit(130) })
+  let nats: PrivateNats | undefined
+  // Interrupted: what the run started ends with it (inside the sandbox the namespace's end would see to that too).
+  const interrupted = (): void => { endAllSteps(); nats?.kill(); stop(); process.exit(130) }
+  process.once('SIGINT', interrupted)
+  process.once('SIGTERM', interrupted)
   try {
     if (state.inside) {
       const sockets = o.external.filter((x) => x.address.startsWith('unix://')).map((x) => dirname(x.address.slice('unix://'.length)))
@@ -111,16 +116,17 @@ async function runInPlace(dirs: readonly string[], o: {
       // Servers run as another user: they may pass through the run's folder (not list it) to their own.
       chmodSync(workDir, 0o711)
     }
-    const nats = await startPrivateNats(join(workDir, 'nats'))
+    const server = await startPrivateNats(join(workDir, 'nats'))
+    nats = server
     try {
       for (const dir of dirs) {
         // One pack's breakdown (a runner that would not start, say) is that pack's failure; the others still run.
         await runPackCases(dir, {
-          natsUrl: nats.url, workDir, report, only: o.only, external: o.external, sandbox: o.sandbox,
+          natsUrl: server.url, workDir, report, only: o.only, external: o.external, sandbox: o.sandbox,
           daemonUser: state.inside ? daemonUser(state) : undefined, root, allowShellPacks: o.allowShellPacks,
         }).catch((e: Error) => report.error(`${dir}: ${e.message}`))
       }
-    } finally { await nats.stop() }
+    } finally { await server.stop() }
   } catch (e) {
     report.error(`packs test could not run: ${(e as Error).message}`)
   } finally {

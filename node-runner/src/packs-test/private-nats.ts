@@ -11,6 +11,8 @@ import { join } from 'node:path'
 export interface PrivateNats {
   url: string
   stop(): Promise<void>
+  /** Ends the server at once (an interrupted run). */
+  kill(): void
 }
 
 /** A loopback port nothing listens on right now. */
@@ -63,5 +65,6 @@ export async function startPrivateNats(dir: string, timeoutMs = 15_000): Promise
       proc.kill('SIGTERM')
       await gone
     },
+    kill: () => { proc.kill('SIGKILL') },
   }
 }

@@ -50,7 +50,7 @@ export function sandboxUnavailable(): string | undefined {
 /**
  * Runs this same command again inside a new sandbox, in the folder `dir`
  * (outside /tmp), and resolves with its exit code; stdio is shared, and
- * SIGINT/SIGTERM are passed on. The folder is the caller's to remove once
+ * SIGINT/SIGTERM end the sandbox and all in it. The folder is the caller's to remove once
  * this resolves: by then the sandbox, and every mount point in the folder,
  * is gone.
  */
@@ -59,7 +59,9 @@ export function reenterInSandbox(argv: readonly string[], dir: string): Promise<
   const child = spawn('unshare', [...unshareArgs(uid), '--', process.execPath, ...process.execArgv, ...argv], {
     stdio: 'inherit', env: { ...process.env, [SANDBOX_ENV]: String(uid), [SANDBOX_DIR_ENV]: dir },
   })
-  const forward = (s: NodeJS.Signals): void => { child.kill(s) }
+  // unshare passes no signal on to the sandbox; killing it does end it (--kill-child), and with the
+  // namespace's first process goes everything in it: servers, runner, a case's background work.
+  const forward = (): void => { child.kill('SIGKILL') }
   process.on('SIGINT', forward)
   process.on('SIGTERM', forward)
   return new Promise((resolve) => {

@@ -10,7 +10,7 @@ import { join } from 'node:path'
 import { RISK_ORDER, loadPacks, type LoadedPack } from '@writ/packs'
 import { CaseFileError, caseName, loadCaseFile, type Case, type CaseFile } from './case-file.js'
 import type { CaseReport } from './case-report.js'
-import { runCase, skipReason, type PackContext } from './case-execution.js'
+import { runCase, skipReason, type CaseOutcome, type PackContext } from './case-execution.js'
 import { findLeaks } from './canary-scan.js'
 import { startRunnerUnderTest } from './runner-under-test.js'
 import { mapExternalAddresses, planService, type DaemonUser, type ExternalService, type RunningService } from './services/index.js'
@@ -113,14 +113,21 @@ async function runSelected(
       loadErrors: new Map(errors.filter((e) => e.action).map((e) => [e.action as string, `${e.field ? `${e.field}: ` : ''}${e.message}`])),
     }
     let dirty = false
+    let broken: string | undefined
     try {
       for (const { c, name } of cases) {
         const action = runner.action(c.action)
-        const skip = skipReason(c, action, ctx)
+        const skip = broken ?? skipReason(c, action, ctx)
         if (skip || !action) { report.skip(pack.id, name, skip ?? 'no such action'); continue }
         // A case after one whose action changed things starts from the seeded state again.
-        if (dirty) for (const svc of services.running) await svc.reset()
-        const outcome = await runCase(c, ctx)
+        if (dirty) {
+          try { for (const svc of services.running) await svc.reset() } catch (e) {
+            broken = `the services could not be reset after the case before: ${(e as Error).message}`
+            report.skip(pack.id, name, broken)
+            continue
+          }
+        }
+        const outcome = await runCase(c, ctx).catch((e: Error): CaseOutcome => ({ verdict: 'fail', problems: [`packs test could not run the case: ${e.message}`] }))
         dirty = RISK_ORDER[action.spec.risk] >= RISK_ORDER.medium
         if (outcome.verdict === 'ok') report.ok(pack.id, name)
         else if (outcome.verdict === 'fail') report.fail(pack.id, name, outcome.problems)

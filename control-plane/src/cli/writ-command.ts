@@ -181,6 +181,12 @@ function cmdToken(argv: string[], io: Io): number {
   return 0
 }
 
+/** The packs `--packs` added, named when they are few. */
+function addedPacksText(ids: readonly string[]): string {
+  if (ids.length === 0) return ''
+  return ids.length <= 6 ? ` and ${ids.map(terminalLine).join(', ')} (--packs)` : ` and ${ids.length} packs from --packs`
+}
+
 async function cmdDev(argv: string[], io: Io): Promise<number> {
   const { values } = parseArgs({
     args: argv,
@@ -202,7 +208,7 @@ async function cmdDev(argv: string[], io: Io): Promise<number> {
   const stateDir = values['state-dir'] ?? '.writ'
   io.out([
     '',
-    `writ is running at ${stack.url} — control plane, NATS at ${stack.natsUrl}, and a node-runner for this host ("${stack.nodeName}", node id ${stack.nodeId}) with the stock packs${stack.addedPacks.length > 0 ? ` and ${stack.addedPacks.map(terminalLine).join(', ')} (--packs)` : ''}.`,
+    `writ is running at ${stack.url} — control plane, NATS at ${stack.natsUrl}, and a node-runner for this host ("${stack.nodeName}", node id ${stack.nodeId}) with the stock packs${addedPacksText(stack.addedPacks)}.`,
     '',
     `debugging.loadavg on ${stack.nodeName}, through the whole path (agent → policy → signed writ → runner → audit): ${stack.firstRun.status}`,
     `  ${terminalBlock(stack.firstRun.stdout.trim())}`,

@@ -26,9 +26,9 @@ export class CaseReport {
 
   /** Starts a pack's tally; `endPack` prints it. */
   startPack(): void { this.pack = emptyTally() }
-  endPack(pack: string, seconds: number): void {
+  endPack(pack: string, dir: string, seconds: number): void {
     const t = this.pack
-    this.write(`pack ${pack}: ${t.passed} passed, ${t.failed} failed, ${t.skipped} skipped (${seconds.toFixed(1)} s)`)
+    this.write(`pack ${pack} (${oneLine(dir)}): ${t.passed} passed, ${t.failed} failed, ${t.skipped} skipped (${seconds.toFixed(1)} s)`)
   }
 
   summary(): string { return `cases: ${this.total.passed} passed, ${this.total.failed} failed, ${this.total.skipped} skipped` }

@@ -6,7 +6,7 @@
  * the canaries once more.
  */
 import { mkdirSync } from 'node:fs'
-import { join } from 'node:path'
+import { join, relative } from 'node:path'
 import { RISK_ORDER, loadPacks, type LoadedPack } from '@writ/packs'
 import { CaseFileError, caseName, loadCaseFile, type Case, type CaseFile } from './case-file.js'
 import type { CaseReport } from './case-report.js'
@@ -92,7 +92,7 @@ export async function runPackCases(dir: string, opts: PackRunOptions): Promise<v
     if (opts.only.size === 0 || opts.only.has(action)) report.skip(pack.id, action, `${why} (risk_accountability exception: no case)`)
   }
   if (cases.length > 0) await runSelected(pack, file, cases, dir, load.errors, opts)
-  report.endPack(pack.id, (Date.now() - started) / 1000)
+  report.endPack(pack.id, relative(process.cwd(), dir) || dir, (Date.now() - started) / 1000)
 }
 
 async function runSelected(

@@ -5,7 +5,7 @@
  */
 import t from 'tap'
 import { spawn, spawnSync } from 'node:child_process'
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { REPO_ROOT } from './helpers/runner-harness.js'
@@ -90,4 +90,44 @@ t.test('a bad --port is a usage error that starts nothing', async (t) => {
   t.equal(r.status, 2)
   t.match(r.stderr, /--port takes a port number/)
   t.notOk(existsSync(join(dir, 'dev.yaml')), 'no config was written')
+})
+
+t.test('writ dev --packs serves a pack author\'s folder beside the stock packs, in the catalog and on the runner', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'writ-dev-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const pack = join(dir, 'my-packs', 'hello')
+  mkdirSync(join(pack, 'actions'), { recursive: true })
+  writeFileSync(join(pack, 'pack.yaml'), 'schema_version: 1\nid: hello\nname: Hello\nversion: 0.1.0\nactions: [actions/say.yaml, actions/broken.yaml]\n')
+  writeFileSync(join(pack, 'actions', 'say.yaml'), `schema_version: 1
+id: hello.say
+title: Say a word
+kind: exec
+risk: low
+side_effects: [None.]
+args: [{ name: word, type: string, required: true, validation: { pattern: "^[a-z]{1,20}$" } }]
+execution: { command: { binary: printf, argv: ["hello %s", "{{ args.word }}"] }, timeout: 5s }
+examples: [{ title: world, args: { word: world } }]
+`)
+  writeFileSync(join(pack, 'actions', 'broken.yaml'), 'schema_version: 1\nid: hello.broken\ntitle: Broken\nkind: exec\nrisk: low\nexecution: { command: { binary: true }, timeout: soon }\n')
+  const child = spawn(process.execPath, [CLI, 'dev', '--start-nats', '--port', '0', '--state-dir', join(dir, 'state'), '--packs', join(dir, 'my-packs')], { stdio: ['ignore', 'pipe', 'pipe'] })
+  let out = ''
+  child.stdout.on('data', (d) => { out += d })
+  child.stderr.on('data', (d) => { out += d })
+  const exited = new Promise<number | null>((r) => child.once('exit', (c) => r(c)))
+  await eventually(() => out.includes('Ctrl-C stops everything') || child.exitCode !== null, 30_000, 'writ dev to start')
+  t.match(out, /with the stock packs and hello \(--packs\)\./, 'the added pack is named')
+  t.match(out, /pack load error: .*broken\.yaml: execution\.timeout: expected a duration/, 'what does not load is printed, with file and field')
+  const env = Object.fromEntries(readFileSync(join(dir, 'state', 'dev.env'), 'utf8').trim().split('\n').map((l) => l.split('=', 2) as [string, string]))
+  const [, node] = /for this host \("([^"]+)"/.exec(out) ?? []
+  const res = await fetch(`${env.WRIT_URL}/v1/runs`, { method: 'POST', headers: { authorization: `Bearer ${env.WRIT_AGENT_TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify({ action: 'hello.say', node, args: { word: 'author' }, reason: 'try my pack', wait: 10 }) })
+  const run = await res.json() as { status: string, result?: { stdout: string } }
+  t.equal(run.status, 'succeeded', 'the catalog knows the action and the runner runs it (same digest on both)')
+  t.equal(run.result?.stdout, 'hello author')
+  child.kill('SIGINT')
+  t.equal(await exited, 0)
+
+  const missing = spawnSync(process.execPath, [CLI, 'dev', '--start-nats', '--state-dir', join(dir, 'state2'), '--packs', join(dir, 'nowhere')], { encoding: 'utf8' })
+  t.equal(missing.status, 2, 'a folder that brings no pack stops writ dev before it starts anything')
+  t.match(missing.stderr, /--packs .*nowhere: .*not a directory/)
+  t.notOk(existsSync(join(dir, 'state2', 'dev.yaml')), 'no config was written')
 })

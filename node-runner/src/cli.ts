@@ -12,6 +12,8 @@ const USAGE = `writ-node-runner ${RUNNER_VERSION}
 usage:
   writ-node-runner [run] [--config FILE] [flags]   run the daemon
   writ-node-runner packs check <dir>...             validate pack folders
+  writ-node-runner packs test <dir>... [--case NAME] run each pack's test/cases.yaml through a real runner
+                                                    against private services (packs test --help)
   writ-node-runner watchdog multipath [flags]       run the multipath watchdog
   writ-node-runner --version
 
@@ -38,6 +40,9 @@ run flags (env fallback in brackets):
                                                  @/org/kernel/linux/storage/multipathd (@ = abstract)
   --docker-socket PATH    [WRIT_DOCKER_SOCKET]   default /var/run/docker.sock
   --kernel-log-file FILE  [WRIT_KERNEL_LOG_FILE] dmesg reads this file (lines as dmesg --raw prints them) instead of /dev/kmsg
+  --inherit-env NAME      [WRIT_INHERIT_ENV, ","-separated]  repeatable; a variable of the runner's environment every
+                                                 command gets (credentials packs read from the host: REDISCLI_AUTH,
+                                                 PGPASSWORD, …); commands otherwise see only PATH, LANG and LC_ALL
   --approvers-registry FILE [WRIT_APPROVERS_REGISTRY]  the signed approver registry (writ approvers export):
                           the actions it gates then need passkey-signed approvals; reloaded when the file
                           changes, never replaced by an older one (the journal keeps the newest accepted)
@@ -53,6 +58,10 @@ export async function main(argv: string[]): Promise<number> {
   if (cmd === '--version' || cmd === 'version') { process.stdout.write(`writ-node-runner ${RUNNER_VERSION}\n`); return 0 }
   if (cmd === '--help' || cmd === '-h' || cmd === 'help') { process.stdout.write(USAGE); return 0 }
   if (cmd === 'packs') {
+    if (sub === 'test') {
+      const { runPacksTest } = await import('./packs-test/packs-test-command.js')
+      return runPacksTest(rest, process.argv.slice(1))
+    }
     if (sub !== 'check') { process.stderr.write(`unknown packs command "${sub ?? ''}"\n${USAGE}`); return 2 }
     const { runPacksCheck } = await import('./packs-check.js')
     return runPacksCheck(rest)
@@ -78,6 +87,7 @@ export async function main(argv: string[]): Promise<number> {
         'allow-shell-packs': { type: 'boolean' }, 'metrics-listen': { type: 'string' }, 'kernel-log-file': { type: 'string' }, 'max-writ-lifetime-ms': { type: 'string' },
         'journal-rotate-entries': { type: 'string' }, 'journal-keep-rotated': { type: 'string' },
         'approvers-registry': { type: 'string' }, 'approvers-key': { type: 'string', multiple: true }, 'approvers-reload-ms': { type: 'string' },
+        'inherit-env': { type: 'string', multiple: true },
       },
     })
     if (positionals.length > 0) throw new Error(`unexpected argument "${positionals[0]}"`)

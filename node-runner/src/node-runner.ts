@@ -27,6 +27,7 @@ import { throttledRefusalLog } from './refusal-log.js'
 import { RunnerMetrics, serveRunnerHttp } from './runner-metrics.js'
 import { loadTrustedKeys } from './trusted-keys.js'
 import { cancelHandler } from './cancel-handler.js'
+import { inheritedFrom } from './inherited-env.js'
 
 export interface NodeRunner {
   readonly nodeId: string
@@ -50,6 +51,8 @@ const decoder = new TextDecoder()
 /** What a runner can be given besides its config: API clients in place of the real ones (tests inject failing clients). */
 export interface RunnerDeps {
   httpClients?: Partial<HttpClients>
+  /** Where `inheritEnv` values are read from at each run; process.env unless given (`packs test` sets a case's environment). */
+  environment?: () => NodeJS.ProcessEnv
 }
 
 export async function startNodeRunner(
@@ -64,6 +67,7 @@ export async function startNodeRunner(
   const trusted = loadTrustedKeys(config.trustedKeys)
   const targets: RunTargets = {
     nomad: nomadTargetFrom(config), docker: { socketPath: config.dockerSocket }, kernelLogFile: config.kernelLogFile, clients: deps.httpClients,
+    ...(config.inheritEnv.length > 0 ? { inheritedEnv: inheritedFrom(config.inheritEnv, deps.environment ?? (() => process.env)) } : {}),
   }
   if (config.nomadToken && /^http:\/\/(?!127\.0\.0\.1[:/]|localhost[:/]|\[::1\][:/])/.test(config.nomadAddr)) {
     log.warn({ nomadAddr: config.nomadAddr }, 'the Nomad token goes over plain http to a non-loopback address; use https (NOMAD_CACERT) or the Task API socket')

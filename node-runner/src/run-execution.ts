@@ -33,6 +33,8 @@ export interface RunTargets {
   kernelLogFile?: string | undefined
   /** API clients in place of the defaults (tests inject failing ones). */
   clients?: Partial<HttpClients> | undefined
+  /** The variables of the runner's environment commands inherit, read when a run starts. */
+  inheritedEnv?: (() => Record<string, string>) | undefined
 }
 
 export interface RunContext {
@@ -82,7 +84,10 @@ export async function executeWrit(
   const limits = PackCatalog.limits(v.action, v.writ.options)
   const redact = redactorFor(v.action.spec)
   // Output with redaction rules is only sent whole, after redaction: live chunks could split a secret.
-  const ctx: ExecutionContext = { limits, signal, onChunk: redact ? () => {} : onChunk, nomad: targets.nomad, docker: targets.docker, clients: targets.clients }
+  const ctx: ExecutionContext = {
+    limits, signal, onChunk: redact ? () => {} : onChunk, nomad: targets.nomad, docker: targets.docker, clients: targets.clients,
+    inheritedEnv: targets.inheritedEnv?.(),
+  }
   let outcome: ExecutionOutcome
   try {
     const inv = v.invocation

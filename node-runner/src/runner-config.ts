@@ -7,6 +7,7 @@ import { hostname } from 'node:os'
 import { resolve } from 'node:path'
 import { parse as parseYaml } from 'yaml'
 import { z } from 'zod'
+import { isCodeEnvName } from '@writ/packs'
 import { NODE_ID_RE } from '@writ/packs/protocol'
 import type { NomadTarget } from './clients/nomad-client.js'
 import { MULTIPATHD_SOCKETS } from './multipathd-socket.js'
@@ -59,6 +60,13 @@ export const RunnerConfigSchema = z.object({
   journalRotateEntries: z.number().int().min(100).max(10_000_000).default(100_000),
   /** Rotated journal files kept; older ones are removed. */
   journalKeepRotated: z.number().int().min(0).max(10_000).default(10),
+  /**
+   * Names of variables in the runner's own environment that every command it runs gets too
+   * (`REDISCLI_AUTH`, `PGPASSWORD`, …): packs read their credentials from the host, and the
+   * command environment is otherwise scrubbed. A variable that makes a program load or run
+   * other code (`PATH`, `LD_PRELOAD`, …) is refused: the host's copy must not change what runs.
+   */
+  inheritEnv: z.array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name (letters, digits, "_")')).default([]),
   /** Off by default: actions that run a shell or pack script are refused. */
   allowShellPacks: z.boolean().default(false),
   nomad: z.object({
@@ -95,8 +103,9 @@ const FLAG_KEYS: Record<string, keyof RunnerConfigInput> = {
   'allow-shell-packs': 'allowShellPacks', 'metrics-listen': 'metricsListen', 'kernel-log-file': 'kernelLogFile', 'max-writ-lifetime-ms': 'maxWritLifetimeMs',
   'journal-rotate-entries': 'journalRotateEntries', 'journal-keep-rotated': 'journalKeepRotated',
   'approvers-registry': 'approversRegistry', 'approvers-key': 'approversKeys', 'approvers-reload-ms': 'approversReloadMs',
+  'inherit-env': 'inheritEnv',
 }
-const LIST_KEYS = new Set(['packDirs', 'trustedKeys', 'multipathdSockets', 'approversKeys'])
+const LIST_KEYS = new Set(['packDirs', 'trustedKeys', 'multipathdSockets', 'approversKeys', 'inheritEnv'])
 const NUMBER_KEYS = new Set(['heartbeatIntervalMs', 'drainTimeoutMs', 'maxConcurrentRuns', 'maxWritLifetimeMs', 'journalRotateEntries', 'journalKeepRotated', 'approversReloadMs'])
 
 /** Turns a raw Nomad node name or hostname into a subject-safe node id. */
@@ -137,6 +146,7 @@ export function loadRunnerConfig(flags: Record<string, string | string[] | boole
   if (env.WRIT_MULTIPATHD_SOCKETS) fromEnv.multipathdSockets = env.WRIT_MULTIPATHD_SOCKETS.split(',').map((x) => x.trim()).filter(Boolean)
   set('dockerSocket', env.WRIT_DOCKER_SOCKET)
   set('kernelLogFile', env.WRIT_KERNEL_LOG_FILE)
+  if (env.WRIT_INHERIT_ENV) fromEnv.inheritEnv = env.WRIT_INHERIT_ENV.split(',').map((x) => x.trim()).filter(Boolean)
   set('logLevel', env.WRIT_LOG_LEVEL)
   if (env.WRIT_PACKS) fromEnv.packDirs = env.WRIT_PACKS.split(':').filter(Boolean)
   if (env.WRIT_TRUSTED_KEYS) fromEnv.trustedKeys = env.WRIT_TRUSTED_KEYS.split(':').filter(Boolean)
@@ -169,6 +179,8 @@ export function loadRunnerConfig(flags: Record<string, string | string[] | boole
     throw new RunnerConfigError(`invalid runner setting "${where}": ${first?.message ?? 'invalid'}`)
   }
   const cfg = parsed.data
+  const loader = cfg.inheritEnv.find(isCodeEnvName)
+  if (loader !== undefined) throw new RunnerConfigError(`WRIT_INHERIT_ENV / --inherit-env: ${loader} makes a program load or run other code, so commands never inherit it`)
   checkNomadConnection(cfg)
   if (cfg.natsCa !== undefined) readSettingPem('WRIT_NATS_CA / --nats-ca', cfg.natsCa, CERT_PEM)
   return {

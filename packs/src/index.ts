@@ -22,7 +22,7 @@ export type { ArgValue, ValidatedArgs, ArgError, ArgErrorCode, ArgResult } from 
 export { prepareInvocation, resolveListRoot, templateNames } from './invocation.js'
 export type { Invocation, InvocationResult } from './invocation.js'
 export { loadPacks } from './pack-loader.js'
-export { shellReasons, programNames } from './shell-detection.js'
+export { shellReasons, programNames, isCodeEnvName } from './shell-detection.js'
 export type { LoadedAction, LoadedPack, LoadError, LoadResult } from './pack-loader.js'
 export { PackCatalog } from './pack-catalog.js'
 export type { CatalogLookup } from './pack-catalog.js'

@@ -106,6 +106,11 @@ const FIND_EXEC = new Set(['-exec', '-execdir', '-ok', '-okdir'])
 /** Environment variables that make a program load or run other code. */
 const CODE_ENV = /^(?:LD_|DYLD_)|^(?:PATH|BASH_ENV|ENV|SHELLOPTS|BASHOPTS|PS4|IFS|PROMPT_COMMAND|PYTHONPATH|PYTHONSTARTUP|PYTHONHOME|PERL5LIB|PERL5OPT|PERLLIB|RUBYOPT|RUBYLIB|NODE_OPTIONS|NODE_PATH|JAVA_TOOL_OPTIONS|_JAVA_OPTIONS|GIT_SSH|GIT_SSH_COMMAND|GIT_EXEC_PATH|PAGER|EDITOR|VISUAL|SSH_ASKPASS|SUDO_ASKPASS|GCONV_PATH|LESSOPEN)$/
 
+/** True for an environment variable that makes a program load or run other code (`LD_PRELOAD`, `PATH`, `PYTHONPATH`, …). */
+export function isCodeEnvName(name: string): boolean {
+  return CODE_ENV.test(name)
+}
+
 /**
  * The names a command-line element goes by: its basename (of its first word,
  * so `"/bin/sh -c"` counts), and that name with a version suffix stripped

@@ -5,10 +5,22 @@
  */
 import { parseArgs } from 'node:util'
 import { UsageError, type Io } from './cli-io.js'
-import { terminalBlock } from './terminal-text.js'
+import { terminalBlock, terminalLine } from './terminal-text.js'
+
+/** The packs `--packs` added, named when they are few. */
+function addedPacksText(ids: readonly string[]): string {
+  if (ids.length === 0) return ''
+  return ids.length <= 6 ? ` and ${ids.map(terminalLine).join(', ')} (--packs)` : ` and ${ids.length} packs from --packs`
+}
 
 export async function cmdDev(argv: string[], io: Io): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { port: { type: 'string' }, 'state-dir': { type: 'string' }, 'start-nats': { type: 'boolean', default: false } } })
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      port: { type: 'string' }, 'state-dir': { type: 'string' }, 'start-nats': { type: 'boolean', default: false },
+      packs: { type: 'string', multiple: true }, 'allow-shell-packs': { type: 'boolean', default: false },
+    },
+  })
   if (values.port !== undefined && !/^\d{1,5}$/.test(values.port)) throw new UsageError(`writ dev --port takes a port number (0 for any free port), not "${values.port}"`)
   let startDevStack: typeof import('./dev-stack.js').startDevStack
   try { ({ startDevStack } = await import('./dev-stack.js')) } catch {
@@ -16,12 +28,13 @@ export async function cmdDev(argv: string[], io: Io): Promise<number> {
   }
   const stack = await startDevStack({
     ...(values.port ? { port: Number(values.port) } : {}), ...(values['state-dir'] ? { stateDir: values['state-dir'] } : {}), startNats: values['start-nats'],
+    packDirs: values.packs ?? [], allowShellPacks: values['allow-shell-packs'],
     out: (l) => io.err(`${l}\n`),
   })
   const stateDir = values['state-dir'] ?? '.writ'
   io.out([
     '',
-    `writ is running at ${stack.url} — control plane, NATS at ${stack.natsUrl}, and a node-runner for this host ("${stack.nodeName}", node id ${stack.nodeId}) with the stock packs.`,
+    `writ is running at ${stack.url} — control plane, NATS at ${stack.natsUrl}, and a node-runner for this host ("${stack.nodeName}", node id ${stack.nodeId}) with the stock packs${addedPacksText(stack.addedPacks)}.`,
     '',
     `debugging.loadavg on ${stack.nodeName}, through the whole path (agent → policy → signed writ → runner → audit): ${stack.firstRun.status}`,
     `  ${terminalBlock(stack.firstRun.stdout.trim())}`,

@@ -1,8 +1,9 @@
 /**
  * `writ dev`: the embedded default. NATS (started if none with JetStream is
  * reachable), a control plane, and a node-runner for this host with the stock
- * packs — with a generated dev config, keys and tokens under `.writ/`, and one
- * real action run end to end so the user sees writ work.
+ * packs and any pack folders the user adds (`--packs DIR`) — with a generated
+ * dev config, keys and tokens under `.writ/`, and one real action run end to
+ * end so the user sees writ work.
  */
 import { createHash, randomBytes } from 'node:crypto'
 import { spawn, type ChildProcess } from 'node:child_process'
@@ -14,6 +15,7 @@ import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { connect } from '@nats-io/transport-node'
 import { stringify as toYaml } from 'yaml'
+import { loadPacks } from '@writ/packs'
 import { generateSigningKeyPair } from '@writ/packs/protocol'
 import { buildApp, createLogger } from '../http/app.js'
 import { parseConfig, type ConfigInput } from '../config.js'
@@ -33,6 +35,10 @@ export interface DevStackOptions {
   natsUrl?: string
   /** Start a private nats-server under the state dir even if one is reachable. */
   startNats?: boolean
+  /** Pack folders (a pack, or a folder of packs) served beside the stock packs, by the catalog and the runner alike. */
+  packDirs?: readonly string[]
+  /** Let the dev runner run shell actions (its --allow-shell-packs). */
+  allowShellPacks?: boolean
   out?: (line: string) => void
 }
 
@@ -48,6 +54,8 @@ export interface DevStack {
   signInLink: string
   /** `debugging.loadavg` run through the whole path at start-up. */
   firstRun: { status: string, stdout: string }
+  /** The ids of the packs the added folders brought in. */
+  addedPacks: string[]
   stop(): Promise<void>
 }
 
@@ -133,6 +141,23 @@ function readEnvFile(file: string): Record<string, string> {
   return out
 }
 
+/**
+ * Checks the added pack folders before anything starts: each must exist and
+ * bring at least one pack; what does not load (an action, a pack whose id
+ * the stock packs already use) is printed, as the runner and the control
+ * plane would only log it. Returns the ids the folders add.
+ */
+function addedPacks(dirs: readonly string[], out: (l: string) => void): string[] {
+  const stock = new Set(loadPacks([STOCK_PACKS]).packs.map((p) => p.id))
+  const all = loadPacks([STOCK_PACKS, ...dirs])
+  for (const dir of dirs) {
+    const own = loadPacks([dir])
+    if (own.packs.length === 0) throw new DevStackError(`--packs ${dir}: ${own.errors[0] ? `${own.errors[0].file}: ${own.errors[0].message}` : 'no pack.yaml in it or in its sub-folders'}`)
+  }
+  for (const e of all.errors) out(`pack load error: ${e.file}${e.field ? `: ${e.field}` : ''}: ${e.message}`)
+  return all.packs.map((p) => p.id).filter((id) => !stock.has(id))
+}
+
 function runnerCli(): string {
   // The runner is started as its own process (the daemons never import each other).
   const entry = createRequire(import.meta.url).resolve('@writ/node-runner')
@@ -142,6 +167,9 @@ function runnerCli(): string {
 export async function startDevStack(opts: DevStackOptions = {}): Promise<DevStack> {
   const out = opts.out ?? ((l: string) => process.stdout.write(`${l}\n`))
   const stateDir = resolve(opts.stateDir ?? '.writ')
+  const extraPacks = (opts.packDirs ?? []).map((d) => resolve(d))
+  const added = addedPacks(extraPacks, out)
+  const packDirs = [STOCK_PACKS, ...extraPacks]
   mkdirSync(stateDir, { recursive: true, mode: 0o700 })
 
   let natsUrl = opts.natsUrl ?? process.env.WRIT_NATS_URL ?? 'nats://127.0.0.1:4222'
@@ -175,7 +203,7 @@ export async function startDevStack(opts: DevStackOptions = {}): Promise<DevStac
     public_url: url,
     nats: { servers: [natsUrl], name: 'writ-dev-control-plane' },
     jetstream: { replicas: 1 },
-    packs: { dirs: [STOCK_PACKS] },
+    packs: { dirs: packDirs },
     signing: { key_file: keyFile },
     principals: [
       { id: 'dev-agent', kind: 'agent', token_sha256: hashToken(agentToken), groups: ['agents'] },
@@ -200,8 +228,9 @@ export async function startDevStack(opts: DevStackOptions = {}): Promise<DevStac
   await app.listen({ host: '127.0.0.1', port })
 
   const runnerLog = createWriteStream(join(stateDir, 'runner.log'), { flags: 'a' })
-  const runner = spawn(process.execPath, [runnerCli(), 'run', '--nats-url', natsUrl, '--node-id', nodeId, '--node-name', nodeName, '--packs', STOCK_PACKS,
-    '--trusted-keys', pubFile, '--journal', join(stateDir, 'runner-journal.jsonl'), '--heartbeat-interval-ms', '2000', '--nomad-addr', process.env.NOMAD_ADDR || 'http://127.0.0.1:4646'],
+  const runner = spawn(process.execPath, [runnerCli(), 'run', '--nats-url', natsUrl, '--node-id', nodeId, '--node-name', nodeName, ...packDirs.flatMap((d) => ['--packs', d]),
+    '--trusted-keys', pubFile, '--journal', join(stateDir, 'runner-journal.jsonl'), '--heartbeat-interval-ms', '2000', '--nomad-addr', process.env.NOMAD_ADDR || 'http://127.0.0.1:4646',
+    ...(opts.allowShellPacks ? ['--allow-shell-packs'] : [])],
   { stdio: ['ignore', 'pipe', 'pipe'] })
   runner.stdout?.pipe(runnerLog)
   runner.stderr?.pipe(runnerLog)
@@ -238,7 +267,7 @@ export async function startDevStack(opts: DevStackOptions = {}): Promise<DevStac
 
     const signInLink = app.portal.signInUrl(await app.portal.links.mint('dev-operator'))
     writeFileSync(envFile, `WRIT_URL=${url}\nWRIT_AGENT_TOKEN=${agentToken}\nWRIT_OPERATOR_TOKEN=${operatorToken}\nWRIT_NATS_URL=${natsUrl}\nWRIT_AUDIT_TRUSTED_KEYS=${pubFile}\n`, { mode: 0o600 })
-    return { url, natsUrl, agentToken, operatorToken, nodeName, nodeId, firstRun, signInLink, stop }
+    return { url, natsUrl, agentToken, operatorToken, nodeName, nodeId, firstRun, signInLink, addedPacks: added, stop }
   } catch (err) {
     await stop()
     throw err

@@ -43,7 +43,8 @@ const USAGE = `usage:
   writ approvers export --key FILE --policy FILE --out FILE [--from FILE]   (sign the approver registry)
   writ token generate [--kind agent|operator]
   writ serve --config FILE
-  writ dev [--port N] [--state-dir DIR] [--start-nats]   (NATS + control plane + a runner for this host)
+  writ dev [--port N] [--state-dir DIR] [--start-nats] [--packs DIR]... [--allow-shell-packs]
+                                              (NATS + control plane + a runner for this host; --packs adds pack folders)
 
 exit codes: 0 done/succeeded, 1 the run failed, 2 usage or refused request (or another end), 3 waiting for approval,
   4 not finished yet, 5 denied, 6 not confirmed (writ approve answered no)

@@ -39,7 +39,7 @@ export function executeCommand(
     let spawnError: Error | undefined
     const child = spawn(file, args, {
       cwd: invocation.cwd ?? opts.cwd ?? '/',
-      env: { ...SCRUBBED_ENV, ...invocation.env },
+      env: { ...SCRUBBED_ENV, ...ctx.inheritedEnv, ...invocation.env },
       stdio: ['ignore', 'pipe', 'pipe'],
       detached: true,
       shell: false,
@@ -80,7 +80,7 @@ export function executeCommand(
       else if (ended === 'timed_out') { status = 'timed_out'; error = `no exit within ${ctx.limits.timeoutMs} ms; process group killed` }
       else if (ended === 'canceled') { status = 'canceled'; error = 'canceled; process group killed' }
       else if (code !== null && ok.has(code)) status = 'succeeded'
-      else { status = 'failed'; error = code !== null ? `exit code ${code}` : `killed by ${sig}` }
+      else { status = 'failed'; error = code !== null ? `process exited with code ${code}` : `killed by ${sig}` }
       resolve({
         status, exitCode: code, signal: sig,
         stdout: stdout.text(), stderr: stderr.text(),

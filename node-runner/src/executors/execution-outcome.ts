@@ -21,6 +21,8 @@ export interface ExecutionContext {
   onChunk: (stream: 'stdout' | 'stderr', data: string) => void
   nomad: NomadTarget
   docker: { socketPath: string }
+  /** The runner's own variables its configuration passes on to commands (`inheritEnv`); the action's `execution.env` wins over them. */
+  inheritedEnv?: Readonly<Record<string, string>> | undefined
   /** The API clients; the defaults (nomad-client.ts, docker-client.ts) unless a test puts its own in. */
   clients?: Partial<HttpClients> | undefined
 }

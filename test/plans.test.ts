@@ -1,0 +1,93 @@
+/**
+ * Plans end to end with real runners: one request reaches several nodes, the
+ * results come back grouped by identical output, each target is also an
+ * ordinary run, a gated plan waits for one decision covering all its
+ * targets, and the rollout's batches, error budget and halt hold.
+ */
+import t from 'tap'
+import type { FastifyInstance } from 'fastify'
+import type { NodeRunner } from '@writ/node-runner'
+import { auth, startCpSuite, type CpFixture } from './helpers/cp-fixtures.js'
+import { eventually } from './helpers/cp-fake-runner.js'
+import { startRealRunner } from './helpers/cp-real-runner.js'
+
+const NODES = ['plan-a', 'plan-b', 'plan-c', 'plan-d']
+let app: FastifyInstance
+let fx: CpFixture
+const runners: NodeRunner[] = []
+
+t.before(async () => {
+  const suite = await startCpSuite(t)
+  app = suite.app; fx = suite.fx
+  for (const n of NODES) runners.push(await startRealRunner(fx, suite.nats.url, n))
+  await eventually(() => NODES.every((n) => app.writ.fleet.find(n)?.online), 10_000, 'runner heartbeats')
+})
+t.teardown(async () => { for (const r of runners) await r.close() })
+
+const plan = (token: string, payload: Record<string, unknown>) => app.inject({ method: 'POST', url: '/v1/plans', headers: auth(token), payload: { reason: 'plan test', ...payload } })
+const get = (token: string, url: string) => app.inject({ method: 'GET', url, headers: auth(token) })
+
+t.test('one request, four nodes, one grouped answer; each target is a run', async (t) => {
+  const res = await plan(fx.tokens.agent, { action: 'testops.echo', args: { message: 'same everywhere' }, targets: { nodes: NODES }, wait: 20 })
+  t.equal(res.statusCode, 200, res.body)
+  const view = res.json()
+  t.equal(view.status, 'succeeded')
+  t.equal(view.counts.succeeded, 4)
+  t.equal(view.groups.length, 1, 'identical output is one group')
+  t.match(view.groups[0], { count: 4, status: 'succeeded', output: 'same everywhere\n' })
+  t.same([...view.groups[0].nodes].sort(), NODES)
+  t.match(view.summary, /^4 nodes: succeeded — same everywhere/)
+  t.equal(view.targets.length, 4)
+  const run = await get(fx.tokens.agent, `/v1/runs/${view.targets[2].run_id}`)
+  t.equal(run.statusCode, 200, run.body)
+  t.match(run.json(), { id: view.targets[2].run_id, status: 'succeeded', node_name: view.targets[2].node, plan: { id: view.plan_id, position: 2 }, result: { stdout: 'same everywhere\n', exit_code: 0 } })
+  const other = await get(fx.tokens.agent2, `/v1/runs/${view.targets[2].run_id}`)
+  t.equal(other.statusCode, 404, 'another agent does not see it')
+  const audit = await get(fx.tokens.operator, `/v1/audit?run_id=${view.plan_id}`)
+  const types = audit.body.trim().split('\n').map((l) => JSON.parse(l).type as string)
+  t.same(types.slice(0, 2), ['plan.requested', 'plan.dispatched'], 'the plan is on the chain before anything leaves')
+  t.ok(types.includes('plan.results'))
+  t.equal(types.at(-1), 'plan.finished')
+})
+
+t.test('different outputs are different groups', async (t) => {
+  const res = await plan(fx.tokens.agent, { action: 'testops.echo', args: { message: 'x' }, targets: { nodes: NODES.slice(0, 2) }, wait: 20 })
+  t.equal(res.json().status, 'succeeded')
+  const res2 = await plan(fx.tokens.operator, { action: 'testops.sleep', args: { seconds: 5 }, targets: { nodes: NODES.slice(0, 2) }, wait: 20 })
+  t.match(res2.json(), { status: 'failed', counts: { timed_out: 2 } })
+})
+
+t.test('a gated plan waits for one decision over its root, then runs every target', async (t) => {
+  const res = await plan(fx.tokens.agent, { action: 'testops.restart', targets: { nodes: NODES }, rollout: { batch: 2 } })
+  t.equal(res.statusCode, 202, res.body)
+  const view = res.json()
+  t.match(view, { status: 'pending_approval', approval: { quorum: 1, approver_groups: ['oncall'] }, counts: { pending_approval: 4 } })
+  const self = await app.inject({ method: 'POST', url: `/v1/plans/${view.plan_id}/approve`, headers: auth(fx.tokens.agentsOperator), payload: {} })
+  t.equal(self.json().error.code, 'WRIT_ERR_SELF_APPROVAL')
+  const wrong = await app.inject({ method: 'POST', url: `/v1/plans/${view.plan_id}/approve`, headers: auth(fx.tokens.operator), payload: { binding: 'a'.repeat(64) } })
+  t.equal(wrong.json().error.code, 'WRIT_ERR_BINDING_MISMATCH')
+  const ok = await app.inject({ method: 'POST', url: `/v1/plans/${view.plan_id}/approve`, headers: auth(fx.tokens.operator), payload: { binding: view.approval.binding } })
+  t.equal(ok.statusCode, 200, ok.body)
+  const done = await get(fx.tokens.agent, `/v1/plans/${view.plan_id}?wait=20`)
+  t.match(done.json(), { status: 'succeeded', counts: { succeeded: 4 } })
+  const again = await app.inject({ method: 'POST', url: `/v1/plans/${view.plan_id}/approve`, headers: auth(fx.tokens.operator2), payload: {} })
+  t.equal(again.json().error.code, 'WRIT_ERR_ALREADY_DECIDED')
+})
+
+t.test('denied by a person: nothing runs', async (t) => {
+  const res = await plan(fx.tokens.agent, { action: 'testops.restart', targets: { nodes: NODES.slice(0, 2) } })
+  const id = res.json().plan_id
+  const deny = await app.inject({ method: 'POST', url: `/v1/plans/${id}/deny`, headers: auth(fx.tokens.operator), payload: { reason: 'not now' } })
+  t.match(deny.json(), { status: 'denied', counts: { denied: 2 }, approval: { denial: { by: 'ops-1', reason: 'not now' } } })
+})
+
+t.test('the error budget: once failures exceed max_errors no new target is dispatched', async (t) => {
+  const res = await plan(fx.tokens.operator, {
+    action: 'testops.sleep', args: { seconds: 5 }, targets: { nodes: NODES }, rollout: { batch: 1, max_errors: 0 }, wait: 30,
+  })
+  const view = res.json()
+  t.equal(view.status, 'halted', view.status_reason)
+  t.equal(view.counts.timed_out, 1, 'only the first target ran')
+  t.equal(view.counts.canceled, 3, 'the rest were never dispatched')
+  t.match(view.halt, { by: 'control-plane' })
+})

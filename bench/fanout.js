@@ -86,6 +86,13 @@ export async function fanout() {
     if (body.nodes?.filter((n) => n.online).length === fleetSize) break
     await new Promise((r) => setTimeout(r, 100))
   }
+  // Idle first: the fleet heartbeating, nothing requested yet.
+  await new Promise((r) => setTimeout(r, 10_000))
+  const i0 = cpuSecondsOf(cp.pid)
+  await new Promise((r) => setTimeout(r, IDLE_SECONDS * 1000))
+  const idleShare = ((cpuSecondsOf(cp.pid) - i0) / IDLE_SECONDS) * 100
+  const idleRss = rssMiB(cp.pid)
+
   const names = runners.map((r) => r.nodeId)
   const runPlan = async (n) => {
     const res = await fetch(`${url}/v1/plans`, {
@@ -123,12 +130,7 @@ export async function fanout() {
     if (n === fleetSize) cpuPerTargetAtMax = cpuUs
   }
 
-  // Idle: the same fleet heartbeating, nothing requested.
-  await new Promise((r) => setTimeout(r, 5000))
-  const i0 = cpuSecondsOf(cp.pid)
-  await new Promise((r) => setTimeout(r, IDLE_SECONDS * 1000))
-  const idleShare = ((cpuSecondsOf(cp.pid) - i0) / IDLE_SECONDS) * 100
-  const idleRss = rssMiB(cp.pid)
+  const rssAfter = rssMiB(cp.pid)
 
   for (const r of runners) await r.close()
   cp.kill('SIGTERM'); await cpExited
@@ -142,7 +144,7 @@ export async function fanout() {
       ...rows,
       [`control plane CPU per target at ${fleetSize} targets: ${cpuPerTargetAtMax?.toFixed(0)} µs`, '', '', '', ''],
       [`CPU per target ${small?.[0]} → ${large?.[0]} targets: ${small?.[1].toFixed(0)} → ${large?.[1].toFixed(0)} µs (flat = linear total cost)`, '', '', '', ''],
-      [`idle, ${fleetSize} runners heartbeating for ${IDLE_SECONDS} s: control plane CPU ${idleShare.toFixed(2)}% of one core, RSS ${idleRss.toFixed(0)} MiB (targets ≤ 5%, ≤ 250 MiB)`, '', '', '', ''],
+      [`idle, ${fleetSize} runners heartbeating for ${IDLE_SECONDS} s: control plane CPU ${idleShare.toFixed(2)}% of one core, RSS ${idleRss.toFixed(0)} MiB (${rssAfter.toFixed(0)} MiB after the plans) (targets ≤ 5%, ≤ 250 MiB)`, '', '', '', ''],
     ],
   }
 }

@@ -89,7 +89,8 @@ export function presentPlan(plan: Plan, state: PlanState, progress: PlanProgress
 }
 
 function groupView(plan: Plan, g: ResultGroup, o: ViewOptions): PlanGroupView {
-  const names = g.positions.slice(0, o.nodesPerGroup).map((p) => plan.targets[p]?.node_name ?? String(p))
+  // In rollout order, so a list reads the same on every look.
+  const names = [...g.positions].sort((x, y) => x - y).slice(0, o.nodesPerGroup).map((p) => plan.targets[p]?.node_name ?? String(p))
   const sample = g.sample ?? ''
   return {
     count: g.positions.length, status: g.status, exit_code: g.exit_code ?? null, nodes: names,

@@ -5,6 +5,9 @@
  * targets, and the rollout's batches, error budget and halt hold.
  */
 import t from 'tap'
+import { execFile } from 'node:child_process'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import type { FastifyInstance } from 'fastify'
 import type { NodeRunner } from '@writ/node-runner'
 import { auth, startCpSuite, type CpFixture } from './helpers/cp-fixtures.js'
@@ -12,6 +15,7 @@ import { eventually } from './helpers/cp-fake-runner.js'
 import { startRealRunner } from './helpers/cp-real-runner.js'
 
 const NODES = ['plan-a', 'plan-b', 'plan-c', 'plan-d']
+const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', 'control-plane', 'dist', 'cli.js')
 let app: FastifyInstance
 let fx: CpFixture
 const runners: NodeRunner[] = []
@@ -90,4 +94,25 @@ t.test('the error budget: once failures exceed max_errors no new target is dispa
   t.equal(view.counts.timed_out, 1, 'only the first target ran')
   t.equal(view.counts.canceled, 3, 'the rest were never dispatched')
   t.match(view.halt, { by: 'control-plane' })
+})
+
+t.test('the CLI: writ run --select and --nodes make a plan and print its groups; writ plan reads one', async (t) => {
+  const url = await app.listen({ host: '127.0.0.1', port: 0 })
+  const writ = (args: string[], token = fx.tokens.agent) => new Promise<{ code: number, stdout: string, stderr: string }>((resolve) => {
+    execFile(process.execPath, [CLI, ...args], { env: { ...process.env, WRIT_URL: url, WRIT_TOKEN: token } }, (err, stdout, stderr) => resolve({ code: err ? Number(err.code) : 0, stdout, stderr }))
+  })
+  const sel = await writ(['run', 'testops.echo', '--select', 'ID matches "^plan-[ab]$"', '--arg', 'message=from the cli', '--reason', 'cli plan'])
+  t.equal(sel.code, 0, sel.stderr)
+  t.match(sel.stdout, /^ {4}2 node\(s\) {2}succeeded {2}plan-a, plan-b\n {9}from the cli\n$/)
+  t.match(sel.stderr, /plan p[0-9a-z]+: succeeded — 2 of 2 target\(s\) succeeded/)
+  const gated = await writ(['run', 'testops.restart', '--nodes', 'plan-c,plan-d', '--reason', 'cli gated plan'])
+  t.equal(gated.code, 3, 'waiting for approval')
+  const id = /plan (p[0-9a-z]+) waits for approval/.exec(gated.stderr)?.[1] as string
+  t.ok(id, gated.stderr)
+  const read = await writ(['plan', id])
+  t.equal(read.code, 3)
+  t.match(read.stderr, /pending_approval/)
+  const both = await writ(['run', 'testops.echo', '--node', 'plan-a', '--nodes', 'plan-b', '--arg', 'message=x', '--reason', 'r'])
+  t.equal(both.code, 2)
+  t.match(both.stderr, /one of --node, --select or --nodes/)
 })

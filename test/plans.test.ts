@@ -8,7 +8,11 @@ import t from 'tap'
 import { execFile } from 'node:child_process'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { readFileSync } from 'node:fs'
 import type { FastifyInstance } from 'fastify'
+import { readJournal, type JournalWitness } from '@writ/packs'
+import { loadTrustedKey } from '@writ/packs/protocol'
+import { GENESIS_HASH, hashEvent, verifyAudit, type StoredEvent } from '@writ/control-plane'
 import type { NodeRunner } from '@writ/node-runner'
 import { auth, startCpSuite, type CpFixture } from './helpers/cp-fixtures.js'
 import { eventually } from './helpers/cp-fake-runner.js'
@@ -115,4 +119,34 @@ t.test('the CLI: writ run --select and --nodes make a plan and print its groups;
   const both = await writ(['run', 'testops.echo', '--node', 'plan-a', '--nodes', 'plan-b', '--arg', 'message=x', '--reason', 'r'])
   t.equal(both.code, 2)
   t.match(both.stderr, /one of --node, --select or --nodes/)
+})
+
+t.test('writ audit verify accounts for every plan target, and the runners\' journals witness the plans\' requests', async (t) => {
+  const stored: StoredEvent[] = []
+  for await (const e of app.writ.audit.read()) stored.push(e)
+  const witnesses: JournalWitness[] = NODES.flatMap((n) => {
+    const read = readJournal(readFileSync(join(fx.dir, `journal-${n}.jsonl`), 'utf8'), n)
+    return read.ok ? read.witnesses : []
+  })
+  const planWitnesses = witnesses.filter((w) => /^p[0-9a-z]+-\d+$/.test(w.runId))
+  t.ok(planWitnesses.length >= 10, `${planWitnesses.length} plan targets witnessed in the journals`)
+  const trusted = [loadTrustedKey(readFileSync(fx.publicKeyFile, 'utf8'))]
+  const report = await verifyAudit(stored, { trusted, witnesses, graceMs: 3_600_000 })
+  t.same(report.problems, [], 'the chain verifies with every plan target accounted for')
+  t.equal(report.witnesses.onChain, witnesses.length, 'every witnessed request, plan targets included, is on the chain')
+  t.match(report.notes.join('\n'), /plan\(s\) with \d+ target\(s\) accounted for/)
+
+  // A chain that lost one target's outcome event (rebuilt by someone with the keys, so the links still hold) is caught.
+  const events = stored.map((e) => JSON.parse(e.text) as { type: string, data: Record<string, unknown> })
+  const results = events.find((e) => e.type === 'plan.results' && (e.data.results as unknown[]).length > 1) as unknown as { data: { results: unknown[] } }
+  results.data.results = results.data.results.slice(1)
+  let prev = GENESIS_HASH
+  const rebuilt = events.map((e, i) => {
+    const { hash: _h, ...rest } = e as unknown as Record<string, unknown>
+    const unsealed = { ...rest, seq: i + 1, prev } as Parameters<typeof hashEvent>[0]
+    prev = hashEvent(unsealed)
+    return { text: JSON.stringify({ ...unsealed, hash: prev }) }
+  })
+  const tampered = await verifyAudit(rebuilt, { trusted, graceMs: 3_600_000 })
+  t.match(tampered.problems.join('\n'), /target\(s\) have neither a dispatch and an outcome/, 'a target without its outcome event is reported')
 })

@@ -46,7 +46,7 @@ export interface PlanServiceDeps {
   onRunnable: (plan: Plan) => void
 }
 
-const SYSTEM = { id: 'control-plane', kind: 'system' as const }
+const PLAN_ACTOR = { id: 'control-plane', kind: 'system' as const }
 
 export function newPlanId(): string {
   return `p${Date.now().toString(36).padStart(9, '0')}${randomHex(4)}`
@@ -183,6 +183,13 @@ export class PlanService {
     if (!updated) throw new PlanNotFound(id)
     if (!mine) throw new PlanFinished(id, updated.state.halt ? 'halted' : updated.state.status)
     await this.d.audit.append({ type: 'plan.halted', actor: { id: principal.id, kind: principal.kind }, run_id: id, action: plan.action, data: { plan_id: id, reason, requested_by: principal.id } })
+    // Halted before any approval: it ends here, with nothing dispatched (a running one ends once its targets in flight finish).
+    if (updated.state.status === 'halted') {
+      await this.d.audit.append({
+        type: 'plan.finished', actor: PLAN_ACTOR, run_id: id, action: plan.action,
+        data: { plan_id: id, status: 'halted', succeeded: 0, failed: 0, targets: plan.targets.length, not_dispatched: plan.targets.length > 1 ? `0-${plan.targets.length - 1}` : '0' },
+      })
+    }
     return updated.state
   }
 
@@ -201,4 +208,3 @@ export class PlanService {
   }
 }
 
-export { SYSTEM as PLAN_SYSTEM_ACTOR }

@@ -89,6 +89,19 @@ t.test('denied by a person: nothing runs', async (t) => {
   t.match(deny.json(), { status: 'denied', counts: { denied: 2 }, approval: { denial: { by: 'ops-1', reason: 'not now' } } })
 })
 
+t.test('a node whose runner went away between the plan and its approval ends node_offline at once, not lost', async (t) => {
+  const extra = await startRealRunner(fx, (app.writ.config.nats.servers[0] as string), 'plan-gone')
+  await eventually(() => app.writ.fleet.find('plan-gone')?.online, 10_000, 'plan-gone online')
+  const res = await plan(fx.tokens.agent, { action: 'testops.restart', targets: { nodes: ['plan-a', 'plan-gone'] } })
+  const id = res.json().plan_id
+  await extra.close()
+  const ok = await app.inject({ method: 'POST', url: `/v1/plans/${id}/approve`, headers: auth(fx.tokens.operator), payload: {} })
+  t.equal(ok.statusCode, 200, ok.body)
+  const done = (await get(fx.tokens.agent, `/v1/plans/${id}?wait=20`)).json()
+  t.match(done, { status: 'partially_failed', counts: { succeeded: 1, node_offline: 1 } })
+  t.match(done.groups.find((g: { status: string }) => g.status === 'node_offline'), { nodes: ['plan-gone'], output: /no runner is listening for node plan-gone/ })
+})
+
 t.test('the error budget: once failures exceed max_errors no new target is dispatched', async (t) => {
   const res = await plan(fx.tokens.operator, {
     action: 'testops.sleep', args: { seconds: 5 }, targets: { nodes: NODES }, rollout: { batch: 1, max_errors: 0 }, wait: 30,

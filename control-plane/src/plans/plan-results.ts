@@ -33,9 +33,25 @@ export function groupKey(status: RunStatus, exitCode: number | null | undefined,
   return createHash('sha256').update(`${status}\u0000${exitCode ?? ''}\u0000${basis}`).digest('hex').slice(0, 32)
 }
 
-/** A target's outcome from its runner's result. */
-export function resultEntry(position: number, r: RunResult): TargetResult {
+/**
+ * A target's outcome from its runner's result. `known` maps an output (its
+ * status, exit code and SHA-256) to the group it fell in before: the same
+ * output always has the same parsed value, so only a new output is
+ * canonicalized and hashed again (a thousand identical answers cost one).
+ */
+export function resultEntry(position: number, r: RunResult, known?: Map<string, string>): TargetResult {
   const status = STATUS_OF[r.status]
+  const seen = known && !r.refusal ? `${status}\u0000${r.exit_code ?? ''}\u0000${r.output_sha256}\u0000${r.error ?? ''}` : undefined
+  const group = seen !== undefined ? known?.get(seen) : undefined
+  if (group !== undefined) {
+    return { p: position, status, exit_code: r.exit_code, output_sha256: r.output_sha256, duration_ms: r.duration_ms, group, ...(r.error ? { reason: r.error } : {}), at: r.finished_at }
+  }
+  const entry = freshEntry(position, r, status)
+  if (seen !== undefined) known?.set(seen, entry.group)
+  return entry
+}
+
+function freshEntry(position: number, r: RunResult, status: RunStatus): TargetResult {
   const reason = r.refusal ? `runner refused (${r.refusal.code}): ${r.refusal.message}` : r.error
   // Identical output, or identical parsed value where the action has a parser; refusals group by their code.
   const parsed = r.parsed !== undefined ? canonicalJson(r.parsed) : undefined
@@ -53,6 +69,8 @@ export class PlanResults {
   private readonly queues = new Map<string, { items: Pending[], timer: NodeJS.Timeout | undefined }>()
   /** Groups this instance already wrote an example of, per plan (later entries of the group carry none). */
   private readonly sampled = new Map<string, Set<string>>()
+  /** Per plan, the group each output seen so far fell in (resultEntry). */
+  private readonly outputs = new Map<string, Map<string, string>>()
   private readonly flushing = new Set<Promise<void>>()
 
   constructor(private readonly store: PlanStore, private readonly audit: AuditChain, private readonly instanceId: string, private readonly log: Logger) {}
@@ -76,7 +94,13 @@ export class PlanResults {
         m.term()
         return
       }
-      this.enqueue(target.planId, { entry: resultEntry(target.position, result), ack: () => m.ack(), nak: () => m.nak(2000), redelivered: m.redelivered })
+      let known = this.outputs.get(target.planId)
+      if (!known) {
+        // A few plans' worth: a plan's results arrive together.
+        if (this.outputs.size >= 64) this.outputs.delete(this.outputs.keys().next().value as string)
+        this.outputs.set(target.planId, known = new Map())
+      }
+      this.enqueue(target.planId, { entry: resultEntry(target.position, result, known), ack: () => m.ack(), nak: () => m.nak(2000), redelivered: m.redelivered })
     }, (err: unknown) => {
       this.log.error({ err, runId: result.run_id }, 'cannot read the plan of a result; redelivering later')
       m.nak(2000)
@@ -136,6 +160,8 @@ export class PlanResults {
     } catch (err) {
       this.log.error({ err, plan: planId, targets: batch.length }, 'cannot record plan results; redelivering later')
       for (const r of results) if (r.sample !== undefined) sampled.delete(r.group)
+      // The redelivered results are grouped afresh, examples and all.
+      this.outputs.delete(planId)
       for (const b of batch) b.nak?.()
     }
   }

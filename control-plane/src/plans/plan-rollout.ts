@@ -12,9 +12,10 @@
  * their deadline are `lost`; once every target has an outcome, or a halt
  * leaves none in flight, the plan ends.
  */
-import type { NatsConnection } from '@nats-io/transport-node'
+import type { Msg, NatsConnection } from '@nats-io/transport-node'
 import { PackCatalog } from '@writ/packs'
-import { WritAckSchema, subjects, type ApprovalRef, type MerkleTree, type SigningKey } from '@writ/packs/protocol'
+import { CONTROL_PLANE_INBOX_PREFIX, WritAckSchema, planRunId, subjects, type ApprovalRef, type MerkleTree, type SigningKey } from '@writ/packs/protocol'
+import { randomHex } from '../runs/index.js'
 import type { Logger } from 'pino'
 import type { AuditChain } from '../audit/index.js'
 import { FAILED, PlanProgress, ranges } from './plan-progress.js'
@@ -52,8 +53,12 @@ export class PlanRollout {
 
   constructor(private readonly d: RolloutDeps) {}
 
-  /** Takes a runnable plan on (this instance just made or approved it). */
-  adopt(plan: Plan): void {
+  /** Trees the instance built when it made a plan, for the rollout that follows (building one hashes every leaf). */
+  private readonly trees = new Map<string, MerkleTree>()
+
+  /** Takes a runnable plan on (this instance just made or approved it; `tree` when it has it built). */
+  adopt(plan: Plan, tree?: MerkleTree): void {
+    if (tree) this.trees.set(plan.id, tree)
     void this.takeOver(plan.id).catch((err: unknown) => this.d.log.error({ err, plan: plan.id }, 'cannot take a plan on'))
   }
 
@@ -80,7 +85,9 @@ export class PlanRollout {
     const plan = await this.d.store.plan(id)
     if (!plan) return
     if (r.state.owner && r.state.owner.instance === this.d.instanceId) {
-      const driver = new PlanDriver(plan, this.d, () => this.driving.delete(id))
+      const tree = this.trees.get(id)
+      this.trees.delete(id)
+      const driver = new PlanDriver(plan, this.d, () => this.driving.delete(id), tree)
       this.driving.set(id, driver)
       this.d.log.info({ plan: id, targets: plan.targets.length }, 'rolling out plan')
       await driver.start()
@@ -107,13 +114,14 @@ class PlanDriver {
   private unsubscribe: (() => void)[] = []
   private readonly timeoutMs: number
 
-  constructor(private readonly plan: Plan, private readonly d: RolloutDeps, private readonly done: () => void) {
+  constructor(private readonly plan: Plan, private readonly d: RolloutDeps, private readonly done: () => void, built?: MerkleTree) {
+    this.tree = built
     const hit = d.catalog.lookup(plan.action)
     this.timeoutMs = hit.ok ? PackCatalog.limits(hit.action, plan.options).timeoutMs : 60_000
   }
 
   async start(): Promise<void> {
-    this.tree = planTree(this.plan)
+    this.tree ??= planTree(this.plan)
     if (this.tree.root.toString('hex') !== this.plan.root) {
       this.d.log.error({ plan: this.plan.id }, 'the stored plan does not hash to its root; it is not rolled out')
       return this.stop()
@@ -188,32 +196,58 @@ class PlanDriver {
     await this.send(positions, signed, state)
   }
 
-  /** Sends the writs and records what the runners' answers already settle (a refusal; no runner listening). */
+  /**
+   * Sends the writs and records what the runners' answers already settle (a
+   * refusal; no runner listening). One reply subscription for the batch,
+   * each writ's reply subject naming its position, instead of a request (a
+   * reply inbox, a timer and an error object) per target.
+   */
   private async send(positions: number[], signed: SignedStatement, state: PlanState): Promise<void> {
     const approvals = this.approvals(state)
     const settled: TargetResult[] = []
-    await Promise.all(positions.map(async (p) => {
+    const waiting = new Set(positions)
+    const inbox = `${CONTROL_PLANE_INBOX_PREFIX}.plan.${this.plan.id}.${randomHex(4)}`
+    let allAnswered: () => void = () => {}
+    const answered = new Promise<void>((r) => { allAnswered = r })
+    const sub = this.d.nc.subscribe(`${inbox}.*`, {
+      callback: (err, msg) => {
+        if (err) return
+        const p = Number(msg.subject.slice(inbox.length + 1))
+        if (!waiting.delete(p)) return
+        const outcome = this.answerOf(p, msg)
+        if (outcome) settled.push(outcome)
+        if (waiting.size === 0) allAnswered()
+      },
+    })
+    for (const p of positions) {
       const t = this.plan.targets[p]
-      if (!t) return
-      const body = encoder.encode(planWritJson(this.plan, this.tree as MerkleTree, signed, p, approvals))
-      const at = new Date().toISOString()
-      try {
-        const reply = await this.d.nc.request(subjects.run(t.node_id), body, { timeout: this.d.opts.ackTimeoutMs })
-        let json: unknown
-        try { json = reply.json() } catch { json = undefined }
-        const ack = WritAckSchema.safeParse(json)
-        if (!ack.success || ack.data.accepted) return
-        // The runner already has this writ (a re-send after a takeover): its outcome comes as a result.
-        if (ack.data.refusal.code === 'replayed') return
-        const reason = `runner refused (${ack.data.refusal.code}): ${ack.data.refusal.message}`
-        settled.push({ p, status: 'refused_by_runner', exit_code: null, group: groupKey('refused_by_runner', null, `refusal:${ack.data.refusal.code}`), sample: reason, reason, at })
-      } catch (err) {
-        if (!isNoResponders(err)) return
-        const reason = `no runner is listening for node ${t.node_name}`
-        settled.push({ p, status: 'node_offline', exit_code: null, group: groupKey('node_offline', null, 'offline'), sample: reason, reason, at })
-      }
-    }))
+      if (!t) { waiting.delete(p); continue }
+      this.d.nc.publish(subjects.run(t.node_id), encoder.encode(planWritJson(this.plan, this.tree as MerkleTree, signed, p, approvals)), { reply: `${inbox}.${p}` })
+    }
+    let timer: NodeJS.Timeout | undefined
+    // Silence past the ack timeout leaves the outcome to the result stream and the deadline, as for a run.
+    if (waiting.size > 0) await Promise.race([answered, new Promise<void>((r) => { timer = setTimeout(r, this.d.opts.ackTimeoutMs) })])
+    clearTimeout(timer)
+    sub.unsubscribe()
     if (settled.length > 0) await this.d.results.record(this.plan.id, settled)
+  }
+
+  /** What a runner's answer (or the server's "no responders") settles for target `p`, if anything. */
+  private answerOf(p: number, msg: Msg): TargetResult | undefined {
+    const at = new Date().toISOString()
+    if (msg.headers?.hasError && msg.headers.code === 503) {
+      const reason = `no runner is listening for node ${this.plan.targets[p]?.node_name ?? p}`
+      return { p, status: 'node_offline', exit_code: null, group: groupKey('node_offline', null, 'offline'), sample: reason, reason, at }
+    }
+    let json: unknown
+    try { json = msg.json() } catch { json = undefined }
+    const ack = WritAckSchema.safeParse(json)
+    // Accepted, or an answer that is not one: the outcome comes as a result (or the deadline).
+    if (!ack.success || ack.data.accepted || ack.data.run_id !== planRunId(this.plan.id, p)) return undefined
+    // The runner already has this writ (a re-send after a takeover): its outcome comes as a result.
+    if (ack.data.refusal.code === 'replayed') return undefined
+    const reason = `runner refused (${ack.data.refusal.code}): ${ack.data.refusal.message}`
+    return { p, status: 'refused_by_runner', exit_code: null, group: groupKey('refused_by_runner', null, `refusal:${ack.data.refusal.code}`), sample: reason, reason, at }
   }
 
   /** A new owner: the targets dispatched without an outcome get their writs again, exactly as sent (a runner that has one answers `replayed`). */
@@ -287,8 +321,3 @@ class PlanDriver {
   }
 }
 
-function isNoResponders(err: unknown): boolean {
-  const e = err as { isNoResponders?: () => boolean, cause?: unknown, name?: string }
-  if (typeof e?.isNoResponders === 'function' && e.isNoResponders()) return true
-  return (e?.cause as { name?: string } | undefined)?.name === 'NoRespondersError' || e?.name === 'NoRespondersError'
-}

@@ -9,7 +9,7 @@
  */
 import type { Logger } from 'pino'
 import { PackCatalog } from '@writ/packs'
-import { planBinding } from '@writ/packs/protocol'
+import { planBinding, type MerkleTree } from '@writ/packs/protocol'
 import type { AuditChain } from '../audit/index.js'
 import type { Principal } from '../auth/index.js'
 import type { FleetNode, FleetView } from '../fleet/index.js'
@@ -42,8 +42,8 @@ export interface PlanServiceDeps {
   passkeyRequired: (action: string, risk: Plan['risk']) => boolean
   /** Called with a plan that waits for people (its record and request event are stored). */
   onPending: (plan: Plan, state: PlanState) => void
-  /** Called with a plan ready to roll out (no approval needed, or approved). */
-  onRunnable: (plan: Plan) => void
+  /** Called with a plan ready to roll out (no approval needed), with its tree. */
+  onRunnable: (plan: Plan, tree: MerkleTree) => void
 }
 
 const PLAN_ACTOR = { id: 'control-plane', kind: 'system' as const }
@@ -87,7 +87,8 @@ export class PlanService {
     const id = newPlanId()
     const salt = randomHex(32)
     const frozen = { id, action: action.id, pack_digest: pack.digest, options: req.options ?? {}, salt, targets: resolved.targets }
-    const root = planTree(frozen).root.toString('hex')
+    const tree = planTree(frozen)
+    const root = tree.root.toString('hex')
     const requester = { id: principal.id, kind: principal.kind }
     const approval = this.approvalOf(resolved.targets, { plan_id: id, root, count: resolved.targets.length, reason: req.reason, requester }, action.id, risk)
     const rollout = resolveRollout(req.rollout, resolved.targets.length)
@@ -122,7 +123,7 @@ export class PlanService {
       : { id, status: 'running', status_reason: `rolling out to ${plan.targets.length} target(s)`, approvals: [], updated_at: now }
     await this.d.plans.create(plan, state)
     if (approval) this.d.onPending(plan, state)
-    else this.d.onRunnable(plan)
+    else this.d.onRunnable(plan, tree)
     return { plan, state }
   }
 

@@ -74,7 +74,7 @@ export class Plans {
       catalog: d.catalog, fleet: d.fleet, policy: d.policy, scope: d.scope, plans: store, runStore: d.runStore, audit: d.audit, log: d.log,
       instanceId: d.instanceId, maxTargets: d.maxTargets, decide: d.decide,
       passkeyRequired: (action, risk) => d.passkeys?.requirement(action, risk) !== undefined,
-      onPending: (plan, state) => d.notify.pending(plan, state), onRunnable: (plan) => this.rollout.adopt(plan),
+      onPending: (plan, state) => d.notify.pending(plan, state), onRunnable: (plan, tree) => this.rollout.adopt(plan, tree),
     })
   }
 

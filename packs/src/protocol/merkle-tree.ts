@@ -37,6 +37,8 @@ function split(n: number): number {
 export class MerkleTree {
   /** `levels[h][i]`: the hash of the complete subtree of height h over leaves i·2^h … (i+1)·2^h − 1. */
   private readonly levels: Buffer[][]
+  /** The incomplete subtrees (a tree whose size is not a power of two has one per level), hashed once. */
+  private readonly partial = new Map<number, Buffer>()
   readonly size: number
   readonly root: Buffer
 
@@ -62,8 +64,13 @@ export class MerkleTree {
       if (hit) return hit
     }
     if (n === 1) return this.levels[0]?.[start] as Buffer
+    // An incomplete subtree ends at the last leaf, so its start alone names it.
+    const known = this.partial.get(start)
+    if (known && start + n === this.size) return known
     const k = split(n)
-    return nodeHash(this.subtree(start, k), this.subtree(start + k, n - k))
+    const h = nodeHash(this.subtree(start, k), this.subtree(start + k, n - k))
+    if (start + n === this.size) this.partial.set(start, h)
+    return h
   }
 
   /** The inclusion proof of leaf `index` (RFC 9162 PATH), deepest hash first. */

@@ -36,6 +36,9 @@ export function signStatement(plan: Plan, key: SigningKey, ttlMs: number, now = 
   }, key)
 }
 
+/** The statement and its signature as JSON, once per batch: every writ of the batch carries the same bytes. */
+const statementJson = new WeakMap<SignedStatement, string>()
+
 /** The envelope of target `position`, as JSON: the writ, the statement and the leaf's proof. */
 export function planWritJson(plan: Plan, tree: MerkleTree, signed: SignedStatement, position: number, approvals: ApprovalRef[]): string {
   const t = plan.targets[position]
@@ -47,5 +50,7 @@ export function planWritJson(plan: Plan, tree: MerkleTree, signed: SignedStateme
     ...(plan.session_id !== undefined ? { session_id: plan.session_id } : {}), options: plan.options, binding_salt: plan.salt,
     issued_at: s.issued_at, expires_at: s.expires_at, nonce: randomHex(16),
   }
-  return JSON.stringify({ writ, key_id: signed.key_id, plan: { statement: s, sig: signed.sig, position, proof: encodeProof(tree.proof(position)) } })
+  let shared = statementJson.get(signed)
+  if (shared === undefined) statementJson.set(signed, shared = `"statement":${JSON.stringify(s)},"sig":${JSON.stringify(signed.sig)}`)
+  return `{"writ":${JSON.stringify(writ)},"key_id":${JSON.stringify(signed.key_id)},"plan":{${shared},"position":${position},"proof":"${encodeProof(tree.proof(position))}"}}`
 }

@@ -125,7 +125,7 @@ export async function fanout() {
     const heartbeats = (fleetSize / 5) * seconds
     const msgs = (v1.in_msgs - v0.in_msgs - heartbeats) / (n * PLANS)
     times.sort((a, b) => a - b)
-    rows.push([String(n), percentile(times, 50).toFixed(0), percentile(times, 99).toFixed(0), msgs.toFixed(1), cpuUs.toFixed(0)])
+    rows.push([String(n), percentile(times, 50).toFixed(0), percentile(times, 99).toFixed(0), msgs.toFixed(1), cpuUs.toFixed(0), ((cpuUs * n) / 1000).toFixed(1)])
     perTarget.push([n, cpuUs])
     if (n === fleetSize) cpuPerTargetAtMax = cpuUs
   }
@@ -139,12 +139,12 @@ export async function fanout() {
   const [small, large] = [perTarget[0], perTarget.at(-1)]
   return {
     title: `fan-out: plans over a simulated fleet of ${fleetSize} in-process runners (real runner code, own NATS connection, journal on tmpfs, 5 s heartbeat), control plane as its own writ serve process, bench.ls (kind: list), ${PLANS} plans per row (targets: 1,000 targets p50 ≤ 1 s; ≤ 100 µs control-plane CPU per target; linear growth)`,
-    header: ['targets', 'p50 ms', 'p99 ms', 'NATS msgs/target', 'control plane CPU µs/target'],
+    header: ['targets', 'p50 ms', 'p99 ms', 'NATS msgs/target', 'control plane CPU µs/target', 'control plane CPU ms/plan'],
     rows: [
       ...rows,
-      [`control plane CPU per target at ${fleetSize} targets: ${cpuPerTargetAtMax?.toFixed(0)} µs`, '', '', '', ''],
-      [`CPU per target ${small?.[0]} → ${large?.[0]} targets: ${small?.[1].toFixed(0)} → ${large?.[1].toFixed(0)} µs (flat = linear total cost)`, '', '', '', ''],
-      [`idle, ${fleetSize} runners heartbeating for ${IDLE_SECONDS} s: control plane CPU ${idleShare.toFixed(2)}% of one core, RSS ${idleRss.toFixed(0)} MiB (${rssAfter.toFixed(0)} MiB after the plans) (targets ≤ 5%, ≤ 250 MiB)`, '', '', '', ''],
+      [`control plane CPU per target at ${fleetSize} targets: ${cpuPerTargetAtMax?.toFixed(0)} µs`, '', '', '', '', ''],
+      [`CPU per plan grows ${((small?.[1] ?? 0) * (small?.[0] ?? 0) / 1000).toFixed(1)} → ${((large?.[1] ?? 0) * (large?.[0] ?? 0) / 1000).toFixed(1)} ms for ${small?.[0]} → ${large?.[0]} targets (per target ${small?.[1].toFixed(0)} → ${large?.[1].toFixed(0)} µs: at most linear; CPU is read in 10 ms ticks, coarse for small plans)`, '', '', '', '', ''],
+      [`idle, ${fleetSize} runners heartbeating for ${IDLE_SECONDS} s: control plane CPU ${idleShare.toFixed(2)}% of one core, RSS ${idleRss.toFixed(0)} MiB (${rssAfter.toFixed(0)} MiB after the plans) (targets ≤ 5%, ≤ 250 MiB)`, '', '', '', '', ''],
     ],
   }
 }

@@ -22,8 +22,8 @@ import { ensureStreams, natsTlsOptions } from './nats/index.js'
 import { PasskeyConfigError, Passkeys, PasskeyStore, RegistryRecord, relyingParty, type RelyingParty } from './passkeys/index.js'
 import { createApprovalNotifier, type ApprovalNotifier } from './notify/index.js'
 import { Policy, PolicyScope, policyNodeOf } from './policy/index.js'
-import { Plans, type Plan, type PlanState } from './plans/index.js'
-import { DeadlineSweeper, Dispatcher, OutputBuffer, ResultsConsumer, RunAdmission, RunService, RunStore, gatedByRegistry, type Run } from './runs/index.js'
+import { Plans, planAsRun } from './plans/index.js'
+import { DeadlineSweeper, Dispatcher, OutputBuffer, ResultsConsumer, RunAdmission, RunService, RunStore, gatedByRegistry } from './runs/index.js'
 
 export class ControlPlaneStartError extends Error {
   constructor(message: string, options?: ErrorOptions) { super(message, options); this.name = 'ControlPlaneStartError' }
@@ -317,24 +317,3 @@ export async function startControlPlane(config: Config, log: Logger, opts: Start
   }
 }
 
-/**
- * A plan as the Slack notices read it (one message per plan): the plan's id,
- * its action over N nodes, the first target's arguments, its approval.
- */
-function planAsRun(plan: Plan, state: PlanState): Run {
-  const a = plan.approval
-  return {
-    id: plan.id, status: state.status === 'running' ? 'approved' : state.status === 'halted' ? 'canceled' : state.status === 'pending_approval' ? 'pending_approval'
-      : state.status === 'succeeded' ? 'succeeded' : state.status === 'denied' ? 'denied' : state.status === 'expired' ? 'expired' : 'failed',
-    status_reason: state.status_reason, action: plan.action, pack: plan.pack, pack_digest: plan.pack_digest, risk: plan.risk,
-    node_id: 'plan', node_name: `${plan.targets.length} nodes`, args: plan.targets[0]?.args ?? {}, reason: plan.reason, requester: plan.requester,
-    ...(plan.expected ? { expected: plan.expected } : {}), options: plan.options, policy: plan.targets[0]?.policy ?? { decision: 'allow', rule: null },
-    created_at: plan.created_at, updated_at: state.updated_at, created_by_instance: plan.created_by_instance,
-    ...(a ? {
-      approval: {
-        binding: a.binding, approver_groups: a.approver_groups, quorum: a.quorum, expires_at: a.expires_at, approvals: state.approvals,
-        ...(state.denial ? { denial: state.denial } : {}), ...(a.passkey_required ? { passkey_required: true } : {}),
-      },
-    } : {}),
-  }
-}

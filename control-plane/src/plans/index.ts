@@ -6,3 +6,4 @@ export type { Plan, PlanState, PlanRequest, PlanStatus } from './plan-schemas.js
 export type { PlanView, PlanGroupView } from './plan-view.js'
 export { compileSelector, SelectorError } from './selector.js'
 export { default as planRoutes } from './plan-routes.js'
+export { planAsRun } from './plan-notice.js'

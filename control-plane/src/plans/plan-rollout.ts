@@ -12,10 +12,9 @@
  * their deadline are `lost`; once every target has an outcome, or a halt
  * leaves none in flight, the plan ends.
  */
-import type { Msg, NatsConnection } from '@nats-io/transport-node'
+import type { NatsConnection } from '@nats-io/transport-node'
 import { PackCatalog } from '@writ/packs'
-import { CONTROL_PLANE_INBOX_PREFIX, WritAckSchema, planRunId, subjects, type ApprovalRef, type MerkleTree, type SigningKey } from '@writ/packs/protocol'
-import { randomHex } from '../runs/index.js'
+import type { ApprovalRef, MerkleTree, SigningKey } from '@writ/packs/protocol'
 import type { Logger } from 'pino'
 import type { AuditChain } from '../audit/index.js'
 import { FAILED, PlanProgress, ranges } from './plan-progress.js'
@@ -23,7 +22,8 @@ import type { PlanResults } from './plan-results.js'
 import { groupKey } from './plan-results.js'
 import type { Plan, PlanState, TargetResult } from './plan-schemas.js'
 import { DispatchConflict, type PlanStore } from './plan-store.js'
-import { planTree, planWritJson, signStatement, type SignedStatement } from './plan-writs.js'
+import { planTree, signStatement, type SignedStatement } from './plan-writs.js'
+import { sendWrits } from './plan-send.js'
 import { nextStep } from './rollout-rules.js'
 
 export interface RolloutOptions { leaseMs: number, writTtlMs: number, ackTimeoutMs: number, lostGraceMs: number }
@@ -45,7 +45,6 @@ export interface RolloutDeps {
 }
 
 const SYSTEM = { id: 'control-plane', kind: 'system' as const }
-const encoder = new TextEncoder()
 
 export class PlanRollout {
   private readonly driving = new Map<string, PlanDriver>()
@@ -196,58 +195,10 @@ class PlanDriver {
     await this.send(positions, signed, state)
   }
 
-  /**
-   * Sends the writs and records what the runners' answers already settle (a
-   * refusal; no runner listening). One reply subscription for the batch,
-   * each writ's reply subject naming its position, instead of a request (a
-   * reply inbox, a timer and an error object) per target.
-   */
+  /** Sends the writs; records what the runners' answers already settle (a refusal; no runner listening). */
   private async send(positions: number[], signed: SignedStatement, state: PlanState): Promise<void> {
-    const approvals = this.approvals(state)
-    const settled: TargetResult[] = []
-    const waiting = new Set(positions)
-    const inbox = `${CONTROL_PLANE_INBOX_PREFIX}.plan.${this.plan.id}.${randomHex(4)}`
-    let allAnswered: () => void = () => {}
-    const answered = new Promise<void>((r) => { allAnswered = r })
-    const sub = this.d.nc.subscribe(`${inbox}.*`, {
-      callback: (err, msg) => {
-        if (err) return
-        const p = Number(msg.subject.slice(inbox.length + 1))
-        if (!waiting.delete(p)) return
-        const outcome = this.answerOf(p, msg)
-        if (outcome) settled.push(outcome)
-        if (waiting.size === 0) allAnswered()
-      },
-    })
-    for (const p of positions) {
-      const t = this.plan.targets[p]
-      if (!t) { waiting.delete(p); continue }
-      this.d.nc.publish(subjects.run(t.node_id), encoder.encode(planWritJson(this.plan, this.tree as MerkleTree, signed, p, approvals)), { reply: `${inbox}.${p}` })
-    }
-    let timer: NodeJS.Timeout | undefined
-    // Silence past the ack timeout leaves the outcome to the result stream and the deadline, as for a run.
-    if (waiting.size > 0) await Promise.race([answered, new Promise<void>((r) => { timer = setTimeout(r, this.d.opts.ackTimeoutMs) })])
-    clearTimeout(timer)
-    sub.unsubscribe()
+    const settled = await sendWrits(this.d.nc, this.plan, this.tree as MerkleTree, signed, this.approvals(state), positions, this.d.opts.ackTimeoutMs)
     if (settled.length > 0) await this.d.results.record(this.plan.id, settled)
-  }
-
-  /** What a runner's answer (or the server's "no responders") settles for target `p`, if anything. */
-  private answerOf(p: number, msg: Msg): TargetResult | undefined {
-    const at = new Date().toISOString()
-    if (msg.headers?.hasError && msg.headers.code === 503) {
-      const reason = `no runner is listening for node ${this.plan.targets[p]?.node_name ?? p}`
-      return { p, status: 'node_offline', exit_code: null, group: groupKey('node_offline', null, 'offline'), sample: reason, reason, at }
-    }
-    let json: unknown
-    try { json = msg.json() } catch { json = undefined }
-    const ack = WritAckSchema.safeParse(json)
-    // Accepted, or an answer that is not one: the outcome comes as a result (or the deadline).
-    if (!ack.success || ack.data.accepted || ack.data.run_id !== planRunId(this.plan.id, p)) return undefined
-    // The runner already has this writ (a re-send after a takeover): its outcome comes as a result.
-    if (ack.data.refusal.code === 'replayed') return undefined
-    const reason = `runner refused (${ack.data.refusal.code}): ${ack.data.refusal.message}`
-    return { p, status: 'refused_by_runner', exit_code: null, group: groupKey('refused_by_runner', null, `refusal:${ack.data.refusal.code}`), sample: reason, reason, at }
   }
 
   /** A new owner: the targets dispatched without an outcome get their writs again, exactly as sent (a runner that has one answers `replayed`). */

@@ -73,7 +73,8 @@ export default async function planPageRoutes(app: FastifyInstance, opts: PlanPag
         rollout: `batches of ${r.batch}, ${r.max_concurrency} at a time, ${r.max_errors === null ? 'no error budget' : `halts after ${r.max_errors} failure(s)`}${r.canary ? `, the first batch as a canary then a ${Math.round(r.pause_ms / 1000)} s pause` : ''}`,
       },
       approval: a ? {
-        ...a, groups: a.approver_groups.join(', '), approvals: state.approvals, denial: state.denial, open: state.status === 'pending_approval' && Date.parse(a.expires_at) > Date.now(),
+        ...a, groups: a.approver_groups.join(', '), approvals: state.approvals, denial: state.denial, approved_at: state.approved_at,
+        open: state.status === 'pending_approval' && Date.parse(a.expires_at) > Date.now(),
         timeLeft: timeLeft(a.expires_at),
       } : undefined,
       decision: decisionFor(viewer, plan, state), passkey: passkeyView(plan, state, viewer),

@@ -9,6 +9,7 @@ import { approvalLatency } from './approval-latency.js'
 import { mcpOverhead } from './mcp-overhead.js'
 import { runStoreSweep } from './run-store-sweep.js'
 import { auditScan } from './audit-scan.js'
+import { fanout } from './fanout.js'
 import { execFileSync } from 'node:child_process'
 
 const benches = {
@@ -16,6 +17,7 @@ const benches = {
   'api-latency': httpLatency, 'mcp-overhead': mcpOverhead, 'approval-latency': approvalLatency, 'api-throughput': throughput, 'control-plane-rss': rssWith200Nodes,
   'run-store-sweep': runStoreSweep,
   'audit-scan': auditScan,
+  fanout,
   // A script of its own (it parses its own flags); its table is printed as is.
   'watchdog-pass': async () => ({ raw: execFileSync(process.execPath, [new URL('./watchdog-pass.js', import.meta.url).pathname], { encoding: 'utf8' }) }),
 }

@@ -211,3 +211,23 @@ t.test('a registry with a bad signature, or signed by the dispatch key, is rejec
   t.match(run.stderr, /writ-node-runner: approver registry .*load-test\.json has a bad signature/)
   t.comment(`the runner's answer: ${run.stderr.trim()}`)
 })
+
+t.test('a plan target: passkeys must have signed the plan binding over its root, as the runner recomputes it', async (t) => {
+  const { buildTestPlan } = await import('./helpers/plan-writs.js')
+  const target = { node_id: NODE, action: 'nomad.alloc_stop', pack: 'nomad', pack_digest: h.digestOf('nomad'), args: { alloc_id: ALLOC } }
+  const other = { ...target, node_id: 'some-other-node' }
+  const before = stops()
+  const plan = buildTestPlan(h.key, [other, target])
+  const good = await h.send(plan.envelope(1, {}, [{ by: 'ops-1', at: new Date().toISOString(), binding: plan.binding, passkey: ops1.passkey.assert(bindingChallenge(plan.binding)) }]))
+  t.equal(good.accepted, true, good.accepted ? '' : good.refusal.message)
+  await eventually(() => stops() === before + 1, 10_000, 'the approved stop')
+  // A compromised control plane re-labels a passkey signature given for another plan's root.
+  const elsewhere = buildTestPlan(h.key, [other])
+  const forged = buildTestPlan(h.key, [other, target])
+  const refused = await h.send(forged.envelope(1, {}, [{ by: 'ops-1', at: new Date().toISOString(), binding: forged.binding, passkey: ops1.passkey.assert(bindingChallenge(elsewhere.binding)) }]))
+  t.equal(refused.accepted ? undefined : refused.refusal.code, 'bad_passkey', refused.accepted ? '' : refused.refusal.message)
+  const unsigned = buildTestPlan(h.key, [other, target])
+  const none = await h.send(unsigned.envelope(1, {}, [{ by: 'ops-1', at: new Date().toISOString(), binding: unsigned.binding }]))
+  t.equal(none.accepted ? undefined : none.refusal.code, 'passkey_required')
+  t.equal(stops(), before + 1, 'nothing but the signed plan stopped anything')
+})

@@ -89,6 +89,12 @@ export const ConfigSchema = z.object({
     writ_ttl: '60s', ack_timeout: '5s', lost_grace: '30s', sweep_interval: '1s', max_wait: '60s', approved_dispatch_grace: '10s',
     max_pending_per_requester: 20, max_active_runs: 10_000, cancel_any_groups: [],
   }),
+  plans: z.object({
+    /** Targets one plan may have; more (named or selected) are refused with 400 WRIT_ERR_TOO_MANY_TARGETS. */
+    max_targets: z.number().int().min(1).max(10_000).default(1000),
+    /** How long the instance rolling a plan out holds it without renewing; another instance takes over after this. */
+    lease: Duration.default('10s'),
+  }).strict().default({ max_targets: 1000, lease: '10s' }),
   limits: z.object({
     body_bytes: z.number().int().min(1024).max(10 * 1024 * 1024).default(64 * 1024),
     rate_per_minute: z.number().int().positive().default(600),

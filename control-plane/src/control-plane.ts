@@ -21,8 +21,9 @@ import { Metrics } from './metrics.js'
 import { AUDIT_STREAM, ensureStreams, JetStreamUsage, natsTlsOptions } from './nats/index.js'
 import { PasskeyConfigError, Passkeys, PasskeyStore, RegistryRecord, relyingParty, type RelyingParty } from './passkeys/index.js'
 import { createApprovalNotifier, type ApprovalNotifier } from './notify/index.js'
-import { Policy, PolicyScope } from './policy/index.js'
-import { DeadlineSweeper, Dispatcher, OutputBuffer, ResultsConsumer, RUNS_BUCKET, RunAdmission, RunService, RunStore } from './runs/index.js'
+import { Policy, PolicyScope, policyNodeOf } from './policy/index.js'
+import { Plans, planAsRun } from './plans/index.js'
+import { DeadlineSweeper, Dispatcher, OutputBuffer, ResultsConsumer, RUNS_BUCKET, RunAdmission, RunService, RunStore, gatedByRegistry } from './runs/index.js'
 
 export class ControlPlaneStartError extends Error {
   constructor(message: string, options?: ErrorOptions) { super(message, options); this.name = 'ControlPlaneStartError' }
@@ -51,6 +52,10 @@ export interface ControlPlane {
   /** Passkey registration and passkey-signed approvals (config `passkeys`). */
   passkeys: Passkeys | undefined
   notifier: ApprovalNotifier
+  /** Plans: one request over many nodes (plans/). */
+  plans: Plans
+  /** The portal page of a plan. */
+  planUrl(planId: string): string
   /** The portal page of a run. */
   runUrl(runId: string): string
   /** The durable consumer recording runner results (stop and start it to hold results back). */
@@ -227,7 +232,6 @@ export async function startControlPlane(config: Config, log: Logger, opts: Start
     results = new ResultsConsumer(nc, store, audit, clog, (run) => {
       if (run.dispatched_at && run.result) metrics.runDuration.observe({ action: run.action, status: run.status }, run.result.duration_ms / 1000)
     })
-    await results.start()
     const sweeper = new DeadlineSweeper(store, audit, durationMs(config.runs.sweep_interval), clog, (r) => results.storedAt(r.node_id, r.id))
     sweeper.start()
     const checkpoints = new AuditCheckpointer(audit, auditKey, durationMs(config.audit.checkpoint_interval), clog)
@@ -261,6 +265,26 @@ export async function startControlPlane(config: Config, log: Logger, opts: Start
       onCanceledWhilePending: (run) => notifier.decided(run, runUrl(run.id)),
     })
     approvals = new ApprovalService({ store, audit, runs, metrics, notifier, log: clog, runUrl, passkeys })
+    const planUrl = (id: string): string => `${base}/ui/plans/${encodeURIComponent(id)}`
+    const consumer = results
+    const plans = await Plans.open({
+      nc, key, catalog, fleet, policy, scope, runStore: store, audit, passkeys, log: clog, instanceId, replicas: config.jetstream.replicas,
+      maxTargets: config.plans.max_targets, sweepMs: durationMs(config.runs.sweep_interval), planUrl,
+      rollout: { leaseMs: durationMs(config.plans.lease), writTtlMs: durationMs(config.runs.writ_ttl), ackTimeoutMs: durationMs(config.runs.ack_timeout), lostGraceMs: durationMs(config.runs.lost_grace) },
+      decide: (principal, action, node) => gatedByRegistry(
+        policy.evaluate({ action: action.id, risk: action.risk, node: policyNodeOf(node), principal }), passkeys?.requirement(action.id, action.risk),
+      ),
+      storedResult: (node, runId) => consumer.storedResult(node, runId),
+      resultStoredAt: (node, runId) => consumer.storedAt(node, runId),
+      notify: {
+        pending: (plan, state) => notifier.pending(planAsRun(plan, state), planUrl(plan.id)),
+        decided: (plan, state) => notifier.decided(planAsRun(plan, state), planUrl(plan.id)),
+      },
+    })
+    // Plan targets' results go to the plans before the consumer takes its first message.
+    results.routeElsewhere((m, r) => plans.results.fromConsumer(m, r))
+    runs.resolveOtherRuns((principal, id) => plans.targetRun(principal, id))
+    await results.start()
     previews = new ImpactPreview(runs, store, clog)
     const approvalSweep = setInterval(() => {
       approvals?.sweep(durationMs(config.runs.approved_dispatch_grace)).catch((err: unknown) => clog.error({ err }, 'approval sweep failed'))
@@ -272,7 +296,7 @@ export async function startControlPlane(config: Config, log: Logger, opts: Start
     let closed = false
     return {
       config, instanceId, log: clog, nc, catalog, principals, policy, scope, fleet, store, audit, auditReader, dispatcher, outputs, metrics, runs, results,
-      approvals, passkeys, notifier, runUrl,
+      approvals, passkeys, notifier, runUrl, plans, planUrl,
       natsConnected: () => connected && !nc.isClosed(),
       readiness,
       onAudit: (listener) => audit.follow(listener),
@@ -283,6 +307,7 @@ export async function startControlPlane(config: Config, log: Logger, opts: Start
         clearInterval(approvalSweep)
         passkeys?.close()
         await results?.stop()
+        await plans.close()
         await notifier.close()
         // The last events this instance wrote leave covered by a signed checkpoint.
         await checkpoints.stop()
@@ -300,3 +325,4 @@ export async function startControlPlane(config: Config, log: Logger, opts: Start
     throw err
   }
 }
+

@@ -230,6 +230,7 @@ export async function startNodeRunner(
     const p = journal.append('accepted', runId, {
       action: verdict.writ.action, requester: verdict.writ.requester.id, digest: verdict.writ.pack_digest,
       request_hash: verdict.writ.request_hash, expires_at: verdict.writ.expires_at,
+      ...(verdict.plan ? { plan: verdict.plan.id, position: verdict.plan.position } : {}),
       ...(approvals.length > 0 ? { approvals } : {}), ...checked,
     }).then(
       async () => {

@@ -61,7 +61,7 @@ export async function openPasskeyGate(
       const expired = followed.expired()
       if (expired !== undefined) return { ok: false, code: 'registry_expired', message: `the approver registry in force cannot check passkey approvals: ${expired}` }
       checker ??= import('@writ/packs/passkeys')
-      return (await checker).checkPasskeyApprovals(v.writ, v.action.spec, registry)
+      return (await checker).checkPasskeyApprovals(v.writ, v.action.spec, registry, v.binding)
     },
     close: () => followed.close(),
   }

@@ -5,11 +5,19 @@
  */
 import type { Invocation, LoadedAction, LoadedPack, PackCatalog, RunnerDirs } from '@writ/packs'
 import { prepareInvocation, resolveListRoot } from '@writ/packs'
-import { SignedWritSchema, WRIT_VERSION, approvalBinding, verifySignature, type Refusal, type SignedWrit, type TrustedKey, type Writ } from '@writ/packs/protocol'
+import {
+  SignedWritSchema, WRIT_VERSION, approvalBinding, checkPlanWrit, verifySignature, type Refusal, type SignedWrit, type TrustedKey, type Writ,
+} from '@writ/packs/protocol'
 import { nodeLocalityRefusal } from './nomad-locality.js'
 
 export type Verdict =
-  | { ok: true, writ: Writ, pack: LoadedPack, action: LoadedAction, invocation: Invocation }
+  | {
+    ok: true, writ: Writ, pack: LoadedPack, action: LoadedAction, invocation: Invocation,
+    /** What its approvals (and their passkeys) must be bound to: the run's binding, or its plan's. */
+    binding: string,
+    /** The plan and position, for a plan's target. */
+    plan?: { id: string, position: number },
+  }
   | { ok: false, refusal: Refusal, runId: string, /** set once the signature verified */ writ?: Writ }
 
 export interface VerifierDeps {
@@ -55,11 +63,10 @@ export function verifyWrit(raw: unknown, deps: VerifierDeps): Verdict {
     return { ok: false, runId: claimedRunId(raw), refusal: { code: 'malformed', message: `writ does not match the protocol at "${issue?.path.join('.') ?? ''}": ${issue?.message ?? 'invalid'}` } }
   }
   const signed: SignedWrit = parsed.data
-  // The signature covers the writ exactly as sent; zod defaults must not change what is verified.
-  const sentWrit = (raw as { writ: unknown }).writ
-  const sig = verifySignature(sentWrit, signed.key_id, signed.sig, deps.trusted)
   const writ = signed.writ
-  if (!sig.ok) return { ok: false, runId: writ.run_id, refusal: { code: sig.code, message: sig.message } }
+  // A signature covers what was sent exactly; zod defaults must not change what is verified.
+  const vouched = vouch(signed, raw, deps.trusted)
+  if (!vouched.ok) return { ok: false, runId: writ.run_id, ...(vouched.verified ? { writ } : {}), refusal: { code: vouched.code, message: vouched.message } }
   const refuse = (code: Refusal['code'], message: string): Verdict => ({ ok: false, runId: writ.run_id, writ, refusal: { code, message } })
 
   if (writ.node_id !== deps.nodeId) return refuse('wrong_node', `writ is for node ${writ.node_id}, this is ${deps.nodeId}`)
@@ -70,7 +77,7 @@ export function verifyWrit(raw: unknown, deps: VerifierDeps): Verdict {
   if (issued > now + deps.clockSkewMs) return refuse('not_yet_valid', `writ issued in the future (${writ.issued_at})`)
   if (expires - issued > deps.maxWritLifetimeMs) return refuse('lifetime_too_long', `writ is valid for ${Math.round((expires - issued) / 1000)} s; this runner accepts at most ${Math.round(deps.maxWritLifetimeMs / 1000)} s`)
   if (deps.seen(writ.run_id)) return refuse('replayed', `run ${writ.run_id} was already received by this runner; a writ never runs twice`)
-  const approvalProblem = checkApprovals(writ)
+  const approvalProblem = checkApprovals(writ, vouched.binding)
   if (approvalProblem) return refuse(approvalProblem.code, approvalProblem.message)
 
   const found = deps.catalog(writ.pack).lookup(writ.action, writ.pack_digest)
@@ -89,7 +96,29 @@ export function verifyWrit(raw: unknown, deps: VerifierDeps): Verdict {
     if (!root.ok) return refuse('target_unavailable', root.message)
     invocation = { ...invocation, root: root.root }
   }
-  return { ok: true, writ, pack: found.pack, action: found.action, invocation }
+  const plan = signed.plan ? { id: signed.plan.statement.plan_id, position: signed.plan.position } : undefined
+  return { ok: true, writ, pack: found.pack, action: found.action, invocation, binding: vouched.binding, ...(plan ? { plan } : {}) }
+}
+
+type Vouch = { ok: true, binding: string } | { ok: false, code: Refusal['code'], message: string, /** the dispatch key's signature held */ verified: boolean }
+
+/**
+ * Who vouches for the writ: its own signature, or its plan's signed
+ * statement with the leaf's inclusion proof (plan-root.ts). A plan writ whose
+ * statement verifies but which is not in the plan is refused on the record
+ * (`not_in_plan`, `bad_plan`): the dispatch key signed something this runner
+ * will not run, which someone must look at.
+ */
+function vouch(signed: SignedWrit, raw: unknown, trusted: readonly TrustedKey[]): Vouch {
+  const sent = raw as { writ: unknown, plan?: { statement?: unknown } }
+  if (signed.plan) {
+    const check = checkPlanWrit(signed.writ, signed.plan, signed.key_id, sent.plan?.statement, trusted)
+    if (check.ok) return { ok: true, binding: check.binding }
+    return { ok: false, code: check.code, message: check.message, verified: check.code === 'not_in_plan' || check.code === 'bad_plan' }
+  }
+  const sig = verifySignature(sent.writ, signed.key_id, signed.sig as string, trusted)
+  if (!sig.ok) return { ok: false, code: sig.code, message: sig.message, verified: false }
+  return { ok: true, binding: approvalBinding(signed.writ) }
 }
 
 /**
@@ -97,9 +126,8 @@ export function verifyWrit(raw: unknown, deps: VerifierDeps): Verdict {
  * binding digest recomputed from its own fields), given by someone other than
  * the requester, and counted once per approver.
  */
-function checkApprovals(writ: Writ): { code: 'bad_approval' | 'self_approval', message: string } | undefined {
+function checkApprovals(writ: Writ, binding: string): { code: 'bad_approval' | 'self_approval', message: string } | undefined {
   if (writ.approvals.length === 0) return undefined
-  const binding = approvalBinding(writ)
   const by = new Set<string>()
   for (const a of writ.approvals) {
     if (a.binding !== binding) return { code: 'bad_approval', message: `the approval by ${a.by} is bound to ${a.binding.slice(0, 12)}…, not to this writ (${binding.slice(0, 12)}…)` }

@@ -37,8 +37,19 @@ export interface NomadDoubleOptions {
   socketPath?: string
   /** Allocations served beside the fixtures' (full `GET /v1/allocation/:id` objects, e.g. one with a CSI volume). */
   extraAllocs?: Array<Record<string, unknown> & { ID: string, NodeID?: string }>
+  /**
+   * More client nodes, served beside the fixtures' one: in `GET /v1/nodes` as the fixture's
+   * stub with these values, in `GET /v1/node/:id` as the fixture's full node with them
+   * (`attributes` and `meta` merged over the fixture's). Changeable while the double runs.
+   */
+  fleet?: SimulatedNomadNode[]
   /** Serve https with this key and certificate (PEM), like an agent with `tls { http = true }`; `ca` + `requireClientCert` is verify_https_client. */
   tls?: { key: string, cert: string, ca?: string, requireClientCert?: boolean }
+}
+
+export interface SimulatedNomadNode {
+  id: string, name: string, datacenter?: string, pool?: string, nodeClass?: string, status?: string
+  attributes?: Record<string, string>, meta?: Record<string, string>
 }
 
 export interface NomadDouble {
@@ -47,6 +58,8 @@ export interface NomadDouble {
   requests: RecordedNomadRequest[]
   /** While true, requests are recorded but never answered (for timeout and cancel tests). */
   stall: boolean
+  /** The simulated client nodes (`fleet`); edit to change what Nomad says. */
+  fleet: SimulatedNomadNode[]
   /** The node and allocation IDs the fixtures describe. */
   ids: { node: string, nodeWithAllocs: string, agentNode: string, alloc: string, nodeAlloc: string }
   close(): Promise<void>
@@ -95,6 +108,26 @@ export async function startNomadDouble(options: NomadDoubleOptions = {}): Promis
   const eligibilityAnswer = fixture('POST_node_eligibility.json')
 
   const allAllocs = [alloc, ...nodeAllocs, ...(options.extraAllocs ?? [])]
+  const stubFixture = nodeList[0] as unknown as Record<string, unknown>
+  const simulatedStub = (n: SimulatedNomadNode): Record<string, unknown> => ({
+    ...stubFixture, ID: n.id, Name: n.name, Datacenter: n.datacenter ?? 'dc1', NodePool: n.pool ?? 'default', NodeClass: n.nodeClass ?? '',
+    Status: n.status ?? 'ready', Attributes: { ...(stubFixture.Attributes as object), ...(n.attributes?.['os.name'] ? { 'os.name': n.attributes['os.name'] } : {}) },
+    ModifyIndex: simulatedIndex(n),
+  })
+  const simulatedNode = (n: SimulatedNomadNode): Record<string, unknown> => {
+    const full = node as unknown as Record<string, unknown>
+    return {
+      ...full, ID: n.id, Name: n.name, Datacenter: n.datacenter ?? 'dc1', NodePool: n.pool ?? 'default', NodeClass: n.nodeClass ?? '',
+      Status: n.status ?? 'ready', Attributes: { ...(full.Attributes as object), ...n.attributes }, Meta: { ...(full.Meta as object), ...n.meta },
+      ModifyIndex: simulatedIndex(n),
+    }
+  }
+  /** A node's modify index moves when what the test says about it changes, as Nomad's does. */
+  const simulatedIndex = (n: SimulatedNomadNode): number => {
+    let h = 7
+    for (const c of JSON.stringify(n)) h = (h * 31 + c.charCodeAt(0)) % 1_000_000_007
+    return 1000 + h
+  }
   const knownNodes = new Set([node.ID, ...nodeList.map((n) => n.ID), agentSelf.stats.client.node_id, ...allAllocs.map((a) => a.NodeID ?? '')].filter(Boolean))
   const nodeWithAllocs = nodeAllocs[0]?.NodeID ?? ''
 
@@ -142,7 +175,7 @@ export async function startNomadDouble(options: NomadDoubleOptions = {}): Promis
     if (denied) return text(res, 403, denied)
 
     if (seg[0] !== 'v1') return text(res, 404, '404 page not found')
-    if (seg[1] === 'nodes' && seg.length === 2) return method === 'GET' ? json(res, nodeList, true) : text(res, 405, 'Invalid method')
+    if (seg[1] === 'nodes' && seg.length === 2) return method === 'GET' ? json(res, [...nodeList, ...double.fleet.map(simulatedStub)], true) : text(res, 405, 'Invalid method')
     if (seg[1] === 'agent' && seg[2] === 'self' && seg.length === 3) return method === 'GET' ? json(res, agentSelf, false) : text(res, 405, 'Invalid method')
 
     if (seg[1] === 'allocation' && seg[2] !== undefined) {
@@ -164,6 +197,8 @@ export async function startNomadDouble(options: NomadDoubleOptions = {}): Promis
       const id = seg[2]
       if (seg.length === 3) {
         if (method !== 'GET') return text(res, 405, 'Invalid method')
+        const simulated = double.fleet.find((n) => n.id === id)
+        if (simulated) return json(res, simulatedNode(simulated), true)
         return id === node.ID ? json(res, node, true) : text(res, 404, 'node not found')
       }
       if (seg.length === 4 && seg[3] === 'allocations') {
@@ -200,6 +235,7 @@ export async function startNomadDouble(options: NomadDoubleOptions = {}): Promis
     addr,
     requests,
     stall: false,
+    fleet: options.fleet ?? [],
     ids: { node: node.ID, nodeWithAllocs, agentNode: agentSelf.stats.client.node_id, alloc: alloc.ID, nodeAlloc: nodeAllocs[0]?.ID ?? '' },
     close: () => new Promise<void>((resolve) => {
       for (const res of stalled) res.destroy()

@@ -70,7 +70,7 @@ export async function startFakeRunner(opts: FakeRunnerOptions): Promise<FakeRunn
       if (!parsed.success) return
       const { writ } = parsed.data
       runner.writs.push(parsed.data)
-      const sig = verifySignature(writ, parsed.data.key_id, parsed.data.sig, trusted)
+      const sig = verifySignature(writ, parsed.data.key_id, parsed.data.sig ?? '', trusted)
       const refuse = runner.mode === 'refuse' || !sig.ok
       const ack: WritAck = refuse
         ? { v: PROTOCOL_VERSION, run_id: writ.run_id, node_id: opts.nodeId, accepted: false, refusal: { code: sig.ok ? 'bad_args' : sig.code, message: sig.ok ? 'fake runner told to refuse' : sig.message } }

@@ -12,6 +12,7 @@ import type { JournalWitness } from '@writ/packs'
 import type { TrustedKey } from '@writ/packs/protocol'
 import { CHECKPOINT_TYPE, checkCheckpoint } from './audit-checkpoints.js'
 import { verifyChain, type StoredEvent } from './audit-event.js'
+import { PlanAccounting } from './plan-accounting.js'
 
 export interface StreamFacts {
   firstSeq: number
@@ -63,6 +64,7 @@ export async function verifyAudit(events: AsyncIterable<StoredEvent> | Iterable<
   for (const w of opts.witnesses ?? []) witnessed.set(w.requestHash, [...(witnessed.get(w.requestHash) ?? []), w])
   const onChain = new Set<string>()
 
+  const plans = new PlanAccounting()
   const anchored = opts.stream ? opts.stream.firstSeq <= 1 : undefined
   const verdict = await verifyChain(events, {
     anchored: anchored ?? false,
@@ -83,8 +85,10 @@ export async function verifyAudit(events: AsyncIterable<StoredEvent> | Iterable<
       }
       uncovered++
       oldestUncoveredAt ??= e.at
-      if (e.type === 'run.requested' && witnessed.has(e.hash)) {
-        for (const w of witnessed.get(e.hash) ?? []) if (w.runId === e.run_id) onChain.add(`${w.source}:${w.line}`)
+      plans.observe(e)
+      if ((e.type === 'run.requested' || e.type === 'plan.requested') && witnessed.has(e.hash)) {
+        // A plan's targets witness the plan's request event, each by its own run id.
+        for (const w of witnessed.get(e.hash) ?? []) if (w.runId === e.run_id || PlanAccounting.witnesses(e, w.runId)) onChain.add(`${w.source}:${w.line}`)
       }
       return true
     },
@@ -121,6 +125,10 @@ export async function verifyAudit(events: AsyncIterable<StoredEvent> | Iterable<
       } else notes.push(`${uncovered} recent event(s) after the last checkpoint wait for the next one`)
     }
   }
+
+  // Plans: every target's request, dispatch and outcome (or its listing as never dispatched).
+  const accounted = plans.report()
+  if (verdict.ok) { problems.push(...accounted.problems); notes.push(...accounted.notes) }
 
   // Witnesses.
   let beforeRetention = 0

@@ -15,6 +15,7 @@ import { ApiError, WritClient } from './cli-client.js'
 import { EXIT, UsageError, type Io } from './cli-io.js'
 import { cmdShow } from './show-command.js'
 import { cmdDev } from './dev-command.js'
+import { cmdPlan, cmdRunPlan } from './plan-commands.js'
 import { terminalBlock, terminalJson, terminalLine } from './terminal-text.js'
 import { ConfigError } from '../config.js'
 import { serve } from '../main.js'
@@ -23,6 +24,8 @@ import { generateToken, hashToken } from '../auth/index.js'
 
 const USAGE = `usage:
   writ run <action> --node NODE [--arg k=v]... --reason "why" [--session ID] [--json]
+  writ run <action> --select 'NodePool == "storage"' | --nodes a,b,c  [--arg k=v]... --reason "why"   (a plan: one request, many nodes)
+  writ plan <plan> [--wait SECONDS] [--json]
   writ status <run> [--wait SECONDS] [--json]
   writ show <run> [--json]                             (summary, arguments, expected, evidence, approvals, output)
   writ nodes [--json]
@@ -85,11 +88,17 @@ async function cmdRun(argv: string[], io: Io): Promise<number> {
   const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: {
     node: { type: 'string' }, arg: { type: 'string', multiple: true, default: [] }, reason: { type: 'string' },
     session: { type: 'string' }, json: { type: 'boolean', default: false }, url: { type: 'string' }, token: { type: 'string' },
+    select: { type: 'string' }, nodes: { type: 'string' },
   } })
   const action = positionals[0]
-  if (!action || !values.node || !values.reason) throw new UsageError('writ run needs <action>, --node and --reason')
+  const plan = values.select !== undefined || values.nodes !== undefined
+  if (!action || (!values.node && !plan) || !values.reason) throw new UsageError('writ run needs <action>, --node (or --select / --nodes) and --reason')
+  if (plan && values.node) throw new UsageError('writ run takes one of --node, --select or --nodes')
   const c = client(io.env, values)
   const contract = (await c.request('GET', `/v1/actions/${encodeURIComponent(action)}`)).json as { args: Array<{ name: string, type: string }> }
+  if (plan) {
+    return cmdRunPlan(c, io, { action, args: typedArgs(values.arg ?? [], contract.args), reason: values.reason, session: values.session, select: values.select, nodes: values.nodes, json: values.json ?? false })
+  }
   const body = { action, node: values.node, args: typedArgs(values.arg ?? [], contract.args), reason: values.reason, ...(values.session ? { session_id: values.session } : {}) }
   const created = (await c.request('POST', '/v1/runs', body)).json as { id: string, status: string, status_reason: string, approval?: { url: string, expires_at: string } }
   io.err(`run ${terminalLine(created.id)}: ${terminalLine(created.status)}\n`)
@@ -227,6 +236,7 @@ export async function runCli(argv: string[], io: Io = DEFAULT_IO): Promise<numbe
       case 'actions': return await cmdActions(rest, io)
       case 'status': return await cmdStatus(rest, io)
       case 'show': return await cmdShow(rest, io)
+      case 'plan': return await cmdPlan(rest, io, (values) => client(io.env, values))
       case 'pending': return await cmdPending(rest, io)
       case 'approve': return await cmdDecide('approve', rest, io)
       case 'deny': return await cmdDecide('deny', rest, io)

@@ -107,6 +107,11 @@ export class FleetView {
     return out
   }
 
+  /** The node's attributes and meta as the Nomad API states them, or why they are unknown (plan selectors read them). */
+  nomadDetail(nodeId: string): ReturnType<NodeAttributeSource['detailOf']> {
+    return this.attributes.detailOf(nodeId)
+  }
+
   get onlineCount(): number {
     let n = 0
     for (const s of this.nodes.values()) if (this.isOnline(s)) n++

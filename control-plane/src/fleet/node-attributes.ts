@@ -7,7 +7,7 @@
  * rule on attributes matches and every denying one does (policy.ts).
  */
 import type { Logger } from 'pino'
-import type { NomadNodeFacts, NomadNodesClient } from './nomad-nodes.js'
+import type { NomadNodeDetail, NomadNodeFacts, NomadNodesClient } from './nomad-nodes.js'
 
 export type NodeAttributes =
   | { source: 'nomad', datacenter: string, node_pool?: string, node_class?: string, nomad_name: string, nomad_status?: string }
@@ -18,8 +18,13 @@ export interface NodeAttributeOptions { refreshMs: number, maxStaleMs: number }
 /** Not more often than this on demand (a flood of heartbeats from unknown ids). */
 const MIN_REFRESH_GAP_MS = 2000
 
+/** Full node records read at once while refreshing (a new fleet of 1,000 is read in 1,000 requests, a few at a time). */
+const DETAIL_CONCURRENCY = 4
+
 export class NodeAttributeSource {
   private nodes = new Map<string, NomadNodeFacts>()
+  /** Attributes and meta per node id, with the modify index they were read at (read again when it moves). */
+  private details = new Map<string, NomadNodeDetail & { index: number | undefined }>()
   private lastOk = 0
   private lastError: string | undefined
   private timer: NodeJS.Timeout | undefined
@@ -51,6 +56,7 @@ export class NodeAttributeSource {
       try {
         const list = await client.list()
         this.nodes = new Map(list.map((n) => [n.id, n]))
+        await this.readDetails(client, list)
         this.lastOk = this.now()
         if (this.lastError) this.log.info({ nomad: client.origin, nodes: list.length }, 'Nomad node list readable again')
         this.lastError = undefined
@@ -60,6 +66,34 @@ export class NodeAttributeSource {
       } finally { this.inFlight = undefined }
     })()
     return this.inFlight
+  }
+
+  /** Reads the full record of every node that is new or whose modify index moved; forgets nodes Nomad no longer lists. */
+  private async readDetails(client: NomadNodesClient, list: readonly NomadNodeFacts[]): Promise<void> {
+    for (const id of this.details.keys()) if (!this.nodes.has(id)) this.details.delete(id)
+    const due = list.filter((n) => { const d = this.details.get(n.id); return !d || d.index === undefined || d.index !== n.modify_index })
+    let next = 0
+    await Promise.all(Array.from({ length: Math.min(DETAIL_CONCURRENCY, due.length) }, async () => {
+      while (next < due.length) {
+        const n = due[next++] as NomadNodeFacts
+        try { this.details.set(n.id, { ...await client.detail(n.id), index: n.modify_index }) } catch (err) {
+          // Its attributes stay unknown (a selector on them fails closed) until the next refresh reads it.
+          this.details.delete(n.id)
+          this.log.debug({ err, node: n.id }, 'cannot read a Nomad node record')
+        }
+      }
+    }))
+  }
+
+  /**
+   * The node's attributes and meta as Nomad states them, or the reason they
+   * are unknown (Nomad not configured, the list stale, the node not listed or
+   * its record not read).
+   */
+  detailOf(nodeId: string): NomadNodeDetail | { unknown: string } {
+    const a = this.attributesOf(nodeId)
+    if (a.source === 'unknown') return { unknown: a.reason }
+    return this.details.get(nodeId) ?? { unknown: `Nomad's record of node ${nodeId} has not been read` }
   }
 
   attributesOf(nodeId: string): NodeAttributes {

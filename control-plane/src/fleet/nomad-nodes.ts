@@ -21,9 +21,16 @@ const NodeStubSchema = z.object({
   NodePool: z.string().optional(),
   NodeClass: z.string().optional(),
   Status: z.string().optional(),
+  ModifyIndex: z.number().int().optional(),
 }).passthrough()
 
-export interface NomadNodeFacts { id: string, name: string, datacenter: string, node_pool?: string, node_class?: string, status?: string }
+const StringMap = z.record(z.string(), z.string()).nullable().optional()
+const NodeDetailSchema = z.object({ ID: z.string(), Attributes: StringMap, Meta: StringMap }).passthrough()
+
+export interface NomadNodeFacts { id: string, name: string, datacenter: string, node_pool?: string, node_class?: string, status?: string, modify_index?: number }
+
+/** What only the full node record holds: the fingerprinted attributes and the operator's meta. */
+export interface NomadNodeDetail { attributes: Record<string, string>, meta: Record<string, string> }
 
 export interface NomadNodesOptions {
   /** `http://host:4646` or `https://host:4646`. */
@@ -63,7 +70,7 @@ export class NomadNodesClient {
       ...(opts.tlsServerName ? { servername: opts.tlsServerName } : {}),
     }
     if (Object.keys(tls).length > 0 && this.url.protocol !== 'https:') throw new NomadApiError(`nomad TLS settings need an https:// nomad.addr, not ${this.url.protocol}//`)
-    this.agent = new Agent({ connections: 2, ...(Object.keys(tls).length > 0 ? { connect: tls } : {}) })
+    this.agent = new Agent({ connections: 4, ...(Object.keys(tls).length > 0 ? { connect: tls } : {}) })
   }
 
   /** Where it asks, for messages (no credentials in it). */
@@ -91,7 +98,29 @@ export class NomadNodesClient {
       ...(n.NodePool !== undefined ? { node_pool: n.NodePool } : {}),
       ...(n.NodeClass !== undefined && n.NodeClass !== '' ? { node_class: n.NodeClass } : {}),
       ...(n.Status !== undefined ? { status: n.Status } : {}),
+      ...(n.ModifyIndex !== undefined ? { modify_index: n.ModifyIndex } : {}),
     }))
+  }
+
+  /** `GET /v1/node/:id`: the node's attributes and meta (not in the list's stubs). */
+  async detail(id: string): Promise<NomadNodeDetail> {
+    const url = new URL(`/v1/node/${encodeURIComponent(id)}`, this.url)
+    let res
+    try {
+      res = await request(url, {
+        dispatcher: this.agent, method: 'GET', headersTimeout: this.opts.timeoutMs, bodyTimeout: this.opts.timeoutMs,
+        headers: { accept: 'application/json', ...(this.opts.token ? { 'x-nomad-token': this.opts.token } : {}) },
+      })
+    } catch (err) {
+      throw new NomadApiError(`Nomad at ${this.url.origin} is unreachable: ${(err as Error).message}`, { cause: err })
+    }
+    const text = await res.body.text()
+    if (res.statusCode !== 200) throw new NomadApiError(`Nomad at ${this.url.origin} answered GET /v1/node/${id} with ${res.statusCode}: ${text.slice(0, 200).replace(/\s+/g, ' ')}`)
+    let json: unknown
+    try { json = JSON.parse(text) } catch { throw new NomadApiError(`Nomad at ${this.url.origin} answered GET /v1/node/${id} with something that is not JSON`) }
+    const parsed = NodeDetailSchema.safeParse(json)
+    if (!parsed.success || parsed.data.ID !== id) throw new NomadApiError(`Nomad at ${this.url.origin} answered GET /v1/node/${id} in an unexpected shape`)
+    return { attributes: parsed.data.Attributes ?? {}, meta: parsed.data.Meta ?? {} }
   }
 
   async close(): Promise<void> { await this.agent.close() }

@@ -16,6 +16,8 @@ import { catalogRoutes } from '../catalog/index.js'
 import { nodeRoutes } from '../fleet/index.js'
 import { mcpRoutes } from '../mcp/index.js'
 import { approverRoutes } from '../passkeys/index.js'
+import { planRoutes } from '../plans/index.js'
+import { durationMs } from '../config.js'
 import { portalPlugin } from '../portal/index.js'
 import { runRoutes, streamRoutes } from '../runs/index.js'
 import controlPlanePlugin from './control-plane-plugin.js'
@@ -79,6 +81,7 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
         await v1.register(nodeRoutes)
         await v1.register(catalogRoutes)
         await v1.register(runRoutes)
+        await v1.register(planRoutes, { plans: controlPlane.plans, maxWaitMs: durationMs(config.runs.max_wait) })
         await v1.register(approvalRoutes)
         await v1.register(approverRoutes)
         await v1.register(auditRoutes)

@@ -43,6 +43,10 @@ export const Unavailable = createError('WRIT_ERR_UNAVAILABLE', '%s', 503)
 export const TooManyPending = createError('WRIT_ERR_TOO_MANY_PENDING', '%s already has %d run(s) waiting for approval, the most one requester may have (runs.max_pending_per_requester: %d): wait until some are decided, or cancel one, before asking again', 429)
 export const TooManyActiveRuns = createError('WRIT_ERR_TOO_MANY_ACTIVE_RUNS', 'the control plane already holds %d unfinished runs, its bound (runs.max_active_runs: %d): no new run is accepted until some finish, are decided or expire', 503)
 export const CancelForbidden = createError<'WRIT_ERR_CANCEL_FORBIDDEN', 403, [string, string, string, string]>('WRIT_ERR_CANCEL_FORBIDDEN', 'run "%s" was requested by %s and needs approvers from %s; %s is in none of them (nor in runs.cancel_any_groups), so cannot cancel it', 403)
+export const PlanNotFound = createError('WRIT_ERR_PLAN_NOT_FOUND', 'plan "%s" does not exist or is not visible to you', 404)
+export const TooManyTargets = createError('WRIT_ERR_TOO_MANY_TARGETS', 'the plan would have %d targets; a plan has at most %d (plans.max_targets): narrow the selector or split the list', 400)
+export const NoTargets = createError('WRIT_ERR_NO_TARGETS', '%s', 422)
+export const PlanFinished = createError('WRIT_ERR_PLAN_FINISHED', 'plan "%s" is already %s', 409)
 export const UnsafeText = createError('WRIT_ERR_UNSAFE_TEXT', '%s holds %s at character %d: control characters, line breaks and bidi overrides are refused in text people read, since a terminal or a page would show something other than what was sent', 400)
 
 /** Extra fields rendered next to code and message (argument errors, the run id…). */

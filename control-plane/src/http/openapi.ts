@@ -8,6 +8,7 @@ import { ActionDetailSchema, ActionListQuerySchema, ActionSummarySchema } from '
 import { AuditQuerySchema } from '../audit/index.js'
 import { ErrorBodySchema } from './error-body.js'
 import { NodeSchema } from '../fleet/index.js'
+import { HaltBodySchema, PlanListQuerySchema, PlanRequestSchema, PlanWaitQuerySchema } from '../plans/index.js'
 import { OutputQuerySchema, RunListQuerySchema, RunOutputSchema, RunRequestSchema, ShownRunSchema, WaitQuerySchema } from '../runs/index.js'
 
 const json = (schema: z.ZodType, io: 'input' | 'output' = 'output') => z.toJSONSchema(schema, { io, unrepresentable: 'any' })
@@ -24,6 +25,12 @@ const errors = {
 }
 const ok = (schema: z.ZodType, description = 'OK') => ({ description, content: { 'application/json': { schema: json(schema) } } })
 const idParam = { name: 'id', in: 'path', required: true, schema: { type: 'string' } }
+/** A plan as `GET /v1/plans/:id` answers (plans/plan-view.ts); its groups and targets carry the details. */
+const PlanViewSchema = z.object({
+  plan_id: z.string(), url: z.string(), status: z.string(), status_reason: z.string(), action: z.string(), summary: z.string(),
+  counts: z.record(z.string(), z.number()), groups: z.array(z.object({ count: z.number(), status: z.string(), exit_code: z.number().nullable(), nodes: z.array(z.string()), output: z.string() }).passthrough()),
+  targets: z.array(z.object({ node: z.string(), run_id: z.string(), status: z.string() })).optional(), excluded: z.array(z.object({ node: z.string(), reason: z.string() })),
+}).passthrough()
 
 export function openApiDocument(serverUrl?: string): Record<string, unknown> {
   return {
@@ -64,6 +71,21 @@ export function openApiDocument(serverUrl?: string): Record<string, unknown> {
           responses: { 200: ok(ShownRunSchema, 'The denied run'), 403: errors[400], 409: errors[400], ...errors },
         },
       },
+      '/v1/plans': {
+        post: {
+          summary: 'A plan: one action over targets (`{nodes}` or `{selector}` in Nomad\'s filter syntax), frozen, policy per target, one decision over the signed root, rolled out in batches; results grouped by identical output',
+          requestBody: { required: true, content: { 'application/json': { schema: json(PlanRequestSchema, 'input') } } },
+          responses: {
+            200: ok(PlanViewSchema, 'The plan finished within `wait`'), 202: ok(PlanViewSchema, 'The plan waits for approval or is rolling out'),
+            403: errors[400], 404: errors[400], 422: { description: 'No target can run it (WRIT_ERR_NO_TARGETS, with `excluded` and their reasons)', content: { 'application/json': { schema: json(ErrorBodySchema) } } }, ...errors,
+          },
+        },
+        get: { summary: 'Recent plans', parameters: queryParams(PlanListQuerySchema), responses: { 200: ok(z.object({ plans: z.array(z.record(z.string(), z.unknown())) })), ...errors } },
+      },
+      '/v1/plans/{id}': { get: { summary: 'A plan: status, counts, every target with its run id, results grouped; long-polls with `wait`', parameters: [idParam, ...queryParams(PlanWaitQuerySchema)], responses: { 200: ok(PlanViewSchema), ...errors } } },
+      '/v1/plans/{id}/approve': { post: { summary: 'Approve a plan (operators): one decision for all its targets', parameters: [idParam], requestBody: { content: { 'application/json': { schema: json(ApproveBodySchema, 'input') } } }, responses: { 200: ok(PlanViewSchema), 403: errors[400], 409: errors[400], ...errors } } },
+      '/v1/plans/{id}/deny': { post: { summary: 'Deny a plan (operators); nothing is dispatched', parameters: [idParam], requestBody: { required: true, content: { 'application/json': { schema: json(DenyBodySchema, 'input') } } }, responses: { 200: ok(PlanViewSchema), 403: errors[400], 409: errors[400], ...errors } } },
+      '/v1/plans/{id}/halt': { post: { summary: 'Halt a plan: no new target is dispatched, those in flight finish', parameters: [idParam], requestBody: { required: true, content: { 'application/json': { schema: json(HaltBodySchema, 'input') } } }, responses: { 200: ok(PlanViewSchema), 403: errors[400], 409: errors[400], ...errors } } },
       '/v1/approvers/registrations': { get: { summary: 'Registered passkeys with their operators, groups and the relying party: what `writ approvers export` signs into the approver registry (operators)', responses: { 200: ok(z.object({ relying_party: z.object({ id: z.string(), origins: z.array(z.string()) }), dispatch_key_id: z.string(), registrations: z.array(z.object({ credential_id: z.string(), operator: z.string(), groups: z.array(z.string()), public_key: z.string() }).passthrough()) }).passthrough()), 403: errors[400], 503: errors[400], ...errors } } },
       '/v1/audit': {
         get: {

@@ -16,6 +16,7 @@ import { authInfoFor, createWritMcpHandler } from './mcp-server.js'
 import { McpTools } from './mcp-tools.js'
 import { allowedNames, checkHostAndOrigin } from './origin-guard.js'
 import { RunTools } from './run-tools.js'
+import { PlanTools } from './plan-tools.js'
 
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype'])
 
@@ -48,6 +49,7 @@ export default async function mcpRoutes(app: FastifyInstance) {
   const runTools = new RunTools({
     runs: cp.runs, store: cp.store, outputs: cp.outputs, fleet: cp.fleet, catalogTools, runUrl: cp.runUrl,
     budget: config.mcp.max_output_chars, maxWaitMs: durationMs(config.runs.max_wait),
+    planTools: new PlanTools(cp.plans, config.mcp.max_output_chars, durationMs(config.runs.max_wait)),
   })
   const tools = new McpTools({ catalogTools, runTools, audit: cp.audit, metrics: cp.metrics, log: cp.log })
   const handler = createWritMcpHandler(tools, cp.log)

@@ -9,6 +9,7 @@ import type { Principal } from '../auth/index.js'
 import type { FleetView } from '../fleet/index.js'
 import { isTerminal, type OutputBuffer, type Run, type RunService, type RunStore } from '../runs/index.js'
 import type { CatalogTools } from './catalog-tools.js'
+import { isPlanId, type McpPlanView, type PlanTools } from './plan-tools.js'
 import { runView, type RunView } from './run-view.js'
 import type { RecentRunsArgs, RunActionArgs, WaitForRunArgs } from './tool-schemas.js'
 
@@ -23,6 +24,8 @@ export interface RunToolDeps {
   budget: number
   /** `runs.max_wait`: no call waits longer, whatever it asks. */
   maxWaitMs: number
+  /** run_action with targets, wait_for_run with a plan id. */
+  planTools: PlanTools
 }
 
 /** A run that will not end inside a call: it waits for a person. */
@@ -43,10 +46,11 @@ export class RunTools {
     })
   }
 
-  async runAction(principal: Principal, q: RunActionArgs): Promise<RunView> {
+  async runAction(principal: Principal, q: RunActionArgs): Promise<RunView | McpPlanView> {
+    if (q.targets !== undefined) return this.d.planTools.runPlan(principal, q)
     // Scope first: outside it, the action or node reads as nonexistent (and nothing is recorded as a run).
     const { action } = this.d.catalogTools.action(principal, q.action)
-    const node = this.d.catalogTools.node(principal, q.node)
+    const node = this.d.catalogTools.node(principal, q.node as string)
     let run = await this.d.runs.submit(principal, {
       action: action.id, node: node.id, args: q.args, reason: q.reason, wait: 0,
       ...(q.session_id !== undefined ? { session_id: q.session_id } : {}),
@@ -57,7 +61,8 @@ export class RunTools {
     return this.view(run)
   }
 
-  async waitForRun(principal: Principal, q: WaitForRunArgs): Promise<RunView> {
+  async waitForRun(principal: Principal, q: WaitForRunArgs): Promise<RunView | McpPlanView> {
+    if (isPlanId(q.run_id)) return this.d.planTools.view(principal, q.run_id, q.wait_seconds)
     let run = await this.d.runs.get(principal, q.run_id)
     const unread = (): boolean => q.cursor !== undefined && this.liveStdoutLength(run.id) > q.cursor
     if (!isTerminal(run.status) && q.wait_seconds > 0 && !unread()) {

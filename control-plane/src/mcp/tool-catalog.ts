@@ -40,7 +40,7 @@ const DEFINITIONS: ToolDefinition[] = [
     name: 'run_action', title: 'Run an action',
     schema: RunActionInput, annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: true },
     description: [
-      'Run one declared action on one node.',
+      'Run one declared action on one node, or with `targets` instead of `node` on many at once (a plan: one approval, results grouped by identical output).',
       '`reason` is required and is shown to the people who approve and audit the run: say what you are investigating or fixing and why this action.',
       'For a change, say in `expected` what should happen and cite in `evidence` the ids of your earlier runs that show it is needed. Use one `session_id` per investigation.',
       'Reads usually finish within the call and return their output (capped; parsed when the action has a parser).',
@@ -50,7 +50,7 @@ const DEFINITIONS: ToolDefinition[] = [
   },
   {
     name: 'wait_for_run', title: 'Wait for a run', schema: WaitForRunInput, annotations: { ...READ, idempotentHint: true },
-    description: 'Wait up to wait_seconds for a run to change status or finish, and read its stdout from `cursor` (next_cursor of the last answer). Use it after pending_approval or running, and to page through long output. Waiting decides nothing.',
+    description: 'Wait up to wait_seconds for a run (or a plan, by its plan id) to change status or finish, and read its stdout from `cursor` (next_cursor of the last answer). Use it after pending_approval or running, and to page through long output. Waiting decides nothing.',
   },
   {
     name: 'recent_runs', title: 'Recent runs', schema: RecentRunsInput, annotations: READ,

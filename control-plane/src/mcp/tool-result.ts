@@ -53,6 +53,9 @@ const BY_CODE: Record<string, { status: FailureStatus, next?: string }> = {
   WRIT_ERR_ACTION_NOT_FOUND: { status: 'not_found', next: 'Call find_actions to see the actions you can use.' },
   WRIT_ERR_NODE_NOT_FOUND: { status: 'not_found', next: 'Call list_nodes to see the nodes you can use.' },
   WRIT_ERR_RUN_NOT_FOUND: { status: 'not_found', next: 'Call recent_runs to see your runs.' },
+  WRIT_ERR_PLAN_NOT_FOUND: { status: 'not_found', next: 'Use the plan id run_action returned.' },
+  WRIT_ERR_NO_TARGETS: { status: 'not_found', next: 'Read the excluded nodes and their reasons; widen the selector or name other nodes (list_nodes).' },
+  WRIT_ERR_TOO_MANY_TARGETS: { status: 'invalid_arguments', next: 'Narrow the selector, or split the nodes into several plans.' },
 }
 
 /** The typed failure for an error a service threw (coded `WRIT_ERR_*` errors keep their code and details). */

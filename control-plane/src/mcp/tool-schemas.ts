@@ -6,6 +6,7 @@
 import { z } from 'zod'
 import { RiskSchema } from '@writ/packs'
 import { RunStatusSchema } from '../runs/index.js'
+import { RolloutSchema, TargetsSchema } from '../plans/index.js'
 
 const RunId = z.string().regex(/^[A-Za-z0-9_-]{8,64}$/, 'expected a run id as returned by run_action')
 const SessionId = z.string().regex(/^[A-Za-z0-9_.:-]{1,128}$/, 'letters, digits, "_", ".", ":" and "-" only, at most 128')
@@ -29,7 +30,9 @@ export const GetActionInput = z.object({ action: ActionId }).strict()
 
 export const RunActionInput = z.object({
   action: ActionId,
-  node: NodeRef,
+  node: NodeRef.optional(),
+  targets: TargetsSchema.optional().describe('Instead of node: {"nodes": [names]} or {"selector": "NodePool == \\"storage\\""} (Nomad filter syntax); one plan, one grouped answer'),
+  rollout: RolloutSchema.optional().describe('With targets: batch, max_concurrency, max_errors (counts or "10%"), canary, pause'),
   args: z.record(z.string(), z.unknown()).default({}).describe('Arguments as get_action lists them'),
   reason: z.string().trim().min(1).max(2000).describe('Why you run this, for the people who approve and audit it (plain text on one line)'),
   expected: z.string().trim().min(1).max(2000).optional().describe('What you expect to happen, shown to the approver (plain text on one line)'),
@@ -37,10 +40,11 @@ export const RunActionInput = z.object({
     .describe('Ids of your earlier runs that led to this one'),
   session_id: SessionId.optional().describe('One id for all runs of one investigation'),
   wait_seconds: z.number().min(0).max(MAX_WAIT_SECONDS).default(10).describe('How long to wait for the run to finish'),
-}).strict()
+}).strict().refine((q) => (q.node === undefined) !== (q.targets === undefined), { message: 'give node (one node) or targets (a plan), exactly one', path: ['node'] })
+  .refine((q) => q.rollout === undefined || q.targets !== undefined, { message: 'rollout goes with targets', path: ['rollout'] })
 
 export const WaitForRunInput = z.object({
-  run_id: RunId,
+  run_id: RunId.describe('A run id, or a plan id (run_action with targets returns one)'),
   cursor: z.number().int().min(0).optional().describe('Character offset in stdout to read from (next_cursor of the last answer)'),
   wait_seconds: z.number().min(0).max(MAX_WAIT_SECONDS).default(25),
 }).strict()

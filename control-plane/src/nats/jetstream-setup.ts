@@ -12,6 +12,11 @@ export const AUDIT_SUBJECT = 'writ.v1.audit.event'
 /** Durable consumer shared by every control-plane instance (work is split, never repeated). */
 export const RESULTS_CONSUMER = 'writ-control-plane-results'
 /** The Slack outbox: notices wait here (a work queue) until an instance has posted them. */
+/** Each plan's progress log: dispatches and results, a batch of targets a message (plans/plan-store.ts). */
+export const PLAN_LOG_STREAM = 'WRIT_PLAN_LOG'
+export const PLAN_LOG_SUBJECTS = 'writ.v1.plans.>'
+export const planLogSubject = (planId: string, kind: 'dispatch' | 'results'): string => `writ.v1.plans.${planId}.${kind}`
+
 export const NOTIFY_STREAM = 'WRIT_NOTIFY'
 export const NOTIFY_SUBJECT = 'writ.v1.notify.slack'
 /** Every run's notices: one subject per run, so "is an earlier notice of this run still undelivered?" is one lookup. */
@@ -42,6 +47,7 @@ export function streamConfigs(layout: JetStreamLayout): Array<Partial<StreamConf
   return [
     { name: streams.results.name, subjects: [...streams.results.subjects], num_replicas: layout.replicas, max_age: ns(layout.resultsMaxAge), duplicate_window: dupeWindow(ns(layout.resultsMaxAge)) },
     { name: streams.events.name, subjects: [...streams.events.subjects], num_replicas: layout.replicas, max_age: ns(layout.resultsMaxAge) },
+    { name: PLAN_LOG_STREAM, subjects: [PLAN_LOG_SUBJECTS], num_replicas: layout.replicas, max_age: ns(layout.resultsMaxAge) },
     // The audit trail keeps everything unless told otherwise, and refuses message deletes and purges
     // (a server lets neither be switched off again); what is left — recreating the stream — verify catches.
     { name: AUDIT_STREAM, subjects: [AUDIT_SUBJECT], num_replicas: layout.replicas, max_age: ns(layout.auditMaxAge), duplicate_window: dupeWindow(ns(layout.auditMaxAge)), deny_delete: true, deny_purge: true },

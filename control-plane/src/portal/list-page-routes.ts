@@ -75,7 +75,12 @@ export default async function listPageRoutes(app: FastifyInstance, opts: { pages
       }
     }))
     const older = page.next_cursor ? `/ui?cursor=${encodeURIComponent(page.next_cursor)}` : undefined
-    return pages.page(req, reply, '@inbox', { title: 'Inbox', nav: 'inbox', liveInbox: true }, { runs, total: page.total, older, paged: q.cursor !== undefined })
+    // Plans waiting for one decision over all their targets, above the single runs.
+    const plans = (await app.writ.plans.service.list(me, { status: 'pending_approval' }, 50)).map(({ plan }) => ({
+      id: plan.id, action: plan.action, count: plan.targets.length, risk: plan.risk, reason: plan.reason, requester: plan.requester.id,
+      timeLeft: timeLeft(plan.approval?.expires_at ?? plan.created_at),
+    }))
+    return pages.page(req, reply, '@inbox', { title: 'Inbox', nav: 'inbox', liveInbox: true }, { runs, plans, total: page.total, older, paged: q.cursor !== undefined })
   })
 
   app.get('/runs', async (req, reply) => {

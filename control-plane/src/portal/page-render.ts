@@ -13,6 +13,8 @@ export interface PageFrame {
   /** The page follows this run live. */
   liveRun?: { id: string, status: string }
   liveInbox?: boolean
+  /** Reload the page this often while something it shows is still moving (a plan rolling out); works without the script. */
+  refreshSeconds?: number | undefined
 }
 
 export class PageRenderer {
@@ -25,7 +27,7 @@ export class PageRenderer {
       ...data, fmt: pageFormatters(), title: frame.title, nav: frame.nav, operator, csrf, assets: { css: ASSETS.css.path, js: ASSETS.js.path, passkeys: ASSETS.passkeys.path },
       passkeysNav: this.features.passkeys, passkeyScript: frame.passkeyScript ?? false,
       pendingCount: operator ? this.pendingCount() : 0,
-      liveRun: frame.liveRun?.id, liveStatus: frame.liveRun?.status, liveInbox: frame.liveInbox ?? false,
+      liveRun: frame.liveRun?.id, liveStatus: frame.liveRun?.status, liveInbox: frame.liveInbox ?? false, refreshSeconds: frame.refreshSeconds,
     })
     return reply.code(status).header('cache-control', 'no-store').type('text/html; charset=utf-8').send(html)
   }

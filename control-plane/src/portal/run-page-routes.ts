@@ -7,7 +7,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { z } from 'zod'
-import { PasskeyAssertionSchema } from '@writ/packs/protocol'
+import { PasskeyAssertionSchema, parsePlanRunId } from '@writ/packs/protocol'
 import { bindingChallenge } from '@writ/packs/approvers'
 import { RunIdParamsSchema, type Run } from '../runs/index.js'
 import { auditRejection, detailsOf, RunNotFound } from '../http/index.js'
@@ -42,6 +42,9 @@ export default async function runPageRoutes(app: FastifyInstance, opts: { pages:
 
   async function show(req: FastifyRequest, reply: FastifyReply, id: string, extra: Record<string, unknown> = {}, status = 200): Promise<FastifyReply> {
     const hit = await store.get(id)
+    // A plan's target is shown on its plan's page.
+    const target = hit ? undefined : parsePlanRunId(id)
+    if (target) return reply.redirect(`/ui/plans/${encodeURIComponent(target.planId)}?q=#t-${target.position}`, 303)
     if (!hit) throw new RunNotFound(id)
     const view = await runView(hit.run, req.principal!, store, catalog)
     const passkey = passkeyView(hit.run, req.principal!)

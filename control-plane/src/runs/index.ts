@@ -1,5 +1,5 @@
 /** Runs: the request path, the run store, dispatch, results, the lost-run sweeper, and their routes. */
-export { RunService } from './run-service.js'
+export { RunService, gatedByRegistry } from './run-service.js'
 export type { RunServiceDeps, SystemRunRequest } from './run-service.js'
 export { RunStore, RUNS_BUCKET, RunStoreError, newRunId, randomHex } from './run-store.js'
 export type { RunSummary, RunFilter } from './run-store.js'
@@ -7,7 +7,7 @@ export { RunSchema, ShownRunSchema, RunStatusSchema, RunOutcomeSchema, PolicyOut
 export type { Run, RunStatus, RunOutcome, Decision, ApprovalState } from './run-record.js'
 export { Dispatcher } from './dispatcher.js'
 export type { DispatchOutcome, DispatcherOptions } from './dispatcher.js'
-export { ResultsConsumer } from './results-consumer.js'
+export { ResultsConsumer, applyResult } from './results-consumer.js'
 export { DeadlineSweeper } from './deadline-sweeper.js'
 export { RunAdmission } from './run-admission.js'
 export type { AdmissionLimits } from './run-admission.js'

@@ -5,6 +5,9 @@
 import type { NatsConnection, Subscription } from '@nats-io/transport-node'
 import { OutputChunkSchema, subjects, type OutputChunk } from '@writ/packs/protocol'
 
+/** `writ.v1.node.<node>.output.<plan id>-<position>`: live output of a plan's target. */
+const PLAN_TARGET_SUBJECT = /\.output\.p[0-9a-z]{9}[0-9a-f]{8}-[0-9]+$/
+
 const MAX_RUNS = 2000
 const MAX_BYTES_PER_RUN = 256 * 1024
 /** Bound on everything buffered; the oldest runs go first (their final output is in the run record). */
@@ -22,6 +25,8 @@ export class OutputBuffer {
     this.sub = nc.subscribe(subjects.allOutput, {
       callback: (err, msg) => {
         if (err) return
+        // A plan's targets are read as grouped results, not followed live: their chunks are not parsed at all.
+        if (PLAN_TARGET_SUBJECT.test(msg.subject)) return
         let json: unknown
         try { json = msg.json() } catch { return }
         const parsed = OutputChunkSchema.safeParse(json)

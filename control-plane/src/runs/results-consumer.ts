@@ -29,6 +29,12 @@ export class ResultsConsumer {
     private readonly onFinished: (run: Run) => void = () => {},
   ) {}
 
+  /** Results of runs that are not in the run store (a plan's targets): true when the handler took the message on. */
+  private elsewhere: ((m: JsMsg, result: RunResult) => boolean) | undefined
+
+  /** Hands results of a plan's targets to `handler` (plans/plan-results.ts), which acknowledges them once recorded. */
+  routeElsewhere(handler: (m: JsMsg, result: RunResult) => boolean): void { this.elsewhere = handler }
+
   /** The current start's state: a stop ends its loop even if a later start runs a new one. */
   private session = { stopped: true }
 
@@ -115,6 +121,7 @@ export class ResultsConsumer {
       return
     }
     const result = parsed.data
+    if (this.elsewhere?.(m, result)) return
     const current = await this.store.current(result.run_id)
     if (!current) {
       this.log.warn({ runId: result.run_id, node: result.node_id }, 'result for a run this control plane does not know')
@@ -161,6 +168,17 @@ export class ResultsConsumer {
     const jsm = await this.manager()
     const msg = await jsm.streams.getMessage(streams.results.name, { last_by_subj: subjects.result(nodeId, runId) }).catch(() => null)
     return msg ? msg.time.getTime() : undefined
+  }
+
+  /** The result of `runId` as stored in the results stream, if it is there (a plan target's output is read from it). */
+  async storedResult(nodeId: string, runId: string): Promise<RunResult | undefined> {
+    const jsm = await this.manager()
+    const msg = await jsm.streams.getMessage(streams.results.name, { last_by_subj: subjects.result(nodeId, runId) }).catch(() => null)
+    if (!msg) return undefined
+    let json: unknown
+    try { json = msg.json() } catch { return undefined }
+    const parsed = RunResultSchema.safeParse(json)
+    return parsed.success && parsed.data.run_id === runId ? parsed.data : undefined
   }
 
   async stop(): Promise<void> {

@@ -51,7 +51,13 @@ export interface SystemRunRequest { action: string, node: string, args: Record<s
 const SYSTEM = { id: 'control-plane', kind: 'system' as const }
 
 export class RunService {
+  /** Runs that are not in the run store: a plan's targets (plans/). */
+  private otherRuns: ((principal: Principal, id: string) => Promise<Run | undefined>) | undefined
+
   constructor(private readonly d: RunServiceDeps) {}
+
+  /** Answers for runs the store does not hold (each target of a plan is also a run). */
+  resolveOtherRuns(find: (principal: Principal, id: string) => Promise<Run | undefined>): void { this.otherRuns = find }
 
   /** Agents see their own runs; operators see every run. */
   visible(principal: Principal, run: Pick<Run, 'requester'>): boolean {
@@ -78,6 +84,10 @@ export class RunService {
 
   async get(principal: Principal, id: string): Promise<Run> {
     const hit = await this.d.store.get(id)
+    if (!hit) {
+      const other = await this.otherRuns?.(principal, id)
+      if (other) return other
+    }
     if (!hit || !this.visible(principal, hit.run)) throw new RunNotFound(id)
     return hit.run
   }
@@ -346,7 +356,7 @@ export class RunService {
  * it carries passkey-signed approvals, so what policy would let run at once
  * waits for those approvals instead of being dispatched to a certain refusal.
  */
-function gatedByRegistry(d: PolicyDecision, gate: PasskeyGate | undefined): PolicyDecision {
+export function gatedByRegistry(d: PolicyDecision, gate: PasskeyGate | undefined): PolicyDecision {
   if (d.decision !== 'allow' || !gate) return d
   return {
     decision: 'require_approval', rule: `${d.rule}, gated by the approver registry's ${gate.rule}: ${gate.why}`,

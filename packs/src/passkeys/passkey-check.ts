@@ -86,9 +86,12 @@ export function isRequester(entry: ApproverEntry, requesterId: string): boolean 
  * not; an action the registry gates needs a quorum of distinct people from
  * the allowed groups.
  */
-export async function checkPasskeyApprovals(writ: Writ, declared: DeclaredAction, registry: ApproverRegistry): Promise<PasskeyVerdict> {
+export async function checkPasskeyApprovals(
+  writ: Writ, declared: DeclaredAction, registry: ApproverRegistry,
+  /** What the approvals are bound to: the run's binding, or — a plan's target — the plan's (over its root). */
+  binding: string = approvalBinding(writ),
+): Promise<PasskeyVerdict> {
   const requirement = passkeyRequirement(registry, writ.action, declared)
-  const binding = approvalBinding(writ)
   const verified: Array<VerifiedApprover & { groups: readonly string[] }> = []
   for (const a of writ.approvals) {
     if (!a.passkey) continue

@@ -3,11 +3,11 @@ export {
   PROTOCOL_VERSION, WRIT_VERSION, ArgValueSchema, PrincipalRefSchema, PasskeyAssertionSchema, ApprovalRefSchema, RunOptionsSchema,
   WritSchema, SignedWritSchema, CancelSchema, SignedCancelSchema, RefusalCodeSchema, RefusalSchema,
   WritAckSchema, OutputChunkSchema, RunnerStatusSchema, RunResultSchema, PackInventorySchema,
-  HeartbeatSchema, NodeEventSchema,
+  HeartbeatSchema, NodeEventSchema, PLAN_ID_RE, PlanStatementSchema, PlanProofSchema,
 } from './messages.js'
 export type {
   PasskeyAssertion, ApprovalRef, Writ, SignedWrit, Cancel, SignedCancel, RefusalCode, Refusal, WritAck, OutputChunk, RunnerStatus,
-  RunResult, Heartbeat, NodeEvent,
+  RunResult, Heartbeat, NodeEvent, PlanStatement, PlanProof,
 } from './messages.js'
 export {
   keyIdOf, generateSigningKeyPair, loadSigningKey, loadTrustedKey, splitPemBundle, newNonce, newBindingSalt,
@@ -15,6 +15,9 @@ export {
 } from './writ-signing.js'
 export type { SigningKey, TrustedKey, SignatureCheck } from './writ-signing.js'
 export { approvalBinding } from './approval-binding.js'
+export { MerkleTree, merkleLeafHash, maxProofLength, verifyInclusion } from './merkle-tree.js'
+export { planRunId, parsePlanRunId, planLeafHash, planBinding, signPlanStatement, encodeProof, checkPlanWrit } from './plan-root.js'
+export type { PlanLeaf, PlanCheck } from './plan-root.js'
 export type { ApprovalSubject } from './approval-binding.js'
 export { canonicalJson } from '../canonical-json.js'
 export {

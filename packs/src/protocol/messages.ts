@@ -92,11 +92,52 @@ export const WritSchema = z.object({
 }).strict()
 export type Writ = z.infer<typeof WritSchema>
 
+/** A plan id: `p`, 9 base-36 digits of the time, 8 hex; a target's run id appends `-<position>`. */
+export const PLAN_ID_RE = /^p[0-9a-z]{9}[0-9a-f]{8}$/
+
+/**
+ * What the dispatch key signs once per plan (again only when a long rollout
+ * outlives the writ lifetime): the root, how many leaves it covers, and the
+ * fields every target's writ shares.
+ */
+export const PlanStatementSchema = z.object({
+  v: z.literal(1),
+  kind: z.literal('writ.plan-root'),
+  plan_id: z.string().regex(PLAN_ID_RE),
+  root: Sha256Hex,
+  count: z.number().int().min(1).max(100_000),
+  reason: z.string().min(1).max(2000),
+  requester: PrincipalRefSchema,
+  /** Hash of the plan's `plan.requested` audit event: every target's runner journals it as a witness. */
+  request_hash: Sha256Hex,
+  session_id: z.string().max(128).optional(),
+  issued_at: IsoTime,
+  expires_at: IsoTime,
+}).strict()
+export type PlanStatement = z.infer<typeof PlanStatementSchema>
+
+/** What a plan writ carries instead of a signature of its own. */
+export const PlanProofSchema = z.object({
+  statement: PlanStatementSchema,
+  /** Ed25519 over the statement's canonical JSON, by the key the envelope names. */
+  sig: z.string().regex(/^[A-Za-z0-9+/]{86}==$/),
+  position: z.number().int().min(0).max(99_999),
+  /** The inclusion proof: ⌈log₂ count⌉ SHA-256 hashes at most, concatenated, hex. */
+  proof: z.string().regex(/^(?:[0-9a-f]{64}){0,17}$/),
+}).strict()
+export type PlanProof = z.infer<typeof PlanProofSchema>
+
+/**
+ * A writ and what vouches for it: its own signature (`sig`), or — a target of
+ * a plan — the plan's signed statement and the leaf's inclusion proof
+ * (`plan`, plan-root.ts), one signature for every target. Exactly one of them.
+ */
 export const SignedWritSchema = z.object({
   writ: WritSchema,
   key_id: z.string().regex(/^[0-9a-f]{16}$/),
-  sig: z.string().regex(/^[A-Za-z0-9+/]{86}==$/),
-}).strict()
+  sig: z.string().regex(/^[A-Za-z0-9+/]{86}==$/).optional(),
+  plan: PlanProofSchema.optional(),
+}).strict().refine((s) => (s.sig === undefined) !== (s.plan === undefined), { message: 'a writ carries either its own signature (sig) or a plan proof (plan), exactly one', path: ['sig'] })
 export type SignedWrit = z.infer<typeof SignedWritSchema>
 
 export const CancelSchema = z.object({
@@ -127,6 +168,9 @@ export const RefusalCodeSchema = z.enum([
   'passkey_required', 'bad_passkey', 'unknown_approver', 'self_approval', 'quorum_not_met',
   // The registry in force passed its expires_at: no passkey approval can be checked until a new one is published.
   'registry_expired',
+  // A plan's target: its leaf is not under the signed root (a target added or changed, another plan's leaf,
+  // another node's proof); the plan statement or an approval does not fit the writ.
+  'not_in_plan', 'bad_plan',
 ])
 export type RefusalCode = z.infer<typeof RefusalCodeSchema>
 

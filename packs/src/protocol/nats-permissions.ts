@@ -53,14 +53,14 @@ export function runnerPermissions(nodeId: string): NatsPermissions {
 
 /**
  * The control plane's permissions: writs and cancels to any node, the audit
- * subject, the Slack outbox, its streams and bucket through the JetStream
+ * subject, the Slack outbox, plans' progress logs, its streams and buckets through the JetStream
  * API, and the fleet's heartbeats and live output.
  */
 export function controlPlanePermissions(): NatsPermissions {
   return {
     pub: {
       allow: [
-        `${SUBJECT_ROOT}.node.*.run`, `${SUBJECT_ROOT}.node.*.cancel`, `${SUBJECT_ROOT}.audit.>`, `${SUBJECT_ROOT}.notify.>`,
+        `${SUBJECT_ROOT}.node.*.run`, `${SUBJECT_ROOT}.node.*.cancel`, `${SUBJECT_ROOT}.audit.>`, `${SUBJECT_ROOT}.notify.>`, `${SUBJECT_ROOT}.plans.>`,
         '$JS.API.>', '$JS.ACK.>', '$JS.FC.>', '$KV.>',
       ],
     },

@@ -49,7 +49,7 @@ export function newBindingSalt(): string {
   return randomBytes(32).toString('hex')
 }
 
-export function signWrit(writ: Writ, key: SigningKey): SignedWrit {
+export function signWrit(writ: Writ, key: SigningKey): SignedWrit & { sig: string } {
   const sig = sign(null, Buffer.from(canonicalJson(writ)), key.privateKey).toString('base64')
   return { writ, key_id: key.keyId, sig }
 }

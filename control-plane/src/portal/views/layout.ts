@@ -5,6 +5,7 @@ export const LAYOUT = `<!doctype html>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="referrer" content="no-referrer">
+<% if (it.refreshSeconds) { %><meta http-equiv="refresh" content="<%= it.refreshSeconds %>"><% } %>
 <title><%= it.title %> · writ</title>
 <link rel="stylesheet" href="<%= it.assets.css %>">
 </head>

@@ -1,7 +1,17 @@
 /** The inbox, the run list, the audit timeline and the nodes page. */
 export const INBOX = `<% layout('@layout') %>
 <h1>Waiting for a decision</h1>
-<% if (it.total === 0) { %><p class="card">Nothing is waiting for approval.</p><% } else if (it.paged || it.older) { %><p><%= it.total %> runs wait in all; this page shows <%= it.runs.length %> of them, newest first.</p><% } %>
+<% if (it.plans && it.plans.length) { %><ul class="cards plans">
+<% it.plans.forEach(function (p) { %>
+  <li class="card">
+    <h2><a href="/ui/plans/<%= p.id %>">Plan: <%= p.action %> on <%= p.count %> nodes</a></h2>
+    <p><span class="risk risk-<%= p.risk %>"><%= p.risk %> risk</span> · one decision for every node</p>
+    <p class="quote"><%= p.reason %></p>
+    <p class="meta">by <%= p.requester %> · <strong><%= p.timeLeft %></strong> left</p>
+  </li>
+<% }) %>
+</ul><% } %>
+<% if (it.total === 0 && !(it.plans && it.plans.length)) { %><p class="card">Nothing is waiting for approval.</p><% } else if (it.paged || it.older) { %><p><%= it.total %> runs wait in all; this page shows <%= it.runs.length %> of them, newest first.</p><% } %>
 <ul class="cards">
 <% it.runs.forEach(function (r) { %>
   <li class="card">

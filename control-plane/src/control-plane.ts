@@ -12,7 +12,7 @@ import { PackCatalog, type SideEffect } from '@writ/packs'
 import { CONTROL_PLANE_INBOX_PREFIX, keyIdOf, loadSigningKey, loadTrustedKey, splitPemBundle, streams, type SigningKey, type TrustedKey } from '@writ/packs/protocol'
 import { ApproverRegistryError, ApproverRegistryFile } from '@writ/packs/approvers'
 import type { Logger } from 'pino'
-import { ApprovalService, ImpactPreview } from './approvals/index.js'
+import { ApprovalService, ImpactPreview, previewSteps } from './approvals/index.js'
 import { AuditChain, AuditCheckpointer, AuditReader, type AuditEvent } from './audit/index.js'
 import { PrincipalRegistry } from './auth/index.js'
 import { durationMs, publicUrl, type Config } from './config.js'
@@ -279,6 +279,10 @@ export async function startControlPlane(config: Config, log: Logger, opts: Start
       notify: {
         pending: (plan, state) => notifier.pending(planAsRun(plan, state), planUrl(plan.id)),
         decided: (plan, state) => notifier.decided(planAsRun(plan, state), planUrl(plan.id)),
+      },
+      preview: {
+        steps: previewSteps,
+        read: (steps, node, reason) => previews ? previews.read(steps, node, reason) : Promise.resolve({ runs: [], unavailable: 'the control plane is still starting' }),
       },
     })
     // Plan targets' results go to the plans before the consumer takes its first message.

@@ -16,7 +16,7 @@ export async function startCpProcess(configFile: string, env: Record<string, str
   child.stdout?.on('data', (d: Buffer) => { out += d.toString() })
   child.stderr?.on('data', (d: Buffer) => { out += d.toString() })
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`control plane did not start:\n${out}`)), 15_000)
+    const timer = setTimeout(() => reject(new Error(`control plane did not start:\n${out}`)), 60_000)
     const check = (): void => {
       const m = /"address":"(http:\/\/[^"]+)".*control plane listening/.exec(out)
       if (m) { clearTimeout(timer); resolve(m[1] as string) }

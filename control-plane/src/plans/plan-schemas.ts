@@ -102,6 +102,11 @@ export const PlanStateSchema = z.object({
   halt: z.object({ by: z.string(), reason: z.string(), at: z.string() }).optional(),
   finished_at: z.string().optional(),
   updated_at: z.string(),
+  /** The impact preview of a sample of the gated targets (their read-only preview runs), once started. */
+  preview: z.array(z.object({
+    position: z.number().int().min(0), node: z.string(),
+    runs: z.array(z.object({ action: z.string(), run_id: z.string() })), unavailable: z.string().optional(),
+  })).optional(),
 })
 export type PlanState = z.infer<typeof PlanStateSchema>
 

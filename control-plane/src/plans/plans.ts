@@ -16,6 +16,7 @@ import type { Passkeys } from '../passkeys/index.js'
 import type { Policy, PolicyDecision, PolicyScope } from '../policy/index.js'
 import { sensitiveArgNames, type Run, type RunStore } from '../runs/index.js'
 import { PlanApprovals, type PlanDecisionInput } from './plan-approvals.js'
+import { PlanPreview, type PlanPreviewDeps } from './plan-preview.js'
 import { PlanProgress } from './plan-progress.js'
 import { PlanResults } from './plan-results.js'
 import { PlanRollout, type RolloutOptions } from './plan-rollout.js'
@@ -47,6 +48,8 @@ export interface PlansDeps {
   resultStoredAt: (nodeId: string, runId: string) => Promise<number | undefined>
   /** Slack: one message per plan waiting for people, and its outcome. */
   notify: { pending(plan: Plan, state: PlanState): void, decided(plan: Plan, state: PlanState): void }
+  /** The impact preview's reads, for a sample of a waiting plan's targets. */
+  preview?: Pick<PlanPreviewDeps, 'steps' | 'read'>
 }
 
 const FOLLOWED = 50
@@ -56,10 +59,12 @@ export class Plans {
   readonly approvals: PlanApprovals
   readonly rollout: PlanRollout
   readonly results: PlanResults
+  private readonly preview: PlanPreview | undefined
   private readonly followed = new Map<string, { progress: PlanProgress, follower?: { stop(): void }, finished: boolean }>()
   private sweep: NodeJS.Timeout | undefined
 
   private constructor(readonly store: PlanStore, private readonly d: PlansDeps) {
+    this.preview = d.preview ? new PlanPreview({ store, log: d.log, ...d.preview }) : undefined
     this.results = new PlanResults(store, d.audit, d.instanceId, d.log)
     this.rollout = new PlanRollout({
       nc: d.nc, key: d.key, store, results: this.results, audit: d.audit, catalog: d.catalog, log: d.log, instanceId: d.instanceId, opts: d.rollout,
@@ -74,7 +79,11 @@ export class Plans {
       catalog: d.catalog, fleet: d.fleet, policy: d.policy, scope: d.scope, plans: store, runStore: d.runStore, audit: d.audit, log: d.log,
       instanceId: d.instanceId, maxTargets: d.maxTargets, decide: d.decide,
       passkeyRequired: (action, risk) => d.passkeys?.requirement(action, risk) !== undefined,
-      onPending: (plan, state) => d.notify.pending(plan, state), onRunnable: (plan, tree) => this.rollout.adopt(plan, tree),
+      onPending: (plan, state) => {
+        d.notify.pending(plan, state)
+        this.preview?.start(plan).catch((err: unknown) => d.log.warn({ err, plan: plan.id }, 'plan impact preview failed'))
+      },
+      onRunnable: (plan, tree) => this.rollout.adopt(plan, tree),
     })
   }
 

@@ -86,7 +86,9 @@ ol.kernel .sev-warning .msg { color:#ffd479; } ol.kernel .sev-error .msg { color
  * current; the decision window's countdown (a warning under 2 minutes); live
  * updates: the run page learns its run's state the moment it subscribes (a
  * run that finished before the socket connected shows as finished) and
- * whenever it changes, the inbox reloads when what waits changes, a page
+ * whenever it changes, the inbox reloads when what waits changes, a plan
+ * page reloads as its targets are dispatched and finish (or, while a decision
+ * form is open on it, says the plan changed), a page
  * whose session ended says so. Without it every page still works (reload).
  */
 const JS = `'use strict';
@@ -133,7 +135,9 @@ const JS = `'use strict';
   var runId = body.getAttribute('data-live-run');
   var shown = body.getAttribute('data-live-status');
   var inbox = body.hasAttribute('data-live-inbox');
-  if (!runId && !inbox) return;
+  var planId = body.getAttribute('data-live-plan');
+  var planProgress = body.getAttribute('data-live-progress');
+  if (!runId && !inbox && !planId) return;
   var note = document.getElementById('live-note');
   var proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
   var retry = 1000;
@@ -149,14 +153,30 @@ const JS = `'use strict';
     for (var j = 0; j < cds.length; j++) cds[j].removeAttribute('data-countdown');
     say('This run changed while the page was open: it is now ' + m.status + '. Reload to see everything.');
   }
+  function showPlan(m) {
+    // A decision form may be half filled in: say what changed instead of reloading it away.
+    if (shown === 'pending_approval' && document.querySelector('.decide')) {
+      shown = m.status;
+      body.setAttribute('data-live-status', m.status);
+      if (m.status === 'pending_approval') return;
+      var status = document.getElementById('plan-status');
+      if (status) { status.textContent = ''; var b = document.createElement('strong'); b.textContent = m.status; status.appendChild(b); status.appendChild(document.createTextNode(' \u2014 ' + m.status_reason)); }
+      var bars = document.querySelectorAll('.decide');
+      for (var i = 0; i < bars.length; i++) bars[i].remove();
+      say('This plan changed while the page was open: it is now ' + m.status + '. Reload to see everything.');
+      return;
+    }
+    location.reload();
+  }
   function connect() {
     var ws = new WebSocket(proto + '//' + location.host + '/ui/live');
-    ws.onopen = function () { retry = 1000; ws.send(JSON.stringify(runId ? { type: 'run', run_id: runId } : { type: 'inbox' })); };
+    ws.onopen = function () { retry = 1000; ws.send(JSON.stringify(runId ? { type: 'run', run_id: runId } : planId ? { type: 'plan', plan_id: planId } : { type: 'inbox' })); };
     ws.onmessage = function (ev) {
       var m; try { m = JSON.parse(ev.data); } catch (e) { return; }
       if (m.type === 'subscribed') body.setAttribute('data-live-state', 'subscribed');
       if (m.type === 'run' && m.run_id === runId && m.status !== shown) showRun(m);
       if (m.type === 'inbox' && inbox) location.reload();
+      if (m.type === 'plan' && m.plan_id === planId && (m.status !== shown || m.progress !== planProgress)) showPlan(m);
     };
     ws.onclose = function (ev) {
       body.removeAttribute('data-live-state');

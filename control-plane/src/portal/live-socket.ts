@@ -8,6 +8,9 @@
  * signed out on any replica and when the session's time is up. What one
  * connection may hold is bounded (subscriptions, messages, frames waiting to
  * be sent), and so is the number of connections one session keeps open here.
+ *
+ * A plan page hears its plan's status, decisions and progress (targets
+ * dispatched and done), at most once a second while it rolls out.
  */
 import type { FastifyInstance } from 'fastify'
 import type { WebSocket } from 'ws'
@@ -17,16 +20,23 @@ import { isOwnOrigin } from './same-origin.js'
 import type { PortalSessions } from './session-store.js'
 import { statusWords } from './status-words.js'
 import type { Run } from '../runs/index.js'
+import type { Principal } from '../auth/index.js'
+import type { PlanProgress, PlanState } from '../plans/index.js'
 
 const Subscribe = z.discriminatedUnion('type', [
   z.object({ type: z.literal('run'), run_id: z.string().regex(/^[A-Za-z0-9_-]{8,64}$/) }).strict(),
   z.object({ type: z.literal('inbox') }).strict(),
+  z.object({ type: z.literal('plan'), plan_id: z.string().regex(/^p[0-9a-z]{9}[0-9a-f]{8}$/) }).strict(),
 ])
 
 /** Limits of one connection, and of one session's connections on this replica. */
 export const LIVE_LIMITS = {
   /** Runs one page follows. */
   runs: 16,
+  /** Plans one page follows. */
+  plans: 4,
+  /** A followed plan's progress is sent at most this often (ms); its last change is always sent. */
+  planEveryMs: 1000,
   /** Messages a connection may send (a page sends one or two). */
   messages: 64,
   /** Runs the inbox remembers as waiting (to tell when one stops waiting). */
@@ -41,7 +51,7 @@ export const LIVE_LIMITS = {
 export const LIVE_CLOSE = { sessionEnded: 4401, tooManyMessages: 4408, replaced: 4409, slowReader: 4413 } as const
 
 export default async function liveSocket(app: FastifyInstance, opts: { allowedOrigins: ReadonlySet<string>, sessions: PortalSessions }) {
-  const { store } = app.writ
+  const { store, plans } = app.writ
   const { sessions } = opts
   /** Open sockets per session id, oldest first. */
   const bySession = new Map<string, Set<WebSocket>>()
@@ -86,6 +96,54 @@ export default async function liveSocket(app: FastifyInstance, opts: { allowedOr
         const words = statusWords(run.status)
         return { type: 'run', run_id: run.id, status: run.status, status_reason: run.status_reason, label: words.label, tone: words.tone }
       }
+      /** Followed plans: what was last sent, and how to stop following. */
+      const followed = new Map<string, { sent: string, state: PlanState, progress?: PlanProgress, stop?: () => void, timer?: NodeJS.Timeout, due: boolean }>()
+      const planMessage = (id: string): { msg: unknown, key: string } | undefined => {
+        const f = followed.get(id)
+        if (!f) return undefined
+        const done = f.progress?.results.size ?? 0
+        const progress = `${done + (f.progress?.inFlight().length ?? 0)}/${done}`
+        return { key: `${f.state.status}|${progress}|${f.state.approvals.length}|${f.state.preview?.length ?? 0}|${f.state.halt ? 1 : 0}`, msg: { type: 'plan', plan_id: id, status: f.state.status, status_reason: f.state.status_reason, progress } }
+      }
+      /** Sends the plan's state if it changed since last sent, at most once a second (the last change always goes out). */
+      const sendPlan = (id: string): void => {
+        const f = followed.get(id)
+        if (!f) return
+        if (f.timer) { f.due = true; return }
+        const m = planMessage(id)
+        if (!m || m.key === f.sent) return
+        f.sent = m.key
+        send(m.msg)
+        f.timer = setTimeout(() => { f.timer = undefined; if (f.due) { f.due = false; sendPlan(id) } }, LIVE_LIMITS.planEveryMs)
+      }
+      const stopPlans = plans.store.onChange((state) => {
+        const f = followed.get(state.id)
+        if (!f) return
+        f.state = state
+        sendPlan(state.id)
+      })
+      const followPlan = async (id: string): Promise<void> => {
+        if (followed.has(id)) { const f = followed.get(id); if (f) f.sent = ''; sendPlan(id); return }
+        if (followed.size >= LIVE_LIMITS.plans) {
+          send({ type: 'error', code: 'WRIT_ERR_TOO_MANY_SUBSCRIPTIONS', message: `a page follows at most ${LIVE_LIMITS.plans} plans` })
+          return
+        }
+        let state: PlanState
+        try { state = (await plans.service.get(req.principal as Principal, id)).state } catch {
+          send({ type: 'error', code: 'WRIT_ERR_PLAN_NOT_FOUND', message: `no plan ${id}` })
+          return
+        }
+        if (socket.readyState !== socket.OPEN || followed.has(id)) return
+        const f: { sent: string, state: PlanState, progress?: PlanProgress, stop?: () => void, timer?: NodeJS.Timeout, due: boolean } = { sent: '', state, due: false }
+        followed.set(id, f)
+        const progress = await plans.progress(id, state).catch(() => undefined)
+        if (progress && followed.get(id) === f) {
+          f.progress = progress
+          f.stop = progress.onChange(() => sendPlan(id))
+        }
+        send({ type: 'subscribed' })
+        sendPlan(id)
+      }
       const stop = store.onChange((run) => {
         if (runs.has(run.id)) send(runState(run))
         if (!inbox) return
@@ -109,6 +167,7 @@ export default async function liveSocket(app: FastifyInstance, opts: { allowedOr
           }
           runs.add(m.data.run_id)
         }
+        if (m.data.type === 'plan') { void followPlan(m.data.plan_id); return }
         if (m.data.type === 'inbox' && !inbox) {
           inbox = true
           for (const r of store.list({ status: 'pending_approval' }, LIVE_LIMITS.pending)) pending.add(r.id)
@@ -122,6 +181,9 @@ export default async function liveSocket(app: FastifyInstance, opts: { allowedOr
       })
       socket.on('close', () => {
         stop()
+        stopPlans()
+        for (const f of followed.values()) { f.stop?.(); clearTimeout(f.timer) }
+        followed.clear()
         endSession()
         clearTimeout(timeUp)
         mine.delete(socket)

@@ -13,6 +13,8 @@ export interface PageFrame {
   /** The page follows this run live. */
   liveRun?: { id: string, status: string }
   liveInbox?: boolean
+  /** The page follows this plan live: its status and how far it has got (`dispatched/done`). */
+  livePlan?: { id: string, status: string, progress: string }
   /** Reload the page this often while something it shows is still moving (a plan rolling out); works without the script. */
   refreshSeconds?: number | undefined
 }
@@ -28,6 +30,7 @@ export class PageRenderer {
       passkeysNav: this.features.passkeys, passkeyScript: frame.passkeyScript ?? false,
       pendingCount: operator ? this.pendingCount() : 0,
       liveRun: frame.liveRun?.id, liveStatus: frame.liveRun?.status, liveInbox: frame.liveInbox ?? false, refreshSeconds: frame.refreshSeconds,
+      livePlan: frame.livePlan,
     })
     return reply.code(status).header('cache-control', 'no-store').type('text/html; charset=utf-8').send(html)
   }

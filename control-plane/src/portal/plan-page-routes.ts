@@ -14,9 +14,10 @@ import type { PackCatalog } from '@writ/packs'
 import { auditRejection, detailsOf, PlanNotFound } from '../http/index.js'
 import type { Principal } from '../auth/index.js'
 import type { Passkeys } from '../passkeys/index.js'
-import { redactArgs, sensitiveArgNames } from '../runs/index.js'
+import { redactArgs, sensitiveArgNames, type RunStore } from '../runs/index.js'
 import type { Plan, Plans, PlanState, PlanView } from '../plans/index.js'
 import type { PageRenderer } from './page-render.js'
+import { previewOf, type PreviewView } from './preview-view.js'
 import { timeLeft } from './time-text.js'
 
 const Params = z.object({ id: z.string().regex(/^p[0-9a-z]{9}[0-9a-f]{8}$/) }).strict()
@@ -29,10 +30,22 @@ const STATUS_LABEL: Record<string, string> = {
   halted: 'Halted', denied: 'Denied', expired: 'Expired',
 }
 
-export interface PlanPageOptions { pages: PageRenderer, plans: Plans, catalog: PackCatalog, passkeys: Passkeys | undefined }
+/** How far a plan has got, as the live socket words it too: targets dispatched or done / targets done. */
+export function progressToken(view: Pick<PlanView, 'groups' | 'counts'>): string {
+  const done = view.groups.reduce((n, g) => n + g.count, 0)
+  return `${done + (view.counts.running ?? 0)}/${done}`
+}
+
+export interface PlanPageOptions { pages: PageRenderer, plans: Plans, catalog: PackCatalog, passkeys: Passkeys | undefined, runs: RunStore }
 
 export default async function planPageRoutes(app: FastifyInstance, opts: PlanPageOptions) {
-  const { pages, plans, catalog, passkeys } = opts
+  const { pages, plans, catalog, passkeys, runs } = opts
+
+  /** The sampled targets' impact previews, while the plan waits for its decision and after (as history). */
+  async function previews(plan: Plan, state: PlanState): Promise<Array<{ node: string, position: number, view: PreviewView }> | undefined> {
+    if (!state.preview) return undefined
+    return Promise.all(state.preview.map(async (e) => ({ node: e.node, position: e.position, view: await previewOf(e, plan.targets[e.position]?.args ?? {}, runs) })))
+  }
 
   function decisionFor(p: Principal, plan: Plan, state: PlanState): { allowed: boolean, whyNot: string } | undefined {
     const a = plan.approval
@@ -63,7 +76,7 @@ export default async function planPageRoutes(app: FastifyInstance, opts: PlanPag
     const r = plan.rollout
     const a = plan.approval
     const counts = Object.entries(view.counts).filter(([k]) => k !== 'targets').map(([k, n]) => `${n} ${k.replace('_', ' ')}`).join(' · ')
-    return pages.page(req, reply, '@plan', { title: `Plan: ${plan.action} on ${plan.targets.length} nodes`, passkeyScript: passkeyView(plan, state, viewer)?.has ?? false, refreshSeconds: state.status === 'running' ? 3 : undefined }, {
+    return pages.page(req, reply, '@plan', { title: `Plan: ${plan.action} on ${plan.targets.length} nodes`, passkeyScript: passkeyView(plan, state, viewer)?.has ?? false, refreshSeconds: state.status === 'running' ? 3 : undefined, livePlan: { id: plan.id, status: state.status, progress: progressToken(view) } }, {
       view, statusLabel: STATUS_LABEL[state.status] ?? state.status, counts,
       action: { title: spec?.title ?? plan.action, risk: plan.risk, side_effects: spec?.side_effects ?? [] },
       plan: {
@@ -78,6 +91,7 @@ export default async function planPageRoutes(app: FastifyInstance, opts: PlanPag
         timeLeft: timeLeft(a.expires_at),
       } : undefined,
       decision: decisionFor(viewer, plan, state), passkey: passkeyView(plan, state, viewer),
+      previews: await previews(plan, state), gatedCount: plan.targets.filter((t) => t.policy.decision === 'require_approval').length,
       targets: matching.slice(0, SHOWN_TARGETS), moreTargets: Math.max(0, matching.length - SHOWN_TARGETS), q, ...extra,
     }, status)
   }

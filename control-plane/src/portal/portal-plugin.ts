@@ -169,7 +169,7 @@ export default fp(async function portalPlugin(root: FastifyInstance, opts: { fai
     await ui.register(unconfiguredRoutes, { passkeys: passkeys !== undefined, sso: oidc !== undefined })
     await ui.register(listPageRoutes, { pages })
     await ui.register(runPageRoutes, { pages })
-    await ui.register(planPageRoutes, { pages, plans: root.writ.plans, catalog: root.writ.catalog, passkeys })
+    await ui.register(planPageRoutes, { pages, plans: root.writ.plans, catalog: root.writ.catalog, passkeys, runs: root.writ.store })
     await ui.register(liveSocket, { allowedOrigins: ownOrigins, sessions })
   }, { prefix: '/ui' })
 }, { name: 'writ-portal', dependencies: ['writ-control-plane'] })

@@ -44,7 +44,14 @@ function nodeAllocFacts(allocs: Array<Record<string, any>>): Pick<PreviewItem, '
 /** The preview of `run`, read from its preview runs; undefined when it has none. */
 export async function previewView(run: Run, store: RunStore): Promise<PreviewView | undefined> {
   const p = run.approval?.preview
-  if (!p) return undefined
+  return p ? previewOf(p, run.args, store) : undefined
+}
+
+/**
+ * What preview runs found, for an action with these arguments (a run's, or
+ * one target's of a plan), as of when they ran.
+ */
+export async function previewOf(p: { runs: Array<{ action: string, run_id: string }>, unavailable?: string | undefined }, args: Run['args'], store: RunStore): Promise<PreviewView> {
   const items: PreviewItem[] = []
   const labels: Record<string, string> = {}
   for (const ref of p.runs) {
@@ -58,7 +65,7 @@ export async function previewView(run: Run, store: RunStore): Promise<PreviewVie
     if (ref.action === 'nomad.alloc_status' && parsed && typeof parsed === 'object' && !Array.isArray(parsed)) {
       const alloc = parsed as Record<string, any>
       // The allocation's name (`job.group[n]`) is what a person knows it by: the summary shows it beside the id.
-      if (typeof alloc.Name === 'string' && typeof run.args.alloc_id === 'string' && alloc.ID === run.args.alloc_id) labels.alloc_id = alloc.Name
+      if (typeof alloc.Name === 'string' && typeof args.alloc_id === 'string' && alloc.ID === args.alloc_id) labels.alloc_id = alloc.Name
       items.push({ title, run_id: r.id, as_of: asOf, ...allocFacts(alloc) })
     } else if (ref.action === 'nomad.node_allocs' && Array.isArray(parsed)) items.push({ title, run_id: r.id, as_of: asOf, ...nodeAllocFacts(parsed as Array<Record<string, any>>) })
     else items.push({ title, run_id: r.id, note: 'preview returned output it could not read', facts: [] })

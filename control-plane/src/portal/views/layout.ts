@@ -5,11 +5,11 @@ export const LAYOUT = `<!doctype html>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="referrer" content="no-referrer">
-<% if (it.refreshSeconds) { %><meta http-equiv="refresh" content="<%= it.refreshSeconds %>"><% } %>
+<% if (it.refreshSeconds) { %><noscript><meta http-equiv="refresh" content="<%= it.refreshSeconds %>"></noscript><% } %>
 <title><%= it.title %> · writ</title>
 <link rel="stylesheet" href="<%= it.assets.css %>">
 </head>
-<body<% if (it.liveRun) { %> data-live-run="<%= it.liveRun %>" data-live-status="<%= it.liveStatus %>"<% } %><% if (it.liveInbox) { %> data-live-inbox="1"<% } %>>
+<body<% if (it.liveRun) { %> data-live-run="<%= it.liveRun %>" data-live-status="<%= it.liveStatus %>"<% } %><% if (it.liveInbox) { %> data-live-inbox="1"<% } %><% if (it.livePlan) { %> data-live-plan="<%= it.livePlan.id %>" data-live-status="<%= it.livePlan.status %>" data-live-progress="<%= it.livePlan.progress %>"<% } %>>
 <a class="skip" href="#main">Skip to content</a>
 <header class="top">
   <a class="brand" href="/ui">writ</a>

@@ -32,6 +32,7 @@ export const PLAN_PAGE = `<% layout('@layout') %>
   <% if (it.decision) { %>
   <section class="card decide" aria-labelledby="decide-h">
     <h2 id="decide-h">Your decision, for all <%= it.plan.count %> nodes</h2>
+    <% if (it.previews && it.previews.length) { %><p class="note"><a href="#plan-preview">See what it touches</a> on <%= it.previews.length === 1 ? 'the node' : it.previews.length + ' of the nodes' %> before you decide.</p><% } %>
     <% if (it.decision.allowed) { %>
     <% if (it.passkey && !it.passkey.has) { %>
     <p class="warn" id="passkey-needed">Approving this plan needs your passkey's signature, and none of your passkeys is in the published approver registry. <a href="/ui/passkeys">Register one</a>. You can still deny.</p>
@@ -55,6 +56,30 @@ export const PLAN_PAGE = `<% layout('@layout') %>
     <% } else { %>
     <p><%= it.decision.whyNot %></p>
     <% } %>
+  </section>
+  <% } %>
+
+  <% if (it.previews && it.previews.length) { %>
+  <section class="card" aria-labelledby="preview-h" id="plan-preview">
+    <h2 id="preview-h">Impact preview<% if (it.previews.length < it.gatedCount) { %>: <%= it.previews.length %> of the <%= it.gatedCount %> gated nodes, spread over the plan<% } %></h2>
+    <% it.previews.forEach(function (e) { %>
+    <details class="evidence"<% if (e === it.previews[0]) { %> open<% } %>>
+      <summary><strong><%= e.node %></strong> (target <%= e.position %>)</summary>
+      <% if (e.view.unavailable) { %><p class="warn">Preview unavailable: <%= e.view.unavailable %></p><% } %>
+      <% e.view.items.forEach(function (p) { %>
+        <h3><%= p.title %> <small>(<a href="/ui/runs/<%= p.run_id %>">run <%= p.run_id %></a>)</small></h3>
+        <% if (p.as_of) { %><p class="note">As of <%~ it.fmt.time(p.as_of) %>.</p><% } %>
+        <% if (p.note) { %><p class="warn"><%= p.note %></p><% } %>
+        <% if (p.facts.length) { %><dl class="facts"><% p.facts.forEach(function (f) { %><dt><%= f[0] %></dt><dd><%= f[1] %></dd><% }) %></dl><% } %>
+        <% if (p.rows && p.rows.length) { %>
+        <div class="table"><table><caption class="sr-only"><%= p.title %> on <%= e.node %></caption>
+          <thead><tr><% p.columns.forEach(function (c) { %><th scope="col"><%= c %></th><% }) %></tr></thead>
+          <tbody><% p.rows.forEach(function (r) { %><tr><% r.forEach(function (c, i) { %><td data-label="<%= p.columns[i] %>"><%= c %></td><% }) %></tr><% }) %></tbody>
+        </table></div>
+        <% } %>
+      <% }) %>
+    </details>
+    <% }) %>
   </section>
   <% } %>
 

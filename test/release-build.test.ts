@@ -25,6 +25,10 @@ const RUNNER = `writ-node-runner-${SUFFIX}`
 const WRIT = `writ-${SUFFIX}`
 const PACKS = `writ-packs-${VERSION}.tar.gz`
 
+// Two single-executable builds (esbuild, postject) and their runs: a busy machine took past the
+// suites' 3 minutes, so this file gets 7 (a guard against a hang, not a measure of speed).
+t.setTimeout(420_000)
+
 const tmp = mkdtempSync(join(tmpdir(), 'writ-release-test-'))
 t.teardown(() => rmSync(tmp, { recursive: true, force: true }))
 

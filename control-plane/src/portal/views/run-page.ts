@@ -58,6 +58,7 @@ export const RUN_PAGE = `<% layout('@layout') %>
       <label for="comment" class="sr-only">Comment (optional)</label>
       <input id="comment" name="comment" type="text" maxlength="2000" placeholder="Comment (optional)"<% if (it.error && it.error.field === 'comment') { %> aria-invalid="true" aria-describedby="comment-error"<% } %>>
       <button type="submit" class="primary">Approve<% if (it.passkey) { %> with your passkey<% } %></button>
+      <% if (!it.passkey) { %><button type="submit" formaction="/ui/runs/<%= it.run.id %>/approve-and-grant">Approve and allow this for 1 h</button><% } %>
       <% if (it.error && it.error.field === 'comment') { %><p class="error field-error" id="comment-error" role="alert"><strong><%= it.error.code %></strong>: <%= it.error.message %></p><% } %>
       <% if (it.passkey) { %>
       <p class="note" data-passkey-status role="status" aria-live="polite">Runners accept this approval only with a passkey signature over this run (<%= it.passkey.quorum %> from <%= it.passkey.groups %>).</p>

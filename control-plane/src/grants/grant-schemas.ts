@@ -66,3 +66,14 @@ export type GrantStatus = z.infer<typeof GrantStatusSchema>
 /** What a covered run's answer says of the grant that covered it. */
 export const GrantUseSchema = z.object({ id: z.string(), uses_left: z.number().int().nullable(), expires_at: z.string() }).strict()
 export type GrantUse = z.infer<typeof GrantUseSchema>
+
+/** A grant as every answer shows it: never its signature; sensitive arguments redacted. */
+export const ShownGrantSchema = z.object({
+  id: z.string(), status: GrantStatusSchema, principal: z.string(), action: z.string(), node: z.string(),
+  args: z.union([z.literal('any'), z.record(z.string(), z.unknown())]),
+  uses: z.number().int().nullable(), uses_left: z.number().int().nullable(), expires_at: z.string(), reason: z.string(), digest: z.string(),
+  quorum: z.number().int(), approver_groups: z.array(z.string()), approvals: z.array(z.object({ by: z.string(), at: z.string() })),
+  created_by: z.string(), created_at: z.string(), activated_at: z.string().optional(),
+  revoked_by: z.string().optional(), revoked_at: z.string().optional(), revoke_reason: z.string().optional(),
+}).strict()
+export type ShownGrant = z.infer<typeof ShownGrantSchema>

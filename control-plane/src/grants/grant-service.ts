@@ -23,7 +23,7 @@ import {
   GrantAlreadyApproved, GrantDigestMismatch, GrantLifetimeTooLong, GrantNeedsPasskey, GrantNotAnApprover, GrantNotFound, GrantNotNeeded, GrantNotPending, GrantRevoked,
   GrantSelfApproval, UnknownPrincipal,
 } from './grant-errors.js'
-import type { GrantRecord, GrantRequest, GrantStatus, GrantUse } from './grant-schemas.js'
+import type { GrantRecord, GrantRequest, GrantStatus, GrantUse, ShownGrant } from './grant-schemas.js'
 import type { GrantStore } from './grant-store.js'
 
 export interface GrantServiceDeps {
@@ -41,14 +41,6 @@ export interface GrantServiceDeps {
   passkeyRequirement: (action: string, risk: Run['risk']) => { why: string } | undefined
   log: Logger
   now?: () => number
-}
-
-/** A grant as every answer shows it (never its signature; sensitive arguments redacted). */
-export interface ShownGrant {
-  id: string, status: GrantStatus, principal: string, action: string, node: string, args: 'any' | Record<string, unknown>,
-  uses: number | null, uses_left: number | null, expires_at: string, reason: string, digest: string,
-  quorum: number, approver_groups: string[], approvals: Array<{ by: string, at: string }>,
-  created_by: string, created_at: string, activated_at?: string, revoked_by?: string, revoked_at?: string, revoke_reason?: string,
 }
 
 /** What covering a request gives the run path: the answer's `grant`, and the signed statement for the writ. */

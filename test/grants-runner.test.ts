@@ -6,8 +6,11 @@
  * does not give a used-up grant new uses.
  */
 import t from 'tap'
-import { readFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
+import { RunJournal } from '@writ/node-runner'
 import { generateSigningKeyPair, grantDigest, loadSigningKey, signGrant, signWrit, type GrantTerms, type SignedGrant, type SigningKey } from '@writ/packs/protocol'
 import { startRunnerHarness, type RunnerHarness } from './helpers/runner-harness.js'
 
@@ -77,4 +80,29 @@ t.test('the runner verifies a grant a writ carries', async (t) => {
     t.match(await send(grant(h, { args: { name: 'only-this' } }), { name: 'only-this' }), { accepted: true }, 'its exact arguments are covered')
     t.match(await send(grant(h, { node_id: '*' })), { accepted: true }, 'a grant for every node covers this one')
   })
+})
+
+t.test('the journal keeps grant uses across rotation and restart, until the grant has expired', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'writ-grant-journal-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const file = join(dir, 'journal.jsonl')
+  let now = Date.parse('2026-01-01T00:00:00Z')
+  const opts = { rotateEntries: 3, keepRotated: 2, clockSkewMs: 30_000, now: () => now }
+  const j = RunJournal.open(file, opts)
+  const live = { grant: 'g0000000000aaaaaaa', grant_expires_at: '2026-01-01T01:00:00Z' }
+  const short = { grant: 'g0000000000bbbbbbb', grant_expires_at: '2026-01-01T00:10:00Z' }
+  for (let i = 0; i < 5; i++) await j.append('accepted', `run_${i}`, { action: 'canary.mark', expires_at: '2026-01-01T00:01:00Z', ...(i < 4 ? live : short) })
+  t.equal(j.grantUses(live.grant), 4)
+  t.equal(j.grantUses(short.grant), 1)
+  await j.close()
+  t.ok(readdirSync(dir).some((f) => /^journal\.jsonl\.\d+$/.test(f)), 'the journal rotated meanwhile')
+  const again = RunJournal.open(file, opts)
+  t.equal(again.grantUses(live.grant), 4, 'uses carried over by the continued entry and read back after a restart')
+  t.equal(again.grantUses(short.grant), 1)
+  await again.close()
+  now = Date.parse('2026-01-01T00:30:00Z')
+  const later = RunJournal.open(file, opts)
+  t.equal(later.grantUses(live.grant), 4)
+  t.equal(later.grantUses(short.grant), 0, 'an expired grant\'s count is forgotten (it covers nothing anyway)')
+  await later.close()
 })

@@ -25,7 +25,9 @@ t.test('the Grants page and "Approve and allow this for 1 h"', async (t) => {
   const first = await request()
   t.equal(first.status, 'pending_approval')
   const page = await ops.get(`/ui/runs/${first.id}`)
-  t.match(page.body, new RegExp(`formaction="/ui/runs/${first.id}/approve-and-grant">Approve and allow this for 1 h</button>`))
+  t.match(page.body, new RegExp(`<form method="post" action="/ui/runs/${first.id}/approve-and-grant">`))
+  t.match(page.body, /lets <strong>agent-1 \(agent\)<\/strong> run <code>testops.unlock<\/code> on <strong>host-1<\/strong> with exactly these arguments for the next hour/)
+  t.match(page.body, /<button type="submit">Approve and allow this for 1 h<\/button>/)
   const form = { _csrf: PortalVisitor.field(page.body, '_csrf'), binding: PortalVisitor.field(page.body, 'binding') }
   const posted = await ops.post(`/ui/runs/${first.id}/approve-and-grant`, form)
   t.equal(posted.statusCode, 303, posted.body.slice(0, 300))

@@ -58,13 +58,23 @@ export const RUN_PAGE = `<% layout('@layout') %>
       <label for="comment" class="sr-only">Comment (optional)</label>
       <input id="comment" name="comment" type="text" maxlength="2000" placeholder="Comment (optional)"<% if (it.error && it.error.field === 'comment') { %> aria-invalid="true" aria-describedby="comment-error"<% } %>>
       <button type="submit" class="primary">Approve<% if (it.passkey) { %> with your passkey<% } %></button>
-      <% if (!it.passkey) { %><button type="submit" formaction="/ui/runs/<%= it.run.id %>/approve-and-grant">Approve and allow this for 1 h</button><% } %>
       <% if (it.error && it.error.field === 'comment') { %><p class="error field-error" id="comment-error" role="alert"><strong><%= it.error.code %></strong>: <%= it.error.message %></p><% } %>
       <% if (it.passkey) { %>
       <p class="note" data-passkey-status role="status" aria-live="polite">Runners accept this approval only with a passkey signature over this run (<%= it.passkey.quorum %> from <%= it.passkey.groups %>).</p>
       <noscript><p class="warn">Signing with a passkey needs JavaScript.</p></noscript>
       <% } %>
     </form>
+    <% } %>
+    <% if (!it.passkey) { %>
+    <details class="grant">
+      <summary>Allow this for 1 h…</summary>
+      <form method="post" action="/ui/runs/<%= it.run.id %>/approve-and-grant">
+        <input type="hidden" name="_csrf" value="<%= it.csrf %>">
+        <input type="hidden" name="binding" value="<%= it.approval.binding %>">
+        <p class="note">Approves this run, and lets <strong><%= it.run.requester %></strong> run <code><%= it.run.action %></code> on <strong><%= it.run.node_name %></strong> with exactly these arguments for the next hour without asking (a standing grant; revoke it on the <a href="/ui/grants">Grants</a> page).</p>
+        <button type="submit">Approve and allow this for 1 h</button>
+      </form>
+    </details>
     <% } %>
     <details class="deny"<% if (it.error && it.error.field === 'reason') { %> open<% } %>>
       <summary>Deny…</summary>

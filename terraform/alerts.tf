@@ -39,7 +39,7 @@ variable "alert_runner_quiet_fleet_percent" {
 variable "alert_runner_refusal_codes" {
   description = "Runner refusal codes that mean someone other than the control plane is sending writs (forged, replayed, redirected or with made-up approvals); WritRunnerRefusalsSuspicious pages on them. Leave out codes that a misconfiguration of your own causes routinely."
   type        = list(string)
-  default     = ["malformed", "bad_signature", "unknown_key", "wrong_node", "replayed", "bad_approval", "passkey_required", "bad_passkey", "unknown_approver", "self_approval", "bad_plan", "not_in_plan"]
+  default     = ["malformed", "bad_signature", "unknown_key", "wrong_node", "replayed", "bad_approval", "passkey_required", "bad_passkey", "unknown_approver", "self_approval", "bad_plan", "not_in_plan", "bad_grant"]
 
   validation {
     condition = length(var.alert_runner_refusal_codes) > 0 && alltrue([for c in var.alert_runner_refusal_codes : contains([
@@ -47,7 +47,7 @@ variable "alert_runner_refusal_codes" {
       "unknown_action", "digest_mismatch", "bad_args", "replayed", "draining", "shell_not_allowed",
       "target_unavailable", "journal_unavailable", "bad_approval", "not_local", "lifetime_too_long",
       "passkey_required", "bad_passkey", "unknown_approver", "self_approval", "quorum_not_met", "registry_expired",
-      "not_in_plan", "bad_plan",
+      "not_in_plan", "bad_plan", "bad_grant", "grant_expired", "grant_used_up",
     ], c)])
     error_message = "alert_runner_refusal_codes must name at least one runner refusal code (packs/src/protocol/messages.ts RefusalCodeSchema)."
   }

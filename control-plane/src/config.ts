@@ -95,6 +95,10 @@ export const ConfigSchema = z.object({
     /** How long the instance rolling a plan out holds it without renewing; another instance takes over after this. */
     lease: Duration.default('10s'),
   }).strict().default({ max_targets: 1000, lease: '10s' }),
+  grants: z.object({
+    /** The longest a standing grant may stand (`expires_in` above it is refused with WRIT_ERR_GRANT_LIFETIME). */
+    max_lifetime: Duration.refine((s) => (parseDuration(s) ?? 0) > 0, 'max_lifetime must be positive').default('8h'),
+  }).strict().default({ max_lifetime: '8h' }),
   limits: z.object({
     body_bytes: z.number().int().min(1024).max(10 * 1024 * 1024).default(64 * 1024),
     rate_per_minute: z.number().int().positive().default(600),

@@ -23,6 +23,7 @@ import { PasskeyConfigError, Passkeys, PasskeyStore, RegistryRecord, relyingPart
 import { createApprovalNotifier, type ApprovalNotifier } from './notify/index.js'
 import { Policy, PolicyScope, policyNodeOf } from './policy/index.js'
 import { Plans, planAsRun } from './plans/index.js'
+import { GrantService, GrantStore } from './grants/index.js'
 import { DeadlineSweeper, Dispatcher, OutputBuffer, ResultsConsumer, RUNS_BUCKET, RunAdmission, RunService, RunStore, gatedByRegistry } from './runs/index.js'
 
 export class ControlPlaneStartError extends Error {
@@ -52,6 +53,8 @@ export interface ControlPlane {
   /** Passkey registration and passkey-signed approvals (config `passkeys`). */
   passkeys: Passkeys | undefined
   notifier: ApprovalNotifier
+  /** Standing grants: approvals given in advance (grants/). */
+  grants: GrantService
   /** Plans: one request over many nodes (plans/). */
   plans: Plans
   /** The portal page of a plan. */
@@ -251,6 +254,10 @@ export async function startControlPlane(config: Config, log: Logger, opts: Start
       },
       catalog, { nc, log: clog, inboxUrl: `${base}/ui/`, dropped: metrics.slackDropped, failures: metrics.slackFailures, coalesced: metrics.slackCoalesced, print: opts.print },
     )
+    const grants = new GrantService({
+      store: await GrantStore.open(nc, config.jetstream.replicas, clog), audit, catalog, fleet, policy, principals, key,
+      maxLifetimeMs: durationMs(config.grants.max_lifetime), passkeyRequirement: (action, risk) => passkeys?.requirement(action, risk), log: clog,
+    })
     let approvals: ApprovalService | undefined
     let previews: ImpactPreview | undefined
     const runs = new RunService({
@@ -263,6 +270,7 @@ export async function startControlPlane(config: Config, log: Logger, opts: Start
       admission: new RunAdmission(store, { maxActive: config.runs.max_active_runs, maxPendingPerRequester: config.runs.max_pending_per_requester }),
       cancelAnyGroups: config.runs.cancel_any_groups,
       onCanceledWhilePending: (run) => notifier.decided(run, runUrl(run.id)),
+      grantCover: (req) => grants.cover(req),
     })
     approvals = new ApprovalService({ store, audit, runs, metrics, notifier, log: clog, runUrl, passkeys })
     const planUrl = (id: string): string => `${base}/ui/plans/${encodeURIComponent(id)}`
@@ -300,7 +308,7 @@ export async function startControlPlane(config: Config, log: Logger, opts: Start
     let closed = false
     return {
       config, instanceId, log: clog, nc, catalog, principals, policy, scope, fleet, store, audit, auditReader, dispatcher, outputs, metrics, runs, results,
-      approvals, passkeys, notifier, runUrl, plans, planUrl,
+      approvals, passkeys, notifier, runUrl, plans, planUrl, grants,
       natsConnected: () => connected && !nc.isClosed(),
       readiness,
       onAudit: (listener) => audit.follow(listener),

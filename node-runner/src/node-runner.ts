@@ -190,7 +190,7 @@ export async function startNodeRunner(
       : verifyWrit(raw, {
         nodeId: config.nodeId, trusted, catalog: (packId) => live.current(packId), seen: (id) => journal.has(id) || checking.has(id),
         allowShellPacks: config.allowShellPacks, clockSkewMs: config.clockSkewMs, maxWritLifetimeMs: config.maxWritLifetimeMs,
-        runnerDirs: { nomad_data_dir: config.nomadDataDir },
+        runnerDirs: { nomad_data_dir: config.nomadDataDir }, grantUses: (id) => journal.grantUses(id),
       })
     if (!verdict.ok) return refuse(msg, verdict)
     if (!passkeys || !passkeys.needsCheck(verdict)) return accept(msg, verdict)
@@ -232,6 +232,8 @@ export async function startNodeRunner(
       request_hash: verdict.writ.request_hash, expires_at: verdict.writ.expires_at,
       ...(verdict.plan ? { plan: verdict.plan.id, position: verdict.plan.position } : {}),
       ...(approvals.length > 0 ? { approvals } : {}), ...checked,
+      // Counted by the journal: the next writ under this grant sees this use at once, and after a restart.
+      ...(verdict.writ.grant ? { grant: verdict.writ.grant.statement.id, grant_expires_at: verdict.writ.grant.statement.expires_at } : {}),
     }).then(
       async () => {
         reply(msg, { v: PROTOCOL_VERSION, run_id: runId, node_id: config.nodeId, accepted: true })

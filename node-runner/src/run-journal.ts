@@ -69,6 +69,8 @@ export class RunJournal {
   private readonly seen = new Map<string, number>()
   /** Accepted runs with no `finished` entry yet: run id → action. */
   private readonly open_ = new Map<string, string>()
+  /** Writs accepted under each standing grant: grant id → count and until when it matters (the grant's expiry plus skew). */
+  private readonly grants = new Map<string, { used: number, until: number }>()
   /** The newest approver registry accepted (the last `registry` entry, or a `continued` carry-over); parsed by the passkey gate. */
   private registry_: Record<string, unknown> | undefined
   private pending: string[] = []
@@ -131,6 +133,9 @@ export class RunJournal {
       for (const [runId, until] of Object.entries(e.data.replay as Record<string, number> ?? {})) if (until > now) this.seen.set(runId, until)
       for (const [runId, action] of Object.entries(e.data.open as Record<string, string> ?? {})) this.open_.set(runId, action)
       if (typeof e.data.registry === 'object' && e.data.registry !== null) this.registry_ = e.data.registry as Record<string, unknown>
+      for (const [id, g] of Object.entries(e.data.grants as Record<string, { used: number, until: number }> ?? {})) {
+        if (g.until > now) this.grants.set(id, { used: g.used, until: g.until })
+      }
       return
     }
     // Appended only for a registry newer than any before, so the last one is the newest.
@@ -142,6 +147,11 @@ export class RunJournal {
       }
     }
     if (e.type === 'accepted') this.open_.set(e.run_id, String(e.data.action ?? ''))
+    if (e.type === 'accepted' && typeof e.data.grant === 'string') {
+      const until = Date.parse(String(e.data.grant_expires_at)) + this.opts.clockSkewMs
+      const g = this.grants.get(e.data.grant)
+      this.grants.set(e.data.grant, { used: (g?.used ?? 0) + 1, until: Number.isFinite(until) ? until : now + this.opts.maxWritLifetimeMs })
+    }
     if (e.type === 'finished') this.open_.delete(e.run_id)
   }
 
@@ -159,6 +169,9 @@ export class RunJournal {
     this.seen.delete(runId)
     return false
   }
+
+  /** How many writs this runner accepted under a standing grant (across restarts and rotations, while the grant can still be valid). */
+  grantUses(grantId: string): number { return this.grants.get(grantId)?.used ?? 0 }
 
   /** Sequence of the last entry (across rotations). */
   get size(): number { return this.seq }
@@ -259,6 +272,7 @@ export class RunJournal {
   private rotate(): void {
     const now = this.now()
     for (const [runId, until] of this.seen) if (until <= now) this.seen.delete(runId)
+    for (const [id, g] of this.grants) if (g.until <= now) this.grants.delete(id)
     fdatasyncSync(this.fd)
     closeSync(this.fd)
     this.fd = -1
@@ -271,6 +285,7 @@ export class RunJournal {
       data: {
         previous: basename(rotated), replay: Object.fromEntries(this.seen), open: Object.fromEntries(this.open_),
         ...(this.registry_ ? { registry: this.registry_ } : {}),
+        ...(this.grants.size > 0 ? { grants: Object.fromEntries(this.grants) } : {}),
       },
       prev: this.last,
     })

@@ -6,7 +6,7 @@
 import type { Invocation, LoadedAction, LoadedPack, PackCatalog, RunnerDirs } from '@writ/packs'
 import { prepareInvocation, resolveListRoot } from '@writ/packs'
 import {
-  SignedWritSchema, WRIT_VERSION, approvalBinding, checkPlanWrit, verifySignature, type Refusal, type SignedWrit, type TrustedKey, type Writ,
+  SignedWritSchema, WRIT_VERSION, approvalBinding, checkGrant, checkPlanWrit, verifySignature, type Refusal, type SignedWrit, type TrustedKey, type Writ,
 } from '@writ/packs/protocol'
 import { nodeLocalityRefusal } from './nomad-locality.js'
 
@@ -32,6 +32,8 @@ export interface VerifierDeps {
   maxWritLifetimeMs: number
   /** This host's directories that list roots may name (`{{ runner.nomad_data_dir }}`). */
   runnerDirs?: RunnerDirs
+  /** How many writs under a standing grant this runner has accepted (its journal counts them). */
+  grantUses?: (grantId: string) => number
   now?: () => number
 }
 
@@ -79,6 +81,13 @@ export function verifyWrit(raw: unknown, deps: VerifierDeps): Verdict {
   if (deps.seen(writ.run_id)) return refuse('replayed', `run ${writ.run_id} was already received by this runner; a writ never runs twice`)
   const approvalProblem = checkApprovals(writ, vouched.binding)
   if (approvalProblem) return refuse(approvalProblem.code, approvalProblem.message)
+  if (writ.grant) {
+    // A grant stands in for approvals: a writ carrying both is not something the control plane sends.
+    if (writ.approvals.length > 0) return refuse('bad_grant', `writ carries grant ${writ.grant.statement.id} and approvals; a run is covered by one or the other`)
+    const sentGrant = (raw as { writ: { grant?: { statement?: unknown } } }).writ.grant?.statement
+    const grant = checkGrant(writ, writ.grant, sentGrant, { nodeId: deps.nodeId, trusted: deps.trusted, now, clockSkewMs: deps.clockSkewMs, usesAccepted: deps.grantUses ?? (() => 0) })
+    if (!grant.ok) return refuse(grant.code, grant.message)
+  }
 
   const found = deps.catalog(writ.pack).lookup(writ.action, writ.pack_digest)
   if (!found.ok) return refuse(found.code, found.message)

@@ -10,6 +10,8 @@ import { randomBytes } from 'node:crypto'
 import { generateSigningKeyPair, nscCommands } from '@writ/packs/protocol'
 import { cmdAudit } from './audit-commands.js'
 import { cmdDecide, cmdPending } from './approval-commands.js'
+import { cmdGrant, cmdGrants, cmdRevoke } from './grant-commands.js'
+import { typedArgs } from './typed-args.js'
 import { cmdApprovers } from './approver-commands.js'
 import { ApiError, WritClient } from './cli-client.js'
 import { EXIT, UsageError, type Io } from './cli-io.js'
@@ -34,6 +36,11 @@ const USAGE = `usage:
   writ approve <run> [--comment "…"] [--binding PREFIX] [--yes]   (operators; decides the binding it prints, or the one pinned;
                                                           on a terminal asks y/N first, --yes skips that)
   writ deny <run> --reason "why" [--binding PREFIX]       (operators; the agent is told)
+  writ grant <action> --to PRINCIPAL --node NODE|'*' (--arg k=v... | --any-args) --for 1h [--uses N] --reason "why"
+                                                          (operators: a standing grant; runs it covers dispatch without asking)
+  writ grant approve <grant> [--digest HEX]              (operators: co-sign a grant that needs a quorum)
+  writ grants [--status active|pending|revoked|expired|used_up] [--to PRINCIPAL] [--json]   (operators)
+  writ revoke <grant> [--reason "why"]                    (operators: the grant covers nothing from the next request on)
   writ audit verify --trusted-keys PEM... [--file export.jsonl | --nats URL] [--witness JOURNAL]... [--grace 60s] [--json]
                     [--metrics-textfile DIR/writ_audit_verify.prom]   (on a schedule: the result for node_exporter)
   writ audit export [--nats URL]            (JSON lines on stdout; --nats-creds FILE, --nats-ca FILE,
@@ -52,7 +59,7 @@ const USAGE = `usage:
 exit codes: 0 done/succeeded, 1 the run failed, 2 usage or refused request (or another end), 3 waiting for approval,
   4 not finished yet, 5 denied, 6 not confirmed (writ approve answered no)
 
-environment: WRIT_URL (default http://127.0.0.1:8480), WRIT_TOKEN (else WRIT_AGENT_TOKEN; WRIT_OPERATOR_TOKEN for pending/approve/deny), WRIT_NATS_URL, WRIT_NATS_CREDS,
+environment: WRIT_URL (default http://127.0.0.1:8480), WRIT_TOKEN (else WRIT_AGENT_TOKEN; WRIT_OPERATOR_TOKEN for pending/approve/deny/grant/grants/revoke), WRIT_NATS_URL, WRIT_NATS_CREDS,
   WRIT_AUDIT_TRUSTED_KEYS (":"-separated PEM files: the public keys audit checkpoints are signed with)`
 
 function client(env: NodeJS.ProcessEnv, flags: { url?: string | undefined, token?: string | undefined }): WritClient {
@@ -60,26 +67,6 @@ function client(env: NodeJS.ProcessEnv, flags: { url?: string | undefined, token
   const token = flags.token || env.WRIT_TOKEN || env.WRIT_AGENT_TOKEN
   if (!token) throw new UsageError('set WRIT_TOKEN (or WRIT_AGENT_TOKEN) or pass --token')
   return new WritClient(flags.url ?? env.WRIT_URL ?? 'http://127.0.0.1:8480', token)
-}
-
-/** Types `--arg k=v` values by the action's declared contract. */
-function typedArgs(pairs: readonly string[], contract: Array<{ name: string, type: string }>): Record<string, unknown> {
-  const out: Record<string, unknown> = {}
-  for (const pair of pairs) {
-    const eq = pair.indexOf('=')
-    if (eq <= 0) throw new UsageError(`--arg expects name=value, got "${pair}"`)
-    const name = pair.slice(0, eq)
-    const raw = pair.slice(eq + 1)
-    const type = contract.find((a) => a.name === name)?.type
-    switch (type) {
-      case 'integer': case 'number': out[name] = Number(raw); break
-      case 'boolean': out[name] = raw === 'true' ? true : raw === 'false' ? false : raw; break
-      case 'string_array': out[name] = raw === '' ? [] : raw.split(','); break
-      case 'integer_array': out[name] = raw === '' ? [] : raw.split(',').map(Number); break
-      default: out[name] = raw
-    }
-  }
-  return out
 }
 
 const EXIT_OF: Record<string, number> = { succeeded: EXIT.ok, failed: EXIT.failed, pending_approval: EXIT.pending, denied: EXIT.denied }
@@ -240,6 +227,9 @@ export async function runCli(argv: string[], io: Io = DEFAULT_IO): Promise<numbe
       case 'pending': return await cmdPending(rest, io)
       case 'approve': return await cmdDecide('approve', rest, io)
       case 'deny': return await cmdDecide('deny', rest, io)
+      case 'grant': return await cmdGrant(rest, io)
+      case 'grants': return await cmdGrants(rest, io)
+      case 'revoke': return await cmdRevoke(rest, io)
       case 'audit': return await cmdAudit(rest, io)
       case 'keys': return cmdKeys(rest, io)
       case 'approvers': return await cmdApprovers(rest, io)

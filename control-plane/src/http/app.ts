@@ -14,6 +14,7 @@ import { auditRoutes } from '../audit/index.js'
 import { bearerAuth } from '../auth/index.js'
 import { catalogRoutes } from '../catalog/index.js'
 import { nodeRoutes } from '../fleet/index.js'
+import { grantRoutes } from '../grants/index.js'
 import { mcpRoutes } from '../mcp/index.js'
 import { approverRoutes } from '../passkeys/index.js'
 import { planRoutes } from '../plans/index.js'
@@ -83,6 +84,7 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
         await v1.register(runRoutes)
         await v1.register(planRoutes, { plans: controlPlane.plans, maxWaitMs: durationMs(config.runs.max_wait) })
         await v1.register(approvalRoutes)
+        await v1.register(grantRoutes, { grants: controlPlane.grants })
         await v1.register(approverRoutes)
         await v1.register(auditRoutes)
         await v1.register(streamRoutes)

@@ -38,6 +38,8 @@ export interface RunView {
     approved_by?: Array<{ by: string, at: string }>
     denial?: { by: string, at: string, reason: string }
   }
+  /** The standing grant that let it run without waiting for a person. */
+  grant?: { id: string, uses_left: number | null, expires_at: string }
   node_last_seen?: string
   output?: OutputView
 }
@@ -96,6 +98,7 @@ export function runView(run: Run, ctx: ViewContext): RunView {
       ...(a.denial ? { denial: { by: a.denial.by, at: a.denial.at, reason: a.denial.reason } } : {}),
     }
   }
+  if (run.grant) view.grant = run.grant
   if (run.status === 'node_offline' && ctx.lastSeen) view.node_last_seen = ctx.lastSeen
   if (run.result) {
     view.exit_code = run.result.exit_code

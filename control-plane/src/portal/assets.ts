@@ -60,6 +60,7 @@ form.inline { display:inline; } form.inline button { margin:0 0 0 8px; min-heigh
 .decide.bar button { margin:0; } .decide.bar .note, .decide.bar .warn { flex-basis:100%; margin:4px 0 0; font-size:.9rem; }
 .decide.bar details.deny { margin-top:8px; } .decide.bar details.deny > summary { cursor:pointer; color:var(--bad); font-weight:600; padding:6px 0; }
 .decide.bar details.deny form { margin:0; } .decide.bar details.deny label { margin-top:4px; }
+.decide.bar details.grant { margin-top:8px; } .decide.bar details.grant > summary { cursor:pointer; font-weight:600; padding:6px 0; } .decide.bar details.grant form { margin:0; }
 .decide.bar .why-not { margin:0; }
 .field-error { margin:6px 0 0; flex-basis:100%; }
 details.more > summary, details.json > summary { cursor:pointer; font-weight:600; }

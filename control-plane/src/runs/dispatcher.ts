@@ -7,7 +7,7 @@
 import type { NatsConnection } from '@nats-io/transport-node'
 import {
   PROTOCOL_VERSION, WRIT_VERSION, WritAckSchema, signCancel, signWrit, subjects,
-  type Refusal, type SigningKey, type Writ,
+  type Refusal, type SignedGrant, type SigningKey, type Writ,
 } from '@writ/packs/protocol'
 import type { Run } from './run-record.js'
 import { randomHex } from './run-store.js'
@@ -27,7 +27,7 @@ export class Dispatcher {
 
   get keyId(): string { return this.key.keyId }
 
-  writFor(run: Run, approvals: Writ['approvals'] = []): Writ {
+  writFor(run: Run, approvals: Writ['approvals'] = [], grant?: SignedGrant): Writ {
     if (run.request_hash === undefined) throw new Error(`run ${run.id} has no request event hash; its writ cannot witness the audit chain`)
     const now = Date.now()
     return {
@@ -42,6 +42,7 @@ export class Dispatcher {
       reason: run.reason,
       requester: run.requester,
       approvals,
+      ...(grant ? { grant } : {}),
       request_hash: run.request_hash,
       ...(run.session_id !== undefined ? { session_id: run.session_id } : {}),
       options: run.options,
@@ -54,8 +55,8 @@ export class Dispatcher {
     }
   }
 
-  async dispatch(run: Run, approvals: Writ['approvals'] = []): Promise<DispatchOutcome> {
-    const signed = signWrit(this.writFor(run, approvals), this.key)
+  async dispatch(run: Run, approvals: Writ['approvals'] = [], grant?: SignedGrant): Promise<DispatchOutcome> {
+    const signed = signWrit(this.writFor(run, approvals, grant), this.key)
     let reply
     try {
       reply = await this.nc.request(subjects.run(run.node_id), this.encoder.encode(JSON.stringify(signed)), { timeout: this.opts.ackTimeoutMs })

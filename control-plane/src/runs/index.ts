@@ -1,6 +1,6 @@
 /** Runs: the request path, the run store, dispatch, results, the lost-run sweeper, and their routes. */
 export { RunService, gatedByRegistry } from './run-service.js'
-export type { RunServiceDeps, SystemRunRequest } from './run-service.js'
+export type { RunServiceDeps, SystemRunRequest, GrantedCover } from './run-service.js'
 export { RunStore, RUNS_BUCKET, RunStoreError, newRunId, randomHex } from './run-store.js'
 export type { RunSummary, RunFilter } from './run-store.js'
 export { RunSchema, ShownRunSchema, RunStatusSchema, RunOutcomeSchema, PolicyOutcomeSchema, DecisionSchema, ApprovalStateSchema, TERMINAL_STATUSES, isTerminal, runBinding } from './run-record.js'

@@ -111,6 +111,8 @@ export const RunSchema = z.object({
   binding_salt: z.string().regex(/^[0-9a-f]{64}$/).optional(),
   policy: PolicyOutcomeSchema,
   approval: ApprovalStateSchema.optional(),
+  /** The standing grant that covered the run, so it dispatched without waiting: its id, uses left after this one, and expiry. */
+  grant: z.object({ id: z.string(), uses_left: z.number().int().nullable(), expires_at: z.string() }).strict().optional(),
   refusal: RefusalSchema.optional(),
   result: RunOutcomeSchema.optional(),
   /** A result that arrived after the run was already declared lost. */

@@ -5,7 +5,7 @@
  * authenticated, an audit event; none of them dispatches anything.
  */
 import { prepareInvocation, PackCatalog } from '@writ/packs'
-import type { ApprovalRef } from '@writ/packs/protocol'
+import type { ApprovalRef, SignedGrant } from '@writ/packs/protocol'
 import type { Logger } from 'pino'
 import type { AuditChain, AuditEventBody } from '../audit/index.js'
 import type { Dispatcher } from './dispatcher.js'
@@ -40,7 +40,15 @@ export interface RunServiceDeps {
   cancelAnyGroups: readonly string[]
   /** How many passkey-signed approvals the published approver registry demands for an action, if any. */
   passkeyRequirement?: (action: string, risk: Run['risk']) => PasskeyGate | undefined
+  /**
+   * A standing grant that covers a request policy holds for approval, with
+   * one of its uses spent (grants/), or undefined: the run then waits.
+   */
+  grantCover?: (req: { principal: Principal, run: Run, decision: Extract<PolicyDecision, { decision: 'require_approval' }> }) => Promise<GrantedCover | undefined>
 }
+
+/** What a grant that covers a run gives it: the answer's `grant` and the signed statement its writ carries. */
+export interface GrantedCover { use: NonNullable<Run['grant']>, signed: SignedGrant }
 
 /** What the published approver registry demands for an action: passkey-signed approvals from `groups`. */
 export interface PasskeyGate { quorum: number, groups: string[], rule: string, why: string }
@@ -154,6 +162,10 @@ export class RunService {
       this.d.metrics.runs.inc({ status: 'denied' })
       throw withDetails(new PolicyDenied(decision.reason), { run_id: run.id, rule: decision.rule })
     }
+    if (decision.decision === 'require_approval' && node.online && !gate) {
+      const cover = await this.d.grantCover?.({ principal, run, decision })
+      if (cover) return this.dispatchGranted(run, requested, cover)
+    }
     if (decision.decision === 'require_approval') {
       // Before anything is recorded: a refusal stores nothing but its audit event.
       const release = this.d.admission.reserve(principal.id)
@@ -161,6 +173,22 @@ export class RunService {
     }
     if (!node.online) return this.recordOffline(run, node, requested)
     return this.dispatch(run, requested)
+  }
+
+  /**
+   * A run a standing grant covers: its request event names the grant, a
+   * `grant.used` event follows it, both on the chain before the writ (which
+   * carries the grant's signed statement) leaves.
+   */
+  private async dispatchGranted(run: Run, requested: AuditEventBody, cover: GrantedCover): Promise<Run> {
+    run.grant = cover.use
+    requested.data = { ...requested.data, grant: cover.use }
+    run.request_hash = (await this.d.audit.append(requested)).hash
+    await this.d.audit.append({
+      type: 'grant.used', actor: { id: run.requester.id, kind: run.requester.kind }, run_id: run.id, node: run.node_name, action: run.action,
+      data: { grant_id: cover.use.id, uses_left: cover.use.uses_left, expires_at: cover.use.expires_at, approved_by: cover.signed.statement.approvals.map((a) => a.by) },
+    })
+    return this.dispatch(run, undefined, cover.signed, `covered by grant ${cover.use.id}; writ sent to ${run.node_name}`)
   }
 
   /** Stores a run that waits for approval, with its approval state, after its request event. */
@@ -189,16 +217,16 @@ export class RunService {
    * runner's answer. `requested`, when given, is audited alongside the record:
    * both are stored before the writ leaves.
    */
-  async dispatch(run: Run, requested?: AuditEventBody): Promise<Run> {
+  async dispatch(run: Run, requested?: AuditEventBody, grant?: SignedGrant, why = `writ sent to ${run.node_name}`): Promise<Run> {
     // A new run needs room in the store; once its record is stored, the store counts it.
     const release = this.d.admission.reserve()
     try {
-      Object.assign(run, this.dispatchFields(run, `writ sent to ${run.node_name}`))
+      Object.assign(run, this.dispatchFields(run, why))
       // The record exists before the writ leaves, so a fast result always finds it.
       const [requestEvent] = await Promise.all([requested ? this.d.audit.append(requested) : undefined, this.d.store.create(run)])
       if (requestEvent) run.request_hash = requestEvent.hash
     } finally { release() }
-    return this.send(run, [])
+    return this.send(run, [], grant)
   }
 
   /**
@@ -278,15 +306,18 @@ export class RunService {
   }
 
   /** Signs and sends the writ of a run already recorded as dispatched, and records the runner's answer. */
-  private async send(run: Run, approvals: ApprovalRef[]): Promise<Run> {
-    const outcome = await this.d.dispatcher.dispatch(run, approvals)
+  private async send(run: Run, approvals: ApprovalRef[], grant?: SignedGrant): Promise<Run> {
+    const outcome = await this.d.dispatcher.dispatch(run, approvals, grant)
     const base = { actor: SYSTEM, run_id: run.id, node: run.node_name, action: run.action }
     let updated: Run | undefined
     switch (outcome.kind) {
       case 'accepted':
         ;[updated] = await Promise.all([
           this.d.store.update(run.id, (r) => r.status === 'dispatched' ? { ...r, status: 'running', status_reason: `accepted by ${r.node_name}` } : undefined),
-          this.d.audit.append({ ...base, type: 'run.dispatched', data: { accepted: true, key_id: this.d.dispatcher.keyId, deadline_at: run.deadline_at, ...(approvals.length > 0 ? { approvals } : {}) } }),
+          this.d.audit.append({
+            ...base, type: 'run.dispatched',
+            data: { accepted: true, key_id: this.d.dispatcher.keyId, deadline_at: run.deadline_at, ...(approvals.length > 0 ? { approvals } : {}), ...(grant ? { grant: grant.statement.id } : {}) },
+          }),
         ])
         break
       case 'refused':

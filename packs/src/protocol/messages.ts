@@ -57,6 +57,46 @@ export const ApprovalRefSchema = z.object({
 }).strict()
 export type ApprovalRef = z.infer<typeof ApprovalRefSchema>
 
+/**
+ * A standing grant as writs carry it (grant-statement.ts): its terms, their
+ * digest, who approved it; signed once by the control plane.
+ */
+/** A grant id: `g`, 9 base-36 digits of the time, 8 hex. */
+export const GRANT_ID_RE = /^g[0-9a-z]{9}[0-9a-f]{8}$/
+
+/** What a grant covers and for how long: the fields its digest is computed over. */
+export const GrantTermsSchema = z.object({
+  id: z.string().regex(GRANT_ID_RE),
+  principal: PrincipalRefSchema,
+  action: z.string().min(3).max(200),
+  /** A node id, or `*` for every node. */
+  node_id: z.string().min(1).max(256),
+  /** Exact arguments (canonical, as validated against the contract), or `any`. */
+  args: z.union([z.literal('any'), z.record(z.string(), ArgValueSchema)]),
+  /** How many runs it covers in all; null: as many as its lifetime allows. */
+  uses: z.number().int().min(1).max(100_000).nullable(),
+  reason: z.string().min(1).max(2000),
+  issued_at: IsoTime,
+  expires_at: IsoTime,
+}).strict()
+export type GrantTerms = z.infer<typeof GrantTermsSchema>
+
+/** The statement the control plane signs: the terms, their digest, and who approved them. */
+export const GrantStatementSchema = GrantTermsSchema.extend({
+  v: z.literal(1),
+  kind: z.literal('writ.grant'),
+  digest: Sha256Hex,
+  approvals: z.array(z.object({ by: z.string().min(1).max(128), at: IsoTime, digest: Sha256Hex }).strict()).min(1).max(16),
+}).strict()
+export type GrantStatement = z.infer<typeof GrantStatementSchema>
+
+export const SignedGrantSchema = z.object({
+  statement: GrantStatementSchema,
+  key_id: z.string().regex(/^[0-9a-f]{16}$/),
+  sig: z.string().regex(/^[A-Za-z0-9+/]{86}==$/),
+}).strict()
+export type SignedGrant = z.infer<typeof SignedGrantSchema>
+
 /** Narrowing options: a caller can only lower the declared limits. */
 export const RunOptionsSchema = z.object({
   timeout_ms: z.number().int().positive().optional(),
@@ -76,6 +116,8 @@ export const WritSchema = z.object({
   reason: z.string().min(1).max(2000),
   requester: PrincipalRefSchema,
   approvals: z.array(ApprovalRefSchema).max(16).default([]),
+  /** The standing grant that covers this run instead of approvals of its own. */
+  grant: SignedGrantSchema.optional(),
   /** Hash of the run's `run.requested` audit event: the runner journals it, so every runner witnesses the chain. */
   request_hash: Sha256Hex,
   session_id: z.string().max(128).optional(),
@@ -171,6 +213,9 @@ export const RefusalCodeSchema = z.enum([
   // A plan's target: its leaf is not under the signed root (a target added or changed, another plan's leaf,
   // another node's proof); the plan statement or an approval does not fit the writ.
   'not_in_plan', 'bad_plan',
+  // A standing grant (grant-statement.ts): its signature or terms do not fit the writ; it has expired; this runner
+  // already accepted as many runs under it as it covers.
+  'bad_grant', 'grant_expired', 'grant_used_up',
 ])
 export type RefusalCode = z.infer<typeof RefusalCodeSchema>
 

@@ -65,6 +65,17 @@ export const RUN_PAGE = `<% layout('@layout') %>
       <% } %>
     </form>
     <% } %>
+    <% if (!it.passkey) { %>
+    <details class="grant">
+      <summary>Allow this for 1 h…</summary>
+      <form method="post" action="/ui/runs/<%= it.run.id %>/approve-and-grant">
+        <input type="hidden" name="_csrf" value="<%= it.csrf %>">
+        <input type="hidden" name="binding" value="<%= it.approval.binding %>">
+        <p class="note">Approves this run, and lets <strong><%= it.run.requester %></strong> run <code><%= it.run.action %></code> on <strong><%= it.run.node_name %></strong> with exactly these arguments for the next hour without asking (a standing grant; revoke it on the <a href="/ui/grants">Grants</a> page).</p>
+        <button type="submit">Approve and allow this for 1 h</button>
+      </form>
+    </details>
+    <% } %>
     <details class="deny"<% if (it.error && it.error.field === 'reason') { %> open<% } %>>
       <summary>Deny…</summary>
       <form method="post" action="/ui/runs/<%= it.run.id %>/deny">

@@ -1,0 +1,85 @@
+/**
+ * The Grants page (a GET, reads only) and its forms: revoke, co-sign, and the
+ * run page's "Approve and allow this for 1 h" — which approves the run through
+ * the one approval service (its binding, as shown), then gives its requester a
+ * one-hour grant for exactly this action, node and arguments. Every form is a
+ * POST from a signed-in operator with the session's CSRF token; a refusal is
+ * shown with its typed code and audited by the portal's error handler.
+ */
+import type { FastifyInstance } from 'fastify'
+import { z } from 'zod'
+import { GRANT_ID_RE } from '@writ/packs/protocol'
+import type { ApprovalService } from '../approvals/index.js'
+import type { GrantService } from '../grants/index.js'
+import { RunNotFound } from '../http/index.js'
+import { RunIdParamsSchema, type RunStore } from '../runs/index.js'
+import type { PageRenderer } from './page-render.js'
+
+const GrantParams = z.object({ id: z.string().regex(GRANT_ID_RE, 'expected a grant id') }).strict()
+const CsrfOnly = z.object({ _csrf: z.string().optional() }).strict()
+const CosignForm = z.object({ _csrf: z.string().optional(), digest: z.string().regex(/^[0-9a-f]{64}$/) }).strict()
+const ApproveAndGrantForm = z.object({
+  _csrf: z.string().optional(), binding: z.string().regex(/^[0-9a-f]{64}$/), comment: z.string().trim().max(2000).optional(),
+}).strict()
+
+/** How long "Approve and allow this" allows it. */
+const ONE_HOUR = '1h'
+
+const TONES: Record<string, string> = { active: 'ok', pending: 'wait', revoked: 'bad' }
+
+function formError(message: string): Error {
+  return Object.assign(new Error(message), { code: 'WRIT_ERR_VALIDATION', statusCode: 400 })
+}
+
+export default async function grantPageRoutes(app: FastifyInstance, opts: { pages: PageRenderer, grants: GrantService, approvals: ApprovalService, store: RunStore }) {
+  const { pages, grants, approvals, store } = opts
+
+  app.get('/grants', async (req, reply) => {
+    const shown = (await grants.list()).map((g) => ({
+      ...g, tone: TONES[g.status] ?? '',
+      args: g.args === 'any' ? 'any arguments' : Object.entries(g.args).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join('  ') || 'no arguments',
+    }))
+    const done = (req.query as { done?: unknown }).done
+    const flash = done === 'revoked' ? 'The grant is revoked: it covers nothing from the next request on.' : done === 'approved' ? 'Your approval of the grant is recorded.' : undefined
+    return pages.page(req, reply, '@grants', { title: 'Grants', nav: 'grants' }, { grants: shown, ...(flash ? { flash } : {}) })
+  })
+
+  const grantId = (params: unknown): string => {
+    const p = GrantParams.safeParse(params)
+    if (!p.success) throw formError('expected a grant id')
+    return p.data.id
+  }
+
+  app.post('/grants/:id/revoke', { preHandler: app.csrfProtection }, async (req, reply) => {
+    const id = grantId(req.params)
+    if (!CsrfOnly.safeParse(req.body ?? {}).success) throw formError('form: unexpected fields')
+    await grants.revoke(req.principal!, id, undefined)
+    return reply.redirect('/ui/grants?done=revoked', 303)
+  })
+
+  app.post('/grants/:id/approve', { preHandler: app.csrfProtection }, async (req, reply) => {
+    const id = grantId(req.params)
+    const form = CosignForm.safeParse(req.body)
+    if (!form.success) throw formError('digest: the form did not carry the grant\'s digest')
+    await grants.approve(req.principal!, id, form.data.digest)
+    return reply.redirect('/ui/grants?done=approved', 303)
+  })
+
+  app.post('/runs/:id/approve-and-grant', { preHandler: app.csrfProtection }, async (req, reply) => {
+    const parsed = RunIdParamsSchema.safeParse(req.params)
+    if (!parsed.success) throw new RunNotFound(String((req.params as { id?: unknown }).id ?? '').slice(0, 64))
+    const id = parsed.data.id
+    const form = ApproveAndGrantForm.safeParse(req.body)
+    if (!form.success) throw formError(form.error.issues.map((i) => `${i.path.join('.') || 'form'}: ${i.message}`).join('; '))
+    const hit = await store.get(id)
+    if (!hit) throw new RunNotFound(id)
+    const run = hit.run
+    // The run as the page showed it (its binding) is approved first; only then is the same request allowed for an hour.
+    await approvals.decide(req.principal!, id, { decision: 'approve', binding: form.data.binding, ...(form.data.comment ? { comment: form.data.comment } : {}) })
+    await grants.create(req.principal!, {
+      principal: run.requester.id, action: run.action, node: run.node_id, args: run.args, expires_in: ONE_HOUR,
+      reason: `approved run ${run.id} and allowed the same for 1 h: ${run.reason}`.slice(0, 2000),
+    })
+    return reply.redirect(`/ui/runs/${encodeURIComponent(id)}?done=1`, 303)
+  })
+}

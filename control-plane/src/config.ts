@@ -185,7 +185,9 @@ export const ConfigSchema = z.object({
     allowed_hosts: z.array(z.string().min(1)).min(1).optional(),
     /** Characters of run output (stdout, stderr, parsed) one MCP answer carries at most; the rest is cut, head and tail kept. */
     max_output_chars: z.number().int().min(1024).max(1_000_000).default(12_000),
-  }).strict().default({ max_output_chars: 12_000 }),
+    /** The SSE `retry` field on POST streams: how long a client whose stream broke waits before reconnecting with Last-Event-ID. */
+    sse_retry: Duration.default('2s'),
+  }).strict().default({ max_output_chars: 12_000, sse_retry: '2s' }),
   log: z.object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).strict().default({ level: 'info' }),
 }).strict()
 export type Config = z.infer<typeof ConfigSchema>

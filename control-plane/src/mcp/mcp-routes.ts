@@ -54,6 +54,7 @@ export default async function mcpRoutes(app: FastifyInstance) {
     runs: cp.runs, store: cp.store, outputs: cp.outputs, fleet: cp.fleet, catalogTools, runUrl: cp.runUrl,
     budget: config.mcp.max_output_chars, maxWaitMs: durationMs(config.runs.max_wait),
     planTools: new PlanTools(cp.plans, config.mcp.max_output_chars, durationMs(config.runs.max_wait)),
+    plans: cp.plans, operations: cp.operations,
   })
   const tools = new McpTools({ catalogTools, runTools, audit: cp.audit, metrics: cp.metrics, log: cp.log })
   // A broken stream's answer waits here for the reconnect at least as long as a call may wait.

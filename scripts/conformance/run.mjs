@@ -31,14 +31,26 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
 const require = createRequire(import.meta.url)
 
 /**
- * The server scenarios that apply to writ. Left out: the ones that need
- * fixture tools, resources or prompts writ does not have (tools-call-*,
- * resources-*, prompts-*, completion-complete, logging-set-level,
- * elicitation-*, json-schema-2020-12), and server-sse-multiple-streams (it
- * needs a session id; writ is stateless on purpose). The suite has no
- * authorization scenarios for servers (its auth/* scenarios test clients).
+ * The server scenarios that apply to writ (WRIT_CONFORMANCE_SCENARIOS, comma
+ * separated, runs others). The suite is pinned at 0.2.0-alpha.12: 0.1.16's
+ * server-sse-polling probes with `mcp-protocol-version: 2025-03-26`, for which
+ * every SDK rightly sends no priming event (conformance PR #366 sends the
+ * negotiated version).
+ *
+ * Left out: the scenarios that call fixture tools, resources or prompts of the
+ * suite's reference server (tools-call-*, resources-*, prompts-*,
+ * completion-complete, logging-set-level, elicitation-*, json-schema-2020-12,
+ * input-required-*, caching's prompts/resources half); server-stateless's
+ * four checks that need the diagnostic tools test_missing_capability,
+ * test_streaming_elicitation and test_logging_tool; server-sse-multiple-streams
+ * and server-session-lifecycle (sessions: writ is stateless on purpose, the
+ * latter reports "not applicable"); tasks-* (writ does not offer the tasks
+ * extension yet). The suite's `authorization` scenarios test an authorization
+ * server (metadata endpoint, authorization code grant): they apply once writ
+ * serves its own OAuth authorization server for /mcp, not before; its auth/*
+ * client scenarios test clients.
  */
-export const SCENARIOS = process.env.WRIT_CONFORMANCE_SCENARIOS?.split(',') ?? ['server-initialize', 'ping', 'tools-list', 'dns-rebinding-protection', 'server-sse-polling']
+export const SCENARIOS = process.env.WRIT_CONFORMANCE_SCENARIOS?.split(',') ?? ['server-initialize', 'ping', 'tools-list', 'dns-rebinding-protection', 'server-sse-polling', 'http-header-validation']
 
 /** Warnings that count as failures: the POST SSE stream's priming event and retry field (issue #20). */
 const STRICT_WARNINGS = new Set(['server-sse-priming-event', 'server-sse-retry-field'])

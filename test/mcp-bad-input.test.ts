@@ -59,7 +59,7 @@ t.test('bad input through MCP', async (t) => {
     let err: unknown
     const events = await appended(async () => { await agent.client.callTool({ name: 'exec_shell', arguments: { cmd: 'reboot' } }).catch((e: unknown) => { err = e }) })
     t.ok(err instanceof ProtocolError, 'the call is refused')
-    t.match(err, { code: -32602, message: /unknown tool "exec_shell"; the tools are list_nodes, find_actions/, data: { code: 'WRIT_ERR_UNKNOWN_TOOL' } })
+    t.match(err, { code: -32602, message: /unknown tool "exec_shell"; the tools are list_nodes, list_packs, find_actions/, data: { code: 'WRIT_ERR_UNKNOWN_TOOL' } })
     t.match(events, [{ type: 'request.rejected', actor: { id: 'agent-1' }, data: { route: '/mcp', tool: 'exec_shell', code: 'WRIT_ERR_UNKNOWN_TOOL' } }])
   })
 

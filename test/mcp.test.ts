@@ -67,11 +67,11 @@ t.test('an agent over MCP: find, read, run, and a gated run decided by a person'
   t.match(agent.client.getInstructions(), /you never approve/)
 
   const { tools } = await agent.client.listTools()
-  t.same(tools.map((x) => x.name), ['list_nodes', 'find_actions', 'get_action', 'run_action', 'wait_for_run', 'recent_runs'])
+  t.same(tools.map((x) => x.name), ['list_nodes', 'list_packs', 'find_actions', 'get_action', 'run_action', 'wait_for_run', 'get_operation', 'recent_runs'])
   const listed = Buffer.byteLength(JSON.stringify({ tools }))
   t.ok(listed <= 10 * 1024, `tools/list is ${listed} bytes (at most 10 KiB)`)
   const byName = Object.fromEntries(tools.map((x) => [x.name, x]))
-  for (const read of ['list_nodes', 'find_actions', 'get_action', 'wait_for_run', 'recent_runs']) t.match(byName[read]?.annotations, { readOnlyHint: true, openWorldHint: false }, `${read} is a read`)
+  for (const read of ['list_nodes', 'list_packs', 'find_actions', 'get_action', 'wait_for_run', 'get_operation', 'recent_runs']) t.match(byName[read]?.annotations, { readOnlyHint: true, openWorldHint: false }, `${read} is a read`)
   t.match(byName.run_action?.annotations, { readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: true })
   t.match(byName.run_action?.description, /reason.*required.*people who approve/)
   t.match(byName.run_action?.inputSchema, { required: ['action', 'reason'] }, 'node or targets: one of them')

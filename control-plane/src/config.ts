@@ -85,9 +85,14 @@ export const ConfigSchema = z.object({
     max_active_runs: z.number().int().min(10).max(100_000).default(10_000),
     /** Operator groups that may cancel any run; anyone else's run that needed approval is canceled only by its requester or its approvers. */
     cancel_any_groups: z.array(Name).default([]),
+    /**
+     * How long an idempotency key (`operation_id`, `Idempotency-Key`) names its run or plan: a retry within it
+     * gets the same one back. Never shorter than the longest approval window in the policy (that is used instead).
+     */
+    operation_ttl: Duration.default('24h'),
   }).strict().default({
     writ_ttl: '60s', ack_timeout: '5s', lost_grace: '30s', sweep_interval: '1s', max_wait: '60s', approved_dispatch_grace: '10s',
-    max_pending_per_requester: 20, max_active_runs: 10_000, cancel_any_groups: [],
+    max_pending_per_requester: 20, max_active_runs: 10_000, cancel_any_groups: [], operation_ttl: '24h',
   }),
   plans: z.object({
     /** Targets one plan may have; more (named or selected) are refused with 400 WRIT_ERR_TOO_MANY_TARGETS. */
@@ -189,7 +194,9 @@ export const ConfigSchema = z.object({
     allowed_hosts: z.array(z.string().min(1)).min(1).optional(),
     /** Characters of run output (stdout, stderr, parsed) one MCP answer carries at most; the rest is cut, head and tail kept. */
     max_output_chars: z.number().int().min(1024).max(1_000_000).default(12_000),
-  }).strict().default({ max_output_chars: 12_000 }),
+    /** The SSE `retry` field on POST streams: how long a client whose stream broke waits before reconnecting with Last-Event-ID. */
+    sse_retry: Duration.default('2s'),
+  }).strict().default({ max_output_chars: 12_000, sse_retry: '2s' }),
   log: z.object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).strict().default({ level: 'info' }),
 }).strict()
 export type Config = z.infer<typeof ConfigSchema>

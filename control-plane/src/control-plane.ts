@@ -24,7 +24,7 @@ import { createApprovalNotifier, type ApprovalNotifier } from './notify/index.js
 import { Policy, PolicyScope, policyNodeOf } from './policy/index.js'
 import { Plans, planAsRun } from './plans/index.js'
 import { GrantService, GrantStore } from './grants/index.js'
-import { DeadlineSweeper, Dispatcher, OutputBuffer, ResultsConsumer, RUNS_BUCKET, RunAdmission, RunService, RunStore, gatedByRegistry } from './runs/index.js'
+import { DeadlineSweeper, Dispatcher, Operations, OutputBuffer, ResultsConsumer, RUNS_BUCKET, RunAdmission, RunService, RunStore, gatedByRegistry } from './runs/index.js'
 
 export class ControlPlaneStartError extends Error {
   constructor(message: string, options?: ErrorOptions) { super(message, options); this.name = 'ControlPlaneStartError' }
@@ -57,6 +57,8 @@ export interface ControlPlane {
   grants: GrantService
   /** Plans: one request over many nodes (plans/). */
   plans: Plans
+  /** Idempotency keys of run and plan requests (runs/operations.ts). */
+  operations: Operations
   /** The portal page of a plan. */
   planUrl(planId: string): string
   /** The portal page of a run. */
@@ -293,6 +295,9 @@ export async function startControlPlane(config: Config, log: Logger, opts: Start
         read: (steps, node, reason) => previews ? previews.read(steps, node, reason) : Promise.resolve({ runs: [], unavailable: 'the control plane is still starting' }),
       },
     })
+    // A key outlives the longest approval window, so a retry of a run still waiting for a person finds it.
+    const windows = [durationMs(config.runs.operation_ttl), durationMs('15m'), ...policy.orderedRules.flatMap((r) => r.decision === 'require_approval' ? [durationMs(r.ttl)] : [])]
+    const operations = await Operations.open(nc, config.jetstream.replicas, Math.max(...windows), clog)
     // Plan targets' results go to the plans before the consumer takes its first message.
     results.routeElsewhere((m, r) => plans.results.fromConsumer(m, r))
     runs.resolveOtherRuns((principal, id) => plans.targetRun(principal, id))
@@ -308,7 +313,7 @@ export async function startControlPlane(config: Config, log: Logger, opts: Start
     let closed = false
     return {
       config, instanceId, log: clog, nc, catalog, principals, policy, scope, fleet, store, audit, auditReader, dispatcher, outputs, metrics, runs, results,
-      approvals, passkeys, notifier, runUrl, plans, planUrl, grants,
+      approvals, passkeys, notifier, runUrl, plans, planUrl, grants, operations,
       natsConnected: () => connected && !nc.isClosed(),
       readiness,
       onAudit: (listener) => audit.follow(listener),

@@ -47,6 +47,10 @@ export const PlanNotFound = createError('WRIT_ERR_PLAN_NOT_FOUND', 'plan "%s" do
 export const TooManyTargets = createError('WRIT_ERR_TOO_MANY_TARGETS', 'the plan would have %d targets; a plan has at most %d (plans.max_targets): narrow the selector or split the list', 400)
 export const NoTargets = createError('WRIT_ERR_NO_TARGETS', '%s', 422)
 export const PlanFinished = createError('WRIT_ERR_PLAN_FINISHED', 'plan "%s" is already %s', 409)
+export const OperationKeyReused = createError('WRIT_ERR_OPERATION_KEY_REUSED', 'operation "%s" was first sent with other arguments (%s): an idempotency key names one request; use a new key for a new request', 422)
+export const OperationInProgress = createError('WRIT_ERR_OPERATION_IN_PROGRESS', 'operation "%s" is still being started by an earlier request: retry with the same key in a few seconds', 409)
+export const BadOperationKey = createError('WRIT_ERR_BAD_OPERATION_KEY', '%s must be 1 to 200 letters, digits, "_", ".", ":" or "-"', 400)
+export const OperationNotFound = createError('WRIT_ERR_OPERATION_NOT_FOUND', 'no operation "%s" was started by you (or it is older than runs.operation_ttl)', 404)
 export const UnsafeText = createError('WRIT_ERR_UNSAFE_TEXT', '%s holds %s at character %d: control characters, line breaks and bidi overrides are refused in text people read, since a terminal or a page would show something other than what was sent', 400)
 
 /** Extra fields rendered next to code and message (argument errors, the run id…). */

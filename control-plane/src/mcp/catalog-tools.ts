@@ -66,6 +66,22 @@ export class CatalogTools {
     return { nodes }
   }
 
+  /** Packs with at least one action in scope, and how many of the principal's nodes have each (at the catalog's digest). */
+  listPacks(principal: Principal) {
+    const nodes = this.visibleNodes(principal)
+    const packs = this.d.catalog.packs.flatMap((pack) => {
+      const actions = [...pack.actions.values()].filter((a) => this.d.scope.action(principal, { id: a.id, risk: a.spec.risk }))
+      if (actions.length === 0) return []
+      return [{
+        id: pack.id, name: pack.name, version: pack.version,
+        ...(pack.manifest.description ? { summary: oneLine(pack.manifest.description) } : {}),
+        actions: actions.length,
+        nodes: nodes.filter((n) => n.packs.some((p) => p.id === pack.id && p.digest === pack.digest)).length,
+      }]
+    })
+    return { packs }
+  }
+
   findActions(principal: Principal, q: FindActionsArgs) {
     const node = q.node !== undefined ? this.node(principal, q.node) : undefined
     const words = (q.query ?? '').toLowerCase().split(/\s+/).filter(Boolean)

@@ -17,6 +17,10 @@ import { McpTools } from './mcp-tools.js'
 import { allowedNames, checkHostAndOrigin } from './origin-guard.js'
 import { RunTools } from './run-tools.js'
 import { PlanTools } from './plan-tools.js'
+import { SseEvents } from './sse-events.js'
+
+/** POST SSE streams whose events one instance keeps for reconnects (the newest; each holds one call's messages). */
+const SSE_STREAMS_KEPT = 1000
 
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype'])
 
@@ -50,9 +54,12 @@ export default async function mcpRoutes(app: FastifyInstance) {
     runs: cp.runs, store: cp.store, outputs: cp.outputs, fleet: cp.fleet, catalogTools, runUrl: cp.runUrl,
     budget: config.mcp.max_output_chars, maxWaitMs: durationMs(config.runs.max_wait),
     planTools: new PlanTools(cp.plans, config.mcp.max_output_chars, durationMs(config.runs.max_wait)),
+    plans: cp.plans, operations: cp.operations,
   })
   const tools = new McpTools({ catalogTools, runTools, audit: cp.audit, metrics: cp.metrics, log: cp.log })
-  const handler = createWritMcpHandler(tools, cp.log)
+  // A broken stream's answer waits here for the reconnect at least as long as a call may wait.
+  const events = new SseEvents({ maxStreams: SSE_STREAMS_KEPT, ttlMs: 2 * durationMs(config.runs.max_wait) })
+  const handler = createWritMcpHandler(tools, cp.log, { events, retryMs: durationMs(config.mcp.sse_retry) })
   app.addHook('onClose', async () => { await handler.close() })
 
   const bodyLimit = config.limits.body_bytes

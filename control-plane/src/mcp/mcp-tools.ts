@@ -15,7 +15,7 @@ import { recordRejection } from './mcp-audit.js'
 import type { RunTools } from './run-tools.js'
 import { TOOL_NAMES, TOOL_SCHEMAS, isToolName, type ToolName } from './tool-catalog.js'
 import { answer, failureOf, invalidArguments, type Failure } from './tool-result.js'
-import type { FindActionsArgs, GetActionArgs, RecentRunsArgs, RunActionArgs, WaitForRunArgs } from './tool-schemas.js'
+import type { FindActionsArgs, GetActionArgs, GetOperationArgs, RecentRunsArgs, RunActionArgs, WaitForRunArgs } from './tool-schemas.js'
 
 export interface McpToolsDeps { catalogTools: CatalogTools, runTools: RunTools, audit: AuditChain, metrics: Metrics, log: Logger }
 
@@ -49,6 +49,8 @@ export class McpTools {
     const { catalogTools: c, runTools: r } = this.d
     switch (name) {
       case 'list_nodes': return c.listNodes(principal)
+      case 'list_packs': return c.listPacks(principal)
+      case 'get_operation': return r.getOperation(principal, input as GetOperationArgs)
       case 'find_actions': return c.findActions(principal, input as FindActionsArgs)
       case 'get_action': return c.getAction(principal, input as GetActionArgs)
       case 'run_action': return r.runAction(principal, input as RunActionArgs)

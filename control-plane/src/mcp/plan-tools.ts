@@ -22,14 +22,20 @@ export class PlanTools {
   private waitMs(seconds: number): number { return Math.min(seconds * 1000, this.maxWaitMs) }
 
   async runPlan(principal: Principal, q: RunActionArgs): Promise<McpPlanView> {
+    const plan = await this.createPlan(principal, q)
+    return this.view(principal, plan.id, q.wait_seconds)
+  }
+
+  /** The plan run_action with targets asks for, under `id` when an operation_id claimed one. */
+  async createPlan(principal: Principal, q: RunActionArgs, id?: string): Promise<{ id: string }> {
     const { plan } = await this.plans.create(principal, {
       action: q.action, args: q.args, reason: q.reason, targets: q.targets as NonNullable<RunActionArgs['targets']>, wait: 0,
       ...(q.rollout !== undefined ? { rollout: q.rollout } : {}),
       ...(q.session_id !== undefined ? { session_id: q.session_id } : {}),
       ...(q.expected !== undefined ? { expected: q.expected } : {}),
       ...(q.evidence !== undefined ? { evidence: q.evidence } : {}),
-    })
-    return this.view(principal, plan.id, q.wait_seconds)
+    }, id)
+    return plan
   }
 
   async view(principal: Principal, id: string, waitSeconds: number): Promise<McpPlanView> {

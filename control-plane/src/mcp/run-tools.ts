@@ -7,11 +7,14 @@
  */
 import type { Principal } from '../auth/index.js'
 import type { FleetView } from '../fleet/index.js'
-import { isTerminal, type OutputBuffer, type Run, type RunService, type RunStore } from '../runs/index.js'
+import { OperationNotFound } from '../http/index.js'
+import type { Plans } from '../plans/index.js'
+import { isTerminal, newRunId, type Operations, type OutputBuffer, type Run, type RunService, type RunStore } from '../runs/index.js'
+import { newPlanId } from '../plans/plan-service.js'
 import type { CatalogTools } from './catalog-tools.js'
 import { isPlanId, type McpPlanView, type PlanTools } from './plan-tools.js'
 import { runView, type RunView } from './run-view.js'
-import type { RecentRunsArgs, RunActionArgs, WaitForRunArgs } from './tool-schemas.js'
+import type { GetOperationArgs, RecentRunsArgs, RunActionArgs, WaitForRunArgs } from './tool-schemas.js'
 
 export interface RunToolDeps {
   runs: RunService
@@ -26,6 +29,15 @@ export interface RunToolDeps {
   maxWaitMs: number
   /** run_action with targets, wait_for_run with a plan id. */
   planTools: PlanTools
+  plans: Plans
+  /** Idempotency keys (`operation_id`). */
+  operations: Operations
+}
+
+/** What run_action asks for, as its idempotency key's fingerprint sees it: everything but how long to wait. */
+function requestOf(q: RunActionArgs): Omit<RunActionArgs, 'wait_seconds' | 'operation_id'> {
+  const { wait_seconds: _w, operation_id: _o, ...request } = q
+  return request
 }
 
 /** A run that will not end inside a call: it waits for a person. */
@@ -47,18 +59,47 @@ export class RunTools {
   }
 
   async runAction(principal: Principal, q: RunActionArgs): Promise<RunView | McpPlanView> {
-    if (q.targets !== undefined) return this.d.planTools.runPlan(principal, q)
+    if (q.targets !== undefined) {
+      if (q.operation_id === undefined) return this.d.planTools.runPlan(principal, q)
+      const { value: planId } = await this.d.operations.once(principal, q.operation_id, 'plan', requestOf(q), {
+        newId: newPlanId,
+        start: async (id) => (await this.d.planTools.createPlan(principal, q, id)).id,
+        existing: (id) => this.d.plans.service.get(principal, id).then(({ plan }) => plan.id, () => undefined),
+      })
+      return this.d.planTools.view(principal, planId, q.wait_seconds)
+    }
     // Scope first: outside it, the action or node reads as nonexistent (and nothing is recorded as a run).
     const { action } = this.d.catalogTools.action(principal, q.action)
     const node = this.d.catalogTools.node(principal, q.node as string)
-    let run = await this.d.runs.submit(principal, {
+    const request = {
       action: action.id, node: node.id, args: q.args, reason: q.reason, wait: 0,
       ...(q.session_id !== undefined ? { session_id: q.session_id } : {}),
       ...(q.expected !== undefined ? { expected: q.expected } : {}),
       ...(q.evidence !== undefined ? { evidence: q.evidence } : {}),
-    })
+    }
+    let run = q.operation_id === undefined
+      ? await this.d.runs.submit(principal, request)
+      : (await this.d.operations.once(principal, q.operation_id, 'run', requestOf(q), {
+          newId: newRunId,
+          start: (runId) => this.d.runs.submit(principal, request, { runId }),
+          existing: async (id) => (await this.d.store.current(id))?.run,
+        })).value
     if (!settled(run) && q.wait_seconds > 0) run = (await this.d.store.waitFor(run.id, settled, this.waitMs(q.wait_seconds))) ?? run
     return this.view(run)
+  }
+
+  /** What became of an operation_id: its run (or plan) as it is now, or not_found. */
+  async getOperation(principal: Principal, q: GetOperationArgs) {
+    const rec = await this.d.operations.get(principal, q.operation_id)
+    if (!rec) throw new OperationNotFound(q.operation_id)
+    const base = { operation_id: rec.operation_id, state: rec.state, created_at: rec.created_at }
+    if (rec.state === 'refused') return { ...base, [`${rec.kind}_id`]: rec.target_id, refusal: { code: rec.error?.code, reason: rec.error?.message } }
+    if (rec.kind === 'plan') {
+      const plan = await this.d.planTools.view(principal, rec.target_id, 0).catch(() => undefined)
+      return plan ? { ...base, plan } : { ...base, plan_id: rec.target_id, next: 'It is being started: call get_operation again in a few seconds.' }
+    }
+    const run = (await this.d.store.current(rec.target_id))?.run
+    return run ? { ...base, run: this.view(run) } : { ...base, run_id: rec.target_id, next: 'It is being started: call get_operation again in a few seconds.' }
   }
 
   async waitForRun(principal: Principal, q: WaitForRunArgs): Promise<RunView | McpPlanView> {

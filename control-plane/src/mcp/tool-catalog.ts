@@ -7,9 +7,9 @@
  */
 import { z } from 'zod'
 import type { Tool, ToolAnnotations } from '@modelcontextprotocol/server'
-import { FindActionsInput, GetActionInput, ListNodesInput, RecentRunsInput, RunActionInput, WaitForRunInput } from './tool-schemas.js'
+import { FindActionsInput, GetActionInput, GetOperationInput, ListNodesInput, ListPacksInput, RecentRunsInput, RunActionInput, WaitForRunInput } from './tool-schemas.js'
 
-export const TOOL_NAMES = ['list_nodes', 'find_actions', 'get_action', 'run_action', 'wait_for_run', 'recent_runs'] as const
+export const TOOL_NAMES = ['list_nodes', 'list_packs', 'find_actions', 'get_action', 'run_action', 'wait_for_run', 'get_operation', 'recent_runs'] as const
 export type ToolName = typeof TOOL_NAMES[number]
 
 /** Sent once at connection: how the tools fit together. */
@@ -29,6 +29,10 @@ const DEFINITIONS: ToolDefinition[] = [
     description: 'The nodes you can run actions on: name, online or offline (and when last seen), Nomad pool, datacenter and class, and the packs each has. Start here to pick a node.',
   },
   {
+    name: 'list_packs', title: 'List packs', schema: ListPacksInput, annotations: READ,
+    description: 'The packs of actions you can use: id, name, version, a line on what it is for, how many of its actions you may run, and how many of your nodes have it. To see what is there before searching with find_actions.',
+  },
+  {
     name: 'find_actions', title: 'Find actions', schema: FindActionsInput, annotations: READ,
     description: 'Search the action catalog by what you want to see or do; filter by pack, risk or node. Returns short candidates (id, title, risk, one line). Then read the one you want with get_action.',
   },
@@ -45,12 +49,17 @@ const DEFINITIONS: ToolDefinition[] = [
       'For a change, say in `expected` what should happen and cite in `evidence` the ids of your earlier runs that show it is needed. Use one `session_id` per investigation.',
       'Reads usually finish within the call and return their output (capped; parsed when the action has a parser).',
       'A gated action returns at once with status pending_approval, a portal link, the quorum and the expiry: people decide in the portal, never you; do not try to approve it. Tell the user the link, then call wait_for_run.',
+      'Give each request a new `operation_id`; if the reply is lost (timeout, dropped connection), call again with the same operation_id and arguments: you get the same run back, never a second one (get_operation also tells what became of it).',
       'Failures come back as a status with a reason and what to do next.',
     ].join(' '),
   },
   {
     name: 'wait_for_run', title: 'Wait for a run', schema: WaitForRunInput, annotations: { ...READ, idempotentHint: true },
     description: 'Wait up to wait_seconds for a run (or a plan, by its plan id) to change status or finish, and read its stdout from `cursor` (next_cursor of the last answer). Use it after pending_approval or running, and to page through long output. Waiting decides nothing.',
+  },
+  {
+    name: 'get_operation', title: 'What became of an operation', schema: GetOperationInput, annotations: READ,
+    description: 'What became of a run_action you gave an operation_id, when its reply was lost: whether it started, and the run (or plan) it started with its current status. Unknown means nothing was started with it: send the run_action again.',
   },
   {
     name: 'recent_runs', title: 'Recent runs', schema: RecentRunsInput, annotations: READ,

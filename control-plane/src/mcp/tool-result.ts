@@ -56,6 +56,9 @@ const BY_CODE: Record<string, { status: FailureStatus, next?: string }> = {
   WRIT_ERR_PLAN_NOT_FOUND: { status: 'not_found', next: 'Use the plan id run_action returned.' },
   WRIT_ERR_NO_TARGETS: { status: 'not_found', next: 'Read the excluded nodes and their reasons; widen the selector or name other nodes (list_nodes).' },
   WRIT_ERR_TOO_MANY_TARGETS: { status: 'invalid_arguments', next: 'Narrow the selector, or split the nodes into several plans.' },
+  WRIT_ERR_OPERATION_NOT_FOUND: { status: 'not_found', next: 'Nothing was started with this operation_id: send the run_action again, with the same operation_id.' },
+  WRIT_ERR_OPERATION_KEY_REUSED: { status: 'invalid_arguments', next: 'An operation_id names one request: give a new one for a new request, or retry with exactly the first arguments.' },
+  WRIT_ERR_OPERATION_IN_PROGRESS: { status: 'unavailable', next: 'Call again with the same operation_id and arguments in a few seconds.' },
 }
 
 /** The typed failure for an error a service threw (coded `WRIT_ERR_*` errors keep their code and details). */

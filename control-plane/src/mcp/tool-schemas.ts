@@ -12,6 +12,7 @@ const RunId = z.string().regex(/^[A-Za-z0-9_-]{8,64}$/, 'expected a run id as re
 const SessionId = z.string().regex(/^[A-Za-z0-9_.:-]{1,128}$/, 'letters, digits, "_", ".", ":" and "-" only, at most 128')
 const NodeRef = z.string().min(1).max(256).describe('Node name (or id) from list_nodes')
 const ActionId = z.string().min(3).max(200).describe('Action id, e.g. "docker.logs"')
+const OperationId = z.string().regex(/^[A-Za-z0-9_.:-]{1,200}$/, 'letters, digits, "_", ".", ":" and "-" only, at most 200')
 
 /** The longest a single tool call may wait, below MCP clients' usual 60 s request timeout. */
 export const MAX_WAIT_SECONDS = 50
@@ -40,6 +41,7 @@ export const RunActionInput = z.object({
     .describe('Ids of your earlier runs that led to this one'),
   session_id: SessionId.optional().describe('One id for all runs of one investigation'),
   wait_seconds: z.number().min(0).max(MAX_WAIT_SECONDS).default(10).describe('How long to wait for the run to finish'),
+  operation_id: OperationId.optional().describe('A new unique id for this request (e.g. a UUID). If the reply is lost, call again with the same operation_id and the same arguments: you get the same run back, never a second one'),
 }).strict().refine((q) => (q.node === undefined) !== (q.targets === undefined), { message: 'give node (one node) or targets (a plan), exactly one', path: ['node'] })
   .refine((q) => q.rollout === undefined || q.targets !== undefined, { message: 'rollout goes with targets', path: ['rollout'] })
 
@@ -57,6 +59,11 @@ export const RecentRunsInput = z.object({
   limit: z.number().int().min(1).max(100).default(20),
 }).strict()
 
+export const GetOperationInput = z.object({ operation_id: OperationId.describe('The operation_id you gave run_action') }).strict()
+
+export const ListPacksInput = z.object({}).strict()
+
+export type GetOperationArgs = z.infer<typeof GetOperationInput>
 export type FindActionsArgs = z.infer<typeof FindActionsInput>
 export type GetActionArgs = z.infer<typeof GetActionInput>
 export type RunActionArgs = z.infer<typeof RunActionInput>

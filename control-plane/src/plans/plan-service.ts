@@ -66,7 +66,8 @@ export class PlanService {
     return { plan, state }
   }
 
-  async create(principal: Principal, req: PlanRequest): Promise<{ plan: Plan, state: PlanState }> {
+  /** `id`: the id the plan gets (an idempotency key claimed it, runs/operations.ts); a fresh one otherwise. */
+  async create(principal: Principal, req: PlanRequest, id = newPlanId()): Promise<{ plan: Plan, state: PlanState }> {
     const { catalog } = this.d
     requirePlainText({ reason: req.reason, expected: req.expected })
     for (const id of req.evidence ?? []) {
@@ -84,7 +85,6 @@ export class PlanService {
     )
     if (resolved.targets.length === 0) throw this.nothingToRun(req, resolved.excluded)
 
-    const id = newPlanId()
     const salt = randomHex(32)
     const frozen = { id, action: action.id, pack_digest: pack.digest, options: req.options ?? {}, salt, targets: resolved.targets }
     const tree = planTree(frozen)

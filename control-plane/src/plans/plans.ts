@@ -97,7 +97,7 @@ export class Plans {
     return plans
   }
 
-  create(principal: Principal, req: PlanRequest): Promise<{ plan: Plan, state: PlanState }> { return this.service.create(principal, req) }
+  create(principal: Principal, req: PlanRequest, id?: string): Promise<{ plan: Plan, state: PlanState }> { return this.service.create(principal, req, id) }
 
   async decide(principal: Principal, id: string, input: PlanDecisionInput): Promise<PlanState> {
     const { plan } = await this.service.get(principal, id)

@@ -9,9 +9,20 @@ import { principalOf } from '../auth/index.js'
 import { parseOrThrow } from '../http/index.js'
 import { isTerminal } from './run-record.js'
 import { runSummary } from './run-summary.js'
+import { BadOperationKey } from '../http/index.js'
+import { OPERATION_ID_RE } from './operations.js'
+import type { Run } from './run-record.js'
+import { newRunId } from './run-store.js'
+
+/** The `Idempotency-Key` header, when sent; a malformed one is a typed 400. */
+function idempotencyKey(header: string | string[] | undefined): string | undefined {
+  if (header === undefined) return undefined
+  if (typeof header !== 'string' || !OPERATION_ID_RE.test(header)) throw new BadOperationKey('the Idempotency-Key header')
+  return header
+}
 
 export default async function runRoutes(app: FastifyInstance) {
-  const { runs, store, outputs } = app.writ
+  const { runs, store, outputs, operations } = app.writ
   const maxWaitMs = durationMs(app.writ.config.runs.max_wait)
   const waitMs = (seconds: number): number => Math.min(seconds * 1000, maxWaitMs)
   // A run waiting for a person will not finish inside a request.
@@ -20,7 +31,20 @@ export default async function runRoutes(app: FastifyInstance) {
   app.post('/runs', async (req, reply) => {
     const principal = principalOf(req)
     const body = parseOrThrow(RunRequestSchema, req.body, 'body')
-    let run = await runs.submit(principal, body)
+    const key = idempotencyKey(req.headers['idempotency-key'])
+    let run: Run
+    if (key === undefined) run = await runs.submit(principal, body)
+    else {
+      // The same key from the same principal: the same run, never a second dispatch (operations.ts).
+      const { wait: _wait, ...request } = body
+      const once = await operations.once(principal, key, 'run', request, {
+        newId: newRunId,
+        start: (runId) => runs.submit(principal, body, { runId }),
+        existing: async (id) => (await store.current(id))?.run,
+      })
+      run = once.value
+      if (once.replayed) reply.header('idempotent-replayed', 'true')
+    }
     if (!settled(run.status) && body.wait > 0) run = (await store.waitFor(run.id, (r) => settled(r.status), waitMs(body.wait))) ?? run
     req.log.info({ runId: run.id, action: run.action, node: run.node_name, status: run.status }, 'run requested')
     reply.code(isTerminal(run.status) ? 200 : 202)

@@ -100,7 +100,8 @@ export class RunService {
     return hit.run
   }
 
-  async submit(principal: Principal, req: RunRequest): Promise<Run> {
+  /** `opts.runId`: the id the run gets (an idempotency key claimed it, operations.ts); a fresh one otherwise. */
+  async submit(principal: Principal, req: RunRequest, opts: { runId?: string } = {}): Promise<Run> {
     const { catalog, fleet, policy } = this.d
     const actor = { id: principal.id, kind: principal.kind }
     // What an approver reads is what the agent sent: no text that a terminal or page would show otherwise.
@@ -132,7 +133,7 @@ export class RunService {
     const decision = gatedByRegistry(policy.evaluate({ action: action.id, risk: action.spec.risk, node: { id: node.id, name: node.name, ...node.nomad }, principal }), gate)
     const now = new Date().toISOString()
     const run: Run = {
-      id: newRunId(), status: 'pending_approval', status_reason: '', action: action.id, pack: pack.id, pack_digest: pack.digest,
+      id: opts.runId ?? newRunId(), status: 'pending_approval', status_reason: '', action: action.id, pack: pack.id, pack_digest: pack.digest,
       risk: action.spec.risk, node_id: node.id, node_name: node.name, args: prepared.args, reason: req.reason, requester: actor,
       requester_person: principal.person,
       ...(req.session_id !== undefined ? { session_id: req.session_id } : {}),

@@ -285,7 +285,7 @@ export async function startControlPlane(config: Config, log: Logger, opts: Start
     results.routeElsewhere((m, r) => plans.results.fromConsumer(m, r))
     runs.resolveOtherRuns((principal, id) => plans.targetRun(principal, id))
     await results.start()
-    previews = new ImpactPreview(runs, store, clog)
+    previews = new ImpactPreview(runs, store, clog, audit)
     const approvalSweep = setInterval(() => {
       approvals?.sweep(durationMs(config.runs.approved_dispatch_grace)).catch((err: unknown) => clog.error({ err }, 'approval sweep failed'))
     }, durationMs(config.runs.sweep_interval))

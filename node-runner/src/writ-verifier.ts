@@ -6,7 +6,7 @@
 import type { Invocation, LoadedAction, LoadedPack, PackCatalog, RunnerDirs } from '@writ/packs'
 import { prepareInvocation, resolveListRoot } from '@writ/packs'
 import {
-  SignedWritSchema, WRIT_VERSION, approvalBinding, checkPlanWrit, verifySignature, type Refusal, type SignedWrit, type TrustedKey, type Writ,
+  STATEFUL_ACTIONS, SignedWritSchema, WRIT_VERSION, approvalBinding, checkPlanWrit, verifySignature, type Refusal, type SignedWrit, type TrustedKey, type Writ,
 } from '@writ/packs/protocol'
 import { nodeLocalityRefusal } from './nomad-locality.js'
 
@@ -79,6 +79,8 @@ export function verifyWrit(raw: unknown, deps: VerifierDeps): Verdict {
   if (deps.seen(writ.run_id)) return refuse('replayed', `run ${writ.run_id} was already received by this runner; a writ never runs twice`)
   const approvalProblem = checkApprovals(writ, vouched.binding)
   if (approvalProblem) return refuse(approvalProblem.code, approvalProblem.message)
+  const stateProblem = checkApprovedState(writ)
+  if (stateProblem) return refuse('bad_approval', stateProblem)
 
   const found = deps.catalog(writ.pack).lookup(writ.action, writ.pack_digest)
   if (!found.ok) return refuse(found.code, found.message)
@@ -119,6 +121,16 @@ function vouch(signed: SignedWrit, raw: unknown, trusted: readonly TrustedKey[])
   const sig = verifySignature(sent.writ, signed.key_id, signed.sig as string, trusted)
   if (!sig.ok) return { ok: false, code: sig.code, message: sig.message, verified: false }
   return { ok: true, binding: approvalBinding(signed.writ) }
+}
+
+/** A writ's approved state must be the very object its action changes (nomad-state.ts). */
+function checkApprovedState(writ: Writ): string | undefined {
+  if (!writ.state) return undefined
+  const stateful = STATEFUL_ACTIONS[writ.action]
+  if (!stateful || stateful.kind !== writ.state.kind || writ.args[stateful.arg] !== writ.state.id) {
+    return `the writ's approved state (${writ.state.kind} ${writ.state.id}) is not what ${writ.action} changes`
+  }
+  return undefined
 }
 
 /**

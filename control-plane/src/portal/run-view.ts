@@ -83,6 +83,7 @@ export async function runView(run: Run, viewer: Principal, store: RunStore, cata
     } : undefined,
     outcome: outcomeOf(shown, spec?.output.parser),
     preview,
+    approvedState: run.state ? { index: run.state.modify_index, what: `${run.state.kind === 'allocation' ? 'allocation' : 'allocations on node'} ${run.state.id.slice(0, 8)}…` } : undefined,
     evidence: await evidenceTrail(run, store, catalog),
     nearby: run.status === 'pending_approval' ? await pendingOnSameNode(run, store, catalog) : [],
     decision: decisionFor(viewer, run),

@@ -3,7 +3,7 @@
  * through (DESIGN.md "Run lifecycle"). Terminal statuses never change.
  */
 import { z } from 'zod'
-import { ArgValueSchema, PasskeyAssertionSchema, PrincipalRefSchema, RefusalSchema, RunOptionsSchema, approvalBinding } from '@writ/packs/protocol'
+import { ApprovedStateSchema, ArgValueSchema, PasskeyAssertionSchema, PrincipalRefSchema, RefusalSchema, RunOptionsSchema, approvalBinding } from '@writ/packs/protocol'
 import { RiskSchema } from '@writ/packs'
 
 export const RunStatusSchema = z.enum([
@@ -109,6 +109,12 @@ export const RunSchema = z.object({
    * everything a caller reads. Absent on runs recorded before binding v2.
    */
   binding_salt: z.string().regex(/^[0-9a-f]{64}$/).optional(),
+  /**
+   * The Nomad state the approval is bound to (nomad-state.ts): set from the
+   * impact preview while no approval has been given, so every approval and
+   * the writ cover it. The run page shows "approved state: index N".
+   */
+  state: ApprovedStateSchema.optional(),
   policy: PolicyOutcomeSchema,
   approval: ApprovalStateSchema.optional(),
   refusal: RefusalSchema.optional(),
@@ -133,10 +139,10 @@ export type Run = z.infer<typeof RunSchema>
 export const ShownRunSchema = RunSchema.omit({ binding_salt: true })
 
 /** The approval binding digest of a run: what a person approves, recomputed by the runner from the writ. */
-export function runBinding(run: Pick<Run, 'id' | 'action' | 'pack_digest' | 'node_id' | 'args' | 'reason' | 'requester' | 'options' | 'binding_salt'>): string {
+export function runBinding(run: Pick<Run, 'id' | 'action' | 'pack_digest' | 'node_id' | 'args' | 'reason' | 'requester' | 'options' | 'binding_salt' | 'state'>): string {
   if (run.binding_salt === undefined) throw new Error(`run ${run.id} was recorded before approval binding v2 and has no binding salt`)
   return approvalBinding({
     run_id: run.id, action: run.action, pack_digest: run.pack_digest, node_id: run.node_id, args: run.args, reason: run.reason, requester: run.requester,
-    options: run.options, binding_salt: run.binding_salt,
+    options: run.options, binding_salt: run.binding_salt, ...(run.state !== undefined ? { state: run.state } : {}),
   })
 }

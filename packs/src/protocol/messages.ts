@@ -4,6 +4,7 @@
  */
 import { z } from 'zod'
 import { NODE_ID_RE, RUN_ID_RE } from './subjects.js'
+import { ApprovedStateSchema } from './nomad-state.js'
 
 export const PROTOCOL_VERSION = 1
 
@@ -86,6 +87,12 @@ export const WritSchema = z.object({
    * a sensitive argument. Only the run record and the writ hold it.
    */
   binding_salt: Sha256Hex,
+  /**
+   * The Nomad state the approvers saw (nomad-state.ts), bound into the
+   * approval; the runner re-reads it right before acting and refuses
+   * `state_changed` if it moved.
+   */
+  state: ApprovedStateSchema.optional(),
   issued_at: IsoTime,
   expires_at: IsoTime,
   nonce: z.string().regex(/^[0-9a-f]{32}$/),
@@ -171,6 +178,8 @@ export const RefusalCodeSchema = z.enum([
   // A plan's target: its leaf is not under the signed root (a target added or changed, another plan's leaf,
   // another node's proof); the plan statement or an approval does not fit the writ.
   'not_in_plan', 'bad_plan',
+  // The Nomad object the approval was given on (the writ's `state`) moved before the action ran: nothing was called.
+  'state_changed',
 ])
 export type RefusalCode = z.infer<typeof RefusalCodeSchema>
 

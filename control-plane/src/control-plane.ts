@@ -13,6 +13,7 @@ import { CONTROL_PLANE_INBOX_PREFIX, keyIdOf, loadSigningKey, loadTrustedKey, sp
 import { ApproverRegistryError, ApproverRegistryFile } from '@writ/packs/approvers'
 import type { Logger } from 'pino'
 import { ApprovalService, ImpactPreview } from './approvals/index.js'
+import { BreakGlass, ReviewStore } from './break-glass/index.js'
 import { AuditChain, AuditCheckpointer, AuditReader, type AuditEvent } from './audit/index.js'
 import { PrincipalRegistry } from './auth/index.js'
 import { durationMs, publicUrl, type Config } from './config.js'
@@ -49,6 +50,8 @@ export interface ControlPlane {
   metrics: Metrics
   runs: RunService
   approvals: ApprovalService
+  /** Break-glass runs and their review items (break-glass/). */
+  breakGlass: BreakGlass
   /** Passkey registration and passkey-signed approvals (config `passkeys`). */
   passkeys: Passkeys | undefined
   notifier: ApprovalNotifier
@@ -265,6 +268,7 @@ export async function startControlPlane(config: Config, log: Logger, opts: Start
       onCanceledWhilePending: (run) => notifier.decided(run, runUrl(run.id)),
     })
     approvals = new ApprovalService({ store, audit, runs, metrics, notifier, log: clog, runUrl, passkeys })
+    const breakGlass = new BreakGlass({ store, runs, approvals, reviews: await ReviewStore.open(nc, config.jetstream.replicas), audit, notifier, passkeys, runUrl, log: clog })
     const planUrl = (id: string): string => `${base}/ui/plans/${encodeURIComponent(id)}`
     const consumer = results
     const plans = await Plans.open({
@@ -296,7 +300,7 @@ export async function startControlPlane(config: Config, log: Logger, opts: Start
     let closed = false
     return {
       config, instanceId, log: clog, nc, catalog, principals, policy, scope, fleet, store, audit, auditReader, dispatcher, outputs, metrics, runs, results,
-      approvals, passkeys, notifier, runUrl, plans, planUrl,
+      approvals, breakGlass, passkeys, notifier, runUrl, plans, planUrl,
       natsConnected: () => connected && !nc.isClosed(),
       readiness,
       onAudit: (listener) => audit.follow(listener),

@@ -140,6 +140,9 @@ function checkApprovedState(writ: Writ): string | undefined {
  */
 function checkApprovals(writ: Writ, binding: string): { code: 'bad_approval' | 'self_approval', message: string } | undefined {
   if (writ.approvals.length === 0) return undefined
+  if (writ.approvals.some((a) => a.break_glass) && writ.approvals.length !== 1) {
+    return { code: 'bad_approval', message: `a break-glass approval stands alone, and this writ carries ${writ.approvals.length} approvals` }
+  }
   const by = new Set<string>()
   for (const a of writ.approvals) {
     if (a.binding !== binding) return { code: 'bad_approval', message: `the approval by ${a.by} is bound to ${a.binding.slice(0, 12)}…, not to this writ (${binding.slice(0, 12)}…)` }

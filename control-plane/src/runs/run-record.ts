@@ -24,6 +24,8 @@ export const PolicyOutcomeSchema = z.object({
   approver_groups: z.array(z.string()).optional(),
   quorum: z.number().int().optional(),
   ttl: z.string().optional(),
+  /** The rule lets one approver run it alone when the quorum cannot be reached (break-glass). */
+  break_glass: z.boolean().optional(),
 })
 
 export const RunOutcomeSchema = z.object({
@@ -55,6 +57,8 @@ export const DecisionSchema = z.object({
   comment: z.string().optional(),
   /** The approver's passkey assertion over the binding; the writ carries it and runners verify it. */
   passkey: PasskeyAssertionSchema.optional(),
+  /** Given alone, as break-glass: it stands for the whole quorum, and leaves a review item. */
+  break_glass: z.literal(true).optional(),
 })
 export type Decision = z.infer<typeof DecisionSchema>
 
@@ -73,6 +77,8 @@ export const ApprovalStateSchema = z.object({
   url: z.string().optional(),
   /** How many approvals it has so far (added when the run is shown, not stored). */
   approvals_so_far: z.number().int().optional(),
+  /** The run was dispatched by one approver alone (break-glass): who, why, and the review item others must acknowledge. */
+  break_glass: z.object({ by: z.string(), person: z.string(), at: z.string(), reason: z.string(), review_id: z.string() }).optional(),
   /** Read-only runs fetched for the approver when the run arrived (impact preview). */
   preview: z.object({
     runs: z.array(z.object({ action: z.string(), run_id: z.string() })).default([]),

@@ -220,7 +220,9 @@ export class RunService {
     ])
     if (!claimed) return current
     await opts.afterClaim?.(claimed)
-    const approvals: ApprovalRef[] = (claimed.approval?.approvals ?? []).map((a) => ({ by: a.by, at: a.at, binding: a.binding, ...(a.passkey ? { passkey: a.passkey } : {}) }))
+    const approvals: ApprovalRef[] = (claimed.approval?.approvals ?? []).map((a) => ({
+      by: a.by, at: a.at, binding: a.binding, ...(a.passkey ? { passkey: a.passkey } : {}), ...(a.break_glass ? { break_glass: true as const } : {}),
+    }))
     return this.send(claimed, approvals)
   }
 
@@ -371,6 +373,6 @@ function policyOutcome(d: PolicyDecision): Run['policy'] {
   switch (d.decision) {
     case 'allow': return { decision: 'allow', rule: d.rule }
     case 'deny': return { decision: 'deny', rule: d.rule, reason: d.reason }
-    case 'require_approval': return { decision: 'require_approval', rule: d.rule, approver_groups: d.approver_groups, quorum: d.quorum, ttl: d.ttl }
+    case 'require_approval': return { decision: 'require_approval', rule: d.rule, approver_groups: d.approver_groups, quorum: d.quorum, ttl: d.ttl, ...(d.break_glass ? { break_glass: true } : {}) }
   }
 }

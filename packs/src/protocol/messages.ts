@@ -55,6 +55,12 @@ export const ApprovalRefSchema = z.object({
   at: IsoTime,
   binding: Sha256Hex,
   passkey: PasskeyAssertionSchema.optional(),
+  /**
+   * Given alone, as break-glass (the policy lets one approver run the action
+   * when the quorum cannot be reached): the writ then carries exactly this
+   * one approval, and the dispatch key's signature vouches for the policy.
+   */
+  break_glass: z.literal(true).optional(),
 }).strict()
 export type ApprovalRef = z.infer<typeof ApprovalRefSchema>
 

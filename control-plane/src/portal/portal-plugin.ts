@@ -21,6 +21,7 @@ import oidcRoutes from './oidc-routes.js'
 import passkeyPageRoutes from './passkey-page-routes.js'
 import { readSession, redirectToSignIn, sessionKey, type SessionLimits } from './portal-session.js'
 import runPageRoutes from './run-page-routes.js'
+import reviewPageRoutes from './review-page-routes.js'
 import planPageRoutes from './plan-page-routes.js'
 import { crossSiteEvidence } from './same-origin.js'
 import { PortalSessions } from './session-store.js'
@@ -169,6 +170,7 @@ export default fp(async function portalPlugin(root: FastifyInstance, opts: { fai
     await ui.register(unconfiguredRoutes, { passkeys: passkeys !== undefined, sso: oidc !== undefined })
     await ui.register(listPageRoutes, { pages })
     await ui.register(runPageRoutes, { pages })
+    await ui.register(reviewPageRoutes, { pages, breakGlass: root.writ.breakGlass })
     await ui.register(planPageRoutes, { pages, plans: root.writ.plans, catalog: root.writ.catalog, passkeys })
     await ui.register(liveSocket, { allowedOrigins: ownOrigins, sessions })
   }, { prefix: '/ui' })

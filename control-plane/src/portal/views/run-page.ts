@@ -80,6 +80,7 @@ export const RUN_PAGE = `<% layout('@layout') %>
     <% } else { %>
     <p class="why-not"><%= it.decision.whyNot %></p>
     <% } %>
+    <% if (it.breakGlass) { %><%~ include('@run-break-glass', it) %><% } %>
   </section>
   <% } %>
 </article>

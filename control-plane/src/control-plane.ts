@@ -258,9 +258,10 @@ export async function startControlPlane(config: Config, log: Logger, opts: Start
     let previews: ImpactPreview | undefined
     const runs = new RunService({
       catalog, fleet, policy, scope, store, audit, dispatcher, metrics, log: clog, instanceId, lostGraceMs: durationMs(config.runs.lost_grace), runUrl,
-      onPendingApproval: (run) => {
-        approvals?.announce(run)
-        previews?.start(run).catch((err: unknown) => clog.warn({ err, runId: run.id }, 'impact preview failed'))
+      // The preview's state read is bound into the approval before anyone is told of the run (impact-preview.ts, a bounded wait).
+      onPendingApproval: async (run) => {
+        await previews?.start(run).catch((err: unknown) => clog.warn({ err, runId: run.id }, 'impact preview failed'))
+        approvals?.announce((await store.get(run.id).catch(() => undefined))?.run ?? run)
       },
       passkeyRequirement: (action, risk) => passkeys?.requirement(action, risk),
       admission: new RunAdmission(store, { maxActive: config.runs.max_active_runs, maxPendingPerRequester: config.runs.max_pending_per_requester }),

@@ -27,8 +27,12 @@ const PLANS: Record<string, (args: Run['args']) => PreviewStep[]> = {
 /** The preview read whose answer is the state an action changes. */
 const STATE_READ: Record<string, string> = { allocation: 'nomad.alloc_status', node_allocations: 'nomad.node_allocs' }
 
-/** How long the preview's state read may take before the approval goes on without a bound state. */
-const STATE_WAIT_MS = 60_000
+/**
+ * How long the preview's state read may take. The run is answered and
+ * announced only after it (or this bound), so the binding an approver sees
+ * never changes under them; a read later than this binds nothing.
+ */
+const STATE_WAIT_MS = 5_000
 
 export class ImpactPreview {
   constructor(

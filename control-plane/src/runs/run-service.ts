@@ -30,8 +30,13 @@ export interface RunServiceDeps {
   metrics: Metrics, log: Logger, instanceId: string, lostGraceMs: number,
   /** The portal page of a run, shown with runs that wait for approval. */
   runUrl: (runId: string) => string
-  /** Called once a run starts waiting for approval (its record and request event are stored). */
-  onPendingApproval?: (run: Run) => void
+  /**
+   * Called once a run starts waiting for approval (its record and request
+   * event are stored). Awaited: the impact preview may bind the state it
+   * read into the approval first (a bounded wait), so the run the requester
+   * gets back, and every page and notice, shows the binding approvers sign.
+   */
+  onPendingApproval?: (run: Run) => void | Promise<void>
   /** Called once a run that waited for approval is canceled (its approvers were told it waits; now they are told it does not). */
   onCanceledWhilePending?: (run: Run) => void
   /** Room for new runs: the bound on unfinished runs and the per-requester cap on runs waiting for approval. */
@@ -180,8 +185,8 @@ export class RunService {
     run.request_hash = (await this.d.audit.append(requested)).hash
     await this.d.store.create(run)
     this.d.metrics.runs.inc({ status: 'pending_approval' })
-    this.d.onPendingApproval?.(run)
-    return run
+    await this.d.onPendingApproval?.(run)
+    return (await this.d.store.get(run.id))?.run ?? run
   }
 
   /**

@@ -13,13 +13,14 @@
  * Writes test/artifacts/state-changed-transcript.md.
  */
 import t from 'tap'
+import { execFile } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { buildApp, parseConfig, type AuditEvent } from '@writ/control-plane'
 import { startNatsServer } from './helpers/nats-server.js'
 import { auth, makeCpFixture } from './helpers/cp-fixtures.js'
 import { eventually } from './helpers/cp-fake-runner.js'
-import { STOCK_PACKS } from './helpers/runner-harness.js'
+import { REPO_ROOT, STOCK_PACKS } from './helpers/runner-harness.js'
 import { startRunnerProcess } from './helpers/runner-process.js'
 import { allocationLike, startNomadDouble } from './doubles/nomad-api.js'
 import { artifactsDir } from './helpers/browser.js'
@@ -76,6 +77,13 @@ t.test('an allocation changed between approval and dispatch is refused state_cha
     const page = await visitor.get(`/ui/runs/${asked.id}`)
     t.match(page.body, /approved state: index 57/)
     say(`3. ops-1 opens the run page: "${/approved state: index \d+[^<;]*/.exec(page.body)?.[0] ?? ''}"`)
+
+    const url = await app.listen({ host: '127.0.0.1', port: 0 })
+    const show = await new Promise<{ code: number, stdout: string, stderr: string }>((resolve) => {
+      execFile(process.execPath, [join(REPO_ROOT, 'control-plane', 'dist', 'cli.js'), 'show', asked.id], { env: { ...process.env, WRIT_URL: url, WRIT_TOKEN: fx.tokens.operator } },
+        (err, stdout, stderr) => resolve({ code: err ? Number(err.code) : 0, stdout, stderr }))
+    })
+    t.match(show.stdout, `approved state: index 57 (allocation ${ALLOC})`, show.stderr)
 
     const bump = nomad.bumpAllocation(ALLOC)
     say(`4. meanwhile Nomad updates the allocation: ModifyIndex ${bump.from} → ${bump.to}`)

@@ -66,18 +66,22 @@ export class BreakGlass {
       const open = (await this.d.reviews.get(slot.openReview))?.item
       throw withDetails(new BreakGlassUnreviewed(principal.id, open?.run_id ?? '?', slot.openReview), { review_id: slot.openReview, run_id: open?.run_id })
     }
+    // The review item is stored before the run moves, so a held slot always names an item someone can acknowledge.
+    const review: ReviewItem = {
+      id: reviewId, run_id: hit.run.id, action: hit.run.action, node: hit.run.node_name, by: principal.id, person: principal.person,
+      reason: input.reason, at, approver_groups: hit.run.approval?.approver_groups ?? [], rule: hit.run.policy.rule,
+    }
     let approved: Run | undefined
     try {
+      await this.d.reviews.put(review)
       approved = await this.approve(principal, runId, input, at, reviewId)
     } finally {
-      if (!approved) await this.d.reviews.releaseSlot(principal.person, reviewId)
+      if (!approved) {
+        await this.d.reviews.remove(reviewId)
+        await this.d.reviews.releaseSlot(principal.person, reviewId)
+      }
     }
     const a = approved.approval as NonNullable<Run['approval']>
-    const review: ReviewItem = {
-      id: reviewId, run_id: approved.id, action: approved.action, node: approved.node_name, by: principal.id, person: principal.person,
-      reason: input.reason, at, approver_groups: a.approver_groups, rule: approved.policy.rule,
-    }
-    await this.d.reviews.put(review)
     const event = this.d.audit.append({
       type: 'run.break_glass', actor: { id: principal.id, kind: principal.kind }, run_id: approved.id, node: approved.node_name, action: approved.action,
       data: {

@@ -70,6 +70,11 @@ export class ReviewStore {
     await this.kv.put(itemKey(item.id), JSON.stringify(item))
   }
 
+  /** Takes back an item whose break-glass did not happen (the run was decided meanwhile). */
+  async remove(id: string): Promise<void> {
+    await this.kv.purge(itemKey(id))
+  }
+
   async get(id: string): Promise<{ item: ReviewItem, revision: number } | undefined> {
     const e = await this.kv.get(itemKey(id))
     if (!e || e.operation !== 'PUT') return undefined

@@ -10,6 +10,7 @@
  * Slack webhook. Writes test/artifacts/break-glass-transcript.md.
  */
 import t from 'tap'
+import { execFile } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { buildApp, type AuditEvent } from '@writ/control-plane'
@@ -19,6 +20,7 @@ import { eventually } from './helpers/cp-fake-runner.js'
 import { startRunnerProcess } from './helpers/runner-process.js'
 import { startSlackReceiver } from './helpers/slack-receiver.js'
 import { artifactsDir } from './helpers/browser.js'
+import { REPO_ROOT } from './helpers/runner-harness.js'
 
 const NODE = 'bg-host-1'
 
@@ -148,5 +150,28 @@ t.test('break-glass: alone, at once, broadcast, audited, reviewed', async (t) =>
     const statuses = await Promise.all([a.id, b.id].map(async (id) => (await status(id, 10)).status))
     t.same(statuses.sort(), ['pending_approval', 'succeeded'])
     say(`9. ops-2 breaks the glass on two runs at once → ${answers.map((r) => r.statusCode).join(', ')}; runs ${statuses.join(', ')}`)
+  })
+
+  t.test('from a terminal: writ break-glass, writ reviews, writ ack', async (t) => {
+    const url = await app.listen({ host: '127.0.0.1', port: 0 })
+    const writ = (token: string, ...args: string[]) => new Promise<{ code: number, stdout: string, stderr: string }>((resolve) => {
+      execFile(process.execPath, [join(REPO_ROOT, 'control-plane', 'dist', 'cli.js'), ...args], { env: { ...process.env, WRIT_URL: url, WRIT_TOKEN: token } },
+        (err, stdout, stderr) => resolve({ code: err ? Number(err.code) : 0, stdout, stderr }))
+    })
+    const run = await ask('testops.deploy')
+    const broke = await writ(fx.tokens.operator3, 'break-glass', run.id, '--reason', 'pager storm; nobody else answers')
+    t.equal(broke.code, 0, broke.stderr)
+    t.match(broke.stderr, `this runs testops.deploy on ${NODE} alone, without its 2 approval(s)`)
+    const reviewId = /review (v[0-9a-z]+) waits for another approver/.exec(broke.stdout)?.[1] as string
+    t.ok(reviewId, broke.stdout)
+    const open = await writ(fx.tokens.operator, 'reviews', '--open')
+    t.match(open.stdout, new RegExp(`${reviewId}  testops\\.deploy on ${NODE} by ops-3 .* OPEN: waiting for another approver`))
+    const ack = await writ(fx.tokens.operator, 'ack', reviewId, '--comment', 'seen')
+    t.equal(ack.code, 0, ack.stderr)
+    t.match(ack.stdout, `review ${reviewId} (run ${run.id}, break-glass by ops-3): acknowledged by ops-1`)
+    const refused = await writ(fx.tokens.outsider, 'break-glass', run.id, '--reason', 'me too')
+    t.equal(refused.code, 2)
+    say(`10. $ writ break-glass ${run.id} --reason 'pager storm; nobody else answers' (ops-3) → ${broke.stdout.trim().split('\n').join(' / ')}`)
+    say(`11. $ writ reviews --open → ${open.stdout.trim().split('\n')[0]}; $ writ ack ${reviewId} (ops-1) → ${ack.stdout.trim()}`)
   })
 })

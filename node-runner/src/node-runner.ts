@@ -232,6 +232,8 @@ export async function startNodeRunner(
       request_hash: verdict.writ.request_hash, expires_at: verdict.writ.expires_at,
       ...(verdict.plan ? { plan: verdict.plan.id, position: verdict.plan.position } : {}),
       ...(approvals.length > 0 ? { approvals } : {}), ...checked,
+      // The Nomad state the approval was given on, checked again right before the action (run-preflight.ts).
+      ...(verdict.writ.state ? { state: { kind: verdict.writ.state.kind, id: verdict.writ.state.id, modify_index: verdict.writ.state.modify_index } } : {}),
     }).then(
       async () => {
         reply(msg, { v: PROTOCOL_VERSION, run_id: runId, node_id: config.nodeId, accepted: true })

@@ -54,6 +54,8 @@ export const PolicyRuleSchema = z.discriminatedUnion('decision', [
   z.object({
     name: z.string().min(1), match: PolicyMatchSchema.default({}), decision: z.literal('require_approval'),
     approver_groups: z.array(Name).min(1), quorum: z.number().int().min(1).max(16).default(1), ttl: Duration.default('15m'),
+    /** One of the approver groups may run it alone when the quorum cannot be reached (`POST /v1/runs/:id/break-glass`), leaving a review item. */
+    break_glass: z.boolean().default(false),
   }).strict(),
   z.object({ name: z.string().min(1), match: PolicyMatchSchema.default({}), decision: z.literal('deny'), reason: z.string().min(1) }).strict(),
 ])

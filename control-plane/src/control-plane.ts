@@ -13,6 +13,7 @@ import { CONTROL_PLANE_INBOX_PREFIX, keyIdOf, loadSigningKey, loadTrustedKey, sp
 import { ApproverRegistryError, ApproverRegistryFile } from '@writ/packs/approvers'
 import type { Logger } from 'pino'
 import { ApprovalService, ImpactPreview, previewSteps } from './approvals/index.js'
+import { BreakGlass, ReviewStore } from './break-glass/index.js'
 import { AuditChain, AuditCheckpointer, AuditReader, type AuditEvent } from './audit/index.js'
 import { PrincipalRegistry } from './auth/index.js'
 import { durationMs, publicUrl, type Config } from './config.js'
@@ -50,6 +51,8 @@ export interface ControlPlane {
   metrics: Metrics
   runs: RunService
   approvals: ApprovalService
+  /** Break-glass runs and their review items (break-glass/). */
+  breakGlass: BreakGlass
   /** Passkey registration and passkey-signed approvals (config `passkeys`). */
   passkeys: Passkeys | undefined
   notifier: ApprovalNotifier
@@ -264,9 +267,10 @@ export async function startControlPlane(config: Config, log: Logger, opts: Start
     let previews: ImpactPreview | undefined
     const runs = new RunService({
       catalog, fleet, policy, scope, store, audit, dispatcher, metrics, log: clog, instanceId, lostGraceMs: durationMs(config.runs.lost_grace), runUrl,
-      onPendingApproval: (run) => {
-        approvals?.announce(run)
-        previews?.start(run).catch((err: unknown) => clog.warn({ err, runId: run.id }, 'impact preview failed'))
+      // The preview's state read is bound into the approval before anyone is told of the run (impact-preview.ts, a bounded wait).
+      onPendingApproval: async (run) => {
+        await previews?.start(run).catch((err: unknown) => clog.warn({ err, runId: run.id }, 'impact preview failed'))
+        approvals?.announce((await store.get(run.id).catch(() => undefined))?.run ?? run)
       },
       passkeyRequirement: (action, risk) => passkeys?.requirement(action, risk),
       admission: new RunAdmission(store, { maxActive: config.runs.max_active_runs, maxPendingPerRequester: config.runs.max_pending_per_requester }),
@@ -275,6 +279,7 @@ export async function startControlPlane(config: Config, log: Logger, opts: Start
       grantCover: (req) => grants.cover(req),
     })
     approvals = new ApprovalService({ store, audit, runs, metrics, notifier, log: clog, runUrl, passkeys })
+    const breakGlass = new BreakGlass({ store, runs, approvals, reviews: await ReviewStore.open(nc, config.jetstream.replicas), audit, notifier, passkeys, runUrl, log: clog })
     const planUrl = (id: string): string => `${base}/ui/plans/${encodeURIComponent(id)}`
     const consumer = results
     const plans = await Plans.open({
@@ -302,7 +307,7 @@ export async function startControlPlane(config: Config, log: Logger, opts: Start
     results.routeElsewhere((m, r) => plans.results.fromConsumer(m, r))
     runs.resolveOtherRuns((principal, id) => plans.targetRun(principal, id))
     await results.start()
-    previews = new ImpactPreview(runs, store, clog)
+    previews = new ImpactPreview(runs, store, clog, audit)
     const approvalSweep = setInterval(() => {
       approvals?.sweep(durationMs(config.runs.approved_dispatch_grace)).catch((err: unknown) => clog.error({ err }, 'approval sweep failed'))
     }, durationMs(config.runs.sweep_interval))
@@ -313,7 +318,7 @@ export async function startControlPlane(config: Config, log: Logger, opts: Start
     let closed = false
     return {
       config, instanceId, log: clog, nc, catalog, principals, policy, scope, fleet, store, audit, auditReader, dispatcher, outputs, metrics, runs, results,
-      approvals, passkeys, notifier, runUrl, plans, planUrl, grants, operations,
+      approvals, breakGlass, passkeys, notifier, runUrl, plans, planUrl, grants, operations,
       natsConnected: () => connected && !nc.isClosed(),
       readiness,
       onAudit: (listener) => audit.follow(listener),

@@ -234,6 +234,8 @@ export async function startNodeRunner(
       ...(approvals.length > 0 ? { approvals } : {}), ...checked,
       // Counted by the journal: the next writ under this grant sees this use at once, and after a restart.
       ...(verdict.writ.grant ? { grant: verdict.writ.grant.statement.id, grant_expires_at: verdict.writ.grant.statement.expires_at } : {}),
+      // The Nomad state the approval was given on, checked again right before the action (run-preflight.ts).
+      ...(verdict.writ.state ? { state: { kind: verdict.writ.state.kind, id: verdict.writ.state.id, modify_index: verdict.writ.state.modify_index } } : {}),
     }).then(
       async () => {
         reply(msg, { v: PROTOCOL_VERSION, run_id: runId, node_id: config.nodeId, accepted: true })

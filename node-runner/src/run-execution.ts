@@ -55,6 +55,7 @@ export async function runAcceptedWrit(v: AcceptedWrit, targets: RunTargets, ctx:
     const refusal = await preflightRefusal(v.invocation, {
       nodeId: ctx.nodeId, nomad: targets.nomad, multipathdSockets: ctx.multipathdSockets,
       timeoutMs: PackCatalog.limits(v.action, v.writ.options).timeoutMs, signal: ctx.signal, callNomad: targets.clients?.nomad,
+      approvedState: v.writ.state,
     })
     if (refusal) return { result: refusalResult(v.writ, refusal) }
     return { result: await executeWrit(v, targets, ctx.signal, ctx.onChunk) }

@@ -7,7 +7,7 @@
  */
 import { basename } from 'node:path'
 import type { Invocation } from '@writ/packs'
-import type { Refusal } from '@writ/packs/protocol'
+import { nomadStatePath, observedState, stateChange, type ApprovedState, type Refusal } from '@writ/packs/protocol'
 import { ApiStatusError, describeError } from './clients/api-errors.js'
 import type { NomadTarget } from './clients/nomad-client.js'
 import type { HttpClients } from './executors/execution-outcome.js'
@@ -26,18 +26,65 @@ export interface PreflightContext {
   signal: AbortSignal
   /** The Nomad client to use instead of nomad-client.ts (tests). */
   callNomad?: HttpClients['nomad'] | undefined
+  /** The Nomad state the approval was given on (the writ's `state`): re-read last, right before the action. */
+  approvedState?: ApprovedState | undefined
 }
 
 export async function preflightRefusal(invocation: Invocation, ctx: PreflightContext): Promise<Refusal | undefined> {
   const allocId = allocationOf(invocation)
   if (allocId !== undefined) {
     const signal = AbortSignal.any([ctx.signal, AbortSignal.timeout(ctx.timeoutMs)])
-    return allocLocalityRefusal(allocId, ctx.nodeId, ctx.nomad, signal, ctx.callNomad)
+    const notLocal = await allocLocalityRefusal(allocId, ctx.nodeId, ctx.nomad, signal, ctx.callNomad)
+    if (notLocal) return notLocal
+  }
+  if (ctx.approvedState) {
+    const signal = AbortSignal.any([ctx.signal, AbortSignal.timeout(ctx.timeoutMs)])
+    return stateChangedRefusal(ctx.approvedState, ctx.nomad, signal, ctx.callNomad)
   }
   if (invocation.kind === 'exec' && MULTIPATHD_CLIENTS.has(basename(invocation.binary))) {
     const probe = await probeMultipathd(ctx.multipathdSockets)
     if (!probe.running) return { code: 'target_unavailable', message: `${probe.message}; ${basename(invocation.binary)} was not run` }
   }
+  return undefined
+}
+
+/** Reads one Nomad object (capped) as JSON; throws what the client throws. */
+async function readNomadJson(nomad: NomadTarget, path: string, signal: AbortSignal, injected: HttpClients['nomad'] | undefined): Promise<{ json: unknown, capped: boolean }> {
+  const callNomad = injected ?? (await import('./clients/nomad-client.js')).callNomad
+  const chunks: Buffer[] = []
+  let size = 0
+  await callNomad(nomad, { method: 'GET', path }, (c) => {
+    size += c.length
+    if (size <= ALLOC_RECORD_CAP * 4) chunks.push(c)
+  }, signal)
+  if (size > ALLOC_RECORD_CAP * 4) return { json: undefined, capped: true }
+  try { return { json: JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown, capped: false } } catch { return { json: undefined, capped: false } }
+}
+
+/**
+ * Reads the state the approval was given on again and refuses
+ * `state_changed`, naming what moved, unless it is as approved — Nomad's
+ * `-check-index`, for the allocation or node a person looked at. A state that
+ * cannot be read is `target_unavailable`: an unchecked approval never acts.
+ */
+async function stateChangedRefusal(
+  approved: ApprovedState, nomad: NomadTarget, signal: AbortSignal, injected: HttpClients['nomad'] | undefined,
+): Promise<Refusal | undefined> {
+  const what = approved.kind === 'allocation' ? `allocation ${approved.id}` : `the allocations on node ${approved.id}`
+  let read: { json: unknown, capped: boolean }
+  try {
+    read = await readNomadJson(nomad, nomadStatePath(approved.kind, approved.id), signal, injected)
+  } catch (e) {
+    if (e instanceof ApiStatusError && e.status === 404) {
+      return { code: 'state_changed', message: `${what} is gone from Nomad (${e.message}) since it was approved at ModifyIndex ${approved.modify_index}; nothing was called` }
+    }
+    const why = signal.aborted ? 'no answer in time, or the run was canceled' : describeError(e)
+    return { code: 'target_unavailable', message: `cannot re-read ${what} to check the approved state: ${why}; nothing was called` }
+  }
+  const observed = observedState(approved.kind, read.json)
+  if (!observed.ok) return { code: 'target_unavailable', message: `cannot check the approved state of ${what}: ${read.capped ? 'Nomad\'s answer is over the cap' : observed.message}; nothing was called` }
+  const moved = stateChange(approved, observed.state)
+  if (moved) return { code: 'state_changed', message: `${moved} since it was approved; the approval no longer holds, nothing was called — ask again to approve what is there now` }
   return undefined
 }
 

@@ -6,7 +6,7 @@
 import type { Invocation, LoadedAction, LoadedPack, PackCatalog, RunnerDirs } from '@writ/packs'
 import { prepareInvocation, resolveListRoot } from '@writ/packs'
 import {
-  SignedWritSchema, WRIT_VERSION, approvalBinding, checkGrant, checkPlanWrit, verifySignature, type Refusal, type SignedWrit, type TrustedKey, type Writ,
+  STATEFUL_ACTIONS, SignedWritSchema, WRIT_VERSION, approvalBinding, checkGrant, checkPlanWrit, verifySignature, type Refusal, type SignedWrit, type TrustedKey, type Writ,
 } from '@writ/packs/protocol'
 import { nodeLocalityRefusal } from './nomad-locality.js'
 
@@ -88,6 +88,8 @@ export function verifyWrit(raw: unknown, deps: VerifierDeps): Verdict {
     const grant = checkGrant(writ, writ.grant, sentGrant, { nodeId: deps.nodeId, trusted: deps.trusted, now, clockSkewMs: deps.clockSkewMs, usesAccepted: deps.grantUses ?? (() => 0) })
     if (!grant.ok) return refuse(grant.code, grant.message)
   }
+  const stateProblem = checkApprovedState(writ)
+  if (stateProblem) return refuse('bad_approval', stateProblem)
 
   const found = deps.catalog(writ.pack).lookup(writ.action, writ.pack_digest)
   if (!found.ok) return refuse(found.code, found.message)
@@ -130,6 +132,16 @@ function vouch(signed: SignedWrit, raw: unknown, trusted: readonly TrustedKey[])
   return { ok: true, binding: approvalBinding(signed.writ) }
 }
 
+/** A writ's approved state must be the very object its action changes (nomad-state.ts). */
+function checkApprovedState(writ: Writ): string | undefined {
+  if (!writ.state) return undefined
+  const stateful = STATEFUL_ACTIONS[writ.action]
+  if (!stateful || stateful.kind !== writ.state.kind || writ.args[stateful.arg] !== writ.state.id) {
+    return `the writ's approved state (${writ.state.kind} ${writ.state.id}) is not what ${writ.action} changes`
+  }
+  return undefined
+}
+
 /**
  * Every approval a writ carries must be bound to exactly this writ (the
  * binding digest recomputed from its own fields), given by someone other than
@@ -137,6 +149,9 @@ function vouch(signed: SignedWrit, raw: unknown, trusted: readonly TrustedKey[])
  */
 function checkApprovals(writ: Writ, binding: string): { code: 'bad_approval' | 'self_approval', message: string } | undefined {
   if (writ.approvals.length === 0) return undefined
+  if (writ.approvals.some((a) => a.break_glass) && writ.approvals.length !== 1) {
+    return { code: 'bad_approval', message: `a break-glass approval stands alone, and this writ carries ${writ.approvals.length} approvals` }
+  }
   const by = new Set<string>()
   for (const a of writ.approvals) {
     if (a.binding !== binding) return { code: 'bad_approval', message: `the approval by ${a.by} is bound to ${a.binding.slice(0, 12)}…, not to this writ (${binding.slice(0, 12)}…)` }

@@ -60,6 +60,11 @@ export interface NomadDouble {
   stall: boolean
   /** The simulated client nodes (`fleet`); edit to change what Nomad says. */
   fleet: SimulatedNomadNode[]
+  /**
+   * Something changes an allocation (a client update, a restart), as Nomad records it: its
+   * ModifyIndex moves to the next raft index. Answers the index before and after.
+   */
+  bumpAllocation(id: string): { from: number, to: number }
   /** The node and allocation IDs the fixtures describe. */
   ids: { node: string, nodeWithAllocs: string, agentNode: string, alloc: string, nodeAlloc: string }
   close(): Promise<void>
@@ -236,6 +241,13 @@ export async function startNomadDouble(options: NomadDoubleOptions = {}): Promis
     requests,
     stall: false,
     fleet: options.fleet ?? [],
+    bumpAllocation: (id) => {
+      const found = allAllocs.find((a) => a.ID === id) as (WithIds & { ModifyIndex?: number }) | undefined
+      if (!found) throw new Error(`the Nomad double has no allocation ${id}`)
+      const from = found.ModifyIndex ?? 0
+      found.ModifyIndex = ++index
+      return { from, to: found.ModifyIndex }
+    },
     ids: { node: node.ID, nodeWithAllocs, agentNode: agentSelf.stats.client.node_id, alloc: alloc.ID, nodeAlloc: nodeAllocs[0]?.ID ?? '' },
     close: () => new Promise<void>((resolve) => {
       for (const res of stalled) res.destroy()

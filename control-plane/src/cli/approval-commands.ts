@@ -19,7 +19,7 @@ import { pairs } from './show-command.js'
 import { terminalJson, terminalLine } from './terminal-text.js'
 
 /** What `writ pending` and `writ approve` show of a run (the API's presented run). */
-interface ShownRun {
+export interface ShownRun {
   id: string, summary?: string, action: string, node_name: string, risk: string, status: string, status_reason: string,
   reason: string, expected?: string, requester: { id: string },
   args?: Record<string, unknown>, options?: Record<string, unknown>,
@@ -40,7 +40,7 @@ export function operatorClient(env: NodeJS.ProcessEnv, flags: { url?: string | u
 const common = { url: { type: 'string' }, token: { type: 'string' }, json: { type: 'boolean', default: false } } as const
 
 /** The lines that say what deciding `r` decides: every field escaped, one field a line. */
-function describeRun(r: ShownRun): string {
+export function describeRun(r: ShownRun): string {
   const lines = [
     `    action:   ${headline(r)}`,
     `    reason:   ${terminalLine(r.reason)}`,
@@ -95,7 +95,7 @@ async function allPending(client: WritClient, q: URLSearchParams): Promise<Shown
  * A full digest is sent as given (the control plane compares it); a prefix
  * must start the run's binding, or nothing is sent.
  */
-function bindingToSend(run: ShownRun, pinned: string | undefined): string | undefined {
+export function bindingToSend(run: ShownRun, pinned: string | undefined): string | undefined {
   const binding = run.approval?.binding
   if (pinned === undefined) return binding
   const p = pinned.toLowerCase()

@@ -9,13 +9,15 @@ import { ApiError, WritClient } from './cli-client.js'
 import { EXIT, UsageError, type Io } from './cli-io.js'
 import { terminalBlock, terminalJson, terminalLine } from './terminal-text.js'
 
-interface Decision { by: string, at: string, comment?: string, reason?: string, passkey?: unknown }
+interface Decision { by: string, at: string, comment?: string, reason?: string, passkey?: unknown, break_glass?: boolean }
 /** What `writ show` reads of a run (`GET /v1/runs/:id`). */
 interface ShownRun {
   id: string, summary?: string, action: string, node_name: string, risk: string, status: string, status_reason: string,
   reason: string, expected?: string, evidence?: string[], requester: { id: string, kind: string }, created_at: string, session_id?: string,
   args?: Record<string, unknown>, options?: Record<string, unknown>,
   approval?: { expires_at: string, quorum: number, approver_groups: string[], approvals: Decision[], denial?: Decision, binding: string },
+  /** The Nomad state the approval is bound to (the runner refuses `state_changed` if it moved). */
+  state?: { kind: string, id: string, modify_index: number },
   result?: { exit_code: number | null, duration_ms: number, stdout: string, stderr: string, stdout_truncated: boolean },
 }
 
@@ -55,7 +57,8 @@ function decisionLines(r: ShownRun): string[] {
   const window = r.status === 'pending_approval' ? `, until ${terminalLine(a.expires_at)} (${left} min left)` : ''
   return [
     `${a.approvals.length} of ${a.quorum} approvals from ${terminalLine(a.approver_groups.join(', '))}${window}; binding ${terminalLine(a.binding.slice(0, 16))}…`,
-    ...a.approvals.map((d) => `✓ ${terminalLine(d.by)}${d.passkey ? ' (passkey)' : ''} at ${terminalLine(d.at)}${d.comment ? `: “${terminalLine(d.comment)}”` : ''}`),
+    ...(r.state ? [`approved state: index ${r.state.modify_index} (${terminalLine(r.state.kind)} ${terminalLine(r.state.id)}); the runner refuses if it has changed when it acts`] : []),
+    ...a.approvals.map((d) => `✓ ${terminalLine(d.by)}${d.passkey ? ' (passkey)' : ''}${d.break_glass ? ' (BREAK-GLASS, alone)' : ''} at ${terminalLine(d.at)}${d.comment ? `: “${terminalLine(d.comment)}”` : ''}`),
     ...(a.denial ? [`✗ denied by ${terminalLine(a.denial.by)} at ${terminalLine(a.denial.at)}: “${terminalLine(a.denial.reason ?? '')}”`] : []),
   ]
 }

@@ -12,6 +12,7 @@ import { cmdAudit } from './audit-commands.js'
 import { cmdDecide, cmdPending } from './approval-commands.js'
 import { cmdGrant, cmdGrants, cmdRevoke } from './grant-commands.js'
 import { typedArgs } from './typed-args.js'
+import { cmdAck, cmdBreakGlass, cmdReviews } from './break-glass-commands.js'
 import { cmdApprovers } from './approver-commands.js'
 import { ApiError, WritClient } from './cli-client.js'
 import { EXIT, UsageError, type Io } from './cli-io.js'
@@ -41,6 +42,10 @@ const USAGE = `usage:
   writ grant approve <grant> [--digest HEX]              (operators: co-sign a grant that needs a quorum)
   writ grants [--status active|pending|revoked|expired|used_up] [--to PRINCIPAL] [--json]   (operators)
   writ revoke <grant> [--reason "why"]                    (operators: the grant covers nothing from the next request on)
+  writ break-glass <run> --reason "why" [--binding PREFIX] [--yes]   (operators; runs it alone where its policy rule says
+                                                          break_glass: true; on a terminal asks y/N naming action and node)
+  writ reviews [--open] [--json]                      (operators: break-glass runs and who acknowledged them)
+  writ ack <review> [--comment "…"]                   (operators: acknowledge another approver's break-glass)
   writ audit verify --trusted-keys PEM... [--file export.jsonl | --nats URL] [--witness JOURNAL]... [--grace 60s] [--json]
                     [--metrics-textfile DIR/writ_audit_verify.prom]   (on a schedule: the result for node_exporter)
   writ audit export [--nats URL]            (JSON lines on stdout; --nats-creds FILE, --nats-ca FILE,
@@ -59,7 +64,7 @@ const USAGE = `usage:
 exit codes: 0 done/succeeded, 1 the run failed, 2 usage or refused request (or another end), 3 waiting for approval,
   4 not finished yet, 5 denied, 6 not confirmed (writ approve answered no)
 
-environment: WRIT_URL (default http://127.0.0.1:8480), WRIT_TOKEN (else WRIT_AGENT_TOKEN; WRIT_OPERATOR_TOKEN for pending/approve/deny/grant/grants/revoke), WRIT_NATS_URL, WRIT_NATS_CREDS,
+environment: WRIT_URL (default http://127.0.0.1:8480), WRIT_TOKEN (else WRIT_AGENT_TOKEN; WRIT_OPERATOR_TOKEN for pending/approve/deny/grant/grants/revoke/break-glass/reviews/ack), WRIT_NATS_URL, WRIT_NATS_CREDS,
   WRIT_AUDIT_TRUSTED_KEYS (":"-separated PEM files: the public keys audit checkpoints are signed with)`
 
 function client(env: NodeJS.ProcessEnv, flags: { url?: string | undefined, token?: string | undefined }): WritClient {
@@ -230,6 +235,9 @@ export async function runCli(argv: string[], io: Io = DEFAULT_IO): Promise<numbe
       case 'grant': return await cmdGrant(rest, io)
       case 'grants': return await cmdGrants(rest, io)
       case 'revoke': return await cmdRevoke(rest, io)
+      case 'break-glass': return await cmdBreakGlass(rest, io)
+      case 'reviews': return await cmdReviews(rest, io)
+      case 'ack': return await cmdAck(rest, io)
       case 'audit': return await cmdAudit(rest, io)
       case 'keys': return cmdKeys(rest, io)
       case 'approvers': return await cmdApprovers(rest, io)

@@ -10,6 +10,7 @@ import { REDACTED } from '@writ/packs'
 import type { Config } from '../config.js'
 import { startControlPlane, type ControlPlane } from '../control-plane.js'
 import { approvalRoutes } from '../approvals/index.js'
+import { breakGlassRoutes } from '../break-glass/index.js'
 import { auditRoutes } from '../audit/index.js'
 import { bearerAuth } from '../auth/index.js'
 import { catalogRoutes } from '../catalog/index.js'
@@ -85,6 +86,7 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
         await v1.register(planRoutes, { plans: controlPlane.plans, maxWaitMs: durationMs(config.runs.max_wait) })
         await v1.register(approvalRoutes)
         await v1.register(grantRoutes, { grants: controlPlane.grants })
+        await v1.register(breakGlassRoutes, { breakGlass: controlPlane.breakGlass, runs: controlPlane.runs })
         await v1.register(approverRoutes)
         await v1.register(auditRoutes)
         await v1.register(streamRoutes)

@@ -53,6 +53,12 @@ export const BadOperationKey = createError('WRIT_ERR_BAD_OPERATION_KEY', '%s mus
 export const OperationNotFound = createError('WRIT_ERR_OPERATION_NOT_FOUND', 'no operation "%s" was started by you (or it is older than runs.operation_ttl)', 404)
 export const UnsafeText = createError('WRIT_ERR_UNSAFE_TEXT', '%s holds %s at character %d: control characters, line breaks and bidi overrides are refused in text people read, since a terminal or a page would show something other than what was sent', 400)
 
+export const BreakGlassNotAllowed = createError('WRIT_ERR_BREAK_GLASS_NOT_ALLOWED', 'run "%s" (%s) cannot be run by break-glass: %s', 403)
+export const BreakGlassUnreviewed = createError('WRIT_ERR_BREAK_GLASS_UNREVIEWED', '%s already broke the glass on run "%s", and nobody has acknowledged its review %s yet: another approver must acknowledge it (POST /v1/reviews/:id/ack) before the next break-glass', 409)
+export const ReviewNotFound = createError('WRIT_ERR_REVIEW_NOT_FOUND', 'review "%s" does not exist', 404)
+export const ReviewAlreadyAcknowledged = createError('WRIT_ERR_REVIEW_ACKNOWLEDGED', 'review "%s" was already acknowledged by %s at %s', 409)
+export const ReviewForbidden = createError('WRIT_ERR_REVIEW_FORBIDDEN', '%s', 403)
+
 /** Extra fields rendered next to code and message (argument errors, the run id…). */
 export function withDetails<E extends Error>(err: E, details: Record<string, unknown>): E {
   return Object.assign(err, { details })

@@ -5,6 +5,7 @@
 import { z } from 'zod'
 import { ApprovalListQuerySchema, ApprovalSummarySchema, ApproveBodySchema, DenyBodySchema } from '../approvals/index.js'
 import { ActionDetailSchema, ActionListQuerySchema, ActionSummarySchema } from '../catalog/index.js'
+import { BreakGlassBodySchema, ReviewAckBodySchema, ReviewItemSchema, ReviewListQuerySchema } from '../break-glass/index.js'
 import { AuditQuerySchema } from '../audit/index.js'
 import { ErrorBodySchema } from './error-body.js'
 import { NodeSchema } from '../fleet/index.js'
@@ -63,6 +64,28 @@ export function openApiDocument(serverUrl?: string): Record<string, unknown> {
           parameters: [idParam],
           requestBody: { required: false, content: { 'application/json': { schema: json(ApproveBodySchema, 'input') } } },
           responses: { 200: ok(ShownRunSchema, 'The run after the decision (dispatched when the quorum is met)'), 403: { description: 'Not an approver of this run, or its requester; or the run needs a passkey-signed approval (WRIT_ERR_PASSKEY_REQUIRED) and none, or one that does not verify (WRIT_ERR_PASSKEY_REJECTED), came', content: { 'application/json': { schema: json(ErrorBodySchema) } } }, 409: { description: 'Already decided, expired, already approved by you, or the binding digest does not match', content: { 'application/json': { schema: json(ErrorBodySchema) } } }, ...errors },
+        },
+      },
+      '/v1/runs/{id}/break-glass': {
+        post: {
+          summary: 'Run a waiting run alone, without its quorum, where its policy rule says break_glass: true (operators in its approver groups, never the requester); dispatches at once and leaves a review item',
+          parameters: [idParam],
+          requestBody: { required: true, content: { 'application/json': { schema: json(BreakGlassBodySchema, 'input') } } },
+          responses: {
+            200: ok(ShownRunSchema.extend({ review: ReviewItemSchema }), 'The dispatched run and its review item'),
+            403: { description: 'The rule does not permit break-glass (WRIT_ERR_BREAK_GLASS_NOT_ALLOWED), not an approver, the requester, or a passkey is needed (WRIT_ERR_PASSKEY_REQUIRED)', content: { 'application/json': { schema: json(ErrorBodySchema) } } },
+            409: { description: 'Your last break-glass is not acknowledged yet (WRIT_ERR_BREAK_GLASS_UNREVIEWED), already decided, expired, or the binding does not match', content: { 'application/json': { schema: json(ErrorBodySchema) } } },
+            ...errors,
+          },
+        },
+      },
+      '/v1/reviews': { get: { summary: 'Break-glass review items, newest first; `open=true` for the unacknowledged', parameters: queryParams(ReviewListQuerySchema), responses: { 200: ok(z.object({ reviews: z.array(ReviewItemSchema) })), 403: errors[400], ...errors } } },
+      '/v1/reviews/{id}/ack': {
+        post: {
+          summary: 'Acknowledge a break-glass review (another approver from the action\'s groups); frees its author\'s next break-glass',
+          parameters: [idParam],
+          requestBody: { required: false, content: { 'application/json': { schema: json(ReviewAckBodySchema, 'input') } } },
+          responses: { 200: ok(ReviewItemSchema, 'The acknowledged review'), 403: errors[400], 404: errors[400], 409: errors[400], ...errors },
         },
       },
       '/v1/runs/{id}/deny': {

@@ -103,6 +103,11 @@ function outcomeOf(run: Run): { headline: string, detail?: string | undefined } 
   if (a?.denial) return { headline: `Denied by ${a.denial.by}`, detail: a.denial.reason }
   if (run.status === 'expired') return { headline: `Expired: no decision by ${a?.expires_at ?? 'the deadline'}` }
   if (!a?.approved_at) return { headline: run.status, detail: run.status_reason }
+  if (a.break_glass) {
+    const bg = `BREAK-GLASS by ${a.break_glass.by}, alone (quorum ${a.quorum}); review ${a.break_glass.review_id} waits for another approver`
+    if (run.status === 'refused_by_runner' || run.status === 'node_offline') return { headline: `${bg}; then ${run.status}`, detail: `${a.break_glass.reason} — ${run.status_reason}` }
+    return { headline: `${bg}; dispatched to the node`, detail: a.break_glass.reason }
+  }
   const approved = `Approved by ${a.approvals.map((x) => x.by).join(', ')}`
   if (run.status === 'refused_by_runner' || run.status === 'node_offline') return { headline: `${approved}; then ${run.status}`, detail: run.status_reason }
   return { headline: `${approved}; dispatched to the node` }

@@ -20,7 +20,7 @@ export interface PolicyInput {
 
 export type PolicyDecision =
   | { decision: 'allow', rule: string }
-  | { decision: 'require_approval', rule: string, approver_groups: string[], quorum: number, ttl: string }
+  | { decision: 'require_approval', rule: string, approver_groups: string[], quorum: number, ttl: string, /** An approver may run it alone (break-glass). */ break_glass?: boolean }
   | { decision: 'deny', rule: string | null, reason: string }
 
 export const DEFAULT_DENY_REASON = 'no policy rule allows this action on this node for this principal (default deny)'
@@ -40,7 +40,10 @@ export class Policy {
       switch (rule.decision) {
         case 'allow': return { decision: 'allow', rule: rule.name }
         case 'require_approval':
-          return { decision: 'require_approval', rule: rule.name, approver_groups: [...rule.approver_groups], quorum: rule.quorum, ttl: rule.ttl }
+          return {
+            decision: 'require_approval', rule: rule.name, approver_groups: [...rule.approver_groups], quorum: rule.quorum, ttl: rule.ttl,
+            ...(rule.break_glass ? { break_glass: true } : {}),
+          }
         case 'deny': return {
           decision: 'deny', rule: rule.name,
           reason: hit === 'unknown' ? `${rule.reason} (the rule names node attributes, and this node's are unknown: ${input.node.reason ?? 'the Nomad API did not say'})` : rule.reason,

@@ -7,7 +7,7 @@ import { pageFormatters } from './time-text.js'
 
 export interface PageFrame {
   title: string
-  nav?: 'inbox' | 'runs' | 'audit' | 'nodes' | 'passkeys' | 'grants'
+  nav?: 'inbox' | 'runs' | 'audit' | 'nodes' | 'passkeys' | 'grants' | 'reviews'
   /** The page uses passkeys (registration or a passkey-signed approval): load their script. */
   passkeyScript?: boolean
   /** The page follows this run live. */

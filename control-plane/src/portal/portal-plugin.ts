@@ -22,6 +22,7 @@ import passkeyPageRoutes from './passkey-page-routes.js'
 import { readSession, redirectToSignIn, sessionKey, type SessionLimits } from './portal-session.js'
 import runPageRoutes from './run-page-routes.js'
 import grantPageRoutes from './grant-page-routes.js'
+import reviewPageRoutes from './review-page-routes.js'
 import planPageRoutes from './plan-page-routes.js'
 import { crossSiteEvidence } from './same-origin.js'
 import { PortalSessions } from './session-store.js'
@@ -171,6 +172,7 @@ export default fp(async function portalPlugin(root: FastifyInstance, opts: { fai
     await ui.register(listPageRoutes, { pages })
     await ui.register(runPageRoutes, { pages })
     await ui.register(grantPageRoutes, { pages, grants: root.writ.grants, approvals, store: root.writ.store })
+    await ui.register(reviewPageRoutes, { pages, breakGlass: root.writ.breakGlass })
     await ui.register(planPageRoutes, { pages, plans: root.writ.plans, catalog: root.writ.catalog, passkeys, runs: root.writ.store })
     await ui.register(liveSocket, { allowedOrigins: ownOrigins, sessions })
   }, { prefix: '/ui' })

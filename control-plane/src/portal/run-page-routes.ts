@@ -13,7 +13,7 @@ import { RunIdParamsSchema, type Run } from '../runs/index.js'
 import { auditRejection, detailsOf, RunNotFound } from '../http/index.js'
 import type { Principal } from '../auth/index.js'
 import type { PageRenderer } from './page-render.js'
-import { runView } from './run-view.js'
+import { breakGlassPhrase, runView } from './run-view.js'
 
 const ApproveForm = z.object({
   _csrf: z.string().optional(), binding: z.string().regex(/^[0-9a-f]{64}$/), comment: z.string().trim().max(2000).optional(),
@@ -26,10 +26,16 @@ function fieldOf(message: string): 'comment' | 'reason' | undefined {
   return m ? m[1] as 'comment' | 'reason' : undefined
 }
 
+/** The break-glass confirmation: the reason, and the box that names the action and node. */
+const BreakGlassForm = z.object({
+  _csrf: z.string().optional(), binding: z.string().regex(/^[0-9a-f]{64}$/), reason: z.string().trim().min(1, 'say why the quorum cannot be reached').max(2000),
+  confirm: z.string().max(600).optional(),
+}).strict()
+
 const DenyForm = z.object({ _csrf: z.string().optional(), binding: z.string().regex(/^[0-9a-f]{64}$/), reason: z.string().trim().min(1, 'say why the run is denied').max(2000) }).strict()
 
 export default async function runPageRoutes(app: FastifyInstance, opts: { pages: PageRenderer }) {
-  const { store, catalog, approvals, passkeys } = app.writ
+  const { store, catalog, approvals, passkeys, breakGlass } = app.writ
   const { pages } = opts
 
   /** What the approve form needs when the run must be approved with a passkey. */
@@ -48,7 +54,8 @@ export default async function runPageRoutes(app: FastifyInstance, opts: { pages:
     if (!hit) throw new RunNotFound(id)
     const view = await runView(hit.run, req.principal!, store, catalog)
     const passkey = passkeyView(hit.run, req.principal!)
-    return pages.page(req, reply, '@run', { title: view.summary, liveRun: { id, status: hit.run.status }, passkeyScript: passkey?.has ?? false }, { ...view, passkey, ...extra }, status)
+    const glass = view.breakGlass ? { ...view.breakGlass, passkeyNeeded: approvals.passkeyRequirement(hit.run) !== undefined } : undefined
+    return pages.page(req, reply, '@run', { title: view.summary, liveRun: { id, status: hit.run.status }, passkeyScript: passkey?.has ?? false }, { ...view, breakGlass: glass, passkey, ...extra }, status)
   }
 
   app.get('/runs/:id', async (req, reply) => {
@@ -103,5 +110,30 @@ export default async function runPageRoutes(app: FastifyInstance, opts: { pages:
   })
 
   app.post('/runs/:id/approve', { preHandler: app.csrfProtection }, (req, reply) => decide(req, reply, 'approve'))
+  // Break-glass from the page: the box must name this run's action and node, so nobody runs something alone by a stray click.
+  app.post('/runs/:id/break-glass', { preHandler: app.csrfProtection }, async (req, reply) => {
+    const parsed = RunIdParamsSchema.safeParse(req.params)
+    if (!parsed.success) throw new RunNotFound(String((req.params as { id?: unknown }).id ?? '').slice(0, 64))
+    const id = parsed.data.id
+    try {
+      const form = BreakGlassForm.safeParse(req.body)
+      if (!form.success) {
+        throw Object.assign(new Error(form.error.issues.map((i) => `${i.path.join('.') || 'form'}: ${i.message}`).join('; ')), { code: 'WRIT_ERR_VALIDATION', statusCode: 400 })
+      }
+      const hit = await store.get(id)
+      if (!hit) throw new RunNotFound(id)
+      const phrase = breakGlassPhrase(hit.run)
+      if (form.data.confirm !== phrase) {
+        throw Object.assign(new Error(`confirm: tick the box that names what runs alone (${phrase})`), { code: 'WRIT_ERR_VALIDATION', statusCode: 400 })
+      }
+      await breakGlass.run(req.principal!, id, { reason: form.data.reason, binding: form.data.binding })
+    } catch (err) {
+      const e = err as Error & { code?: string, statusCode?: number }
+      if (!e.code?.startsWith('WRIT_ERR_') || e.code === 'WRIT_ERR_RUN_NOT_FOUND') throw err
+      await auditRejection(req, e.code, e.message, { run_id: id, break_glass: true, ...detailsOf(e) }).catch((auditErr: unknown) => req.log.error({ err: auditErr }, 'cannot audit a refused break-glass'))
+      return show(req, reply, id, { error: { code: e.code, message: e.message, field: 'break-glass' } }, e.statusCode ?? 400)
+    }
+    return reply.redirect(`/ui/runs/${encodeURIComponent(id)}?done=1`, 303)
+  })
   app.post('/runs/:id/deny', { preHandler: app.csrfProtection }, (req, reply) => decide(req, reply, 'deny'))
 }

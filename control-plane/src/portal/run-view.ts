@@ -24,6 +24,23 @@ export function decisionFor(p: Principal, run: Run): { allowed: boolean, whyNot:
   return { allowed: true, whyNot: '' }
 }
 
+/**
+ * The break-glass form, where the run's policy rule permits it and `p` could
+ * run it alone now (an approver, not the requester; having approved already
+ * is fine): the phrase the confirmation names, action and node.
+ */
+export function breakGlassFor(p: Principal, run: Run): { phrase: string } | undefined {
+  const a = run.approval
+  if (!a || run.status !== 'pending_approval' || run.policy.break_glass !== true || Date.parse(a.expires_at) <= Date.now()) return undefined
+  if (p.id === run.requester.id || p.person === (run.requester_person ?? run.requester.id) || !ApprovalService.isApprover(p, a.approver_groups)) return undefined
+  return { phrase: breakGlassPhrase(run) }
+}
+
+/** What the break-glass confirmation names: the action and the node. */
+export function breakGlassPhrase(run: Pick<Run, 'action' | 'node_name'>): string {
+  return `${run.action} on ${run.node_name}`
+}
+
 /** The call the action makes, as declared (templates, not values): for the folded details. */
 function declaredCall(spec: ActionFile): string {
   switch (spec.kind) {
@@ -83,8 +100,10 @@ export async function runView(run: Run, viewer: Principal, store: RunStore, cata
     } : undefined,
     outcome: outcomeOf(shown, spec?.output.parser),
     preview,
+    approvedState: run.state ? { index: run.state.modify_index, what: `${run.state.kind === 'allocation' ? 'allocation' : 'allocations on node'} ${run.state.id.slice(0, 8)}…` } : undefined,
     evidence: await evidenceTrail(run, store, catalog),
     nearby: run.status === 'pending_approval' ? await pendingOnSameNode(run, store, catalog) : [],
     decision: decisionFor(viewer, run),
+    breakGlass: breakGlassFor(viewer, run),
   }
 }

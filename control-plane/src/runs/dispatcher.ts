@@ -48,6 +48,7 @@ export class Dispatcher {
       options: run.options,
       // A run recorded before binding v2 has none; its approvals (v1 digests) then fail the runner's check, as they must.
       binding_salt: run.binding_salt ?? randomHex(32),
+      ...(run.state !== undefined ? { state: run.state } : {}),
       issued_at: new Date(now).toISOString(),
       expires_at: new Date(now + this.opts.writTtlMs).toISOString(),
       // Same as the protocol's newNonce (16 CSPRNG bytes, hex), from the pooled entropy.

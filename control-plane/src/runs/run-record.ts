@@ -3,7 +3,7 @@
  * through (DESIGN.md "Run lifecycle"). Terminal statuses never change.
  */
 import { z } from 'zod'
-import { ArgValueSchema, PasskeyAssertionSchema, PrincipalRefSchema, RefusalSchema, RunOptionsSchema, approvalBinding } from '@writ/packs/protocol'
+import { ApprovedStateSchema, ArgValueSchema, PasskeyAssertionSchema, PrincipalRefSchema, RefusalSchema, RunOptionsSchema, approvalBinding } from '@writ/packs/protocol'
 import { RiskSchema } from '@writ/packs'
 
 export const RunStatusSchema = z.enum([
@@ -24,6 +24,8 @@ export const PolicyOutcomeSchema = z.object({
   approver_groups: z.array(z.string()).optional(),
   quorum: z.number().int().optional(),
   ttl: z.string().optional(),
+  /** The rule lets one approver run it alone when the quorum cannot be reached (break-glass). */
+  break_glass: z.boolean().optional(),
 })
 
 export const RunOutcomeSchema = z.object({
@@ -55,6 +57,8 @@ export const DecisionSchema = z.object({
   comment: z.string().optional(),
   /** The approver's passkey assertion over the binding; the writ carries it and runners verify it. */
   passkey: PasskeyAssertionSchema.optional(),
+  /** Given alone, as break-glass: it stands for the whole quorum, and leaves a review item. */
+  break_glass: z.literal(true).optional(),
 })
 export type Decision = z.infer<typeof DecisionSchema>
 
@@ -73,6 +77,8 @@ export const ApprovalStateSchema = z.object({
   url: z.string().optional(),
   /** How many approvals it has so far (added when the run is shown, not stored). */
   approvals_so_far: z.number().int().optional(),
+  /** The run was dispatched by one approver alone (break-glass): who, why, and the review item others must acknowledge. */
+  break_glass: z.object({ by: z.string(), person: z.string(), at: z.string(), reason: z.string(), review_id: z.string() }).optional(),
   /** Read-only runs fetched for the approver when the run arrived (impact preview). */
   preview: z.object({
     runs: z.array(z.object({ action: z.string(), run_id: z.string() })).default([]),
@@ -109,6 +115,12 @@ export const RunSchema = z.object({
    * everything a caller reads. Absent on runs recorded before binding v2.
    */
   binding_salt: z.string().regex(/^[0-9a-f]{64}$/).optional(),
+  /**
+   * The Nomad state the approval is bound to (nomad-state.ts): set from the
+   * impact preview while no approval has been given, so every approval and
+   * the writ cover it. The run page shows "approved state: index N".
+   */
+  state: ApprovedStateSchema.optional(),
   policy: PolicyOutcomeSchema,
   approval: ApprovalStateSchema.optional(),
   /** The standing grant that covered the run, so it dispatched without waiting: its id, uses left after this one, and expiry. */
@@ -135,10 +147,10 @@ export type Run = z.infer<typeof RunSchema>
 export const ShownRunSchema = RunSchema.omit({ binding_salt: true })
 
 /** The approval binding digest of a run: what a person approves, recomputed by the runner from the writ. */
-export function runBinding(run: Pick<Run, 'id' | 'action' | 'pack_digest' | 'node_id' | 'args' | 'reason' | 'requester' | 'options' | 'binding_salt'>): string {
+export function runBinding(run: Pick<Run, 'id' | 'action' | 'pack_digest' | 'node_id' | 'args' | 'reason' | 'requester' | 'options' | 'binding_salt' | 'state'>): string {
   if (run.binding_salt === undefined) throw new Error(`run ${run.id} was recorded before approval binding v2 and has no binding salt`)
   return approvalBinding({
     run_id: run.id, action: run.action, pack_digest: run.pack_digest, node_id: run.node_id, args: run.args, reason: run.reason, requester: run.requester,
-    options: run.options, binding_salt: run.binding_salt,
+    options: run.options, binding_salt: run.binding_salt, ...(run.state !== undefined ? { state: run.state } : {}),
   })
 }

@@ -30,8 +30,13 @@ export interface RunServiceDeps {
   metrics: Metrics, log: Logger, instanceId: string, lostGraceMs: number,
   /** The portal page of a run, shown with runs that wait for approval. */
   runUrl: (runId: string) => string
-  /** Called once a run starts waiting for approval (its record and request event are stored). */
-  onPendingApproval?: (run: Run) => void
+  /**
+   * Called once a run starts waiting for approval (its record and request
+   * event are stored). Awaited: the impact preview may bind the state it
+   * read into the approval first (a bounded wait), so the run the requester
+   * gets back, and every page and notice, shows the binding approvers sign.
+   */
+  onPendingApproval?: (run: Run) => void | Promise<void>
   /** Called once a run that waited for approval is canceled (its approvers were told it waits; now they are told it does not). */
   onCanceledWhilePending?: (run: Run) => void
   /** Room for new runs: the bound on unfinished runs and the per-requester cap on runs waiting for approval. */
@@ -209,8 +214,8 @@ export class RunService {
     run.request_hash = (await this.d.audit.append(requested)).hash
     await this.d.store.create(run)
     this.d.metrics.runs.inc({ status: 'pending_approval' })
-    this.d.onPendingApproval?.(run)
-    return run
+    await this.d.onPendingApproval?.(run)
+    return (await this.d.store.get(run.id))?.run ?? run
   }
 
   /**
@@ -249,7 +254,9 @@ export class RunService {
     ])
     if (!claimed) return current
     await opts.afterClaim?.(claimed)
-    const approvals: ApprovalRef[] = (claimed.approval?.approvals ?? []).map((a) => ({ by: a.by, at: a.at, binding: a.binding, ...(a.passkey ? { passkey: a.passkey } : {}) }))
+    const approvals: ApprovalRef[] = (claimed.approval?.approvals ?? []).map((a) => ({
+      by: a.by, at: a.at, binding: a.binding, ...(a.passkey ? { passkey: a.passkey } : {}), ...(a.break_glass ? { break_glass: true as const } : {}),
+    }))
     return this.send(claimed, approvals)
   }
 
@@ -403,6 +410,6 @@ function policyOutcome(d: PolicyDecision): Run['policy'] {
   switch (d.decision) {
     case 'allow': return { decision: 'allow', rule: d.rule }
     case 'deny': return { decision: 'deny', rule: d.rule, reason: d.reason }
-    case 'require_approval': return { decision: 'require_approval', rule: d.rule, approver_groups: d.approver_groups, quorum: d.quorum, ttl: d.ttl }
+    case 'require_approval': return { decision: 'require_approval', rule: d.rule, approver_groups: d.approver_groups, quorum: d.quorum, ttl: d.ttl, ...(d.break_glass ? { break_glass: true } : {}) }
   }
 }

@@ -264,7 +264,7 @@ export class RunStore {
     try {
       const now = await this.current(id)
       if (!now || done(now.run) || timeoutMs <= 0) return now?.run
-      const timedOut = new Promise<undefined>((resolve) => { timer = setTimeout(() => resolve(undefined), timeoutMs) })
+      const timedOut = new Promise<undefined>((resolve) => { timer = setTimeout(() => resolve(undefined), timeoutMs); timer.unref() })
       const hit = await Promise.race([changed, timedOut])
       return hit ?? (await this.get(id))?.run
     } finally {

@@ -17,7 +17,7 @@ import { canonicalJson } from '../canonical-json.js'
 import type { Writ } from './messages.js'
 
 /** What the binding covers; a writ has every field. */
-export type ApprovalSubject = Pick<Writ, 'run_id' | 'action' | 'pack_digest' | 'node_id' | 'args' | 'reason' | 'requester' | 'options' | 'binding_salt'>
+export type ApprovalSubject = Pick<Writ, 'run_id' | 'action' | 'pack_digest' | 'node_id' | 'args' | 'reason' | 'requester' | 'options' | 'binding_salt'> & Partial<Pick<Writ, 'state'>>
 
 /**
  * Domain tag, so this digest can never collide with another canonical-JSON
@@ -40,6 +40,8 @@ export function approvalBinding(s: ApprovalSubject): string {
     // Whole: any option the schema gains is bound without a change here.
     options: s.options,
     salt: s.binding_salt,
+    // Only when bound: a binding without state stays what it always was.
+    ...(s.state !== undefined ? { state: s.state } : {}),
   }
   return createHash('sha256').update(canonicalJson(bound)).digest('hex')
 }

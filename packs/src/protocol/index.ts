@@ -18,6 +18,8 @@ export {
 } from './writ-signing.js'
 export type { SigningKey, TrustedKey, SignatureCheck } from './writ-signing.js'
 export { approvalBinding } from './approval-binding.js'
+export { ApprovedStateSchema, STATEFUL_ACTIONS, nomadStatePath, observedState, stateChange } from './nomad-state.js'
+export type { ApprovedState, NomadStateKind, ObservedState } from './nomad-state.js'
 export { MerkleTree, merkleLeafHash, maxProofLength, verifyInclusion } from './merkle-tree.js'
 export { planRunId, parsePlanRunId, planLeafHash, planBinding, signPlanStatement, encodeProof, checkPlanWrit } from './plan-root.js'
 export type { PlanLeaf, PlanCheck } from './plan-root.js'

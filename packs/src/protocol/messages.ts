@@ -4,6 +4,7 @@
  */
 import { z } from 'zod'
 import { NODE_ID_RE, RUN_ID_RE } from './subjects.js'
+import { ApprovedStateSchema } from './nomad-state.js'
 
 export const PROTOCOL_VERSION = 1
 
@@ -54,6 +55,12 @@ export const ApprovalRefSchema = z.object({
   at: IsoTime,
   binding: Sha256Hex,
   passkey: PasskeyAssertionSchema.optional(),
+  /**
+   * Given alone, as break-glass (the policy lets one approver run the action
+   * when the quorum cannot be reached): the writ then carries exactly this
+   * one approval, and the dispatch key's signature vouches for the policy.
+   */
+  break_glass: z.literal(true).optional(),
 }).strict()
 export type ApprovalRef = z.infer<typeof ApprovalRefSchema>
 
@@ -128,6 +135,12 @@ export const WritSchema = z.object({
    * a sensitive argument. Only the run record and the writ hold it.
    */
   binding_salt: Sha256Hex,
+  /**
+   * The Nomad state the approvers saw (nomad-state.ts), bound into the
+   * approval; the runner re-reads it right before acting and refuses
+   * `state_changed` if it moved.
+   */
+  state: ApprovedStateSchema.optional(),
   issued_at: IsoTime,
   expires_at: IsoTime,
   nonce: z.string().regex(/^[0-9a-f]{32}$/),
@@ -216,6 +229,8 @@ export const RefusalCodeSchema = z.enum([
   // A standing grant (grant-statement.ts): its signature or terms do not fit the writ; it has expired; this runner
   // already accepted as many runs under it as it covers.
   'bad_grant', 'grant_expired', 'grant_used_up',
+  // The Nomad object the approval was given on (the writ's `state`) moved before the action ran: nothing was called.
+  'state_changed',
 ])
 export type RefusalCode = z.infer<typeof RefusalCodeSchema>
 

@@ -20,6 +20,7 @@ export const LAYOUT = `<!doctype html>
     <a href="/ui/audit"<% if (it.nav === 'audit') { %> aria-current="page"<% } %>>Audit</a>
     <a href="/ui/nodes"<% if (it.nav === 'nodes') { %> aria-current="page"<% } %>>Nodes</a>
     <a href="/ui/grants"<% if (it.nav === 'grants') { %> aria-current="page"<% } %>>Grants</a>
+    <a href="/ui/reviews"<% if (it.nav === 'reviews') { %> aria-current="page"<% } %>>Reviews</a>
     <% if (it.passkeysNav) { %><a href="/ui/passkeys"<% if (it.nav === 'passkeys') { %> aria-current="page"<% } %>>Passkeys</a><% } %>
   </nav>
   <form class="signout" method="post" action="/ui/sign-out">

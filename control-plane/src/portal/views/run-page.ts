@@ -36,6 +36,7 @@ export const RUN_PAGE = `<% layout('@layout') %>
     <dl class="facts">
       <dt>Expected outcome</dt><dd class="quote"><%= it.run.expected || 'Not stated.' %></dd>
       <dt>Arguments</dt><dd><% if (it.run.args.length === 0) { %>none<% } else { %><ul class="args"><% it.run.args.forEach(function (a) { %><li><code><%= a[0] %></code> = <code><%= a[1] %></code></li><% }) %></ul><% } %></dd>
+      <% if (it.approvedState) { %><dt>Approved state</dt><dd id="approved-state">approved state: index <%= it.approvedState.index %> (<%= it.approvedState.what %>, as the impact preview read it); the runner re-reads it right before acting and refuses if it has changed</dd><% } %>
     </dl>
   </section>
 
@@ -90,6 +91,7 @@ export const RUN_PAGE = `<% layout('@layout') %>
     <% } else { %>
     <p class="why-not"><%= it.decision.whyNot %></p>
     <% } %>
+    <% if (it.breakGlass) { %><%~ include('@run-break-glass', it) %><% } %>
   </section>
   <% } %>
 </article>

@@ -1,0 +1,40 @@
+/**
+ * The break-glass reviews page: every review item, newest first, and the
+ * acknowledge form for the ones a signed-in approver may acknowledge. The
+ * acknowledgement goes through the one break-glass service; a refusal shows
+ * the page again with the typed reason, and is audited.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { z } from 'zod'
+import { auditRejection, detailsOf } from '../http/index.js'
+import { ReviewIdParamsSchema, type BreakGlass } from '../break-glass/index.js'
+import type { PageRenderer } from './page-render.js'
+
+const AckForm = z.object({ _csrf: z.string().optional(), comment: z.string().trim().max(2000).optional() }).strict()
+
+export default async function reviewPageRoutes(app: FastifyInstance, opts: { pages: PageRenderer, breakGlass: BreakGlass }) {
+  const { pages, breakGlass } = opts
+
+  async function show(req: FastifyRequest, reply: FastifyReply, extra: Record<string, unknown> = {}, status = 200): Promise<FastifyReply> {
+    return pages.page(req, reply, '@reviews', { title: 'Break-glass reviews', nav: 'reviews' }, { reviews: await breakGlass.list(false), ...extra }, status)
+  }
+
+  app.get('/reviews', async (req, reply) => show(req, reply, typeof (req.query as { done?: unknown }).done === 'string' ? { flash: 'Acknowledged.' } : {}))
+
+  app.post('/reviews/:id/ack', { preHandler: app.csrfProtection }, async (req, reply) => {
+    const raw = String((req.params as { id?: unknown }).id ?? '').slice(0, 64)
+    try {
+      const params = ReviewIdParamsSchema.safeParse(req.params)
+      if (!params.success) throw Object.assign(new Error(`review "${raw}" does not exist`), { code: 'WRIT_ERR_REVIEW_NOT_FOUND', statusCode: 404 })
+      const form = AckForm.safeParse(req.body)
+      if (!form.success) throw Object.assign(new Error(form.error.issues.map((i) => `${i.path.join('.') || 'form'}: ${i.message}`).join('; ')), { code: 'WRIT_ERR_VALIDATION', statusCode: 400 })
+      await breakGlass.acknowledge(req.principal!, params.data.id, form.data.comment || undefined)
+    } catch (err) {
+      const e = err as Error & { code?: string, statusCode?: number }
+      if (!e.code?.startsWith('WRIT_ERR_')) throw err
+      await auditRejection(req, e.code, e.message, { review_id: raw, ...detailsOf(e) }).catch((auditErr: unknown) => req.log.error({ err: auditErr }, 'cannot audit a refused acknowledgement'))
+      return show(req, reply, { error: { code: e.code, message: e.message } }, e.statusCode ?? 400)
+    }
+    return reply.redirect('/ui/reviews?done=1', 303)
+  })
+}

@@ -14,6 +14,7 @@ import { ApproverRegistryError, ApproverRegistryFile } from '@writ/packs/approve
 import type { Logger } from 'pino'
 import { ApprovalService, ImpactPreview } from './approvals/index.js'
 import { AuditChain, AuditCheckpointer, AuditReader, type AuditEvent } from './audit/index.js'
+import { BrakeMetrics, Brakes, BudgetLedger, FreezeStore, openBrakesBucket } from './brakes/index.js'
 import { PrincipalRegistry } from './auth/index.js'
 import { durationMs, publicUrl, type Config } from './config.js'
 import { FleetView, NodeAttributeSource, NomadNodesClient } from './fleet/index.js'
@@ -54,6 +55,8 @@ export interface ControlPlane {
   notifier: ApprovalNotifier
   /** Plans: one request over many nodes (plans/). */
   plans: Plans
+  /** The freeze and the per-principal budgets (brakes/). */
+  brakes: Brakes
   /** The portal page of a plan. */
   planUrl(planId: string): string
   /** The portal page of a run. */
@@ -251,6 +254,14 @@ export async function startControlPlane(config: Config, log: Logger, opts: Start
       },
       catalog, { nc, log: clog, inboxUrl: `${base}/ui/`, dropped: metrics.slackDropped, failures: metrics.slackFailures, coalesced: metrics.slackCoalesced, print: opts.print },
     )
+    const brakesBucket = await openBrakesBucket(nc, config.jetstream.replicas)
+    const freezes = await FreezeStore.open(brakesBucket, clog)
+    const budgets = new Map(config.principals.flatMap((p) => (p.budgets ? [[p.id, p.budgets] as const] : [])))
+    const brakes = new Brakes({
+      freezes, ledger: new BudgetLedger(brakesBucket), catalog, principals, budgets, audit, log: clog,
+      metrics: new BrakeMetrics(metrics.registry, [...budgets.keys()], () => freezes.freezes.length),
+      notify: (notice) => notifier.broadcast(notice),
+    })
     let approvals: ApprovalService | undefined
     let previews: ImpactPreview | undefined
     const runs = new RunService({
@@ -263,6 +274,7 @@ export async function startControlPlane(config: Config, log: Logger, opts: Start
       admission: new RunAdmission(store, { maxActive: config.runs.max_active_runs, maxPendingPerRequester: config.runs.max_pending_per_requester }),
       cancelAnyGroups: config.runs.cancel_any_groups,
       onCanceledWhilePending: (run) => notifier.decided(run, runUrl(run.id)),
+      brakes,
     })
     approvals = new ApprovalService({ store, audit, runs, metrics, notifier, log: clog, runUrl, passkeys })
     const planUrl = (id: string): string => `${base}/ui/plans/${encodeURIComponent(id)}`
@@ -276,6 +288,7 @@ export async function startControlPlane(config: Config, log: Logger, opts: Start
       ),
       storedResult: (node, runId) => consumer.storedResult(node, runId),
       resultStoredAt: (node, runId) => consumer.storedAt(node, runId),
+      freeze: brakes,
       notify: {
         pending: (plan, state) => notifier.pending(planAsRun(plan, state), planUrl(plan.id)),
         decided: (plan, state) => notifier.decided(planAsRun(plan, state), planUrl(plan.id)),
@@ -296,7 +309,7 @@ export async function startControlPlane(config: Config, log: Logger, opts: Start
     let closed = false
     return {
       config, instanceId, log: clog, nc, catalog, principals, policy, scope, fleet, store, audit, auditReader, dispatcher, outputs, metrics, runs, results,
-      approvals, passkeys, notifier, runUrl, plans, planUrl,
+      approvals, passkeys, notifier, runUrl, plans, planUrl, brakes,
       natsConnected: () => connected && !nc.isClosed(),
       readiness,
       onAudit: (listener) => audit.follow(listener),
@@ -304,6 +317,7 @@ export async function startControlPlane(config: Config, log: Logger, opts: Start
         if (closed) return
         closed = true
         sweeper.stop()
+        freezes.stop()
         clearInterval(approvalSweep)
         passkeys?.close()
         await results?.stop()

@@ -11,6 +11,7 @@ import type { Config } from '../config.js'
 import { startControlPlane, type ControlPlane } from '../control-plane.js'
 import { approvalRoutes } from '../approvals/index.js'
 import { auditRoutes } from '../audit/index.js'
+import { brakeRoutes } from '../brakes/index.js'
 import { bearerAuth } from '../auth/index.js'
 import { catalogRoutes } from '../catalog/index.js'
 import { nodeRoutes } from '../fleet/index.js'
@@ -83,6 +84,11 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
         await v1.register(runRoutes)
         await v1.register(planRoutes, { plans: controlPlane.plans, maxWaitMs: durationMs(config.runs.max_wait) })
         await v1.register(approvalRoutes)
+        await v1.register(brakeRoutes, {
+          brakes: controlPlane.brakes,
+          // Runs a lifted freeze held leave now, not at the next sweep after the dispatch grace.
+          releaseHeld: () => { controlPlane.approvals.sweep(0).catch((err: unknown) => log.error({ err }, 'releasing held runs failed')) },
+        })
         await v1.register(approverRoutes)
         await v1.register(auditRoutes)
         await v1.register(streamRoutes)

@@ -48,6 +48,10 @@ export const TooManyTargets = createError('WRIT_ERR_TOO_MANY_TARGETS', 'the plan
 export const NoTargets = createError('WRIT_ERR_NO_TARGETS', '%s', 422)
 export const PlanFinished = createError('WRIT_ERR_PLAN_FINISHED', 'plan "%s" is already %s', 409)
 export const UnsafeText = createError('WRIT_ERR_UNSAFE_TEXT', '%s holds %s at character %d: control characters, line breaks and bidi overrides are refused in text people read, since a terminal or a page would show something other than what was sent', 400)
+export const Frozen = createError('WRIT_ERR_FROZEN', '%s', 423)
+export const NotFrozen = createError('WRIT_ERR_NOT_FROZEN', 'nothing is frozen for scope "%s"', 409)
+export const UnknownPrincipal = createError('WRIT_ERR_UNKNOWN_PRINCIPAL', 'scope "%s" is neither "agents" nor a configured principal', 400)
+export const BudgetExhausted = createError('WRIT_ERR_BUDGET_EXHAUSTED', '%s', 429)
 
 /** Extra fields rendered next to code and message (argument errors, the run id…). */
 export function withDetails<E extends Error>(err: E, details: Record<string, unknown>): E {

@@ -7,6 +7,7 @@
 export {
   Unauthorized, Forbidden, ValidationFailed, MalformedJson, BatchNotSupported, ForbiddenKey, BodyTooLarge, UnsupportedMediaType, RouteNotFound, PageNotFound, FeatureNotConfigured, ActionNotFound, NodeNotFound, RunNotFound, BadArgs, PolicyDenied, DigestMismatch, ActionNotOnNode, NotCancelable, EvidenceNotFound, NotPending, ApprovalExpired, SelfApproval, NotAnApprover, AlreadyApproved, BindingMismatch, BindingOutdated, PasskeyRequired, PasskeyRejected, CsrfRejected, SessionEnded, GroupsExpired, CrossSiteRejected, RateLimited, FailedAuthLimited, Unavailable,
   TooManyPending, TooManyActiveRuns, CancelForbidden, UnsafeText, PlanNotFound, TooManyTargets, NoTargets, PlanFinished,
+  Frozen, NotFrozen, UnknownPrincipal, BudgetExhausted,
   withDetails, detailsOf,
 } from './http-errors.js'
 export { parseOrThrow, validationError, auditRejection } from './error-handler.js'

@@ -42,6 +42,8 @@ export interface RolloutDeps {
   resultStoredAt: (nodeId: string, runId: string) => Promise<number | undefined>
   /** Called once a plan ended (Slack hears of it). */
   onFinished: (plan: Plan, state: PlanState) => void
+  /** Why no new target of `plan` may be dispatched now (a freeze covers its requester), or undefined. */
+  held?: ((plan: Plan) => string | undefined) | undefined
 }
 
 const SYSTEM = { id: 'control-plane', kind: 'system' as const }
@@ -160,7 +162,11 @@ class PlanDriver {
     switch (next.kind) {
       case 'done': return this.finish(state)
       case 'budget_exceeded': return this.halt(`${next.failures} target(s) failed, more than max_errors (${next.limit}): no new target is dispatched`)
-      case 'dispatch': await this.dispatch(next.positions, state); return this.kick()
+      case 'dispatch':
+        // A freeze holds the rollout: targets in flight finish, no new one leaves until it is lifted.
+        if (this.d.held?.(this.plan)) return this.kick(Math.min(250, this.d.opts.leaseMs / 3))
+        await this.dispatch(next.positions, state)
+        return this.kick()
       case 'wait': return this.kick(next.until !== undefined ? Math.max(10, next.until - now) : this.d.opts.leaseMs / 3)
     }
   }

@@ -47,6 +47,11 @@ export interface PlansDeps {
   resultStoredAt: (nodeId: string, runId: string) => Promise<number | undefined>
   /** Slack: one message per plan waiting for people, and its outcome. */
   notify: { pending(plan: Plan, state: PlanState): void, decided(plan: Plan, state: PlanState): void }
+  /** The freeze (brakes/): refuses a change-making plan from a frozen scope, and holds the rollout of one made before. */
+  freeze?: {
+    refuseIfFrozen(requester: Plan['requester'], action: string): void
+    held(requester: Plan['requester'], action: string): string | undefined
+  } | undefined
 }
 
 const FOLLOWED = 50
@@ -64,6 +69,7 @@ export class Plans {
     this.rollout = new PlanRollout({
       nc: d.nc, key: d.key, store, results: this.results, audit: d.audit, catalog: d.catalog, log: d.log, instanceId: d.instanceId, opts: d.rollout,
       resultStoredAt: d.resultStoredAt,
+      held: (plan) => d.freeze?.held(plan.requester, plan.action),
       onFinished: (plan, state) => { if (plan.approval) d.notify.decided(plan, state) },
     })
     this.approvals = new PlanApprovals({
@@ -75,6 +81,7 @@ export class Plans {
       instanceId: d.instanceId, maxTargets: d.maxTargets, decide: d.decide,
       passkeyRequired: (action, risk) => d.passkeys?.requirement(action, risk) !== undefined,
       onPending: (plan, state) => d.notify.pending(plan, state), onRunnable: (plan, tree) => this.rollout.adopt(plan, tree),
+      refuseIfFrozen: (requester, action) => d.freeze?.refuseIfFrozen(requester, action),
     })
   }
 

@@ -20,6 +20,7 @@ import type { Principal } from '../auth/index.js'
 import { isTerminal, runBinding, type Run } from './run-record.js'
 import { newRunId, randomHex, type RunStore } from './run-store.js'
 import type { RunAdmission } from './run-admission.js'
+import type { BrakeReceipt, RunBrakes } from './run-brakes.js'
 import type { RunRequest } from './run-schemas.js'
 import { presentRun, redactArgs, sensitiveArgNames, withoutSalt } from './sensitive-args.js'
 
@@ -40,6 +41,8 @@ export interface RunServiceDeps {
   cancelAnyGroups: readonly string[]
   /** How many passkey-signed approvals the published approver registry demands for an action, if any. */
   passkeyRequirement?: (action: string, risk: Run['risk']) => PasskeyGate | undefined
+  /** The freeze and the budgets (brakes/): asked before a change-making request is accepted and before any writ leaves. */
+  brakes?: RunBrakes | undefined
 }
 
 /** What the published approver registry demands for an action: passkey-signed approvals from `groups`. */
@@ -119,6 +122,8 @@ export class RunService {
       const err = withDetails(new DigestMismatch(`node "${node.name}" reports pack "${pack.id}" with digest ${reported.digest.slice(0, 12)}…, the catalog has ${pack.digest.slice(0, 12)}…: it gets no writ until they match`), { node_digest: reported.digest, catalog_digest: pack.digest })
       throw err
     }
+    // A freeze refuses before anything is recorded: the refusal is only its audit event.
+    this.d.brakes?.refuseIfFrozen(actor, action.id)
 
     const gate = this.d.passkeyRequirement?.(action.id, action.spec.risk)
     const decision = gatedByRegistry(policy.evaluate({ action: action.id, risk: action.spec.risk, node: { id: node.id, name: node.name, ...node.nomad }, principal }), gate)
@@ -160,6 +165,8 @@ export class RunService {
       try { return await this.recordPending(run, requested, decision, gate) } finally { release() }
     }
     if (!node.online) return this.recordOffline(run, node, requested)
+    // Budgets are spent by dispatches only, so the charge is the last check; a spent budget records nothing.
+    await this.d.brakes?.charge(run)
     return this.dispatch(run, requested)
   }
 
@@ -209,6 +216,11 @@ export class RunService {
    * won the claim, before the writ leaves. Resolves with the run as it then is.
    */
   async dispatchApproved(id: string, opts: { ahead?: Promise<unknown>, afterClaim?: (run: Run) => Promise<unknown> } = {}): Promise<Run | undefined> {
+    const admitted = await this.admitApproved(id)
+    if (admitted && 'held' in admitted) {
+      await opts.ahead
+      return this.hold(id, admitted.held)
+    }
     let claimed: Run | undefined
     const [current] = await Promise.all([
       this.d.store.update(id, (r) => {
@@ -218,10 +230,33 @@ export class RunService {
       }),
       opts.ahead,
     ])
-    if (!claimed) return current
+    if (!claimed) {
+      // Another instance dispatched it (and spent its budget), or it was canceled meanwhile.
+      if (admitted?.receipt) await this.d.brakes?.refund(admitted.receipt)
+      return current
+    }
     await opts.afterClaim?.(claimed)
     const approvals: ApprovalRef[] = (claimed.approval?.approvals ?? []).map((a) => ({ by: a.by, at: a.at, binding: a.binding, ...(a.passkey ? { passkey: a.passkey } : {}) }))
     return this.send(claimed, approvals)
+  }
+
+  /** What the brakes say of an approved run about to leave: held (and why), or what its dispatch spent. */
+  private async admitApproved(id: string): Promise<{ held: string } | { receipt: BrakeReceipt | undefined } | undefined> {
+    if (!this.d.brakes) return undefined
+    const hit = await this.d.store.current(id)
+    if (hit?.run.status !== 'approved') return undefined
+    return this.d.brakes.admitApproved(hit.run)
+  }
+
+  /** An approved run stays approved, saying why it waits; the first time it is held for a reason, that is audited. */
+  private async hold(id: string, why: string): Promise<Run | undefined> {
+    let changed = false
+    const run = await this.d.store.update(id, (r) => {
+      changed = r.status === 'approved' && r.status_reason !== why
+      return changed ? { ...r, status_reason: why } : undefined
+    })
+    if (changed && run) await this.d.audit.append({ type: 'run.held', actor: SYSTEM, run_id: id, node: run.node_name, action: run.action, data: { reason: why } })
+    return run
   }
 
   /**

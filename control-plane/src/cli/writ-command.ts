@@ -10,6 +10,7 @@ import { randomBytes } from 'node:crypto'
 import { generateSigningKeyPair, nscCommands } from '@writ/packs/protocol'
 import { cmdAudit } from './audit-commands.js'
 import { cmdDecide, cmdPending } from './approval-commands.js'
+import { cmdFreeze, cmdFreezes, cmdUnfreeze } from './freeze-commands.js'
 import { cmdApprovers } from './approver-commands.js'
 import { ApiError, WritClient } from './cli-client.js'
 import { EXIT, UsageError, type Io } from './cli-io.js'
@@ -34,6 +35,9 @@ const USAGE = `usage:
   writ approve <run> [--comment "…"] [--binding PREFIX] [--yes]   (operators; decides the binding it prints, or the one pinned;
                                                           on a terminal asks y/N first, --yes skips that)
   writ deny <run> --reason "why" [--binding PREFIX]       (operators; the agent is told)
+  writ freeze --reason "why" [--scope agents|PRINCIPAL]   (operators: refuse every change-making request from the scope, hold approved runs; reads go on)
+  writ unfreeze [--scope agents|PRINCIPAL]                (operators: lift it; held runs are dispatched)
+  writ freezes [--json]                                   (what is frozen, by whom, why)
   writ audit verify --trusted-keys PEM... [--file export.jsonl | --nats URL] [--witness JOURNAL]... [--grace 60s] [--json]
                     [--metrics-textfile DIR/writ_audit_verify.prom]   (on a schedule: the result for node_exporter)
   writ audit export [--nats URL]            (JSON lines on stdout; --nats-creds FILE, --nats-ca FILE,
@@ -52,7 +56,7 @@ const USAGE = `usage:
 exit codes: 0 done/succeeded, 1 the run failed, 2 usage or refused request (or another end), 3 waiting for approval,
   4 not finished yet, 5 denied, 6 not confirmed (writ approve answered no)
 
-environment: WRIT_URL (default http://127.0.0.1:8480), WRIT_TOKEN (else WRIT_AGENT_TOKEN; WRIT_OPERATOR_TOKEN for pending/approve/deny), WRIT_NATS_URL, WRIT_NATS_CREDS,
+environment: WRIT_URL (default http://127.0.0.1:8480), WRIT_TOKEN (else WRIT_AGENT_TOKEN; WRIT_OPERATOR_TOKEN for pending/approve/deny/freeze/unfreeze), WRIT_NATS_URL, WRIT_NATS_CREDS,
   WRIT_AUDIT_TRUSTED_KEYS (":"-separated PEM files: the public keys audit checkpoints are signed with)`
 
 function client(env: NodeJS.ProcessEnv, flags: { url?: string | undefined, token?: string | undefined }): WritClient {
@@ -240,6 +244,9 @@ export async function runCli(argv: string[], io: Io = DEFAULT_IO): Promise<numbe
       case 'pending': return await cmdPending(rest, io)
       case 'approve': return await cmdDecide('approve', rest, io)
       case 'deny': return await cmdDecide('deny', rest, io)
+      case 'freeze': return await cmdFreeze(rest, io)
+      case 'unfreeze': return await cmdUnfreeze(rest, io)
+      case 'freezes': return await cmdFreezes(rest, io)
       case 'audit': return await cmdAudit(rest, io)
       case 'keys': return cmdKeys(rest, io)
       case 'approvers': return await cmdApprovers(rest, io)

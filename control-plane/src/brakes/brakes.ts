@@ -113,6 +113,24 @@ export class Brakes implements RunBrakes {
     return f ? `held: ${scopeWords(f.scope)} frozen by ${f.by} (${f.reason})` : undefined
   }
 
+  /**
+   * How many of a plan's next targets (their node names, in order) its
+   * requester's budget lets go now: all when it has no budget; fewer, with
+   * when to look again, when a budget is spent.
+   */
+  async admitTargets(requester: Pick<Requester, 'id' | 'kind'>, action: string, nodes: readonly string[]): Promise<{ admitted: number, retryAtMs?: number, why?: string }> {
+    const limits = requester.kind === 'system' ? undefined : this.d.budgets.get(requester.id)
+    if (!limits) return { admitted: nodes.length }
+    const mutating = this.changesState(action)
+    const outcome = await this.d.ledger.chargeMany(requester.id, limits, nodes.map((node) => ({ mutating, node })))
+    this.d.metrics.record(requester.id, outcome.spent)
+    if (outcome.admitted > 0) this.d.metrics.dispatched.inc({ principal: requester.id }, outcome.admitted)
+    if (!outcome.refusal) return { admitted: outcome.admitted }
+    this.d.metrics.exhausted.inc({ principal: requester.id, budget: outcome.refusal.budget })
+    const r = outcome.refusal
+    return { admitted: outcome.admitted, retryAtMs: Date.parse(r.resets_at), why: `held: ${requester.id} spent its ${r.budget} budget (${r.limit}); the next targets go after ${r.resets_at}` }
+  }
+
   async charge(run: Run): Promise<BrakeReceipt | undefined> {
     const outcome = await this.spend(run)
     if (outcome === undefined || outcome.ok) return outcome?.receipt as BrakeReceipt | undefined

@@ -52,6 +52,26 @@ function rolled(l: Ledger, now: number): Ledger {
   return { v: 1, minute: l.minute.start === f.minute.start ? l.minute : f.minute, hour: l.hour.start === f.hour.start ? l.hour : f.hour }
 }
 
+/** The ledger after one more dispatch, or the budget it would break. */
+function spendOne(l: Ledger, limits: Budgets, c: Charge, now: number):
+  { ok: true, next: Ledger, newNode: boolean } | { ok: false, refusal: Extract<ChargeResult, { ok: false }> } {
+  const spent = spentOf(l)
+  const over = (budget: BudgetName, limit: number | undefined, used: number, windowEnd: number) => {
+    if (limit === undefined || used < limit) return undefined
+    return { ok: false as const, budget, limit, spent, resets_at: new Date(windowEnd).toISOString(), retry_after_s: Math.max(1, Math.ceil((windowEnd - now) / 1000)) }
+  }
+  const newNode = c.mutating && !l.hour.nodes.includes(c.node)
+  const refusal = over('runs_per_minute', limits.runs_per_minute, l.minute.runs, l.minute.start + MINUTE)
+    ?? (c.mutating ? over('mutations_per_hour', limits.mutations_per_hour, l.hour.mutations, l.hour.start + HOUR) : undefined)
+    ?? (newNode ? over('nodes_per_hour', limits.nodes_per_hour, l.hour.nodes.length, l.hour.start + HOUR) : undefined)
+  if (refusal) return { ok: false, refusal }
+  const next: Ledger = {
+    v: 1, minute: { ...l.minute, runs: l.minute.runs + 1 },
+    hour: { ...l.hour, mutations: l.hour.mutations + (c.mutating ? 1 : 0), nodes: newNode ? [...l.hour.nodes, c.node] : l.hour.nodes },
+  }
+  return { ok: true, next, newNode }
+}
+
 function spentOf(l: Ledger): Spent {
   return { runs_this_minute: l.minute.runs, mutations_this_hour: l.hour.mutations, nodes_this_hour: l.hour.nodes.length }
 }
@@ -69,22 +89,31 @@ export class BudgetLedger {
   /** Spends one dispatch of `principal` against `limits`, or says which budget is spent (and writes nothing). */
   charge(principal: string, limits: Budgets, c: Charge): Promise<ChargeResult> {
     return this.serialized(principal, () => this.casLoop<ChargeResult>(principal, (l, now) => {
-      const spent = spentOf(l)
-      const over = (budget: BudgetName, limit: number | undefined, used: number, windowEnd: number) => {
-        if (limit === undefined || used < limit) return undefined
-        return { ok: false as const, budget, limit, spent, resets_at: new Date(windowEnd).toISOString(), retry_after_s: Math.max(1, Math.ceil((windowEnd - now) / 1000)) }
+      const step = spendOne(l, limits, c, now)
+      if (!step.ok) return { write: undefined, result: step.refusal }
+      const receipt: Receipt = { principal, minute: l.minute.start, hour: l.hour.start, mutating: c.mutating, ...(step.newNode ? { node: c.node } : {}) }
+      return { write: step.next, result: { ok: true as const, receipt, spent: spentOf(step.next) } }
+    }))
+  }
+
+  /**
+   * Spends the longest prefix of `charges` that fits (a batch of a plan's
+   * targets), in one compare-and-swap. Resolves with how many fit and, when
+   * not all did, which budget stopped the rest.
+   */
+  chargeMany(principal: string, limits: Budgets, charges: readonly Charge[]): Promise<{ admitted: number, spent: Spent, refusal?: Extract<ChargeResult, { ok: false }> }> {
+    return this.serialized(principal, () => this.casLoop(principal, (l, now) => {
+      let ledger = l
+      let admitted = 0
+      let refusal: Extract<ChargeResult, { ok: false }> | undefined
+      for (const c of charges) {
+        const step = spendOne(ledger, limits, c, now)
+        if (!step.ok) { refusal = step.refusal; break }
+        ledger = step.next
+        admitted++
       }
-      const newNode = c.mutating && !l.hour.nodes.includes(c.node)
-      const refusal = over('runs_per_minute', limits.runs_per_minute, l.minute.runs, l.minute.start + MINUTE)
-        ?? (c.mutating ? over('mutations_per_hour', limits.mutations_per_hour, l.hour.mutations, l.hour.start + HOUR) : undefined)
-        ?? (newNode ? over('nodes_per_hour', limits.nodes_per_hour, l.hour.nodes.length, l.hour.start + HOUR) : undefined)
-      if (refusal) return { write: undefined, result: refusal }
-      const next: Ledger = {
-        v: 1, minute: { ...l.minute, runs: l.minute.runs + 1 },
-        hour: { ...l.hour, mutations: l.hour.mutations + (c.mutating ? 1 : 0), nodes: newNode ? [...l.hour.nodes, c.node] : l.hour.nodes },
-      }
-      const receipt: Receipt = { principal, minute: l.minute.start, hour: l.hour.start, mutating: c.mutating, ...(newNode ? { node: c.node } : {}) }
-      return { write: next, result: { ok: true as const, receipt, spent: spentOf(next) } }
+      const result = { admitted, spent: spentOf(ledger), ...(refusal ? { refusal } : {}) }
+      return { write: admitted > 0 ? ledger : undefined, result }
     }))
   }
 

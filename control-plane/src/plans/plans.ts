@@ -47,10 +47,14 @@ export interface PlansDeps {
   resultStoredAt: (nodeId: string, runId: string) => Promise<number | undefined>
   /** Slack: one message per plan waiting for people, and its outcome. */
   notify: { pending(plan: Plan, state: PlanState): void, decided(plan: Plan, state: PlanState): void }
-  /** The freeze (brakes/): refuses a change-making plan from a frozen scope, and holds the rollout of one made before. */
-  freeze?: {
+  /**
+   * The brakes (brakes/): a freeze refuses a change-making plan from its scope and holds the rollout of one made
+   * before; each target dispatched spends its requester's budget, and a spent budget holds the rest until its window ends.
+   */
+  brakes?: {
     refuseIfFrozen(requester: Plan['requester'], action: string): void
     held(requester: Plan['requester'], action: string): string | undefined
+    admitTargets(requester: Plan['requester'], action: string, nodes: readonly string[]): Promise<{ admitted: number, retryAtMs?: number, why?: string }>
   } | undefined
 }
 
@@ -69,7 +73,8 @@ export class Plans {
     this.rollout = new PlanRollout({
       nc: d.nc, key: d.key, store, results: this.results, audit: d.audit, catalog: d.catalog, log: d.log, instanceId: d.instanceId, opts: d.rollout,
       resultStoredAt: d.resultStoredAt,
-      held: (plan) => d.freeze?.held(plan.requester, plan.action),
+      held: (plan) => d.brakes?.held(plan.requester, plan.action),
+      admit: d.brakes ? (plan, positions) => (d.brakes as NonNullable<PlansDeps['brakes']>).admitTargets(plan.requester, plan.action, positions.map((p) => plan.targets[p]?.node_name ?? '')) : undefined,
       onFinished: (plan, state) => { if (plan.approval) d.notify.decided(plan, state) },
     })
     this.approvals = new PlanApprovals({
@@ -81,7 +86,7 @@ export class Plans {
       instanceId: d.instanceId, maxTargets: d.maxTargets, decide: d.decide,
       passkeyRequired: (action, risk) => d.passkeys?.requirement(action, risk) !== undefined,
       onPending: (plan, state) => d.notify.pending(plan, state), onRunnable: (plan, tree) => this.rollout.adopt(plan, tree),
-      refuseIfFrozen: (requester, action) => d.freeze?.refuseIfFrozen(requester, action),
+      refuseIfFrozen: (requester, action) => d.brakes?.refuseIfFrozen(requester, action),
     })
   }
 

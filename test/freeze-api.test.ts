@@ -12,6 +12,7 @@ import { startNatsServer } from './helpers/nats-server.js'
 import { makeCpFixture, auth } from './helpers/cp-fixtures.js'
 import { startFakeRunner, eventually } from './helpers/cp-fake-runner.js'
 import { startSlackReceiver } from './helpers/slack-receiver.js'
+import { connectMcp } from './helpers/mcp-client.js'
 
 const nats = await startNatsServer()
 t.teardown(() => nats.stop())
@@ -54,6 +55,7 @@ t.test('a freeze on one replica refuses a mutation on the other within 1 s, and 
   line('agent-1 on cp-b: testops.sleep (changes state), before the freeze', before)
 
   const set = await freeze(a, fx.tokens.operator, { reason: 'incident 4711: hands off the fleet' })
+  const setAt = Date.now()
   t.equal(set.statusCode, 200, set.body)
   t.match(set.json().freeze, { scope: 'agents', by: 'ops-1', reason: 'incident 4711: hands off the fleet' })
   line('ops-1 on cp-a: POST /v1/freeze {reason: "incident 4711: hands off the fleet"}', set)
@@ -62,12 +64,13 @@ t.test('a freeze on one replica refuses a mutation on the other within 1 s, and 
     const res = await mutation(b)
     return res.statusCode === 423 ? res : undefined
   }, 1000, 'cp-b to refuse within 1 s')
+  const seenAfterMs = Date.now() - setAt
   const err = refused.json().error
   t.equal(err.code, 'WRIT_ERR_FROZEN')
   t.match(err.message, /frozen by ops-1/, 'says who froze it')
   t.match(err.message, /incident 4711: hands off the fleet/, 'and why')
   t.match(err.frozen, { scope: 'agents', by: 'ops-1', reason: 'incident 4711: hands off the fleet' })
-  line('agent-1 on cp-b: testops.sleep', refused)
+  line(`agent-1 on cp-b: testops.sleep (${seenAfterMs} ms after the freeze returned on cp-a)`, refused)
 
   const stillReading = await read(b)
   t.equal(stillReading.statusCode, 200, stillReading.body)
@@ -82,6 +85,18 @@ t.test('a freeze on one replica refuses a mutation on the other within 1 s, and 
 
   const refusals = (await auditTypes(a)).filter((e) => e.type === 'request.rejected' || e.data?.code === 'WRIT_ERR_FROZEN')
   t.ok(refusals.some((e) => e.data?.code === 'WRIT_ERR_FROZEN' && e.actor?.id === 'agent-1'), 'the refusal is audited')
+})
+
+t.test('an agent over MCP gets a typed "frozen" answer, and its reads still run', async (t) => {
+  const url = await a.listen({ host: '127.0.0.1', port: 0 })
+  const agent = await connectMcp(url, fx.tokens.agent)
+  t.teardown(() => agent.close())
+  const refused = await agent.call('run_action', { action: 'testops.sleep', node: 'n1', args: { seconds: 0 }, reason: 'over mcp' })
+  t.ok(refused.isError)
+  t.match(refused.value, { status: 'frozen', code: 'WRIT_ERR_FROZEN', frozen: { by: 'ops-1', reason: 'incident 4711: hands off the fleet' }, next: /Do not retry/ })
+  const read = await agent.call('run_action', { action: 'testops.echo', node: 'n1', args: { message: 'mcp read' }, reason: 'over mcp' })
+  t.match(read.value, { status: 'succeeded' })
+  t.comment(`MCP run_action testops.sleep → ${JSON.stringify(refused.value)}`)
 })
 
 t.test('agents cannot freeze or unfreeze; bad input is a typed error that changes nothing', async (t) => {

@@ -78,9 +78,12 @@ export class Brakes implements RunBrakes {
     if (req.scope !== AGENTS_SCOPE && !this.d.principals.get(req.scope)) throw withDetails(new UnknownPrincipal(req.scope), { scope: req.scope })
     const freeze: Freeze = { scope: req.scope, reason: req.reason, by: principal.id, person: principal.person, at: new Date().toISOString() }
     await this.d.freezes.update((r) => ({ v: 1, freezes: [...r.freezes.filter((f) => f.scope !== req.scope), freeze] }))
-    await this.d.audit.append({ type: 'freeze.set', actor: { id: principal.id, kind: principal.kind }, data: { scope: freeze.scope, reason: freeze.reason, person: freeze.person } })
+    const actor = { id: principal.id, kind: principal.kind }
+    await this.d.audit.append({ type: 'freeze.set', actor, data: { scope: freeze.scope, reason: freeze.reason, person: freeze.person } })
     this.d.log.warn({ scope: freeze.scope, by: freeze.by }, 'frozen')
-    this.d.notify({ id: `freeze:${freeze.scope}:${freeze.at}`, kind: 'freeze', text: `:octagonal_sign: ${scopeWords(freeze.scope)} frozen by ${freeze.by}: ${freeze.reason}. Change-making requests are refused and approved runs are held until someone unfreezes; reads go on.` })
+    const text = `:octagonal_sign: ${scopeWords(freeze.scope)} frozen by ${freeze.by}: ${freeze.reason}.`
+      + ' Change-making requests are refused and approved runs are held until someone unfreezes; reads go on.'
+    this.d.notify({ id: `freeze:${freeze.scope}:${freeze.at}`, kind: 'freeze', text })
     return freeze
   }
 
@@ -98,7 +101,9 @@ export class Brakes implements RunBrakes {
       data: { scope, person: principal.person, frozen_by: removed.by, reason: removed.reason, since: removed.at, frozen_ms: held },
     })
     this.d.log.warn({ scope, by: principal.id }, 'unfrozen')
-    this.d.notify({ id: `unfreeze:${scope}:${removed.at}`, kind: 'unfreeze', text: `:large_green_circle: ${scopeWords(scope)} unfrozen by ${principal.id} (frozen by ${removed.by} since ${removed.at}: ${removed.reason}). Held runs are dispatched now.` })
+    const text = `:large_green_circle: ${scopeWords(scope)} unfrozen by ${principal.id}`
+      + ` (frozen by ${removed.by} since ${removed.at}: ${removed.reason}). Held runs are dispatched now.`
+    this.d.notify({ id: `unfreeze:${scope}:${removed.at}`, kind: 'unfreeze', text })
     for (const l of this.lifted) l(removed)
     return removed
   }
@@ -183,5 +188,6 @@ function frozenMessage(f: Freeze, action: string): string {
 
 function exhaustedMessage(principal: string, o: Extract<ChargeResult, { ok: false }>): string {
   const s = o.spent
-  return `${principal} has spent its ${o.budget} budget of ${o.limit} (this minute: ${s.runs_this_minute} run(s); this hour: ${s.mutations_this_hour} change(s) on ${s.nodes_this_hour} node(s)); it comes back at ${o.resets_at} — retry in ${o.retry_after_s} s`
+  const spent = `this minute: ${s.runs_this_minute} run(s); this hour: ${s.mutations_this_hour} change(s) on ${s.nodes_this_hour} node(s)`
+  return `${principal} has spent its ${o.budget} budget of ${o.limit} (${spent}); it comes back at ${o.resets_at} — retry in ${o.retry_after_s} s`
 }

@@ -20,7 +20,7 @@ import type { Principal } from '../auth/index.js'
 import { isTerminal, runBinding, type Run } from './run-record.js'
 import { newRunId, randomHex, type RunStore } from './run-store.js'
 import type { RunAdmission } from './run-admission.js'
-import type { BrakeReceipt, RunBrakes } from './run-brakes.js'
+import { admitApproved, holdApproved, type RunBrakes } from './run-brakes.js'
 import type { RunRequest } from './run-schemas.js'
 import { presentRun, redactArgs, sensitiveArgNames, withoutSalt } from './sensitive-args.js'
 
@@ -166,8 +166,14 @@ export class RunService {
     }
     if (!node.online) return this.recordOffline(run, node, requested)
     // Budgets are spent by dispatches only, so the charge is the last check; a spent budget records nothing.
-    await this.d.brakes?.charge(run)
-    return this.dispatch(run, requested)
+    const receipt = await this.d.brakes?.charge(run)
+    try {
+      return await this.dispatch(run, requested)
+    } catch (err) {
+      // A full run store refuses before anything is recorded or sent: that dispatch did not happen.
+      if (receipt && (err as { code?: unknown }).code === 'WRIT_ERR_TOO_MANY_ACTIVE_RUNS') await this.d.brakes?.refund(receipt)
+      throw err
+    }
   }
 
   /** Stores a run that waits for approval, with its approval state, after its request event. */
@@ -216,10 +222,10 @@ export class RunService {
    * won the claim, before the writ leaves. Resolves with the run as it then is.
    */
   async dispatchApproved(id: string, opts: { ahead?: Promise<unknown>, afterClaim?: (run: Run) => Promise<unknown> } = {}): Promise<Run | undefined> {
-    const admitted = await this.admitApproved(id)
+    const admitted = this.d.brakes ? await admitApproved(this.d.brakes, this.d.store, id) : undefined
     if (admitted && 'held' in admitted) {
       await opts.ahead
-      return this.hold(id, admitted.held)
+      return holdApproved(this.d.store, this.d.audit, id, admitted.held)
     }
     let claimed: Run | undefined
     const [current] = await Promise.all([
@@ -238,25 +244,6 @@ export class RunService {
     await opts.afterClaim?.(claimed)
     const approvals: ApprovalRef[] = (claimed.approval?.approvals ?? []).map((a) => ({ by: a.by, at: a.at, binding: a.binding, ...(a.passkey ? { passkey: a.passkey } : {}) }))
     return this.send(claimed, approvals)
-  }
-
-  /** What the brakes say of an approved run about to leave: held (and why), or what its dispatch spent. */
-  private async admitApproved(id: string): Promise<{ held: string } | { receipt: BrakeReceipt | undefined } | undefined> {
-    if (!this.d.brakes) return undefined
-    const hit = await this.d.store.current(id)
-    if (hit?.run.status !== 'approved') return undefined
-    return this.d.brakes.admitApproved(hit.run)
-  }
-
-  /** An approved run stays approved, saying why it waits; the first time it is held for a reason, that is audited. */
-  private async hold(id: string, why: string): Promise<Run | undefined> {
-    let changed = false
-    const run = await this.d.store.update(id, (r) => {
-      changed = r.status === 'approved' && r.status_reason !== why
-      return changed ? { ...r, status_reason: why } : undefined
-    })
-    if (changed && run) await this.d.audit.append({ type: 'run.held', actor: SYSTEM, run_id: id, node: run.node_name, action: run.action, data: { reason: why } })
-    return run
   }
 
   /**

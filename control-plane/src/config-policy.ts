@@ -16,6 +16,23 @@ export const Duration = z.string().refine((s) => parseDuration(s) !== undefined,
 const Sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'expected the SHA-256 of the token as 64 lower-case hex characters')
 export const Name = z.string().regex(/^[A-Za-z0-9_.@-]{1,128}$/, 'letters, digits, "_", ".", "@" and "-" only')
 
+const budget = z.number({ error: 'expected a whole number, 0 or more' }).int('expected a whole number, 0 or more')
+  .min(0, 'a budget cannot be below zero (0 lets nothing through)').max(1_000_000, 'at most 1000000')
+
+/**
+ * What one principal may spend, counted when a run is dispatched (refused,
+ * pending and denied requests cost nothing), in clock-aligned windows.
+ */
+export const BudgetsSchema = z.object({
+  /** Dispatched runs whose action changes state (side effects not declared None), per clock hour. */
+  mutations_per_hour: budget.optional(),
+  /** Distinct nodes those change-making runs went to, per clock hour. */
+  nodes_per_hour: budget.optional(),
+  /** Dispatched runs of any kind, reads included, per clock minute. */
+  runs_per_minute: budget.optional(),
+}).strict()
+export type Budgets = z.infer<typeof BudgetsSchema>
+
 export const PrincipalConfigSchema = z.object({
   id: Name,
   kind: z.enum(['agent', 'operator']),
@@ -32,6 +49,8 @@ export const PrincipalConfigSchema = z.object({
   person: Name.optional(),
   /** Requests per minute (agents); overrides `limits.rate_per_minute`. */
   rate_per_minute: z.number().int().positive().optional(),
+  /** Dispatched runs this principal may spend (brakes/budget-ledger.ts); unset = no budget. */
+  budgets: BudgetsSchema.optional(),
 }).strict()
 export type PrincipalConfig = z.infer<typeof PrincipalConfigSchema>
 

@@ -9,8 +9,8 @@ import { z } from 'zod'
 import { parseDuration } from '@writ/packs'
 import { ConfigError, Duration, Name, PolicyRuleSchema, PrincipalConfigSchema, loadPolicyFile } from './config-policy.js'
 
-export { ConfigError, PolicyMatchSchema, PolicyRuleSchema, PolicyFileSchema, PrincipalConfigSchema, loadPolicyFile } from './config-policy.js'
-export type { PolicyMatch, PolicyRule, PrincipalConfig } from './config-policy.js'
+export { BudgetsSchema, ConfigError, PolicyMatchSchema, PolicyRuleSchema, PolicyFileSchema, PrincipalConfigSchema, loadPolicyFile } from './config-policy.js'
+export type { Budgets, PolicyMatch, PolicyRule, PrincipalConfig } from './config-policy.js'
 
 export const ConfigSchema = z.object({
   listen: z.object({ host: z.string().default('127.0.0.1'), port: z.number().int().min(0).max(65535).default(8480) }).strict().default({ host: '127.0.0.1', port: 8480 }),

@@ -15,6 +15,7 @@ import type { Logger } from 'pino'
 import { ApprovalService, ImpactPreview, previewSteps } from './approvals/index.js'
 import { BreakGlass, ReviewStore } from './break-glass/index.js'
 import { AuditChain, AuditCheckpointer, AuditReader, type AuditEvent } from './audit/index.js'
+import { BrakeMetrics, Brakes, BudgetLedger, FreezeStore, openBrakesBucket } from './brakes/index.js'
 import { PrincipalRegistry } from './auth/index.js'
 import { durationMs, publicUrl, type Config } from './config.js'
 import { FleetView, NodeAttributeSource, NomadNodesClient } from './fleet/index.js'
@@ -62,6 +63,8 @@ export interface ControlPlane {
   plans: Plans
   /** Idempotency keys of run and plan requests (runs/operations.ts). */
   operations: Operations
+  /** The freeze and the per-principal budgets (brakes/). */
+  brakes: Brakes
   /** The portal page of a plan. */
   planUrl(planId: string): string
   /** The portal page of a run. */
@@ -263,6 +266,14 @@ export async function startControlPlane(config: Config, log: Logger, opts: Start
       store: await GrantStore.open(nc, config.jetstream.replicas, clog), audit, catalog, fleet, policy, principals, key,
       maxLifetimeMs: durationMs(config.grants.max_lifetime), passkeyRequirement: (action, risk) => passkeys?.requirement(action, risk), log: clog,
     })
+    const brakesBucket = await openBrakesBucket(nc, config.jetstream.replicas)
+    const freezes = await FreezeStore.open(brakesBucket, clog)
+    const budgets = new Map(config.principals.flatMap((p) => (p.budgets ? [[p.id, p.budgets] as const] : [])))
+    const brakes = new Brakes({
+      freezes, ledger: new BudgetLedger(brakesBucket), catalog, principals, budgets, audit, log: clog,
+      metrics: new BrakeMetrics(metrics.registry, [...budgets.keys()], () => freezes.freezes.length),
+      notify: (notice) => notifier.broadcast(notice),
+    })
     let approvals: ApprovalService | undefined
     let previews: ImpactPreview | undefined
     const runs = new RunService({
@@ -277,6 +288,7 @@ export async function startControlPlane(config: Config, log: Logger, opts: Start
       cancelAnyGroups: config.runs.cancel_any_groups,
       onCanceledWhilePending: (run) => notifier.decided(run, runUrl(run.id)),
       grantCover: (req) => grants.cover(req),
+      brakes,
     })
     approvals = new ApprovalService({ store, audit, runs, metrics, notifier, log: clog, runUrl, passkeys })
     const breakGlass = new BreakGlass({ store, runs, approvals, reviews: await ReviewStore.open(nc, config.jetstream.replicas), audit, notifier, passkeys, runUrl, log: clog })
@@ -291,6 +303,7 @@ export async function startControlPlane(config: Config, log: Logger, opts: Start
       ),
       storedResult: (node, runId) => consumer.storedResult(node, runId),
       resultStoredAt: (node, runId) => consumer.storedAt(node, runId),
+      brakes,
       notify: {
         pending: (plan, state) => notifier.pending(planAsRun(plan, state), planUrl(plan.id)),
         decided: (plan, state) => notifier.decided(planAsRun(plan, state), planUrl(plan.id)),
@@ -318,7 +331,7 @@ export async function startControlPlane(config: Config, log: Logger, opts: Start
     let closed = false
     return {
       config, instanceId, log: clog, nc, catalog, principals, policy, scope, fleet, store, audit, auditReader, dispatcher, outputs, metrics, runs, results,
-      approvals, breakGlass, passkeys, notifier, runUrl, plans, planUrl, grants, operations,
+      approvals, breakGlass, passkeys, notifier, runUrl, plans, planUrl, grants, operations, brakes,
       natsConnected: () => connected && !nc.isClosed(),
       readiness,
       onAudit: (listener) => audit.follow(listener),
@@ -326,6 +339,7 @@ export async function startControlPlane(config: Config, log: Logger, opts: Start
         if (closed) return
         closed = true
         sweeper.stop()
+        freezes.stop()
         clearInterval(approvalSweep)
         passkeys?.close()
         await results?.stop()

@@ -291,13 +291,13 @@ export class ApprovalService {
     for (const r of this.d.store.approvedBefore(now - approvedGraceMs)) {
       const since = Date.parse(r.approval?.approved_at ?? r.updated_at)
       if (now - since < approvedGraceMs) continue
-      this.d.log.warn({ runId: r.id }, 'approved run was not dispatched by the instance that approved it; dispatching')
       // Its approval event may not have reached the chain: restate it before the writ leaves.
+      // (A run the brakes hold is not claimed, and not logged on every sweep.)
       const after = await this.d.runs.dispatchApproved(r.id, {
-        afterClaim: (run) => this.d.audit.append({
+        afterClaim: (run) => (this.d.log.warn({ runId: r.id }, 'approved run was not dispatched by the instance that approved it; dispatching'), this.d.audit.append({
           type: 'run.approved', actor: { id: 'control-plane', kind: 'system' }, run_id: run.id, node: run.node_name, action: run.action,
           data: { recovered: true, binding: run.approval?.binding, approvals: run.approval?.approvals.map((a) => ({ by: a.by, person: a.person, at: a.at })) },
-        }),
+        })),
       })
       if (after && !isTerminal(after.status) && after.status !== 'approved') this.d.notifier.decided(after, this.d.runUrl(r.id))
     }

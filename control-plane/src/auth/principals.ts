@@ -53,6 +53,9 @@ export class PrincipalRegistry {
 
   get(id: string): Principal | undefined { return this.byId.get(id) }
 
+  /** Every principal id, in config order. */
+  ids(): string[] { return [...this.byId.keys()] }
+
   get size(): number { return this.byId.size }
 }
 

@@ -13,6 +13,7 @@ import { cmdDecide, cmdPending } from './approval-commands.js'
 import { cmdGrant, cmdGrants, cmdRevoke } from './grant-commands.js'
 import { typedArgs } from './typed-args.js'
 import { cmdAck, cmdBreakGlass, cmdReviews } from './break-glass-commands.js'
+import { cmdFreeze, cmdFreezes, cmdUnfreeze } from './freeze-commands.js'
 import { cmdApprovers } from './approver-commands.js'
 import { ApiError, WritClient } from './cli-client.js'
 import { EXIT, UsageError, type Io } from './cli-io.js'
@@ -46,6 +47,9 @@ const USAGE = `usage:
                                                           break_glass: true; on a terminal asks y/N naming action and node)
   writ reviews [--open] [--json]                      (operators: break-glass runs and who acknowledged them)
   writ ack <review> [--comment "…"]                   (operators: acknowledge another approver's break-glass)
+  writ freeze --reason "why" [--scope agents|PRINCIPAL]   (operators: refuse every change-making request from the scope, hold approved runs; reads go on)
+  writ unfreeze [--scope agents|PRINCIPAL]                (operators: lift it; held runs are dispatched)
+  writ freezes [--json]                                   (what is frozen, by whom, why)
   writ audit verify --trusted-keys PEM... [--file export.jsonl | --nats URL] [--witness JOURNAL]... [--grace 60s] [--json]
                     [--metrics-textfile DIR/writ_audit_verify.prom]   (on a schedule: the result for node_exporter)
   writ audit export [--nats URL]            (JSON lines on stdout; --nats-creds FILE, --nats-ca FILE,
@@ -64,7 +68,7 @@ const USAGE = `usage:
 exit codes: 0 done/succeeded, 1 the run failed, 2 usage or refused request (or another end), 3 waiting for approval,
   4 not finished yet, 5 denied, 6 not confirmed (writ approve answered no)
 
-environment: WRIT_URL (default http://127.0.0.1:8480), WRIT_TOKEN (else WRIT_AGENT_TOKEN; WRIT_OPERATOR_TOKEN for pending/approve/deny/grant/grants/revoke/break-glass/reviews/ack), WRIT_NATS_URL, WRIT_NATS_CREDS,
+environment: WRIT_URL (default http://127.0.0.1:8480), WRIT_TOKEN (else WRIT_AGENT_TOKEN; WRIT_OPERATOR_TOKEN for pending/approve/deny/grant/grants/revoke/break-glass/reviews/ack/freeze/unfreeze), WRIT_NATS_URL, WRIT_NATS_CREDS,
   WRIT_AUDIT_TRUSTED_KEYS (":"-separated PEM files: the public keys audit checkpoints are signed with)`
 
 function client(env: NodeJS.ProcessEnv, flags: { url?: string | undefined, token?: string | undefined }): WritClient {
@@ -238,6 +242,9 @@ export async function runCli(argv: string[], io: Io = DEFAULT_IO): Promise<numbe
       case 'break-glass': return await cmdBreakGlass(rest, io)
       case 'reviews': return await cmdReviews(rest, io)
       case 'ack': return await cmdAck(rest, io)
+      case 'freeze': return await cmdFreeze(rest, io)
+      case 'unfreeze': return await cmdUnfreeze(rest, io)
+      case 'freezes': return await cmdFreezes(rest, io)
       case 'audit': return await cmdAudit(rest, io)
       case 'keys': return cmdKeys(rest, io)
       case 'approvers': return await cmdApprovers(rest, io)

@@ -44,7 +44,11 @@ export interface GrantServiceDeps {
 }
 
 /** What covering a request gives the run path: the answer's `grant`, and the signed statement for the writ. */
-export interface GrantCover { use: GrantUse, signed: NonNullable<GrantRecord['signed']> }
+export interface GrantCover {
+  use: GrantUse, signed: NonNullable<GrantRecord['signed']>
+  /** Gives the use back when the run it covered is not dispatched after all (its requester's budget is spent). */
+  release(): Promise<void>
+}
 
 /** The request the run path asks a grant to cover. */
 export interface CoverRequest {
@@ -235,7 +239,10 @@ export class GrantService {
       })
       if (done?.written && spent?.signed) {
         const t = spent.terms
-        return { use: { id: t.id, uses_left: t.uses === null ? null : t.uses - spent.uses_spent, expires_at: t.expires_at }, signed: spent.signed }
+        return {
+          use: { id: t.id, uses_left: t.uses === null ? null : t.uses - spent.uses_spent, expires_at: t.expires_at }, signed: spent.signed,
+          release: async () => { await this.d.store.update(t.id, (g) => (g.uses_spent > 0 ? { ...g, uses_spent: g.uses_spent - 1 } : undefined)) },
+        }
       }
     }
     return undefined

@@ -12,6 +12,7 @@ import { startControlPlane, type ControlPlane } from '../control-plane.js'
 import { approvalRoutes } from '../approvals/index.js'
 import { breakGlassRoutes } from '../break-glass/index.js'
 import { auditRoutes } from '../audit/index.js'
+import { brakeRoutes } from '../brakes/index.js'
 import { bearerAuth } from '../auth/index.js'
 import { catalogRoutes } from '../catalog/index.js'
 import { nodeRoutes } from '../fleet/index.js'
@@ -87,6 +88,11 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
         await v1.register(approvalRoutes)
         await v1.register(grantRoutes, { grants: controlPlane.grants })
         await v1.register(breakGlassRoutes, { breakGlass: controlPlane.breakGlass, runs: controlPlane.runs })
+        await v1.register(brakeRoutes, {
+          brakes: controlPlane.brakes,
+          // Runs a lifted freeze held leave now, not at the next sweep after the dispatch grace.
+          releaseHeld: () => { controlPlane.approvals.sweep(0).catch((err: unknown) => log.error({ err }, 'releasing held runs failed')) },
+        })
         await v1.register(approverRoutes)
         await v1.register(auditRoutes)
         await v1.register(streamRoutes)

@@ -132,6 +132,9 @@ export default fp(async function errorHandler(app: FastifyInstance, opts: { body
     if (req.principal && refusal && code !== 'WRIT_ERR_RATE_LIMITED') {
       await auditRejection(req, code, message, detailsOf(e)).catch((auditErr: unknown) => req.log.error({ err: auditErr }, 'cannot audit a rejected request'))
     }
+    // A refusal that ends at a known time (a spent budget) says when, as a 429 should.
+    const retryAfter = detailsOf(e)?.retry_after_s
+    if (typeof retryAfter === 'number') void reply.header('retry-after', String(retryAfter))
     return reply.code(status).type('application/json').send({ error: { code, message, ...detailsOf(e) } })
   })
 }, { name: 'writ-error-handler' })

@@ -52,6 +52,10 @@ export const OperationInProgress = createError('WRIT_ERR_OPERATION_IN_PROGRESS',
 export const BadOperationKey = createError('WRIT_ERR_BAD_OPERATION_KEY', '%s must be 1 to 200 letters, digits, "_", ".", ":" or "-"', 400)
 export const OperationNotFound = createError('WRIT_ERR_OPERATION_NOT_FOUND', 'no operation "%s" was started by you (or it is older than runs.operation_ttl)', 404)
 export const UnsafeText = createError('WRIT_ERR_UNSAFE_TEXT', '%s holds %s at character %d: control characters, line breaks and bidi overrides are refused in text people read, since a terminal or a page would show something other than what was sent', 400)
+export const Frozen = createError('WRIT_ERR_FROZEN', '%s', 423)
+export const NotFrozen = createError('WRIT_ERR_NOT_FROZEN', 'nothing is frozen for scope "%s"', 409)
+export const UnknownPrincipal = createError('WRIT_ERR_UNKNOWN_PRINCIPAL', 'scope "%s" is neither "agents" nor a configured principal', 400)
+export const BudgetExhausted = createError('WRIT_ERR_BUDGET_EXHAUSTED', '%s', 429)
 
 export const BreakGlassNotAllowed = createError('WRIT_ERR_BREAK_GLASS_NOT_ALLOWED', 'run "%s" (%s) cannot be run by break-glass: %s', 403)
 export const BreakGlassUnreviewed = createError('WRIT_ERR_BREAK_GLASS_UNREVIEWED', '%s already broke the glass on run "%s", and nobody has acknowledged its review %s yet: another approver must acknowledge it (POST /v1/reviews/:id/ack) before the next break-glass', 409)

@@ -9,6 +9,7 @@ export {
   TooManyPending, TooManyActiveRuns, CancelForbidden, UnsafeText, PlanNotFound, TooManyTargets, NoTargets, PlanFinished,
   OperationKeyReused, OperationInProgress, BadOperationKey, OperationNotFound,
   BreakGlassNotAllowed, BreakGlassUnreviewed, ReviewNotFound, ReviewAlreadyAcknowledged, ReviewForbidden,
+  Frozen, NotFrozen, UnknownPrincipal, BudgetExhausted,
   withDetails, detailsOf,
 } from './http-errors.js'
 export { parseOrThrow, validationError, auditRejection } from './error-handler.js'

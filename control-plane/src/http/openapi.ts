@@ -7,6 +7,7 @@ import { ApprovalListQuerySchema, ApprovalSummarySchema, ApproveBodySchema, Deny
 import { ActionDetailSchema, ActionListQuerySchema, ActionSummarySchema } from '../catalog/index.js'
 import { BreakGlassBodySchema, ReviewAckBodySchema, ReviewItemSchema, ReviewListQuerySchema } from '../break-glass/index.js'
 import { AuditQuerySchema } from '../audit/index.js'
+import { FreezeRequestSchema, FreezeSchema, UnfreezeQuerySchema } from '../brakes/index.js'
 import { ErrorBodySchema } from './error-body.js'
 import { NodeSchema } from '../fleet/index.js'
 import { GrantApproveBodySchema, GrantListQuerySchema, GrantRequestSchema, GrantRevokeBodySchema, ShownGrantSchema } from '../grants/index.js'
@@ -50,7 +51,7 @@ export function openApiDocument(serverUrl?: string): Record<string, unknown> {
           summary: 'Request a run; waits up to `wait` seconds for it to finish',
           parameters: [{ name: 'Idempotency-Key', in: 'header', required: false, description: 'A new unique key per request (1-200 of A-Z a-z 0-9 _ . : -): the same key from the same principal returns the same run for `runs.operation_ttl`, never a second dispatch; a replay carries `Idempotent-Replayed: true`', schema: { type: 'string', pattern: '^[A-Za-z0-9_.:-]{1,200}$' } }],
           requestBody: { required: true, content: { 'application/json': { schema: json(RunRequestSchema, 'input') } } },
-          responses: { 200: ok(ShownRunSchema, 'The run finished (any terminal status)'), 202: ok(ShownRunSchema, 'The run is pending approval or still running'), 403: { description: 'Denied by policy', content: { 'application/json': { schema: json(ErrorBodySchema) } } }, 404: { description: 'Unknown action or node', content: { 'application/json': { schema: json(ErrorBodySchema) } } }, 409: { description: 'The node lacks the pack or reports another digest; or the Idempotency-Key is still being started by another request (WRIT_ERR_OPERATION_IN_PROGRESS)', content: { 'application/json': { schema: json(ErrorBodySchema) } } }, 422: { description: 'The Idempotency-Key was first sent with other arguments (WRIT_ERR_OPERATION_KEY_REUSED)', content: { 'application/json': { schema: json(ErrorBodySchema) } } }, 413: { description: 'Body too large', content: { 'application/json': { schema: json(ErrorBodySchema) } } }, ...errors, 429: { description: 'Rate limit exceeded, or the requester already has `runs.max_pending_per_requester` runs waiting for approval (WRIT_ERR_TOO_MANY_PENDING, with `limit` and `pending`)', content: { 'application/json': { schema: json(ErrorBodySchema) } } }, 503: { description: 'The control plane holds `runs.max_active_runs` unfinished runs (WRIT_ERR_TOO_MANY_ACTIVE_RUNS), or NATS is unreachable', content: { 'application/json': { schema: json(ErrorBodySchema) } } } },
+          responses: { 200: ok(ShownRunSchema, 'The run finished (any terminal status)'), 202: ok(ShownRunSchema, 'The run is pending approval or still running'), 403: { description: 'Denied by policy', content: { 'application/json': { schema: json(ErrorBodySchema) } } }, 404: { description: 'Unknown action or node', content: { 'application/json': { schema: json(ErrorBodySchema) } } }, 409: { description: 'The node lacks the pack or reports another digest; or the Idempotency-Key is still being started by another request (WRIT_ERR_OPERATION_IN_PROGRESS)', content: { 'application/json': { schema: json(ErrorBodySchema) } } }, 422: { description: 'The Idempotency-Key was first sent with other arguments (WRIT_ERR_OPERATION_KEY_REUSED)', content: { 'application/json': { schema: json(ErrorBodySchema) } } }, 413: { description: 'Body too large', content: { 'application/json': { schema: json(ErrorBodySchema) } } }, 423: { description: 'A freeze covers the requester and the action changes state (WRIT_ERR_FROZEN, with `frozen`: scope, by, reason, since)', content: { 'application/json': { schema: json(ErrorBodySchema) } } }, ...errors, 429: { description: 'Rate limit exceeded; or the requester already has `runs.max_pending_per_requester` runs waiting for approval (WRIT_ERR_TOO_MANY_PENDING, with `limit` and `pending`); or its budget is spent (WRIT_ERR_BUDGET_EXHAUSTED, with `budget`, `limit`, `spent`, `resets_at` and a Retry-After header)', content: { 'application/json': { schema: json(ErrorBodySchema) } } }, 503: { description: 'The control plane holds `runs.max_active_runs` unfinished runs (WRIT_ERR_TOO_MANY_ACTIVE_RUNS), or NATS is unreachable', content: { 'application/json': { schema: json(ErrorBodySchema) } } } },
         },
         get: { summary: 'Recent runs (by session, node, status)', parameters: queryParams(RunListQuerySchema), responses: { 200: ok(z.object({ runs: z.array(z.record(z.string(), z.unknown())) })), ...errors } },
       },
@@ -129,6 +130,24 @@ export function openApiDocument(serverUrl?: string): Record<string, unknown> {
       '/v1/plans/{id}/approve': { post: { summary: 'Approve a plan (operators): one decision for all its targets', parameters: [idParam], requestBody: { content: { 'application/json': { schema: json(ApproveBodySchema, 'input') } } }, responses: { 200: ok(PlanViewSchema), 403: errors[400], 409: errors[400], ...errors } } },
       '/v1/plans/{id}/deny': { post: { summary: 'Deny a plan (operators); nothing is dispatched', parameters: [idParam], requestBody: { required: true, content: { 'application/json': { schema: json(DenyBodySchema, 'input') } } }, responses: { 200: ok(PlanViewSchema), 403: errors[400], 409: errors[400], ...errors } } },
       '/v1/plans/{id}/halt': { post: { summary: 'Halt a plan: no new target is dispatched, those in flight finish', parameters: [idParam], requestBody: { required: true, content: { 'application/json': { schema: json(HaltBodySchema, 'input') } } }, responses: { 200: ok(PlanViewSchema), 403: errors[400], 409: errors[400], ...errors } } },
+      '/v1/freeze': {
+        get: { summary: 'The freezes in force (anyone signed in)', responses: { 200: ok(z.object({ frozen: z.boolean(), freezes: z.array(FreezeSchema) })), ...errors } },
+        post: {
+          summary: 'Freeze (operators): every change-making request from the scope (`agents`, or one principal) is refused 423 on every replica, approved runs are held; reads go on',
+          requestBody: { required: true, content: { 'application/json': { schema: json(FreezeRequestSchema, 'input') } } },
+          responses: { 200: ok(z.object({ freeze: FreezeSchema })), 403: { description: 'Not an operator (WRIT_ERR_FORBIDDEN)', content: { 'application/json': { schema: json(ErrorBodySchema) } } }, ...errors },
+        },
+        delete: {
+          summary: 'Unfreeze a scope (operators); held runs are dispatched', parameters: queryParams(UnfreezeQuerySchema),
+          responses: { 200: ok(z.object({ unfrozen: FreezeSchema })), 403: errors[400], 409: { description: 'Nothing is frozen for that scope (WRIT_ERR_NOT_FROZEN)', content: { 'application/json': { schema: json(ErrorBodySchema) } } }, ...errors },
+        },
+      },
+      '/v1/budgets': {
+        get: {
+          summary: 'Budgets and what was spent in the current windows (operators: every budgeted principal; an agent: its own)',
+          responses: { 200: ok(z.object({ budgets: z.array(z.object({ principal: z.string(), limits: z.record(z.string(), z.number()), spent: z.object({ runs_this_minute: z.number(), mutations_this_hour: z.number(), nodes_this_hour: z.number() }) })) })), ...errors },
+        },
+      },
       '/v1/approvers/registrations': { get: { summary: 'Registered passkeys with their operators, groups and the relying party: what `writ approvers export` signs into the approver registry (operators)', responses: { 200: ok(z.object({ relying_party: z.object({ id: z.string(), origins: z.array(z.string()) }), dispatch_key_id: z.string(), registrations: z.array(z.object({ credential_id: z.string(), operator: z.string(), groups: z.array(z.string()), public_key: z.string() }).passthrough()) }).passthrough()), 403: errors[400], 503: errors[400], ...errors } } },
       '/v1/audit': {
         get: {

@@ -10,7 +10,7 @@ import { isTransientJetStreamError } from '../nats/index.js'
 
 export type FailureStatus =
   | 'not_found' | 'invalid_arguments' | 'denied' | 'evidence_not_found' | 'action_not_on_node'
-  | 'pack_digest_mismatch' | 'too_many_pending' | 'unavailable' | 'error'
+  | 'pack_digest_mismatch' | 'too_many_pending' | 'unavailable' | 'frozen' | 'budget_exhausted' | 'error'
 
 export interface Failure {
   status: FailureStatus
@@ -49,6 +49,8 @@ const BY_CODE: Record<string, { status: FailureStatus, next?: string }> = {
   WRIT_ERR_PACK_DIGEST_MISMATCH: { status: 'pack_digest_mismatch', next: 'The node runs another version of this pack and gets no writ until it matches: use another node or tell a person.' },
   WRIT_ERR_UNAVAILABLE: { status: 'unavailable', next: 'Try again in a few seconds.' },
   WRIT_ERR_TOO_MANY_PENDING: { status: 'too_many_pending', next: 'Your earlier requests still wait for a person: wait for their decisions (wait_for_run) before asking for more.' },
+  WRIT_ERR_FROZEN: { status: 'frozen', next: 'An operator froze changes (frozen.by, frozen.reason). Do not retry or work around it; read-only actions still run. Wait for a person to unfreeze.' },
+  WRIT_ERR_BUDGET_EXHAUSTED: { status: 'budget_exhausted', next: 'Your budget of changes is spent until resets_at (retry_after_s). Do not retry before then; tell a person if the work cannot wait.' },
   WRIT_ERR_TOO_MANY_ACTIVE_RUNS: { status: 'unavailable', next: 'The control plane is full of unfinished runs: try again later, or tell a person.' },
   WRIT_ERR_ACTION_NOT_FOUND: { status: 'not_found', next: 'Call find_actions to see the actions you can use.' },
   WRIT_ERR_NODE_NOT_FOUND: { status: 'not_found', next: 'Call list_nodes to see the nodes you can use.' },

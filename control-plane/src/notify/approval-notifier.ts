@@ -21,6 +21,8 @@ export interface ApprovalNotifier {
   pending(run: Run, url: string): void
   /** `run` was approved (and dispatched), denied or expired. */
   decided(run: Run, url: string): void
+  /** A notice about the control plane itself (a freeze set or lifted): `id` dedupes it, `text` is plain text. */
+  broadcast(notice: { id: string, kind: string, text: string }): void
   close(): Promise<void>
 }
 
@@ -103,6 +105,18 @@ export async function createApprovalNotifier(cfg: NotifierConfig, catalog: PackC
   return {
     pending: (run, link) => deliver('pending', run, pendingMessage(run, factsOf(catalog, run), link)),
     decided: (run, link) => deliver('decided', run, outcomeMessage(run, link)),
+    broadcast: (notice) => {
+      // Plain text, not mrkdwn: an operator's reason is shown as written, never as markup or a link.
+      const message: SlackMessage = {
+        text: notice.text, blocks: [{ type: 'section', text: { type: 'plain_text', text: notice.text.slice(0, 2900), emoji: true } }], unfurl_links: false, unfurl_media: false,
+      }
+      if (outbox) {
+        outbox.enqueue({ v: 1, id: notice.id, kind: notice.kind, requester: 'control-plane', run_id: notice.kind, action: notice.kind, message })
+        return
+      }
+      log.info({ notice: notice.kind }, `no Slack webhook configured; message: ${notice.text}`)
+      if (print) print(notice.text)
+    },
     close: async () => {
       await outbox?.close()
       await delivery?.close()

@@ -42,6 +42,10 @@ export interface RolloutDeps {
   resultStoredAt: (nodeId: string, runId: string) => Promise<number | undefined>
   /** Called once a plan ended (Slack hears of it). */
   onFinished: (plan: Plan, state: PlanState) => void
+  /** Why no new target of `plan` may be dispatched now (a freeze covers its requester), or undefined. */
+  held?: ((plan: Plan) => string | undefined) | undefined
+  /** How many of these next targets the requester's budget lets go now (the first ones), and when to look again if not all. */
+  admit?: ((plan: Plan, positions: number[]) => Promise<{ admitted: number, retryAtMs?: number, why?: string }>) | undefined
 }
 
 const SYSTEM = { id: 'control-plane', kind: 'system' as const }
@@ -111,6 +115,8 @@ class PlanDriver {
   private again = false
   private wake: NodeJS.Timeout | undefined
   private unsubscribe: (() => void)[] = []
+  /** Why the rollout last said it waits (the plan's status_reason), while it does. */
+  private said: string | undefined
   private readonly timeoutMs: number
 
   constructor(private readonly plan: Plan, private readonly d: RolloutDeps, private readonly done: () => void, built?: MerkleTree) {
@@ -160,9 +166,33 @@ class PlanDriver {
     switch (next.kind) {
       case 'done': return this.finish(state)
       case 'budget_exceeded': return this.halt(`${next.failures} target(s) failed, more than max_errors (${next.limit}): no new target is dispatched`)
-      case 'dispatch': await this.dispatch(next.positions, state); return this.kick()
+      case 'dispatch':
+        // A freeze holds the rollout: targets in flight finish, no new one leaves until it is lifted.
+        const held = this.d.held?.(this.plan)
+        if (held) { await this.say(held); return this.kick(Math.min(250, this.d.opts.leaseMs / 3)) }
+        return this.dispatchWithinBudget(next.positions, state, now)
       case 'wait': return this.kick(next.until !== undefined ? Math.max(10, next.until - now) : this.d.opts.leaseMs / 3)
     }
+  }
+
+  /** Dispatches the targets the requester's budget lets go (each target is a run, and spends like one); the rest wait for the window to end. */
+  private async dispatchWithinBudget(positions: number[], state: PlanState, now: number): Promise<void> {
+    const { admitted, retryAtMs, why } = this.d.admit ? await this.d.admit(this.plan, positions) : { admitted: positions.length }
+    if (admitted > 0) {
+      if (this.said) await this.say(`rolling out to ${this.plan.targets.length} target(s)`, false)
+      await this.dispatch(positions.slice(0, admitted), state)
+    }
+    if (admitted === positions.length) return this.kick()
+    await this.say(why ?? 'waiting for budget')
+    // The lease is renewed while it waits: kicks come at least every third of it.
+    return this.kick(Math.max(10, Math.min((retryAtMs ?? now) - now, this.d.opts.leaseMs / 3)))
+  }
+
+  /** Puts why the rollout waits (a freeze, a spent budget) in the plan's status_reason, once per reason; `waiting` false when it goes on. */
+  private async say(reason: string, waiting = true): Promise<void> {
+    if (this.said === (waiting ? reason : undefined)) return
+    await this.d.store.updateState(this.plan.id, (s) => (s.status === 'running' && s.status_reason !== reason ? { ...s, status_reason: reason } : undefined))
+    this.said = waiting ? reason : undefined
   }
 
   private async renew(): Promise<boolean> {

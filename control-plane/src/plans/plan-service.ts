@@ -44,6 +44,8 @@ export interface PlanServiceDeps {
   onPending: (plan: Plan, state: PlanState) => void
   /** Called with a plan ready to roll out (no approval needed), with its tree. */
   onRunnable: (plan: Plan, tree: MerkleTree) => void
+  /** Throws 423 when a freeze covers the requester and the action changes state (brakes/). */
+  refuseIfFrozen?: ((requester: Plan['requester'], action: string) => void) | undefined
 }
 
 const PLAN_ACTOR = { id: 'control-plane', kind: 'system' as const }
@@ -79,6 +81,7 @@ export class PlanService {
     if (!hit.ok || (scoped && !scoped.action(principal, { id: hit.action.id, risk: hit.action.spec.risk }))) throw new ActionNotFound(req.action)
     const { pack, action } = hit
     const risk = action.spec.risk
+    this.d.refuseIfFrozen?.({ id: principal.id, kind: principal.kind }, action.id)
     const resolved = resolveTargets(
       { principal, pack, action, args: req.args, targets: req.targets, maxTargets: this.d.maxTargets },
       { fleet: this.d.fleet, policy: this.d.policy, scope: scoped, decide: (node) => this.d.decide(principal, { id: action.id, risk }, node) },

@@ -50,6 +50,15 @@ export interface PlansDeps {
   notify: { pending(plan: Plan, state: PlanState): void, decided(plan: Plan, state: PlanState): void }
   /** The impact preview's reads, for a sample of a waiting plan's targets. */
   preview?: Pick<PlanPreviewDeps, 'steps' | 'read'>
+  /**
+   * The brakes (brakes/): a freeze refuses a change-making plan from its scope and holds the rollout of one made
+   * before; each target dispatched spends its requester's budget, and a spent budget holds the rest until its window ends.
+   */
+  brakes?: {
+    refuseIfFrozen(requester: Plan['requester'], action: string): void
+    held(requester: Plan['requester'], action: string): string | undefined
+    admitTargets(requester: Plan['requester'], action: string, nodes: readonly string[]): Promise<{ admitted: number, retryAtMs?: number, why?: string }>
+  } | undefined
 }
 
 const FOLLOWED = 50
@@ -69,6 +78,8 @@ export class Plans {
     this.rollout = new PlanRollout({
       nc: d.nc, key: d.key, store, results: this.results, audit: d.audit, catalog: d.catalog, log: d.log, instanceId: d.instanceId, opts: d.rollout,
       resultStoredAt: d.resultStoredAt,
+      held: (plan) => d.brakes?.held(plan.requester, plan.action),
+      admit: d.brakes ? (plan, positions) => (d.brakes as NonNullable<PlansDeps['brakes']>).admitTargets(plan.requester, plan.action, positions.map((p) => plan.targets[p]?.node_name ?? '')) : undefined,
       onFinished: (plan, state) => { if (plan.approval) d.notify.decided(plan, state) },
     })
     this.approvals = new PlanApprovals({
@@ -84,6 +95,7 @@ export class Plans {
         this.preview?.start(plan).catch((err: unknown) => d.log.warn({ err, plan: plan.id }, 'plan impact preview failed'))
       },
       onRunnable: (plan, tree) => this.rollout.adopt(plan, tree),
+      refuseIfFrozen: (requester, action) => d.brakes?.refuseIfFrozen(requester, action),
     })
   }
 

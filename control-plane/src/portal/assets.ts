@@ -36,6 +36,8 @@ label { display:block; font-weight:600; margin:10px 0 4px; }
 input, select { font:inherit; width:100%; padding:10px; border:1px solid #767676; border-radius:6px; background:#fff; color:var(--fg); min-height:44px; }
 button { font:inherit; min-height:44px; padding:10px 18px; border-radius:6px; border:1px solid #767676; background:#fff; cursor:pointer; margin-top:10px; }
 button.primary { background:var(--accent); color:#fff; border-color:var(--accent); } button.danger { background:var(--bad); color:#fff; border-color:var(--bad); }
+.frozen-banner { background:#7a0010; color:#fff; padding:8px 16px; } .frozen-banner p { margin:4px 0; } .frozen-banner a { color:#fff; }
+.freeze-form label, .freeze-form input, .freeze-form select { display:block; } .freeze-form input { width:100%; max-width:40rem; } .freeze-row { border-top:1px solid var(--line); padding-top:8px; }
 button.link { background:none; border:none; color:#fff; text-decoration:underline; padding:0; min-height:0; margin:0; }
 .decide form { margin-bottom:18px; }
 .filters { display:grid; grid-template-columns:repeat(auto-fit, minmax(140px, 1fr)); gap:0 12px; align-items:end; margin-bottom:12px; }

@@ -146,6 +146,11 @@ export default async function listPageRoutes(app: FastifyInstance, opts: { pages
       registry: registryCell(n.approver_registry, current),
     }))
     const registryColumn = current !== undefined || nodes.some((n) => n.approver_registry)
-    return pages.page(req, reply, '@nodes', { title: 'Nodes', nav: 'nodes' }, { nodes, registryColumn, current })
+    // The freeze form: what is frozen, and the scopes it can take (every agent, or one agent principal).
+    const { brakes, principals } = app.writ
+    const done = (req.query as { brakes?: unknown }).brakes
+    const brakeFlash = done === 'frozen' ? 'Frozen. Every replica refuses change-making requests from that scope now.' : done === 'unfrozen' ? 'Unfrozen. Held runs are being dispatched.' : undefined
+    const freezeScopes = principals.ids().filter((id) => principals.get(id)?.kind === 'agent')
+    return pages.page(req, reply, '@nodes', { title: 'Nodes', nav: 'nodes' }, { nodes, registryColumn, current, freezeList: brakes.freezes, freezeScopes, brakeFlash })
   })
 }

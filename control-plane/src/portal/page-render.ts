@@ -19,8 +19,15 @@ export interface PageFrame {
   refreshSeconds?: number | undefined
 }
 
+/** What the header's banner shows of a freeze in force. */
+export interface FreezeBanner { scope: string, by: string, at: string, reason: string }
+
 export class PageRenderer {
-  constructor(private readonly eta: Eta, private readonly pendingCount: () => number, private readonly features: { passkeys: boolean } = { passkeys: false }) {}
+  constructor(
+    private readonly eta: Eta, private readonly pendingCount: () => number, private readonly features: { passkeys: boolean } = { passkeys: false },
+    /** Freezes in force: every page says so at the top. */
+    private readonly freezes: () => readonly FreezeBanner[] = () => [],
+  ) {}
 
   async page(req: FastifyRequest, reply: FastifyReply, name: PageName, frame: PageFrame, data: Record<string, unknown>, status = 200): Promise<FastifyReply> {
     const operator = req.principal?.id
@@ -28,7 +35,7 @@ export class PageRenderer {
     const html = this.eta.render(name, {
       ...data, fmt: pageFormatters(), title: frame.title, nav: frame.nav, operator, csrf, assets: { css: ASSETS.css.path, js: ASSETS.js.path, passkeys: ASSETS.passkeys.path },
       passkeysNav: this.features.passkeys, passkeyScript: frame.passkeyScript ?? false,
-      pendingCount: operator ? this.pendingCount() : 0,
+      pendingCount: operator ? this.pendingCount() : 0, freezes: operator ? this.freezes() : [],
       liveRun: frame.liveRun?.id, liveStatus: frame.liveRun?.status, liveInbox: frame.liveInbox ?? false, refreshSeconds: frame.refreshSeconds,
       livePlan: frame.livePlan,
     })

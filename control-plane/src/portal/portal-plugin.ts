@@ -30,6 +30,7 @@ import { SignInLinks } from './sign-in-links.js'
 import signInRoutes from './sign-in-routes.js'
 import { createTemplates } from './templates.js'
 import unconfiguredRoutes from './unconfigured-routes.js'
+import freezePageRoutes from './freeze-page-routes.js'
 
 /** What the portal adds to the app (the dev stack mints sign-in links with it). */
 export interface PortalDecorations { portal: { links: SignInLinks, sessions: PortalSessions, signInUrl(code: string): string } }
@@ -99,7 +100,7 @@ export default fp(async function portalPlugin(root: FastifyInstance, opts: { fai
       },
     })
 
-    const pages = new PageRenderer(createTemplates(), () => approvals.pendingCount(), { passkeys: passkeys !== undefined })
+    const pages = new PageRenderer(createTemplates(), () => approvals.pendingCount(), { passkeys: passkeys !== undefined }, () => root.writ.brakes.freezes)
 
     ui.decorateRequest('principal', null)
     ui.decorateRequest('portalSession', null)
@@ -170,6 +171,7 @@ export default fp(async function portalPlugin(root: FastifyInstance, opts: { fai
     if (passkeys) await ui.register(passkeyPageRoutes, { pages, passkeys })
     await ui.register(unconfiguredRoutes, { passkeys: passkeys !== undefined, sso: oidc !== undefined })
     await ui.register(listPageRoutes, { pages })
+    await ui.register(freezePageRoutes, { pages, brakes: root.writ.brakes, principals: root.writ.principals })
     await ui.register(runPageRoutes, { pages })
     await ui.register(grantPageRoutes, { pages, grants: root.writ.grants, approvals, store: root.writ.store })
     await ui.register(reviewPageRoutes, { pages, breakGlass: root.writ.breakGlass })

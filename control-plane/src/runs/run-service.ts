@@ -20,6 +20,7 @@ import type { Principal } from '../auth/index.js'
 import { isTerminal, runBinding, type Run } from './run-record.js'
 import { newRunId, randomHex, type RunStore } from './run-store.js'
 import type { RunAdmission } from './run-admission.js'
+import { admitApproved, holdApproved, type RunBrakes } from './run-brakes.js'
 import type { RunRequest } from './run-schemas.js'
 import { presentRun, redactArgs, sensitiveArgNames, withoutSalt } from './sensitive-args.js'
 
@@ -50,10 +51,12 @@ export interface RunServiceDeps {
    * one of its uses spent (grants/), or undefined: the run then waits.
    */
   grantCover?: (req: { principal: Principal, run: Run, decision: Extract<PolicyDecision, { decision: 'require_approval' }> }) => Promise<GrantedCover | undefined>
+  /** The freeze and the budgets (brakes/): asked before a change-making request is accepted and before any writ leaves. */
+  brakes?: RunBrakes | undefined
 }
 
 /** What a grant that covers a run gives it: the answer's `grant` and the signed statement its writ carries. */
-export interface GrantedCover { use: NonNullable<Run['grant']>, signed: SignedGrant }
+export interface GrantedCover { use: NonNullable<Run['grant']>, signed: SignedGrant, release(): Promise<void> }
 
 /** What the published approver registry demands for an action: passkey-signed approvals from `groups`. */
 export interface PasskeyGate { quorum: number, groups: string[], rule: string, why: string }
@@ -133,6 +136,8 @@ export class RunService {
       const err = withDetails(new DigestMismatch(`node "${node.name}" reports pack "${pack.id}" with digest ${reported.digest.slice(0, 12)}…, the catalog has ${pack.digest.slice(0, 12)}…: it gets no writ until they match`), { node_digest: reported.digest, catalog_digest: pack.digest })
       throw err
     }
+    // A freeze refuses before anything is recorded: the refusal is only its audit event.
+    this.d.brakes?.refuseIfFrozen(actor, action.id)
 
     const gate = this.d.passkeyRequirement?.(action.id, action.spec.risk)
     const decision = gatedByRegistry(policy.evaluate({ action: action.id, risk: action.spec.risk, node: { id: node.id, name: node.name, ...node.nomad }, principal }), gate)
@@ -170,7 +175,16 @@ export class RunService {
     }
     if (decision.decision === 'require_approval' && node.online && !gate) {
       const cover = await this.d.grantCover?.({ principal, run, decision })
-      if (cover) return this.dispatchGranted(run, requested, cover)
+      if (cover) {
+        // A grant's run is a dispatch like any other: it spends the budget, and a spent budget gives the grant's use back.
+        const receipt = await this.d.brakes?.charge(run).catch(async (err: unknown) => { await cover.release(); throw err })
+        try {
+          return await this.dispatchGranted(run, requested, cover)
+        } catch (err) {
+          if (receipt && (err as { code?: unknown }).code === 'WRIT_ERR_TOO_MANY_ACTIVE_RUNS') await this.d.brakes?.refund(receipt)
+          throw err
+        }
+      }
     }
     if (decision.decision === 'require_approval') {
       // Before anything is recorded: a refusal stores nothing but its audit event.
@@ -178,7 +192,15 @@ export class RunService {
       try { return await this.recordPending(run, requested, decision, gate) } finally { release() }
     }
     if (!node.online) return this.recordOffline(run, node, requested)
-    return this.dispatch(run, requested)
+    // Budgets are spent by dispatches only, so the charge is the last check; a spent budget records nothing.
+    const receipt = await this.d.brakes?.charge(run)
+    try {
+      return await this.dispatch(run, requested)
+    } catch (err) {
+      // A full run store refuses before anything is recorded or sent: that dispatch did not happen.
+      if (receipt && (err as { code?: unknown }).code === 'WRIT_ERR_TOO_MANY_ACTIVE_RUNS') await this.d.brakes?.refund(receipt)
+      throw err
+    }
   }
 
   /**
@@ -243,6 +265,11 @@ export class RunService {
    * won the claim, before the writ leaves. Resolves with the run as it then is.
    */
   async dispatchApproved(id: string, opts: { ahead?: Promise<unknown>, afterClaim?: (run: Run) => Promise<unknown> } = {}): Promise<Run | undefined> {
+    const admitted = this.d.brakes ? await admitApproved(this.d.brakes, this.d.store, id) : undefined
+    if (admitted && 'held' in admitted) {
+      await opts.ahead
+      return holdApproved(this.d.store, this.d.audit, id, admitted.held)
+    }
     let claimed: Run | undefined
     const [current] = await Promise.all([
       this.d.store.update(id, (r) => {
@@ -252,7 +279,11 @@ export class RunService {
       }),
       opts.ahead,
     ])
-    if (!claimed) return current
+    if (!claimed) {
+      // Another instance dispatched it (and spent its budget), or it was canceled meanwhile.
+      if (admitted?.receipt) await this.d.brakes?.refund(admitted.receipt)
+      return current
+    }
     await opts.afterClaim?.(claimed)
     const approvals: ApprovalRef[] = (claimed.approval?.approvals ?? []).map((a) => ({
       by: a.by, at: a.at, binding: a.binding, ...(a.passkey ? { passkey: a.passkey } : {}), ...(a.break_glass ? { break_glass: true as const } : {}),

@@ -30,6 +30,12 @@ export const LAYOUT = `<!doctype html>
   </form>
   <% } %>
 </header>
+<% if (it.operator && it.freezes && it.freezes.length) { %>
+<div class="frozen-banner" role="alert">
+  <% it.freezes.forEach(function (f) { %><p><strong>Frozen:</strong> <%= f.scope === 'agents' ? 'every agent' : 'principal ' + f.scope %> — by <%= f.by %>, <%~ it.fmt.time(f.at) %>: <%= f.reason %>. Change-making requests are refused; approved runs are held.</p><% }) %>
+  <p><a href="/ui/nodes#freeze">Unfreeze on the Nodes page</a></p>
+</div>
+<% } %>
 <main id="main">
 <p id="live-note" class="note" role="status" aria-live="polite" hidden></p>
 <%~ it.body %>

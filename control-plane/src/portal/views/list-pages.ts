@@ -88,6 +88,28 @@ export const NODES = `<% layout('@layout') %>
 </table></div>
 <% if (it.current) { %><p>The control plane's approver registry: serial <%= it.current.serial %> · <code><%= it.current.digest.slice(0, 12) %>…</code>, issued <%~ it.fmt.time(it.current.issued_at) %>.</p><% } %>
 <% if (it.nodes.length === 0) { %><p>No node has sent a heartbeat yet.</p><% } %>
+<section class="card" id="freeze" aria-labelledby="freeze-h">
+  <h2 id="freeze-h">Freeze</h2>
+  <p>A freeze refuses every change-making request from its scope at once, on every replica, and holds runs already approved; reads go on. Slack is told.</p>
+  <% if (it.brakeError) { %><p class="error" role="alert"><strong><%= it.brakeError.code %></strong>: <%= it.brakeError.message %></p><% } %>
+  <% if (it.brakeFlash) { %><p class="ok" role="status"><%= it.brakeFlash %></p><% } %>
+  <% it.freezeList.forEach(function (f) { %>
+  <form method="post" action="/ui/unfreeze" class="freeze-row">
+    <input type="hidden" name="_csrf" value="<%= it.csrf %>">
+    <input type="hidden" name="scope" value="<%= f.scope %>">
+    <p><strong><%= f.scope === 'agents' ? 'Every agent' : 'Principal ' + f.scope %></strong> frozen by <%= f.by %>, <%~ it.fmt.time(f.at) %>: <%= f.reason %></p>
+    <button type="submit">Unfreeze <%= f.scope === 'agents' ? 'every agent' : f.scope %></button>
+  </form>
+  <% }) %>
+  <form method="post" action="/ui/freeze" class="freeze-form">
+    <input type="hidden" name="_csrf" value="<%= it.csrf %>">
+    <label for="freeze-reason">Reason (every refused agent and Slack read it)</label>
+    <input id="freeze-reason" name="reason" type="text" maxlength="500" required>
+    <label for="freeze-scope">Scope</label>
+    <select id="freeze-scope" name="scope"><option value="agents">every agent</option><% it.freezeScopes.forEach(function (p) { %><option value="<%= p %>"><%= p %></option><% }) %></select>
+    <button type="submit" class="danger">Freeze</button>
+  </form>
+</section>
 `
 
 export const ERROR_PAGE = `<% layout('@layout') %>

@@ -1,0 +1,11 @@
+/** The brakes: the freeze (freeze-*.ts) and per-principal budgets (budget-*.ts), and their routes. */
+export { Brakes } from './brakes.js'
+export type { BrakesDeps, BrakeNotice } from './brakes.js'
+export { BrakeMetrics } from './brake-metrics.js'
+export { BudgetLedger, BUDGET_NAMES } from './budget-ledger.js'
+export type { BudgetName, Spent, ChargeResult } from './budget-ledger.js'
+export { BRAKES_BUCKET, openBrakesBucket } from './brakes-bucket.js'
+export { FreezeStore } from './freeze-store.js'
+export { FreezeRequestSchema, FreezeSchema, UnfreezeQuerySchema, AGENTS_SCOPE } from './freeze-schemas.js'
+export type { Freeze, FreezeRequest } from './freeze-schemas.js'
+export { default as brakeRoutes } from './brake-routes.js'

@@ -16,6 +16,9 @@ export const Duration = z.string().refine((s) => parseDuration(s) !== undefined,
 const Sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'expected the SHA-256 of the token as 64 lower-case hex characters')
 export const Name = z.string().regex(/^[A-Za-z0-9_.@-]{1,128}$/, 'letters, digits, "_", ".", "@" and "-" only')
 
+/** Who may connect an MCP client as an agent principal through OAuth: people (operator ids or persons) and operator groups. */
+export const PrincipalOAuthSchema = z.object({ people: z.array(Name).default([]), groups: z.array(Name).default([]) }).strict()
+
 export const PrincipalConfigSchema = z.object({
   id: Name,
   kind: z.enum(['agent', 'operator']),
@@ -32,6 +35,8 @@ export const PrincipalConfigSchema = z.object({
   person: Name.optional(),
   /** Requests per minute (agents); overrides `limits.rate_per_minute`. */
   rate_per_minute: z.number().int().positive().optional(),
+  /** Agents: the people and operator groups who may connect an MCP client as this agent through OAuth (config `oauth`). */
+  oauth: PrincipalOAuthSchema.optional(),
 }).strict()
 export type PrincipalConfig = z.infer<typeof PrincipalConfigSchema>
 

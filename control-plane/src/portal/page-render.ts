@@ -7,7 +7,7 @@ import { pageFormatters } from './time-text.js'
 
 export interface PageFrame {
   title: string
-  nav?: 'inbox' | 'runs' | 'audit' | 'nodes' | 'passkeys'
+  nav?: 'inbox' | 'runs' | 'audit' | 'nodes' | 'passkeys' | 'connections'
   /** The page uses passkeys (registration or a passkey-signed approval): load their script. */
   passkeyScript?: boolean
   /** The page follows this run live. */
@@ -18,14 +18,14 @@ export interface PageFrame {
 }
 
 export class PageRenderer {
-  constructor(private readonly eta: Eta, private readonly pendingCount: () => number, private readonly features: { passkeys: boolean } = { passkeys: false }) {}
+  constructor(private readonly eta: Eta, private readonly pendingCount: () => number, private readonly features: { passkeys: boolean, oauth?: boolean } = { passkeys: false }) {}
 
   async page(req: FastifyRequest, reply: FastifyReply, name: PageName, frame: PageFrame, data: Record<string, unknown>, status = 200): Promise<FastifyReply> {
     const operator = req.principal?.id
     const csrf = reply.generateCsrf({ userInfo: operator ?? 'anonymous' })
     const html = this.eta.render(name, {
       ...data, fmt: pageFormatters(), title: frame.title, nav: frame.nav, operator, csrf, assets: { css: ASSETS.css.path, js: ASSETS.js.path, passkeys: ASSETS.passkeys.path },
-      passkeysNav: this.features.passkeys, passkeyScript: frame.passkeyScript ?? false,
+      passkeysNav: this.features.passkeys, connectionsNav: this.features.oauth ?? false, passkeyScript: frame.passkeyScript ?? false,
       pendingCount: operator ? this.pendingCount() : 0,
       liveRun: frame.liveRun?.id, liveStatus: frame.liveRun?.status, liveInbox: frame.liveInbox ?? false, refreshSeconds: frame.refreshSeconds,
     })

@@ -20,6 +20,7 @@ export const LAYOUT = `<!doctype html>
     <a href="/ui/audit"<% if (it.nav === 'audit') { %> aria-current="page"<% } %>>Audit</a>
     <a href="/ui/nodes"<% if (it.nav === 'nodes') { %> aria-current="page"<% } %>>Nodes</a>
     <% if (it.passkeysNav) { %><a href="/ui/passkeys"<% if (it.nav === 'passkeys') { %> aria-current="page"<% } %>>Passkeys</a><% } %>
+    <% if (it.connectionsNav) { %><a href="/ui/oauth/connections"<% if (it.nav === 'connections') { %> aria-current="page"<% } %>>Connected agents</a><% } %>
   </nav>
   <form class="signout" method="post" action="/ui/sign-out">
     <input type="hidden" name="_csrf" value="<%= it.csrf %>">

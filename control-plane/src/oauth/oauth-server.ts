@@ -169,7 +169,8 @@ function providerConfiguration(o: OAuthConfig, resource: string, store: OAuthSto
   const features: Record<string, unknown> = {
     devInteractions: { enabled: false },
     userinfo: { enabled: false },
-    revocation: { enabled: true },
+    // A client revokes only its own tokens (RFC 7009 §2.1); a person revokes a whole connection in the portal.
+    revocation: { enabled: true, allowedPolicy: async (_ctx: unknown, client: { clientId: string }, token: { clientId?: string }) => token.clientId === client.clientId },
     registration: { enabled: o.dynamic_registration },
     resourceIndicators: {
       enabled: true,
@@ -216,5 +217,10 @@ function providerConfiguration(o: OAuthConfig, resource: string, store: OAuthSto
     },
     interactions: { url: (_ctx, interaction) => `/ui/oauth/consent/${interaction.uid}` },
     findAccount: async (_ctx, sub) => ({ accountId: sub, claims: () => ({ sub }) }),
+    // An error a browser lands on (a bad client id, a metadata document refused): plain text, nothing to escape or execute.
+    renderError: async (ctx, out) => {
+      ctx.type = 'text/plain; charset=utf-8'
+      ctx.body = `writ could not start this authorization: ${String(out.error)}${out.error_description ? ` (${String(out.error_description)})` : ''}\n`
+    },
   }
 }

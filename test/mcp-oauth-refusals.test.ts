@@ -13,7 +13,7 @@ import { connect } from '@nats-io/transport-node'
 import { Client, StreamableHTTPClientTransport, UnauthorizedError } from '@modelcontextprotocol/client'
 import { auth } from './helpers/cp-fixtures.js'
 import { connectMcp } from './helpers/mcp-client.js'
-import { TestOAuthClient, consentWithoutBrowser, exchangeCode, startCallback, startOAuthSuite } from './helpers/oauth-suite.js'
+import { OAUTH_AGENT, TestOAuthClient, consentWithoutBrowser, exchangeCode, startCallback, startOAuthSuite, walkConsent } from './helpers/oauth-suite.js'
 
 const ALLOWED_CIMD_HOST = 'clients.example.com'
 
@@ -32,14 +32,18 @@ t.test('MCP authorization refuses what it must', async (t) => {
   const clientId = (await registration.json() as { client_id: string }).client_id
 
   /** A person consents (portal sign-in as ops-1, Allow); returns the callback's parameters and the PKCE verifier used. */
-  const authorize = async (resource = `${base}/mcp`) => {
+  const authorizationUrl = (resource = `${base}/mcp`) => {
     const verifier = randomBytes(32).toString('base64url')
     const url = new URL(`${base}/oauth/auth`)
     for (const [k, v] of Object.entries({
       response_type: 'code', client_id: clientId, redirect_uri: callback.url, scope: 'mcp', resource, state: 'st',
       code_challenge: createHash('sha256').update(verifier).digest('base64url'), code_challenge_method: 'S256',
     })) url.searchParams.set(k, v)
-    const back = await consentWithoutBrowser(base, url.href, fx.tokens.operator)
+    return { url: url.href, verifier }
+  }
+  const authorize = async (resource = `${base}/mcp`) => {
+    const { url, verifier } = authorizationUrl(resource)
+    const back = await consentWithoutBrowser(base, url, fx.tokens.operator)
     return { params: back.searchParams, verifier }
   }
   const redeem = (code: string, verifier: string) => exchangeCode(base, { grant_type: 'authorization_code', code, code_verifier: verifier, redirect_uri: callback.url, client_id: clientId, resource: `${base}/mcp` })
@@ -154,6 +158,19 @@ t.test('MCP authorization refuses what it must', async (t) => {
     const old = await refresh(refresh_token)
     t.match(old, { status: 400, body: { error: 'invalid_grant' } }, 'the rotated-out one is refused')
     say(`refresh -> 200 (new refresh token); the old refresh token again -> ${old.status} ${old.body.error}`)
+  })
+
+  await t.test('a person the agent\'s oauth rule does not name cannot connect as it; declining answers access_denied', async (t) => {
+    const outsider = await walkConsent(base, authorizationUrl().url, fx.tokens.outsider, { decision: 'allow', agent: OAUTH_AGENT })
+    t.ok('status' in outsider && outsider.status === 403, 'dev-1 (developers) posting Allow as the agent is refused')
+    t.match('html' in outsider ? outsider.html : '', `You may not connect a client as &quot;${OAUTH_AGENT}&quot;`)
+    t.match('html' in outsider ? outsider.html : '', 'You may not connect a client as any agent here', 'and the page offers no agent to pick')
+    const declined = await walkConsent(base, authorizationUrl().url, fx.tokens.outsider, { decision: 'deny' })
+    const back = 'callback' in declined ? declined.callback.searchParams : undefined
+    t.equal(back?.get('error'), 'access_denied', 'declining sends the client access_denied')
+    t.equal(back?.get('iss'), `${base}/oauth`)
+    t.equal(back?.get('code'), null, 'and no code')
+    say(`dev-1 allowing as ${OAUTH_AGENT} -> 403 (not named by its oauth rule); declining -> callback error=access_denied`)
   })
 
   await t.test('a client ID metadata document from a host not allowed', async (t) => {

@@ -108,15 +108,22 @@ export class TestOAuthClient implements OAuthClientProvider {
   discoveryState() { return this.discovery }
 }
 
+/** What the person decides on the consent page. */
+export interface ConsentChoice { decision: 'allow' | 'deny', agent?: string }
+
+/** Where a walk through sign-in and consent ended: back at the client, or on a portal page that refused. */
+export type ConsentOutcome = { callback: URL } | { status: number, html: string }
+
 /**
  * What a person's browser does with an authorization URL, without a browser:
- * the portal's token sign-in as `operatorToken`, the consent page (Allow, as
- * `agent`), and the redirects back to the client. Returns the callback URL.
+ * the portal's token sign-in as `operatorToken`, the consent page (by default
+ * Allow, as the OAuth agent), and the redirects back to the client.
  */
-export async function consentWithoutBrowser(base: string, authorizationUrl: string, operatorToken: string, agent = OAUTH_AGENT): Promise<URL> {
+export async function walkConsent(base: string, authorizationUrl: string, operatorToken: string, choice: ConsentChoice = { decision: 'allow', agent: OAUTH_AGENT }): Promise<ConsentOutcome> {
   const jar = new CookieJar()
   let url = authorizationUrl
   let body: string | undefined
+  let consented = false
   for (let hop = 0; hop < 12; hop++) {
     const res = await fetch(url, {
       method: body ? 'POST' : 'GET', redirect: 'manual', body,
@@ -127,23 +134,30 @@ export async function consentWithoutBrowser(base: string, authorizationUrl: stri
     const location = res.headers.get('location')
     if (location) {
       const next = new URL(location, url)
-      if (next.origin !== base) return next
+      if (next.origin !== base) return { callback: next }
       url = next.href
       continue
     }
     const html = await res.text()
     const csrf = PortalVisitor.field(html, '_csrf')
     const path = new URL(url).pathname
+    if (consented || !(path === '/ui/sign-in' || path.startsWith('/ui/oauth/consent/'))) return { status: res.status, html }
     if (path === '/ui/sign-in') {
       url = `${base}/ui/sign-in`
       body = new URLSearchParams({ _csrf: csrf, token: operatorToken, next: new URL(res.url).searchParams.get('next') ?? '/ui' }).toString()
-    } else if (path.startsWith('/ui/oauth/consent/')) {
-      body = new URLSearchParams({ _csrf: csrf, agent, decision: 'allow' }).toString()
     } else {
-      throw new Error(`unexpected page ${res.status} ${url}: ${html.slice(0, 300)}`)
+      consented = true
+      body = new URLSearchParams({ _csrf: csrf, decision: choice.decision, ...(choice.agent ? { agent: choice.agent } : {}) }).toString()
     }
   }
   throw new Error('the authorization did not come back to the client within 12 hops')
+}
+
+/** Allows as the OAuth agent; returns the callback URL. */
+export async function consentWithoutBrowser(base: string, authorizationUrl: string, operatorToken: string): Promise<URL> {
+  const outcome = await walkConsent(base, authorizationUrl, operatorToken)
+  if ('callback' in outcome) return outcome.callback
+  throw new Error(`the consent ended on a page: ${outcome.status} ${outcome.html.slice(0, 300)}`)
 }
 
 /** A token endpoint exchange as a client makes it (public client, PKCE). */

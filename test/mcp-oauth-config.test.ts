@@ -4,6 +4,8 @@
  */
 import t from 'tap'
 import { parseConfig } from '@writ/control-plane'
+import { startCpSuite } from './helpers/cp-fixtures.js'
+import { PortalVisitor } from './helpers/portal-visitor.js'
 
 const base = { packs: { dirs: ['/packs'] }, signing: { key_file: '/k.pem' } }
 const hash = 'a'.repeat(64)
@@ -21,4 +23,19 @@ t.test('oauth settings and agents connected through OAuth', async (t) => {
     [{ ...base, principals: [{ id: 'a', kind: 'agent', oauth: { people: ['bad name!'] } }] }, /principals\.0\.oauth\.people\.0/],
   ]
   for (const [input, re] of cases) t.throws(() => parseConfig(input), { name: 'ConfigError', message: re }, String(re))
+})
+
+t.test('without oauth: static tokens only, and the portal says how to turn it on', async (t) => {
+  const { app, fx } = await startCpSuite(t)
+  const mcp = await app.inject({ method: 'POST', url: '/mcp', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' }, payload: { jsonrpc: '2.0', id: 1, method: 'ping' } })
+  t.equal(mcp.statusCode, 401)
+  t.equal(mcp.headers['www-authenticate'], 'Bearer realm="writ"', 'the 401 names no resource metadata')
+  t.equal((await app.inject({ url: '/.well-known/oauth-protected-resource/mcp' })).statusCode, 404, 'and there is none')
+  t.equal((await app.inject({ url: '/oauth/auth' })).statusCode, 404, 'nor an authorization server')
+  const visitor = new PortalVisitor(app)
+  await visitor.signIn(fx.tokens.operator)
+  const page = await visitor.get('/ui/oauth/connections')
+  t.equal(page.statusCode, 404)
+  t.match(page.body, 'MCP authorization (OAuth) is not configured on this control plane')
+  t.notMatch((await visitor.get('/ui')).body, 'Connected agents', 'the portal does not offer the page')
 })

@@ -97,6 +97,17 @@ t.test('MCP authorization refuses what it must', async (t) => {
     say(`static token on /mcp -> 200; OAuth token on /v1 -> ${v1.status}`)
   })
 
+  await t.test('a call without a token is discovery, not a failed authentication', async (t) => {
+    // More tokenless calls than limits.failed_auth_per_minute (30): connectors behind one cloud address must not lock each other out.
+    const answers = await Promise.all(Array.from({ length: 40 }, () => fetch(`${base}/mcp`, {
+      method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'ping' }),
+    }).then(async (r) => { await r.body?.cancel(); return r.status })))
+    t.same([...new Set(answers)], [401], 'every one is told to authorize, none is rate-limited')
+    const guess = await connectWith('not-a-token')
+    t.equal(guess.status, 401, 'a wrong token still counts as a failure')
+  })
+
   await t.test('a token for another resource', async (t) => {
     const { params } = await authorize('https://other.example.com/mcp')
     t.equal(params.get('error'), 'invalid_target', 'writ will not issue one')

@@ -43,8 +43,11 @@ export default fp(async function auth(app: FastifyInstance, opts: { failedAuth: 
       throw new FailedAuthLimited(admission.retryAfterSeconds)
     }
     if (!token) {
-      failedAuth.failed(req.ip)
-      throw new Unauthorized('send "Authorization: Bearer <token>"')
+      // With MCP authorization on, a tokenless call to /mcp is a client's discovery step (the 401 names the metadata), not a
+      // guess: not counted, or the many connectors that share a cloud's egress addresses would lock each other out.
+      const discovery = oauth !== undefined && isMcpPath(req.url)
+      if (!discovery) failedAuth.failed(req.ip)
+      throw new Unauthorized(discovery ? 'send "Authorization: Bearer <token>"; MCP clients get one through OAuth (see WWW-Authenticate)' : 'send "Authorization: Bearer <token>"')
     }
     if (!principal) {
       failedAuth.failed(req.ip)

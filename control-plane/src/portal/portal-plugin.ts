@@ -169,7 +169,7 @@ export default fp(async function portalPlugin(root: FastifyInstance, opts: { fai
     if (oidc) await ui.register(oidcRoutes, { pages, oidc, sessions, limits, tokenSignIn: config.portal.token_sign_in })
     if (passkeys) await ui.register(passkeyPageRoutes, { pages, passkeys })
     if (opts.oauth) await ui.register(oauthPageRoutes, { pages, oauth: opts.oauth })
-    await ui.register(unconfiguredRoutes, { passkeys: passkeys !== undefined, sso: oidc !== undefined })
+    await ui.register(unconfiguredRoutes, { passkeys: passkeys !== undefined, sso: oidc !== undefined, oauth: opts.oauth !== undefined })
     await ui.register(listPageRoutes, { pages })
     await ui.register(runPageRoutes, { pages })
     await ui.register(planPageRoutes, { pages, plans: root.writ.plans, catalog: root.writ.catalog, passkeys })

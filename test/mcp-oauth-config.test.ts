@@ -6,13 +6,14 @@ import t from 'tap'
 import { parseConfig } from '@writ/control-plane'
 import { startCpSuite } from './helpers/cp-fixtures.js'
 import { PortalVisitor } from './helpers/portal-visitor.js'
+import { startOAuthSuite } from './helpers/oauth-suite.js'
 
 const base = { packs: { dirs: ['/packs'] }, signing: { key_file: '/k.pem' } }
 const hash = 'a'.repeat(64)
 
 t.test('oauth settings and agents connected through OAuth', async (t) => {
   const ok = parseConfig({ ...base, oauth: {}, principals: [{ id: 'connector', kind: 'agent', oauth: { groups: ['oncall'] } }] })
-  t.match(ok.oauth, { access_token_ttl: '1h', grant_ttl: '720h', dynamic_registration: false, client_metadata_documents: { allowed_hosts: [], max_bytes: 5120 } }, 'defaults: short tokens, no registration, no documents fetched')
+  t.match(ok.oauth, { access_token_ttl: '1h', requests_per_minute: 300, grant_ttl: '720h', dynamic_registration: false, client_metadata_documents: { allowed_hosts: [], max_bytes: 5120 } }, 'defaults: short tokens, no registration, no documents fetched')
   t.same(ok.principals[0]?.oauth, { people: [], groups: ['oncall'] }, 'an agent may have an oauth rule and no token')
   const cases: Array<[unknown, RegExp]> = [
     [{ ...base, oauth: { access_token_ttl: '2h' } }, /oauth\.access_token_ttl: between 1s and 1h/],
@@ -38,4 +39,18 @@ t.test('without oauth: static tokens only, and the portal says how to turn it on
   t.equal(page.statusCode, 404)
   t.match(page.body, 'MCP authorization (OAuth) is not configured on this control plane')
   t.notMatch((await visitor.get('/ui')).body, 'Connected agents', 'the portal does not offer the page')
+})
+
+t.test('the authorization server has a request budget per address', async (t) => {
+  const { base } = await startOAuthSuite(t, { requests_per_minute: 10 })
+  const statuses: number[] = []
+  for (let i = 0; i < 12; i++) {
+    const res = await fetch(`${base}/oauth/auth?client_id=nobody`, { redirect: 'manual' })
+    await res.body?.cancel()
+    statuses.push(res.status)
+  }
+  t.same(statuses.slice(0, 10), Array(10).fill(400), 'ten requests are answered (a bad client id here)')
+  t.same(statuses.slice(10), [429, 429], 'the eleventh waits for the next minute')
+  const metadata = await fetch(`${base}/.well-known/oauth-protected-resource/mcp`)
+  t.equal(metadata.status, 429, 'the metadata documents are in the same budget')
 })

@@ -15,6 +15,8 @@ export const OAuthConfigSchema = z.object({
   access_token_ttl: Duration.default('1h').refine((s) => (parseDuration(s) ?? 0) <= HOUR_MS && (parseDuration(s) ?? 0) >= 1000, 'between 1s and 1h'),
   /** How long one consent lasts: the refresh tokens' absolute lifetime. The consent page says until when. */
   grant_ttl: Duration.default('720h'),
+  /** Requests per address per minute to the authorization server (`/oauth/*`, its metadata); more get 429. */
+  requests_per_minute: z.number().int().min(10).max(100_000).default(300),
   /** RFC 7591 dynamic client registration at `/oauth/reg` (open: anyone may register a client; a person still consents to each). */
   dynamic_registration: z.boolean().default(false),
   /** Client ID metadata documents: a client id that is an https URL of its own metadata, fetched by writ. */

@@ -70,7 +70,7 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
     const oauth = config.oauth
       ? await OAuthServer.open({ ...config, oauth: config.oauth }, controlPlane.principals, controlPlane.nc, sessionKey(config.portal.session_key_file).key, log)
       : undefined
-    if (oauth) await app.register(oauthRoutes, { oauth })
+    if (oauth) await app.register(oauthRoutes, { oauth, requestsPerMinute: config.oauth?.requests_per_minute ?? 300 })
     await app.register(portalPlugin, { failedAuth, oauth })
     app.get('/openapi.json', async () => openApiDocument(config.public_url))
     // `/v1` and `/mcp` share authentication and one rate-limit budget per principal.

@@ -33,7 +33,9 @@ export default async function oauthPageRoutes(app: FastifyInstance, opts: { page
     const client = await oauth.client(clientId) ?? { id: clientId, name: clientId }
     const redirectUri = String(details.params.redirect_uri ?? '')
     // The form's redirects end at the client's redirect URI: the page's form-action must allow that origin.
-    const target = URL.canParse(redirectUri) ? new URL(redirectUri).origin : undefined
+    // A native app's custom scheme (cursor://…) has no origin: its scheme is the source.
+    const parsed = URL.canParse(redirectUri) ? new URL(redirectUri) : undefined
+    const target = parsed ? (parsed.origin !== 'null' ? parsed.origin : /^[a-z][a-z0-9+.-]*:$/.test(parsed.protocol) ? parsed.protocol : undefined) : undefined
     const csp = String(reply.getHeader('content-security-policy') ?? '')
     if (target && csp) reply.header('content-security-policy', csp.replace(/form-action 'self'/, `form-action 'self' ${target}`))
     return pages.page(req, reply, '@oauth-consent', { title: `Connect ${client.name}` }, {

@@ -168,7 +168,9 @@ t.test('MCP authorization refuses what it must', async (t) => {
     t.equal((await connectWith(next.body.access_token)).status, 200)
     const old = await refresh(refresh_token)
     t.match(old, { status: 400, body: { error: 'invalid_grant' } }, 'the rotated-out one is refused')
-    say(`refresh -> 200 (new refresh token); the old refresh token again -> ${old.status} ${old.body.error}`)
+    const after = await connectWith(next.body.access_token)
+    t.equal(after.status, 401, 'and its reuse revokes the connection: a stolen refresh token is caught the moment either party uses it again')
+    say(`refresh -> 200 (new refresh token); the old refresh token again -> ${old.status} ${old.body.error}, and the connection is revoked (/mcp -> ${after.status})`)
   })
 
   await t.test('a person the agent\'s oauth rule does not name cannot connect as it; declining answers access_denied', async (t) => {

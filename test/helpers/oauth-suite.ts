@@ -9,7 +9,7 @@
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { OAuthClientInformationMixed, OAuthClientMetadata, OAuthClientProvider, OAuthDiscoveryState, OAuthTokens } from '@modelcontextprotocol/client'
-import { buildApp, parseConfig, type ConfigInput } from '@writ/control-plane'
+import { buildApp, parseConfig, type Config, type ConfigInput } from '@writ/control-plane'
 import { makeCpFixture, type CpFixture } from './cp-fixtures.js'
 import { eventually } from './cp-fake-runner.js'
 import { startRealRunner } from './cp-real-runner.js'
@@ -24,6 +24,8 @@ export interface OAuthSuite {
   fx: CpFixture
   app: Awaited<ReturnType<typeof buildApp>>
   base: string
+  /** The config the app was built from (another replica is built from it too). */
+  config: Config
   transcript: string[]
   /** A fetch that writes each exchange (method, URL without query values, status) to the transcript. */
   fetch: typeof fetch
@@ -37,7 +39,7 @@ export async function startOAuthSuite(t: { teardown(fn: () => unknown): void }, 
   const port = await freePort()
   const base = `http://127.0.0.1:${port}`
   const config = parseConfig({
-    ...fx.config, listen: { host: '127.0.0.1', port }, public_url: base, oauth,
+    ...fx.config, listen: { host: '127.0.0.1', port }, public_url: base, oauth, instance_id: 'cp-a',
     principals: [
       ...fx.config.principals,
       // Connected only through OAuth (no token of its own): ops-1 by name, anyone in oncall by group.
@@ -62,7 +64,7 @@ export async function startOAuthSuite(t: { teardown(fn: () => unknown): void }, 
     transcript.push(`${method} ${shown} -> ${res.status}${challenge ? ` (WWW-Authenticate: ${challenge})` : ''}`)
     return res
   }
-  return { nats, fx, app, base, transcript, fetch: recording }
+  return { nats, fx, app, base, config, transcript, fetch: recording }
 }
 
 /** The redirect URI: a loopback server that keeps the last callback's query. */

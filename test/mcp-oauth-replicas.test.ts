@@ -2,13 +2,14 @@
  * MCP authorization across replicas: a token issued by one control plane
  * works on another (codes, grants and tokens are in JetStream, not in a
  * process), so does a refreshed one, and a connection revoked in the portal
- * of one is refused on the next call to the other.
+ * of one is refused on the next call to the other. Who may connect as which
+ * agent is checked on every call.
  */
 import t from 'tap'
 import { buildApp, parseConfig } from '@writ/control-plane'
 import { freePort } from './helpers/nats-server.js'
 import { PortalVisitor } from './helpers/portal-visitor.js'
-import { consentWithoutBrowser, exchangeCode, startCallback, startOAuthSuite } from './helpers/oauth-suite.js'
+import { OAUTH_AGENT, consentWithoutBrowser, exchangeCode, startCallback, startOAuthSuite } from './helpers/oauth-suite.js'
 import { createHash, randomBytes } from 'node:crypto'
 
 t.test('a connection revoked on one replica is refused on the next call to another', async (t) => {
@@ -50,6 +51,16 @@ t.test('a connection revoked on one replica is refused on the next call to anoth
   const refreshed = await exchangeCode(base, { grant_type: 'refresh_token', refresh_token: tokens.body.refresh_token, client_id: clientId, resource: `${base}/mcp` })
   t.equal(refreshed.status, 200, 'a refresh on the first replica')
   t.equal(await call(otherBase, refreshed.body.access_token), 200, 'its new access token works on the second')
+
+  // A replica restarted with ops-1 taken off the agent's oauth rule refuses the connection ops-1 made.
+  const changed = await buildApp(parseConfig({
+    ...config, instance_id: 'cp-c',
+    principals: config.principals.map((p) => (p.id === OAUTH_AGENT ? { ...p, oauth: { people: [], groups: ['developers'] } } : p)),
+  }))
+  t.teardown(() => changed.close())
+  const changedPort = await freePort()
+  await changed.listen({ host: '127.0.0.1', port: changedPort })
+  t.equal(await call(`http://127.0.0.1:${changedPort}`, refreshed.body.access_token), 401, 'the rule is checked on every call, not only at consent')
 
   const person = new PortalVisitor(app)
   await person.signIn(fx.tokens.operator)

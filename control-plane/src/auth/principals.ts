@@ -63,9 +63,6 @@ export class PrincipalRegistry {
       .map(([id]) => this.byId.get(id)).filter((p): p is Principal => p !== undefined)
   }
 
-  /** Whether agent `id` is connected through OAuth at all (its `oauth` is configured). */
-  takesOAuth(id: string): boolean { return this.oauthRules.has(id) }
-
   get size(): number { return this.byId.size }
 }
 

@@ -88,10 +88,22 @@ export class OAuthServer {
     const who = parseAccount(at.accountId)
     const agent = who && this.principals.get(who.agent)
     const operator = who && this.principals.get(who.operator)
-    if (!agent || agent.kind !== 'agent' || !this.principals.takesOAuth(agent.id) || !operator || operator.kind !== 'operator') {
+    if (!agent || agent.kind !== 'agent' || !operator || operator.kind !== 'operator') {
       return { ok: false, why: 'the agent or the person the token was given for is not configured any more' }
     }
+    // Checked on every call: taking someone off the agent's oauth rule ends their connections at once.
+    if (!this.eligibleAgents(operator).some((a) => a.id === agent.id)) return { ok: false, why: `${operator.id} may not connect clients as ${agent.id} any more` }
     return { ok: true, principal: { ...agent, person: operator.person } }
+  }
+
+  /**
+   * The agents `operator` may connect a client as, by the config alone (their
+   * configured groups, not groups a single sign-on session brought): what the
+   * consent page offers is what every later call is checked against.
+   */
+  eligibleAgents(operator: Principal): Principal[] {
+    const configured = this.principals.get(operator.id)
+    return configured && configured.kind === 'operator' ? this.principals.oauthAgentsFor(configured) : []
   }
 
   /** The interaction under way in this browser (its cookie), or undefined when there is none or it ended. */

@@ -21,7 +21,7 @@ function spoken(text: string): string {
 }
 
 export default async function oauthPageRoutes(app: FastifyInstance, opts: { pages: PageRenderer, oauth: OAuthServer }) {
-  const { principals, audit, config } = app.writ
+  const { audit, config } = app.writ
   const { pages, oauth } = opts
   const accessTtl = spoken(config.oauth?.access_token_ttl ?? '1h')
 
@@ -41,7 +41,7 @@ export default async function oauthPageRoutes(app: FastifyInstance, opts: { page
     return pages.page(req, reply, '@oauth-consent', { title: `Connect ${client.name}` }, {
       uid, client, redirectUri, resource: oauth.resource, operator: me.id, person: me.person, accessTtl,
       until: new Date(Date.now() + oauth.grantTtlMs).toISOString(),
-      agents: principals.oauthAgentsFor(me).map((a) => ({ id: a.id, groups: [...a.groups] })),
+      agents: oauth.eligibleAgents(me).map((a) => ({ id: a.id, groups: [...a.groups] })),
       ...(error ? { error } : {}),
     }, status)
   }
@@ -64,7 +64,7 @@ export default async function oauthPageRoutes(app: FastifyInstance, opts: { page
       req.log.info({ operator: me.id, client: clientId }, 'OAuth connection declined')
       return reply.redirect(returnTo, 303)
     }
-    const agent = principals.oauthAgentsFor(me).find((a) => a.id === form.data.agent)
+    const agent = oauth.eligibleAgents(me).find((a) => a.id === form.data.agent)
     if (!agent) return consentPage(req, reply, uid.data, `You may not connect a client as "${form.data.agent ?? ''}": choose one of the agents listed.`, 403)
     const { returnTo, grantId } = await oauth.consent(req.raw, reply.raw, clientId, agent, me)
     await audit.append({

@@ -8,6 +8,7 @@
  */
 import { createHash } from 'node:crypto'
 import type { NatsConnection } from '@nats-io/transport-node'
+import { jetstreamManager } from '@nats-io/jetstream'
 import { Kvm, type KV } from '@nats-io/kv'
 import { errors, type Adapter, type AdapterPayload } from 'oidc-provider'
 import { withJetStreamRetry } from '../nats/index.js'
@@ -30,6 +31,9 @@ export class OAuthStore {
   /** Opens the bucket; nothing in it outlives `maxAgeMs` after its last write (the longest a grant lasts). */
   static async open(nc: NatsConnection, replicas: number, maxAgeMs: number): Promise<OAuthStore> {
     const kv = await withJetStreamRetry(`bucket ${OAUTH_BUCKET}`, () => new Kvm(nc).create(OAUTH_BUCKET, { replicas, history: 1, ttl: maxAgeMs }))
+    const status = await kv.status()
+    // A bucket made under another oauth.grant_ttl: its max age follows, so no grant outlives (or dies before) its consent.
+    if (status.ttl !== maxAgeMs) await (await jetstreamManager(nc)).streams.update(status.streamInfo.config.name, { max_age: maxAgeMs * 1_000_000 })
     return new OAuthStore(kv)
   }
 

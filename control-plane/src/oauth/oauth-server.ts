@@ -13,7 +13,8 @@
 import { createHmac, generateKeyPairSync } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { NatsConnection } from '@nats-io/transport-node'
-import Provider, { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider'
+import type Provider from 'oidc-provider'
+import type { Configuration, KoaContextWithOIDC, errors as OidcErrors } from 'oidc-provider'
 import type { Logger } from 'pino'
 import type { Principal, PrincipalRegistry } from '../auth/index.js'
 import { durationMs, publicUrl, type Config, type OAuthConfig } from '../config.js'
@@ -59,9 +60,11 @@ export class OAuthServer {
     const base = publicUrl(config)
     const o = config.oauth
     const grantTtlMs = durationMs(o.grant_ttl)
-    const store = await OAuthStore.open(nc, config.jetstream.replicas, grantTtlMs + 3_600_000)
+    // Loaded only when MCP authorization is on: a control plane (or a `writ` command) without it never imports it.
+    const oidc = await import('oidc-provider')
+    const store = await OAuthStore.open(nc, config.jetstream.replicas, grantTtlMs + 3_600_000, (detail) => new oidc.errors.InvalidGrant(detail))
     const resource = `${base}/mcp`
-    const provider = new Provider(`${base}/oauth`, providerConfiguration(o, resource, store, cookieKey, grantTtlMs))
+    const provider = new oidc.default(`${base}/oauth`, providerConfiguration(o, resource, store, cookieKey, grantTtlMs, oidc.errors))
     // Behind an https front (public_url is https) the scheme comes from X-Forwarded-Proto.
     provider.proxy = base.startsWith('https://')
     provider.on('server_error', (_ctx: unknown, err: Error) => log.error({ err }, 'OAuth authorization server error'))
@@ -172,7 +175,7 @@ function parseAccount(account: string): { agent: string, operator: string } | un
   return m ? { agent: m[1] as string, operator: m[2] as string } : undefined
 }
 
-function providerConfiguration(o: OAuthConfig, resource: string, store: OAuthStore, cookieKey: Buffer, grantTtlMs: number): Configuration {
+function providerConfiguration(o: OAuthConfig, resource: string, store: OAuthStore, cookieKey: Buffer, grantTtlMs: number, errors: typeof OidcErrors): Configuration {
   const accessTtlS = Math.round(durationMs(o.access_token_ttl) / 1000)
   const grantTtlS = Math.round(grantTtlMs / 1000)
   const allowedHosts = new Set(o.client_metadata_documents.allowed_hosts)

@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto'
 import type { NatsConnection } from '@nats-io/transport-node'
 import { jetstreamManager } from '@nats-io/jetstream'
 import { Kvm, type KV } from '@nats-io/kv'
-import { errors, type Adapter, type AdapterPayload } from 'oidc-provider'
+import type { Adapter, AdapterPayload } from 'oidc-provider'
 import { withJetStreamRetry } from '../nats/index.js'
 
 export const OAUTH_BUCKET = 'WRIT_OAUTH'
@@ -26,15 +26,16 @@ function part(id: string): string {
 }
 
 export class OAuthStore {
-  private constructor(private readonly kv: KV) {}
+  /** `invalidGrant` makes oidc-provider's own error (a 400 `invalid_grant`) for a code or refresh token used twice. */
+  private constructor(private readonly kv: KV, readonly invalidGrant: (detail: string) => Error) {}
 
   /** Opens the bucket; nothing in it outlives `maxAgeMs` after its last write (the longest a grant lasts). */
-  static async open(nc: NatsConnection, replicas: number, maxAgeMs: number): Promise<OAuthStore> {
+  static async open(nc: NatsConnection, replicas: number, maxAgeMs: number, invalidGrant: (detail: string) => Error): Promise<OAuthStore> {
     const kv = await withJetStreamRetry(`bucket ${OAUTH_BUCKET}`, () => new Kvm(nc).create(OAUTH_BUCKET, { replicas, history: 1, ttl: maxAgeMs }))
     const status = await kv.status()
     // A bucket made under another oauth.grant_ttl: its max age follows, so no grant outlives (or dies before) its consent.
     if (status.ttl !== maxAgeMs) await (await jetstreamManager(nc)).streams.update(status.streamInfo.config.name, { max_age: maxAgeMs * 1_000_000 })
-    return new OAuthStore(kv)
+    return new OAuthStore(kv, invalidGrant)
   }
 
   /** oidc-provider's adapter factory: one adapter per model name. */
@@ -121,9 +122,9 @@ class KvAdapter implements Adapter {
   async consume(id: string): Promise<void> {
     const key = this.key(id)
     const hit = await this.store.read(key)
-    if (!hit || hit.value.payload.consumed) throw new errors.InvalidGrant(`${this.model} was already used`)
+    if (!hit || hit.value.payload.consumed) throw this.store.invalidGrant(`${this.model} was already used`)
     const consumed = { ...hit.value, payload: { ...hit.value.payload, consumed: Math.floor(Date.now() / 1000) } }
-    if (!await this.store.swap(key, consumed, hit.revision)) throw new errors.InvalidGrant(`${this.model} was already used`)
+    if (!await this.store.swap(key, consumed, hit.revision)) throw this.store.invalidGrant(`${this.model} was already used`)
   }
 
   async destroy(id: string): Promise<void> { await this.store.remove(this.key(id)) }

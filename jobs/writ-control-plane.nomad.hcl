@@ -91,6 +91,12 @@ variable "policy_yaml" {
   default     = "rules: []\n"
 }
 
+variable "oauth_json" {
+  description = "MCP authorization: the control plane's `oauth` settings as one JSON object (see control-plane/README.md, \"MCP authorization\"); empty leaves it off (static bearer tokens only)."
+  type        = string
+  default     = ""
+}
+
 variable "log_level" {
   description = "Control-plane log level."
   type        = string
@@ -410,6 +416,7 @@ job "writ-control-plane" {
             file: "/local/policy.yaml"
           portal:
             session_key_file: "/secrets/portal-session.key"
+          %{if var.oauth_json != ""}oauth: ${var.oauth_json}%{endif}
           log:
             level: "${var.log_level}"
           {{ with nomadVar "nomad/jobs/writ-control-plane" }}{{ if .approver_registry.Value }}

@@ -222,6 +222,11 @@ resource "nomad_job" "nats" {
   depends_on = [nomad_variable.nats]
 }
 
+locals {
+  # MCP authorization's settings reach the job as one JSON object (YAML reads JSON); empty leaves it off.
+  mcp_oauth_json = var.mcp_oauth == null ? "" : jsonencode(var.mcp_oauth)
+}
+
 resource "nomad_job" "control_plane" {
   jobspec = file("${local.jobs_dir}/writ-control-plane.nomad.hcl")
 
@@ -245,6 +250,7 @@ resource "nomad_job" "control_plane" {
       public_url            = var.control_plane_public_url
       jetstream_replicas    = tostring(var.nats_server_count >= 3 ? 3 : 1)
       policy_yaml           = var.policy_yaml
+      oauth_json            = local.mcp_oauth_json
       nomad_addr            = var.nomad_addr
       nomad_tls_server_name = var.nomad_tls_server_name
     })

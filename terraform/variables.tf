@@ -194,6 +194,16 @@ variable "policy_yaml" {
   default     = "rules: []\n"
 }
 
+variable "mcp_oauth" {
+  description = "MCP authorization (OAuth) for /mcp: the control plane's `oauth` settings, e.g. { dynamic_registration = true, client_metadata_documents = { allowed_hosts = [\"claude.ai\"] } }; null leaves it off. Who may connect as which agent is each agent principal's `oauth` (in principals_yaml)."
+  type        = any
+  default     = null
+  validation {
+    condition     = var.mcp_oauth == null || can(keys(var.mcp_oauth))
+    error_message = "mcp_oauth is an object of oauth settings (or null)."
+  }
+}
+
 variable "signing_key_pem" {
   description = "Ed25519 private key (PKCS#8 PEM) the control plane signs writs with (`writ keys generate`). Stored only in a Nomad Variable."
   type        = string

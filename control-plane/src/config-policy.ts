@@ -32,6 +32,8 @@ export const BudgetsSchema = z.object({
   runs_per_minute: budget.optional(),
 }).strict()
 export type Budgets = z.infer<typeof BudgetsSchema>
+/** Who may connect an MCP client as an agent principal through OAuth: people (operator ids or persons) and operator groups. */
+export const PrincipalOAuthSchema = z.object({ people: z.array(Name).default([]), groups: z.array(Name).default([]) }).strict()
 
 export const PrincipalConfigSchema = z.object({
   id: Name,
@@ -51,6 +53,8 @@ export const PrincipalConfigSchema = z.object({
   rate_per_minute: z.number().int().positive().optional(),
   /** Dispatched runs this principal may spend (brakes/budget-ledger.ts); unset = no budget. */
   budgets: BudgetsSchema.optional(),
+  /** Agents: the people and operator groups who may connect an MCP client as this agent through OAuth (config `oauth`). */
+  oauth: PrincipalOAuthSchema.optional(),
 }).strict()
 export type PrincipalConfig = z.infer<typeof PrincipalConfigSchema>
 

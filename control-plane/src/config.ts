@@ -8,9 +8,11 @@ import { parse as parseYaml } from 'yaml'
 import { z } from 'zod'
 import { parseDuration } from '@writ/packs'
 import { ConfigError, Duration, Name, PolicyRuleSchema, PrincipalConfigSchema, loadPolicyFile } from './config-policy.js'
+import { OAuthConfigSchema } from './config-oauth.js'
 
 export { BudgetsSchema, ConfigError, PolicyMatchSchema, PolicyRuleSchema, PolicyFileSchema, PrincipalConfigSchema, loadPolicyFile } from './config-policy.js'
 export type { Budgets, PolicyMatch, PolicyRule, PrincipalConfig } from './config-policy.js'
+export type { OAuthConfig } from './config-oauth.js'
 
 export const ConfigSchema = z.object({
   listen: z.object({ host: z.string().default('127.0.0.1'), port: z.number().int().min(0).max(65535).default(8480) }).strict().default({ host: '127.0.0.1', port: 8480 }),
@@ -197,6 +199,8 @@ export const ConfigSchema = z.object({
     /** The SSE `retry` field on POST streams: how long a client whose stream broke waits before reconnecting with Last-Event-ID. */
     sse_retry: Duration.default('2s'),
   }).strict().default({ max_output_chars: 12_000, sse_retry: '2s' }),
+  /** MCP authorization: writ as the OAuth authorization server for `/mcp` (config-oauth.ts). Unset: static bearer tokens only. */
+  oauth: OAuthConfigSchema.optional(),
   log: z.object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).strict().default({ level: 'info' }),
 }).strict()
 export type Config = z.infer<typeof ConfigSchema>
@@ -214,7 +218,10 @@ export function parseConfig(input: unknown, source = 'config'): Config {
   parsed.data.principals.forEach((p, i) => {
     if (ids.has(p.id)) throw new ConfigError(`invalid ${source}: principals.${i}.id: "${p.id}" is declared twice`)
     ids.add(p.id)
-    if (p.kind === 'agent' && (p.token_sha256 === undefined || p.sso !== undefined)) throw new ConfigError(`invalid ${source}: principals.${i}: an agent signs in with a token (token_sha256), never through single sign-on (sso)`)
+    if (p.kind === 'agent' && ((p.token_sha256 === undefined && p.oauth === undefined) || p.sso !== undefined)) {
+      throw new ConfigError(`invalid ${source}: principals.${i}: an agent signs in with a token (token_sha256) or through MCP authorization (oauth), never through single sign-on (sso)`)
+    }
+    if (p.kind === 'operator' && p.oauth !== undefined) throw new ConfigError(`invalid ${source}: principals.${i}.oauth: only an agent is connected through OAuth (operators sign in to the portal)`)
     if (p.kind === 'operator' && p.token_sha256 === undefined && p.sso === undefined) throw new ConfigError(`invalid ${source}: principals.${i}: operator "${p.id}" needs token_sha256, sso, or both`)
     if (p.sso !== undefined) {
       if (ssoNames.has(p.sso)) throw new ConfigError(`invalid ${source}: principals.${i}.sso: "${p.sso}" is given to two operators`)

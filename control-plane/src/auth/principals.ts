@@ -27,6 +27,8 @@ export class PrincipalRegistry {
   private readonly byHash = new Map<string, Principal>()
   private readonly byId = new Map<string, Principal>()
   private readonly bySso = new Map<string, Principal>()
+  /** Agents a person may connect an MCP client as, through OAuth (`principals[].oauth`). */
+  private readonly oauthRules = new Map<string, { people: readonly string[], groups: readonly string[] }>()
 
   constructor(configs: readonly PrincipalConfig[]) {
     for (const c of configs) {
@@ -34,6 +36,7 @@ export class PrincipalRegistry {
       if (c.token_sha256 !== undefined) this.byHash.set(c.token_sha256, p)
       if (c.sso !== undefined && c.kind === 'operator') this.bySso.set(c.sso, p)
       this.byId.set(c.id, p)
+      if (c.oauth !== undefined && c.kind === 'agent') this.oauthRules.set(c.id, c.oauth)
     }
   }
 
@@ -55,6 +58,12 @@ export class PrincipalRegistry {
 
   /** Every principal id, in config order. */
   ids(): string[] { return [...this.byId.keys()] }
+  /** The agents `operator` may connect an MCP client as: named among the agent's `oauth.people` (id or person) or in one of its `oauth.groups`. */
+  oauthAgentsFor(operator: Principal): Principal[] {
+    if (operator.kind !== 'operator') return []
+    return [...this.oauthRules].filter(([, rule]) => rule.people.includes(operator.id) || rule.people.includes(operator.person) || rule.groups.some((g) => operator.groups.includes(g)))
+      .map(([id]) => this.byId.get(id)).filter((p): p is Principal => p !== undefined)
+  }
 
   get size(): number { return this.byId.size }
 }

@@ -44,6 +44,8 @@ export async function cmdDev(argv: string[], io: Io): Promise<number> {
     '',
     `Agents over MCP (${stack.url}/mcp) as the dev agent — for Claude Code, paste:`,
     `  claude mcp add --transport http writ ${stack.url}/mcp --header "Authorization: Bearer ${stack.agentToken}"`,
+    `or through OAuth, as dev-oauth-agent (Claude Code opens the portal; sign in as dev-operator and allow):`,
+    `  claude mcp add --transport http writ ${stack.url}/mcp`,
     '',
     `Tokens and URL for scripts: ${stateDir}/dev.env (WRIT_URL, WRIT_AGENT_TOKEN, WRIT_OPERATOR_TOKEN). Try:`,
     '',

@@ -208,7 +208,10 @@ export async function startDevStack(opts: DevStackOptions = {}): Promise<DevStac
     principals: [
       { id: 'dev-agent', kind: 'agent', token_sha256: hashToken(agentToken), groups: ['agents'] },
       { id: 'dev-operator', kind: 'operator', token_sha256: hashToken(operatorToken), groups: ['operators'] },
+      // MCP clients that connect through OAuth act as this agent once dev-operator consents in the portal.
+      { id: 'dev-oauth-agent', kind: 'agent', groups: ['agents'], oauth: { people: ['dev-operator'] } },
     ],
+    oauth: { dynamic_registration: true },
     policy: {
       rules: [
         { name: 'read-only actions run at once', match: { max_risk: 'low' }, decision: 'allow' },

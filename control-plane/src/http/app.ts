@@ -18,10 +18,11 @@ import { catalogRoutes } from '../catalog/index.js'
 import { nodeRoutes } from '../fleet/index.js'
 import { grantRoutes } from '../grants/index.js'
 import { mcpRoutes } from '../mcp/index.js'
+import { OAuthServer, oauthRoutes } from '../oauth/index.js'
 import { approverRoutes } from '../passkeys/index.js'
 import { planRoutes } from '../plans/index.js'
 import { durationMs } from '../config.js'
-import { portalPlugin } from '../portal/index.js'
+import { portalPlugin, sessionKey } from '../portal/index.js'
 import { runRoutes, streamRoutes } from '../runs/index.js'
 import controlPlanePlugin from './control-plane-plugin.js'
 import errorHandler from './error-handler.js'
@@ -68,11 +69,16 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
     await app.register(opsRoutes)
     // One budget of failed authentications per address for the portal, /v1 and /mcp.
     const failedAuth = new FailedAuthLimiter(config.limits.failed_auth_per_minute, log)
-    await app.register(portalPlugin, { failedAuth })
+    // MCP authorization: writ as the OAuth authorization server for its own /mcp (config `oauth`).
+    const oauth = config.oauth
+      ? await OAuthServer.open({ ...config, oauth: config.oauth }, controlPlane.principals, controlPlane.nc, sessionKey(config.portal.session_key_file).key, log)
+      : undefined
+    if (oauth) await app.register(oauthRoutes, { oauth, requestsPerMinute: config.oauth?.requests_per_minute ?? 300 })
+    await app.register(portalPlugin, { failedAuth, oauth })
     app.get('/openapi.json', async () => openApiDocument(config.public_url))
     // `/v1` and `/mcp` share authentication and one rate-limit budget per principal.
     await app.register(async (api) => {
-      await api.register(bearerAuth, { failedAuth })
+      await api.register(bearerAuth, { failedAuth, oauth })
       await api.register(rateLimit, {
         hook: 'preHandler',
         timeWindow: 60_000,
@@ -97,7 +103,7 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
         await v1.register(auditRoutes)
         await v1.register(streamRoutes)
       }, { prefix: '/v1' })
-      await api.register(mcpRoutes, { prefix: '/mcp' })
+      await api.register(mcpRoutes, { prefix: '/mcp', resourceMetadataUrl: oauth?.resourceMetadataUrl })
     })
     await app.ready()
   } catch (err) {

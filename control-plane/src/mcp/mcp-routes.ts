@@ -45,7 +45,14 @@ function rpcId(body: unknown): string | number | null {
   return typeof id === 'string' || typeof id === 'number' ? id : null
 }
 
-export default async function mcpRoutes(app: FastifyInstance) {
+/** The 401's challenge: with MCP authorization on, it names the protected-resource metadata (RFC 9728) a client discovers the authorization server from. */
+function challenge(req: FastifyRequest, resourceMetadataUrl: string | undefined): string {
+  if (!resourceMetadataUrl) return 'Bearer realm="writ"'
+  const presented = req.headers.authorization !== undefined
+  return `Bearer resource_metadata="${resourceMetadataUrl}", scope="mcp"${presented ? ', error="invalid_token"' : ''}`
+}
+
+export default async function mcpRoutes(app: FastifyInstance, opts: { resourceMetadataUrl?: string | undefined } = {}) {
   const cp = app.writ
   const { config } = cp
   const allowed = allowedNames(config)
@@ -88,7 +95,7 @@ export default async function mcpRoutes(app: FastifyInstance) {
     if (req.principal && status >= 400 && status < 500 && status !== 429) {
       await recordRejection({ audit: cp.audit, metrics: cp.metrics, log: cp.log }, req.principal, { code, message, args: req.body, details: detailsOf(e) })
     }
-    if (status === 401) reply.header('www-authenticate', 'Bearer realm="writ"')
+    if (status === 401) reply.header('www-authenticate', challenge(req, opts.resourceMetadataUrl))
     return reply.code(status).type('application/json').send({
       jsonrpc: '2.0', id: rpcId(req.body), error: { code: rpcCode(code, status), message, data: { code, ...detailsOf(e) } },
     })

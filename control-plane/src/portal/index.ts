@@ -2,4 +2,4 @@
 export { default as portalPlugin } from './portal-plugin.js'
 export type { PortalDecorations } from './portal-plugin.js'
 export { SignInLinks, LINKS_BUCKET } from './sign-in-links.js'
-export { PortalConfigError } from './portal-session.js'
+export { PortalConfigError, sessionKey } from './portal-session.js'

@@ -7,7 +7,7 @@ import { pageFormatters } from './time-text.js'
 
 export interface PageFrame {
   title: string
-  nav?: 'inbox' | 'runs' | 'audit' | 'nodes' | 'passkeys' | 'grants' | 'reviews'
+  nav?: 'inbox' | 'runs' | 'audit' | 'nodes' | 'passkeys' | 'grants' | 'reviews' | 'connections'
   /** The page uses passkeys (registration or a passkey-signed approval): load their script. */
   passkeyScript?: boolean
   /** The page follows this run live. */
@@ -24,7 +24,7 @@ export interface FreezeBanner { scope: string, by: string, at: string, reason: s
 
 export class PageRenderer {
   constructor(
-    private readonly eta: Eta, private readonly pendingCount: () => number, private readonly features: { passkeys: boolean } = { passkeys: false },
+    private readonly eta: Eta, private readonly pendingCount: () => number, private readonly features: { passkeys: boolean, oauth?: boolean } = { passkeys: false },
     /** Freezes in force: every page says so at the top. */
     private readonly freezes: () => readonly FreezeBanner[] = () => [],
   ) {}
@@ -34,7 +34,7 @@ export class PageRenderer {
     const csrf = reply.generateCsrf({ userInfo: operator ?? 'anonymous' })
     const html = this.eta.render(name, {
       ...data, fmt: pageFormatters(), title: frame.title, nav: frame.nav, operator, csrf, assets: { css: ASSETS.css.path, js: ASSETS.js.path, passkeys: ASSETS.passkeys.path },
-      passkeysNav: this.features.passkeys, passkeyScript: frame.passkeyScript ?? false,
+      passkeysNav: this.features.passkeys, connectionsNav: this.features.oauth ?? false, passkeyScript: frame.passkeyScript ?? false,
       pendingCount: operator ? this.pendingCount() : 0, freezes: operator ? this.freezes() : [],
       liveRun: frame.liveRun?.id, liveStatus: frame.liveRun?.status, liveInbox: frame.liveInbox ?? false, refreshSeconds: frame.refreshSeconds,
       livePlan: frame.livePlan,

@@ -18,6 +18,8 @@ import liveSocket from './live-socket.js'
 import { PageRenderer } from './page-render.js'
 import { OIDC_TRANSACTION_MS, OidcSignIn, type OidcTransaction } from './oidc-sign-in.js'
 import oidcRoutes from './oidc-routes.js'
+import oauthPageRoutes from './oauth-page-routes.js'
+import type { OAuthServer } from '../oauth/index.js'
 import passkeyPageRoutes from './passkey-page-routes.js'
 import { readSession, redirectToSignIn, sessionKey, type SessionLimits } from './portal-session.js'
 import runPageRoutes from './run-page-routes.js'
@@ -47,7 +49,7 @@ declare module 'fastify' {
 
 const PUBLIC = new Set(['/ui/sign-in', '/ui/sign-in/link', '/ui/sign-out'])
 
-export default fp(async function portalPlugin(root: FastifyInstance, opts: { failedAuth: FailedAuthLimiter }) {
+export default fp(async function portalPlugin(root: FastifyInstance, opts: { failedAuth: FailedAuthLimiter, oauth?: OAuthServer | undefined }) {
   const { config, principals, approvals, passkeys, nc, log } = root.writ
   const { failedAuth } = opts
   const links = await SignInLinks.open(nc, config.jetstream.replicas)
@@ -100,7 +102,7 @@ export default fp(async function portalPlugin(root: FastifyInstance, opts: { fai
       },
     })
 
-    const pages = new PageRenderer(createTemplates(), () => approvals.pendingCount(), { passkeys: passkeys !== undefined }, () => root.writ.brakes.freezes)
+    const pages = new PageRenderer(createTemplates(), () => approvals.pendingCount(), { passkeys: passkeys !== undefined, oauth: opts.oauth !== undefined }, () => root.writ.brakes.freezes)
 
     ui.decorateRequest('principal', null)
     ui.decorateRequest('portalSession', null)
@@ -169,7 +171,8 @@ export default fp(async function portalPlugin(root: FastifyInstance, opts: { fai
     await ui.register(signInRoutes, { pages, links, sessions, limits, failedAuth, tokenSignIn: config.portal.token_sign_in, ssoName: oidc?.name })
     if (oidc) await ui.register(oidcRoutes, { pages, oidc, sessions, limits, tokenSignIn: config.portal.token_sign_in })
     if (passkeys) await ui.register(passkeyPageRoutes, { pages, passkeys })
-    await ui.register(unconfiguredRoutes, { passkeys: passkeys !== undefined, sso: oidc !== undefined })
+    if (opts.oauth) await ui.register(oauthPageRoutes, { pages, oauth: opts.oauth })
+    await ui.register(unconfiguredRoutes, { passkeys: passkeys !== undefined, sso: oidc !== undefined, oauth: opts.oauth !== undefined })
     await ui.register(listPageRoutes, { pages })
     await ui.register(freezePageRoutes, { pages, brakes: root.writ.brakes, principals: root.writ.principals })
     await ui.register(runPageRoutes, { pages })

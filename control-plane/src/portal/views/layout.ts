@@ -22,6 +22,7 @@ export const LAYOUT = `<!doctype html>
     <a href="/ui/grants"<% if (it.nav === 'grants') { %> aria-current="page"<% } %>>Grants</a>
     <a href="/ui/reviews"<% if (it.nav === 'reviews') { %> aria-current="page"<% } %>>Reviews</a>
     <% if (it.passkeysNav) { %><a href="/ui/passkeys"<% if (it.nav === 'passkeys') { %> aria-current="page"<% } %>>Passkeys</a><% } %>
+    <% if (it.connectionsNav) { %><a href="/ui/oauth/connections"<% if (it.nav === 'connections') { %> aria-current="page"<% } %>>Connected agents</a><% } %>
   </nav>
   <form class="signout" method="post" action="/ui/sign-out">
     <input type="hidden" name="_csrf" value="<%= it.csrf %>">

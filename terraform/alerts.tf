@@ -47,7 +47,7 @@ variable "alert_runner_refusal_codes" {
       "unknown_action", "digest_mismatch", "bad_args", "replayed", "draining", "shell_not_allowed",
       "target_unavailable", "journal_unavailable", "bad_approval", "not_local", "lifetime_too_long",
       "passkey_required", "bad_passkey", "unknown_approver", "self_approval", "quorum_not_met", "registry_expired",
-      "not_in_plan", "bad_plan", "bad_grant", "grant_expired", "grant_used_up",
+      "not_in_plan", "bad_plan", "bad_grant", "grant_expired", "grant_used_up", "state_changed",
     ], c)])
     error_message = "alert_runner_refusal_codes must name at least one runner refusal code (packs/src/protocol/messages.ts RefusalCodeSchema)."
   }

@@ -31,13 +31,15 @@ t.test('break-glass needs the operator\'s passkey where the registry asks for pa
   const registryFile = join(fx.dir, 'approvers.json')
   const ops1 = testApprover('ops-1', ['oncall'])
   const ops2 = testApprover('ops-2', ['oncall'])
-  publishRegistry(registryFile, registryOf([ops1, ops2], { default: { groups: ['oncall'], quorum: 2 }, rules: [], min_risk: 'high' }, new Date(Date.now() - 60_000)), loadSigningKey(approvers.privatePem))
+  // The registry lets one passkey stand for its quorum of two on break-glass; testops.restart's rule does not.
+  const registry = registryOf([ops1, ops2], { default: { groups: ['oncall'], quorum: 2, break_glass: true }, rules: [{ actions: ['testops.restart'], break_glass: false }], min_risk: 'high' }, new Date(Date.now() - 60_000))
+  publishRegistry(registryFile, registry, loadSigningKey(approvers.privatePem))
 
   const app = await buildApp(parseConfig({
     ...fx.config, public_url: TEST_RP.origins[0],
     passkeys: { registry_file: registryFile, approvers_key_file: approversPub, reload_interval: '200ms' },
     policy: { rules: [
-      { name: 'deploys-need-two', match: { actions: ['testops.deploy'] }, decision: 'require_approval', approver_groups: ['oncall'], quorum: 2, ttl: '15m', break_glass: true },
+      { name: 'deploys-need-two', match: { actions: ['testops.deploy', 'testops.restart'] }, decision: 'require_approval', approver_groups: ['oncall'], quorum: 2, ttl: '15m', break_glass: true },
       { name: 'agents-low-risk', match: { groups: ['sre-agents'], max_risk: 'medium' }, decision: 'allow' },
     ] },
   }))
@@ -73,4 +75,15 @@ t.test('break-glass needs the operator\'s passkey where the registry asks for pa
   t.equal(done.json().status, 'succeeded', done.json().status_reason)
   t.match(done.json().approval.approvals, [{ by: 'ops-1', break_glass: true, passkey: { credential_id: ops1.passkey.credentialId } }])
   t.comment(`with ops-1's passkey: ${signed.statusCode}; the runner verified the one break-glass passkey against a registry quorum of 2 → ${done.json().status}`)
+
+  // Where the registry does not allow it, policy's break_glass is not enough: refused before anything leaves.
+  const restart = (await app.inject({ method: 'POST', url: '/v1/runs', headers: auth(fx.tokens.agent), payload: { action: 'testops.restart', node: NODE, args: {}, reason: 'the worker is stuck' } })).json()
+  const notAllowed = await app.inject({
+    method: 'POST', url: `/v1/runs/${restart.id}/break-glass`, headers: auth(fx.tokens.operator),
+    payload: { reason: 'ops-2 is on a plane', binding: restart.approval.binding, passkey: ops1.passkey.assert(bindingChallenge(restart.approval.binding)) },
+  })
+  t.equal(notAllowed.statusCode, 403, notAllowed.body)
+  t.match(notAllowed.json().error, { code: 'WRIT_ERR_BREAK_GLASS_NOT_ALLOWED', message: /approver registry \(rules\[0\] \(testops\.restart\)\) asks 2 passkey approvals and does not allow break-glass/ })
+  t.equal((await app.inject({ method: 'GET', url: `/v1/runs/${restart.id}`, headers: auth(fx.tokens.operator) })).json().status, 'pending_approval', 'nothing was dispatched')
+  t.comment(`registry without break_glass: ${notAllowed.statusCode} ${notAllowed.json().error.code}: ${notAllowed.json().error.message}`)
 })

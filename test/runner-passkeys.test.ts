@@ -118,6 +118,15 @@ t.test('the compromised control plane: signed writs without a valid passkey quor
     transcript.push(`(e) one valid assertion where quorum is 2: ${ack.refusal.code} — ${ack.refusal.message}`)
   }
   await eventually(() => journal().find((e) => e.type === 'refused' && e.run_id === one.run_id && e.data.code === 'quorum_not_met'), 5000, '(e) journaled')
+  // (f) the same one approval flagged break-glass: the control plane's policy cannot lower a quorum the registry does not let it.
+  const glass = withApprovals(stopWrit(), (w) => [{ ...approvedBy(w, ops1), break_glass: true as const }])
+  const glassAck = await h.send(signWrit(glass, h.key))
+  t.equal(glassAck.accepted, false, '(f) one break-glass passkey where the registry allows no break-glass: refused')
+  if (!glassAck.accepted) {
+    t.equal(glassAck.refusal.code, 'quorum_not_met')
+    t.match(glassAck.refusal.message, /does not allow break-glass/)
+    transcript.push(`(f) one break-glass approval where the registry allows none: ${glassAck.refusal.code} — ${glassAck.refusal.message}`)
+  }
   t.equal(stops(), before, 'no refused writ reached Nomad')
   t.comment(`runner refusals:\n${transcript.join('\n')}`)
 

@@ -147,6 +147,10 @@ export class BreakGlass {
   private async checkPasskey(principal: Principal, r: Run, passkey: PasskeyAssertion | undefined): Promise<void> {
     const need = this.d.approvals.passkeyRequirement(r)
     const binding = (r.approval as NonNullable<Run['approval']>).binding
+    // Runners hold the registry's quorum unless the registry itself lets one passkey stand for it: refuse here, before anything leaves.
+    if (need && need.quorum > 1 && need.break_glass !== true) {
+      throw withDetails(new BreakGlassNotAllowed(r.id, `${r.action} on ${r.node_name}`, `the approver registry (${need.rule}) asks ${need.quorum} passkey approvals and does not allow break-glass for it; its administrator sets break_glass: true on that registry rule to allow one`), { run_id: r.id, registry_rule: need.rule })
+    }
     if (!passkey) {
       if (need) throw withDetails(new PasskeyRequired(r.id, need.why, this.d.runUrl(r.id)), { run_id: r.id, binding, break_glass: true })
       return

@@ -36,6 +36,12 @@ export type ApproverEntry = z.infer<typeof ApproverEntrySchema>
 export const ApprovalRequirementSchema = z.object({
   groups: z.array(Name).min(1, 'name at least one approver group'),
   quorum: z.number().int().min(1).max(16).default(1),
+  /**
+   * One approver's passkey may stand for the whole quorum when the control
+   * plane's policy allowed break-glass. Unset (false): runners demand the
+   * quorum whatever a writ says, so a control plane cannot lower it alone.
+   */
+  break_glass: z.boolean().optional(),
 }).strict()
 export type ApprovalRequirement = z.infer<typeof ApprovalRequirementSchema>
 
@@ -44,6 +50,7 @@ export const RequirementRuleSchema = z.object({
   actions: z.array(z.string().min(1).max(200)).min(1),
   groups: z.array(Name).min(1).optional(),
   quorum: z.number().int().min(1).max(16).optional(),
+  break_glass: z.boolean().optional(),
 }).strict()
 
 export const RegistryRequirementsSchema = z.object({
@@ -191,7 +198,8 @@ export function passkeyRequirement(registry: ApproverRegistry, action: string, d
   if (why === undefined) return undefined
   for (const [i, rule] of r.rules.entries()) {
     if (rule.actions.some((g) => globMatch(g, action))) {
-      return { groups: rule.groups ?? r.default.groups, quorum: rule.quorum ?? r.default.quorum, rule: `rules[${i}] (${rule.actions.join(', ')})`, why }
+      const breakGlass = rule.break_glass ?? r.default.break_glass
+      return { groups: rule.groups ?? r.default.groups, quorum: rule.quorum ?? r.default.quorum, ...(breakGlass !== undefined ? { break_glass: breakGlass } : {}), rule: `rules[${i}] (${rule.actions.join(', ')})`, why }
     }
   }
   return { ...r.default, rule: 'default', why }

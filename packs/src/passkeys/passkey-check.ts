@@ -108,8 +108,16 @@ export async function checkPasskeyApprovals(
     return { ok: false, code: 'passkey_required', message: `${writ.action} needs passkeys (${requirement.why}): the approver registry requires ${requirement.quorum} passkey-signed approval(s) from ${requirement.groups.join(', ')}, and this writ carries none${unsigned ? ` (${unsigned} approval(s) without a passkey signature do not count)` : ''}` }
   }
   const people = new Set(verified.filter((v) => v.groups.some((g) => requirement.groups.includes(g))).map((v) => v.person))
-  // Break-glass: one approver alone, as the control plane's policy allowed — but still with their own passkey, from the registry's groups.
-  const quorum = writ.approvals.length === 1 && writ.approvals[0]?.break_glass === true ? 1 : requirement.quorum
+  // Break-glass: one approver alone, as the control plane's policy allowed — but only where the registry (signed by the
+  // approvers key, not the dispatch key) lets one passkey stand for its quorum, and still with that person's own passkey.
+  const alone = writ.approvals.length === 1 && writ.approvals[0]?.break_glass === true
+  if (alone && requirement.quorum > 1 && requirement.break_glass !== true) {
+    return {
+      ok: false, code: 'quorum_not_met',
+      message: `${writ.action} is a break-glass run with one approval, but the approver registry (${requirement.rule}) asks ${requirement.quorum} passkey approvals and does not allow break-glass for it`,
+    }
+  }
+  const quorum = alone ? 1 : requirement.quorum
   if (people.size < quorum) {
     const outside = verified.filter((v) => !v.groups.some((g) => requirement.groups.includes(g))).map((v) => v.by)
     return {

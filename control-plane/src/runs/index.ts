@@ -1,5 +1,6 @@
 /** Runs: the request path, the run store, dispatch, results, the lost-run sweeper, and their routes. */
-export { RunService, gatedByRegistry } from './run-service.js'
+export { RunService } from './run-service.js'
+export { gatedByRegistry } from './run-policy.js'
 export type { RunServiceDeps, SystemRunRequest, GrantedCover } from './run-service.js'
 export { RunStore, RUNS_BUCKET, RunStoreError, newRunId, randomHex } from './run-store.js'
 export type { RunSummary, RunFilter } from './run-store.js'

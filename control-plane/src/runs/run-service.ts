@@ -11,18 +11,23 @@ import type { AuditChain, AuditEventBody } from '../audit/index.js'
 import type { Dispatcher } from './dispatcher.js'
 import type { FleetNode, FleetView } from '../fleet/index.js'
 import {
-  ActionNotFound, ActionNotOnNode, BadArgs, CancelForbidden, DigestMismatch, EvidenceNotFound, NodeNotFound, NotCancelable, PolicyDenied, RunNotFound, requirePlainText, withDetails,
+  ActionNotFound, ActionNotOnNode, BadArgs, DigestMismatch, EvidenceNotFound, NodeNotFound, PolicyDenied, RunNotFound, requirePlainText, withDetails,
 } from '../http/index.js'
 import type { Metrics } from '../metrics.js'
 import { policyNodeOf, restScoped, type Policy, type PolicyDecision, type PolicyScope } from '../policy/index.js'
 import { durationMs } from '../config.js'
 import type { Principal } from '../auth/index.js'
-import { isTerminal, runBinding, type Run } from './run-record.js'
+import { runBinding, type Run } from './run-record.js'
 import { newRunId, randomHex, type RunStore } from './run-store.js'
 import type { RunAdmission } from './run-admission.js'
 import { admitApproved, holdApproved, type RunBrakes } from './run-brakes.js'
 import type { RunRequest } from './run-schemas.js'
 import { presentRun, redactArgs, sensitiveArgNames, withoutSalt } from './sensitive-args.js'
+import { cancelRun } from './run-cancel.js'
+import { gatedByRegistry, policyOutcome, type PasskeyGate } from './run-policy.js'
+export type { PasskeyGate } from './run-policy.js'
+import { dispatchFields, sendWrit } from './run-sending.js'
+import { systemRun } from './run-system.js'
 
 export interface RunServiceDeps {
   catalog: PackCatalog, fleet: FleetView, policy: Policy, store: RunStore, audit: AuditChain, dispatcher: Dispatcher,
@@ -58,8 +63,6 @@ export interface RunServiceDeps {
 /** What a grant that covers a run gives it: the answer's `grant` and the signed statement its writ carries. */
 export interface GrantedCover { use: NonNullable<Run['grant']>, signed: SignedGrant, release(): Promise<void> }
 
-/** What the published approver registry demands for an action: passkey-signed approvals from `groups`. */
-export interface PasskeyGate { quorum: number, groups: string[], rule: string, why: string }
 
 /** A read-only run the control plane itself asks for (the approver's impact preview). */
 export interface SystemRunRequest { action: string, node: string, args: Record<string, unknown>, reason: string, session_id?: string }
@@ -249,12 +252,12 @@ export class RunService {
     // A new run needs room in the store; once its record is stored, the store counts it.
     const release = this.d.admission.reserve()
     try {
-      Object.assign(run, this.dispatchFields(run, why))
+      Object.assign(run, dispatchFields(run, why, this.d))
       // The record exists before the writ leaves, so a fast result always finds it.
       const [requestEvent] = await Promise.all([requested ? this.d.audit.append(requested) : undefined, this.d.store.create(run)])
       if (requestEvent) run.request_hash = requestEvent.hash
     } finally { release() }
-    return this.send(run, [], grant)
+    return sendWrit(this.d, run, [], grant)
   }
 
   /**
@@ -274,7 +277,7 @@ export class RunService {
     const [current] = await Promise.all([
       this.d.store.update(id, (r) => {
         if (r.status !== 'approved') return undefined
-        claimed = { ...r, ...this.dispatchFields(r, `approved; writ sent to ${r.node_name}`) }
+        claimed = { ...r, ...dispatchFields(r, `approved; writ sent to ${r.node_name}`, this.d) }
         return claimed
       }),
       opts.ahead,
@@ -288,7 +291,7 @@ export class RunService {
     const approvals: ApprovalRef[] = (claimed.approval?.approvals ?? []).map((a) => ({
       by: a.by, at: a.at, binding: a.binding, ...(a.passkey ? { passkey: a.passkey } : {}), ...(a.break_glass ? { break_glass: true as const } : {}),
     }))
-    return this.send(claimed, approvals)
+    return sendWrit(this.d, claimed, approvals)
   }
 
   /**
@@ -297,28 +300,7 @@ export class RunService {
    * argument checks, and audited like any run.
    */
   async submitAsSystem(req: SystemRunRequest): Promise<Run> {
-    const hit = this.d.catalog.lookup(req.action)
-    if (!hit.ok) throw new ActionNotFound(req.action)
-    const { pack, action } = hit
-    if (action.spec.risk !== 'low') throw new PolicyDenied(`${action.id} is ${action.spec.risk} risk; the control plane only runs low-risk reads for itself`)
-    const node = this.d.fleet.find(req.node)
-    if (!node) throw new NodeNotFound(req.node)
-    const prepared = prepareInvocation(action.spec, req.args, pack.dir)
-    if (!prepared.ok) throw new BadArgs(action.id, prepared.errors.map((e) => e.message).join('; '))
-    const reported = node.packs.find((p) => p.id === pack.id)
-    if (!reported) throw new ActionNotOnNode(node.name, pack.id)
-    if (reported.digest !== pack.digest) throw new DigestMismatch(`node "${node.name}" reports pack "${pack.id}" with another digest than the catalog's`)
-    const now = new Date().toISOString()
-    const run: Run = {
-      id: newRunId(), status: 'dispatched', status_reason: '', action: action.id, pack: pack.id, pack_digest: pack.digest,
-      risk: action.spec.risk, node_id: node.id, node_name: node.name, args: prepared.args, reason: req.reason, requester: SYSTEM,
-      ...(req.session_id !== undefined ? { session_id: req.session_id } : {}), options: {}, binding_salt: randomHex(32),
-      policy: { decision: 'allow', rule: null }, created_at: now, updated_at: now, created_by_instance: this.d.instanceId,
-    }
-    const requested: AuditEventBody = {
-      type: 'run.requested', actor: SYSTEM, run_id: run.id, node: node.name, action: action.id,
-      data: { args: redactArgs(run.args, sensitiveArgNames(this.d.catalog, action.id)), reason: run.reason, risk: run.risk, pack_digest: run.pack_digest, policy: run.policy },
-    }
+    const { run, node, requested } = systemRun(this.d, req)
     if (!node.online) return this.recordOffline(run, node, requested)
     return this.dispatch(run, requested)
   }
@@ -336,111 +318,8 @@ export class RunService {
     return run
   }
 
-  private dispatchFields(run: Run, reason: string): Pick<Run, 'status' | 'status_reason' | 'dispatched_at' | 'deadline_at' | 'updated_at'> {
-    const action = this.d.catalog.lookup(run.action)
-    const timeoutMs = action.ok ? PackCatalog.limits(action.action, run.options).timeoutMs : 60_000
-    const now = Date.now()
-    const at = new Date(now).toISOString()
-    return { status: 'dispatched', status_reason: reason, dispatched_at: at, deadline_at: new Date(now + timeoutMs + this.d.lostGraceMs).toISOString(), updated_at: at }
-  }
-
-  /** Signs and sends the writ of a run already recorded as dispatched, and records the runner's answer. */
-  private async send(run: Run, approvals: ApprovalRef[], grant?: SignedGrant): Promise<Run> {
-    const outcome = await this.d.dispatcher.dispatch(run, approvals, grant)
-    const base = { actor: SYSTEM, run_id: run.id, node: run.node_name, action: run.action }
-    let updated: Run | undefined
-    switch (outcome.kind) {
-      case 'accepted':
-        ;[updated] = await Promise.all([
-          this.d.store.update(run.id, (r) => r.status === 'dispatched' ? { ...r, status: 'running', status_reason: `accepted by ${r.node_name}` } : undefined),
-          this.d.audit.append({
-            ...base, type: 'run.dispatched',
-            data: { accepted: true, key_id: this.d.dispatcher.keyId, deadline_at: run.deadline_at, ...(approvals.length > 0 ? { approvals } : {}), ...(grant ? { grant: grant.statement.id } : {}) },
-          }),
-        ])
-        break
-      case 'refused':
-        updated = await this.d.store.update(run.id, (r) => isTerminal(r.status) ? undefined : { ...r, status: 'refused_by_runner', refusal: outcome.refusal, status_reason: `runner refused (${outcome.refusal.code}): ${outcome.refusal.message}`, finished_at: new Date().toISOString() })
-        await this.d.audit.append({ ...base, type: 'run.refused', data: { refusal: outcome.refusal } })
-        break
-      case 'node_offline':
-        updated = await this.d.store.update(run.id, (r) => isTerminal(r.status) ? undefined : { ...r, status: 'node_offline', status_reason: outcome.message, finished_at: new Date().toISOString() })
-        await this.d.audit.append({ ...base, type: 'run.node_offline', data: { message: outcome.message } })
-        break
-      case 'no_ack':
-        updated = await this.d.store.update(run.id, (r) => r.status === 'dispatched' ? { ...r, status_reason: `${outcome.message}; waiting for a result until ${r.deadline_at}` } : undefined)
-        await this.d.audit.append({ ...base, type: 'run.dispatched', data: { accepted: null, message: outcome.message, deadline_at: run.deadline_at } })
-        break
-    }
-    this.d.metrics.dispatches.inc({ outcome: outcome.kind })
-    return updated ?? run
-  }
-
-  /**
-   * Why `principal` may not cancel `run`, or undefined. Canceling someone
-   * else's run that needed approval is a decision on it: it takes one of its
-   * approvers (or a group in `runs.cancel_any_groups`). A requester may always
-   * withdraw its own run; a run policy let through at once has no approvers to
-   * ask, and any operator may stop it.
-   */
-  private cancelRefusal(principal: Principal, run: Run): Error | undefined {
-    const groups = run.approval?.approver_groups
-    const own = principal.id === run.requester.id || principal.person === (run.requester_person ?? run.requester.id)
-    if (own || !groups) return undefined
-    if (principal.kind === 'operator' && principal.groups.some((g) => groups.includes(g) || this.d.cancelAnyGroups.includes(g))) return undefined
-    return withDetails(new CancelForbidden(run.id, run.requester.id, groups.join(', '), principal.id), { run_id: run.id, approver_groups: groups })
-  }
-
+  /** Cancels a run this principal may cancel (run-cancel.ts): before dispatch it ends here; after, its runner is asked. */
   async cancel(principal: Principal, id: string): Promise<Run> {
-    const run = await this.get(principal, id)
-    const refusal = this.cancelRefusal(principal, run)
-    if (refusal) throw refusal
-    if (isTerminal(run.status)) throw new NotCancelable(id, run.status)
-    const actor = { id: principal.id, kind: principal.kind }
-    if (run.status === 'pending_approval' || run.status === 'approved') {
-      let mine = false
-      let waited = false
-      const updated = await this.d.store.update(id, (r) => {
-        if (r.status !== 'pending_approval' && r.status !== 'approved') return undefined
-        mine = true
-        waited = r.status === 'pending_approval'
-        return { ...r, status: 'canceled', status_reason: `canceled by ${principal.id} before dispatch`, cancel_requested_by: principal.id, finished_at: new Date().toISOString() }
-      })
-      if (mine) {
-        await this.d.audit.append({ type: 'run.canceled', actor, run_id: id, node: run.node_name, action: run.action, data: { before_dispatch: true } })
-        // An approved run's follow-up comes from whoever approved it, once its dispatch finds it canceled.
-        if (waited) this.d.onCanceledWhilePending?.(updated as Run)
-        return updated as Run
-      }
-      return this.cancel(principal, id)
-    }
-    const answer = await this.d.dispatcher.cancel(run, principal.id)
-    await this.d.audit.append({ type: 'run.cancel_requested', actor, run_id: id, node: run.node_name, action: run.action, data: answer })
-    // Recorded even when the run ended meanwhile: the request was made, and the runner's answer is audited.
-    return (await this.d.store.update(id, (r) => r.cancel_requested_by ? undefined : { ...r, cancel_requested_by: principal.id })) ?? run
-  }
-}
-
-/**
- * Runners refuse a writ for an action the approver registry gates unless
- * it carries passkey-signed approvals, so what policy would let run at once
- * waits for those approvals instead of being dispatched to a certain refusal.
- */
-export function gatedByRegistry(d: PolicyDecision, gate: PasskeyGate | undefined): PolicyDecision {
-  if (d.decision !== 'allow' || !gate) return d
-  return {
-    decision: 'require_approval', rule: `${d.rule}, gated by the approver registry's ${gate.rule}: ${gate.why}`,
-    approver_groups: gate.groups, quorum: gate.quorum, ttl: DEFAULT_GATE_TTL,
-  }
-}
-
-/** The approval window of a run the registry gated (policy rules default to the same). */
-const DEFAULT_GATE_TTL = '15m'
-
-function policyOutcome(d: PolicyDecision): Run['policy'] {
-  switch (d.decision) {
-    case 'allow': return { decision: 'allow', rule: d.rule }
-    case 'deny': return { decision: 'deny', rule: d.rule, reason: d.reason }
-    case 'require_approval': return { decision: 'require_approval', rule: d.rule, approver_groups: d.approver_groups, quorum: d.quorum, ttl: d.ttl, ...(d.break_glass ? { break_glass: true } : {}) }
+    return cancelRun(this.d, principal, await this.get(principal, id), () => this.cancel(principal, id))
   }
 }

@@ -8,7 +8,6 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { z } from 'zod'
-import { PasskeyAssertionSchema } from '@writ/packs/protocol'
 import { bindingChallenge } from '@writ/packs/approvers'
 import type { PackCatalog } from '@writ/packs'
 import { auditRejection, detailsOf, PlanNotFound } from '../http/index.js'
@@ -18,12 +17,11 @@ import { redactArgs, sensitiveArgNames, type RunStore } from '../runs/index.js'
 import type { Plan, Plans, PlanState, PlanView } from '../plans/index.js'
 import type { PageRenderer } from './page-render.js'
 import { previewOf, type PreviewView } from './preview-view.js'
+import { readDecisionForm } from './decision-form.js'
 import { timeLeft } from './time-text.js'
 
 const Params = z.object({ id: z.string().regex(/^p[0-9a-z]{9}[0-9a-f]{8}$/) }).strict()
 const Query = z.object({ q: z.string().max(256).optional(), done: z.string().optional() }).strict()
-const ApproveForm = z.object({ _csrf: z.string().optional(), binding: z.string().regex(/^[0-9a-f]{64}$/), comment: z.string().trim().max(2000).optional(), passkey: z.string().max(16 * 1024).optional() }).strict()
-const DenyForm = z.object({ _csrf: z.string().optional(), binding: z.string().regex(/^[0-9a-f]{64}$/), reason: z.string().trim().min(1, 'say why the plan is denied').max(2000) }).strict()
 const SHOWN_TARGETS = 200
 const STATUS_LABEL: Record<string, string> = {
   pending_approval: 'Waiting for approval', running: 'Rolling out', succeeded: 'Succeeded', partially_failed: 'Partly failed', failed: 'Failed',
@@ -107,21 +105,8 @@ export default async function planPageRoutes(app: FastifyInstance, opts: PlanPag
     const parsed = Params.safeParse(req.params)
     if (!parsed.success) throw new PlanNotFound(String((req.params as { id?: unknown }).id ?? '').slice(0, 64))
     const id = parsed.data.id
-    const form = (verb === 'approve' ? ApproveForm : DenyForm).safeParse(req.body)
     try {
-      if (!form.success) throw Object.assign(new Error(form.error.issues.map((i) => `${i.path.join('.') || 'form'}: ${i.message}`).join('; ')), { code: 'WRIT_ERR_VALIDATION', statusCode: 400 })
-      const f = form.data as { binding: string, comment?: string, reason?: string, passkey?: string }
-      let passkey
-      if (f.passkey) {
-        let raw: unknown
-        try { raw = JSON.parse(f.passkey) } catch { raw = undefined }
-        const p = PasskeyAssertionSchema.safeParse(raw)
-        if (!p.success) throw Object.assign(new Error('passkey: the browser sent no readable passkey assertion'), { code: 'WRIT_ERR_VALIDATION', statusCode: 400 })
-        passkey = p.data
-      }
-      await plans.decide(req.principal as Principal, id, verb === 'approve'
-        ? { decision: 'approve', binding: f.binding, ...(f.comment ? { comment: f.comment } : {}), ...(passkey ? { passkey } : {}) }
-        : { decision: 'deny', binding: f.binding, reason: f.reason as string })
+      await plans.decide(req.principal as Principal, id, readDecisionForm(verb, req.body, 'the plan'))
     } catch (err) {
       const e = err as Error & { code?: string, statusCode?: number }
       if (!e.code?.startsWith('WRIT_ERR_') || e.code === 'WRIT_ERR_PLAN_NOT_FOUND') throw err

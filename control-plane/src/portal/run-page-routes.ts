@@ -7,19 +7,15 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { z } from 'zod'
-import { PasskeyAssertionSchema, parsePlanRunId } from '@writ/packs/protocol'
+import { parsePlanRunId } from '@writ/packs/protocol'
 import { bindingChallenge } from '@writ/packs/approvers'
 import { RunIdParamsSchema, type Run } from '../runs/index.js'
 import { auditRejection, detailsOf, RunNotFound } from '../http/index.js'
 import type { Principal } from '../auth/index.js'
+import { readDecisionForm } from './decision-form.js'
 import type { PageRenderer } from './page-render.js'
 import { breakGlassPhrase, runView } from './run-view.js'
 
-const ApproveForm = z.object({
-  _csrf: z.string().optional(), binding: z.string().regex(/^[0-9a-f]{64}$/), comment: z.string().trim().max(2000).optional(),
-  /** The passkey assertion the page's script filled in (JSON), where the run needs one. */
-  passkey: z.string().max(16 * 1024).optional(),
-}).strict()
 /** The form field an error message is about: validation and unsafe-text messages start with the field's name. */
 function fieldOf(message: string): 'comment' | 'reason' | undefined {
   const m = /^(comment|reason)\b/.exec(message)
@@ -32,7 +28,6 @@ const BreakGlassForm = z.object({
   confirm: z.string().max(600).optional(),
 }).strict()
 
-const DenyForm = z.object({ _csrf: z.string().optional(), binding: z.string().regex(/^[0-9a-f]{64}$/), reason: z.string().trim().min(1, 'say why the run is denied').max(2000) }).strict()
 
 export default async function runPageRoutes(app: FastifyInstance, opts: { pages: PageRenderer }) {
   const { store, catalog, approvals, passkeys, breakGlass } = app.writ
@@ -69,24 +64,8 @@ export default async function runPageRoutes(app: FastifyInstance, opts: { pages:
     const parsed = RunIdParamsSchema.safeParse(req.params)
     if (!parsed.success) throw new RunNotFound(String((req.params as { id?: unknown }).id ?? '').slice(0, 64))
     const id = parsed.data.id
-    const form = (verb === 'approve' ? ApproveForm : DenyForm).safeParse(req.body)
     try {
-      if (!form.success) {
-        const message = form.error.issues.map((i) => `${i.path.join('.') || 'form'}: ${i.message}`).join('; ')
-        throw Object.assign(new Error(message), { code: 'WRIT_ERR_VALIDATION', statusCode: 400 })
-      }
-      const f = form.data as { binding: string, comment?: string, reason?: string, passkey?: string }
-      let passkey
-      if (f.passkey) {
-        let raw: unknown
-        try { raw = JSON.parse(f.passkey) } catch { raw = undefined }
-        const parsed = PasskeyAssertionSchema.safeParse(raw)
-        if (!parsed.success) throw Object.assign(new Error('passkey: the browser sent no readable passkey assertion'), { code: 'WRIT_ERR_VALIDATION', statusCode: 400 })
-        passkey = parsed.data
-      }
-      await approvals.decide(req.principal!, id, verb === 'approve'
-        ? { decision: 'approve', binding: f.binding, ...(f.comment ? { comment: f.comment } : {}), ...(passkey ? { passkey } : {}) }
-        : { decision: 'deny', binding: f.binding, reason: f.reason as string })
+      await approvals.decide(req.principal!, id, readDecisionForm(verb, req.body, 'the run'))
     } catch (err) {
       const e = err as Error & { code?: string, statusCode?: number }
       if (!e.code?.startsWith('WRIT_ERR_') || e.code === 'WRIT_ERR_RUN_NOT_FOUND') throw err

@@ -9,10 +9,20 @@ import type { KV } from '@nats-io/kv'
 import type { Logger } from 'pino'
 import { retryTransient } from '../nats/index.js'
 import { isRevisionConflict } from './brakes-bucket.js'
-import { FreezeRecordSchema, type Freeze, type FreezeRecord } from './freeze-schemas.js'
+import { AGENTS_SCOPE, FreezeRecordSchema, type Freeze, type FreezeRecord } from './freeze-schemas.js'
 
 const KEY = 'freeze'
 const EMPTY: FreezeRecord = { v: 1, freezes: [] }
+/** What an unreadable record stands for: every agent frozen since it was read, saying why. */
+function unreadable(): FreezeRecord {
+  return {
+    v: 1,
+    freezes: [{
+      scope: AGENTS_SCOPE, by: 'control-plane', person: 'control-plane', at: new Date().toISOString(),
+      reason: 'the stored freeze record is unreadable, so changes are refused as if frozen; an operator unfreezes (or freezes again) to write it anew',
+    }],
+  }
+}
 
 export class FreezeStore {
   private record: FreezeRecord = EMPTY
@@ -74,14 +84,18 @@ export class FreezeStore {
     return { record: this.parse(e.string()), revision: e.revision }
   }
 
-  /** A record that does not parse freezes nothing it cannot name; it is logged, loudly. */
+  /**
+   * A record that does not parse fails closed: every agent is frozen (the
+   * switch may have been thrown and cannot be read), logged loudly, until an
+   * operator freezes or unfreezes again, which writes a well-formed record.
+   */
   private parse(text: string): FreezeRecord {
     let json: unknown
     try { json = JSON.parse(text) } catch { json = undefined }
     const parsed = FreezeRecordSchema.safeParse(json)
     if (parsed.success) return parsed.data
-    this.log.error('the stored freeze record is malformed; it is ignored until an operator freezes or unfreezes again')
-    return EMPTY
+    this.log.error('the stored freeze record is malformed; every agent counts as frozen until an operator freezes or unfreezes again')
+    return unreadable()
   }
 
   private observe(record: FreezeRecord, revision: number): void {

@@ -58,6 +58,11 @@ t.test('register a passkey, publish the registry, approve nomad.alloc_stop with 
     ...fx.config, listen: { host: '127.0.0.1', port }, public_url: base,
     packs: { dirs: [...fx.config.packs.dirs, STOCK_PACKS] },
     passkeys: { registry_file: registry, approvers_key_file: approversPub, reload_interval: '200ms' },
+    // agent-2's stops need two approvers, or one breaking the glass (the registry's quorum is one passkey).
+    policy: { ...fx.config.policy, rules: [
+      { name: 'agent-2-stops-need-two', match: { actions: ['nomad.alloc_stop'], principals: ['agent-2'] }, decision: 'require_approval', approver_groups: ['oncall'], quorum: 2, ttl: '15m', break_glass: true },
+      ...fx.config.policy.rules,
+    ] },
   })
   const app = await buildApp(config)
   t.teardown(() => app.close())
@@ -177,6 +182,32 @@ t.test('register a passkey, publish the registry, approve nomad.alloc_stop with 
     await page.reload()
     t.match(await page.locator('main').innerText(), /ops-1 \(passkey\)/)
     await page.screenshot({ path: join(artifactsDir(), 'run-page-passkey-390.png'), fullPage: true })
+  })
+
+  await t.test('breaking the glass on the run page signs with the passkey; the runner verifies it and stops the allocation', async (t) => {
+    const res = await fetch(`${base}/v1/runs`, {
+      method: 'POST', headers: { ...auth(fx.tokens.agent2), 'content-type': 'application/json' },
+      body: JSON.stringify({ node: NODE, action: 'nomad.alloc_stop', args: { alloc_id: ALLOC }, reason: 'the writer is back and the second approver is unreachable' }),
+    })
+    const run = await res.json() as { id: string, approval: { url: string, quorum: number, passkey_required: boolean } }
+    t.match(run, { approval: { quorum: 2, passkey_required: true } })
+    const stopsBefore = nomad.requests.filter((r) => r.method === 'POST').length
+    await page.goto(run.approval.url)
+    await page.getByText('Break the glass…').click()
+    await page.getByLabel('Why the quorum cannot be reached').fill('ops-2 is unreachable and the writer keeps overwriting the volume')
+    await page.getByRole('checkbox', { name: /I run .* alone/ }).check()
+    await page.getByRole('button', { name: /Break the glass with your passkey/ }).click()
+    await page.waitForURL(`${run.approval.url}?done=1`)
+    const done = await eventually(async () => {
+      const r = (await app.writ.store.get(run.id))?.run
+      return r?.status === 'succeeded' ? r : undefined
+    }, 20_000, 'the break-glass stop to run')
+    const credential = (await app.writ.passkeys!.store.listFor('ops-1'))[0]!.credential_id
+    t.match(done.approval?.approvals, [{ by: 'ops-1', break_glass: true, passkey: { credential_id: credential } }], 'one approval, flagged break-glass, signed with the passkey')
+    t.equal(nomad.requests.filter((r) => r.method === 'POST').length, stopsBefore + 1, 'Nomad received the one stop')
+    const accepted = readFileSync(join(fx.dir, `journal-${NODE}.jsonl`), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { type: string, run_id: string, data: Record<string, any> }).find((e) => e.type === 'accepted' && e.run_id === run.id)
+    t.match(accepted?.data, { passkeys: { verified: [{ by: 'ops-1', credential_id: credential }] } }, 'the runner verified the break-glass passkey')
+    note(`ops-1 broke the glass on run ${run.id} (policy quorum 2) from the run page, signing with the passkey; runner journal: passkeys.verified = [ops-1]; run ${done.status}`)
   })
 
   await t.test('a forged assertion over REST is refused before anything is recorded', async (t) => {

@@ -217,10 +217,11 @@ const PASSKEYS_JS = `'use strict';
   function field(form, name) { return form.elements.namedItem(name); }
   var supported = !!(window.PublicKeyCredential && navigator.credentials);
 
-  var approve = document.querySelector('form[data-passkey-challenge]');
-  if (approve) approve.addEventListener('submit', function (ev) {
+  // Every form that needs a passkey's signature over the binding: approving, and breaking the glass.
+  var signed = document.querySelectorAll('form[data-passkey-challenge]');
+  for (var f = 0; f < signed.length; f++) (function (approve) { approve.addEventListener('submit', function (ev) {
     ev.preventDefault();
-    if (!supported) { say(approve, 'This browser cannot use passkeys, so it cannot approve this run.'); return; }
+    if (!supported) { say(approve, 'This browser cannot use passkeys, so it cannot sign this decision.'); return; }
     var button = approve.querySelector('button[type=submit]');
     if (button) button.disabled = true;
     var ids = (approve.getAttribute('data-passkey-credentials') || '').split(' ').filter(Boolean);
@@ -235,13 +236,13 @@ const PASSKEYS_JS = `'use strict';
       var a = { credential_id: toB64u(cred.rawId), authenticator_data: toB64u(r.authenticatorData), client_data_json: toB64u(r.clientDataJSON), signature: toB64u(r.signature) };
       if (r.userHandle && r.userHandle.byteLength) a.user_handle = toB64u(r.userHandle);
       field(approve, 'passkey').value = JSON.stringify(a);
-      say(approve, 'Signed. Sending your approval\\u2026');
+      say(approve, 'Signed. Sending\\u2026');
       approve.submit();
     }, function (err) {
       if (button) button.disabled = false;
-      say(approve, 'No passkey signature (' + (err && err.name ? err.name : 'error') + '): nothing was approved. Try again.');
+      say(approve, 'No passkey signature (' + (err && err.name ? err.name : 'error') + '): nothing was sent. Try again.');
     });
-  });
+  }); })(signed[f]);
 
   var register = document.getElementById('passkey-register');
   if (register) register.addEventListener('submit', function (ev) {

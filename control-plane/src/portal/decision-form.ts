@@ -36,13 +36,16 @@ export function readDecisionForm(verb: 'approve' | 'deny', body: unknown, what: 
   const form = ApproveForm.safeParse(body)
   if (!form.success) throw invalid(form.error.issues.map((i) => `${i.path.join('.') || 'form'}: ${i.message}`).join('; '))
   const f = form.data
-  let passkey: PasskeyAssertion | undefined
-  if (f.passkey) {
-    let raw: unknown
-    try { raw = JSON.parse(f.passkey) } catch { raw = undefined }
-    const parsed = PasskeyAssertionSchema.safeParse(raw)
-    if (!parsed.success) throw invalid('passkey: the browser sent no readable passkey assertion')
-    passkey = parsed.data
-  }
+  const passkey = readPasskeyField(f.passkey)
   return { decision: 'approve', binding: f.binding, ...(f.comment ? { comment: f.comment } : {}), ...(passkey ? { passkey } : {}) }
+}
+
+/** The passkey assertion a page's script put in a form's `passkey` field (JSON), if any; throws WRIT_ERR_VALIDATION when it does not read. */
+export function readPasskeyField(text: string | undefined): PasskeyAssertion | undefined {
+  if (!text) return undefined
+  let raw: unknown
+  try { raw = JSON.parse(text) } catch { raw = undefined }
+  const parsed = PasskeyAssertionSchema.safeParse(raw)
+  if (!parsed.success) throw invalid('passkey: the browser sent no readable passkey assertion')
+  return parsed.data
 }

@@ -12,7 +12,7 @@ import { bindingChallenge } from '@writ/packs/approvers'
 import { RunIdParamsSchema, type Run } from '../runs/index.js'
 import { auditRejection, detailsOf, RunNotFound } from '../http/index.js'
 import type { Principal } from '../auth/index.js'
-import { readDecisionForm } from './decision-form.js'
+import { readDecisionForm, readPasskeyField } from './decision-form.js'
 import type { PageRenderer } from './page-render.js'
 import { breakGlassPhrase, runView } from './run-view.js'
 
@@ -22,10 +22,15 @@ function fieldOf(message: string): 'comment' | 'reason' | undefined {
   return m ? m[1] as 'comment' | 'reason' : undefined
 }
 
+/** What the break-glass form needs beyond the phrase: the passkey to sign with, or why it cannot be done here. */
+interface BreakGlassNeeds { passkeyNeeded: boolean, notAllowed?: string, passkey?: { challenge: string, rpId: string, credentials: string } }
+
 /** The break-glass confirmation: the reason, and the box that names the action and node. */
 const BreakGlassForm = z.object({
   _csrf: z.string().optional(), binding: z.string().regex(/^[0-9a-f]{64}$/), reason: z.string().trim().min(1, 'say why the quorum cannot be reached').max(2000),
   confirm: z.string().max(600).optional(),
+  /** The operator's passkey assertion over the binding (JSON), where the approver registry asks for one. */
+  passkey: z.string().max(16 * 1024).optional(),
 }).strict()
 
 
@@ -41,6 +46,22 @@ export default async function runPageRoutes(app: FastifyInstance, opts: { pages:
     return { challenge: bindingChallenge(run.approval.binding), rpId: passkeys.registry?.relying_party.id ?? passkeys.rp.id, credentials: ids.join(' '), has: ids.length > 0, groups: need.groups.join(', '), quorum: need.quorum }
   }
 
+  /**
+   * The break-glass form's needs: where the registry asks for passkeys, the
+   * viewer's passkey signs the binding (the challenge and their published
+   * credentials), and a registry quorum above one must allow break-glass.
+   */
+  function breakGlassView<T extends object>(run: Run, viewer: Principal, base: T): T & BreakGlassNeeds {
+    const need = approvals.passkeyRequirement(run)
+    if (!need || !run.approval) return { ...base, passkeyNeeded: false }
+    if (need.quorum > 1 && need.break_glass !== true) return { ...base, passkeyNeeded: true, notAllowed: `the approver registry (${need.rule}) asks ${need.quorum} passkey approvals and does not allow break-glass for this action` }
+    const ids = passkeys ? passkeys.publishedCredentials(viewer.id).map((a) => a.credential_id) : []
+    return {
+      ...base, passkeyNeeded: true,
+      ...(ids.length > 0 && passkeys ? { passkey: { challenge: bindingChallenge(run.approval.binding), rpId: passkeys.registry?.relying_party.id ?? passkeys.rp.id, credentials: ids.join(' ') } } : {}),
+    }
+  }
+
   async function show(req: FastifyRequest, reply: FastifyReply, id: string, extra: Record<string, unknown> = {}, status = 200): Promise<FastifyReply> {
     const hit = await store.get(id)
     // A plan's target is shown on its plan's page.
@@ -49,8 +70,9 @@ export default async function runPageRoutes(app: FastifyInstance, opts: { pages:
     if (!hit) throw new RunNotFound(id)
     const view = await runView(hit.run, req.principal!, store, catalog)
     const passkey = passkeyView(hit.run, req.principal!)
-    const glass = view.breakGlass ? { ...view.breakGlass, passkeyNeeded: approvals.passkeyRequirement(hit.run) !== undefined } : undefined
-    return pages.page(req, reply, '@run', { title: view.summary, liveRun: { id, status: hit.run.status }, passkeyScript: passkey?.has ?? false }, { ...view, breakGlass: glass, passkey, ...extra }, status)
+    const glass = view.breakGlass ? breakGlassView(hit.run, req.principal!, view.breakGlass) : undefined
+    const passkeyScript = (passkey?.has ?? false) || glass?.passkey !== undefined
+    return pages.page(req, reply, '@run', { title: view.summary, liveRun: { id, status: hit.run.status }, passkeyScript }, { ...view, breakGlass: glass, passkey, ...extra }, status)
   }
 
   app.get('/runs/:id', async (req, reply) => {
@@ -105,7 +127,8 @@ export default async function runPageRoutes(app: FastifyInstance, opts: { pages:
       if (form.data.confirm !== phrase) {
         throw Object.assign(new Error(`confirm: tick the box that names what runs alone (${phrase})`), { code: 'WRIT_ERR_VALIDATION', statusCode: 400 })
       }
-      await breakGlass.run(req.principal!, id, { reason: form.data.reason, binding: form.data.binding })
+      const passkey = readPasskeyField(form.data.passkey)
+      await breakGlass.run(req.principal!, id, { reason: form.data.reason, binding: form.data.binding, ...(passkey ? { passkey } : {}) })
     } catch (err) {
       const e = err as Error & { code?: string, statusCode?: number }
       if (!e.code?.startsWith('WRIT_ERR_') || e.code === 'WRIT_ERR_RUN_NOT_FOUND') throw err

@@ -3,18 +3,21 @@
 /** On a run page whose policy rule permits break-glass: a folded form that names the action and node the operator runs alone. */
 export const BREAK_GLASS_FORM = `<details class="break-glass"<% if (it.error && it.error.field === 'break-glass') { %> open<% } %>>
   <summary>Break the glass…</summary>
-  <% if (it.breakGlass.passkeyNeeded) { %>
-  <p class="warn">Break-glass on this run needs your passkey's signature over its binding (the approver registry asks for it). Send it with <code>POST /v1/runs/<%= it.run.id %>/break-glass</code> and your passkey assertion.</p>
+  <% if (it.breakGlass.notAllowed) { %>
+  <p class="warn">Break-glass is not possible on this run: <%= it.breakGlass.notAllowed %>.</p>
+  <% } else if (it.breakGlass.passkeyNeeded && !it.breakGlass.passkey) { %>
+  <p class="warn">Break-glass on this run needs your passkey's signature over its binding (the approver registry asks for it), and none of your passkeys is in the published registry. <a href="/ui/passkeys">Register one</a>.</p>
   <% } else { %>
-  <form method="post" action="/ui/runs/<%= it.run.id %>/break-glass">
+  <form method="post" action="/ui/runs/<%= it.run.id %>/break-glass" class="break-glass-form"<% if (it.breakGlass.passkey) { %> data-passkey-challenge="<%= it.breakGlass.passkey.challenge %>" data-passkey-rp="<%= it.breakGlass.passkey.rpId %>" data-passkey-credentials="<%= it.breakGlass.passkey.credentials %>"<% } %>>
     <input type="hidden" name="_csrf" value="<%= it.csrf %>">
     <input type="hidden" name="binding" value="<%= it.approval.binding %>">
+    <% if (it.breakGlass.passkey) { %><input type="hidden" name="passkey" value=""><p class="note" data-passkey-status></p><% } %>
     <p class="warn">Break-glass runs <strong><%= it.breakGlass.phrase %></strong> now, on your approval alone, without the <%= it.approval.quorum %> approval(s) it needs. It is broadcast as break-glass, audited, and leaves a review another approver must acknowledge; until then you cannot break the glass again.</p>
     <label for="bg-reason">Why the quorum cannot be reached</label>
     <input id="bg-reason" name="reason" type="text" maxlength="2000" required>
     <label><input type="checkbox" name="confirm" value="<%= it.breakGlass.phrase %>" required> I run <%= it.breakGlass.phrase %> alone</label>
     <% if (it.error && it.error.field === 'break-glass') { %><p class="error field-error" role="alert"><strong><%= it.error.code %></strong>: <%= it.error.message %></p><% } %>
-    <button type="submit" class="danger">Break the glass: run <%= it.breakGlass.phrase %></button>
+    <button type="submit" class="danger">Break the glass<% if (it.breakGlass.passkey) { %> with your passkey<% } %>: run <%= it.breakGlass.phrase %></button>
   </form>
   <% } %>
 </details>

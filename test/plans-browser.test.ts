@@ -92,7 +92,9 @@ t.test('a gated 10-node plan, one Slack message, approved once in Chromium', asy
 
   const done = await call('wait_for_run', { run_id: asked.plan_id, wait_seconds: 30 })
   t.match(done, { status: 'succeeded', counts: { succeeded: 10 }, groups: [{ count: 10, status: 'succeeded' }] })
-  await page.goto(planUrl)
+  // The open page follows the rollout by itself (it reloads as targets finish): wait for it to say so, not navigate over it.
+  await page.waitForFunction(() => /Succeeded/.test(document.querySelector('#plan-status')?.textContent ?? ''), undefined, { timeout: 30_000 })
+  await page.waitForLoadState('load')
   t.match(await page.locator('#plan-status').innerText(), /Succeeded/)
   await page.screenshot({ path: join(out, 'plan-page-375-after.png'), fullPage: true })
   const plansMessages = slack.messages.filter((m) => JSON.stringify(m).includes(asked.plan_id))

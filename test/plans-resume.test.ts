@@ -48,16 +48,20 @@ t.test('kill -9 the instance rolling a plan out: the other resumes it; no target
   // Mid-rollout, seen from the other replica: some target dispatched, not all finished.
   const read = async (cp: typeof a, wait = 0) => await (await fetch(`${cp.url}/v1/plans/${created.plan_id}?wait=${wait}`, { headers })).json() as PlanView
   await eventually(async () => (await read(b)).counts.running !== undefined, 10_000, 'the first batch on its nodes')
-  await a.kill9()
-  const during = await read(b)
+  // The instance rolling it out is the one that took its lease: usually cp-a, which made it, but a busy cp-a can lose it to cp-b's sweep.
+  const auditOf = async (cp: typeof a) => (await (await fetch(`${cp.url}/v1/audit?run_id=${created.plan_id}`, { headers })).text()).trim().split('\n').map((l) => JSON.parse(l) as { type: string, instance: string, data: Record<string, unknown> })
+  const owner = (await eventually(async () => (await auditOf(b)).find((e) => e.type === 'plan.dispatched'), 10_000, 'the first dispatch on the chain')).instance
+  const [killed, survivor, survivorId] = owner === 'cp-a' ? [a, b, 'cp-b'] : [b, a, 'cp-a']
+  await killed.kill9()
+  const during = await read(survivor)
   t.equal(during.status, 'running', 'killed mid-rollout')
   t.ok((during.counts.succeeded ?? 0) < NODES.length, `${during.counts.succeeded ?? 0} of ${NODES.length} finished when the owner died`)
 
   // Results a dead instance had pulled come back after the consumer's ack wait (30 s).
-  const done = await eventually(async () => { const v = await read(b, 20); return v.status !== 'running' && v }, 90_000, 'the plan to finish on the other replica')
+  const done = await eventually(async () => { const v = await read(survivor, 20); return v.status !== 'running' && v }, 90_000, 'the plan to finish on the other replica')
   t.equal(done.status, 'succeeded', done.status_reason)
   t.equal(done.counts.succeeded, NODES.length, 'none lost')
-  t.match(b.output(), /took over a plan|rolling out plan/, 'the other replica took it over')
+  t.match(survivor.output(), /took over a plan|rolling out plan/, 'the other replica took it over')
 
   // Each runner's journal: its target accepted exactly once.
   for (const [i, node] of NODES.entries()) {
@@ -67,14 +71,13 @@ t.test('kill -9 the instance rolling a plan out: the other resumes it; no target
   }
 
   // The chain accounts for every target: dispatched (a re-send after the takeover is marked recovered), and one outcome each.
-  const audit = await fetch(`${b.url}/v1/audit?run_id=${created.plan_id}`, { headers })
-  const events = (await audit.text()).trim().split('\n').map((l) => JSON.parse(l) as { type: string, instance: string, data: Record<string, unknown> })
+  const events = await auditOf(survivor)
   const dispatched = events.filter((e) => e.type === 'plan.dispatched' && e.data.recovered !== true).flatMap((e) => expand(String(e.data.positions)))
   t.same([...dispatched].sort((x, y) => x - y), NODES.map((_, i) => i), 'every target dispatched once (besides recovered re-sends)')
   const outcomes = new Set(events.filter((e) => e.type === 'plan.results').flatMap((e) => (e.data.results as Array<{ p: number }>).map((r) => r.p)))
   t.equal(outcomes.size, NODES.length, 'every target has its outcome on the chain')
-  t.ok(events.some((e) => e.type === 'plan.dispatched' && e.instance === 'cp-a'), 'cp-a dispatched before it died')
-  t.ok(events.some((e) => e.type === 'plan.finished' && e.instance === 'cp-b'), 'cp-b finished the plan')
+  t.ok(events.some((e) => e.type === 'plan.dispatched' && e.instance === owner), `${owner} dispatched before it died`)
+  t.ok(events.some((e) => e.type === 'plan.finished' && e.instance === survivorId), `${survivorId} finished the plan`)
   t.comment(`timeline: ${events.map((e) => `${e.type}@${e.instance}${e.data.positions ? `[${String(e.data.positions)}${e.data.recovered ? ' recovered' : ''}]` : ''}`).join(' → ')}`)
 })
 

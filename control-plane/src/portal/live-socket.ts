@@ -137,10 +137,14 @@ export default async function liveSocket(app: FastifyInstance, opts: { allowedOr
         const f: { sent: string, state: PlanState, progress?: PlanProgress, stop?: () => void, timer?: NodeJS.Timeout, due: boolean } = { sent: '', state, due: false }
         followed.set(id, f)
         const progress = await plans.progress(id, state).catch(() => undefined)
-        if (progress && followed.get(id) === f) {
+        if (followed.get(id) !== f) return
+        if (progress) {
           f.progress = progress
           f.stop = progress.onChange(() => sendPlan(id))
         }
+        // A change that landed while this was reading went to no one: read the state again now that changes reach `f`.
+        const now = await plans.store.state(id).catch(() => undefined)
+        if (now && followed.get(id) === f && Date.parse(now.updated_at) >= Date.parse(f.state.updated_at)) f.state = now
         send({ type: 'subscribed' })
         sendPlan(id)
       }

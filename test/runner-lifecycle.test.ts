@@ -55,7 +55,7 @@ t.test('the stop signal Nomad sends drains: the in-flight run finishes and is pu
   child.stdout.on('data', (d) => { out += d })
   child.stderr.on('data', (d) => { out += d })
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)))
-  for (let i = 0; i < 100 && !out.includes('listening for writs'); i++) await new Promise((r) => setTimeout(r, 100))
+  await eventually(() => out.includes('listening for writs'), 10_000, `the runner to listen for writs:\n${out}`).catch(() => undefined)
   t.match(out, /listening for writs/, 'the runner connected and listens for writs')
   const http = (path: string) => fetch(`http://127.0.0.1:${metricsPort}${path}`)
   t.equal((await http('/readyz')).status, 200, '/readyz: connected and taking writs')
@@ -117,7 +117,7 @@ t.test('a runner killed mid-run reports the run as of unknown outcome when it st
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] })
     let out = ''
     child.stdout.on('data', (d) => { out += d })
-    for (let i = 0; i < 100 && !out.includes('listening for writs'); i++) await new Promise((r) => setTimeout(r, 100))
+    await eventually(() => out.includes('listening for writs'), 10_000, 'the runner to listen for writs')
     return child
   }
   const first = await start()

@@ -1,48 +1,126 @@
 /**
- * Where the approver registry demands passkey-signed approvals for an action,
- * a standing grant for it is refused with a typed error (grants do not carry
- * passkey assertions yet), nothing stored: such actions stay approved run by
- * run, with each approver's passkey over the run's own binding.
+ * A standing grant for an action the approver registry gates with passkeys:
+ * the grant is made pending (its digest names its id and issue time, so no
+ * passkey can sign it before it exists), then each approver signs that digest
+ * with their published passkey — without one, with someone else's, or over
+ * something else, the approval is refused with a typed error and changes
+ * nothing. Once the registry's quorum of passkeys is in, covered requests
+ * dispatch at once, and the real runner (its own process, following the same
+ * registry) verifies the passkeys the grant carries before it runs anything.
  */
 import t from 'tap'
 import { execFile } from 'node:child_process'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { promisify } from 'node:util'
-import { buildApp, parseConfig } from '@writ/control-plane'
 import { generateSigningKeyPair, loadSigningKey } from '@writ/packs/protocol'
+import { bindingChallenge } from '@writ/packs/approvers'
+import { buildApp, parseConfig } from '@writ/control-plane'
 import { startNatsServer } from './helpers/nats-server.js'
 import { auth, makeCpFixture } from './helpers/cp-fixtures.js'
+import { eventually } from './helpers/cp-fake-runner.js'
+import { startRunnerProcess } from './helpers/runner-process.js'
 import { REPO_ROOT } from './helpers/runner-harness.js'
-import { registrationsFile, testApprover } from './helpers/approver-registry.js'
+import { TEST_RP, publishRegistry, registryOf, testApprover } from './helpers/approver-registry.js'
 
-const pexec = promisify(execFile)
-const WRIT_CLI = join(REPO_ROOT, 'control-plane', 'dist', 'cli.js')
+const NODE = 'grant-passkey-host'
+const CLI = join(REPO_ROOT, 'control-plane', 'dist', 'cli.js')
 
-t.test('no standing grant for an action the approver registry gates with passkeys', async (t) => {
+function writ(args: string[], env: Record<string, string>): Promise<{ code: number, stdout: string, stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [CLI, ...args], { env: { ...process.env, WRIT_TOKEN: '', ...env }, timeout: 30_000 }, (err, stdout, stderr) => {
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 99) : 0, stdout, stderr })
+    })
+  })
+}
+
+t.test('a grant for a passkey-gated action is signed by its approvers\' passkeys over its digest, and runners check them', async (t) => {
   const nats = await startNatsServer()
   t.teardown(() => nats.stop())
   const fx = makeCpFixture(nats.url)
   t.teardown(() => fx.cleanup())
   const approvers = generateSigningKeyPair()
-  writeFileSync(join(fx.dir, 'approvers.pem'), approvers.privatePem, { mode: 0o600 })
-  writeFileSync(join(fx.dir, 'approvers.pub.pem'), approvers.publicPem)
-  writeFileSync(join(fx.dir, 'policy.yaml'), 'require:\n  default: { groups: [oncall], quorum: 1 }\n')
+  const approversPub = join(fx.dir, 'approvers.pub.pem')
+  writeFileSync(approversPub, approvers.publicPem)
   const registryFile = join(fx.dir, 'approvers.json')
-  registrationsFile(join(fx.dir, 'registrations.json'), [testApprover('ops-1', ['oncall'])], loadSigningKey(readFileSync(fx.keyFile, 'utf8')).keyId)
-  await pexec(process.execPath, [WRIT_CLI, 'approvers', 'export', '--key', join(fx.dir, 'approvers.pem'), '--policy', join(fx.dir, 'policy.yaml'), '--out', registryFile, '--from', join(fx.dir, 'registrations.json')])
+  const ops1 = testApprover('ops-1', ['oncall'])
+  const ops2 = testApprover('ops-2', ['oncall'])
+  // The registry asks two passkeys for the restart; policy asks one approval: two it is.
+  publishRegistry(registryFile, registryOf([ops1, ops2], { default: { groups: ['oncall'], quorum: 1 }, rules: [{ actions: ['testops.restart'], quorum: 2 }], min_risk: 'high' }, new Date(Date.now() - 60_000)), loadSigningKey(approvers.privatePem))
   const app = await buildApp(parseConfig({
-    ...fx.config, public_url: 'http://localhost:8480', passkeys: { registry_file: registryFile, approvers_key_file: join(fx.dir, 'approvers.pub.pem'), reload_interval: '1s' },
+    ...fx.config, public_url: TEST_RP.origins[0],
+    passkeys: { registry_file: registryFile, approvers_key_file: approversPub, reload_interval: '200ms' },
   }))
   t.teardown(() => app.close())
+  const runner = await startRunnerProcess(fx, nats.url, NODE, { packDirs: fx.config.packs.dirs, flags: ['--approvers-registry', registryFile, '--approvers-key', approversPub] })
+  t.teardown(() => runner.stop())
+  await eventually(() => app.writ.fleet.find(NODE)?.online, 10_000, 'runner heartbeat')
 
-  const res = await app.inject({
+  const created = await app.inject({
     method: 'POST', url: '/v1/grants', headers: auth(fx.tokens.operator),
-    payload: { principal: 'agent-1', action: 'testops.restart', node: '*', args: 'any', expires_in: '1h', reason: 'incident 4711' },
+    payload: { principal: 'agent-1', action: 'testops.restart', node: NODE, args: 'any', uses: 2, expires_in: '1h', reason: 'incident 4711: the worker hangs' },
   })
-  t.equal(res.statusCode, 409)
-  t.match(res.json(), { error: { code: 'WRIT_ERR_GRANT_NEEDS_PASSKEY', message: /approved run by run/ } })
-  t.comment(`bad grant (passkey-gated action) → ${res.statusCode} ${res.json().error.code}`)
-  const listed = await app.inject({ method: 'GET', url: '/v1/grants', headers: auth(fx.tokens.operator) })
-  t.same(listed.json(), { grants: [] }, 'nothing stored')
+  t.equal(created.statusCode, 201, created.body)
+  const g = created.json()
+  t.match(g, { status: 'pending', passkey_required: true, quorum: 2, approvals: [], sign_url: `${TEST_RP.origins[0]}/ui/grants#grant-${g.id}` })
+  t.comment(`POST /v1/grants by ops-1 → ${created.statusCode} ${g.id} ${g.status}, passkey_required, 0 of ${g.quorum}`)
+
+  const approve = (token: string, payload: Record<string, unknown>) => app.inject({ method: 'POST', url: `/v1/grants/${g.id}/approve`, headers: auth(token), payload })
+  const unchanged = async (): Promise<void> => {
+    const now = (await app.inject({ method: 'GET', url: `/v1/grants/${g.id}`, headers: auth(fx.tokens.operator) })).json()
+    t.match(now, { status: 'pending', approvals: [] }, 'nothing changed')
+  }
+
+  const bare = await approve(fx.tokens.operator, { digest: g.digest })
+  t.equal(bare.statusCode, 403)
+  t.match(bare.json().error, { code: 'WRIT_ERR_PASSKEY_REQUIRED', message: new RegExp(`grant "${g.id}" needs your passkey's signature over its digest.*${TEST_RP.origins[0]}/ui/grants#grant-${g.id}`), grant_id: g.id, digest: g.digest })
+  t.comment(`approve without a passkey → ${bare.statusCode} ${bare.json().error.code}: ${bare.json().error.message}`)
+  await unchanged()
+
+  const others = await approve(fx.tokens.operator, { digest: g.digest, passkey: ops2.passkey.assert(bindingChallenge(g.digest)) })
+  t.match(others.json().error, { code: 'WRIT_ERR_PASSKEY_REJECTED', message: /registered to ops-2/ }, 'another person\'s passkey does not count')
+  const elsewhere = await approve(fx.tokens.operator, { digest: g.digest, passkey: ops1.passkey.assert(bindingChallenge('cd'.repeat(32))) })
+  t.match(elsewhere.json().error, { code: 'WRIT_ERR_PASSKEY_REJECTED', message: /not grant .*'s digest/ }, 'a passkey over something else does not count')
+  t.comment(`ops-2's passkey → ${others.json().error.code}; ops-1's over another digest → ${elsewhere.json().error.code}: ${elsewhere.json().error.message}`)
+  await unchanged()
+
+  const first = await approve(fx.tokens.operator, { digest: g.digest, passkey: ops1.passkey.assert(bindingChallenge(g.digest)) })
+  t.equal(first.statusCode, 200, first.body)
+  t.match(first.json(), { status: 'pending', approvals: [{ by: 'ops-1', passkey: ops1.passkey.credentialId }] })
+  const before = await app.inject({ method: 'POST', url: '/v1/runs', headers: auth(fx.tokens.agent), payload: { action: 'testops.restart', node: NODE, args: {}, reason: 'the worker hangs again' } })
+  t.equal(before.json().status, 'pending_approval', 'one passkey of two covers nothing yet')
+  const second = await approve(fx.tokens.operator2, { digest: g.digest, passkey: ops2.passkey.assert(bindingChallenge(g.digest)) })
+  t.match(second.json(), { status: 'active', approvals: [{ by: 'ops-1' }, { by: 'ops-2', passkey: ops2.passkey.credentialId }] })
+  t.comment(`ops-1 then ops-2 sign the digest with their passkeys → ${second.json().status}`)
+
+  const ran = await app.inject({ method: 'POST', url: '/v1/runs', headers: auth(fx.tokens.agent), payload: { action: 'testops.restart', node: NODE, args: {}, reason: 'the worker hangs again' } })
+  t.match(ran.json(), { grant: { id: g.id, uses_left: 1 } }, ran.body)
+  const done = await app.inject({ method: 'GET', url: `/v1/runs/${ran.json().id}?wait=10`, headers: auth(fx.tokens.operator) })
+  t.equal(done.json().status, 'succeeded', done.json().status_reason)
+  t.comment(`agent-1 POST /v1/runs testops.restart → ${ran.statusCode} dispatched under the grant (uses_left ${ran.json().grant?.uses_left}) → ${done.json().status}`)
+  // The runner verified both passkeys over the grant's digest against its own copy of the registry.
+  const journal = readFileSync(join(fx.dir, `journal-${NODE}.jsonl`), 'utf8').trim().split('\n').map((l) => JSON.parse(l))
+  const accepted = journal.find((e) => e.type === 'accepted' && e.run_id === ran.json().id)
+  t.match(accepted?.data, { grant: g.id, passkeys: { verified: [{ by: 'ops-1', credential_id: ops1.passkey.credentialId }, { by: 'ops-2', credential_id: ops2.passkey.credentialId }] } })
+
+  // From a terminal: the grant is made, and the CLI says where its passkeys sign it (a browser); approving without one is refused.
+  const url = await app.listen({ host: '127.0.0.1', port: 0 })
+  const ops = { WRIT_URL: url, WRIT_OPERATOR_TOKEN: fx.tokens.operator }
+  const given = await writ(['grant', 'testops.restart', '--to', 'agent-1', '--node', NODE, '--any-args', '--for', '30m', '--reason', 'incident 4712'], ops)
+  t.equal(given.code, 0, given.stderr)
+  t.match(given.stdout, /^g[0-9a-z]{17}  pending  testops.restart for agent-1 on grant-passkey-host \(any args\), unlimited uses, until .*, 0\/2 passkey-signed approvals\n/)
+  const cliId = given.stdout.slice(0, 18)
+  t.match(given.stderr, `grant ${cliId} needs 2 passkey signature(s) over its digest`)
+  t.match(given.stderr, `sign it on the Grants page: ${TEST_RP.origins[0]}/ui/grants#grant-${cliId}`)
+  t.comment(`$ writ grant testops.restart --to agent-1 --node ${NODE} --any-args --for 30m --reason "incident 4712"\n${given.stdout.trimEnd()}\n${given.stderr.trimEnd()}`)
+  const cliApprove = await writ(['grant', 'approve', cliId], ops)
+  t.equal(cliApprove.code, 2, 'refused: exit code 2')
+  t.match(cliApprove.stderr, 'WRIT_ERR_PASSKEY_REQUIRED')
+  t.comment(`$ writ grant approve ${cliId} → exit ${cliApprove.code}: ${cliApprove.stderr.trim().split('\n').pop()}`)
+
+  // Once the registry no longer lists ops-2's passkey, the grant covers nothing: the request waits for approval again.
+  publishRegistry(registryFile, registryOf([ops1], { default: { groups: ['oncall'], quorum: 1 }, rules: [{ actions: ['testops.restart'], quorum: 2 }], min_risk: 'high' }), loadSigningKey(approvers.privatePem))
+  await eventually(() => app.writ.passkeys?.registry?.approvers.length === 1, 5000, 'the control plane to follow the registry')
+  const after = await app.inject({ method: 'POST', url: '/v1/runs', headers: auth(fx.tokens.agent), payload: { action: 'testops.restart', node: NODE, args: {}, reason: 'once more' } })
+  t.equal(after.json().status, 'pending_approval', 'a grant whose passkeys the registry no longer lists covers nothing')
+  t.comment(`after ops-2's passkey left the registry → ${after.json().status}`)
 })

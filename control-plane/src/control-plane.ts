@@ -163,7 +163,7 @@ export async function startControlPlane(config: Config, log: Logger, opts: Start
     )
     const grants = new GrantService({
       store: await GrantStore.open(nc, config.jetstream.replicas, clog), audit, catalog, fleet, policy, principals, key,
-      maxLifetimeMs: durationMs(config.grants.max_lifetime), passkeyRequirement: (action, risk) => passkeys?.requirement(action, risk), log: clog,
+      maxLifetimeMs: durationMs(config.grants.max_lifetime), passkeys, grantsUrl: `${base}/ui/grants`, log: clog,
     })
     const brakesBucket = await openBrakesBucket(nc, config.jetstream.replicas)
     const freezes = await FreezeStore.open(brakesBucket, clog)

@@ -160,6 +160,14 @@ export async function startNodeRunner(
 
   /** Run ids whose passkey approvals are being checked: a redelivery meanwhile is a replay. */
   const checking = new Set<string>()
+  /** Uses of a grant held by writs whose passkeys are being checked: they count until refused or journaled. */
+  const checkingGrantUses = new Map<string, number>()
+  const holdGrantUse = (id: string | undefined, by: 1 | -1): void => {
+    if (id === undefined) return
+    const n = (checkingGrantUses.get(id) ?? 0) + by
+    if (n > 0) checkingGrantUses.set(id, n)
+    else checkingGrantUses.delete(id)
+  }
 
   const refuse = (msg: Msg, verdict: Extract<Verdict, { ok: false }>): void => {
     const runId = verdict.runId
@@ -190,7 +198,7 @@ export async function startNodeRunner(
       : verifyWrit(raw, {
         nodeId: config.nodeId, trusted, catalog: (packId) => live.current(packId), seen: (id) => journal.has(id) || checking.has(id),
         allowShellPacks: config.allowShellPacks, clockSkewMs: config.clockSkewMs, maxWritLifetimeMs: config.maxWritLifetimeMs,
-        runnerDirs: { nomad_data_dir: config.nomadDataDir }, grantUses: (id) => journal.grantUses(id),
+        runnerDirs: { nomad_data_dir: config.nomadDataDir }, grantUses: (id) => journal.grantUses(id) + (checkingGrantUses.get(id) ?? 0),
       })
     if (!verdict.ok) return refuse(msg, verdict)
     if (!passkeys || !passkeys.needsCheck(verdict)) return accept(msg, verdict)
@@ -198,13 +206,17 @@ export async function startNodeRunner(
     const registry = passkeys.registry
     const { serial, digest } = passkeys.mark
     const runId = verdict.writ.run_id
+    const grantId = verdict.writ.grant?.statement.id
     checking.add(runId)
+    holdGrantUse(grantId, 1)
     const p = passkeys.check(verdict, registry).then((check) => {
       checking.delete(runId)
+      holdGrantUse(grantId, -1)
       if (!check.ok) return refuse(msg, { ok: false, runId, writ: verdict.writ, refusal: { code: check.code, message: check.message } satisfies Refusal })
       accept(msg, verdict, { passkeys: { verified: check.verified.map((v) => ({ by: v.by, credential_id: v.credential_id })), registry_issued_at: registry.issued_at, registry_serial: serial, registry_digest: digest } })
     }, (e: Error) => {
       checking.delete(runId)
+      holdGrantUse(grantId, -1)
       refuse(msg, { ok: false, runId, writ: verdict.writ, refusal: { code: 'bad_passkey', message: `the passkey approvals could not be checked: ${e.message}` } })
     })
     track(p)

@@ -55,13 +55,17 @@ export async function openPasskeyGate(
   return {
     get registry() { return followed.current as ApproverRegistry },
     get mark() { return followed.mark as RegistryMark },
-    needsCheck: (v) => requirement(followed.current as ApproverRegistry, v.writ.action, v.action.spec) !== undefined || v.writ.approvals.some((a) => a.passkey),
+    needsCheck: (v) => requirement(followed.current as ApproverRegistry, v.writ.action, v.action.spec) !== undefined
+      || v.writ.approvals.some((a) => a.passkey) || (v.writ.grant?.statement.approvals.some((a) => a.passkey) ?? false),
     check: async (v, registry) => {
       // A registry past its expires_at vouches for nobody; the one in force is kept so the refusal can say which.
       const expired = followed.expired()
       if (expired !== undefined) return { ok: false, code: 'registry_expired', message: `the approver registry in force cannot check passkey approvals: ${expired}` }
       checker ??= import('@writ/packs/passkeys')
-      return (await checker).checkPasskeyApprovals(v.writ, v.action.spec, registry, v.binding)
+      const check = await checker
+      // A grant's approvals stand for the run's: their passkeys sign the grant's digest.
+      const { grant } = v.writ
+      return grant ? check.checkGrantPasskeys({ ...v.writ, grant }, v.action.spec, registry) : check.checkPasskeyApprovals(v.writ, v.action.spec, registry, v.binding)
     },
     close: () => followed.close(),
   }

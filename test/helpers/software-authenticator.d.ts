@@ -6,6 +6,8 @@ export interface SoftwareAuthenticator {
   credentialId: string
   /** COSE public key, base64url (what the approver registry stores). */
   publicKey: string
+  /** The private key as PKCS#8 DER, base64: what Chromium's virtual authenticator imports (WebAuthn.addCredential). */
+  privateKeyPkcs8: string
   assert(challenge: string, over?: AssertionOverrides): PasskeyAssertion
 }
 

@@ -21,6 +21,8 @@ export function createSoftwareAuthenticator({ rpId, origin }) {
   return {
     credentialId,
     publicKey: Buffer.from(cose).toString('base64url'),
+    /** The private key as PKCS#8 DER, base64: what Chromium's virtual authenticator imports (WebAuthn.addCredential). */
+    privateKeyPkcs8: privateKey.export({ format: 'der', type: 'pkcs8' }).toString('base64'),
     /** Signs `challenge` (base64url); `over` changes what a forger would change. */
     assert(challenge, over = {}) {
       counter += 1

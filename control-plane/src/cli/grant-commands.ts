@@ -15,7 +15,7 @@ import { typedArgs } from './typed-args.js'
 interface ShownGrant {
   id: string, status: string, principal: string, action: string, node: string, args: 'any' | Record<string, unknown>,
   uses: number | null, uses_left: number | null, expires_at: string, reason: string, digest: string,
-  quorum: number, approvals: Array<{ by: string }>, revoked_by?: string
+  quorum: number, approvals: Array<{ by: string, passkey?: string }>, revoked_by?: string, passkey_required?: true, sign_url?: string
 }
 
 const common = { url: { type: 'string' }, token: { type: 'string' }, json: { type: 'boolean', default: false } } as const
@@ -24,7 +24,7 @@ function grantLine(g: ShownGrant): string {
   const uses = g.uses === null ? 'unlimited uses' : `${g.uses_left}/${g.uses} uses left`
   const args = g.args === 'any' ? 'any args' : pairs(g.args)
   const who = `${terminalLine(g.action)} for ${terminalLine(g.principal)} on ${terminalLine(g.node)} (${args})`
-  const approvals = `${g.approvals.length}/${g.quorum} approvals (${g.approvals.map((a) => terminalLine(a.by)).join(', ')})`
+  const approvals = `${g.approvals.length}/${g.quorum} ${g.passkey_required ? 'passkey-signed ' : ''}approvals${g.approvals.length > 0 ? ` (${g.approvals.map((a) => `${terminalLine(a.by)}${a.passkey ? ' (passkey)' : ''}`).join(', ')})` : ''}`
   return `${terminalLine(g.id)}  ${terminalLine(g.status)}  ${who}, ${uses}, until ${terminalLine(g.expires_at)}, ${approvals}\n    reason: ${terminalLine(g.reason)}\n`
 }
 
@@ -52,8 +52,17 @@ export async function cmdGrant(argv: string[], io: Io): Promise<number> {
   const g = (await client.request('POST', '/v1/grants', body)).json as ShownGrant
   if (values.json) io.out(`${terminalJson(g)}\n`)
   else io.out(grantLine(g))
-  if (g.status === 'pending') io.err(`grant ${terminalLine(g.id)} needs ${g.quorum - g.approvals.length} more approval(s): writ grant approve ${terminalLine(g.id)} --digest ${terminalLine(g.digest)}\n`)
+  if (g.status === 'pending') io.err(pendingNote(g))
   return EXIT.ok
+}
+
+/** What a pending grant still needs, and where to give it: a passkey signs in a browser, so those are signed on the Grants page. */
+function pendingNote(g: ShownGrant): string {
+  const more = g.quorum - g.approvals.length
+  if (g.passkey_required) {
+    return `grant ${terminalLine(g.id)} needs ${more} passkey signature(s) over its digest ${terminalLine(g.digest.slice(0, 12))}… (the approver registry asks for them), yours included: sign it on the Grants page: ${terminalLine(g.sign_url ?? '/ui/grants')}\n`
+  }
+  return `grant ${terminalLine(g.id)} needs ${more} more approval(s): writ grant approve ${terminalLine(g.id)} --digest ${terminalLine(g.digest)}\n`
 }
 
 async function cmdGrantApprove(argv: string[], io: Io): Promise<number> {

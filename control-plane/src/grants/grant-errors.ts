@@ -13,5 +13,5 @@ export const GrantSelfApproval = createError('WRIT_ERR_SELF_APPROVAL', '%s is (o
 export const GrantAlreadyApproved = createError('WRIT_ERR_ALREADY_APPROVED', '%s already approved grant "%s"; it needs %d more approval(s) from other people', 409)
 export const GrantNotPending = createError('WRIT_ERR_GRANT_NOT_PENDING', 'grant "%s" is not waiting for approvals: it is %s', 409)
 export const GrantRevoked = createError('WRIT_ERR_GRANT_REVOKED', 'grant "%s" was already revoked by %s at %s', 409)
-export const GrantNeedsPasskey = createError('WRIT_ERR_GRANT_NEEDS_PASSKEY', 'the approver registry demands passkey-signed approvals for %s (%s); standing grants cannot carry passkey assertions yet, so this action is approved run by run', 409)
+export const GrantPasskeyRequired = createError('WRIT_ERR_PASSKEY_REQUIRED', 'approving grant "%s" needs your passkey\'s signature over its digest (the approver registry asks for it: %s); sign it on the Grants page: %s', 403)
 export const GrantDigestMismatch = createError('WRIT_ERR_BINDING_MISMATCH', 'the approval names digest %s, but grant "%s" is bound to %s: reload the grant and decide on what it is now', 409)

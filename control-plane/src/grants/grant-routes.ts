@@ -38,7 +38,7 @@ export default async function grantRoutes(app: FastifyInstance, opts: { grants: 
     const principal = requireOperator(req)
     const { id } = parseOrThrow(GrantIdParamsSchema, req.params, 'params')
     const body = parseOrThrow(GrantApproveBodySchema, req.body ?? {}, 'body')
-    return grants.approve(principal, id, body.digest)
+    return grants.approve(principal, id, body.digest, body.passkey)
   })
 
   app.delete('/grants/:id', async (req) => {

@@ -3,7 +3,7 @@
  * kept in the `WRIT_GRANTS` bucket, and the grant as every answer shows it.
  */
 import { z } from 'zod'
-import { GRANT_ID_RE, GrantTermsSchema, SignedGrantSchema } from '@writ/packs/protocol'
+import { GRANT_ID_RE, GrantTermsSchema, PasskeyAssertionSchema, SignedGrantSchema } from '@writ/packs/protocol'
 import { parseDuration } from '@writ/packs'
 
 const Digest = z.string().regex(/^[0-9a-f]{64}$/, 'expected a grant digest (64 hex characters)')
@@ -29,6 +29,8 @@ export const GrantIdParamsSchema = z.object({ id: z.string().regex(GRANT_ID_RE, 
 export const GrantApproveBodySchema = z.object({
   /** The digest the approver saw; a grant whose terms differ is refused. */
   digest: Digest.optional(),
+  /** The approver's passkey assertion over the digest, where the approver registry gates the action. */
+  passkey: PasskeyAssertionSchema.optional(),
 }).strict()
 
 export const GrantRevokeBodySchema = z.object({ reason: z.string().trim().min(1).max(2000).optional() }).strict()
@@ -38,7 +40,7 @@ export const GrantListQuerySchema = z.object({
   principal: z.string().max(128).optional(),
 }).strict()
 
-export const GrantApprovalSchema = z.object({ by: z.string(), person: z.string(), at: z.string(), digest: Digest }).strict()
+export const GrantApprovalSchema = z.object({ by: z.string(), person: z.string(), at: z.string(), digest: Digest, passkey: PasskeyAssertionSchema.optional() }).strict()
 
 /** A grant as stored: its terms, who must approve it, who did, how many uses are spent, and its signed statement once active. */
 export const GrantRecordSchema = z.object({
@@ -51,6 +53,8 @@ export const GrantRecordSchema = z.object({
   quorum: z.number().int().min(1),
   approvals: z.array(GrantApprovalSchema),
   uses_spent: z.number().int().min(0),
+  /** Made under the approver registry: only passkey-signed approvals over its digest count. */
+  passkey_required: z.literal(true).optional(),
   created_by: z.string(),
   created_at: z.string(),
   activated_at: z.string().optional(),
@@ -72,7 +76,13 @@ export const ShownGrantSchema = z.object({
   id: z.string(), status: GrantStatusSchema, principal: z.string(), action: z.string(), node: z.string(),
   args: z.union([z.literal('any'), z.record(z.string(), z.unknown())]),
   uses: z.number().int().nullable(), uses_left: z.number().int().nullable(), expires_at: z.string(), reason: z.string(), digest: z.string(),
-  quorum: z.number().int(), approver_groups: z.array(z.string()), approvals: z.array(z.object({ by: z.string(), at: z.string() })),
+  quorum: z.number().int(), approver_groups: z.array(z.string()),
+  /** Who approved, and with which passkey (its credential id) where one signed. */
+  approvals: z.array(z.object({ by: z.string(), at: z.string(), passkey: z.string().optional() })),
+  /** Only passkey-signed approvals over the digest count (the approver registry gates the action). */
+  passkey_required: z.literal(true).optional(),
+  /** Where its approvers sign it with their passkeys (a pending grant the registry gates). */
+  sign_url: z.string().optional(),
   created_by: z.string(), created_at: z.string(), activated_at: z.string().optional(),
   revoked_by: z.string().optional(), revoked_at: z.string().optional(), revoke_reason: z.string().optional(),
 }).strict()

@@ -3,28 +3,35 @@
  * for one principal, one action, one node (or all) and exact arguments (or
  * any). Operators in the action's approver groups give them; a grant for an
  * action whose policy asks for a quorum of Q is active once Q distinct people
- * approved its digest (the grantor is the first). While active, unexpired,
+ * approved its digest (the grantor is the first). Where the approver registry
+ * gates the action with passkeys, each approval is a passkey's signature over
+ * the grant's digest (given after the grant exists, since its digest names its
+ * id and issue time), and the runner verifies them as it would a run's. While
+ * active, unexpired,
  * unrevoked and with uses left, it covers a request the policy would hold for
  * approval: the run dispatches at once, and its writ carries the grant's
  * signed statement, which the runner checks like an approval.
  */
 import { randomBytes } from 'node:crypto'
 import { prepareInvocation, type PackCatalog } from '@writ/packs'
-import { canonicalJson, grantDigest, signGrant, type GrantTerms, type SigningKey } from '@writ/packs/protocol'
+import { grantDigest, signGrant, type GrantTerms, type PasskeyAssertion, type SigningKey } from '@writ/packs/protocol'
+import type { ApprovalRequirement, ApproverRegistry } from '@writ/packs/approvers'
 import type { Logger } from 'pino'
 import type { AuditChain } from '../audit/index.js'
 import type { Principal, PrincipalRegistry } from '../auth/index.js'
 import { durationMs } from '../config.js'
 import type { FleetNode, FleetView } from '../fleet/index.js'
-import { ActionNotFound, BadArgs, Forbidden, NodeNotFound, PolicyDenied, requirePlainText, withDetails } from '../http/index.js'
+import { ActionNotFound, BadArgs, Forbidden, NodeNotFound, PasskeyRejected, PolicyDenied, requirePlainText, withDetails } from '../http/index.js'
+import type { PasskeyRun } from '../passkeys/index.js'
 import { policyNodeOf, type Policy, type PolicyDecision } from '../policy/index.js'
-import { redactArgs, sensitiveArgNames, type Run } from '../runs/index.js'
+import { gatedByRegistry, redactArgs, sensitiveArgNames, type Run } from '../runs/index.js'
 import {
-  GrantAlreadyApproved, GrantDigestMismatch, GrantLifetimeTooLong, GrantNeedsPasskey, GrantNotAnApprover, GrantNotFound, GrantNotNeeded, GrantNotPending, GrantRevoked,
+  GrantAlreadyApproved, GrantDigestMismatch, GrantLifetimeTooLong, GrantNotAnApprover, GrantPasskeyRequired, GrantNotFound, GrantNotNeeded, GrantNotPending, GrantRevoked,
   GrantSelfApproval, UnknownPrincipal,
 } from './grant-errors.js'
-import type { GrantRecord, GrantRequest, GrantStatus, GrantUse, ShownGrant } from './grant-schemas.js'
+import type { GrantRecord, GrantRequest, GrantStatus, ShownGrant } from './grant-schemas.js'
 import type { GrantStore } from './grant-store.js'
+import { coverRequest, type CoverRequest, type GrantCover } from './grant-cover.js'
 
 export interface GrantServiceDeps {
   store: GrantStore
@@ -37,24 +44,19 @@ export interface GrantServiceDeps {
   key: SigningKey
   /** `grants.max_lifetime`. */
   maxLifetimeMs: number
-  /** What the approver registry demands for an action, if anything (passkey-signed approvals). */
-  passkeyRequirement: (action: string, risk: Run['risk']) => { why: string } | undefined
+  /** Passkey-signed approvals, when configured: what the approver registry demands of an action, and the check of one assertion. */
+  passkeys?: GrantPasskeys | undefined
+  /** The Grants page, where a grant's approvers sign it with their passkeys. */
+  grantsUrl: string
   log: Logger
   now?: () => number
 }
 
-/** What covering a request gives the run path: the answer's `grant`, and the signed statement for the writ. */
-export interface GrantCover {
-  use: GrantUse, signed: NonNullable<GrantRecord['signed']>
-  /** Gives the use back when the run it covered is not dispatched after all (its requester's budget is spent). */
-  release(): Promise<void>
-}
-
-/** The request the run path asks a grant to cover. */
-export interface CoverRequest {
-  principal: Principal
-  run: Pick<Run, 'action' | 'risk' | 'node_id' | 'args'>
-  decision: Extract<PolicyDecision, { decision: 'require_approval' }>
+/** What grants need of the passkeys feature (control-plane/src/passkeys). */
+export interface GrantPasskeys {
+  readonly registry: ApproverRegistry | undefined
+  requirement(action: string, risk: Run['risk']): (ApprovalRequirement & { rule: string, why: string }) | undefined
+  verifyApproval(principal: Principal, subject: PasskeyRun, assertion: PasskeyAssertion): Promise<void>
 }
 
 const newGrantId = (): string => `g${Date.now().toString(36).padStart(9, '0')}${randomBytes(4).toString('hex')}`
@@ -77,7 +79,10 @@ export class GrantService {
       id: t.id, status: this.status(g), principal: t.principal.id, action: t.action, node: g.node_name,
       args: t.args === 'any' ? 'any' : redactArgs(t.args, sensitiveArgNames(this.d.catalog, t.action)),
       uses: t.uses, uses_left: t.uses === null ? null : Math.max(0, t.uses - g.uses_spent), expires_at: t.expires_at, reason: t.reason, digest: g.digest,
-      quorum: g.quorum, approver_groups: g.approver_groups, approvals: g.approvals.map((a) => ({ by: a.by, at: a.at })),
+      quorum: g.quorum, approver_groups: g.approver_groups,
+      approvals: g.approvals.map((a) => ({ by: a.by, at: a.at, ...(a.passkey ? { passkey: a.passkey.credential_id } : {}) })),
+      ...(g.passkey_required ? { passkey_required: true } : {}),
+      ...(g.passkey_required && this.status(g) === 'pending' ? { sign_url: `${this.d.grantsUrl}#grant-${t.id}` } : {}),
       created_by: g.created_by, created_at: g.created_at,
       ...(g.activated_at ? { activated_at: g.activated_at } : {}),
       ...(g.revoked ? { revoked_by: g.revoked.by, revoked_at: g.revoked.at, ...(g.revoked.reason ? { revoke_reason: g.revoked.reason } : {}) } : {}),
@@ -119,12 +124,13 @@ export class GrantService {
     }
     const lifetimeMs = durationMs(req.expires_in)
     if (lifetimeMs > this.d.maxLifetimeMs) throw new GrantLifetimeTooLong(req.expires_in, `${Math.round(this.d.maxLifetimeMs / 60_000)}m`)
-    const gate = this.d.passkeyRequirement(action.id, action.spec.risk)
-    if (gate) throw new GrantNeedsPasskey(action.id, gate.why)
-    const gated = this.gatedDecisions(target, action.id, action.spec.risk, node)
+    const gate = this.d.passkeys?.requirement(action.id, action.spec.risk)
+    const gated = this.gatedDecisions(target, action.id, action.spec.risk, node, gate)
     for (const d of gated) if (!d.approver_groups.some((g) => grantor.groups.includes(g))) throw new GrantNotAnApprover(action.id, d.approver_groups.join(', '), grantor.id)
     if (grantor.id === target.id || grantor.person === target.person) throw new GrantSelfApproval(grantor.id, target.id)
     const strictest = gated.reduce((a, b) => (b.quorum > a.quorum ? b : a))
+    // Under the approver registry only passkey-signed approvals count, and at least its quorum of them.
+    const quorum = Math.max(strictest.quorum, gate?.quorum ?? 0)
 
     const now = this.now()
     const terms: GrantTerms = {
@@ -134,8 +140,10 @@ export class GrantService {
     const digest = grantDigest(terms)
     const at = new Date(now).toISOString()
     let record: GrantRecord = {
-      terms, node_name: node?.name ?? '*', digest, state: 'pending', approver_groups: strictest.approver_groups, quorum: strictest.quorum,
-      approvals: [{ by: grantor.id, person: grantor.person, at, digest }], uses_spent: 0, created_by: grantor.id, created_at: at,
+      terms, node_name: node?.name ?? '*', digest, state: 'pending', approver_groups: strictest.approver_groups, quorum,
+      // A passkey signs the digest, which exists only now: the grantor's approval is given next, with it (approve()).
+      approvals: gate ? [] : [{ by: grantor.id, person: grantor.person, at, digest }], uses_spent: 0, created_by: grantor.id, created_at: at,
+      ...(gate ? { passkey_required: true } : {}),
     }
     record = this.activatedIfQuorum(record)
     // On the chain before the grant can cover anything.
@@ -143,7 +151,7 @@ export class GrantService {
       type: 'grant.created', actor: { id: grantor.id, kind: grantor.kind }, action: action.id, node: record.node_name,
       data: {
         grant_id: terms.id, principal: target.id, args: this.present(record).args, uses: terms.uses, expires_at: terms.expires_at, reason: terms.reason,
-        digest, quorum: record.quorum, approver_groups: record.approver_groups, state: record.state,
+        digest, quorum: record.quorum, approver_groups: record.approver_groups, state: record.state, ...(gate ? { passkey_required: true } : {}),
       },
     })
     await this.d.store.create(record)
@@ -151,10 +159,13 @@ export class GrantService {
   }
 
   /** Policy's decisions for `target` running `action` on the node (or on every known node): those that hold it for approval. */
-  private gatedDecisions(target: Principal, action: string, risk: Run['risk'], node: FleetNode | undefined): Array<Extract<PolicyDecision, { decision: 'require_approval' }>> {
+  private gatedDecisions(
+    target: Principal, action: string, risk: Run['risk'], node: FleetNode | undefined, gate: Parameters<typeof gatedByRegistry>[1],
+  ): Array<Extract<PolicyDecision, { decision: 'require_approval' }>> {
     const nodes = node ? [node] : this.d.fleet.list()
     if (nodes.length === 0) throw new NodeNotFound('*')
-    const decisions = nodes.map((n) => ({ n, d: this.d.policy.evaluate({ action, risk, node: policyNodeOf(n), principal: target }) }))
+    // As the run path decides: where the registry gates the action, what policy allows still waits for passkey approvals.
+    const decisions = nodes.map((n) => ({ n, d: gatedByRegistry(this.d.policy.evaluate({ action, risk, node: policyNodeOf(n), principal: target }), gate) }))
     const first = decisions[0] as (typeof decisions)[number]
     // On one named node a denial is final; across the fleet, nodes where policy denies stay denied (a grant never overrides a deny).
     if (node && first.d.decision === 'deny') throw withDetails(new PolicyDenied(first.d.reason), { rule: first.d.rule })
@@ -168,34 +179,74 @@ export class GrantService {
   }
 
   private activatedIfQuorum(g: GrantRecord): GrantRecord {
-    if (g.state !== 'pending' || g.approvals.length < g.quorum) return g
+    const counted = g.passkey_required ? g.approvals.filter((a) => a.passkey).length : g.approvals.length
+    if (g.state !== 'pending' || counted < g.quorum) return g
     const statement = {
-      v: 1 as const, kind: 'writ.grant' as const, ...g.terms, digest: g.digest, approvals: g.approvals.map((a) => ({ by: a.by, at: a.at, digest: a.digest })),
+      v: 1 as const, kind: 'writ.grant' as const, ...g.terms, digest: g.digest,
+      approvals: g.approvals.map((a) => ({ by: a.by, at: a.at, digest: a.digest, ...(a.passkey ? { passkey: a.passkey } : {}) })),
     }
     return { ...g, state: 'active', activated_at: new Date(this.now()).toISOString(), signed: signGrant(statement, this.d.key) }
   }
 
-  /** Another approver co-signs a pending grant; it is active once its quorum of distinct people approved its digest. */
-  async approve(principal: Principal, id: string, digest: string | undefined): Promise<ShownGrant> {
+  /** Why `principal` may not approve `g` now (status, digest, groups, self, twice), as a typed error; undefined when they may. */
+  private approvalRefusal(principal: Principal, g: GrantRecord, digest: string | undefined): Error | undefined {
+    const id = g.terms.id
+    const status = this.status(g)
+    if (g.state === 'revoked' && g.revoked) return new GrantRevoked(id, g.revoked.by, g.revoked.at)
+    if (status !== 'pending') return new GrantNotPending(id, status)
+    if (digest !== undefined && digest !== g.digest) return new GrantDigestMismatch(digest, id, g.digest)
+    if (!principal.groups.some((x) => g.approver_groups.includes(x))) return new GrantNotAnApprover(g.terms.action, g.approver_groups.join(', '), principal.id)
+    const target = this.d.principals.get(g.terms.principal.id)
+    if (principal.id === g.terms.principal.id || principal.person === target?.person) return new GrantSelfApproval(principal.id, g.terms.principal.id)
+    const counted = g.passkey_required ? g.approvals.filter((a) => a.passkey) : g.approvals
+    if (g.approvals.some((a) => a.person === principal.person)) return new GrantAlreadyApproved(principal.id, id, g.quorum - counted.length)
+    return undefined
+  }
+
+  /**
+   * The approver's passkey over the grant's digest, checked against the
+   * published registry — required where the grant was made under it, and
+   * verified whenever one is sent (runners verify every assertion a grant
+   * carries). Who may approve is said first: a passkey makes nobody an approver.
+   */
+  private async checkedPasskey(principal: Principal, g: GrantRecord, passkey: PasskeyAssertion | undefined): Promise<PasskeyAssertion | undefined> {
+    const hit = this.d.catalog.lookup(g.terms.action)
+    if (!hit.ok) throw new ActionNotFound(g.terms.action)
+    const need = g.passkey_required ? this.d.passkeys?.requirement(g.terms.action, hit.action.spec.risk) : undefined
+    if (!passkey) {
+      if (g.passkey_required) throw withDetails(new GrantPasskeyRequired(g.terms.id, need?.why ?? 'the grant was made under it', `${this.d.grantsUrl}#grant-${g.terms.id}`), { grant_id: g.terms.id, digest: g.digest })
+      return undefined
+    }
+    if (!this.d.passkeys) throw new PasskeyRejected('passkeys are not configured on this control plane; approve without one')
+    await this.d.passkeys.verifyApproval(principal, {
+      id: g.terms.id, action: g.terms.action, risk: hit.action.spec.risk, requester: { id: g.terms.principal.id }, binding: g.digest,
+      signs: `grant ${g.terms.id}'s digest`, selfApproval: () => new GrantSelfApproval(`${principal.id} (by the passkey's registered person)`, g.terms.principal.id),
+    }, passkey)
+    return passkey
+  }
+
+  /**
+   * Another approver co-signs a pending grant (or, under the approver
+   * registry, its grantor signs it first); it is active once its quorum of
+   * distinct people approved its digest.
+   */
+  async approve(principal: Principal, id: string, digest: string | undefined, passkey?: PasskeyAssertion): Promise<ShownGrant> {
     if (principal.kind !== 'operator') throw new Forbidden('only operators approve standing grants')
-    let wrote: GrantRecord | undefined
+    const before = await this.get(id)
+    const refusal = this.approvalRefusal(principal, before, digest)
+    if (refusal) throw refusal
+    const signed = await this.checkedPasskey(principal, before, passkey)
     const done = await this.d.store.update(id, (g) => {
-      const status = this.status(g)
-      if (g.state === 'revoked' && g.revoked) throw new GrantRevoked(id, g.revoked.by, g.revoked.at)
-      if (status !== 'pending') throw new GrantNotPending(id, status)
-      if (digest !== undefined && digest !== g.digest) throw new GrantDigestMismatch(digest, id, g.digest)
-      if (!principal.groups.some((x) => g.approver_groups.includes(x))) throw new GrantNotAnApprover(g.terms.action, g.approver_groups.join(', '), principal.id)
-      const target = this.d.principals.get(g.terms.principal.id)
-      if (principal.id === g.terms.principal.id || principal.person === target?.person) throw new GrantSelfApproval(principal.id, g.terms.principal.id)
-      if (g.approvals.some((a) => a.person === principal.person)) throw new GrantAlreadyApproved(principal.id, id, g.quorum - g.approvals.length)
-      wrote = this.activatedIfQuorum({ ...g, approvals: [...g.approvals, { by: principal.id, person: principal.person, at: new Date(this.now()).toISOString(), digest: g.digest }] })
-      return wrote
+      const changed = this.approvalRefusal(principal, g, digest ?? before.digest)
+      if (changed) throw changed
+      const approval = { by: principal.id, person: principal.person, at: new Date(this.now()).toISOString(), digest: g.digest, ...(signed ? { passkey: signed } : {}) }
+      return this.activatedIfQuorum({ ...g, approvals: [...g.approvals, approval] })
     })
     if (!done) throw new GrantNotFound(id)
     const g = done.record
     await this.d.audit.append({
       type: 'grant.approved', actor: { id: principal.id, kind: principal.kind }, action: g.terms.action, node: g.node_name,
-      data: { grant_id: id, digest: g.digest, approvals_so_far: g.approvals.length, quorum: g.quorum, state: g.state },
+      data: { grant_id: id, digest: g.digest, approvals_so_far: g.approvals.length, quorum: g.quorum, state: g.state, ...(signed ? { passkey: signed.credential_id } : {}) },
     })
     return this.present(g)
   }
@@ -217,45 +268,8 @@ export class GrantService {
     return this.present(g)
   }
 
-  /**
-   * A grant that covers this request, with one of its uses spent (revision-
-   * checked, so replicas never spend one use twice), or undefined. Read from
-   * the bucket now: a grant revoked a moment ago on another replica covers
-   * nothing. It covers only if its approvers would satisfy the policy
-   * decision as it stands now (groups and quorum).
-   */
-  async cover(req: CoverRequest): Promise<GrantCover | undefined> {
-    if (this.d.passkeyRequirement(req.run.action, req.run.risk)) return undefined
-    const candidates = (await this.d.store.forPrincipal(req.principal.id))
-      .map((s) => s.record)
-      .filter((g) => this.covers(g, req))
-      .sort((a, b) => a.terms.expires_at.localeCompare(b.terms.expires_at))
-    for (const candidate of candidates) {
-      let spent: GrantRecord | undefined
-      const done = await this.d.store.update(candidate.terms.id, (g) => {
-        if (!this.covers(g, req)) return undefined
-        spent = { ...g, uses_spent: g.uses_spent + 1 }
-        return spent
-      })
-      if (done?.written && spent?.signed) {
-        const t = spent.terms
-        return {
-          use: { id: t.id, uses_left: t.uses === null ? null : t.uses - spent.uses_spent, expires_at: t.expires_at }, signed: spent.signed,
-          release: async () => { await this.d.store.update(t.id, (g) => (g.uses_spent > 0 ? { ...g, uses_spent: g.uses_spent - 1 } : undefined)) },
-        }
-      }
-    }
-    return undefined
-  }
-
-  private covers(g: GrantRecord, req: CoverRequest): boolean {
-    const t = g.terms
-    if (this.status(g) !== 'active' || !g.signed) return false
-    if (t.principal.id !== req.principal.id || t.principal.kind !== req.principal.kind || t.action !== req.run.action) return false
-    if (t.node_id !== '*' && t.node_id !== req.run.node_id) return false
-    if (t.args !== 'any' && canonicalJson(t.args) !== canonicalJson(req.run.args)) return false
-    // The approvers must still be what policy asks for now: enough distinct people from its groups.
-    const fit = g.approvals.filter((a) => (this.d.principals.get(a.by)?.groups ?? []).some((x) => req.decision.approver_groups.includes(x)))
-    return new Set(fit.map((a) => a.person)).size >= req.decision.quorum
+  /** A grant that covers this request, with one of its uses spent, or undefined (grant-cover.ts). */
+  cover(req: CoverRequest): Promise<GrantCover | undefined> {
+    return coverRequest({ store: this.d.store, principals: this.d.principals, passkeys: this.d.passkeys, status: (g) => this.status(g) }, req)
   }
 }

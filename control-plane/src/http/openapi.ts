@@ -99,12 +99,12 @@ export function openApiDocument(serverUrl?: string): Record<string, unknown> {
       },
       '/v1/grants': {
         post: {
-          summary: 'Give a standing grant (operators in the action\'s approver groups, never to themselves): one principal, one action, a node or `*`, exact args or `any`, `uses`, `expires_in` ≤ grants.max_lifetime. Active at once when the action\'s quorum is 1; otherwise once co-signed',
+          summary: 'Give a standing grant (operators in the action\'s approver groups, never to themselves): one principal, one action, a node or `*`, exact args or `any`, `uses`, `expires_in` ≤ grants.max_lifetime. Active at once when the action\'s quorum is 1; otherwise once co-signed. Where the approver registry gates the action, it is made pending with no approval (`passkey_required`, `sign_url`): every approver, the grantor too, signs its digest with a passkey',
           requestBody: { required: true, content: { 'application/json': { schema: json(GrantRequestSchema, 'input') } } },
           responses: {
             201: ok(ShownGrantSchema, 'The grant, active or pending co-signatures'), 403: { description: 'Not an operator, not an approver of the action, a grant to oneself, or policy denies the action (WRIT_ERR_FORBIDDEN, WRIT_ERR_NOT_AN_APPROVER, WRIT_ERR_SELF_APPROVAL, WRIT_ERR_POLICY_DENIED)', content: { 'application/json': { schema: json(ErrorBodySchema) } } },
             404: { description: 'Unknown action or node', content: { 'application/json': { schema: json(ErrorBodySchema) } } },
-            409: { description: 'Policy lets it run without approval anyway (WRIT_ERR_GRANT_NOT_NEEDED), or the approver registry demands passkeys for it (WRIT_ERR_GRANT_NEEDS_PASSKEY)', content: { 'application/json': { schema: json(ErrorBodySchema) } } },
+            409: { description: 'Policy lets it run without approval anyway (WRIT_ERR_GRANT_NOT_NEEDED)', content: { 'application/json': { schema: json(ErrorBodySchema) } } },
             ...errors,
           },
         },
@@ -114,7 +114,7 @@ export function openApiDocument(serverUrl?: string): Record<string, unknown> {
         get: { summary: 'A standing grant (operators)', parameters: [idParam], responses: { 200: ok(ShownGrantSchema), 404: errors[400], ...errors } },
         delete: { summary: 'Revoke a grant (operators): on every replica, the next request it would have covered waits for approval', parameters: [idParam], requestBody: { required: false, content: { 'application/json': { schema: json(GrantRevokeBodySchema, 'input') } } }, responses: { 200: ok(ShownGrantSchema), 404: errors[400], 409: errors[400], ...errors } },
       },
-      '/v1/grants/{id}/approve': { post: { summary: 'Co-sign a pending grant\'s digest (operators in its approver groups, distinct people); active once its quorum is met', parameters: [idParam], requestBody: { required: false, content: { 'application/json': { schema: json(GrantApproveBodySchema, 'input') } } }, responses: { 200: ok(ShownGrantSchema), 403: errors[400], 409: errors[400], ...errors } } },
+      '/v1/grants/{id}/approve': { post: { summary: 'Co-sign a pending grant\'s digest (operators in its approver groups, distinct people), with `passkey` (a WebAuthn assertion over the digest) where the grant is `passkey_required` (WRIT_ERR_PASSKEY_REQUIRED without one, WRIT_ERR_PASSKEY_REJECTED for a bad one); active once its quorum is met', parameters: [idParam], requestBody: { required: false, content: { 'application/json': { schema: json(GrantApproveBodySchema, 'input') } } }, responses: { 200: ok(ShownGrantSchema), 403: errors[400], 409: errors[400], ...errors } } },
       '/v1/plans': {
         post: {
           summary: 'A plan: one action over targets (`{nodes}` or `{selector}` in Nomad\'s filter syntax), frozen, policy per target, one decision over the signed root, rolled out in batches; results grouped by identical output',

@@ -16,8 +16,14 @@ import type { PasskeyStore } from './passkey-store.js'
 import type { RegistryRecord } from './registry-record.js'
 import type { RelyingParty } from './relying-party.js'
 
-/** What the check needs of a run. */
-export interface PasskeyRun { id: string, action: string, risk: Risk, requester: { id: string }, binding: string }
+/** What the check needs of a run (or of a standing grant: its id, its principal as requester, its digest as binding). */
+export interface PasskeyRun {
+  id: string, action: string, risk: Risk, requester: { id: string }, binding: string
+  /** The refusal when the passkey's person is the requester (default: the run's WRIT_ERR_SELF_APPROVAL). */
+  selfApproval?: () => Error
+  /** What the assertion must sign, as a refusal names it (default: "this run's binding"). */
+  signs?: string
+}
 
 /** An action's declared side effects, from the control plane's catalog (undefined: not in it any more). */
 export type SideEffectsOf = (action: string) => readonly SideEffect[] | undefined
@@ -68,14 +74,14 @@ export class Passkeys {
     if (!registry) throw new PasskeyRejected('no approver registry is published yet, so no passkey can be checked; approve without one')
     const expired = this.published?.expired()
     if (expired !== undefined) throw new PasskeyRejected(`the published approver registry cannot check passkeys: ${expired}`)
-    const check = await verifyPasskeyAssertion(assertion, principal.id, run.binding, registry)
+    const check = await verifyPasskeyAssertion(assertion, principal.id, run.binding, registry, run.signs)
     if (!check.ok) {
       this.log.warn({ runId: run.id, operator: principal.id, code: check.code }, `passkey approval refused: ${check.message}`)
       throw new PasskeyRejected(check.code === 'unknown_approver' && this.registry?.approvers.every((a) => a.credential_id !== assertion.credential_id)
         ? `that passkey is not in the published approver registry: a registered passkey counts once an administrator publishes it (writ approvers export)`
         : check.message)
     }
-    if (isRequester(check.entry, run.requester.id)) throw new SelfApproval(run.id, `${run.requester.id} (the person behind ${principal.id})`)
+    if (isRequester(check.entry, run.requester.id)) throw run.selfApproval?.() ?? new SelfApproval(run.id, `${run.requester.id} (the person behind ${principal.id})`)
     const need = passkeyRequirement(registry, run.action, this.declared(run.action, run.risk))
     if (need && !check.entry.groups.some((g) => need.groups.includes(g))) {
       throw new PasskeyRejected(`your passkey is published for ${check.entry.groups.join(', ') || 'no group'}; runners accept passkey approvals of ${run.action} only from ${need.groups.join(', ')}`)

@@ -176,7 +176,7 @@ export default fp(async function portalPlugin(root: FastifyInstance, opts: { fai
     await ui.register(listPageRoutes, { pages })
     await ui.register(freezePageRoutes, { pages, brakes: root.writ.brakes, principals: root.writ.principals })
     await ui.register(runPageRoutes, { pages })
-    await ui.register(grantPageRoutes, { pages, grants: root.writ.grants, approvals, store: root.writ.store })
+    await ui.register(grantPageRoutes, { pages, grants: root.writ.grants, approvals, store: root.writ.store, passkeys })
     await ui.register(reviewPageRoutes, { pages, breakGlass: root.writ.breakGlass })
     await ui.register(planPageRoutes, { pages, plans: root.writ.plans, catalog: root.writ.catalog, passkeys, runs: root.writ.store })
     await ui.register(liveSocket, { allowedOrigins: ownOrigins, sessions })

@@ -176,7 +176,7 @@ export class RunService {
       this.d.metrics.runs.inc({ status: 'denied' })
       throw withDetails(new PolicyDenied(decision.reason), { run_id: run.id, rule: decision.rule })
     }
-    if (decision.decision === 'require_approval' && node.online && !gate) {
+    if (decision.decision === 'require_approval' && node.online) {
       const cover = await this.d.grantCover?.({ principal, run, decision })
       if (cover) {
         // A grant's run is a dispatch like any other: it spends the budget, and a spent budget gives the grant's use back.

@@ -3,5 +3,5 @@
  * both daemons. A separate entry point because it loads @simplewebauthn/server:
  * import it where (and when) an assertion has to be checked.
  */
-export { verifyPasskeyAssertion, checkPasskeyApprovals, isRequester } from './passkey-check.js'
+export { verifyPasskeyAssertion, checkPasskeyApprovals, checkGrantPasskeys, isRequester } from './passkey-check.js'
 export type { PasskeyRefusalCode, PasskeyFailure, AssertionCheck, VerifiedApprover, PasskeyVerdict } from './passkey-check.js'

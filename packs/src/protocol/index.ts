@@ -4,11 +4,11 @@ export {
   WritSchema, SignedWritSchema, CancelSchema, SignedCancelSchema, RefusalCodeSchema, RefusalSchema,
   WritAckSchema, OutputChunkSchema, RunnerStatusSchema, RunResultSchema, PackInventorySchema,
   HeartbeatSchema, NodeEventSchema, PLAN_ID_RE, PlanStatementSchema, PlanProofSchema,
-  GRANT_ID_RE, GrantTermsSchema, GrantStatementSchema, SignedGrantSchema,
+  GRANT_ID_RE, GrantTermsSchema, GrantApprovalRefSchema, GrantStatementSchema, SignedGrantSchema,
 } from './messages.js'
 export type {
   PasskeyAssertion, ApprovalRef, Writ, SignedWrit, Cancel, SignedCancel, RefusalCode, Refusal, WritAck, OutputChunk, RunnerStatus,
-  RunResult, Heartbeat, NodeEvent, PlanStatement, PlanProof, GrantTerms, GrantStatement, SignedGrant,
+  RunResult, Heartbeat, NodeEvent, PlanStatement, PlanProof, GrantTerms, GrantApprovalRef, GrantStatement, SignedGrant,
 } from './messages.js'
 export { grantDigest, signGrant, checkGrant } from './grant-statement.js'
 export type { GrantCheck, GrantContext, GrantedWrit } from './grant-statement.js'

@@ -88,12 +88,25 @@ export const GrantTermsSchema = z.object({
 }).strict()
 export type GrantTerms = z.infer<typeof GrantTermsSchema>
 
+/**
+ * One person's approval of a grant: who, when, the grant's digest, and —
+ * where the approver registry gates the action — their passkey's signature
+ * over that digest, which the runner verifies itself.
+ */
+export const GrantApprovalRefSchema = z.object({
+  by: z.string().min(1).max(128),
+  at: IsoTime,
+  digest: Sha256Hex,
+  passkey: PasskeyAssertionSchema.optional(),
+}).strict()
+export type GrantApprovalRef = z.infer<typeof GrantApprovalRefSchema>
+
 /** The statement the control plane signs: the terms, their digest, and who approved them. */
 export const GrantStatementSchema = GrantTermsSchema.extend({
   v: z.literal(1),
   kind: z.literal('writ.grant'),
   digest: Sha256Hex,
-  approvals: z.array(z.object({ by: z.string().min(1).max(128), at: IsoTime, digest: Sha256Hex }).strict()).min(1).max(16),
+  approvals: z.array(GrantApprovalRefSchema).min(1).max(16),
 }).strict()
 export type GrantStatement = z.infer<typeof GrantStatementSchema>
 

@@ -15,13 +15,22 @@ export const GRANTS_PAGE = `<% layout('@layout') %>
       <td data-label="For"><%= g.principal %></td>
       <td data-label="Uses left"><%= g.uses_left === null ? 'unlimited' : g.uses_left + ' of ' + g.uses %></td>
       <td data-label="Until"><%~ it.fmt.time(g.expires_at) %></td>
-      <td data-label="Approved by"><%= g.approvals.map(function (a) { return a.by }).join(', ') %> (<%= g.approvals.length %> of <%= g.quorum %>)</td>
+      <td data-label="Approved by"><%= g.approvals.map(function (a) { return a.by + (a.passkey ? ' (passkey)' : '') }).join(', ') %> (<%= g.approvals.length %> of <%= g.quorum %><% if (g.passkey_required) { %> passkey signatures<% } %>)</td>
       <td data-label="Actions">
-        <% if (g.status === 'pending') { %>
-        <form method="post" action="/ui/grants/<%= g.id %>/approve">
+        <% if (g.status === 'pending' && g.mine) { %>
+        <p class="note">You approved it; it waits for <%= g.quorum - g.approvals.length %> more from other approvers.</p>
+        <% } else if (g.status === 'pending' && g.sign && !g.sign.has) { %>
+        <p class="warn">Approving this grant needs your passkey's signature over its digest (runners check it), and none of your passkeys is in the published approver registry. <a href="/ui/passkeys">Register one</a>.</p>
+        <% } else if (g.status === 'pending') { %>
+        <form method="post" action="/ui/grants/<%= g.id %>/approve"<% if (g.sign) { %> data-passkey-challenge="<%= g.sign.challenge %>" data-passkey-rp="<%= g.sign.rpId %>" data-passkey-credentials="<%= g.sign.credentials %>"<% } %>>
           <input type="hidden" name="_csrf" value="<%= it.csrf %>">
           <input type="hidden" name="digest" value="<%= g.digest %>">
-          <button type="submit" class="primary">Co-sign</button>
+          <% if (g.sign) { %><input type="hidden" name="passkey" value=""><% } %>
+          <button type="submit" class="primary"><% if (g.sign) { %>Sign with your passkey<% } else { %>Co-sign<% } %></button>
+          <% if (g.sign) { %>
+          <p class="note" data-passkey-status role="status" aria-live="polite">Runners accept this grant only with passkey signatures over its digest <code><%= g.digest.slice(0, 12) %>…</code>.</p>
+          <noscript><p class="warn">Signing with a passkey needs JavaScript.</p></noscript>
+          <% } %>
         </form>
         <% } %>
         <% if (g.status === 'active' || g.status === 'pending') { %>

@@ -66,14 +66,16 @@ export const RUN_PAGE = `<% layout('@layout') %>
       <% } %>
     </form>
     <% } %>
-    <% if (!it.passkey) { %>
+    <% if (!it.passkey || it.passkey.has) { %>
     <details class="grant">
       <summary>Allow this for 1 h…</summary>
-      <form method="post" action="/ui/runs/<%= it.run.id %>/approve-and-grant">
+      <form method="post" action="/ui/runs/<%= it.run.id %>/approve-and-grant"<% if (it.passkey) { %> data-passkey-challenge="<%= it.passkey.challenge %>" data-passkey-rp="<%= it.passkey.rpId %>" data-passkey-credentials="<%= it.passkey.credentials %>"<% } %>>
         <input type="hidden" name="_csrf" value="<%= it.csrf %>">
         <input type="hidden" name="binding" value="<%= it.approval.binding %>">
-        <p class="note">Approves this run, and lets <strong><%= it.run.requester %></strong> run <code><%= it.run.action %></code> on <strong><%= it.run.node_name %></strong> with exactly these arguments for the next hour without asking (a standing grant; revoke it on the <a href="/ui/grants">Grants</a> page).</p>
-        <button type="submit">Approve and allow this for 1 h</button>
+        <% if (it.passkey) { %><input type="hidden" name="passkey" value=""><% } %>
+        <p class="note">Approves this run, and lets <strong><%= it.run.requester %></strong> run <code><%= it.run.action %></code> on <strong><%= it.run.node_name %></strong> with exactly these arguments for the next hour without asking (a standing grant; revoke it on the <a href="/ui/grants">Grants</a> page).<% if (it.passkey) { %> Your passkey signs this run now; the grant is signed next, on the Grants page, by you and the other approvers the registry asks for.<% } %></p>
+        <button type="submit">Approve<% if (it.passkey) { %> with your passkey<% } %> and allow this for 1 h</button>
+        <% if (it.passkey) { %><p class="note" data-passkey-status role="status" aria-live="polite"></p><% } %>
       </form>
     </details>
     <% } %>

@@ -1,0 +1,86 @@
+/**
+ * Which standing grant covers a request the policy would hold for approval,
+ * spending one of its uses. Read from the bucket at every request (a grant
+ * revoked a moment ago on another replica covers nothing) and spent with a
+ * revision-checked update (replicas never spend one use twice). A grant
+ * covers only while its approvers still satisfy the decision as it stands —
+ * policy's groups and quorum, and, where the approver registry gates the
+ * action, enough people whose passkeys the published registry still lists.
+ */
+import { canonicalJson } from '@writ/packs/protocol'
+import type { Principal, PrincipalRegistry } from '../auth/index.js'
+import type { PolicyDecision } from '../policy/index.js'
+import type { Run } from '../runs/index.js'
+import type { GrantRecord, GrantStatus, GrantUse } from './grant-schemas.js'
+import type { GrantStore } from './grant-store.js'
+import type { GrantPasskeys } from './grant-service.js'
+
+/** What covering a request gives the run path: the answer's `grant`, and the signed statement for the writ. */
+export interface GrantCover {
+  use: GrantUse, signed: NonNullable<GrantRecord['signed']>
+  /** Gives the use back when the run it covered is not dispatched after all (its requester's budget is spent). */
+  release(): Promise<void>
+}
+
+/** The request the run path asks a grant to cover. */
+export interface CoverRequest {
+  principal: Principal
+  run: Pick<Run, 'action' | 'risk' | 'node_id' | 'args'>
+  decision: Extract<PolicyDecision, { decision: 'require_approval' }>
+}
+
+export interface CoverDeps {
+  store: GrantStore
+  principals: PrincipalRegistry
+  passkeys: Pick<GrantPasskeys, 'registry' | 'requirement'> | undefined
+  status: (g: GrantRecord) => GrantStatus
+}
+
+/** The grant expiring first among those that cover `req`, with one use spent; undefined when none does. */
+export async function coverRequest(d: CoverDeps, req: CoverRequest): Promise<GrantCover | undefined> {
+  const candidates = (await d.store.forPrincipal(req.principal.id))
+    .map((s) => s.record)
+    .filter((g) => covers(d, g, req))
+    .sort((a, b) => a.terms.expires_at.localeCompare(b.terms.expires_at))
+  for (const candidate of candidates) {
+    let spent: GrantRecord | undefined
+    const done = await d.store.update(candidate.terms.id, (g) => {
+      if (!covers(d, g, req)) return undefined
+      spent = { ...g, uses_spent: g.uses_spent + 1 }
+      return spent
+    })
+    if (done?.written && spent?.signed) {
+      const t = spent.terms
+      return {
+        use: { id: t.id, uses_left: t.uses === null ? null : t.uses - spent.uses_spent, expires_at: t.expires_at }, signed: spent.signed,
+        release: async () => { await d.store.update(t.id, (g) => (g.uses_spent > 0 ? { ...g, uses_spent: g.uses_spent - 1 } : undefined)) },
+      }
+    }
+  }
+  return undefined
+}
+
+function covers(d: CoverDeps, g: GrantRecord, req: CoverRequest): boolean {
+  const t = g.terms
+  if (d.status(g) !== 'active' || !g.signed) return false
+  if (t.principal.id !== req.principal.id || t.principal.kind !== req.principal.kind || t.action !== req.run.action) return false
+  if (t.node_id !== '*' && t.node_id !== req.run.node_id) return false
+  if (t.args !== 'any' && canonicalJson(t.args) !== canonicalJson(req.run.args)) return false
+  // The approvers must still be what policy asks for now: enough distinct people from its groups.
+  const fit = g.approvals.filter((a) => (d.principals.get(a.by)?.groups ?? []).some((x) => req.decision.approver_groups.includes(x)))
+  if (new Set(fit.map((a) => a.person)).size < req.decision.quorum) return false
+  // Where the registry gates the action now, so must the grant's passkeys: as many people as it asks, in its groups, with passkeys it still lists.
+  const gate = d.passkeys?.requirement(req.run.action, req.run.risk)
+  return gate === undefined || passkeyPeople(d, g, gate.groups) >= gate.quorum
+}
+
+/** Distinct people whose approval of `g` is signed with a passkey the published registry lists for them in one of `groups`. */
+function passkeyPeople(d: CoverDeps, g: GrantRecord, groups: readonly string[]): number {
+  const registry = d.passkeys?.registry
+  const people = new Set<string>()
+  for (const a of g.approvals) {
+    const entry = a.passkey && registry?.approvers.find((e) => e.credential_id === a.passkey?.credential_id && e.operator === a.by)
+    if (entry && entry.groups.some((x) => groups.includes(x))) people.add(entry.person)
+  }
+  return people.size
+}

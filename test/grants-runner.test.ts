@@ -13,6 +13,7 @@ import { randomBytes } from 'node:crypto'
 import { RunJournal } from '@writ/node-runner'
 import { generateSigningKeyPair, grantDigest, loadSigningKey, signGrant, signWrit, type GrantTerms, type SignedGrant, type SigningKey } from '@writ/packs/protocol'
 import { startRunnerHarness, type RunnerHarness } from './helpers/runner-harness.js'
+import { buildTestPlan } from './helpers/plan-writs.js'
 
 const grantId = (): string => `g${Date.now().toString(36).padStart(9, '0')}${randomBytes(4).toString('hex')}`
 
@@ -70,6 +71,18 @@ t.test('the runner verifies a grant a writ carries', async (t) => {
     const self = grant(h)
     const selfApproved = signGrant({ ...self.statement, approvals: [{ by: 'agent-test', at: self.statement.issued_at, digest: self.statement.digest }] }, h.key)
     t.match(await send(selfApproved), { accepted: false, refusal: { code: 'self_approval' } }, 'approved by the principal it is for')
+  })
+
+  await t.test('a plan\'s target carries the grant that covered the plan: checked the same way', async (t) => {
+    const target = (name: string) => ({ node_id: h.nodeId, action: 'canary.mark', pack: 'canary', pack_digest: h.digestOf('canary'), args: { name } })
+    const plan = buildTestPlan(h.key, [target('p-0'), target('p-1')])
+    const g = grant(h, { uses: 1 })
+    t.match(await h.send(plan.envelope(0, { grant: g })), { accepted: true }, 'a target under the grant')
+    t.match(await h.send(plan.envelope(1, { grant: g })), { accepted: false, refusal: { code: 'grant_used_up' } }, 'its one use on this node is spent')
+    const other = buildTestPlan(h.key, [target('p-2')])
+    const ack = await h.send(other.envelope(0, { grant: grant(h, { principal: { id: 'agent-other', kind: 'agent' } }) }))
+    t.match(ack, { accepted: false, refusal: { code: 'bad_grant', message: /is for agent-other, the writ was requested by agent-test/ } }, 'a grant for someone else does not cover the plan\'s requester')
+    t.comment(`runner: a plan target under another principal's grant → ${ack.accepted ? 'accepted' : `${ack.refusal.code}: ${ack.refusal.message}`}`)
   })
 
   await t.test('a grant covers only its principal, action, node and arguments', async (t) => {

@@ -202,7 +202,7 @@ export async function startControlPlane(config: Config, log: Logger, opts: Start
       ),
       storedResult: (node, runId) => consumer.storedResult(node, runId),
       resultStoredAt: (node, runId) => consumer.storedAt(node, runId),
-      brakes,
+      brakes, grantCover: (req) => grants.coverPlan(req),
       notify: {
         pending: (plan, state) => notifier.pending(planAsRun(plan, state), planUrl(plan.id)),
         decided: (plan, state) => notifier.decided(planAsRun(plan, state), planUrl(plan.id)),

@@ -31,7 +31,7 @@ import {
 } from './grant-errors.js'
 import type { GrantRecord, GrantRequest, GrantStatus, ShownGrant } from './grant-schemas.js'
 import type { GrantStore } from './grant-store.js'
-import { coverRequest, type CoverRequest, type GrantCover } from './grant-cover.js'
+import { coverRequest, coverTargets, type CoverRequest, type GrantCover, type PlanCoverRequest } from './grant-cover.js'
 
 export interface GrantServiceDeps {
   store: GrantStore
@@ -268,8 +268,17 @@ export class GrantService {
     return this.present(g)
   }
 
+  private get covering() {
+    return { store: this.d.store, principals: this.d.principals, passkeys: this.d.passkeys, status: (g: GrantRecord) => this.status(g) }
+  }
+
   /** A grant that covers this request, with one of its uses spent, or undefined (grant-cover.ts). */
   cover(req: CoverRequest): Promise<GrantCover | undefined> {
-    return coverRequest({ store: this.d.store, principals: this.d.principals, passkeys: this.d.passkeys, status: (g) => this.status(g) }, req)
+    return coverRequest(this.covering, req)
+  }
+
+  /** A grant that covers every gated target of a plan, with one use spent per target, or undefined (grant-cover.ts). */
+  coverPlan(req: PlanCoverRequest): Promise<GrantCover | undefined> {
+    return coverTargets(this.covering, req)
   }
 }

@@ -33,6 +33,8 @@ const PlanViewSchema = z.object({
   plan_id: z.string(), url: z.string(), status: z.string(), status_reason: z.string(), action: z.string(), summary: z.string(),
   counts: z.record(z.string(), z.number()), groups: z.array(z.object({ count: z.number(), status: z.string(), exit_code: z.number().nullable(), nodes: z.array(z.string()), output: z.string() }).passthrough()),
   targets: z.array(z.object({ node: z.string(), run_id: z.string(), status: z.string() })).optional(), excluded: z.array(z.object({ node: z.string(), reason: z.string() })),
+  /** The standing grant that covered the gated targets (one use each), in place of a decision. */
+  grant: z.object({ id: z.string(), uses: z.number(), uses_left: z.number().nullable(), expires_at: z.string() }).optional(),
 }).passthrough()
 
 export function openApiDocument(serverUrl?: string): Record<string, unknown> {

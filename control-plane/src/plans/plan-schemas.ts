@@ -4,7 +4,7 @@
  * state, and the progress log entries (dispatches and results).
  */
 import { z } from 'zod'
-import { ArgValueSchema, PLAN_ID_RE, PlanStatementSchema, PrincipalRefSchema, RunOptionsSchema } from '@writ/packs/protocol'
+import { ArgValueSchema, PLAN_ID_RE, PlanStatementSchema, PrincipalRefSchema, RunOptionsSchema, SignedGrantSchema } from '@writ/packs/protocol'
 import { RiskSchema } from '@writ/packs'
 import { DecisionSchema, PolicyOutcomeSchema, RunStatusSchema } from '../runs/index.js'
 
@@ -81,6 +81,11 @@ export const PlanSchema = z.object({
   excluded: z.array(z.object({ node: z.string(), reason: z.string() })),
   root: z.string(), list_digest: z.string(), salt: z.string(), request_hash: z.string(),
   approval: PlanApprovalSchema.optional(),
+  /**
+   * The standing grant that covered the plan's gated targets (one use each)
+   * in place of a decision: their writs carry its signed statement.
+   */
+  grant: z.object({ id: z.string(), uses_left: z.number().int().nullable(), expires_at: z.string(), uses: z.number().int().min(1), signed: SignedGrantSchema }).optional(),
   created_at: z.string(), created_by_instance: z.string(),
 })
 export type Plan = z.infer<typeof PlanSchema>

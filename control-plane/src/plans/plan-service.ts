@@ -8,7 +8,7 @@
  * nothing but its audit event and dispatches nothing.
  */
 import type { Logger } from 'pino'
-import { PackCatalog } from '@writ/packs'
+import type { LoadedAction, LoadedPack, PackCatalog } from '@writ/packs'
 import { planBinding, type MerkleTree } from '@writ/packs/protocol'
 import type { AuditChain } from '../audit/index.js'
 import type { Principal } from '../auth/index.js'
@@ -24,6 +24,7 @@ import { listDigest, planTree } from './plan-writs.js'
 import { resolveRollout } from './rollout-rules.js'
 import { FINISHED_PLAN, type Plan, type PlanRequest, type PlanState } from './plan-schemas.js'
 import type { PlanStore } from './plan-store.js'
+import type { GrantCover, PlanCoverRequest } from '../grants/index.js'
 
 export interface PlanServiceDeps {
   catalog: PackCatalog
@@ -46,6 +47,8 @@ export interface PlanServiceDeps {
   onRunnable: (plan: Plan, tree: MerkleTree) => void
   /** Throws 423 when a freeze covers the requester and the action changes state (brakes/). */
   refuseIfFrozen?: ((requester: Plan['requester'], action: string) => void) | undefined
+  /** A standing grant covering every gated target (one use each), spent; undefined when none does (grants/). */
+  grantCover?: ((req: PlanCoverRequest) => Promise<GrantCover | undefined>) | undefined
 }
 
 const PLAN_ACTOR = { id: 'control-plane', kind: 'system' as const }
@@ -93,7 +96,27 @@ export class PlanService {
     const tree = planTree(frozen)
     const root = tree.root.toString('hex')
     const requester = { id: principal.id, kind: principal.kind }
-    const approval = this.approvalOf(resolved.targets, { plan_id: id, root, count: resolved.targets.length, reason: req.reason, requester }, action.id, risk)
+    const gated = this.approvalOf(resolved.targets, { plan_id: id, root, count: resolved.targets.length, reason: req.reason, requester }, action.id, risk)
+    // A standing grant that covers every gated target stands in for the decision: the plan rolls out at once.
+    const cover = gated ? await this.d.grantCover?.({ principal, action: action.id, risk, targets: resolved.targets.filter((t) => t.policy.decision === 'require_approval'), decision: gated }) : undefined
+    const approval = cover ? undefined : gated
+    const grant = cover ? { ...cover.use, uses: resolved.targets.filter((t) => t.policy.decision === 'require_approval').length, signed: cover.signed } : undefined
+    try {
+      return await this.record(principal, req, { id, pack, action, risk, frozen, tree, root, requester, resolved, approval, grant })
+    } catch (err) {
+      // Nothing stored, nothing sent: the grant's uses go back.
+      await cover?.release().catch((e: unknown) => this.d.log.error({ err: e, plan: id }, 'could not give a grant its uses back'))
+      throw err
+    }
+  }
+
+  /** Puts the plan on the chain, stores it, and hands it on to wait for people or to roll out. */
+  private async record(principal: Principal, req: PlanRequest, p: {
+    id: string, pack: LoadedPack, action: LoadedAction, risk: Plan['risk'], frozen: Pick<Plan, 'id' | 'action' | 'pack_digest' | 'options' | 'salt' | 'targets'>,
+    tree: MerkleTree, root: string, requester: Plan['requester'], resolved: ReturnType<typeof resolveTargets>, approval: Plan['approval'], grant: Plan['grant'],
+  }): Promise<{ plan: Plan, state: PlanState }> {
+    const { catalog } = this.d
+    const { id, pack, action, risk, frozen, tree, root, requester, resolved, approval, grant } = p
     const rollout = resolveRollout(req.rollout, resolved.targets.length)
     const base = {
       ...frozen, pack: pack.id, risk, reason: req.reason, requester, rollout, root, list_digest: listDigest(resolved.targets),
@@ -104,6 +127,7 @@ export class PlanService {
       ...(req.evidence !== undefined && req.evidence.length > 0 ? { evidence: req.evidence } : {}),
       ...('selector' in req.targets ? { selector: req.targets.selector } : { nodes: req.targets.nodes }),
       ...(approval ? { approval } : {}),
+      ...(grant ? { grant } : {}),
     }
     // Write-ahead: the root, the frozen list and its digest are on the chain before the plan is stored or a writ leaves.
     const requested = await this.d.audit.append({
@@ -117,13 +141,20 @@ export class PlanService {
         rollout, excluded: resolved.excluded,
         ...(req.expected ? { expected: req.expected } : {}), ...(req.session_id ? { session_id: req.session_id } : {}),
         ...(approval ? { approval: { binding: approval.binding, approver_groups: approval.approver_groups, quorum: approval.quorum, expires_at: approval.expires_at, rule: approval.rule } } : {}),
+        ...(grant ? { grant: { id: grant.id, uses: grant.uses, uses_left: grant.uses_left, expires_at: grant.expires_at } } : {}),
       },
     })
+    if (grant) {
+      await this.d.audit.append({
+        type: 'grant.used', actor: requester, run_id: id, action: action.id,
+        data: { grant_id: grant.id, plan_id: id, uses: grant.uses, uses_left: grant.uses_left, expires_at: grant.expires_at, approved_by: grant.signed.statement.approvals.map((a) => a.by) },
+      })
+    }
     const plan: Plan = { ...base, request_hash: requested.hash }
     const now = new Date().toISOString()
     const state: PlanState = approval
       ? { id, status: 'pending_approval', status_reason: `waiting for ${approval.quorum} ${approval.passkey_required ? 'passkey-signed ' : ''}approval(s) from ${approval.approver_groups.join(', ')} until ${approval.expires_at} (${approval.rule})`, approvals: [], updated_at: now }
-      : { id, status: 'running', status_reason: `rolling out to ${plan.targets.length} target(s)`, approvals: [], updated_at: now }
+      : { id, status: 'running', status_reason: `rolling out to ${plan.targets.length} target(s)${grant ? `; ${grant.uses} gated target(s) covered by grant ${grant.id}` : ''}`, approvals: [], updated_at: now }
     await this.d.plans.create(plan, state)
     if (approval) this.d.onPending(plan, state)
     else this.d.onRunnable(plan, tree)

@@ -37,6 +37,8 @@ export interface PlanView {
   excluded: Plan['excluded']
   approval?: { url: string, expires_at: string, quorum: number, approvals_so_far: number, approver_groups: string[], binding: string, passkey_required: boolean, denial?: { by: string, reason: string } }
   halt?: PlanState['halt']
+  /** The standing grant that covered the gated targets (one use each) in place of a decision. */
+  grant?: { id: string, uses: number, uses_left: number | null, expires_at: string }
 }
 
 /** Where a target stands, from the plan's state and progress. */
@@ -85,6 +87,7 @@ export function presentPlan(plan: Plan, state: PlanState, progress: PlanProgress
       },
     } : {}),
     ...(state.halt ? { halt: state.halt } : {}),
+    ...(plan.grant ? { grant: { id: plan.grant.id, uses: plan.grant.uses, uses_left: plan.grant.uses_left, expires_at: plan.grant.expires_at } } : {}),
   }
 }
 

@@ -49,6 +49,8 @@ export function planWritJson(plan: Plan, tree: MerkleTree, signed: SignedStateme
     pack_digest: plan.pack_digest, args: t.args, reason: plan.reason, requester: plan.requester, approvals, request_hash: plan.request_hash,
     ...(plan.session_id !== undefined ? { session_id: plan.session_id } : {}), options: plan.options, binding_salt: plan.salt,
     issued_at: s.issued_at, expires_at: s.expires_at, nonce: randomHex(16),
+    // A gated target the plan's grant covered carries the grant, which its runner checks like an approval.
+    ...(plan.grant && t.policy.decision === 'require_approval' ? { grant: plan.grant.signed } : {}),
   }
   let shared = statementJson.get(signed)
   if (shared === undefined) statementJson.set(signed, shared = `"statement":${JSON.stringify(s)},"sig":${JSON.stringify(signed.sig)}`)

@@ -21,7 +21,7 @@ import { PlanProgress } from './plan-progress.js'
 import { PlanResults } from './plan-results.js'
 import { PlanRollout, type RolloutOptions } from './plan-rollout.js'
 import { FINISHED_PLAN, type Plan, type PlanRequest, type PlanState } from './plan-schemas.js'
-import { PlanService } from './plan-service.js'
+import { PlanService, type PlanServiceDeps } from './plan-service.js'
 import { PlanStore } from './plan-store.js'
 import { presentPlan, targetRun, type PlanView } from './plan-view.js'
 
@@ -48,6 +48,8 @@ export interface PlansDeps {
   resultStoredAt: (nodeId: string, runId: string) => Promise<number | undefined>
   /** Slack: one message per plan waiting for people, and its outcome. */
   notify: { pending(plan: Plan, state: PlanState): void, decided(plan: Plan, state: PlanState): void }
+  /** A standing grant covering a plan's gated targets (grants/): the plan then rolls out without waiting for people. */
+  grantCover?: PlanServiceDeps['grantCover']
   /** The impact preview's reads, for a sample of a waiting plan's targets. */
   preview?: Pick<PlanPreviewDeps, 'steps' | 'read'>
   /**
@@ -96,6 +98,7 @@ export class Plans {
       },
       onRunnable: (plan, tree) => this.rollout.adopt(plan, tree),
       refuseIfFrozen: (requester, action) => d.brakes?.refuseIfFrozen(requester, action),
+      grantCover: d.grantCover,
     })
   }
 

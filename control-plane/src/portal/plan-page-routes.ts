@@ -81,6 +81,7 @@ export default async function planPageRoutes(app: FastifyInstance, opts: PlanPag
         id: plan.id, action: plan.action, count: plan.targets.length, requester: `${plan.requester.id} (${plan.requester.kind})`, session_id: plan.session_id,
         reason: plan.reason, expected: plan.expected, selector: plan.selector, named: `${plan.nodes?.length ?? 0} node(s)`, root: plan.root, excluded: plan.excluded,
         args: Object.entries(first).map(([k, v]) => [k, typeof v === 'string' ? v : JSON.stringify(v)]), perTarget,
+        ...(plan.grant ? { grant: { id: plan.grant.id, uses: plan.grant.uses, approvedBy: plan.grant.signed.statement.approvals.map((x) => x.by).join(', ') } } : {}),
         rollout: `batches of ${r.batch}, ${r.max_concurrency} at a time, ${r.max_errors === null ? 'no error budget' : `halts after ${r.max_errors} failure(s)`}${r.canary ? `, the first batch as a canary then a ${Math.round(r.pause_ms / 1000)} s pause` : ''}`,
       },
       approval: a ? {

@@ -2,18 +2,17 @@
  * The node-runner daemon: connects to NATS, announces itself, and turns signed
  * writs for this node into runs — verified, journaled, executed, answered.
  */
-import { readFileSync } from 'node:fs'
-import { connect, credsAuthenticator, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node'
+import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node'
 import { jetstream, type JetStreamClient } from '@nats-io/jetstream'
 import { pino, type Logger } from 'pino'
 import { PackCatalog } from '@writ/packs'
 import {
-  PROTOCOL_VERSION, runnerInboxPrefix, subjects, type Heartbeat, type Refusal, type RunResult, type WritAck,
+  PROTOCOL_VERSION, subjects, type Heartbeat, type Refusal, type RunResult, type WritAck,
 } from '@writ/packs/protocol'
 import type { ApproverRegistry } from '@writ/packs/approvers'
 import { ignoredNomadTlsSettings, nomadTargetFrom, type RunnerConfig } from './runner-config.js'
 import { describeError } from './clients/api-errors.js'
-import { natsTlsOptions } from './nats-tls.js'
+import { connectRunner } from './runner-connection.js'
 import { RunJournal } from './run-journal.js'
 import { ResultSpool } from './result-spool.js'
 import { claimedRunId, verifyWrit, type Verdict } from './writ-verifier.js'
@@ -28,6 +27,7 @@ import { RunnerMetrics, serveRunnerHttp } from './runner-metrics.js'
 import { loadTrustedKeys } from './trusted-keys.js'
 import { cancelHandler } from './cancel-handler.js'
 import { inheritedFrom } from './inherited-env.js'
+import { ChecksInFlight, acceptedEntry } from './writ-admission.js'
 
 export interface NodeRunner {
   readonly nodeId: string
@@ -89,21 +89,7 @@ export async function startNodeRunner(
   const spool = new ResultSpool(`${config.journal}.spool`)
   const startedAt = new Date().toISOString()
 
-  const nc: NatsConnection = await connect({
-    servers: config.natsUrl.split(','),
-    name: `writ-node-runner:${config.nodeId}`,
-    // Replies come back on this node's own inbox, the only one its credentials may read.
-    inboxPrefix: runnerInboxPrefix(config.nodeId),
-    maxReconnectAttempts: -1,
-    reconnectTimeWait: 1000,
-    reconnectJitter: 500,
-    waitOnFirstConnect: true,
-    // Async stack traces cost an Error per request/publish on the hot path; our errors carry their own context.
-    noAsyncTraces: true,
-    ...(config.natsCreds ? { authenticator: credsAuthenticator(readFileSync(config.natsCreds)) } : {}),
-    ...(config.natsUser ? { user: config.natsUser, pass: config.natsPass ?? '' } : {}),
-    ...natsTlsOptions(config.natsCa, config.natsTlsServerName),
-  })
+  const nc: NatsConnection = await connectRunner(config)
   log.info({ server: nc.getServer(), nodeId: config.nodeId, nodeName: config.nodeName }, 'connected to NATS')
   const metrics = new RunnerMetrics()
   metrics.connected = true
@@ -158,16 +144,8 @@ export async function startNodeRunner(
 
   const reply = (msg: Msg, ack: WritAck): void => { if (msg.reply) msg.respond(encoder.encode(JSON.stringify(ack))) }
 
-  /** Run ids whose passkey approvals are being checked: a redelivery meanwhile is a replay. */
-  const checking = new Set<string>()
-  /** Uses of a grant held by writs whose passkeys are being checked: they count until refused or journaled. */
-  const checkingGrantUses = new Map<string, number>()
-  const holdGrantUse = (id: string | undefined, by: 1 | -1): void => {
-    if (id === undefined) return
-    const n = (checkingGrantUses.get(id) ?? 0) + by
-    if (n > 0) checkingGrantUses.set(id, n)
-    else checkingGrantUses.delete(id)
-  }
+  /** Writs whose passkey approvals are being checked: their run ids and the grant uses they hold. */
+  const checking = new ChecksInFlight()
 
   const refuse = (msg: Msg, verdict: Extract<Verdict, { ok: false }>): void => {
     const runId = verdict.runId
@@ -198,7 +176,7 @@ export async function startNodeRunner(
       : verifyWrit(raw, {
         nodeId: config.nodeId, trusted, catalog: (packId) => live.current(packId), seen: (id) => journal.has(id) || checking.has(id),
         allowShellPacks: config.allowShellPacks, clockSkewMs: config.clockSkewMs, maxWritLifetimeMs: config.maxWritLifetimeMs,
-        runnerDirs: { nomad_data_dir: config.nomadDataDir }, grantUses: (id) => journal.grantUses(id) + (checkingGrantUses.get(id) ?? 0),
+        runnerDirs: { nomad_data_dir: config.nomadDataDir }, grantUses: (id) => journal.grantUses(id) + checking.heldUses(id),
       })
     if (!verdict.ok) return refuse(msg, verdict)
     if (!passkeys || !passkeys.needsCheck(verdict)) return accept(msg, verdict)
@@ -206,17 +184,13 @@ export async function startNodeRunner(
     const registry = passkeys.registry
     const { serial, digest } = passkeys.mark
     const runId = verdict.writ.run_id
-    const grantId = verdict.writ.grant?.statement.id
-    checking.add(runId)
-    holdGrantUse(grantId, 1)
+    const release = checking.hold(verdict)
     const p = passkeys.check(verdict, registry).then((check) => {
-      checking.delete(runId)
-      holdGrantUse(grantId, -1)
+      release()
       if (!check.ok) return refuse(msg, { ok: false, runId, writ: verdict.writ, refusal: { code: check.code, message: check.message } satisfies Refusal })
       accept(msg, verdict, { passkeys: { verified: check.verified.map((v) => ({ by: v.by, credential_id: v.credential_id })), registry_issued_at: registry.issued_at, registry_serial: serial, registry_digest: digest } })
     }, (e: Error) => {
-      checking.delete(runId)
-      holdGrantUse(grantId, -1)
+      release()
       refuse(msg, { ok: false, runId, writ: verdict.writ, refusal: { code: 'bad_passkey', message: `the passkey approvals could not be checked: ${e.message}` } })
     })
     track(p)
@@ -236,19 +210,8 @@ export async function startNodeRunner(
     const runId = verdict.writ.run_id
     const ac = new AbortController()
     runs.set(runId, ac)
-    // The journal keeps who approved and with which passkey, not the whole assertion.
-    const approvals = verdict.writ.approvals.map(({ passkey, ...a }) => (passkey ? { ...a, passkey: passkey.credential_id } : a))
     // Tracked from acceptance, so a drain waits for a run still on its way to the disk.
-    const p = journal.append('accepted', runId, {
-      action: verdict.writ.action, requester: verdict.writ.requester.id, digest: verdict.writ.pack_digest,
-      request_hash: verdict.writ.request_hash, expires_at: verdict.writ.expires_at,
-      ...(verdict.plan ? { plan: verdict.plan.id, position: verdict.plan.position } : {}),
-      ...(approvals.length > 0 ? { approvals } : {}), ...checked,
-      // Counted by the journal: the next writ under this grant sees this use at once, and after a restart.
-      ...(verdict.writ.grant ? { grant: verdict.writ.grant.statement.id, grant_expires_at: verdict.writ.grant.statement.expires_at } : {}),
-      // The Nomad state the approval was given on, checked again right before the action (run-preflight.ts).
-      ...(verdict.writ.state ? { state: { kind: verdict.writ.state.kind, id: verdict.writ.state.id, modify_index: verdict.writ.state.modify_index } } : {}),
-    }).then(
+    const p = journal.append('accepted', runId, acceptedEntry(verdict, checked)).then(
       async () => {
         reply(msg, { v: PROTOCOL_VERSION, run_id: runId, node_id: config.nodeId, accepted: true })
         // The client sends the ack at the end of this tick; starting the run

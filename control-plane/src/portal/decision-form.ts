@@ -6,6 +6,7 @@
  */
 import { z } from 'zod'
 import { PasskeyAssertionSchema, type PasskeyAssertion } from '@writ/packs/protocol'
+import { formIssues, invalidForm } from './form-refusal.js'
 
 const Binding = z.string().regex(/^[0-9a-f]{64}$/)
 
@@ -22,19 +23,16 @@ export type FormDecision =
   | { decision: 'approve', binding: string, comment?: string, passkey?: PasskeyAssertion }
   | { decision: 'deny', binding: string, reason: string }
 
-function invalid(message: string): Error {
-  return Object.assign(new Error(message), { code: 'WRIT_ERR_VALIDATION', statusCode: 400 })
-}
 
 /** The decision a posted form carries, or throws WRIT_ERR_VALIDATION (messages start with the field's name). */
 export function readDecisionForm(verb: 'approve' | 'deny', body: unknown, what: string): FormDecision {
   if (verb === 'deny') {
     const form = denyForm(what).safeParse(body)
-    if (!form.success) throw invalid(form.error.issues.map((i) => `${i.path.join('.') || 'form'}: ${i.message}`).join('; '))
+    if (!form.success) throw invalidForm(formIssues(form.error))
     return { decision: 'deny', binding: form.data.binding, reason: form.data.reason }
   }
   const form = ApproveForm.safeParse(body)
-  if (!form.success) throw invalid(form.error.issues.map((i) => `${i.path.join('.') || 'form'}: ${i.message}`).join('; '))
+  if (!form.success) throw invalidForm(formIssues(form.error))
   const f = form.data
   const passkey = readPasskeyField(f.passkey)
   return { decision: 'approve', binding: f.binding, ...(f.comment ? { comment: f.comment } : {}), ...(passkey ? { passkey } : {}) }
@@ -46,6 +44,6 @@ export function readPasskeyField(text: string | undefined): PasskeyAssertion | u
   let raw: unknown
   try { raw = JSON.parse(text) } catch { raw = undefined }
   const parsed = PasskeyAssertionSchema.safeParse(raw)
-  if (!parsed.success) throw invalid('passkey: the browser sent no readable passkey assertion')
+  if (!parsed.success) throw invalidForm('passkey: the browser sent no readable passkey assertion')
   return parsed.data
 }

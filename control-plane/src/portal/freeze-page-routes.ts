@@ -9,7 +9,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { z } from 'zod'
 import type { PrincipalRegistry } from '../auth/index.js'
 import type { Brakes } from '../brakes/index.js'
-import { auditRejection, detailsOf } from '../http/index.js'
+import { formRefusal, invalidForm } from './form-refusal.js'
 import type { PageRenderer } from './page-render.js'
 
 const FreezeForm = z.object({ _csrf: z.string().optional(), reason: z.string().trim().min(1, 'say why: the reason is what refused agents and Slack read').max(500), scope: z.string().max(128) }).strict()
@@ -23,7 +23,7 @@ export default async function freezePageRoutes(app: FastifyInstance, opts: { pag
       const form = (verb === 'freeze' ? FreezeForm : UnfreezeForm).safeParse(req.body)
       if (!form.success) {
         const message = form.error.issues.map((i) => `${i.path.join('.') || 'form'}: ${i.message}`).join('; ')
-        throw Object.assign(new Error(message), { code: 'WRIT_ERR_VALIDATION', statusCode: 400 })
+        throw invalidForm(message)
       }
       const f = form.data as { reason?: string, scope: string }
       if (verb === 'freeze') await brakes.freeze(req.principal!, { reason: f.reason as string, scope: f.scope })
@@ -33,12 +33,10 @@ export default async function freezePageRoutes(app: FastifyInstance, opts: { pag
         app.writ.approvals.sweep(0).catch((err: unknown) => req.log.error({ err }, 'releasing held runs failed'))
       }
     } catch (err) {
-      const e = err as Error & { code?: string, statusCode?: number }
-      if (!e.code?.startsWith('WRIT_ERR_')) throw err
-      await auditRejection(req, e.code, e.message, detailsOf(e)).catch((auditErr: unknown) => req.log.error({ err: auditErr }, `cannot audit a refused ${verb}`))
+      const e = await formRefusal(req, err, verb)
       return pages.page(req, reply, '@error', { title: verb === 'freeze' ? 'Not frozen' : 'Not unfrozen', nav: 'nodes' }, {
         heading: verb === 'freeze' ? 'Nothing was frozen' : 'Nothing was unfrozen', code: e.code, message: e.message, hint: 'Go back to the Nodes page and try again.',
-      }, e.statusCode ?? 400)
+      }, e.statusCode)
     }
     return reply.redirect(`/ui/nodes?brakes=${verb === 'freeze' ? 'frozen' : 'unfrozen'}#freeze`, 303)
   }

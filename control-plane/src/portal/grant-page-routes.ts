@@ -21,6 +21,7 @@ import { RunNotFound } from '../http/index.js'
 import { RunIdParamsSchema, type RunStore } from '../runs/index.js'
 import type { PageRenderer } from './page-render.js'
 import { readPasskeyField } from './decision-form.js'
+import { formIssues, invalidForm } from './form-refusal.js'
 
 const GrantParams = z.object({ id: z.string().regex(GRANT_ID_RE, 'expected a grant id') }).strict()
 const CsrfOnly = z.object({ _csrf: z.string().optional() }).strict()
@@ -35,9 +36,6 @@ const ONE_HOUR = '1h'
 
 const TONES: Record<string, string> = { active: 'ok', pending: 'wait', revoked: 'bad' }
 
-function formError(message: string): Error {
-  return Object.assign(new Error(message), { code: 'WRIT_ERR_VALIDATION', statusCode: 400 })
-}
 
 const FLASHES: Record<string, string> = {
   revoked: 'The grant is revoked: it covers nothing from the next request on.',
@@ -71,13 +69,13 @@ export default async function grantPageRoutes(
 
   const grantId = (params: unknown): string => {
     const p = GrantParams.safeParse(params)
-    if (!p.success) throw formError('expected a grant id')
+    if (!p.success) throw invalidForm('expected a grant id')
     return p.data.id
   }
 
   app.post('/grants/:id/revoke', { preHandler: app.csrfProtection }, async (req, reply) => {
     const id = grantId(req.params)
-    if (!CsrfOnly.safeParse(req.body ?? {}).success) throw formError('form: unexpected fields')
+    if (!CsrfOnly.safeParse(req.body ?? {}).success) throw invalidForm('form: unexpected fields')
     await grants.revoke(req.principal!, id, undefined)
     return reply.redirect('/ui/grants?done=revoked', 303)
   })
@@ -85,7 +83,7 @@ export default async function grantPageRoutes(
   app.post('/grants/:id/approve', { preHandler: app.csrfProtection }, async (req, reply) => {
     const id = grantId(req.params)
     const form = CosignForm.safeParse(req.body)
-    if (!form.success) throw formError('digest: the form did not carry the grant\'s digest')
+    if (!form.success) throw invalidForm('digest: the form did not carry the grant\'s digest')
     await grants.approve(req.principal!, id, form.data.digest, readPasskeyField(form.data.passkey))
     return reply.redirect('/ui/grants?done=approved', 303)
   })
@@ -95,7 +93,7 @@ export default async function grantPageRoutes(
     if (!parsed.success) throw new RunNotFound(String((req.params as { id?: unknown }).id ?? '').slice(0, 64))
     const id = parsed.data.id
     const form = ApproveAndGrantForm.safeParse(req.body)
-    if (!form.success) throw formError(form.error.issues.map((i) => `${i.path.join('.') || 'form'}: ${i.message}`).join('; '))
+    if (!form.success) throw invalidForm(formIssues(form.error))
     const hit = await store.get(id)
     if (!hit) throw new RunNotFound(id)
     const run = hit.run

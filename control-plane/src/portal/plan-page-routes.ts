@@ -10,7 +10,8 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { z } from 'zod'
 import { bindingChallenge } from '@writ/packs/approvers'
 import type { PackCatalog } from '@writ/packs'
-import { auditRejection, detailsOf, PlanNotFound } from '../http/index.js'
+import { PlanNotFound } from '../http/index.js'
+import { formRefusal } from './form-refusal.js'
 import type { Principal } from '../auth/index.js'
 import type { Passkeys } from '../passkeys/index.js'
 import { redactArgs, sensitiveArgNames, type RunStore } from '../runs/index.js'
@@ -109,10 +110,8 @@ export default async function planPageRoutes(app: FastifyInstance, opts: PlanPag
     try {
       await plans.decide(req.principal as Principal, id, readDecisionForm(verb, req.body, 'the plan'))
     } catch (err) {
-      const e = err as Error & { code?: string, statusCode?: number }
-      if (!e.code?.startsWith('WRIT_ERR_') || e.code === 'WRIT_ERR_PLAN_NOT_FOUND') throw err
-      await auditRejection(req, e.code, e.message, { plan_id: id, ...detailsOf(e) }).catch((auditErr: unknown) => req.log.error({ err: auditErr }, 'cannot audit a refused decision'))
-      return show(req, reply, id, { error: { code: e.code, message: e.message } }, e.statusCode ?? 400)
+      const e = await formRefusal(req, err, 'decision', { plan_id: id }, ['WRIT_ERR_PLAN_NOT_FOUND'])
+      return show(req, reply, id, { error: { code: e.code, message: e.message } }, e.statusCode)
     }
     // Post/redirect/get: a reload of the result page does not post the decision again.
     return reply.redirect(`/ui/plans/${encodeURIComponent(id)}?done=1`, 303)

@@ -6,7 +6,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { z } from 'zod'
-import { auditRejection, detailsOf } from '../http/index.js'
+import { formIssues, formRefusal, invalidForm } from './form-refusal.js'
 import { ReviewIdParamsSchema, type BreakGlass } from '../break-glass/index.js'
 import type { PageRenderer } from './page-render.js'
 
@@ -27,13 +27,11 @@ export default async function reviewPageRoutes(app: FastifyInstance, opts: { pag
       const params = ReviewIdParamsSchema.safeParse(req.params)
       if (!params.success) throw Object.assign(new Error(`review "${raw}" does not exist`), { code: 'WRIT_ERR_REVIEW_NOT_FOUND', statusCode: 404 })
       const form = AckForm.safeParse(req.body)
-      if (!form.success) throw Object.assign(new Error(form.error.issues.map((i) => `${i.path.join('.') || 'form'}: ${i.message}`).join('; ')), { code: 'WRIT_ERR_VALIDATION', statusCode: 400 })
+      if (!form.success) throw invalidForm(formIssues(form.error))
       await breakGlass.acknowledge(req.principal!, params.data.id, form.data.comment || undefined)
     } catch (err) {
-      const e = err as Error & { code?: string, statusCode?: number }
-      if (!e.code?.startsWith('WRIT_ERR_')) throw err
-      await auditRejection(req, e.code, e.message, { review_id: raw, ...detailsOf(e) }).catch((auditErr: unknown) => req.log.error({ err: auditErr }, 'cannot audit a refused acknowledgement'))
-      return show(req, reply, { error: { code: e.code, message: e.message } }, e.statusCode ?? 400)
+      const e = await formRefusal(req, err, 'acknowledgement', { review_id: raw })
+      return show(req, reply, { error: { code: e.code, message: e.message } }, e.statusCode)
     }
     return reply.redirect('/ui/reviews?done=1', 303)
   })

@@ -10,7 +10,8 @@ import { z } from 'zod'
 import { parsePlanRunId } from '@writ/packs/protocol'
 import { bindingChallenge } from '@writ/packs/approvers'
 import { RunIdParamsSchema, type Run } from '../runs/index.js'
-import { auditRejection, detailsOf, RunNotFound } from '../http/index.js'
+import { RunNotFound } from '../http/index.js'
+import { formIssues, formRefusal, invalidForm } from './form-refusal.js'
 import type { Principal } from '../auth/index.js'
 import { readDecisionForm, readPasskeyField } from './decision-form.js'
 import type { PageRenderer } from './page-render.js'
@@ -89,11 +90,9 @@ export default async function runPageRoutes(app: FastifyInstance, opts: { pages:
     try {
       await approvals.decide(req.principal!, id, readDecisionForm(verb, req.body, 'the run'))
     } catch (err) {
-      const e = err as Error & { code?: string, statusCode?: number }
-      if (!e.code?.startsWith('WRIT_ERR_') || e.code === 'WRIT_ERR_RUN_NOT_FOUND') throw err
-      await auditRejection(req, e.code, e.message, { run_id: id, ...detailsOf(e) }).catch((auditErr: unknown) => req.log.error({ err: auditErr }, 'cannot audit a refused decision'))
+      const e = await formRefusal(req, err, 'decision', { run_id: id }, ['WRIT_ERR_RUN_NOT_FOUND'])
       // An error about one field is shown next to it (the deny form opens to show its reason's).
-      return show(req, reply, id, { error: { code: e.code, message: e.message, field: fieldOf(e.message) } }, e.statusCode ?? 400)
+      return show(req, reply, id, { error: { code: e.code, message: e.message, field: fieldOf(e.message) } }, e.statusCode)
     }
     // Post/redirect/get: a reload of the result page does not post the decision again.
     return reply.redirect(`/ui/runs/${encodeURIComponent(id)}?done=1`, 303)
@@ -118,22 +117,18 @@ export default async function runPageRoutes(app: FastifyInstance, opts: { pages:
     const id = parsed.data.id
     try {
       const form = BreakGlassForm.safeParse(req.body)
-      if (!form.success) {
-        throw Object.assign(new Error(form.error.issues.map((i) => `${i.path.join('.') || 'form'}: ${i.message}`).join('; ')), { code: 'WRIT_ERR_VALIDATION', statusCode: 400 })
-      }
+      if (!form.success) throw invalidForm(formIssues(form.error))
       const hit = await store.get(id)
       if (!hit) throw new RunNotFound(id)
       const phrase = breakGlassPhrase(hit.run)
       if (form.data.confirm !== phrase) {
-        throw Object.assign(new Error(`confirm: tick the box that names what runs alone (${phrase})`), { code: 'WRIT_ERR_VALIDATION', statusCode: 400 })
+        throw invalidForm(`confirm: tick the box that names what runs alone (${phrase})`)
       }
       const passkey = readPasskeyField(form.data.passkey)
       await breakGlass.run(req.principal!, id, { reason: form.data.reason, binding: form.data.binding, ...(passkey ? { passkey } : {}) })
     } catch (err) {
-      const e = err as Error & { code?: string, statusCode?: number }
-      if (!e.code?.startsWith('WRIT_ERR_') || e.code === 'WRIT_ERR_RUN_NOT_FOUND') throw err
-      await auditRejection(req, e.code, e.message, { run_id: id, break_glass: true, ...detailsOf(e) }).catch((auditErr: unknown) => req.log.error({ err: auditErr }, 'cannot audit a refused break-glass'))
-      return show(req, reply, id, { error: { code: e.code, message: e.message, field: 'break-glass' } }, e.statusCode ?? 400)
+      const e = await formRefusal(req, err, 'break-glass', { run_id: id, break_glass: true }, ['WRIT_ERR_RUN_NOT_FOUND'])
+      return show(req, reply, id, { error: { code: e.code, message: e.message, field: 'break-glass' } }, e.statusCode)
     }
     return reply.redirect(`/ui/runs/${encodeURIComponent(id)}?done=1`, 303)
   })

@@ -10,7 +10,7 @@ import {
   type Refusal, type SignedGrant, type SigningKey, type Writ,
 } from '@writ/packs/protocol'
 import type { Run } from './run-record.js'
-import { randomHex } from './run-store.js'
+import { randomHex } from './run-ids.js'
 
 export type DispatchOutcome =
   | { kind: 'accepted' }

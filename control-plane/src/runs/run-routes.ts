@@ -12,7 +12,7 @@ import { runSummary } from './run-summary.js'
 import { BadOperationKey } from '../http/index.js'
 import { OPERATION_ID_RE } from './operations.js'
 import type { Run } from './run-record.js'
-import { newRunId } from './run-store.js'
+import { newRunId } from './run-ids.js'
 
 /** The `Idempotency-Key` header, when sent; a malformed one is a typed 400. */
 function idempotencyKey(header: string | string[] | undefined): string | undefined {

@@ -5,16 +5,17 @@
  * deadline sweeper and long-poll waiters — whichever instance made the change.
  * Runs that have not finished are also kept by the moment a sweep must look
  * at them (approval window, dispatch grace, deadline) and counted per
- * requester, so sweeps and caps never scan the whole index.
+ * requester, so sweeps and caps never scan the whole index (run-index.ts).
  */
 import { EventEmitter } from 'node:events'
-import { randomBytes } from 'node:crypto'
 import type { NatsConnection } from '@nats-io/transport-node'
 import { Kvm, type KV } from '@nats-io/kv'
 import type { Logger } from 'pino'
 import { withJetStreamRetry, isTransientJetStreamError, retryTransient } from '../nats/index.js'
-import { DueQueue } from './due-queue.js'
-import { RunSchema, isTerminal, type Run, type RunStatus } from './run-record.js'
+import { RunIndex, type RunFilter, type RunSummary } from './run-index.js'
+import { RunSchema, isTerminal, type Run } from './run-record.js'
+
+export type { RunFilter, RunSummary } from './run-index.js'
 
 export const RUNS_BUCKET = 'WRIT_RUNS'
 const WRONG_LAST_SEQUENCE = 10071
@@ -25,32 +26,10 @@ export class RunStoreError extends Error {
   constructor(message: string, options?: ErrorOptions) { super(message, options); this.name = 'RunStoreError' }
 }
 
-/** A time-ordered run id that is also a NATS subject token. */
-export function newRunId(): string {
-  return `r${Date.now().toString(36).padStart(9, '0')}${randomHex(8)}`
-}
-
-/**
- * `bytes` fresh CSPRNG bytes as hex, drawn from a 4 KiB pool: one
- * `randomBytes` call per few hundred ids and nonces instead of one each.
- * Every byte is handed out once.
- */
-export function randomHex(bytes: number): string {
-  if (entropyAt + bytes > entropy.length) { entropy = randomBytes(4096); entropyAt = 0 }
-  const hex = entropy.toString('hex', entropyAt, entropyAt + bytes)
-  entropyAt += bytes
-  return hex
-}
-let entropy = Buffer.alloc(0)
-let entropyAt = 0
-
-export type RunSummary = Omit<Run, 'result' | 'args' | 'binding_salt'> & { exit_code?: number | null | undefined }
-
-export interface RunFilter { session_id?: string | undefined, node?: string | undefined, status?: RunStatus | undefined, requester?: string | undefined, action?: string | undefined }
-
 export class RunStore {
   private readonly events = new EventEmitter()
-  private readonly index = new Map<string, RunSummary>()
+  /** Summaries for listings, sweeps and caps (run-index.ts). */
+  private readonly index = new RunIndex(INDEX_LIMIT)
   /** Full records of runs still in flight, with their revision: the first guess for an update. */
   private readonly active = new Map<string, { run: Run, revision: number }>()
   /** Latest revision seen per run, so the watch echo of our own writes is not parsed again. */
@@ -64,17 +43,6 @@ export class RunStore {
   private readonly writing = new Map<string, { bytes: Uint8Array, run: Run }>()
   /** The JSON each observed record was stored as, so an HTTP reply can reuse it instead of serializing again. */
   private readonly stored = new WeakMap<Run, string>()
-  /** Runs waiting for approval, by the moment their window closes. */
-  private readonly expiring = new DueQueue()
-  /** Approved runs not yet dispatched, by when they were approved. */
-  private readonly approvedAt = new DueQueue()
-  /** Dispatched and running runs, by their deadline. */
-  private readonly deadlines = new DueQueue()
-  /** Runs waiting for approval per requester id. */
-  private readonly pendingBy = new Map<string, number>()
-  /** Finished runs in the index, in the order they finished: the first to go when it is full. */
-  private readonly finished = new Set<string>()
-  private unfinished = 0
 
   private constructor(private readonly kv: KV, private readonly log: Logger) {
     this.events.setMaxListeners(0)
@@ -135,47 +103,20 @@ export class RunStore {
     this.revisions.set(run.id, revision)
     if (isTerminal(run.status)) this.active.delete(run.id)
     else if (this.active.size < INDEX_LIMIT) this.active.set(run.id, { run, revision })
-    // The index feeds listings: no output, no arguments, and never the binding salt.
-    const { result, args: _args, binding_salt: _salt, ...rest } = run
-    const summary: RunSummary = { ...rest, exit_code: result?.exit_code }
-    this.track(run.id, this.index.get(run.id), summary)
-    this.index.set(run.id, summary)
-    while (this.index.size > INDEX_LIMIT) {
-      const oldest = this.finished.values().next()
-      if (oldest.done) break
-      this.forget(oldest.value)
-    }
+    for (const dropped of this.index.put(run)) this.forgetRecord(dropped)
     this.events.emit(run.id, run)
     this.events.emit('*', run)
   }
 
-  /** Drops a run from the index (deleted from the bucket, or finished long ago). */
+  /** Drops a run from the index (deleted from the bucket). */
   private forget(id: string): void {
-    this.track(id, this.index.get(id), undefined)
-    this.index.delete(id)
-    this.active.delete(id)
-    this.revisions.delete(id)
+    this.index.remove(id)
+    this.forgetRecord(id)
   }
 
-  /** Moves a run between the queues and counts as its status changes from `prev` to `next`. */
-  private track(id: string, prev: RunSummary | undefined, next: RunSummary | undefined): void {
-    if (prev?.status === 'pending_approval') {
-      const left = (this.pendingBy.get(prev.requester.id) ?? 1) - 1
-      if (left > 0) this.pendingBy.set(prev.requester.id, left)
-      else this.pendingBy.delete(prev.requester.id)
-    }
-    if (next?.status === 'pending_approval') this.pendingBy.set(next.requester.id, (this.pendingBy.get(next.requester.id) ?? 0) + 1)
-    const open = (r: RunSummary | undefined): number => (r !== undefined && !isTerminal(r.status) ? 1 : 0)
-    this.unfinished += open(next) - open(prev)
-    const status = next?.status
-    if (status === 'pending_approval' && next?.approval) this.expiring.set(id, dueAt(next.approval.expires_at))
-    else this.expiring.delete(id)
-    if (status === 'approved') this.approvedAt.set(id, dueAt(next?.approval?.approved_at ?? next?.updated_at))
-    else this.approvedAt.delete(id)
-    if ((status === 'dispatched' || status === 'running') && next?.deadline_at) this.deadlines.set(id, dueAt(next.deadline_at))
-    else this.deadlines.delete(id)
-    this.finished.delete(id)
-    if (status !== undefined && isTerminal(status)) this.finished.add(id)
+  private forgetRecord(id: string): void {
+    this.active.delete(id)
+    this.revisions.delete(id)
   }
 
   /** The JSON `run` was stored as, when it is a record this instance wrote or observed unchanged. */
@@ -279,60 +220,19 @@ export class RunStore {
     return () => this.events.off('*', listener)
   }
 
-  /** Runs matching `filter`, newest first. Filters before sorting: the periodic sweeps and every page ask for a few runs of a large index. */
-  list(filter: RunFilter, limit: number): RunSummary[] {
-    const hits: RunSummary[] = []
-    for (const r of filter.status === 'pending_approval' ? this.pendingRuns() : this.index.values()) {
-      if (filter.session_id !== undefined && r.session_id !== filter.session_id) continue
-      if (filter.node !== undefined && r.node_id !== filter.node && r.node_name !== filter.node) continue
-      if (filter.status !== undefined && r.status !== filter.status) continue
-      if (filter.requester !== undefined && r.requester.id !== filter.requester) continue
-      if (filter.action !== undefined && r.action !== filter.action) continue
-      hits.push(r)
-    }
-    return hits.sort((a, b) => (a.id < b.id ? 1 : -1)).slice(0, limit)
-  }
-
-  summary(id: string): RunSummary | undefined { return this.index.get(id) }
-
-  /** Runs waiting for approval, in no particular order (only those, not the whole index). */
-  * pendingRuns(): IterableIterator<RunSummary> {
-    for (const id of this.expiring.ids()) {
-      const r = this.index.get(id)
-      if (r) yield r
-    }
-  }
-
-  /** How many runs wait for approval: all of them, or those of one requester. */
-  pendingCount(requester?: string): number {
-    return requester === undefined ? this.expiring.size : this.pendingBy.get(requester) ?? 0
-  }
-
-  /** How many runs in the index have not finished (waiting, approved, dispatched, running). */
-  get unfinishedCount(): number { return this.unfinished }
-
-  /** Runs waiting for approval whose window closed by `now`, for the approval sweep. */
-  expiredBy(now: number): RunSummary[] { return this.summaries(this.expiring.due(now)) }
-
-  /** Approved runs still not dispatched that were approved by `before`, for the approval sweep. */
-  approvedBefore(before: number): RunSummary[] { return this.summaries(this.approvedAt.due(before)) }
-
-  /** Runs waiting on a node (dispatched or running) whose deadline passed by `now`, for the deadline sweeper. */
-  overdue(now: number): RunSummary[] { return this.summaries(this.deadlines.due(now)) }
-
-  private summaries(ids: string[]): RunSummary[] {
-    return ids.map((id) => this.index.get(id)).filter((r): r is RunSummary => r !== undefined)
-  }
+  /** Runs matching `filter`, newest first (run-index.ts). */
+  list(filter: RunFilter, limit: number): RunSummary[] { return this.index.list(filter, limit) }
+  summary(id: string): RunSummary | undefined { return this.index.summary(id) }
+  pendingRuns(): IterableIterator<RunSummary> { return this.index.pendingRuns() }
+  pendingCount(requester?: string): number { return this.index.pendingCount(requester) }
+  get unfinishedCount(): number { return this.index.unfinishedCount }
+  expiredBy(now: number): RunSummary[] { return this.index.expiredBy(now) }
+  approvedBefore(before: number): RunSummary[] { return this.index.approvedBefore(before) }
+  overdue(now: number): RunSummary[] { return this.index.overdue(now) }
 
   stop(): void {
     this.stopWatch?.()
   }
-}
-
-/** A record's time as a queue position; one that does not parse is due at once, so a sweep looks at it. */
-function dueAt(text: string | undefined): number {
-  const at = text === undefined ? Number.NaN : Date.parse(text)
-  return Number.isFinite(at) ? at : 0
 }
 
 function safeJson(bytes: Uint8Array): unknown {

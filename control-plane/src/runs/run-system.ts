@@ -9,7 +9,7 @@ import type { FleetNode } from '../fleet/index.js'
 import { ActionNotFound, ActionNotOnNode, BadArgs, DigestMismatch, NodeNotFound, PolicyDenied } from '../http/index.js'
 import type { Run } from './run-record.js'
 import type { RunServiceDeps, SystemRunRequest } from './run-service.js'
-import { newRunId, randomHex } from './run-store.js'
+import { newRunId, randomHex } from './run-ids.js'
 import { redactArgs, sensitiveArgNames } from './sensitive-args.js'
 
 const SYSTEM = { id: 'control-plane', kind: 'system' as const }

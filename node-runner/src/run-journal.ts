@@ -24,6 +24,7 @@ import { basename, dirname, join } from 'node:path'
 import { GENESIS_HASH, checkLink, sealLink, type JournalEntry } from '@writ/packs'
 // Types only: the approvers module loads only on a runner configured with a registry.
 import type { AcceptedRegistry } from '@writ/packs/approvers'
+import { JournalMemory } from './journal-memory.js'
 
 export type JournalEntryType = 'accepted' | 'refused' | 'finished' | 'started' | 'refusals' | 'continued' | 'registry'
 export type { JournalEntry }
@@ -65,14 +66,8 @@ export class RunJournal {
   private last = GENESIS_HASH
   /** Entries in the current file. */
   private fileEntries = 0
-  /** Run ids whose writ may still be valid: run id → until when (ms) it must be refused as a replay. */
-  private readonly seen = new Map<string, number>()
-  /** Accepted runs with no `finished` entry yet: run id → action. */
-  private readonly open_ = new Map<string, string>()
-  /** Writs accepted under each standing grant: grant id → count and until when it matters (the grant's expiry plus skew). */
-  private readonly grants = new Map<string, { used: number, until: number }>()
-  /** The newest approver registry accepted (the last `registry` entry, or a `continued` carry-over); parsed by the passkey gate. */
-  private registry_: Record<string, unknown> | undefined
+  /** Replay window, open runs, grant uses and the newest registry (journal-memory.ts). */
+  private readonly memory: JournalMemory
   private pending: string[] = []
   /** Whether an entry waiting in `pending` must be fdatasync'ed. */
   private pendingSync = false
@@ -88,6 +83,7 @@ export class RunJournal {
     mkdirSync(dirname(path), { recursive: true })
     this.fd = openSync(path, 'a')
     this.now = opts.now ?? Date.now
+    this.memory = new JournalMemory(opts)
   }
 
   /** Opens (or creates) the journal, verifying the chain and learning the run ids still inside their replay window. */
@@ -123,64 +119,24 @@ export class RunJournal {
       this.last = e.hash
       this.seq = e.seq
       this.fileEntries++
-      this.learn(e, now)
+      this.memory.learn(e, now)
     }
-  }
-
-  /** Replay window and open runs, from one entry (read back or just appended). */
-  private learn(e: Pick<JournalEntry, 'type' | 'run_id' | 'data' | 'at'>, now: number): void {
-    if (e.type === 'continued') {
-      for (const [runId, until] of Object.entries(e.data.replay as Record<string, number> ?? {})) if (until > now) this.seen.set(runId, until)
-      for (const [runId, action] of Object.entries(e.data.open as Record<string, string> ?? {})) this.open_.set(runId, action)
-      if (typeof e.data.registry === 'object' && e.data.registry !== null) this.registry_ = e.data.registry as Record<string, unknown>
-      for (const [id, g] of Object.entries(e.data.grants as Record<string, { used: number, until: number }> ?? {})) {
-        if (g.until > now) this.grants.set(id, { used: g.used, until: g.until })
-      }
-      return
-    }
-    // Appended only for a registry newer than any before, so the last one is the newest.
-    if (e.type === 'registry') this.registry_ = e.data
-    if (e.type === 'accepted' || e.type === 'refused' || e.type === 'started') {
-      if (e.data.unverified !== true) {
-        const until = this.replayUntil(e)
-        if (until > now) this.seen.set(e.run_id, Math.max(until, this.seen.get(e.run_id) ?? 0))
-      }
-    }
-    if (e.type === 'accepted') this.open_.set(e.run_id, String(e.data.action ?? ''))
-    if (e.type === 'accepted' && typeof e.data.grant === 'string') {
-      const until = Date.parse(String(e.data.grant_expires_at)) + this.opts.clockSkewMs
-      const g = this.grants.get(e.data.grant)
-      this.grants.set(e.data.grant, { used: (g?.used ?? 0) + 1, until: Number.isFinite(until) ? until : now + this.opts.maxWritLifetimeMs })
-    }
-    if (e.type === 'finished') this.open_.delete(e.run_id)
-  }
-
-  private replayUntil(e: Pick<JournalEntry, 'data' | 'at'>): number {
-    const expires = typeof e.data.expires_at === 'string' ? Date.parse(e.data.expires_at) : Number.NaN
-    const base = Number.isFinite(expires) ? expires : Date.parse(e.at) + this.opts.maxWritLifetimeMs
-    return base + this.opts.clockSkewMs
   }
 
   /** Whether a writ with this run id was received while it could still be valid. */
-  has(runId: string): boolean {
-    const until = this.seen.get(runId)
-    if (until === undefined) return false
-    if (until > this.now()) return true
-    this.seen.delete(runId)
-    return false
-  }
+  has(runId: string): boolean { return this.memory.has(runId, this.now()) }
 
   /** How many writs this runner accepted under a standing grant (across restarts and rotations, while the grant can still be valid). */
-  grantUses(grantId: string): number { return this.grants.get(grantId)?.used ?? 0 }
+  grantUses(grantId: string): number { return this.memory.grantUses(grantId) }
 
   /** Sequence of the last entry (across rotations). */
   get size(): number { return this.seq }
 
   /** Run ids currently remembered for replay protection. */
-  get replayWindow(): number { return this.seen.size }
+  get replayWindow(): number { return this.memory.replayWindow }
 
   /** What the journal holds of the newest approver registry this runner accepted (across restarts and rotations), unparsed. */
-  get approverRegistry(): Record<string, unknown> | undefined { return this.registry_ }
+  get approverRegistry(): Record<string, unknown> | undefined { return this.memory.registry }
 
   /** Records a newly accepted approver registry; resolves once it is on disk. */
   recordRegistry(accepted: AcceptedRegistry): Promise<void> {
@@ -188,7 +144,7 @@ export class RunJournal {
   }
 
   /** Runs accepted before the last stop whose result was never recorded as published. */
-  unfinished(): Array<{ runId: string, action: string }> { return [...this.open_].map(([runId, action]) => ({ runId, action })) }
+  unfinished(): Array<{ runId: string, action: string }> { return this.memory.unfinished() }
 
   /**
    * Appends one entry. Its place in the chain and its run id are taken at
@@ -211,7 +167,7 @@ export class RunJournal {
     this.seq = entry.seq
     this.last = entry.hash
     this.fileEntries++
-    this.learn(entry, this.now())
+    this.memory.learn(entry, this.now())
     this.pending.push(`${JSON.stringify(entry)}\n`)
     if (type !== 'finished' && type !== 'refusals') this.pendingSync = true
     const durable = new Promise<void>((resolve, reject) => { this.waiters.push({ resolve, reject }) })
@@ -271,8 +227,7 @@ export class RunJournal {
    */
   private rotate(): void {
     const now = this.now()
-    for (const [runId, until] of this.seen) if (until <= now) this.seen.delete(runId)
-    for (const [id, g] of this.grants) if (g.until <= now) this.grants.delete(id)
+    const carried = this.memory.carried(now)
     fdatasyncSync(this.fd)
     closeSync(this.fd)
     this.fd = -1
@@ -282,11 +237,7 @@ export class RunJournal {
     this.fileEntries = 0
     const entry = sealLink({
       seq: this.seq + 1, at: new Date(now).toISOString(), type: 'continued', run_id: '',
-      data: {
-        previous: basename(rotated), replay: Object.fromEntries(this.seen), open: Object.fromEntries(this.open_),
-        ...(this.registry_ ? { registry: this.registry_ } : {}),
-        ...(this.grants.size > 0 ? { grants: Object.fromEntries(this.grants) } : {}),
-      },
+      data: { previous: basename(rotated), ...carried },
       prev: this.last,
     })
     writeSync(this.fd, `${JSON.stringify(entry)}\n`)

@@ -38,7 +38,7 @@ export class PlanStore {
   private readonly js: JetStreamClient
   private stopWatch: (() => void) | undefined
 
-  private constructor(private readonly nc: NatsConnection, private readonly kv: KV, private readonly jsm: JetStreamManager, private readonly log: Logger) {
+  private constructor(nc: NatsConnection, private readonly kv: KV, private readonly jsm: JetStreamManager, private readonly log: Logger) {
     this.js = jetstream(nc)
     this.events.setMaxListeners(0)
   }

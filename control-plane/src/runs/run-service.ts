@@ -4,17 +4,15 @@
  * sign and dispatch. Every refusal is a coded error and, since the caller is
  * authenticated, an audit event; none of them dispatches anything.
  */
-import { prepareInvocation, PackCatalog } from '@writ/packs'
+import { PackCatalog } from '@writ/packs'
 import type { ApprovalRef, SignedGrant } from '@writ/packs/protocol'
 import type { Logger } from 'pino'
 import type { AuditChain, AuditEventBody } from '../audit/index.js'
 import type { Dispatcher } from './dispatcher.js'
 import type { FleetNode, FleetView } from '../fleet/index.js'
-import {
-  ActionNotFound, ActionNotOnNode, BadArgs, DigestMismatch, EvidenceNotFound, NodeNotFound, PolicyDenied, RunNotFound, requirePlainText, withDetails,
-} from '../http/index.js'
+import { EvidenceNotFound, PolicyDenied, RunNotFound, requirePlainText, withDetails } from '../http/index.js'
 import type { Metrics } from '../metrics.js'
-import { policyNodeOf, restScoped, type Policy, type PolicyDecision, type PolicyScope } from '../policy/index.js'
+import type { Policy, PolicyDecision, PolicyScope } from '../policy/index.js'
 import { durationMs } from '../config.js'
 import type { Principal } from '../auth/index.js'
 import { runBinding, type Run } from './run-record.js'
@@ -29,6 +27,7 @@ import { gatedByRegistry, policyOutcome, type PasskeyGate } from './run-policy.j
 export type { PasskeyGate } from './run-policy.js'
 import { dispatchFields, sendWrit } from './run-sending.js'
 import { systemRun } from './run-system.js'
+import { checkedRequest, requestedEvent } from './run-request.js'
 
 export interface RunServiceDeps {
   catalog: PackCatalog, fleet: FleetView, policy: Policy, store: RunStore, audit: AuditChain, dispatcher: Dispatcher,
@@ -123,23 +122,7 @@ export class RunService {
       if (!cited || !this.visible(principal, cited.run)) throw withDetails(new EvidenceNotFound(id), { evidence: id })
     }
     // Thrown errors reach the one error handler, which audits them for the authenticated caller.
-    const hit = catalog.lookup(req.action)
-    const scoped = this.d.scope && restScoped(principal) ? this.d.scope : undefined
-    if (!hit.ok || (scoped && !scoped.action(principal, { id: hit.action.id, risk: hit.action.spec.risk }))) throw new ActionNotFound(req.action)
-    const { pack, action } = hit
-    const node = fleet.find(req.node)
-    if (!node || (scoped && !scoped.node(principal, policyNodeOf(node)))) throw new NodeNotFound(req.node)
-    const prepared = prepareInvocation(action.spec, req.args, pack.dir)
-    if (!prepared.ok) {
-      const err = withDetails(new BadArgs(action.id, prepared.errors.map((e) => e.message).join('; ')), { args: prepared.errors })
-      throw err
-    }
-    const reported = node.packs.find((p) => p.id === pack.id)
-    if (!reported) throw new ActionNotOnNode(node.name, pack.id)
-    if (reported.digest !== pack.digest) {
-      const err = withDetails(new DigestMismatch(`node "${node.name}" reports pack "${pack.id}" with digest ${reported.digest.slice(0, 12)}…, the catalog has ${pack.digest.slice(0, 12)}…: it gets no writ until they match`), { node_digest: reported.digest, catalog_digest: pack.digest })
-      throw err
-    }
+    const { pack, action, node, args } = checkedRequest({ catalog, fleet, scope: this.d.scope }, principal, req)
     // A freeze refuses before anything is recorded: the refusal is only its audit event.
     this.d.brakes?.refuseIfFrozen(actor, action.id)
 
@@ -148,7 +131,7 @@ export class RunService {
     const now = new Date().toISOString()
     const run: Run = {
       id: opts.runId ?? newRunId(), status: 'pending_approval', status_reason: '', action: action.id, pack: pack.id, pack_digest: pack.digest,
-      risk: action.spec.risk, node_id: node.id, node_name: node.name, args: prepared.args, reason: req.reason, requester: actor,
+      risk: action.spec.risk, node_id: node.id, node_name: node.name, args, reason: req.reason, requester: actor,
       requester_person: principal.person,
       ...(req.session_id !== undefined ? { session_id: req.session_id } : {}),
       ...(req.expected !== undefined ? { expected: req.expected } : {}),
@@ -156,17 +139,7 @@ export class RunService {
       options: req.options ?? {}, binding_salt: randomHex(32),
       policy: policyOutcome(decision), created_at: now, updated_at: now, created_by_instance: this.d.instanceId,
     }
-    const requested: AuditEventBody = {
-      type: 'run.requested', actor, run_id: run.id, node: node.name, action: action.id,
-      data: {
-        args: redactArgs(run.args, sensitiveArgNames(catalog, action.id)),
-        reason: run.reason, risk: run.risk, pack_digest: run.pack_digest, policy: run.policy,
-        ...(Object.keys(run.options).length > 0 ? { options: run.options } : {}),
-        ...(run.session_id ? { session_id: run.session_id } : {}),
-        ...(run.expected ? { expected: run.expected } : {}),
-        ...(run.evidence ? { evidence: run.evidence } : {}),
-      },
-    }
+    const requested = requestedEvent(run, catalog)
 
     if (decision.decision === 'deny') {
       run.status = 'denied'

@@ -10,7 +10,7 @@ import { ActionNotFound, ActionNotOnNode, BadArgs, DigestMismatch, NodeNotFound,
 import type { Run } from './run-record.js'
 import type { RunServiceDeps, SystemRunRequest } from './run-service.js'
 import { newRunId, randomHex } from './run-ids.js'
-import { redactArgs, sensitiveArgNames } from './sensitive-args.js'
+import { requestedEvent } from './run-request.js'
 
 const SYSTEM = { id: 'control-plane', kind: 'system' as const }
 
@@ -34,9 +34,5 @@ export function systemRun(d: Pick<RunServiceDeps, 'catalog' | 'fleet' | 'instanc
     ...(req.session_id !== undefined ? { session_id: req.session_id } : {}), options: {}, binding_salt: randomHex(32),
     policy: { decision: 'allow', rule: null }, created_at: now, updated_at: now, created_by_instance: d.instanceId,
   }
-  const requested: AuditEventBody = {
-    type: 'run.requested', actor: SYSTEM, run_id: run.id, node: node.name, action: action.id,
-    data: { args: redactArgs(run.args, sensitiveArgNames(d.catalog, action.id)), reason: run.reason, risk: run.risk, pack_digest: run.pack_digest, policy: run.policy },
-  }
-  return { run, node, requested }
+  return { run, node, requested: requestedEvent(run, d.catalog) }
 }

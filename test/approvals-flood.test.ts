@@ -13,7 +13,7 @@ import { buildApp, parseConfig, type AuditEvent } from '@writ/control-plane'
 import { auth, startCpSuite, type CpFixture } from './helpers/cp-fixtures.js'
 import { eventually, startFakeRunner } from './helpers/cp-fake-runner.js'
 import { REPO_ROOT } from './helpers/runner-harness.js'
-import { launchBrowser } from './helpers/browser.js'
+import { launchBrowser, signInWithToken } from './helpers/browser.js'
 import { connectMcp } from './helpers/mcp-client.js'
 import { freePort } from './helpers/nats-server.js'
 
@@ -146,10 +146,7 @@ async function inboxIds(url: string, token: string): Promise<{ badge: number, id
   const browser = await launchBrowser()
   try {
     const page = await (await browser.context()).newPage()
-    await page.goto(`${url}/ui/sign-in`)
-    await page.getByLabel('Operator token').fill(token)
-    await page.getByRole('button', { name: 'Sign in' }).click()
-    await page.waitForURL('**/ui')
+    await signInWithToken(page, `${url}/ui/sign-in`, token, '**/ui')
     const badge = Number(await page.locator('nav .count').innerText())
     const ids: string[] = []
     let pages = 0

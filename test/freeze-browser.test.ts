@@ -8,7 +8,7 @@ import t from 'tap'
 import { buildApp, parseConfig } from '@writ/control-plane'
 import { freePort, startNatsServer } from './helpers/nats-server.js'
 import { makeCpFixture } from './helpers/cp-fixtures.js'
-import { launchBrowser } from './helpers/browser.js'
+import { launchBrowser, signInWithToken } from './helpers/browser.js'
 
 t.test('freeze and unfreeze from the Nodes page in a browser', async (t) => {
   const nats = await startNatsServer()
@@ -24,10 +24,7 @@ t.test('freeze and unfreeze from the Nodes page in a browser', async (t) => {
   t.teardown(() => browser.close())
   const page = await (await browser.context()).newPage()
 
-  await page.goto(`${base}/ui/nodes`)
-  await page.getByLabel('Operator token').fill(fx.tokens.operator)
-  await page.getByRole('button', { name: 'Sign in' }).click()
-  await page.waitForURL(`${base}/ui/nodes`)
+  await signInWithToken(page, `${base}/ui/nodes`, fx.tokens.operator)
 
   await page.getByLabel('Reason (every refused agent and Slack read it)').fill('storage incident, hands off')
   await page.getByLabel('Scope').selectOption('agents')

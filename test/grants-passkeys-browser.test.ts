@@ -19,7 +19,7 @@ import { eventually } from './helpers/cp-fake-runner.js'
 import { startRealRunner } from './helpers/cp-real-runner.js'
 import { publishRegistry } from './helpers/approver-registry.js'
 import { createSoftwareAuthenticator } from './helpers/software-authenticator.js'
-import { artifactsDir, launchBrowser } from './helpers/browser.js'
+import { artifactsDir, launchBrowser, signInWithToken } from './helpers/browser.js'
 
 const NODE = 'grant-browser-host'
 
@@ -75,10 +75,7 @@ t.test('a passkey-gated "allow this for 1 h": the browser signs the run, then th
     authenticatorId,
     credential: { credentialId: Buffer.from(ops1.credentialId, 'base64url').toString('base64'), isResidentCredential: false, rpId: 'localhost', privateKey: ops1.privateKeyPkcs8, signCount: 0 },
   })
-  await page.goto(`${base}/ui/sign-in?next=${encodeURIComponent(`/ui/runs/${run.id}`)}`)
-  await page.getByLabel('Operator token').fill(fx.tokens.operator)
-  await page.getByRole('button', { name: 'Sign in' }).click()
-  await page.waitForURL(`${base}/ui/runs/${run.id}`)
+  await signInWithToken(page, `${base}/ui/sign-in?next=${encodeURIComponent(`/ui/runs/${run.id}`)}`, fx.tokens.operator, `${base}/ui/runs/${run.id}`)
 
   await page.getByText('Allow this for 1 h…').click()
   await page.getByRole('button', { name: 'Approve with your passkey and allow this for 1 h' }).click()

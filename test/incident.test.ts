@@ -30,7 +30,7 @@ import { startRealRunner } from './helpers/cp-real-runner.js'
 import { REPO_ROOT, STOCK_PACKS } from './helpers/runner-harness.js'
 import { allocationLike, startNomadDouble } from './doubles/nomad-api.js'
 import { startDockerDouble, type LogFrame } from './doubles/docker-api.js'
-import { artifactsDir, launchBrowser } from './helpers/browser.js'
+import { artifactsDir, launchBrowser, signInWithToken } from './helpers/browser.js'
 import { incidentKernelLog } from './helpers/kernel-log.js'
 import { connectMcp, type ToolAnswer } from './helpers/mcp-client.js'
 
@@ -207,10 +207,7 @@ async function approveInBrowser(link: string, operatorToken: string): Promise<st
   const browser = await launchBrowser()
   try {
     const page = await (await browser.context()).newPage()
-    await page.goto(link)
-    await page.getByLabel('Operator token').fill(operatorToken)
-    await page.getByRole('button', { name: 'Sign in' }).click()
-    await page.waitForURL(link)
+    await signInWithToken(page, link, operatorToken)
     const text = await page.locator('main').innerText()
     await page.screenshot({ path: join(artifactsDir(), 'incident-run-page.png'), fullPage: true })
     await page.getByLabel('Comment (optional)').fill('stop it; restore the volume from the snapshot')

@@ -14,7 +14,7 @@ import { freePort, startNatsServer } from './helpers/nats-server.js'
 import { makeCpFixture } from './helpers/cp-fixtures.js'
 import { eventually } from './helpers/cp-fake-runner.js'
 import { startRealRunner } from './helpers/cp-real-runner.js'
-import { artifactsDir, launchBrowser } from './helpers/browser.js'
+import { artifactsDir, launchBrowser, signInWithToken } from './helpers/browser.js'
 import { reviewLink, startSlackReceiver } from './helpers/slack-receiver.js'
 import { connectMcp } from './helpers/mcp-client.js'
 
@@ -64,10 +64,7 @@ t.test('a gated 10-node plan, one Slack message, approved once in Chromium', asy
   t.teardown(() => browser.close())
   const phone = await browser.context({ width: 375, height: 812 })
   const page = await phone.newPage()
-  await page.goto(planUrl)
-  await page.getByLabel('Operator token').fill(fx.tokens.operator)
-  await page.getByRole('button', { name: 'Sign in' }).click()
-  await page.waitForURL(`**/ui/plans/${asked.plan_id}`)
+  await signInWithToken(page, planUrl, fx.tokens.operator, `**/ui/plans/${asked.plan_id}`)
   const body = await page.locator('main').innerText()
   for (const part of ['Restart a service (pretend) on 10 nodes', 'Waiting for approval', 'ID matches "^web-"', 'batches of 5', 'Restarts the service.',
     'roll the web tier onto the fixed config', 'each web node restarts once', 'over root', 'web-01', 'web-10', 'Your decision, for all 10 nodes']) {

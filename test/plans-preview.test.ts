@@ -18,7 +18,7 @@ import { eventually } from './helpers/cp-fake-runner.js'
 import { startRealRunner } from './helpers/cp-real-runner.js'
 import { STOCK_PACKS } from './helpers/runner-harness.js'
 import { allocationLike, startNomadDouble } from './doubles/nomad-api.js'
-import { artifactsDir, launchBrowser } from './helpers/browser.js'
+import { artifactsDir, launchBrowser, signInWithToken } from './helpers/browser.js'
 
 t.test('a plan waiting for people previews a spread of its targets, and its page follows the rollout live', async (t) => {
   const nats = await startNatsServer()
@@ -82,10 +82,7 @@ t.test('a plan waiting for people previews a spread of its targets, and its page
   t.teardown(() => browser.close())
   const phone = await browser.context({ width: 375, height: 812 })
   const page = await phone.newPage()
-  await page.goto(asked.url as string)
-  await page.getByLabel('Operator token').fill(fx.tokens.operator)
-  await page.getByRole('button', { name: 'Sign in' }).click()
-  await page.waitForURL(`**/ui/plans/${asked.plan_id}`)
+  await signInWithToken(page, asked.url as string, fx.tokens.operator, `**/ui/plans/${asked.plan_id}`)
   const preview = page.locator('#plan-preview')
   t.match(await preview.locator('h2').innerText(), 'Impact preview: 5 of the 7 gated nodes')
   t.match(await page.locator('.decide').innerText(), 'See what it touches on 5 of the nodes before you decide')

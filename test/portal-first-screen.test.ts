@@ -14,7 +14,7 @@ import { eventually } from './helpers/cp-fake-runner.js'
 import { startRealRunner } from './helpers/cp-real-runner.js'
 import { STOCK_PACKS } from './helpers/runner-harness.js'
 import { allocationLike, startNomadDouble } from './doubles/nomad-api.js'
-import { artifactsDir, launchBrowser } from './helpers/browser.js'
+import { artifactsDir, launchBrowser, signInWithToken } from './helpers/browser.js'
 
 const NODE_NAME = 'nomad-client-3'
 const ALLOC = 'a8198d79-4b5e-6f70-8192-a3b4c5d6e7f8'
@@ -82,10 +82,7 @@ t.test('every gated stock action can be decided on the first screen, at 375 px a
   const browser = await launchBrowser()
   t.teardown(() => browser.close())
   const signIn = async (page: Page): Promise<void> => {
-    await page.goto(`${base}/ui/sign-in`)
-    await page.getByLabel('Operator token').fill(fx.tokens.operator)
-    await page.getByRole('button', { name: 'Sign in' }).click()
-    await page.waitForURL(`${base}/ui`)
+    await signInWithToken(page, `${base}/ui/sign-in`, fx.tokens.operator, `${base}/ui`)
   }
   const out = artifactsDir()
   const positions: string[] = []

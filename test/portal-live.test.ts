@@ -8,7 +8,7 @@ import { buildApp, parseConfig } from '@writ/control-plane'
 import { auth, startCpSuite } from './helpers/cp-fixtures.js'
 import { eventually, startFakeRunner } from './helpers/cp-fake-runner.js'
 import { STOCK_PACKS } from './helpers/runner-harness.js'
-import { launchBrowser } from './helpers/browser.js'
+import { launchBrowser, signInWithToken } from './helpers/browser.js'
 import { freePort } from './helpers/nats-server.js'
 
 
@@ -29,10 +29,7 @@ t.test('a decision made elsewhere updates the open run page and the inbox', asyn
   t.teardown(() => browser.close())
   const ctx = await browser.context({ width: 375, height: 800 })
   const page = await ctx.newPage()
-  await page.goto(`http://127.0.0.1:${port}/ui/sign-in`)
-  await page.getByLabel('Operator token').fill(fx.tokens.operator)
-  await page.getByRole('button', { name: 'Sign in' }).click()
-  await page.waitForURL('**/ui')
+  await signInWithToken(page, `http://127.0.0.1:${port}/ui/sign-in`, fx.tokens.operator, '**/ui')
   t.match(await page.locator('main').innerText(), 'Restart a service (pretend)', 'the inbox lists the waiting run')
 
   const inbox = await ctx.newPage()

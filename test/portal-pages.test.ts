@@ -17,7 +17,7 @@ import { eventually } from './helpers/cp-fake-runner.js'
 import { startRealRunner } from './helpers/cp-real-runner.js'
 import { STOCK_PACKS } from './helpers/runner-harness.js'
 import { allocationLike, startNomadDouble } from './doubles/nomad-api.js'
-import { artifactsDir, launchBrowser } from './helpers/browser.js'
+import { artifactsDir, launchBrowser, signInWithToken } from './helpers/browser.js'
 
 const NODE_NAME = 'nomad-client-3'
 const ALLOC = 'a8198d79-4b5e-6f70-8192-a3b4c5d6e7f8'
@@ -62,10 +62,7 @@ async function setup(t: { teardown(fn: () => unknown): void }) {
 
 async function signedIn(context: (v: { width: number, height: number }) => Promise<import('playwright-core').BrowserContext>, base: string, token: string, viewport: { width: number, height: number }): Promise<Page> {
   const page = await (await context(viewport)).newPage()
-  await page.goto(`${base}/ui/sign-in`)
-  await page.getByLabel('Operator token').fill(token)
-  await page.getByRole('button', { name: 'Sign in' }).click()
-  await page.waitForURL(`${base}/ui`)
+  await signInWithToken(page, `${base}/ui/sign-in`, token, `${base}/ui`)
   return page
 }
 

@@ -18,7 +18,7 @@ import { eventually } from './helpers/cp-fake-runner.js'
 import { startRealRunner } from './helpers/cp-real-runner.js'
 import { REPO_ROOT, STOCK_PACKS } from './helpers/runner-harness.js'
 import { allocationLike, startNomadDouble } from './doubles/nomad-api.js'
-import { artifactsDir, launchBrowser } from './helpers/browser.js'
+import { artifactsDir, launchBrowser, signInWithToken } from './helpers/browser.js'
 
 const CLI = join(REPO_ROOT, 'control-plane', 'dist', 'cli.js')
 const NODE = 'nomad-client-7'
@@ -99,10 +99,7 @@ t.test('register a passkey, publish the registry, approve nomad.alloc_stop with 
   })
 
   // Signed in onto the Passkeys page (the inbox reloads itself whenever a run arrives).
-  await page.goto(`${base}/ui/sign-in?next=%2Fui%2Fpasskeys`)
-  await page.getByLabel('Operator token').fill(fx.tokens.operator)
-  await page.getByRole('button', { name: 'Sign in' }).click()
-  await page.waitForURL(`${base}/ui/passkeys`)
+  await signInWithToken(page, `${base}/ui/sign-in?next=%2Fui%2Fpasskeys`, fx.tokens.operator, `${base}/ui/passkeys`)
 
   await t.test('before a passkey is published, the run page cannot approve and says why', async (t) => {
     const early = await agentRun('stop it before it overwrites the restored data')

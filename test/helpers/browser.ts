@@ -5,7 +5,7 @@
  */
 import { existsSync, mkdirSync } from 'node:fs'
 import { join } from 'node:path'
-import { chromium, type Browser, type BrowserContext } from 'playwright-core'
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
 import { REPO_ROOT } from '../doubles/fixtures-dir.js'
 
 export const CHROMIUM = '/usr/bin/chromium'
@@ -32,4 +32,17 @@ export async function launchBrowser(): Promise<BrowserHandle> {
 export function artifactsDir(): string {
   mkdirSync(ARTIFACTS, { recursive: true })
   return ARTIFACTS
+}
+
+/**
+ * Signs `page` in with an operator token the way a person does: opens `url`
+ * (a page that asks to sign in, or the sign-in page itself), fills the token,
+ * presses Sign in, and waits until the portal lands on `landing` (a URL or a
+ * glob; default `url`).
+ */
+export async function signInWithToken(page: Page, url: string, token: string, landing: string | RegExp = url): Promise<void> {
+  await page.goto(url)
+  await page.getByLabel('Operator token').fill(token)
+  await page.getByRole('button', { name: 'Sign in' }).click()
+  await page.waitForURL(landing)
 }

@@ -7,10 +7,10 @@
  * gates the action with passkeys, each approval is a passkey's signature over
  * the grant's digest (given after the grant exists, since its digest names its
  * id and issue time), and the runner verifies them as it would a run's. While
- * active, unexpired,
- * unrevoked and with uses left, it covers a request the policy would hold for
- * approval: the run dispatches at once, and its writ carries the grant's
- * signed statement, which the runner checks like an approval.
+ * active, unexpired, unrevoked and with uses left, it covers a request the
+ * policy would hold for approval (grant-cover.ts): the run dispatches at once,
+ * and its writ carries the grant's signed statement, which the runner checks
+ * like an approval.
  */
 import { randomBytes } from 'node:crypto'
 import { prepareInvocation, type PackCatalog } from '@writ/packs'

@@ -98,9 +98,10 @@ export class PlanService {
     const requester = { id: principal.id, kind: principal.kind }
     const gated = this.approvalOf(resolved.targets, { plan_id: id, root, count: resolved.targets.length, reason: req.reason, requester }, action.id, risk)
     // A standing grant that covers every gated target stands in for the decision: the plan rolls out at once.
-    const cover = gated ? await this.d.grantCover?.({ principal, action: action.id, risk, targets: resolved.targets.filter((t) => t.policy.decision === 'require_approval'), decision: gated }) : undefined
+    const gatedTargets = resolved.targets.filter((t) => t.policy.decision === 'require_approval')
+    const cover = gated ? await this.d.grantCover?.({ principal, action: action.id, risk, targets: gatedTargets, decision: gated }) : undefined
     const approval = cover ? undefined : gated
-    const grant = cover ? { ...cover.use, uses: resolved.targets.filter((t) => t.policy.decision === 'require_approval').length, signed: cover.signed } : undefined
+    const grant = cover ? { ...cover.use, uses: gatedTargets.length, signed: cover.signed } : undefined
     try {
       return await this.record(principal, req, { id, pack, action, risk, frozen, tree, root, requester, resolved, approval, grant })
     } catch (err) {

@@ -19,7 +19,7 @@ import { eventually } from './helpers/cp-fake-runner.js'
 import { startRealRunner } from './helpers/cp-real-runner.js'
 import { publishRegistry } from './helpers/approver-registry.js'
 import { createSoftwareAuthenticator } from './helpers/software-authenticator.js'
-import { artifactsDir, launchBrowser, signInWithToken } from './helpers/browser.js'
+import { artifactsDir, launchBrowser, pageWithAuthenticator, signInWithToken } from './helpers/browser.js'
 
 const NODE = 'grant-browser-host'
 
@@ -63,13 +63,7 @@ t.test('a passkey-gated "allow this for 1 h": the browser signs the run, then th
 
   const browser = await launchBrowser()
   t.teardown(() => browser.close())
-  const context = await browser.context({ width: 390, height: 844 })
-  const page = await context.newPage()
-  const cdp = await context.newCDPSession(page)
-  await cdp.send('WebAuthn.enable', { enableUI: false })
-  const { authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', {
-    options: { protocol: 'ctap2', transport: 'internal', hasResidentKey: true, hasUserVerification: true, isUserVerified: true },
-  })
+  const { page, cdp, authenticatorId } = await pageWithAuthenticator(browser)
   // ops-1's published passkey, held by the browser's authenticator.
   await cdp.send('WebAuthn.addCredential', {
     authenticatorId,

@@ -18,7 +18,7 @@ import { eventually } from './helpers/cp-fake-runner.js'
 import { startRealRunner } from './helpers/cp-real-runner.js'
 import { REPO_ROOT, STOCK_PACKS } from './helpers/runner-harness.js'
 import { allocationLike, startNomadDouble } from './doubles/nomad-api.js'
-import { artifactsDir, launchBrowser, signInWithToken } from './helpers/browser.js'
+import { artifactsDir, launchBrowser, pageWithAuthenticator, signInWithToken } from './helpers/browser.js'
 
 const CLI = join(REPO_ROOT, 'control-plane', 'dist', 'cli.js')
 const NODE = 'nomad-client-7'
@@ -90,13 +90,7 @@ t.test('register a passkey, publish the registry, approve nomad.alloc_stop with 
 
   const browser = await launchBrowser()
   t.teardown(() => browser.close())
-  const context = await browser.context({ width: 390, height: 844 })
-  const page = await context.newPage()
-  const cdp = await context.newCDPSession(page)
-  await cdp.send('WebAuthn.enable', { enableUI: false })
-  const { authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', {
-    options: { protocol: 'ctap2', transport: 'internal', hasResidentKey: true, hasUserVerification: true, isUserVerified: true },
-  })
+  const { page, cdp, authenticatorId } = await pageWithAuthenticator(browser)
 
   // Signed in onto the Passkeys page (the inbox reloads itself whenever a run arrives).
   await signInWithToken(page, `${base}/ui/sign-in?next=%2Fui%2Fpasskeys`, fx.tokens.operator, `${base}/ui/passkeys`)

@@ -5,7 +5,7 @@
  */
 import { existsSync, mkdirSync } from 'node:fs'
 import { join } from 'node:path'
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
+import { chromium, type Browser, type BrowserContext, type CDPSession, type Page } from 'playwright-core'
 import { REPO_ROOT } from '../doubles/fixtures-dir.js'
 
 export const CHROMIUM = '/usr/bin/chromium'
@@ -45,4 +45,20 @@ export async function signInWithToken(page: Page, url: string, token: string, la
   await page.getByLabel('Operator token').fill(token)
   await page.getByRole('button', { name: 'Sign in' }).click()
   await page.waitForURL(landing)
+}
+
+/**
+ * A page on a phone-sized context whose browser has a platform passkey
+ * authenticator (Chromium's virtual one: user-verifying, resident keys), for
+ * registering and signing with passkeys without a person at a device.
+ */
+export async function pageWithAuthenticator(browser: BrowserHandle): Promise<{ page: Page, cdp: CDPSession, authenticatorId: string }> {
+  const context = await browser.context({ width: 390, height: 844 })
+  const page = await context.newPage()
+  const cdp = await context.newCDPSession(page)
+  await cdp.send('WebAuthn.enable', { enableUI: false })
+  const { authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', {
+    options: { protocol: 'ctap2', transport: 'internal', hasResidentKey: true, hasUserVerification: true, isUserVerified: true },
+  })
+  return { page, cdp, authenticatorId }
 }

@@ -69,12 +69,7 @@ export type GrantTerms = z.infer<typeof GrantTermsSchema>
  * where the approver registry gates the action — their passkey's signature
  * over that digest, which the runner verifies itself.
  */
-export const GrantApprovalRefSchema = z.object({
-  by: z.string().min(1).max(128),
-  at: IsoTime,
-  digest: Sha256Hex,
-  passkey: PasskeyAssertionSchema.optional(),
-}).strict()
+export const GrantApprovalRefSchema = ApprovalRefSchema.pick({ by: true, at: true, passkey: true }).extend({ digest: Sha256Hex }).strict()
 export type GrantApprovalRef = z.infer<typeof GrantApprovalRefSchema>
 
 /** The statement the control plane signs: the terms, their digest, and who approved them. */

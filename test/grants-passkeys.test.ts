@@ -21,6 +21,7 @@ import { eventually } from './helpers/cp-fake-runner.js'
 import { startRunnerProcess } from './helpers/runner-process.js'
 import { REPO_ROOT } from './helpers/runner-harness.js'
 import { TEST_RP, publishRegistry, registryOf, testApprover } from './helpers/approver-registry.js'
+import { PortalVisitor } from './helpers/portal-visitor.js'
 
 const NODE = 'grant-passkey-host'
 const CLI = join(REPO_ROOT, 'control-plane', 'dist', 'cli.js')
@@ -122,5 +123,11 @@ t.test('a grant for a passkey-gated action is signed by its approvers\' passkeys
   await eventually(() => app.writ.passkeys?.registry?.approvers.length === 1, 5000, 'the control plane to follow the registry')
   const after = await app.inject({ method: 'POST', url: '/v1/runs', headers: auth(fx.tokens.agent), payload: { action: 'testops.restart', node: NODE, args: {}, reason: 'once more' } })
   t.equal(after.json().status, 'pending_approval', 'a grant whose passkeys the registry no longer lists covers nothing')
-  t.comment(`after ops-2's passkey left the registry → ${after.json().status}`)
+  const shown = (await app.inject({ method: 'GET', url: `/v1/grants/${g.id}`, headers: auth(fx.tokens.operator) })).json()
+  t.match(shown, { status: 'active', covers_nothing: /asks 2 passkey signature\(s\) from oncall for testops.restart .*; this grant carries 1 it still lists, so it covers nothing: give a new one/ }, 'and says so')
+  t.comment(`after ops-2's passkey left the registry → ${after.json().status}; GET /v1/grants/${g.id}: covers_nothing: ${shown.covers_nothing}`)
+  const visitor = new PortalVisitor(app)
+  await visitor.signIn(fx.tokens.operator)
+  const page = await visitor.get('/ui/grants')
+  t.match(page.body, new RegExp(`<tr id="grant-${g.id}">[\\s\\S]*?<small class="warn">covers nothing: the approver registry asks 2 passkey signature\\(s\\)`), 'the Grants page says it on the row')
 })

@@ -15,7 +15,7 @@ import { typedArgs } from './typed-args.js'
 interface ShownGrant {
   id: string, status: string, principal: string, action: string, node: string, args: 'any' | Record<string, unknown>,
   uses: number | null, uses_left: number | null, expires_at: string, reason: string, digest: string,
-  quorum: number, approvals: Array<{ by: string, passkey?: string }>, revoked_by?: string, passkey_required?: true, sign_url?: string
+  quorum: number, approvals: Array<{ by: string, passkey?: string }>, revoked_by?: string, passkey_required?: true, sign_url?: string, covers_nothing?: string
 }
 
 const common = { url: { type: 'string' }, token: { type: 'string' }, json: { type: 'boolean', default: false } } as const
@@ -25,7 +25,7 @@ function grantLine(g: ShownGrant): string {
   const args = g.args === 'any' ? 'any args' : pairs(g.args)
   const who = `${terminalLine(g.action)} for ${terminalLine(g.principal)} on ${terminalLine(g.node)} (${args})`
   const approvals = `${g.approvals.length}/${g.quorum} ${g.passkey_required ? 'passkey-signed ' : ''}approvals${g.approvals.length > 0 ? ` (${g.approvals.map((a) => `${terminalLine(a.by)}${a.passkey ? ' (passkey)' : ''}`).join(', ')})` : ''}`
-  return `${terminalLine(g.id)}  ${terminalLine(g.status)}  ${who}, ${uses}, until ${terminalLine(g.expires_at)}, ${approvals}\n    reason: ${terminalLine(g.reason)}\n`
+  return `${terminalLine(g.id)}  ${terminalLine(g.status)}  ${who}, ${uses}, until ${terminalLine(g.expires_at)}, ${approvals}\n    reason: ${terminalLine(g.reason)}\n${g.covers_nothing ? `    covers nothing: ${terminalLine(g.covers_nothing)}\n` : ''}`
 }
 
 export async function cmdGrant(argv: string[], io: Io): Promise<number> {

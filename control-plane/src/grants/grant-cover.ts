@@ -99,7 +99,7 @@ function covers(d: CoverDeps, g: GrantRecord, req: PlanCoverRequest): boolean {
 }
 
 /** Distinct people whose approval of `g` is signed with a passkey the published registry lists for them in one of `groups`. */
-function passkeyPeople(d: CoverDeps, g: GrantRecord, groups: readonly string[]): number {
+export function passkeyPeople(d: Pick<CoverDeps, 'passkeys'>, g: GrantRecord, groups: readonly string[]): number {
   const registry = d.passkeys?.registry
   const people = new Set<string>()
   for (const a of g.approvals) {

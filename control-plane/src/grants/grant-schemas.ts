@@ -83,6 +83,8 @@ export const ShownGrantSchema = z.object({
   passkey_required: z.literal(true).optional(),
   /** Where its approvers sign it with their passkeys (a pending grant the registry gates). */
   sign_url: z.string().optional(),
+  /** Why an active grant covers nothing: the approver registry's passkey rule finds too few signatures on it. */
+  covers_nothing: z.string().optional(),
   created_by: z.string(), created_at: z.string(), activated_at: z.string().optional(),
   revoked_by: z.string().optional(), revoked_at: z.string().optional(), revoke_reason: z.string().optional(),
 }).strict()

@@ -31,7 +31,7 @@ import {
 } from './grant-errors.js'
 import type { GrantRecord, GrantRequest, GrantStatus, ShownGrant } from './grant-schemas.js'
 import type { GrantStore } from './grant-store.js'
-import { coverRequest, coverTargets, type CoverRequest, type GrantCover, type PlanCoverRequest } from './grant-cover.js'
+import { coverRequest, coverTargets, passkeyPeople, type CoverRequest, type GrantCover, type PlanCoverRequest } from './grant-cover.js'
 
 export interface GrantServiceDeps {
   store: GrantStore
@@ -83,10 +83,26 @@ export class GrantService {
       approvals: g.approvals.map((a) => ({ by: a.by, at: a.at, ...(a.passkey ? { passkey: a.passkey.credential_id } : {}) })),
       ...(g.passkey_required ? { passkey_required: true } : {}),
       ...(g.passkey_required && this.status(g) === 'pending' ? { sign_url: `${this.d.grantsUrl}#grant-${t.id}` } : {}),
+      ...this.unsigned(g),
       created_by: g.created_by, created_at: g.created_at,
       ...(g.activated_at ? { activated_at: g.activated_at } : {}),
       ...(g.revoked ? { revoked_by: g.revoked.by, revoked_at: g.revoked.at, ...(g.revoked.reason ? { revoke_reason: g.revoked.reason } : {}) } : {}),
     }
+  }
+
+  /**
+   * An active grant the approver registry's passkey rule for its action no
+   * longer finds enough signatures on (made before the registry gated it, or
+   * an approver's passkey left the registry): it covers nothing, and says so.
+   */
+  private unsigned(g: GrantRecord): { covers_nothing?: string } {
+    if (this.status(g) !== 'active' || !this.d.passkeys) return {}
+    const hit = this.d.catalog.lookup(g.terms.action)
+    const gate = hit.ok ? this.d.passkeys.requirement(hit.action.id, hit.action.spec.risk) : undefined
+    if (!gate) return {}
+    const signed = passkeyPeople({ passkeys: this.d.passkeys }, g, gate.groups)
+    if (signed >= gate.quorum) return {}
+    return { covers_nothing: `the approver registry asks ${gate.quorum} passkey signature(s) from ${gate.groups.join(', ')} for ${g.terms.action} (${gate.why}); this grant carries ${signed} it still lists, so it covers nothing: give a new one` }
   }
 
   async list(filter: { status?: GrantStatus | undefined, principal?: string | undefined } = {}): Promise<ShownGrant[]> {

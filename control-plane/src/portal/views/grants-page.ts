@@ -11,7 +11,7 @@ export const GRANTS_PAGE = `<% layout('@layout') %>
   <% it.grants.forEach(function (g) { %>
     <tr id="grant-<%= g.id %>">
       <td data-label="Grant"><code><%= g.action %></code> on <strong><%= g.node %></strong><br><small><%= g.args %></small><br><small class="quote"><%= g.reason %></small><br><small><code><%= g.id %></code></small></td>
-      <td data-label="Status" class="tone-<%= g.tone %>"><%= g.status %><% if (g.revoked_by) { %><br><small>by <%= g.revoked_by %></small><% } %></td>
+      <td data-label="Status" class="tone-<%= g.tone %>"><%= g.status %><% if (g.revoked_by) { %><br><small>by <%= g.revoked_by %></small><% } %><% if (g.covers_nothing) { %><br><small class="warn">covers nothing: <%= g.covers_nothing %></small><% } %></td>
       <td data-label="For"><%= g.principal %></td>
       <td data-label="Uses left"><%= g.uses_left === null ? 'unlimited' : g.uses_left + ' of ' + g.uses %></td>
       <td data-label="Until"><%~ it.fmt.time(g.expires_at) %></td>

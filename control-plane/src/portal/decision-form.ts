@@ -23,7 +23,6 @@ export type FormDecision =
   | { decision: 'approve', binding: string, comment?: string, passkey?: PasskeyAssertion }
   | { decision: 'deny', binding: string, reason: string }
 
-
 /** The decision a posted form carries, or throws WRIT_ERR_VALIDATION (messages start with the field's name). */
 export function readDecisionForm(verb: 'approve' | 'deny', body: unknown, what: string): FormDecision {
   if (verb === 'deny') {

@@ -36,7 +36,6 @@ const ONE_HOUR = '1h'
 
 const TONES: Record<string, string> = { active: 'ok', pending: 'wait', revoked: 'bad' }
 
-
 const FLASHES: Record<string, string> = {
   revoked: 'The grant is revoked: it covers nothing from the next request on.',
   approved: 'Your approval of the grant is recorded.',

@@ -34,7 +34,6 @@ const BreakGlassForm = z.object({
   passkey: z.string().max(16 * 1024).optional(),
 }).strict()
 
-
 export default async function runPageRoutes(app: FastifyInstance, opts: { pages: PageRenderer }) {
   const { store, catalog, approvals, passkeys, breakGlass } = app.writ
   const { pages } = opts

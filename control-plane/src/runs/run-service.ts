@@ -63,7 +63,6 @@ export interface RunServiceDeps {
 /** What a grant that covers a run gives it: the answer's `grant` and the signed statement its writ carries. */
 export interface GrantedCover { use: NonNullable<Run['grant']>, signed: SignedGrant, release(): Promise<void> }
 
-
 /** A read-only run the control plane itself asks for (the approver's impact preview). */
 export interface SystemRunRequest { action: string, node: string, args: Record<string, unknown>, reason: string, session_id?: string }
 

@@ -3,13 +3,19 @@
  * together or not at all. The plan rolls out at once, each target's writ
  * carries the grant's signed statement, and each real runner checks it and
  * counts the use in its own journal. A plan with more gated targets than the
- * grant has uses left waits for a person, and spends nothing.
+ * grant has uses left waits for a person, and spends nothing. Under the
+ * approver registry, the runners verify the grant's passkeys on each target.
  */
 import t from 'tap'
-import { readFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { NodeRunner } from '@writ/node-runner'
-import { auth, startCpSuite } from './helpers/cp-fixtures.js'
+import { buildApp, parseConfig } from '@writ/control-plane'
+import { generateSigningKeyPair, loadSigningKey } from '@writ/packs/protocol'
+import { bindingChallenge } from '@writ/packs/approvers'
+import { auth, makeCpFixture, startCpSuite } from './helpers/cp-fixtures.js'
+import { startNatsServer } from './helpers/nats-server.js'
+import { TEST_RP, publishRegistry, registryOf, testApprover } from './helpers/approver-registry.js'
 import { eventually } from './helpers/cp-fake-runner.js'
 import { startRealRunner } from './helpers/cp-real-runner.js'
 import { PortalVisitor } from './helpers/portal-visitor.js'
@@ -68,4 +74,49 @@ t.test('a grant with 4 uses covers a plan over 3 nodes; the next plan over 3 wai
 
   const one = await app.inject({ method: 'POST', url: '/v1/runs', headers: auth(fx.tokens.agent), payload: { action: 'testops.restart', node: 'gp-2', args: {}, reason: 'one node once more' } })
   t.match(one.json(), { grant: { id: grant.id, uses_left: 0 } }, 'a single run takes the last use')
+})
+
+t.test('under the approver registry, a passkey-signed grant covers a plan and every runner verifies its passkeys', async (t) => {
+  const nats = await startNatsServer()
+  t.teardown(() => nats.stop())
+  const fx = makeCpFixture(nats.url)
+  t.teardown(() => fx.cleanup())
+  const approvers = generateSigningKeyPair()
+  const approversPub = join(fx.dir, 'approvers.pub.pem')
+  writeFileSync(approversPub, approvers.publicPem)
+  const registryFile = join(fx.dir, 'approvers.json')
+  const ops1 = testApprover('ops-1', ['oncall'])
+  const ops2 = testApprover('ops-2', ['oncall'])
+  publishRegistry(registryFile, registryOf([ops1, ops2], { default: { groups: ['oncall'], quorum: 2 }, rules: [], min_risk: 'high' }, new Date(Date.now() - 60_000)), loadSigningKey(approvers.privatePem))
+  const app = await buildApp(parseConfig({ ...fx.config, public_url: TEST_RP.origins[0], passkeys: { registry_file: registryFile, approvers_key_file: approversPub, reload_interval: '200ms' } }))
+  t.teardown(() => app.close())
+  const runners: NodeRunner[] = []
+  for (const n of NODES) runners.push(await startRealRunner(fx, nats.url, n, { approversRegistry: registryFile, approversKeys: [approversPub], approversReloadMs: 200 }))
+  t.teardown(async () => { for (const r of runners) await r.close() })
+  await eventually(() => NODES.every((n) => app.writ.fleet.find(n)?.online), 10_000, 'runner heartbeats')
+
+  const grant = (await app.inject({
+    method: 'POST', url: '/v1/grants', headers: auth(fx.tokens.operator),
+    payload: { principal: 'agent-1', action: 'testops.restart', node: '*', args: 'any', uses: 3, expires_in: '1h', reason: 'incident 4711: restart the workers' },
+  })).json()
+  t.match(grant, { status: 'pending', passkey_required: true, quorum: 2 })
+  for (const [token, who] of [[fx.tokens.operator, ops1], [fx.tokens.operator2, ops2]] as const) {
+    const signed = await app.inject({ method: 'POST', url: `/v1/grants/${grant.id}/approve`, headers: auth(token), payload: { digest: grant.digest, passkey: who.passkey.assert(bindingChallenge(grant.digest)) } })
+    t.equal(signed.statusCode, 200, signed.body)
+  }
+  const made = await app.inject({ method: 'POST', url: '/v1/plans', headers: auth(fx.tokens.agent), payload: { action: 'testops.restart', args: {}, reason: 'the workers hang', targets: { nodes: NODES } } })
+  t.match(made.json(), { status: 'running', grant: { id: grant.id, uses: 3, uses_left: 0 } }, made.body)
+  const id = made.json().plan_id as string
+  const done = await eventually(async () => {
+    const v = (await app.inject({ method: 'GET', url: `/v1/plans/${id}`, headers: auth(fx.tokens.operator) })).json()
+    return v.status === 'succeeded' ? v : undefined
+  }, 20_000, 'the plan to finish')
+  t.same(done.counts, { targets: 3, succeeded: 3 })
+  for (const node of NODES) {
+    const journal = readFileSync(join(fx.dir, `journal-${node}.jsonl`), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { type: string, data: Record<string, any> })
+    t.match(journal.find((e) => e.type === 'accepted' && e.data.plan === id)?.data, {
+      grant: grant.id, passkeys: { verified: [{ by: 'ops-1', credential_id: ops1.passkey.credentialId }, { by: 'ops-2', credential_id: ops2.passkey.credentialId }] },
+    }, `${node}'s runner verified both passkeys over the grant's digest`)
+  }
+  t.comment(`passkey-signed grant ${grant.id} (ops-1, ops-2) covers a plan on ${NODES.length} nodes → ${done.status}; each runner journal: passkeys.verified = [ops-1, ops-2]`)
 })

@@ -47,8 +47,10 @@ t.test("one agent's burst reaches Slack as one summary, and another agent's noti
   t.match(button, { type: 'button', url: 'https://writ.example.internal/ui/' }, 'the summary links to the inbox')
   t.match(JSON.stringify(summary.blocks), /testops\.restart ×\d+/, 'and says which action the runs are for')
   t.notMatch(JSON.stringify(summary), /flood \d/, 'it carries no agent text')
-  const coalesced = /^writ_slack_notices_coalesced_total (\d+)$/m.exec((await app.inject({ method: 'GET', url: '/metrics' })).body)
-  t.equal(Number(coalesced?.[1]), announced, 'writ_slack_notices_coalesced_total counts the notices summaries stood for')
+  // Counted once the outbox confirms the summary's notices are gone, a moment after Slack has it.
+  const coalesced = async (): Promise<number> => Number(/^writ_slack_notices_coalesced_total (\d+)$/m.exec((await app.inject({ method: 'GET', url: '/metrics' })).body)?.[1])
+  await eventually(async () => (await coalesced()) === announced, 10_000, `writ_slack_notices_coalesced_total ${announced}`).catch(() => undefined)
+  t.equal(await coalesced(), announced, 'writ_slack_notices_coalesced_total counts the notices summaries stood for')
 })
 
 t.test('a notice Slack refuses, or that still fails after its last attempt, is counted as dropped by reason', async (t) => {

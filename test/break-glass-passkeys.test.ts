@@ -7,43 +7,22 @@
  * passkey-verified break-glass approval as the quorum.
  */
 import t from 'tap'
-import { writeFileSync } from 'node:fs'
-import { join } from 'node:path'
-import { generateSigningKeyPair, loadSigningKey } from '@writ/packs/protocol'
 import { bindingChallenge } from '@writ/packs/approvers'
-import { buildApp, parseConfig } from '@writ/control-plane'
-import { startNatsServer } from './helpers/nats-server.js'
-import { auth, makeCpFixture } from './helpers/cp-fixtures.js'
+import { auth } from './helpers/cp-fixtures.js'
 import { eventually } from './helpers/cp-fake-runner.js'
 import { startRunnerProcess } from './helpers/runner-process.js'
-import { TEST_RP, publishRegistry, registryOf, testApprover } from './helpers/approver-registry.js'
+import { startPasskeySuite } from './helpers/passkey-suite.js'
 
 const NODE = 'bg-passkey-host'
 
 t.test('break-glass needs the operator\'s passkey where the registry asks for passkeys', async (t) => {
-  const nats = await startNatsServer()
-  t.teardown(() => nats.stop())
-  const fx = makeCpFixture(nats.url)
-  t.teardown(() => fx.cleanup())
-  const approvers = generateSigningKeyPair()
-  const approversPub = join(fx.dir, 'approvers.pub.pem')
-  writeFileSync(approversPub, approvers.publicPem)
-  const registryFile = join(fx.dir, 'approvers.json')
-  const ops1 = testApprover('ops-1', ['oncall'])
-  const ops2 = testApprover('ops-2', ['oncall'])
   // The registry lets one passkey stand for its quorum of two on break-glass; testops.restart's rule does not.
-  const registry = registryOf([ops1, ops2], { default: { groups: ['oncall'], quorum: 2, break_glass: true }, rules: [{ actions: ['testops.restart'], break_glass: false }], min_risk: 'high' }, new Date(Date.now() - 60_000))
-  publishRegistry(registryFile, registry, loadSigningKey(approvers.privatePem))
-
-  const app = await buildApp(parseConfig({
-    ...fx.config, public_url: TEST_RP.origins[0],
-    passkeys: { registry_file: registryFile, approvers_key_file: approversPub, reload_interval: '200ms' },
+  const { nats, fx, app, ops1, ops2, registryFile, approversPub } = await startPasskeySuite(t, { default: { groups: ['oncall'], quorum: 2, break_glass: true }, rules: [{ actions: ['testops.restart'], break_glass: false }], min_risk: 'high' }, {
     policy: { rules: [
       { name: 'deploys-need-two', match: { actions: ['testops.deploy', 'testops.restart'] }, decision: 'require_approval', approver_groups: ['oncall'], quorum: 2, ttl: '15m', break_glass: true },
       { name: 'agents-low-risk', match: { groups: ['sre-agents'], max_risk: 'medium' }, decision: 'allow' },
     ] },
-  }))
-  t.teardown(() => app.close())
+  })
   const runner = await startRunnerProcess(fx, nats.url, NODE, { packDirs: fx.config.packs.dirs, flags: ['--approvers-registry', registryFile, '--approvers-key', approversPub] })
   t.teardown(() => runner.stop())
   await eventually(() => app.writ.fleet.find(NODE)?.online, 10_000, 'runner heartbeat')

@@ -10,17 +10,15 @@
  */
 import t from 'tap'
 import { execFile } from 'node:child_process'
-import { readFileSync, writeFileSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { generateSigningKeyPair, loadSigningKey } from '@writ/packs/protocol'
 import { bindingChallenge } from '@writ/packs/approvers'
-import { buildApp, parseConfig } from '@writ/control-plane'
-import { startNatsServer } from './helpers/nats-server.js'
-import { auth, makeCpFixture } from './helpers/cp-fixtures.js'
+import { auth } from './helpers/cp-fixtures.js'
 import { eventually } from './helpers/cp-fake-runner.js'
 import { startRunnerProcess } from './helpers/runner-process.js'
 import { REPO_ROOT } from './helpers/runner-harness.js'
-import { TEST_RP, publishRegistry, registryOf, testApprover } from './helpers/approver-registry.js'
+import { TEST_RP } from './helpers/approver-registry.js'
+import { startPasskeySuite } from './helpers/passkey-suite.js'
 import { PortalVisitor } from './helpers/portal-visitor.js'
 
 const NODE = 'grant-passkey-host'
@@ -35,23 +33,8 @@ function writ(args: string[], env: Record<string, string>): Promise<{ code: numb
 }
 
 t.test('a grant for a passkey-gated action is signed by its approvers\' passkeys over its digest, and runners check them', async (t) => {
-  const nats = await startNatsServer()
-  t.teardown(() => nats.stop())
-  const fx = makeCpFixture(nats.url)
-  t.teardown(() => fx.cleanup())
-  const approvers = generateSigningKeyPair()
-  const approversPub = join(fx.dir, 'approvers.pub.pem')
-  writeFileSync(approversPub, approvers.publicPem)
-  const registryFile = join(fx.dir, 'approvers.json')
-  const ops1 = testApprover('ops-1', ['oncall'])
-  const ops2 = testApprover('ops-2', ['oncall'])
   // The registry asks two passkeys for the restart; policy asks one approval: two it is.
-  publishRegistry(registryFile, registryOf([ops1, ops2], { default: { groups: ['oncall'], quorum: 1 }, rules: [{ actions: ['testops.restart'], quorum: 2 }], min_risk: 'high' }, new Date(Date.now() - 60_000)), loadSigningKey(approvers.privatePem))
-  const app = await buildApp(parseConfig({
-    ...fx.config, public_url: TEST_RP.origins[0],
-    passkeys: { registry_file: registryFile, approvers_key_file: approversPub, reload_interval: '200ms' },
-  }))
-  t.teardown(() => app.close())
+  const { nats, fx, app, ops1, ops2, registryFile, approversPub, republish } = await startPasskeySuite(t, { default: { groups: ['oncall'], quorum: 1 }, rules: [{ actions: ['testops.restart'], quorum: 2 }], min_risk: 'high' })
   const runner = await startRunnerProcess(fx, nats.url, NODE, { packDirs: fx.config.packs.dirs, flags: ['--approvers-registry', registryFile, '--approvers-key', approversPub] })
   t.teardown(() => runner.stop())
   await eventually(() => app.writ.fleet.find(NODE)?.online, 10_000, 'runner heartbeat')
@@ -119,7 +102,7 @@ t.test('a grant for a passkey-gated action is signed by its approvers\' passkeys
   t.comment(`$ writ grant approve ${cliId} → exit ${cliApprove.code}: ${cliApprove.stderr.trim().split('\n').pop()}`)
 
   // Once the registry no longer lists ops-2's passkey, the grant covers nothing: the request waits for approval again.
-  publishRegistry(registryFile, registryOf([ops1], { default: { groups: ['oncall'], quorum: 1 }, rules: [{ actions: ['testops.restart'], quorum: 2 }], min_risk: 'high' }), loadSigningKey(approvers.privatePem))
+  republish([ops1], { default: { groups: ['oncall'], quorum: 1 }, rules: [{ actions: ['testops.restart'], quorum: 2 }], min_risk: 'high' })
   await eventually(() => app.writ.passkeys?.registry?.approvers.length === 1, 5000, 'the control plane to follow the registry')
   const after = await app.inject({ method: 'POST', url: '/v1/runs', headers: auth(fx.tokens.agent), payload: { action: 'testops.restart', node: NODE, args: {}, reason: 'once more' } })
   t.equal(after.json().status, 'pending_approval', 'a grant whose passkeys the registry no longer lists covers nothing')

@@ -7,15 +7,12 @@
  * approver registry, the runners verify the grant's passkeys on each target.
  */
 import t from 'tap'
-import { readFileSync, writeFileSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { NodeRunner } from '@writ/node-runner'
-import { buildApp, parseConfig } from '@writ/control-plane'
-import { generateSigningKeyPair, loadSigningKey } from '@writ/packs/protocol'
 import { bindingChallenge } from '@writ/packs/approvers'
-import { auth, makeCpFixture, startCpSuite } from './helpers/cp-fixtures.js'
-import { startNatsServer } from './helpers/nats-server.js'
-import { TEST_RP, publishRegistry, registryOf, testApprover } from './helpers/approver-registry.js'
+import { auth, startCpSuite } from './helpers/cp-fixtures.js'
+import { startPasskeySuite } from './helpers/passkey-suite.js'
 import { eventually } from './helpers/cp-fake-runner.js'
 import { startRealRunner } from './helpers/cp-real-runner.js'
 import { PortalVisitor } from './helpers/portal-visitor.js'
@@ -77,19 +74,7 @@ t.test('a grant with 4 uses covers a plan over 3 nodes; the next plan over 3 wai
 })
 
 t.test('under the approver registry, a passkey-signed grant covers a plan and every runner verifies its passkeys', async (t) => {
-  const nats = await startNatsServer()
-  t.teardown(() => nats.stop())
-  const fx = makeCpFixture(nats.url)
-  t.teardown(() => fx.cleanup())
-  const approvers = generateSigningKeyPair()
-  const approversPub = join(fx.dir, 'approvers.pub.pem')
-  writeFileSync(approversPub, approvers.publicPem)
-  const registryFile = join(fx.dir, 'approvers.json')
-  const ops1 = testApprover('ops-1', ['oncall'])
-  const ops2 = testApprover('ops-2', ['oncall'])
-  publishRegistry(registryFile, registryOf([ops1, ops2], { default: { groups: ['oncall'], quorum: 2 }, rules: [], min_risk: 'high' }, new Date(Date.now() - 60_000)), loadSigningKey(approvers.privatePem))
-  const app = await buildApp(parseConfig({ ...fx.config, public_url: TEST_RP.origins[0], passkeys: { registry_file: registryFile, approvers_key_file: approversPub, reload_interval: '200ms' } }))
-  t.teardown(() => app.close())
+  const { nats, fx, app, ops1, ops2, registryFile, approversPub } = await startPasskeySuite(t, { default: { groups: ['oncall'], quorum: 2 }, rules: [], min_risk: 'high' })
   const runners: NodeRunner[] = []
   for (const n of NODES) runners.push(await startRealRunner(fx, nats.url, n, { approversRegistry: registryFile, approversKeys: [approversPub], approversReloadMs: 200 }))
   t.teardown(async () => { for (const r of runners) await r.close() })

@@ -8,13 +8,13 @@
  * passkeys over the grant's digest before it runs.
  */
 import t from 'tap'
-import { readFileSync, writeFileSync } from 'node:fs'
+import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { generateSigningKeyPair, loadSigningKey } from '@writ/packs/protocol'
 import { bindingChallenge } from '@writ/packs/approvers'
 import { buildApp, parseConfig } from '@writ/control-plane'
 import { freePort, startNatsServer } from './helpers/nats-server.js'
-import { auth, makeCpFixture } from './helpers/cp-fixtures.js'
+import { auth, makeCpFixture, runnerJournal } from './helpers/cp-fixtures.js'
 import { eventually } from './helpers/cp-fake-runner.js'
 import { startRealRunner } from './helpers/cp-real-runner.js'
 import { publishRegistry } from './helpers/approver-registry.js'
@@ -103,7 +103,7 @@ t.test('a passkey-gated "allow this for 1 h": the browser signs the run, then th
     const r = (await app.writ.store.get(covered.id))?.run
     return r?.status === 'succeeded' ? r : undefined
   }, 20_000, 'the covered run to succeed')
-  const journal = readFileSync(join(fx.dir, `journal-${NODE}.jsonl`), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { type: string, run_id: string, data: Record<string, any> })
+  const journal = runnerJournal(fx, NODE)
   t.match(journal.find((e) => e.type === 'accepted' && e.run_id === covered.id)?.data, {
     grant: grant.id, passkeys: { verified: [{ by: 'ops-1', credential_id: ops1.credentialId }, { by: 'ops-2', credential_id: ops2.credentialId }] },
   }, 'the runner verified the browser\'s passkey and ops-2\'s over the grant\'s digest')

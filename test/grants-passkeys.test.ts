@@ -10,10 +10,9 @@
  */
 import t from 'tap'
 import { execFile } from 'node:child_process'
-import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { bindingChallenge } from '@writ/packs/approvers'
-import { auth } from './helpers/cp-fixtures.js'
+import { auth, runnerJournal } from './helpers/cp-fixtures.js'
 import { eventually } from './helpers/cp-fake-runner.js'
 import { startRunnerProcess } from './helpers/runner-process.js'
 import { REPO_ROOT } from './helpers/runner-harness.js'
@@ -82,7 +81,7 @@ t.test('a grant for a passkey-gated action is signed by its approvers\' passkeys
   t.equal(done.json().status, 'succeeded', done.json().status_reason)
   t.comment(`agent-1 POST /v1/runs testops.restart → ${ran.statusCode} dispatched under the grant (uses_left ${ran.json().grant?.uses_left}) → ${done.json().status}`)
   // The runner verified both passkeys over the grant's digest against its own copy of the registry.
-  const journal = readFileSync(join(fx.dir, `journal-${NODE}.jsonl`), 'utf8').trim().split('\n').map((l) => JSON.parse(l))
+  const journal = runnerJournal(fx, NODE)
   const accepted = journal.find((e) => e.type === 'accepted' && e.run_id === ran.json().id)
   t.match(accepted?.data, { grant: g.id, passkeys: { verified: [{ by: 'ops-1', credential_id: ops1.passkey.credentialId }, { by: 'ops-2', credential_id: ops2.passkey.credentialId }] } })
 

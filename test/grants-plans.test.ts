@@ -7,11 +7,9 @@
  * approver registry, the runners verify the grant's passkeys on each target.
  */
 import t from 'tap'
-import { readFileSync } from 'node:fs'
-import { join } from 'node:path'
 import type { NodeRunner } from '@writ/node-runner'
 import { bindingChallenge } from '@writ/packs/approvers'
-import { auth, startCpSuite } from './helpers/cp-fixtures.js'
+import { auth, runnerJournal, startCpSuite } from './helpers/cp-fixtures.js'
 import { startPasskeySuite } from './helpers/passkey-suite.js'
 import { eventually } from './helpers/cp-fake-runner.js'
 import { startRealRunner } from './helpers/cp-real-runner.js'
@@ -50,7 +48,7 @@ t.test('a grant with 4 uses covers a plan over 3 nodes; the next plan over 3 wai
   t.same(done.counts, { targets: 3, succeeded: 3 })
   t.comment(`agent-1 POST /v1/plans testops.restart on ${NODES.length} nodes → ${covered.statusCode} ${covered.json().status}, grant uses_left ${covered.json().grant.uses_left} → ${done.status} ${JSON.stringify(done.counts)}`)
   for (const node of NODES) {
-    const journal = readFileSync(join(fx.dir, `journal-${node}.jsonl`), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { type: string, data: Record<string, unknown> })
+    const journal = runnerJournal(fx, node)
     t.equal(journal.filter((e) => e.type === 'accepted' && e.data.plan === id && e.data.grant === grant.id).length, 1, `${node}'s runner accepted its target under the grant, once`)
   }
   const audit = (await app.inject({ method: 'GET', url: `/v1/audit?run_id=${id}`, headers: auth(fx.tokens.operator) })).body.trim().split('\n').map((l) => JSON.parse(l) as { type: string, data: Record<string, unknown> })
@@ -98,7 +96,7 @@ t.test('under the approver registry, a passkey-signed grant covers a plan and ev
   }, 20_000, 'the plan to finish')
   t.same(done.counts, { targets: 3, succeeded: 3 })
   for (const node of NODES) {
-    const journal = readFileSync(join(fx.dir, `journal-${node}.jsonl`), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { type: string, data: Record<string, any> })
+    const journal = runnerJournal(fx, node)
     t.match(journal.find((e) => e.type === 'accepted' && e.data.plan === id)?.data, {
       grant: grant.id, passkeys: { verified: [{ by: 'ops-1', credential_id: ops1.passkey.credentialId }, { by: 'ops-2', credential_id: ops2.passkey.credentialId }] },
     }, `${node}'s runner verified both passkeys over the grant's digest`)

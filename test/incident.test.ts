@@ -24,7 +24,7 @@ import { createServer, type Server } from 'node:net'
 import { join } from 'node:path'
 import { buildApp, parseConfig, type AuditEvent } from '@writ/control-plane'
 import { startNatsServer, freePort } from './helpers/nats-server.js'
-import { auth, makeCpFixture } from './helpers/cp-fixtures.js'
+import { auth, makeCpFixture, runnerJournalPath } from './helpers/cp-fixtures.js'
 import { eventually } from './helpers/cp-fake-runner.js'
 import { startRealRunner } from './helpers/cp-real-runner.js'
 import { REPO_ROOT, STOCK_PACKS } from './helpers/runner-harness.js'
@@ -190,7 +190,7 @@ t.test('the incident, end to end: investigate over MCP, a person approves in the
   t.ok(order('run.requested') < order('approval.granted') && order('approval.granted') < order('run.dispatched') && order('run.dispatched') < order('run.finished'), 'requested → approved → dispatched → finished')
   t.ok(events.some((e) => e.type === 'run.requested' && e.run_id === previewRun && e.actor?.id === 'control-plane'), 'the impact preview read is on the record too')
   const verify = await new Promise<{ code: number, stdout: string }>((resolve) => {
-    execFile(process.execPath, [CLI, 'audit', 'verify', '--nats', nats.url, '--trusted-keys', fx.publicKeyFile, '--witness', join(fx.dir, `journal-${NODE}.jsonl`)], (err, stdout) => resolve({ code: err ? Number(err.code) : 0, stdout }))
+    execFile(process.execPath, [CLI, 'audit', 'verify', '--nats', nats.url, '--trusted-keys', fx.publicKeyFile, '--witness', runnerJournalPath(fx, NODE)], (err, stdout) => resolve({ code: err ? Number(err.code) : 0, stdout }))
   })
   t.equal(verify.code, 0, verify.stdout)
   t.match(verify.stdout, /audit chain OK/)

@@ -7,11 +7,9 @@
  * show.
  */
 import t from 'tap'
-import { readFileSync } from 'node:fs'
-import { join } from 'node:path'
 import type { NodeRunner } from '@writ/node-runner'
 import { startNatsServer } from './helpers/nats-server.js'
-import { makeCpFixture } from './helpers/cp-fixtures.js'
+import { makeCpFixture, runnerJournal } from './helpers/cp-fixtures.js'
 import { eventually } from './helpers/cp-fake-runner.js'
 import { startRealRunner } from './helpers/cp-real-runner.js'
 import { startCpProcess } from './helpers/cp-process.js'
@@ -65,7 +63,7 @@ t.test('kill -9 the instance rolling a plan out: the other resumes it; no target
 
   // Each runner's journal: its target accepted exactly once.
   for (const [i, node] of NODES.entries()) {
-    const entries = readFileSync(join(fx.dir, `journal-${node}.jsonl`), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { type: string, run_id: string })
+    const entries = runnerJournal(fx, node)
     const accepted = entries.filter((e) => e.type === 'accepted' && e.run_id === `${created.plan_id}-${i}`)
     t.equal(accepted.length, 1, `${node} ran its target once`)
   }

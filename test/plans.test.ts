@@ -14,7 +14,7 @@ import { readJournal, type JournalWitness } from '@writ/packs'
 import { loadTrustedKey } from '@writ/packs/protocol'
 import { GENESIS_HASH, hashEvent, verifyAudit, type StoredEvent } from '@writ/control-plane'
 import type { NodeRunner } from '@writ/node-runner'
-import { auth, startCpSuite, type CpFixture } from './helpers/cp-fixtures.js'
+import { auth, runnerJournalPath, startCpSuite, type CpFixture } from './helpers/cp-fixtures.js'
 import { eventually } from './helpers/cp-fake-runner.js'
 import { startRealRunner } from './helpers/cp-real-runner.js'
 
@@ -138,7 +138,7 @@ t.test('writ audit verify accounts for every plan target, and the runners\' jour
   const stored: StoredEvent[] = []
   for await (const e of app.writ.audit.read()) stored.push(e)
   const witnesses: JournalWitness[] = NODES.flatMap((n) => {
-    const read = readJournal(readFileSync(join(fx.dir, `journal-${n}.jsonl`), 'utf8'), n)
+    const read = readJournal(readFileSync(runnerJournalPath(fx, n), 'utf8'), n)
     return read.ok ? read.witnesses : []
   })
   const planWitnesses = witnesses.filter((w) => /^p[0-9a-z]+-\d+$/.test(w.runId))

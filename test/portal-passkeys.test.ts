@@ -13,7 +13,7 @@ import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { buildApp, parseConfig, type AuditEvent } from '@writ/control-plane'
 import { freePort, startNatsServer } from './helpers/nats-server.js'
-import { auth, makeCpFixture } from './helpers/cp-fixtures.js'
+import { auth, makeCpFixture, runnerJournal } from './helpers/cp-fixtures.js'
 import { eventually } from './helpers/cp-fake-runner.js'
 import { startRealRunner } from './helpers/cp-real-runner.js'
 import { REPO_ROOT, STOCK_PACKS } from './helpers/runner-harness.js'
@@ -164,7 +164,7 @@ t.test('register a passkey, publish the registry, approve nomad.alloc_stop with 
 
     const clientData = JSON.parse(Buffer.from(done.approval!.approvals[0]!.passkey!.client_data_json, 'base64url').toString()) as { type: string, challenge: string, origin: string }
     t.same(clientData, { ...clientData, type: 'webauthn.get', challenge: Buffer.from(stop.approval.binding, 'hex').toString('base64url'), origin: base }, 'the browser signed the run\'s binding digest, on the portal\'s origin')
-    const journal = readFileSync(join(fx.dir, `journal-${NODE}.jsonl`), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { type: string, run_id: string, data: Record<string, any> })
+    const journal = runnerJournal(fx, NODE)
     const accepted = journal.find((e) => e.type === 'accepted' && e.run_id === stop.id)
     t.match(accepted?.data, { approvals: [{ by: 'ops-1', passkey: credential }], passkeys: { verified: [{ by: 'ops-1', credential_id: credential }] } }, 'the runner journaled the passkey it verified')
     const audit = (await (await fetch(`${base}/v1/audit?run_id=${stop.id}`, { headers: auth(fx.tokens.operator) })).text()).trim().split('\n').map((l) => JSON.parse(l) as AuditEvent)
@@ -196,7 +196,7 @@ t.test('register a passkey, publish the registry, approve nomad.alloc_stop with 
     const credential = (await app.writ.passkeys!.store.listFor('ops-1'))[0]!.credential_id
     t.match(done.approval?.approvals, [{ by: 'ops-1', break_glass: true, passkey: { credential_id: credential } }], 'one approval, flagged break-glass, signed with the passkey')
     t.equal(nomad.requests.filter((r) => r.method === 'POST').length, stopsBefore + 1, 'Nomad received the one stop')
-    const accepted = readFileSync(join(fx.dir, `journal-${NODE}.jsonl`), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { type: string, run_id: string, data: Record<string, any> }).find((e) => e.type === 'accepted' && e.run_id === run.id)
+    const accepted = runnerJournal(fx, NODE).find((e) => e.type === 'accepted' && e.run_id === run.id)
     t.match(accepted?.data, { passkeys: { verified: [{ by: 'ops-1', credential_id: credential }] } }, 'the runner verified the break-glass passkey')
     note(`ops-1 broke the glass on run ${run.id} (policy quorum 2) from the run page, signing with the passkey; runner journal: passkeys.verified = [ops-1]; run ${done.status}`)
   })

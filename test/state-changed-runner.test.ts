@@ -14,11 +14,11 @@
  */
 import t from 'tap'
 import { execFile } from 'node:child_process'
-import { readFileSync, writeFileSync } from 'node:fs'
+import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { buildApp, parseConfig, type AuditEvent } from '@writ/control-plane'
 import { startNatsServer } from './helpers/nats-server.js'
-import { auth, makeCpFixture } from './helpers/cp-fixtures.js'
+import { auth, makeCpFixture, runnerJournal } from './helpers/cp-fixtures.js'
 import { eventually } from './helpers/cp-fake-runner.js'
 import { REPO_ROOT, STOCK_PACKS } from './helpers/runner-harness.js'
 import { startRunnerProcess } from './helpers/runner-process.js'
@@ -94,7 +94,7 @@ t.test('an allocation changed between approval and dispatch is refused state_cha
     t.match(done.refusal.message, `allocation ${ALLOC.slice(0, 8)}… ModifyIndex 57 → ${bump.to}`)
     say(`5. ops-1 approves → the runner refuses: ${done.status} (${done.refusal.code}): ${done.refusal.message}`)
     t.same(stops(), [], 'Nomad received no write')
-    const journal = readFileSync(join(fx.dir, `journal-${NODE}.jsonl`), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { type: string, run_id: string, data: Record<string, any> })
+    const journal = runnerJournal(fx, NODE)
     t.match(journal.find((e) => e.type === 'accepted' && e.run_id === asked.id)?.data, { state: { kind: 'allocation', id: ALLOC, modify_index: 57 } }, 'the runner journaled the state it was to check')
     t.match(journal.find((e) => e.type === 'finished' && e.run_id === asked.id)?.data, { status: 'refused' })
 

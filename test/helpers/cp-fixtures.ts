@@ -3,7 +3,7 @@
  * actions of every risk, a signing key pair, principals with tokens, a policy,
  * and a validated Config pointing at the suite's NATS server.
  */
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { generateSigningKeyPair } from '@writ/packs/protocol'
@@ -224,4 +224,14 @@ export async function startCpSuite(t: { teardown(fn: () => unknown): void }): Pr
   const app = await buildApp(fx.config)
   t.teardown(() => app.close())
   return { nats, fx, app }
+}
+
+/** Where a runner started for `fx` keeps its journal (in-process or as its own process). */
+export function runnerJournalPath(fx: Pick<CpFixture, 'dir'>, nodeId: string): string {
+  return join(fx.dir, `journal-${nodeId}.jsonl`)
+}
+
+/** The entries of that runner's journal, as written so far. */
+export function runnerJournal(fx: Pick<CpFixture, 'dir'>, nodeId: string): Array<{ type: string, run_id: string, data: Record<string, any> }> {
+  return readFileSync(runnerJournalPath(fx, nodeId), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { type: string, run_id: string, data: Record<string, any> })
 }

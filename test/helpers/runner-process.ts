@@ -6,7 +6,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { join } from 'node:path'
-import type { CpFixture } from './cp-fixtures.js'
+import { runnerJournalPath, type CpFixture } from './cp-fixtures.js'
 import { REPO_ROOT } from './runner-harness.js'
 
 const CLI = join(REPO_ROOT, 'node-runner', 'dist', 'cli.js')
@@ -15,7 +15,7 @@ export interface RunnerProcess { child: ChildProcess, output(): string, stop(): 
 
 export async function startRunnerProcess(fx: CpFixture, natsUrl: string, nodeId: string, opts: { packDirs: string[], flags?: string[] }): Promise<RunnerProcess> {
   const args = [CLI, 'run', '--nats-url', natsUrl, '--node-id', nodeId, '--node-name', nodeId, '--trusted-keys', fx.publicKeyFile,
-    '--journal', join(fx.dir, `journal-${nodeId}.jsonl`), '--heartbeat-interval-ms', '200', '--log-level', 'info',
+    '--journal', runnerJournalPath(fx, nodeId), '--heartbeat-interval-ms', '200', '--log-level', 'info',
     ...opts.packDirs.flatMap((d) => ['--packs', d]), ...(opts.flags ?? [])]
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] })
   let out = ''

@@ -9,7 +9,7 @@
  */
 import type { Logger } from 'pino'
 import type { PasskeyAssertion } from '@writ/packs/protocol'
-import type { AuditChain, AuditEventBody } from '../audit/index.js'
+import { type AuditChain, type AuditEventBody, CONTROL_PLANE_ACTOR } from '../audit/index.js'
 import type { Principal } from '../auth/index.js'
 import {
   AlreadyApproved, ApprovalExpired, BindingMismatch, BindingOutdated, Forbidden, NotAnApprover, NotPending, PasskeyRejected, PasskeyRequired, RunNotFound, SelfApproval,
@@ -267,7 +267,7 @@ export class ApprovalService {
   private async recordExpiry(run: Run): Promise<void> {
     this.d.metrics.decisions.inc({ outcome: 'expired' })
     this.d.metrics.approvalWait.observe({ outcome: 'expired' }, (Date.parse(run.finished_at ?? run.updated_at) - Date.parse(run.created_at)) / 1000)
-    await this.d.audit.append({ type: 'run.expired', actor: { id: 'control-plane', kind: 'system' }, run_id: run.id, node: run.node_name, action: run.action, data: { expires_at: run.approval?.expires_at, approvals: run.approval?.approvals.length ?? 0, quorum: run.approval?.quorum } })
+    await this.d.audit.append({ type: 'run.expired', actor: CONTROL_PLANE_ACTOR, run_id: run.id, node: run.node_name, action: run.action, data: { expires_at: run.approval?.expires_at, approvals: run.approval?.approvals.length ?? 0, quorum: run.approval?.quorum } })
     this.d.notifier.decided(run, this.d.runUrl(run.id))
   }
 
@@ -295,7 +295,7 @@ export class ApprovalService {
       // (A run the brakes hold is not claimed, and not logged on every sweep.)
       const after = await this.d.runs.dispatchApproved(r.id, {
         afterClaim: (run) => (this.d.log.warn({ runId: r.id }, 'approved run was not dispatched by the instance that approved it; dispatching'), this.d.audit.append({
-          type: 'run.approved', actor: { id: 'control-plane', kind: 'system' }, run_id: run.id, node: run.node_name, action: run.action,
+          type: 'run.approved', actor: CONTROL_PLANE_ACTOR, run_id: run.id, node: run.node_name, action: run.action,
           data: { recovered: true, binding: run.approval?.binding, approvals: run.approval?.approvals.map((a) => ({ by: a.by, person: a.person, at: a.at })) },
         })),
       })

@@ -12,7 +12,7 @@
  */
 import type { Logger } from 'pino'
 import { STATEFUL_ACTIONS, observedState, type ApprovedState } from '@writ/packs/protocol'
-import type { AuditChain } from '../audit/index.js'
+import { type AuditChain, CONTROL_PLANE_ACTOR } from '../audit/index.js'
 import { isTerminal, runBinding, type Run, type RunService, type RunStore } from '../runs/index.js'
 
 export interface PreviewStep { action: string, args: Record<string, unknown> }
@@ -91,7 +91,7 @@ export class ImpactPreview {
     }
     if (!bound?.state || bound.state.fingerprint !== state.fingerprint || bound.approval?.binding === run.approval?.binding) return
     await this.audit?.append({
-      type: 'approval.state_bound', actor: { id: 'control-plane', kind: 'system' }, run_id: run.id, node: run.node_name, action: run.action,
+      type: 'approval.state_bound', actor: CONTROL_PLANE_ACTOR, run_id: run.id, node: run.node_name, action: run.action,
       data: { state, binding: bound.approval?.binding, preview_run: read.run_id },
     })
   }

@@ -13,7 +13,7 @@ import { z } from 'zod'
 import { canonicalJson } from '@writ/packs'
 import { verifySignature, type SigningKey, type TrustedKey } from '@writ/packs/protocol'
 import type { AuditChain } from './audit-chain.js'
-import type { AuditEvent } from './audit-event.js'
+import { type AuditEvent, CONTROL_PLANE_ACTOR } from './audit-event.js'
 import { AUDIT_STREAM } from '../nats/index.js'
 
 export const CHECKPOINT_TYPE = 'audit.checkpoint'
@@ -110,7 +110,7 @@ export class AuditCheckpointer {
       const signedAt = new Date().toISOString()
       const sig = sign(null, Buffer.from(canonicalJson(statement(at.seq - 1, at.prev, signedAt))), this.key.privateKey).toString('base64')
       const data: CheckpointData = { covers_seq: at.seq - 1, head: at.prev, signed_at: signedAt, key_id: this.key.keyId, sig }
-      return { type: CHECKPOINT_TYPE, actor: { id: 'control-plane', kind: 'system' }, data }
+      return { type: CHECKPOINT_TYPE, actor: CONTROL_PLANE_ACTOR, data }
     })
     this.written++
     this.coveredAt = this.now()

@@ -10,6 +10,9 @@ export { GENESIS_HASH }
 
 export const AuditActorSchema = z.object({ id: z.string(), kind: z.enum(['agent', 'operator', 'system']) }).strict()
 
+/** The control plane acting for itself (sweeps, dispatch outcomes, its own reads): the actor of the events no person or agent caused. */
+export const CONTROL_PLANE_ACTOR = { id: 'control-plane', kind: 'system' } as const
+
 export const AuditEventSchema = z.object({
   v: z.literal(1),
   /** The stream sequence this event was appended at. */

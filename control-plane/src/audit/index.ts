@@ -5,7 +5,7 @@ export { AuditCheckpointer, CHECKPOINT_TYPE, CheckpointDataSchema, checkCheckpoi
 export type { CheckpointData, CheckpointCheck } from './audit-checkpoints.js'
 export { verifyAudit } from './audit-verify.js'
 export type { AuditReport, AuditVerifyOptions, StreamFacts } from './audit-verify.js'
-export { AuditEventSchema, AuditActorSchema, GENESIS_HASH, hashEvent, sealEvent, verifyChain, eventsFromJsonLines } from './audit-event.js'
+export { AuditEventSchema, AuditActorSchema, CONTROL_PLANE_ACTOR, GENESIS_HASH, hashEvent, sealEvent, verifyChain, eventsFromJsonLines } from './audit-event.js'
 export type { AuditEvent, AuditEventBody, ChainVerdict, StoredEvent } from './audit-event.js'
 export { AuditQuerySchema } from './audit-schemas.js'
 export type { AuditQuery } from './audit-schemas.js'

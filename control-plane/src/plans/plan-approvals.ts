@@ -10,7 +10,7 @@
  */
 import type { Logger } from 'pino'
 import type { PasskeyAssertion } from '@writ/packs/protocol'
-import type { AuditChain } from '../audit/index.js'
+import { type AuditChain, CONTROL_PLANE_ACTOR } from '../audit/index.js'
 import type { Principal } from '../auth/index.js'
 import {
   AlreadyApproved, ApprovalExpired, BindingMismatch, Forbidden, NotAnApprover, NotPending, PasskeyRejected, PasskeyRequired, PlanNotFound, SelfApproval,
@@ -151,7 +151,7 @@ export class PlanApprovals {
   }
 
   private async recordExpiry(plan: Plan, state: PlanState): Promise<void> {
-    await this.d.audit.append({ type: 'plan.expired', actor: { id: 'control-plane', kind: 'system' }, run_id: plan.id, action: plan.action, data: { plan_id: plan.id, expires_at: plan.approval?.expires_at, approvals: state.approvals.length } })
+    await this.d.audit.append({ type: 'plan.expired', actor: CONTROL_PLANE_ACTOR, run_id: plan.id, action: plan.action, data: { plan_id: plan.id, expires_at: plan.approval?.expires_at, approvals: state.approvals.length } })
     this.d.onDecided(plan, state)
   }
 

@@ -13,7 +13,7 @@ import { createHash } from 'node:crypto'
 import type { JsMsg } from '@nats-io/jetstream'
 import { canonicalJson, parsePlanRunId, type RunResult } from '@writ/packs/protocol'
 import type { Logger } from 'pino'
-import type { AuditChain } from '../audit/index.js'
+import { type AuditChain, CONTROL_PLANE_ACTOR } from '../audit/index.js'
 import type { RunStatus } from '../runs/index.js'
 import type { PlanStore } from './plan-store.js'
 import type { TargetResult } from './plan-schemas.js'
@@ -148,7 +148,7 @@ export class PlanResults {
     try {
       // The chain first: a target's outcome in the log always has its audit event.
       await this.audit.append({
-        type: 'plan.results', actor: { id: 'control-plane', kind: 'system' }, run_id: planId,
+        type: 'plan.results', actor: CONTROL_PLANE_ACTOR, run_id: planId,
         data: {
           plan_id: planId,
           results: results.map((r) => ({ p: r.p, status: r.status, exit_code: r.exit_code ?? null, output_sha256: r.output_sha256, ...(r.reason ? { reason: r.reason.slice(0, 500) } : {}) })),

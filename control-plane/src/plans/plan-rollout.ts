@@ -16,7 +16,7 @@ import type { NatsConnection } from '@nats-io/transport-node'
 import { PackCatalog } from '@writ/packs'
 import type { ApprovalRef, MerkleTree, SigningKey } from '@writ/packs/protocol'
 import type { Logger } from 'pino'
-import type { AuditChain } from '../audit/index.js'
+import { type AuditChain, CONTROL_PLANE_ACTOR } from '../audit/index.js'
 import { FAILED, PlanProgress, ranges } from './plan-progress.js'
 import type { PlanResults } from './plan-results.js'
 import { groupKey } from './plan-results.js'
@@ -48,7 +48,6 @@ export interface RolloutDeps {
   admit?: ((plan: Plan, positions: number[]) => Promise<{ admitted: number, retryAtMs?: number, why?: string }>) | undefined
 }
 
-const SYSTEM = { id: 'control-plane', kind: 'system' as const }
 
 export class PlanRollout {
   private readonly driving = new Map<string, PlanDriver>()
@@ -219,7 +218,7 @@ class PlanDriver {
     }
     for (const p of positions) if (!this.progress.dispatched.has(p)) this.progress.dispatched.set(p, Date.parse(at))
     await this.d.audit.append({
-      type: 'plan.dispatched', actor: SYSTEM, run_id: this.plan.id, action: this.plan.action,
+      type: 'plan.dispatched', actor: CONTROL_PLANE_ACTOR, run_id: this.plan.id, action: this.plan.action,
       data: { plan_id: this.plan.id, positions: ranges(positions), key_id: signed.key_id, expires_at: signed.statement.expires_at },
     })
     await this.send(positions, signed, state)
@@ -239,7 +238,7 @@ class PlanDriver {
     const state = await this.d.store.state(this.plan.id)
     if (!state) return
     await this.d.audit.append({
-      type: 'plan.dispatched', actor: SYSTEM, run_id: this.plan.id, action: this.plan.action,
+      type: 'plan.dispatched', actor: CONTROL_PLANE_ACTOR, run_id: this.plan.id, action: this.plan.action,
       data: { plan_id: this.plan.id, positions: ranges(inDoubt), key_id: signed.key_id, expires_at: signed.statement.expires_at, recovered: true },
     })
     this.d.log.warn({ plan: this.plan.id, targets: inDoubt.length }, 'took over a plan: re-sending the writs of targets with no outcome yet')
@@ -265,8 +264,8 @@ class PlanDriver {
   private async halt(reason: string): Promise<void> {
     const at = new Date().toISOString()
     const r = await this.d.store.updateState(this.plan.id, (s) => (s.halt || s.status !== 'running' ? undefined
-      : { ...s, halt: { by: SYSTEM.id, reason, at }, status_reason: `halting: ${reason}` }))
-    if (r?.changed) await this.d.audit.append({ type: 'plan.halted', actor: SYSTEM, run_id: this.plan.id, action: this.plan.action, data: { plan_id: this.plan.id, reason } })
+      : { ...s, halt: { by: CONTROL_PLANE_ACTOR.id, reason, at }, status_reason: `halting: ${reason}` }))
+    if (r?.changed) await this.d.audit.append({ type: 'plan.halted', actor: CONTROL_PLANE_ACTOR, run_id: this.plan.id, action: this.plan.action, data: { plan_id: this.plan.id, reason } })
     this.kick()
   }
 
@@ -284,7 +283,7 @@ class PlanDriver {
     const at = new Date().toISOString()
     // On the chain before the state says so: a finished plan always has its event.
     await this.d.audit.append({
-      type: 'plan.finished', actor: SYSTEM, run_id: this.plan.id, action: this.plan.action,
+      type: 'plan.finished', actor: CONTROL_PLANE_ACTOR, run_id: this.plan.id, action: this.plan.action,
       data: { plan_id: this.plan.id, status, succeeded, failed, targets: size, not_dispatched: ranges(notDispatched) },
     })
     const r = await this.d.store.updateState(this.plan.id, (s) => (s.status !== 'running' ? undefined : { ...s, status, status_reason: reason, finished_at: at, owner: undefined }))

@@ -10,7 +10,7 @@
 import type { Logger } from 'pino'
 import type { LoadedAction, LoadedPack, PackCatalog } from '@writ/packs'
 import { planBinding, type MerkleTree } from '@writ/packs/protocol'
-import type { AuditChain } from '../audit/index.js'
+import { type AuditChain, CONTROL_PLANE_ACTOR } from '../audit/index.js'
 import type { Principal } from '../auth/index.js'
 import type { FleetNode, FleetView } from '../fleet/index.js'
 import {
@@ -51,7 +51,6 @@ export interface PlanServiceDeps {
   grantCover?: ((req: PlanCoverRequest) => Promise<GrantCover | undefined>) | undefined
 }
 
-const PLAN_ACTOR = { id: 'control-plane', kind: 'system' as const }
 
 export function newPlanId(): string {
   return `p${Date.now().toString(36).padStart(9, '0')}${randomHex(4)}`
@@ -222,7 +221,7 @@ export class PlanService {
     // Halted before any approval: it ends here, with nothing dispatched (a running one ends once its targets in flight finish).
     if (updated.state.status === 'halted') {
       await this.d.audit.append({
-        type: 'plan.finished', actor: PLAN_ACTOR, run_id: id, action: plan.action,
+        type: 'plan.finished', actor: CONTROL_PLANE_ACTOR, run_id: id, action: plan.action,
         data: { plan_id: id, status: 'halted', succeeded: 0, failed: 0, targets: plan.targets.length, not_dispatched: plan.targets.length > 1 ? `0-${plan.targets.length - 1}` : '0' },
       })
     }

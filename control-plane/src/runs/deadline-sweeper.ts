@@ -5,7 +5,7 @@
  * control plane was down then: the run is left to the results consumer.
  */
 import type { Logger } from 'pino'
-import type { AuditChain } from '../audit/index.js'
+import { type AuditChain, CONTROL_PLANE_ACTOR } from '../audit/index.js'
 import type { RunStore, RunSummary } from './run-store.js'
 
 /** How long past its deadline a run whose result is in the stream waits for the consumer before it is declared lost anyway. */
@@ -55,7 +55,7 @@ export class DeadlineSweeper {
         if (mine && updated) {
           this.declared++
           this.log.warn({ runId: r.id, node: r.node_name }, 'run lost')
-          await this.audit.append({ type: 'run.lost', actor: { id: 'control-plane', kind: 'system' }, run_id: r.id, node: r.node_name, action: r.action, data: { deadline_at: r.deadline_at, previous_status: r.status } })
+          await this.audit.append({ type: 'run.lost', actor: CONTROL_PLANE_ACTOR, run_id: r.id, node: r.node_name, action: r.action, data: { deadline_at: r.deadline_at, previous_status: r.status } })
         }
       }
     } catch (err) {

@@ -2,7 +2,7 @@
  * What the run path asks of the brakes (brakes/: the freeze and the budgets)
  * before a writ leaves. The run path owns this seam; the brakes implement it.
  */
-import type { AuditChain } from '../audit/index.js'
+import { type AuditChain, CONTROL_PLANE_ACTOR } from '../audit/index.js'
 import type { Run } from './run-record.js'
 import type { RunStore } from './run-store.js'
 
@@ -35,7 +35,7 @@ export async function holdApproved(store: RunStore, audit: AuditChain, id: strin
     return changed ? { ...r, status_reason: why } : undefined
   })
   if (changed && run) {
-    await audit.append({ type: 'run.held', actor: { id: 'control-plane', kind: 'system' }, run_id: id, node: run.node_name, action: run.action, data: { reason: why } })
+    await audit.append({ type: 'run.held', actor: CONTROL_PLANE_ACTOR, run_id: id, node: run.node_name, action: run.action, data: { reason: why } })
   }
   return run
 }

@@ -5,7 +5,7 @@
  */
 import { PackCatalog } from '@writ/packs'
 import type { ApprovalRef, SignedGrant } from '@writ/packs/protocol'
-import type { AuditChain } from '../audit/index.js'
+import { type AuditChain, CONTROL_PLANE_ACTOR } from '../audit/index.js'
 import type { Metrics } from '../metrics.js'
 import type { Dispatcher } from './dispatcher.js'
 import { isTerminal, type Run } from './run-record.js'
@@ -13,7 +13,6 @@ import type { RunStore } from './run-store.js'
 
 export interface SendingDeps { catalog: PackCatalog, dispatcher: Dispatcher, store: RunStore, audit: AuditChain, metrics: Metrics, lostGraceMs: number }
 
-const SYSTEM = { id: 'control-plane', kind: 'system' as const }
 
 /** The fields of a run as it is recorded dispatched: its reason, when, and the deadline after which it is lost. */
 export function dispatchFields(run: Run, reason: string, d: Pick<SendingDeps, 'catalog' | 'lostGraceMs'>): Pick<Run, 'status' | 'status_reason' | 'dispatched_at' | 'deadline_at' | 'updated_at'> {
@@ -27,7 +26,7 @@ export function dispatchFields(run: Run, reason: string, d: Pick<SendingDeps, 'c
 /** Signs and sends the writ of a run already recorded as dispatched, and records the runner's answer. */
 export async function sendWrit(d: SendingDeps, run: Run, approvals: ApprovalRef[], grant?: SignedGrant): Promise<Run> {
   const outcome = await d.dispatcher.dispatch(run, approvals, grant)
-  const base = { actor: SYSTEM, run_id: run.id, node: run.node_name, action: run.action }
+  const base = { actor: CONTROL_PLANE_ACTOR, run_id: run.id, node: run.node_name, action: run.action }
   let updated: Run | undefined
   switch (outcome.kind) {
     case 'accepted':

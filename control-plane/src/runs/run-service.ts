@@ -7,7 +7,7 @@
 import { PackCatalog } from '@writ/packs'
 import type { ApprovalRef, SignedGrant } from '@writ/packs/protocol'
 import type { Logger } from 'pino'
-import type { AuditChain, AuditEventBody } from '../audit/index.js'
+import { type AuditChain, type AuditEventBody, CONTROL_PLANE_ACTOR } from '../audit/index.js'
 import type { Dispatcher } from './dispatcher.js'
 import type { FleetNode, FleetView } from '../fleet/index.js'
 import { EvidenceNotFound, PolicyDenied, RunNotFound, requirePlainText, withDetails } from '../http/index.js'
@@ -66,7 +66,6 @@ export interface GrantedCover { use: NonNullable<Run['grant']>, signed: SignedGr
 /** A read-only run the control plane itself asks for (the approver's impact preview). */
 export interface SystemRunRequest { action: string, node: string, args: Record<string, unknown>, reason: string, session_id?: string }
 
-const SYSTEM = { id: 'control-plane', kind: 'system' as const }
 
 export class RunService {
   /** Runs that are not in the run store: a plan's targets (plans/). */
@@ -285,7 +284,7 @@ export class RunService {
     run.finished_at = run.created_at
     run.request_hash = (await this.d.audit.append(requested)).hash
     // A finished record always has its outcome on the chain, as when no runner answers a writ.
-    await this.d.audit.append({ actor: SYSTEM, run_id: run.id, node: run.node_name, action: run.action, type: 'run.node_offline', data: { message: run.status_reason } })
+    await this.d.audit.append({ actor: CONTROL_PLANE_ACTOR, run_id: run.id, node: run.node_name, action: run.action, type: 'run.node_offline', data: { message: run.status_reason } })
     await this.d.store.create(run)
     this.d.metrics.runs.inc({ status: 'node_offline' })
     return run

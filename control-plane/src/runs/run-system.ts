@@ -4,7 +4,7 @@
  * argument checks as any run, and audited like one.
  */
 import { prepareInvocation } from '@writ/packs'
-import type { AuditEventBody } from '../audit/index.js'
+import { type AuditEventBody, CONTROL_PLANE_ACTOR } from '../audit/index.js'
 import type { FleetNode } from '../fleet/index.js'
 import { ActionNotFound, ActionNotOnNode, BadArgs, DigestMismatch, NodeNotFound, PolicyDenied } from '../http/index.js'
 import type { Run } from './run-record.js'
@@ -12,7 +12,6 @@ import type { RunServiceDeps, SystemRunRequest } from './run-service.js'
 import { newRunId, randomHex } from './run-ids.js'
 import { requestedEvent } from './run-request.js'
 
-const SYSTEM = { id: 'control-plane', kind: 'system' as const }
 
 /** The record and request event of a read the control plane runs for itself, checked like any run's; throws a typed error otherwise. */
 export function systemRun(d: Pick<RunServiceDeps, 'catalog' | 'fleet' | 'instanceId'>, req: SystemRunRequest): { run: Run, node: FleetNode, requested: AuditEventBody } {
@@ -30,7 +29,7 @@ export function systemRun(d: Pick<RunServiceDeps, 'catalog' | 'fleet' | 'instanc
   const now = new Date().toISOString()
   const run: Run = {
     id: newRunId(), status: 'dispatched', status_reason: '', action: action.id, pack: pack.id, pack_digest: pack.digest,
-    risk: action.spec.risk, node_id: node.id, node_name: node.name, args: prepared.args, reason: req.reason, requester: SYSTEM,
+    risk: action.spec.risk, node_id: node.id, node_name: node.name, args: prepared.args, reason: req.reason, requester: CONTROL_PLANE_ACTOR,
     ...(req.session_id !== undefined ? { session_id: req.session_id } : {}), options: {}, binding_salt: randomHex(32),
     policy: { decision: 'allow', rule: null }, created_at: now, updated_at: now, created_by_instance: d.instanceId,
   }

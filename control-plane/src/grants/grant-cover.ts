@@ -10,17 +10,18 @@
 import { canonicalJson } from '@writ/packs/protocol'
 import type { Principal, PrincipalRegistry } from '../auth/index.js'
 import type { PolicyDecision } from '../policy/index.js'
-import type { Run } from '../runs/index.js'
-import type { GrantRecord, GrantStatus, GrantUse } from './grant-schemas.js'
+import type { GrantedCover, Run } from '../runs/index.js'
+import type { GrantRecord, GrantStatus } from './grant-schemas.js'
 import type { GrantStore } from './grant-store.js'
 import type { GrantPasskeys } from './grant-service.js'
 
-/** What covering a request gives the run path: the answer's `grant`, and the signed statement for the writ. */
-export interface GrantCover {
-  use: GrantUse, signed: NonNullable<GrantRecord['signed']>
-  /** Gives the uses back when what it covered is not dispatched after all (its requester's budget is spent, the plan is not stored). */
-  release(): Promise<void>
-}
+/**
+ * What covering a request gives the run path (runs/ defines it): the answer's
+ * `grant`, the signed statement for the writ, and `release()`, which gives the
+ * uses back when what it covered is not dispatched after all (its requester's
+ * budget is spent, the plan is not stored).
+ */
+export type GrantCover = GrantedCover
 
 /** The request the run path asks a grant to cover. */
 export interface CoverRequest {

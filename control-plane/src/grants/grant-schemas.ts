@@ -5,6 +5,7 @@
 import { z } from 'zod'
 import { GRANT_ID_RE, GrantTermsSchema, PasskeyAssertionSchema, SignedGrantSchema } from '@writ/packs/protocol'
 import { parseDuration } from '@writ/packs'
+import { GrantUseSchema } from '../runs/index.js'
 
 const Digest = z.string().regex(/^[0-9a-f]{64}$/, 'expected a grant digest (64 hex characters)')
 
@@ -68,7 +69,7 @@ export const GrantStatusSchema = z.enum(['pending', 'active', 'revoked', 'expire
 export type GrantStatus = z.infer<typeof GrantStatusSchema>
 
 /** What a covered run's answer says of the grant that covered it. */
-export const GrantUseSchema = z.object({ id: z.string(), uses_left: z.number().int().nullable(), expires_at: z.string() }).strict()
+export { GrantUseSchema }
 export type GrantUse = z.infer<typeof GrantUseSchema>
 
 /** A grant as every answer shows it: never its signature; sensitive arguments redacted. */

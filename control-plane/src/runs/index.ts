@@ -5,7 +5,7 @@ export type { RunServiceDeps, SystemRunRequest, GrantedCover } from './run-servi
 export { RunStore, RUNS_BUCKET, RunStoreError } from './run-store.js'
 export { newRunId, randomHex } from './run-ids.js'
 export type { RunSummary, RunFilter } from './run-store.js'
-export { RunSchema, ShownRunSchema, RunStatusSchema, RunOutcomeSchema, PolicyOutcomeSchema, DecisionSchema, ApprovalStateSchema, TERMINAL_STATUSES, isTerminal, runBinding } from './run-record.js'
+export { RunSchema, GrantUseSchema, ShownRunSchema, RunStatusSchema, RunOutcomeSchema, PolicyOutcomeSchema, DecisionSchema, ApprovalStateSchema, TERMINAL_STATUSES, isTerminal, runBinding } from './run-record.js'
 export type { Run, RunStatus, RunOutcome, Decision, ApprovalState } from './run-record.js'
 export { Dispatcher } from './dispatcher.js'
 export type { DispatchOutcome, DispatcherOptions } from './dispatcher.js'

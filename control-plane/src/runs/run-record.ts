@@ -87,6 +87,9 @@ export const ApprovalStateSchema = z.object({
 })
 export type ApprovalState = z.infer<typeof ApprovalStateSchema>
 
+/** What a run covered by a standing grant says of it: the grant's id, the uses left after this one, and its expiry. */
+export const GrantUseSchema = z.object({ id: z.string(), uses_left: z.number().int().nullable(), expires_at: z.string() }).strict()
+
 export const RunSchema = z.object({
   id: z.string(),
   status: RunStatusSchema,
@@ -124,7 +127,7 @@ export const RunSchema = z.object({
   policy: PolicyOutcomeSchema,
   approval: ApprovalStateSchema.optional(),
   /** The standing grant that covered the run, so it dispatched without waiting: its id, uses left after this one, and expiry. */
-  grant: z.object({ id: z.string(), uses_left: z.number().int().nullable(), expires_at: z.string() }).strict().optional(),
+  grant: GrantUseSchema.optional(),
   refusal: RefusalSchema.optional(),
   result: RunOutcomeSchema.optional(),
   /** A result that arrived after the run was already declared lost. */

@@ -6,7 +6,8 @@
 import { realpathSync } from 'node:fs'
 import { pathToFileURL } from 'node:url'
 import { buildApp, createLogger } from './http/app.js'
-import { ConfigError, loadConfig } from './config.js'
+import { ConfigError } from './config.js'
+import { loadConfig } from './config-file.js'
 
 export async function serve(configFile: string): Promise<void> {
   const config = loadConfig(configFile)

@@ -59,6 +59,10 @@ t.test('a grant for a passkey-gated action is signed by its approvers\' passkeys
   t.comment(`approve without a passkey → ${bare.statusCode} ${bare.json().error.code}: ${bare.json().error.message}`)
   await unchanged()
 
+  const garbled = await approve(fx.tokens.operator, { digest: g.digest, passkey: { credential_id: 'not base64url!', signature: 'x' } })
+  t.equal(garbled.statusCode, 400)
+  t.match(garbled.json().error, { code: 'WRIT_ERR_VALIDATION', message: /passkey/ }, 'an assertion that is not one is refused by shape')
+  await unchanged()
   const others = await approve(fx.tokens.operator, { digest: g.digest, passkey: ops2.passkey.assert(bindingChallenge(g.digest)) })
   t.match(others.json().error, { code: 'WRIT_ERR_PASSKEY_REJECTED', message: /registered to ops-2/ }, 'another person\'s passkey does not count')
   const elsewhere = await approve(fx.tokens.operator, { digest: g.digest, passkey: ops1.passkey.assert(bindingChallenge('cd'.repeat(32))) })
